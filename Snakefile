@@ -1,0 +1,44 @@
+# The LE-paper benchmark as one DAG. The plan (which runs each table needs, which run feeds which)
+# is computed by introspect.plan from the validated config; the rules only map runs to files and
+# call the package's CLI. Run: snakemake --cores 2   (default embedded config, see README.md)
+from pathlib import Path
+import sys
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+# The default config only when no --configfile is given: Snakemake would otherwise deep-merge the
+# given file into the default one, and a config's tables would inherit the default's.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+SRC = Path(workflow.basedir) / "src"
+sys.path.insert(0, str(SRC))  # plan without requiring an installed package
+
+from introspect.plan import ConfigError, build_plan, run_spec_json  # noqa: E402
+
+try:
+    PLAN = build_plan(config)  # validates against workflow/schemas/config.schema.yaml first
+except ConfigError as error:
+    raise WorkflowError(f"config rejected before any job started:\n{error}")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/regularisers.smk"
+include: "workflow/rules/le.smk"
+include: "workflow/rules/aggregate.smk"
+
+
+onsuccess:
+    print("\nTables:\n  " + "\n  ".join(table_outputs(PLAN.tables)) + f"\nSignificance tests: {TESTS_CSV}")
+
+
+rule all:
+    input:
+        table_outputs(PLAN.tables),
+        TESTS_CSV,
+    default_target: True

@@ -1,0 +1,140 @@
+"""Command line: ``python -m introspect {train,plan,table,merge-tests,download}``.
+
+The Snakemake rules call these commands; they hold no logic of their own.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+EXIT_TRAINING_ERROR, EXIT_INTERRUPTED, EXIT_CONFIG_ERROR, EXIT_DATA_ERROR = 3, 143, 2, 4
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="introspect", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("train", help="train one run into an output directory (resumes if possible)")
+    p.add_argument("--spec", required=True, help="run spec as JSON text, or @file.json")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cpu")
+
+    p = commands.add_parser("plan", help="validate a config and print its runs per table")
+    p.add_argument("--config", default="config/config.yaml")
+    p.add_argument("--epoch-seconds", type=float, default=None,
+                   help="GPU seconds per epoch for the GPU-hour estimate")
+    p.add_argument("--json", action="store_true", help="print the whole plan as JSON")
+
+    p = commands.add_parser("table", help="aggregate the runs of one table into md/tex/csv and tests")
+    p.add_argument("--spec", required=True, help="table spec as JSON text, or @file.json")
+    p.add_argument("--runs-dir", required=True)
+    p.add_argument("--reported", required=True, help="CSV of the paper's reported numbers")
+    p.add_argument("--out-prefix", required=True, help="writes PREFIX.md, PREFIX.tex, PREFIX.csv")
+    p.add_argument("--tests-out", required=True, help="CSV of the table's significance tests")
+    p.add_argument("--metric", default="test_acc_final")
+    p.add_argument("--allow-missing-seeds", action="store_true")
+
+    p = commands.add_parser("merge-tests", help="concatenate per-table test CSVs")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--out", required=True)
+
+    p = commands.add_parser("download", help="fetch CIFAR-10 or MNIST with torchvision (needs internet)")
+    p.add_argument("dataset", choices=["cifar10", "mnist"])
+    p.add_argument("--root", default="data")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    return {"train": _train, "plan": _plan, "table": _table, "merge-tests": _merge_tests,
+            "download": _download}[args.command](args)
+
+
+def _read_json_arg(value: str):
+    return json.loads(Path(value[1:]).read_text() if value.startswith("@") else value)
+
+
+def _train(args) -> int:
+    from .data import DatasetError
+    from .train import Interrupted, RunSpec, TrainingError, train
+
+    try:
+        spec = RunSpec.from_dict(_read_json_arg(args.spec))
+    except (ValueError, TypeError, KeyError) as error:
+        print(f"error: bad run spec: {error}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    try:
+        metrics = train(spec, args.out, device=args.device, threads=args.threads)
+    except Interrupted as error:
+        print(f"interrupted: {error}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except DatasetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_DATA_ERROR
+    except (TrainingError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_TRAINING_ERROR
+    print(f"{spec.run_id}: test accuracy {metrics['test_acc_final']:.2f}% after {metrics['epochs']} epochs "
+          f"({metrics['wall_time_seconds']:.1f}s)", file=sys.stderr)
+    return 0
+
+
+def _plan(args) -> int:
+    from .plan import ConfigError, build_plan, load_config
+
+    try:
+        plan = build_plan(load_config(args.config))
+    except ConfigError as error:
+        print(f"error: {args.config}: {error}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    if args.json:
+        print(json.dumps({"runs": {r: run.__dict__ for r, run in plan.runs.items()},
+                          "tables": {t: spec.to_dict() for t, spec in plan.tables.items()}}, indent=1))
+        return 0
+    summary = plan.summary()
+    print(f"{args.config}: {summary['runs']} training runs "
+          f"({', '.join(f'{n} {k}' for k, n in summary['by_kind'].items())}), {summary['epochs']} epochs in all")
+    for table, n in summary["runs_per_table"].items():
+        print(f"  {table}: {n} runs")
+    if args.epoch_seconds:
+        print(f"estimated GPU-hours: {summary['epochs'] * args.epoch_seconds / 3600:.1f} "
+              f"at {args.epoch_seconds:g} s per epoch")
+    return 0
+
+
+def _table(args) -> int:
+    from .analysis.tables import MissingRunsError, write_table
+
+    try:
+        write_table(_read_json_arg(args.spec), Path(args.runs_dir), Path(args.reported), Path(args.out_prefix),
+                    Path(args.tests_out), metric=args.metric, allow_missing=args.allow_missing_seeds)
+    except MissingRunsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_TRAINING_ERROR
+    return 0
+
+
+def _merge_tests(args) -> int:
+    import pandas as pd
+
+    from .io import atomic_write_text
+
+    frames = [pd.read_csv(path) for path in args.inputs]
+    atomic_write_text(args.out, pd.concat(frames, ignore_index=True).to_csv(index=False))
+    return 0
+
+
+def _download(args) -> int:
+    from torchvision.datasets import CIFAR10, MNIST
+
+    cls = CIFAR10 if args.dataset == "cifar10" else MNIST
+    for train in (True, False):
+        cls(args.root, train=train, download=True)
+    print(f"{args.dataset} is ready under {Path(args.root).resolve()}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The one interface every training method implements, and the registry that finds methods by name.
+
+A method sees one training step (:class:`StepContext`) and returns named loss terms, already
+weighted; the training loop sums them, steps the optimiser and logs each term. To add a method,
+write one small module with a dataclass subclass of :class:`Method` decorated with
+:func:`register_method`, and name it in the config.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ..models.base import Forward
+
+
+@dataclass
+class StepContext:
+    """Everything a method may use to compute its loss for one mini-batch."""
+
+    x: Tensor
+    y: Tensor
+    out: Forward
+    model: nn.Module
+    epoch: int
+    num_classes: int
+    generator: torch.Generator | None = None
+    teacher: Forward | None = None
+
+
+@dataclass
+class Method:
+    """Base class. Subclasses are dataclasses whose fields are the method's hyper-parameters."""
+
+    name: ClassVar[str] = ""
+
+    def loss(self, ctx: StepContext) -> dict[str, Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def model_options(self) -> dict[str, Any]:
+        """Keyword arguments the model must be built with (e.g. a dropout rate)."""
+        return {}
+
+    def needs_input_grad(self, epoch: int) -> bool:
+        """Whether the loop must make ``x`` require grad before the forward pass of ``epoch``."""
+        return False
+
+    def stage(self, epoch: int) -> int:
+        """Training stage of ``epoch`` for the logs (LE: 1 = warm-up, 2 = explanation targets)."""
+        return 1
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_METHODS: dict[str, type[Method]] = {}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} must set a class attribute `name`")
+    if cls.name in _METHODS:
+        raise ValueError(f"method {cls.name!r} is registered twice")
+    _METHODS[cls.name] = cls
+    return cls
+
+
+def available_methods() -> list[str]:
+    return sorted(_METHODS)
+
+
+def method_class(name: str) -> type[Method]:
+    if name not in _METHODS:
+        raise KeyError(f"unknown method {name!r}; known methods: {', '.join(available_methods())}")
+    return _METHODS[name]
+
+
+def build_method(name: str, **hyperparameters: Any) -> Method:
+    """Instantiate a registered method; unknown hyper-parameters are an error that names them."""
+    cls = method_class(name)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(hyperparameters) - known)
+    if unknown:
+        raise ValueError(
+            f"method {name!r} has no hyper-parameter(s) {', '.join(unknown)}; "
+            f"it accepts: {', '.join(sorted(known)) or 'none'}"
+        )
+    return cls(**hyperparameters)

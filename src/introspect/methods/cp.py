@@ -1,0 +1,24 @@
+"""Confidence penalty (Pereyra et al. 2017): CE minus beta times the entropy of the prediction."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+
+from .base import Method, StepContext, register_method
+
+
+@register_method
+@dataclass
+class ConfidencePenalty(Method):
+    name = "cp"
+    beta: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.beta < 0:
+            raise ValueError(f"confidence-penalty beta must be >= 0, got {self.beta}")
+
+    def loss(self, ctx: StepContext):
+        log_p = F.log_softmax(ctx.out.logits, dim=1)
+        entropy = -(log_p.exp() * log_p).sum(dim=1).mean()
+        return {"ce": F.nll_loss(log_p, ctx.y), "entropy_penalty": -self.beta * entropy}

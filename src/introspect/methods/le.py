@@ -1,0 +1,59 @@
+"""LE: learning from online self-explanations (Algorithm 1 of the paper) and its LE-Permut ablation.
+
+Stage 1 (epochs < warmup_epochs): one-hot CE. Stage 2: targets q from the model's own per-class
+explanations of the current batch (Eq. 6), loss ``L(p, q) + ce_weight * L(p, y)``. Explanations
+only build targets, so they are detached: no second-order graph.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+
+from ..explain import EXPLAINERS, explanations_for_step
+from ..targets import le_targets, soft_cross_entropy
+from .base import Method, StepContext, register_method
+
+
+@register_method
+@dataclass
+class LearningFromExplanations(Method):
+    name = "le"
+    explainer: str = "grad_cam"
+    alpha: float = 0.9
+    ce_weight: float = 0.1
+    warmup_epochs: int = 0
+    permute: bool = False
+
+    def __post_init__(self) -> None:
+        if self.explainer not in EXPLAINERS:
+            raise ValueError(f"LE explainer must be one of {', '.join(EXPLAINERS)}, got {self.explainer!r}")
+        if not 0.0 < self.alpha <= 1.0:
+            raise ValueError(f"LE alpha must be in (0, 1], got {self.alpha}")
+        if self.warmup_epochs < 0 or self.ce_weight < 0:
+            raise ValueError("LE warmup_epochs and ce_weight must be >= 0")
+
+    def needs_input_grad(self, epoch: int) -> bool:
+        return epoch >= self.warmup_epochs and self.explainer in ("grad", "grad_input")
+
+    def stage(self, epoch: int) -> int:
+        return 1 if epoch < self.warmup_epochs else 2
+
+    def loss(self, ctx: StepContext):
+        if ctx.epoch < self.warmup_epochs:
+            return {"ce": F.cross_entropy(ctx.out.logits, ctx.y)}
+        explanations = explanations_for_step(ctx.model, ctx.x, ctx.out, self.explainer)
+        targets = le_targets(explanations, ctx.y, self.alpha, self.permute, ctx.generator)
+        return {
+            "le": soft_cross_entropy(ctx.out.logits, targets),
+            "ce": self.ce_weight * F.cross_entropy(ctx.out.logits, ctx.y),
+        }
+
+
+@register_method
+@dataclass
+class LearningFromPermutedExplanations(LearningFromExplanations):
+    """LE-Permut: LE targets with the non-ground-truth entries shuffled per sample."""
+
+    name = "le_permut"
+    permute: bool = True

@@ -1,0 +1,255 @@
+"""From a validated config to the set of runs and the tables that view them (pure functions).
+
+A run is identified by what it computes: dataset, model, budget, method with its hyper-parameters,
+seed. The CE baseline of resnet14 shown in Tables 2 and 6 is one run. LE runs that share a model,
+budget, seed and warm-up length share one warm-up run, which they name as their input.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A config value is wrong; the message names the key."""
+
+
+@dataclass
+class Run:
+    run_id: str
+    spec: dict[str, Any]  # a RunSpec as a dict, paths relative to the working directory
+    kind: str  # "train" | "warmup" | "stage2"
+    depends_on: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Cell:
+    group: str  # row/column label of the model (e.g. "ResNet14")
+    method: str  # method label (e.g. "LE(Grad-CAM)")
+    model: str
+    paper_dataset: str | None
+    run_ids: list[str]  # one per seed
+
+
+@dataclass
+class TableSpec:
+    name: str
+    config: dict[str, Any]
+    cells: list[Cell]
+    settings: dict[str, Any] = field(default_factory=dict)  # for the table's footer
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "config": self.config, "settings": self.settings,
+                "cells": [c.__dict__ for c in self.cells]}
+
+
+@dataclass
+class Plan:
+    config: dict[str, Any]
+    runs: dict[str, Run]
+    tables: dict[str, TableSpec]
+
+    @property
+    def runs_dir(self) -> Path:
+        return Path(self.config["results_dir"]) / "runs"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def ids(self, kind: str) -> list[str]:
+        return sorted(r for r, run in self.runs.items() if run.kind == kind)
+
+    def summary(self) -> dict[str, Any]:
+        per_table = {name: len({r for c in t.cells for r in c.run_ids}) for name, t in self.tables.items()}
+        kinds = {kind: len(self.ids(kind)) for kind in ("train", "warmup", "stage2")}
+        epochs = sum(_run_epochs(run.spec) for run in self.runs.values())
+        return {"runs": len(self.runs), "by_kind": kinds, "runs_per_table": per_table, "epochs": epochs}
+
+
+def _run_epochs(spec: dict[str, Any]) -> int:
+    end = spec.get("stop_epoch") or spec["budget"]["epochs"]
+    start = spec["method"].get("warmup_epochs", 0) if spec.get("init_from") else 0
+    return end - start
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    with open(path) as handle:
+        config = yaml.safe_load(handle) or {}
+    if overrides:
+        config = _deep_merge(config, overrides)
+    return config
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
+    """Check ``config`` against the JSON schema, then the cross-references a schema cannot express.
+
+    Returns the config with schema defaults filled in. Raises :class:`ConfigError` naming the key.
+    """
+    import jsonschema
+
+    with open(schema_path) as handle:
+        schema = yaml.safe_load(handle)
+    config = copy.deepcopy(config)
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = _with_defaults(validator_cls)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  {_key(e.absolute_path)}: {e.message}" for e in errors[:10]]
+        raise ConfigError("invalid config:\n" + "\n".join(lines))
+    _check_references(config)
+    return config
+
+
+def _key(path) -> str:
+    parts = []
+    for part in path:
+        parts.append(f"[{part}]" if isinstance(part, int) else (("." if parts else "") + str(part)))
+    return "".join(parts) or "(top level)"
+
+
+def _with_defaults(validator_cls):
+    """A validator that also fills in the schema's ``default`` values (JSON Schema doesn't)."""
+    import jsonschema
+
+    validate_properties = validator_cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_cls, {"properties": set_defaults})
+
+
+def _check_references(config: dict[str, Any]) -> None:
+    from .methods import method_class
+    from .models import available_models
+    import dataclasses
+
+    for label, variant in config["methods"].items():
+        name = variant["method"]
+        try:
+            cls = method_class(name)
+        except KeyError as error:
+            raise ConfigError(f"methods.{label}.method: {error.args[0]}") from None
+        known = {f.name for f in dataclasses.fields(cls)} | {"warmup_fraction"}
+        for key in variant:
+            if key != "method" and key not in known:
+                raise ConfigError(f"methods.{label}.{key}: method {name!r} has no such hyper-parameter "
+                                  f"(it accepts: {', '.join(sorted(known - {'warmup_fraction'}))})")
+    models = set(available_models())
+    for table, t in config["tables"].items():
+        if t["dataset"] not in config["datasets"]:
+            raise ConfigError(f"tables.{table}.dataset: {t['dataset']!r} is not under datasets")
+        for i, group in enumerate(t["groups"]):
+            if group.get("dataset", t["dataset"]) not in config["datasets"]:
+                raise ConfigError(f"tables.{table}.groups[{i}].dataset: {group['dataset']!r} is not under datasets")
+        for label in t["methods"] + t.get("compare_to", []):
+            if label not in config["methods"]:
+                raise ConfigError(f"tables.{table}: method {label!r} is not defined under methods")
+        for i, group in enumerate(t["groups"]):
+            where = f"tables.{table}.groups[{i}]"
+            if group["model"] not in models:
+                raise ConfigError(f"{where}.model: unknown model {group['model']!r} "
+                                  f"(known: {', '.join(sorted(models))})")
+            if group["budget"] not in config["budgets"]:
+                raise ConfigError(f"{where}.budget: {group['budget']!r} is not under budgets")
+            for label in list(group.get("method_overrides", {})) + group.get("exclude", []):
+                if label not in t["methods"]:
+                    raise ConfigError(f"{where}: {label!r} is not one of the table's methods")
+
+
+def build_plan(config: dict[str, Any]) -> Plan:
+    """All runs the config's tables need, their dependencies, and the tables' cells."""
+    config = validate_config(config)
+    runs: dict[str, Run] = {}
+    tables: dict[str, TableSpec] = {}
+    for table_name, table in config["tables"].items():
+        cells = []
+        for group in table["groups"]:
+            for label in table["methods"]:
+                if label in group.get("exclude", []):
+                    continue
+                variant = {**config["methods"][label], **group.get("method_overrides", {}).get(label, {})}
+                dataset = group.get("dataset", table["dataset"])
+                ids = [_add_runs(runs, config, dataset, group, variant, seed) for seed in config["seeds"]]
+                cells.append(Cell(group["label"], label, group["model"],
+                                  group.get("paper_dataset", table.get("paper_dataset")), ids))
+        budgets = {g["budget"]: config["budgets"][g["budget"]] for g in table["groups"]}
+        datasets = _ordered_unique([g.get("dataset", table["dataset"]) for g in table["groups"]])
+        settings = {"dataset": ", ".join(datasets), "seeds": config["seeds"], "budgets": budgets,
+                    "methods": {m: config["methods"][m] for m in table["methods"]}}
+        tables[table_name] = TableSpec(table_name, table, cells, settings)
+    return Plan(config, runs, tables)
+
+
+def _ordered_unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _add_runs(runs: dict[str, Run], config, dataset_key: str, group, variant: dict, seed: int) -> str:
+    budget = dict(config["budgets"][group["budget"]])
+    hyper = {k: v for k, v in variant.items() if k != "method"}
+    if "warmup_fraction" in hyper:
+        hyper["warmup_epochs"] = int(round(hyper.pop("warmup_fraction") * budget["epochs"]))
+    prefix = f"{dataset_key}/{group['model']}/{group['budget']}-e{budget['epochs']}"
+    base = _base_spec(config, dataset_key, group["model"], budget, seed)
+    spec = {**base, "method": {"name": variant["method"], **hyper}}
+    run_id = f"{prefix}/{_slug(variant['method'], hyper)}/seed{seed}"
+    warmup = hyper.get("warmup_epochs", 0)
+    if warmup > 0:
+        warmup_id = f"{prefix}/warmup-w{warmup}/seed{seed}"
+        runs.setdefault(warmup_id, Run(warmup_id, {**base, "run_id": warmup_id, "method": {"name": "ce"},
+                                                   "stop_epoch": warmup}, "warmup"))
+        spec["init_from"] = str(Path(config["results_dir"]) / "runs" / warmup_id / "model.pt")
+        runs.setdefault(run_id, Run(run_id, {**spec, "run_id": run_id}, "stage2", [warmup_id]))
+    else:
+        runs.setdefault(run_id, Run(run_id, {**spec, "run_id": run_id}, "train"))
+    return run_id
+
+
+def _base_spec(config, dataset_key: str, model: str, budget: dict, seed: int) -> dict[str, Any]:
+    dataset = dict(config["datasets"][dataset_key])
+    dataset["name"] = dataset.pop("source")
+    dataset["root"] = config["data_root"]
+    return {"dataset": dataset, "model": model, "budget": budget, "seed": seed,
+            "eval_batch_size": config["eval_batch_size"]}
+
+
+def _slug(method: str, hyper: dict[str, Any]) -> str:
+    parts = [method] + [f"{k}{_fmt(v)}" for k, v in sorted(hyper.items())]
+    return "-".join(parts)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "T" if value else "F"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def run_spec_json(plan: Plan, run_id: str, fail_at_epoch: int | None = None) -> str:
+    spec = dict(plan.runs[run_id].spec)
+    if fail_at_epoch is not None:
+        spec["fail_at_epoch"] = fail_at_epoch
+    return json.dumps(spec, sort_keys=True)

@@ -1,0 +1,314 @@
+"""The one training loop: seeded, resumable at every epoch, atomic in everything it writes.
+
+Randomness is derived from (seed, epoch) at the start of each epoch, for the data order, the
+augmentation, dropout and LE-Permut alike. A run resumed from the checkpoint of epoch k therefore
+continues exactly as the uninterrupted run would, and an LE Stage-2 run started from a shared
+warm-up checkpoint equals one that did its own warm-up.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data import Dataset, Split, augment_batch, load_dataset
+from ..io import atomic_torch_save, atomic_write_json, atomic_write_text, provenance
+from ..methods import Method, StepContext, build_method
+from ..models import IntrospectModel, build_model
+from .sgd import SGD
+from .spec import RunSpec
+
+log = logging.getLogger("introspect.train")
+
+CHECKPOINT, MODEL, METRICS, EPOCHS = "checkpoint.pt", "model.pt", "metrics.json", "epochs.csv"
+EPOCH_COLUMNS = ["epoch", "stage", "lr", "loss", "loss_terms", "train_acc", "val_acc", "test_acc", "seconds"]
+
+
+class TrainingError(RuntimeError):
+    """A run cannot go on; the message names the run and what went wrong."""
+
+
+class NonFiniteLossError(TrainingError):
+    pass
+
+
+class Interrupted(TrainingError):
+    """SIGTERM/SIGINT arrived (preemption, time limit); the last epoch's checkpoint is on disk."""
+
+
+class InjectedFailure(TrainingError):
+    pass
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def _identity(spec: RunSpec) -> dict[str, Any]:
+    """The parts of a spec that determine its numbers (a checkpoint must match them to resume)."""
+    data = spec.to_dict()
+    for key in ("fail_at_epoch", "eval_batch_size", "init_from", "teacher"):
+        data.pop(key)
+    return data
+
+
+@dataclass
+class _State:
+    model: IntrospectModel
+    optimizer: SGD
+    next_epoch: int
+    history: list[dict[str, Any]]
+    seconds: float  # training wall time accumulated before this process
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> IntrospectModel:
+    """Rebuild a trained model from a run's ``model.pt``."""
+    saved = torch.load(path, map_location=device, weights_only=False)
+    arch = saved["arch"]
+    model = build_model(arch["name"], arch["num_classes"], tuple(arch["input_shape"]))
+    model.load_state_dict(saved["model"])
+    return model.to(device).eval()
+
+
+def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: int | None = None) -> dict[str, Any]:
+    """Train one run into ``out_dir`` (resuming from its checkpoint if there is one); return metrics."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if threads:
+        torch.set_num_threads(threads)
+    if str(device).startswith("cuda"):
+        # CPU kernels are deterministic already; this import-heavy switch matters on GPUs only.
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+    data = _load_data(spec).to(device)
+    method = build_method(spec.method["name"], **spec.method_hyperparameters())
+    teacher = load_model(spec.teacher, device) if spec.teacher else None
+    state = _initial_state(spec, method, data, out, device)
+
+    with _stop_on_signals() as stop:
+        while state.next_epoch < spec.last_epoch:
+            epoch = state.next_epoch
+            if spec.fail_at_epoch is not None and epoch == spec.fail_at_epoch:
+                raise InjectedFailure(f"{spec.run_id}: failure injected at epoch {epoch} (fail_at_epoch)")
+            row = _train_epoch(spec, method, data, state.model, state.optimizer, epoch, teacher, stop)
+            state.history.append(row)
+            state.seconds += row["seconds"]
+            state.next_epoch = epoch + 1
+            _save_checkpoint(out / CHECKPOINT, spec, state)
+            atomic_write_text(out / EPOCHS, _epochs_csv(state.history))
+            log.info(
+                "%s epoch %d/%d lr %.4g loss %.4f train %.2f val %.2f test %.2f (%.1fs)",
+                spec.run_id, epoch + 1, spec.last_epoch, row["lr"], row["loss"],
+                row["train_acc"], row["val_acc"], row["test_acc"], row["seconds"],
+            )
+    return _finish(spec, data, state, out)
+
+
+def _load_data(spec: RunSpec) -> Dataset:
+    d = spec.dataset
+    return load_dataset(d.name, d.root, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
+                        image_size=d.image_size, augment=d.augment, split_seed=d.split_seed)
+
+
+def _initial_state(spec: RunSpec, method: Method, data: Dataset, out: Path, device: str) -> _State:
+    torch.manual_seed(spec.seed)
+    model = build_model(spec.model, data.num_classes, data.input_shape, **method.model_options()).to(device)
+    b = spec.budget
+    optimizer = SGD(model.parameters(), lr=b.lr, momentum=b.momentum, weight_decay=b.weight_decay)
+    state = _State(model, optimizer, 0, [], 0.0)
+    checkpoint = out / CHECKPOINT
+    if checkpoint.exists():
+        saved = torch.load(checkpoint, map_location=device, weights_only=False)
+        if saved["identity"] != _identity(spec):
+            raise TrainingError(
+                f"{checkpoint} belongs to a different run configuration; delete it (or the run "
+                f"directory) to start {spec.run_id} afresh"
+            )
+        _restore(state, saved)
+        log.info("%s resuming after epoch %d from %s", spec.run_id, state.next_epoch, checkpoint)
+    elif spec.init_from:
+        saved = torch.load(spec.init_from, map_location=device, weights_only=False)
+        _restore(state, saved)
+        # Warm-up epochs belong to this run's curve too; mark them as stage 1.
+        state.history = [dict(row, stage=1) for row in saved["history"]]
+        log.info("%s starting after epoch %d from %s", spec.run_id, state.next_epoch, spec.init_from)
+    return state
+
+
+def _restore(state: _State, saved: dict[str, Any]) -> None:
+    state.model.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.next_epoch = saved["epoch"]
+    state.history = list(saved["history"])
+    state.seconds = saved.get("seconds", 0.0)
+
+
+def _snapshot(spec: RunSpec, state: _State) -> dict[str, Any]:
+    return {
+        "model": state.model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "epoch": state.next_epoch,
+        "history": state.history,
+        "seconds": state.seconds,
+        "identity": _identity(spec),
+        "arch": {"name": spec.model, "num_classes": state.model.num_classes,
+                 "input_shape": list(state.model.input_shape)},
+    }
+
+
+def _save_checkpoint(path: Path, spec: RunSpec, state: _State) -> None:
+    atomic_torch_save(path, _snapshot(spec, state))
+
+
+def _train_epoch(spec, method, data, model, optimizer, epoch, teacher, stop) -> dict[str, Any]:
+    started = time.perf_counter()
+    lr = spec.budget.lr_at(epoch)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    torch.manual_seed(epoch_seed(spec.seed, epoch))  # dropout and any other global-RNG use
+    generator = torch.Generator().manual_seed(epoch_seed(spec.seed, epoch) + 1)
+    order = torch.randperm(len(data.train), generator=generator).to(data.train.y.device)
+    model.train()
+    totals: dict[str, float] = {}
+    loss_sum, correct, seen = 0.0, 0, 0
+    for start in range(0, len(order), spec.budget.batch_size):
+        if stop.requested:
+            raise Interrupted(f"{spec.run_id}: stopped by signal {stop.signal} in epoch {epoch}; "
+                              f"the checkpoint after epoch {epoch} is kept for the retry")
+        index = order[start:start + spec.budget.batch_size]
+        x = augment_batch(data.train.x[index], data.augment, generator, fill=data.pad_fill)
+        y = data.train.y[index]
+        terms, logits = train_step(method, model, optimizer, x, y, epoch, data.num_classes, generator, teacher)
+        loss = sum(terms.values())
+        if not all(np.isfinite(v) for v in terms.values()):
+            raise NonFiniteLossError(
+                f"{spec.run_id}: non-finite loss at epoch {epoch}, batch {start // spec.budget.batch_size} "
+                f"({', '.join(f'{k}={v}' for k, v in terms.items())}); no metrics were written. Lower "
+                f"the learning rate or check the method's hyper-parameters."
+            )
+        n = len(y)
+        for key, value in terms.items():
+            totals[key] = totals.get(key, 0.0) + value * n
+        loss_sum += loss * n
+        correct += int((logits.argmax(1) == y).sum())
+        seen += n
+    return {
+        "epoch": epoch + 1,
+        "stage": method.stage(epoch),
+        "lr": lr,
+        "loss": loss_sum / seen,
+        "loss_terms": json.dumps({k: round(v / seen, 6) for k, v in totals.items()}, sort_keys=True),
+        "train_acc": 100.0 * correct / seen,
+        "val_acc": accuracy(model, data.val, spec.eval_batch_size),
+        "test_acc": accuracy(model, data.test, spec.eval_batch_size),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=None, teacher=None):
+    """One optimisation step; returns the loss terms as floats and the (detached) logits."""
+    if method.needs_input_grad(epoch):
+        x = x.requires_grad_(True)
+    out = model.forward_features(x)
+    teacher_out = None
+    if teacher is not None:
+        with torch.no_grad():
+            teacher_out = teacher.forward_features(x.detach())
+    ctx = StepContext(x=x, y=y, out=out, model=model, epoch=epoch, num_classes=num_classes,
+                      generator=generator, teacher=teacher_out)
+    terms = method.loss(ctx)
+    optimizer.zero_grad(set_to_none=True)
+    sum(terms.values()).backward()
+    optimizer.step()
+    return {k: float(v.detach()) for k, v in terms.items()}, out.logits.detach()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, split: Split, batch_size: int = 1000) -> float:
+    """Top-1 accuracy in % of ``model`` (in eval mode) on a split."""
+    was_training = model.training
+    model.eval()
+    correct = sum(int((model(split.x[i:i + batch_size]).argmax(1) == split.y[i:i + batch_size]).sum())
+                  for i in range(0, len(split), batch_size))
+    model.train(was_training)
+    return 100.0 * correct / len(split)
+
+
+def _epochs_csv(history: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EPOCH_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def _finish(spec: RunSpec, data: Dataset, state: _State, out: Path) -> dict[str, Any]:
+    history = state.history
+    if not history:
+        raise TrainingError(f"{spec.run_id}: no epoch was trained (stop_epoch/init_from leave nothing to do)")
+    best = max(history, key=lambda r: (r["val_acc"], r["epoch"]))  # latest of the best-validation epochs
+    final = history[-1]
+    metrics = {
+        "run_id": spec.run_id,
+        "dataset": spec.dataset.name,
+        "model": spec.model,
+        "method": spec.method["name"],
+        "hyperparameters": spec.method_hyperparameters(),
+        "budget": spec.to_dict()["budget"],
+        "seed": spec.seed,
+        "epochs": final["epoch"],
+        "test_acc_final": final["test_acc"],
+        "val_acc_final": final["val_acc"],
+        "test_acc_best_val": best["test_acc"],
+        "val_acc_best": best["val_acc"],
+        "best_val_epoch": best["epoch"],
+        "test_acc_max": max(r["test_acc"] for r in history),  # optimistic: selected on test data
+        "train_acc_final": final["train_acc"],
+        "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),
+        "wall_time_seconds": state.seconds,
+        "spec": spec.to_dict(),
+        **provenance(),
+    }
+    atomic_torch_save(out / MODEL, _snapshot(spec, state))
+    atomic_write_text(out / EPOCHS, _epochs_csv(history))
+    atomic_write_json(out / METRICS, metrics)  # last: its presence means the run is complete
+    (out / CHECKPOINT).unlink(missing_ok=True)
+    return metrics
+
+
+class _StopFlag:
+    requested = False
+    signal: int | None = None
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[_StopFlag]:
+    """SIGTERM (SLURM preemption/time limit) and SIGINT end the run at the next batch boundary."""
+    flag = _StopFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag  # signal handlers can only be installed from the main thread
+        return
+
+    def handler(signum, _frame):
+        flag.requested, flag.signal = True, signum
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield flag
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

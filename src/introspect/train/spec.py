@@ -1,0 +1,83 @@
+"""A run specification: everything that determines one training run's numbers."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Budget:
+    """Optimiser and schedule. ``lr_milestones`` are fractions of ``epochs`` (the paper's 80 and 120
+    of 160 are 0.5 and 0.75), so a shorter run keeps the schedule's shape."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    lr_milestones: list[float] = field(default_factory=list)
+    lr_gamma: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+
+    def milestone_epochs(self) -> list[int]:
+        return [int(round(m * self.epochs)) for m in self.lr_milestones]
+
+    def lr_at(self, epoch: int) -> float:
+        drops = sum(epoch >= m for m in self.milestone_epochs())
+        return self.lr * self.lr_gamma**drops
+
+
+@dataclass
+class DatasetSpec:
+    name: str
+    root: str = "data"
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    image_size: int | None = None
+    augment: str | None = None
+    split_seed: int = 0
+
+
+@dataclass
+class RunSpec:
+    run_id: str
+    dataset: DatasetSpec
+    model: str
+    method: dict[str, Any]  # {"name": ..., **hyper-parameters}
+    budget: Budget
+    seed: int
+    stop_epoch: int | None = None  # stop early (LE warm-up runs); the schedule still spans `epochs`
+    init_from: str | None = None  # model.pt of a warm-up run to start from (model + optimiser)
+    teacher: str | None = None  # model.pt of a trained teacher
+    eval_batch_size: int = 1000
+    fail_at_epoch: int | None = None  # failure injection for testing reruns
+
+    @property
+    def last_epoch(self) -> int:
+        return self.stop_epoch if self.stop_epoch is not None else self.budget.epochs
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
+        data = dict(data)
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"run spec has unknown key(s): {', '.join(unknown)}")
+        data["dataset"] = DatasetSpec(**data["dataset"])
+        data["budget"] = Budget(**data["budget"])
+        spec = cls(**data)
+        if "name" not in spec.method:
+            raise ValueError("run spec: method needs a 'name'")
+        if spec.stop_epoch is not None and not 0 < spec.stop_epoch <= spec.budget.epochs:
+            raise ValueError(f"run spec: stop_epoch {spec.stop_epoch} outside 1..{spec.budget.epochs}")
+        return spec
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunSpec":
+        return cls.from_dict(json.loads(text))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def method_hyperparameters(self) -> dict[str, Any]:
+        return {k: v for k, v in self.method.items() if k != "name"}

@@ -1,0 +1,82 @@
+"""Config validation and the plan: bad values are rejected naming the key; runs are shared."""
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from introspect.plan import ConfigError, build_plan, load_config, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def default():
+    return load_config(ROOT / "config" / "config.yaml")
+
+
+def rejected(config, *fragments):
+    with pytest.raises(ConfigError) as info:
+        validate_config(config)
+    for fragment in fragments:
+        assert fragment in str(info.value)
+
+
+def test_every_shipped_config_is_valid_and_plans():
+    for path in sorted((ROOT / "config").glob("*.yaml")):
+        plan = build_plan(load_config(path))
+        assert plan.runs and plan.tables, path
+
+
+@pytest.mark.parametrize("mutate,fragments", [
+    (lambda c: c.update(seeds=["a"]), ["seeds[0]", "is not of type 'integer'"]),
+    (lambda c: c.update(colour="red"), ["(top level)", "colour"]),
+    (lambda c: c["budgets"]["resnet"].update(lr=-1), ["budgets.resnet.lr"]),
+    (lambda c: c["budgets"]["resnet"].pop("epochs"), ["budgets.resnet", "'epochs' is a required property"]),
+    (lambda c: c["methods"]["LS"].update(alpha=1.5), ["methods.LS.alpha"]),
+    (lambda c: c["methods"]["LS"].update(alhpa=0.9), ["methods.LS.alhpa", "accepts: alpha"]),
+    (lambda c: c["methods"]["CE"].update(method="sgdr"), ["methods.CE.method", "unknown method 'sgdr'"]),
+    (lambda c: c["methods"]["LE(Grad)"].update(explainer="lime"), ["methods.LE(Grad).explainer"]),
+    (lambda c: c["tables"]["table2"]["groups"][0].update(model="resnet9"), ["tables.table2.groups[0].model"]),
+    (lambda c: c["tables"]["table2"]["methods"].append("KD"), ["tables.table2", "'KD' is not defined"]),
+    (lambda c: c["tables"]["table2"].update(dataset="imagenet"), ["tables.table2.dataset"]),
+    (lambda c: c.update(table_metric="best"), ["table_metric"]),
+])
+def test_bad_values_are_rejected_naming_the_key(default, mutate, fragments):
+    config = copy.deepcopy(default)
+    mutate(config)
+    rejected(config, *fragments)
+
+
+def test_runs_are_identified_by_what_they_compute(default):
+    plan = build_plan(default)
+    cells = {t: {(c.group, c.method): c.run_ids for c in spec.cells} for t, spec in plan.tables.items()}
+    # the CE baseline of resnet14 in Tables 2 and 6 is one set of runs
+    assert cells["table2"][("ResNet14", "CE")] == cells["table6"][("ResNet14", "CE")]
+    assert cells["table2"][("ResNet14", "LE(Grad-CAM)")] == cells["table6"][("ResNet14", "LE(Grad-CAM)")]
+    assert len(cells["table2"][("ResNet8", "CP")]) == len(default["seeds"])
+
+
+def test_le_variants_of_one_model_and_seed_share_one_warmup(default):
+    plan = build_plan(default)
+    stage2 = [plan.runs[r] for r in plan.ids("stage2") if "/resnet14/" in r and r.endswith("seed0")]
+    assert len(stage2) == 3  # LE(Grad-CAM), LE(Grad), LE-Permut
+    warmups = {tuple(r.depends_on) for r in stage2}
+    assert len(warmups) == 1
+    (warmup_id,) = next(iter(warmups))
+    warmup = plan.runs[warmup_id]
+    assert warmup.kind == "warmup" and warmup.spec["method"] == {"name": "ce"}
+    assert warmup.spec["stop_epoch"] == stage2[0].spec["method"]["warmup_epochs"]
+    assert all(r.spec["init_from"].endswith(f"{warmup_id}/model.pt") for r in stage2)
+
+
+def test_mlp_le_permut_uses_the_grad_explainer_override(default):
+    plan = build_plan(default)
+    mlp_permut = [r for r in plan.runs.values() if "/mlp1024/" in r.run_id and r.spec["method"]["name"] == "le_permut"]
+    assert mlp_permut and all(r.spec["method"]["explainer"] == "grad" for r in mlp_permut)
+
+
+def test_summary_counts_runs_per_table(default):
+    summary = build_plan(default).summary()
+    assert summary["runs"] == sum(summary["by_kind"].values())
+    assert set(summary["runs_per_table"]) == {"table2", "table3", "table6"}

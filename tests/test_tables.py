@@ -1,0 +1,89 @@
+"""Aggregation of run directories into a table, checked on synthetic runs with known numbers."""
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from introspect.analysis.tables import MissingRunsError, write_table
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORTED = ROOT / "config" / "reported_results.csv"
+
+VALUES = {  # (group, method) -> per-seed accuracy
+    ("ResNet14", "CE"): [90.0, 90.5, 90.2],
+    ("ResNet14", "LS"): [90.3, 90.4, 90.6],
+    ("ResNet14", "LE(Grad-CAM)"): [91.0, 91.6, 91.2],
+    ("ResNet8", "CE"): [88.0, 88.1, 87.9],
+    ("ResNet8", "LS"): [88.2, 88.0, 88.3],
+    ("ResNet8", "LE(Grad-CAM)"): [88.1, 88.2, 88.0],
+}
+
+
+def make_runs(runs_dir: Path, skip=()):
+    cells = []
+    for (group, method), values in VALUES.items():
+        ids = []
+        for seed, value in enumerate(values):
+            run_id = f"{group}/{method}/seed{seed}"
+            ids.append(run_id)
+            if run_id in skip:
+                continue
+            (runs_dir / run_id).mkdir(parents=True)
+            (runs_dir / run_id / "metrics.json").write_text(json.dumps({"seed": seed, "test_acc_final": value}))
+        cells.append({"group": group, "method": method, "model": group.lower(), "paper_dataset": "cifar10",
+                      "run_ids": ids})
+    return {"name": "table2", "settings": {"dataset": "digits", "seeds": [0, 1, 2]},
+            "config": {"title": "Regularisers", "paper_table": 2, "metric": "accuracy", "layout": "models_as_rows",
+                       "methods": ["CE", "LS", "LE(Grad-CAM)"], "compare_to": ["LE(Grad-CAM)"]},
+            "cells": cells}
+
+
+def test_table_contents(tmp_path):
+    spec = make_runs(tmp_path / "runs")
+    write_table(spec, tmp_path / "runs", REPORTED, tmp_path / "out" / "table2", tmp_path / "tests.csv")
+    table = pd.read_csv(tmp_path / "out" / "table2.csv")
+    row = table[(table.group == "ResNet14") & (table.method == "LE(Grad-CAM)")].iloc[0]
+    assert row["mean"] == pytest.approx(91.2667, abs=1e-3) and row["std"] == pytest.approx(0.3055, abs=1e-3)
+    assert row["n"] == 3 and row["best"] and row["paper_mean"] == 91.21
+    assert row["diff_vs_paper"] == pytest.approx(91.2667 - 91.21, abs=1e-3)
+    ce8 = table[(table.group == "ResNet8") & (table.method == "CE")].iloc[0]
+    assert ce8["paper_mean"] == 87.95 and ce8["paper_std"] == 0.32
+    best8 = table[(table.group == "ResNet8") & table.best]
+    assert list(best8.method) == ["LS"]
+
+    tests = pd.read_csv(tmp_path / "tests.csv")
+    assert set(tests.test) == {"paired_t", "welch_t"} and len(tests) == 8
+    paired = tests[tests.test == "paired_t"]
+    assert (paired.p_holm >= paired.p).all() and set(paired.method_a) == {"LE(Grad-CAM)"}
+
+    md = (tmp_path / "out" / "table2.md").read_text()
+    assert "**91.27 ± 0.31** (n=3)" in md
+    assert "Paper, Table 2" in md and "90.26 ± 0.33" in md and "+1.01" not in md.split("Difference")[0]
+    assert "Holm" in md
+    tex = (tmp_path / "out" / "table2.tex").read_text()
+    assert "\\toprule" in tex and "\\textbf{91.27 $\\pm$ 0.31}" in tex and "LE(Grad-CAM)" in tex
+
+
+def test_significance_marks_follow_the_holm_corrected_paired_test(tmp_path):
+    spec = make_runs(tmp_path / "runs")
+    write_table(spec, tmp_path / "runs", REPORTED, tmp_path / "out" / "t", tmp_path / "tests.csv")
+    table = pd.read_csv(tmp_path / "out" / "t.csv").fillna("")
+    tests = pd.read_csv(tmp_path / "tests.csv")
+    for row in table.itertuples():
+        test = tests[(tests.test == "paired_t") & (tests.group == row.group) & (tests.method_b == row.method)]
+        if row.method == "LE(Grad-CAM)":
+            assert row.significance == "" and test.empty
+            continue
+        p = test.p_holm.iloc[0]
+        assert row.significance == ("**" if p < 0.01 else "*" if p < 0.05 else "")
+
+
+def test_missing_runs_are_refused_or_reported(tmp_path):
+    spec = make_runs(tmp_path / "runs", skip={"ResNet8/LS/seed1"})
+    with pytest.raises(MissingRunsError, match="ResNet8/LS/seed1"):
+        write_table(spec, tmp_path / "runs", REPORTED, tmp_path / "out" / "t", tmp_path / "tests.csv")
+    write_table(spec, tmp_path / "runs", REPORTED, tmp_path / "out" / "t", tmp_path / "tests.csv", allow_missing=True)
+    table = pd.read_csv(tmp_path / "out" / "t.csv")
+    assert table[(table.group == "ResNet8") & (table.method == "LS")].n.iloc[0] == 2
+    assert "Missing runs (1)" in (tmp_path / "out" / "t.md").read_text()

@@ -1,0 +1,143 @@
+"""The training loop: determinism, kill-and-resume, warm-start equivalence, NaN and bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from introspect.train import CHECKPOINT, METRICS, InjectedFailure, NonFiniteLossError, RunSpec, TrainingError, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def spec(run_id="t", model="mlp1024", method=None, epochs=3, **extra) -> RunSpec:
+    data = {
+        "run_id": run_id,
+        "dataset": {"name": "digits", "image_size": 8, "val_fraction": 0.15, "test_fraction": 0.2},
+        "model": model,
+        "method": method or {"name": "ce"},
+        "budget": {"epochs": epochs, "batch_size": 64, "lr": 0.05, "lr_milestones": [0.5]},
+        "seed": 3,
+        **extra,
+    }
+    return RunSpec.from_dict(data)
+
+
+def history(run_dir):
+    return (Path(run_dir) / "epochs.csv").read_text().splitlines()
+
+
+def numbers(metrics):
+    keys = ("test_acc_final", "val_acc_final", "test_acc_best_val", "train_acc_final", "epochs")
+    return {k: metrics[k] for k in keys}
+
+
+def test_same_spec_and_seed_give_identical_numbers(tmp_path):
+    a = train(spec(), tmp_path / "a")
+    b = train(spec(), tmp_path / "b")
+    assert numbers(a) == numbers(b)
+    strip = lambda rows: [r.rsplit(",", 1)[0] for r in rows]  # the seconds column differs
+    assert strip(history(tmp_path / "a")) == strip(history(tmp_path / "b"))
+    c = train(spec(seed=4) if False else RunSpec.from_dict({**spec().to_dict(), "seed": 4}), tmp_path / "c")
+    assert numbers(c) != numbers(a)
+
+
+def test_metrics_record_provenance_and_hyperparameters(tmp_path):
+    metrics = train(spec(method={"name": "ls", "alpha": 0.8}), tmp_path / "run")
+    on_disk = json.loads((tmp_path / "run" / METRICS).read_text())
+    assert on_disk == json.loads(json.dumps(metrics))
+    for key in ("dataset", "model", "method", "hyperparameters", "seed", "test_acc_final", "test_acc_best_val",
+                "val_acc_final", "epochs", "wall_time_seconds", "versions", "git_commit"):
+        assert key in on_disk
+    assert on_disk["hyperparameters"] == {"alpha": 0.8}
+    assert on_disk["versions"]["torch"] == torch.__version__.split("+")[0] or on_disk["versions"]["torch"]
+    assert not (tmp_path / "run" / CHECKPOINT).exists()
+    assert (tmp_path / "run" / "model.pt").exists()
+    header = history(tmp_path / "run")[0].split(",")
+    assert header == ["epoch", "stage", "lr", "loss", "loss_terms", "train_acc", "val_acc", "test_acc", "seconds"]
+
+
+def test_failure_then_resume_equals_an_uninterrupted_run(tmp_path):
+    with pytest.raises(InjectedFailure):
+        train(spec(epochs=4, fail_at_epoch=2), tmp_path / "run")
+    assert (tmp_path / "run" / CHECKPOINT).exists() and not (tmp_path / "run" / METRICS).exists()
+    resumed = train(spec(epochs=4), tmp_path / "run")
+    straight = train(spec(epochs=4), tmp_path / "straight")
+    assert numbers(resumed) == numbers(straight)
+
+
+def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
+    """A real kill -9 of the CLI (no handler runs) after at least one epoch's checkpoint."""
+    run_spec = spec(epochs=8, model="resnet8", method={"name": "le", "explainer": "grad", "warmup_epochs": 1})
+    run_dir = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "introspect", "train", "--spec", json.dumps(run_spec.to_dict()),
+           "--out", str(run_dir), "--threads", "1"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    process = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run_dir / CHECKPOINT).exists():
+        time.sleep(0.05)
+    time.sleep(0.3)  # somewhere inside a later epoch
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (run_dir / METRICS).exists()
+    done = torch.load(run_dir / CHECKPOINT, weights_only=False)["epoch"]
+    assert 1 <= done < 8
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"resuming after epoch {done}" in result.stderr
+    resumed = json.loads((run_dir / METRICS).read_text())
+    straight = train(run_spec, tmp_path / "straight")
+    assert numbers(resumed) == numbers(straight)
+
+
+def test_sigterm_stops_with_a_checkpoint_and_a_nonzero_exit(tmp_path):
+    run_spec = spec(epochs=30, model="resnet8")
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "introspect", "train", "--spec", json.dumps(run_spec.to_dict()), "--out", str(run_dir)]
+    process = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run_dir / CHECKPOINT).exists():
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert "interrupted" in stderr and (run_dir / CHECKPOINT).exists() and not (run_dir / METRICS).exists()
+
+
+def test_le_stage_two_from_a_shared_warmup_equals_inline_warmup(tmp_path):
+    le = {"name": "le", "explainer": "grad_cam", "warmup_epochs": 2}
+    inline = train(spec(model="resnet8", method=le, epochs=4), tmp_path / "inline")
+    train(spec(run_id="w", model="resnet8", epochs=4, stop_epoch=2), tmp_path / "warmup")
+    staged = train(spec(model="resnet8", method=le, epochs=4, init_from=str(tmp_path / "warmup" / "model.pt")),
+                   tmp_path / "staged")
+    assert numbers(staged) == numbers(inline)
+    rows = history(tmp_path / "staged")
+    assert [r.split(",")[1] for r in rows[1:]] == ["1", "1", "2", "2"]
+
+
+def test_nan_loss_stops_with_a_clear_error_and_no_metrics(tmp_path):
+    bad = RunSpec.from_dict({**spec().to_dict(), "budget": {"epochs": 2, "batch_size": 64, "lr": 1e30}})
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at epoch 0"):
+        train(bad, tmp_path / "run")
+    assert not (tmp_path / "run" / METRICS).exists()
+
+
+def test_resuming_with_a_different_spec_is_refused(tmp_path):
+    with pytest.raises(InjectedFailure):
+        train(spec(epochs=3, fail_at_epoch=1), tmp_path / "run")
+    with pytest.raises(TrainingError, match="different run configuration"):
+        train(spec(epochs=3, method={"name": "cp", "beta": 1.0}), tmp_path / "run")
+
+
+def test_cli_rejects_a_bad_spec_with_exit_code_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "introspect", "train", "--spec", '{"run_id": "x", "colour": 1}',
+                             "--out", str(tmp_path)], env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "unknown key(s): colour" in result.stderr

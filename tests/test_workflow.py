@@ -1,0 +1,91 @@
+"""End-to-end: `snakemake` on the smoke config in a temporary directory, then the tables' contents."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    cmd = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), *args]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def write_config(workdir: Path, **changes) -> dict:
+    config = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    config.update(results_dir=str(workdir / "results"), reported_results=str(ROOT / "config" / "reported_results.csv"))
+    config.update(changes)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    return config
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("smoke")
+    config = write_config(workdir)
+    result = snakemake(workdir, "--cores", "2")
+    return workdir, config, result
+
+
+def test_smoke_workflow_produces_the_tables(smoke_run):
+    workdir, config, result = smoke_run
+    tables = workdir / "results" / "tables"
+    assert "Tables:" in result.stdout + result.stderr
+    for name in ("table2", "table3", "table6"):
+        for ext in ("md", "tex", "csv"):
+            assert (tables / f"{name}.{ext}").stat().st_size > 0
+
+    t2 = pd.read_csv(tables / "table2.csv")
+    assert set(t2.method) == {"CE", "Dropout", "LS", "CP", "LE(Grad-CAM)"} and set(t2.group) == {"ResNet14", "ResNet8"}
+    assert (t2.n == 2).all() and t2["mean"].between(0, 100).all() and t2["std"].notna().all()
+    assert t2.set_index(["group", "method"]).loc[("ResNet14", "CE"), "paper_mean"] == 90.26
+    assert t2.groupby("group").best.sum().ge(1).all()
+
+    t3 = pd.read_csv(tables / "table3.csv")
+    assert set(t3.method) == {"CE", "Dropout", "LS", "CP", "LE(Grad)"}
+    assert t3.metric.iloc[0] == "test error (%)"
+    assert t3.set_index("method").loc["LE(Grad)", "paper_mean"] == 1.10
+    assert "Pereyra" in (tables / "table3.md").read_text()
+
+    t6 = pd.read_csv(tables / "table6.csv")
+    assert ("MLP1024", "LE(Grad-CAM)") not in set(zip(t6.group, t6.method))
+    assert len(t6) == 11
+    md6 = (tables / "table6.md").read_text()
+    assert md6.index("| CE ") < md6.index("| LE-Permut ")  # methods as rows, as the paper prints it
+
+    tests = pd.read_csv(workdir / "results" / "stats" / "tests.csv")
+    assert set(tests.table) == {"table2", "table3", "table6"}
+    assert {"statistic", "p", "p_holm", "effect_size", "ci_low", "ci_high"} <= set(tests.columns)
+    assert len(tests[(tests.table == "table2") & (tests.test == "paired_t")]) == 8
+
+
+def test_shared_runs_are_trained_once_and_a_second_run_has_nothing_to_do(smoke_run):
+    workdir, config, _ = smoke_run
+    runs = workdir / "results" / "runs" / "digits"
+    # the CE runs of Table 2 and Table 6 are the same directories
+    assert len(list(runs.glob("resnet14/*/ce/seed*/metrics.json"))) == 2
+    warmups = sorted(p.parent.name for p in runs.glob("resnet14/*/warmup-*/seed0/metrics.json"))
+    assert len(warmups) == 1
+    assert "Nothing to be done" in snakemake(workdir, "-n", "--cores", "1").stdout
+
+
+def test_a_bad_config_fails_before_any_job_naming_the_key(tmp_path):
+    write_config(tmp_path, seeds=[0, "one"])
+    result = snakemake(tmp_path, "--cores", "1", check=False)
+    assert result.returncode != 0
+    assert "seeds[1]" in result.stderr + result.stdout
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,38 @@
+# Tables (mean ± std over seeds, the paper's value and our difference, Holm-corrected tests) and
+# the file of every significance test.
+import json
+
+
+def table_inputs(wildcards):
+    cells = PLAN.tables[wildcards.table].cells
+    return sorted({str(RUNS / run_id / "metrics.json") for cell in cells for run_id in cell.run_ids})
+
+
+rule table:
+    input:
+        table_inputs,
+    output:
+        multiext(str(TABLES / "{table}"), ".md", ".tex", ".csv"),
+        tests=str(STATS / "{table}.tests.csv"),
+    params:
+        spec=lambda wildcards: json.dumps(PLAN.tables[wildcards.table].to_dict()),
+        reported=PLAN.config["reported_results"],
+        metric=PLAN.config["table_metric"],
+        allow_missing="--allow-missing-seeds" if PLAN.config["allow_missing_seeds"] else "",
+    wildcard_constraints:
+        table="|".join(PLAN.tables),
+    localrule: True
+    shell:
+        INTROSPECT + " table --spec {params.spec:q} --runs-dir " + str(RUNS) +
+        " --reported {params.reported} --metric {params.metric} {params.allow_missing}"
+        " --out-prefix " + str(TABLES) + "/{wildcards.table} --tests-out {output.tests}"
+
+
+rule significance_tests:
+    input:
+        [str(STATS / f"{name}.tests.csv") for name in PLAN.tables],
+    output:
+        TESTS_CSV,
+    localrule: True
+    shell:
+        INTROSPECT + " merge-tests {input} --out {output}"
