@@ -22,7 +22,9 @@ sys.path.insert(0, str(SRC))  # plan without requiring an installed package
 from introspect.plan import ConfigError, build_plan, run_spec_json  # noqa: E402
 
 try:
-    PLAN = build_plan(config)  # validates against workflow/schemas/config.schema.yaml first
+    # Validates against workflow/schemas/config.schema.yaml first; the registry cross-checks (which
+    # import torch) run once, in the main process, not again in every cluster job.
+    PLAN = build_plan(config, check_references=workflow.is_main_process)
 except ConfigError as error:
     raise WorkflowError(f"config rejected before any job started:\n{error}")
 
@@ -35,6 +37,15 @@ include: "workflow/rules/aggregate.smk"
 
 onsuccess:
     print("\nTables:\n  " + "\n  ".join(table_outputs(PLAN.tables)) + f"\nSignificance tests: {TESTS_CSV}")
+
+
+onerror:
+    missing = [r for r in sorted(PLAN.runs) if not (RUNS / r / "metrics.json").exists()]
+    if missing:
+        print(f"\nTables not produced: {len(missing)} run(s) have no metrics.json:\n  " + "\n  ".join(missing))
+        print("Each run's train.log says why. Rerun: the same command again redoes only these runs "
+              "(add --rerun-incomplete after a kill). Or build the tables from the seeds that finished: "
+              "--config allow_missing_seeds=true")
 
 
 rule all:

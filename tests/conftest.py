@@ -7,6 +7,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))
 torch.set_num_threads(1)
 
 
@@ -18,3 +19,14 @@ def seeded():
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The smoke config run once locally with `snakemake --cores 2`; shared by workflow tests."""
+    from workflow_helpers import snakemake, write_config
+
+    workdir = tmp_path_factory.mktemp("smoke")
+    config = write_config(workdir)
+    result = snakemake(workdir, "--cores", "2")
+    return workdir, config, result

@@ -76,7 +76,7 @@ def test_significance_marks_follow_the_holm_corrected_paired_test(tmp_path):
             assert row.significance == "" and test.empty
             continue
         p = test.p_holm.iloc[0]
-        assert row.significance == ("**" if p < 0.01 else "*" if p < 0.05 else "")
+        assert row.significance == ("‡" if p < 0.01 else "†" if p < 0.05 else "")
 
 
 def test_missing_runs_are_refused_or_reported(tmp_path):

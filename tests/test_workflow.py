@@ -1,44 +1,10 @@
 """End-to-end: `snakemake` on the smoke config in a temporary directory, then the tables' contents."""
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+from workflow_helpers import snakemake, write_config
 
 pytestmark = pytest.mark.workflow
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    cmd = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), *args]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
-    return result
-
-
-def write_config(workdir: Path, **changes) -> dict:
-    config = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
-    config.update(results_dir=str(workdir / "results"), reported_results=str(ROOT / "config" / "reported_results.csv"))
-    config.update(changes)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    return config
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("smoke")
-    config = write_config(workdir)
-    result = snakemake(workdir, "--cores", "2")
-    return workdir, config, result
 
 
 def test_smoke_workflow_produces_the_tables(smoke_run):

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("plan", help="validate a config and print its runs per table")
     p.add_argument("--config", default="config/config.yaml")
     p.add_argument("--epoch-seconds", type=float, default=None,
-                   help="GPU seconds per epoch for the GPU-hour estimate")
+                   help="GPU seconds per epoch of every model (overrides config cluster.epoch_seconds)")
     p.add_argument("--json", action="store_true", help="print the whole plan as JSON")
 
     p = commands.add_parser("table", help="aggregate the runs of one table into md/tex/csv and tests")
@@ -84,8 +84,12 @@ def _train(args) -> int:
 def _plan(args) -> int:
     from .plan import ConfigError, build_plan, load_config
 
+    overrides = {"default": args.epoch_seconds} if args.epoch_seconds else None
     try:
-        plan = build_plan(load_config(args.config))
+        config = load_config(args.config)
+        if overrides:
+            config.setdefault("cluster", {})["epoch_seconds"] = overrides
+        plan = build_plan(config)
     except ConfigError as error:
         print(f"error: {args.config}: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -98,9 +102,10 @@ def _plan(args) -> int:
           f"({', '.join(f'{n} {k}' for k, n in summary['by_kind'].items())}), {summary['epochs']} epochs in all")
     for table, n in summary["runs_per_table"].items():
         print(f"  {table}: {n} runs")
-    if args.epoch_seconds:
-        print(f"estimated GPU-hours: {summary['epochs'] * args.epoch_seconds / 3600:.1f} "
-              f"at {args.epoch_seconds:g} s per epoch")
+    seconds = plan.config["cluster"]["epoch_seconds"]
+    print(f"estimated GPU-hours: {summary['gpu_hours']:.1f} (epoch seconds per model: "
+          f"{', '.join(f'{k}={v:g}' for k, v in seconds.items())}; LE explainer cost factors: "
+          f"{', '.join(f'{k}={v:g}' for k, v in plan.config['cluster']['explainer_cost'].items())})")
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,14 +67,31 @@ class Plan:
     def ids(self, kind: str) -> list[str]:
         return sorted(r for r, run in self.runs.items() if run.kind == kind)
 
+    def run_seconds(self, run_id: str) -> float:
+        """Estimated GPU seconds of a run, from config ``cluster`` (per-model epoch cost, LE explainer cost)."""
+        cluster = self.config["cluster"]
+        spec = self.runs[run_id].spec
+        per_epoch = cluster["epoch_seconds"].get(spec["model"], cluster["epoch_seconds"].get("default", 30))
+        factor = cluster["explainer_cost"].get(spec["method"].get("explainer"), 1.0)
+        return _run_epochs(spec) * per_epoch * factor
+
+    def runtime_minutes(self, run_id: str) -> int:
+        """The SLURM time limit to request: the estimate times a safety margin, never below a floor."""
+        cluster = self.config["cluster"]
+        minutes = self.run_seconds(run_id) * cluster["runtime_margin"] / 60
+        return max(cluster["min_runtime_minutes"], int(math.ceil(minutes)))
+
     def summary(self) -> dict[str, Any]:
         per_table = {name: len({r for c in t.cells for r in c.run_ids}) for name, t in self.tables.items()}
         kinds = {kind: len(self.ids(kind)) for kind in ("train", "warmup", "stage2")}
         epochs = sum(_run_epochs(run.spec) for run in self.runs.values())
-        return {"runs": len(self.runs), "by_kind": kinds, "runs_per_table": per_table, "epochs": epochs}
+        gpu_hours = sum(self.run_seconds(r) for r in self.runs) / 3600
+        return {"runs": len(self.runs), "by_kind": kinds, "runs_per_table": per_table, "epochs": epochs,
+                "gpu_hours": gpu_hours}
 
 
 def _run_epochs(spec: dict[str, Any]) -> int:
+    """Epochs a run trains itself (a Stage-2 run starts after its warm-up's epochs)."""
     end = spec.get("stop_epoch") or spec["budget"]["epochs"]
     start = spec["method"].get("warmup_epochs", 0) if spec.get("init_from") else 0
     return end - start
@@ -97,8 +115,11 @@ def _deep_merge(base: dict, extra: dict) -> dict:
     return merged
 
 
-def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
-    """Check ``config`` against the JSON schema, then the cross-references a schema cannot express.
+def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH, *,
+                    check_references: bool = True) -> dict[str, Any]:
+    """Check ``config`` against the JSON schema, then the cross-references a schema cannot express
+    (these import torch for the model and method registries: ``check_references=False`` skips them
+    in processes that only run jobs of an already validated workflow).
 
     Returns the config with schema defaults filled in. Raises :class:`ConfigError` naming the key.
     """
@@ -113,7 +134,8 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
     if errors:
         lines = [f"  {_key(e.absolute_path)}: {e.message}" for e in errors[:10]]
         raise ConfigError("invalid config:\n" + "\n".join(lines))
-    _check_references(config)
+    if check_references:
+        _check_references(config)
     return config
 
 
@@ -178,9 +200,9 @@ def _check_references(config: dict[str, Any]) -> None:
                     raise ConfigError(f"{where}: {label!r} is not one of the table's methods")
 
 
-def build_plan(config: dict[str, Any]) -> Plan:
+def build_plan(config: dict[str, Any], *, check_references: bool = True) -> Plan:
     """All runs the config's tables need, their dependencies, and the tables' cells."""
-    config = validate_config(config)
+    config = validate_config(config, check_references=check_references)
     runs: dict[str, Run] = {}
     tables: dict[str, TableSpec] = {}
     for table_name, table in config["tables"].items():

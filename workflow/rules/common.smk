@@ -16,6 +16,13 @@ def run_pattern(kind):
     return "|".join(re.escape(run_id) for run_id in ids) if ids else "(?!)"
 
 
+CLUSTER = PLAN.config["cluster"]
+
+
+def runtime_minutes(wildcards):
+    return PLAN.runtime_minutes(wildcards.run)
+
+
 def run_spec(wildcards):
     return run_spec_json(PLAN, wildcards.run, PLAN.config["fail_runs"].get(wildcards.run))
 

@@ -11,6 +11,11 @@ rule le_warmup:
     params:
         spec=run_spec,
     threads: PLAN.config["threads_per_run"]
+    resources:
+        gpu=CLUSTER["gpus_per_run"],
+        gpu_model=CLUSTER["gpu_model"] or "",
+        runtime=runtime_minutes,
+        mem_mb=CLUSTER["mem_mb_per_run"],
     wildcard_constraints:
         run=run_pattern("warmup"),
     shell:
@@ -27,6 +32,11 @@ rule le_stage2:
     params:
         spec=run_spec,
     threads: PLAN.config["threads_per_run"]
+    resources:
+        gpu=CLUSTER["gpus_per_run"],
+        gpu_model=CLUSTER["gpu_model"] or "",
+        runtime=runtime_minutes,
+        mem_mb=CLUSTER["mem_mb_per_run"],
     wildcard_constraints:
         run=run_pattern("stage2"),
     shell:

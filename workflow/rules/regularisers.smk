@@ -10,6 +10,11 @@ rule train:
     params:
         spec=run_spec,
     threads: PLAN.config["threads_per_run"]
+    resources:
+        gpu=CLUSTER["gpus_per_run"],
+        gpu_model=CLUSTER["gpu_model"] or "",
+        runtime=runtime_minutes,
+        mem_mb=CLUSTER["mem_mb_per_run"],
     wildcard_constraints:
         run=run_pattern("train"),
     shell:

@@ -1,0 +1,38 @@
+"""Running the workflow from tests: `snakemake` in a temporary directory on a copy of a config."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def write_config(workdir: Path, base: str = "smoke.yaml", **changes) -> dict:
+    config = yaml.safe_load((ROOT / "config" / base).read_text())
+    config.update(results_dir=str(workdir / "results"), reported_results=str(ROOT / "config" / "reported_results.csv"))
+    config.update(changes)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return config
+
+
+def snakemake(workdir: Path, *args: str, env: dict | None = None, check: bool = True,
+              timeout: int = 1500) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **(env or {})}
+    environment["PATH"] = f"{BIN}{os.pathsep}{environment['PATH']}"
+    cmd = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), *args]
+    result = subprocess.run(cmd, env=environment, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def table_numbers(results: Path, name: str) -> pd.DataFrame:
+    table = pd.read_csv(results / "tables" / f"{name}.csv")
+    return table[["group", "method", "n", "mean", "std", "seeds", "values"]].sort_values(["group", "method"])
