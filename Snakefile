@@ -45,7 +45,7 @@ onerror:
         print(f"\nTables not produced: {len(missing)} run(s) have no metrics.json:\n  " + "\n  ".join(missing))
         print("Each run's train.log says why. Rerun: the same command again redoes only these runs "
               "(add --rerun-incomplete after a kill). Or build the tables from the seeds that finished: "
-              "--config allow_missing_seeds=true")
+              "--config allow_missing_seeds=True")
 
 
 rule all:

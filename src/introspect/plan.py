@@ -132,11 +132,17 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
     validator = _with_defaults(validator_cls)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"  {_key(e.absolute_path)}: {e.message}" for e in errors[:10]]
+        lines = [f"  {_key(e.absolute_path)}: {e.message}{_hint(e)}" for e in errors[:10]]
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     if check_references:
         _check_references(config)
     return config
+
+
+def _hint(error) -> str:
+    if error.validator == "type" and error.validator_value == "boolean" and str(error.instance).lower() in ("true", "false"):
+        return " (snakemake --config reads only True and False as booleans)"
+    return ""
 
 
 def _key(path) -> str:
@@ -173,7 +179,7 @@ def _check_references(config: dict[str, Any]) -> None:
             cls = method_class(name)
         except KeyError as error:
             raise ConfigError(f"methods.{label}.method: {error.args[0]}") from None
-        known = {f.name for f in dataclasses.fields(cls)} | {"warmup_fraction"}
+        known = {f.name for f in dataclasses.fields(cls) if f.init} | {"warmup_fraction"}
         for key in variant:
             if key != "method" and key not in known:
                 raise ConfigError(f"methods.{label}.{key}: method {name!r} has no such hyper-parameter "

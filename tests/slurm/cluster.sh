@@ -11,8 +11,10 @@
 #   jobs visible to it (the plugin's default sacct query would hang silently without accounting).
 # - the slurm executor's job step clears SLURM_CONF, so DIR/bin/srun wraps srun and exports it;
 #   DIR/bin goes first on PATH. Nothing is written outside DIR.
-# - CPU-only node: GPU requests (gpu=1 / gres=gpu:1) are served by two fake GPUs (File=/dev/null,
-#   /dev/zero) declared as GRES, so the profile's real GPU requests are exercised unchanged.
+# - CPU-only node: GPU requests (gpu=1 / gres=gpu:1) are served by fake GPUs declared as GRES, one
+#   per character device (File=/dev/null, /dev/zero, ...), so the profile's real GPU requests are
+#   exercised unchanged. A running job holds two of them here (its batch step and its srun step are
+#   both counted), so six devices let three jobs run at once.
 set -euo pipefail
 
 command=${1:?usage: cluster.sh install|start DIR|stop DIR}
@@ -35,6 +37,11 @@ start() {
     rm -rf "$dir/state"/*          # a drained node state would survive in StateSaveLocation
     dd if=/dev/urandom of="$dir/munge.key" bs=1024 count=1 status=none
     chmod 400 "$dir/munge.key"
+    local devices=() gpus
+    for device in /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; do
+        [ -c "$device" ] && devices+=("$device")
+    done
+    gpus=${#devices[@]}
     munged --key-file="$dir/munge.key" --socket="$dir/munge/munge.socket" \
         --pid-file="$dir/munged.pid" --log-file="$dir/log/munged.log" --seed-file="$dir/munge.seed" --force
     cat > "$dir/slurm.conf" <<CONF
@@ -64,10 +71,13 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 GresTypes=gpu
-NodeName=$host CPUs=4 RealMemory=12000 Gres=gpu:2 State=UNKNOWN
+NodeName=$host CPUs=4 RealMemory=12000 Gres=gpu:$gpus State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
-    printf 'NodeName=%s Name=gpu File=/dev/null\nNodeName=%s Name=gpu File=/dev/zero\n' "$host" "$host" > "$dir/gres.conf"
+    : > "$dir/gres.conf"
+    for device in "${devices[@]}"; do
+        echo "NodeName=$host Name=gpu File=$device" >> "$dir/gres.conf"
+    done
     cat > "$dir/bin/srun" <<WRAP
 #!/bin/sh
 export SLURM_CONF=$dir/slurm.conf

@@ -36,9 +36,20 @@ class Method:
     """Base class. Subclasses are dataclasses whose fields are the method's hyper-parameters."""
 
     name: ClassVar[str] = ""
+    needs_teacher: ClassVar[bool] = False  # the loop then runs a frozen teacher on every batch
 
     def loss(self, ctx: StepContext) -> dict[str, Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def setup(self, student: nn.Module, teacher: nn.Module | None, input_shape: tuple[int, ...]) -> nn.Module | None:
+        """Build trainable modules of the method's own (e.g. a FitNets regressor). The loop trains
+        and checkpoints them with the student. Called once, before the optimiser is built."""
+        return None
+
+    def teacher_output(self, ctx: StepContext) -> Forward:
+        if ctx.teacher is None:
+            raise ValueError(f"method {self.name!r} needs a teacher: give the run a teacher checkpoint")
+        return ctx.teacher
 
     def model_options(self) -> dict[str, Any]:
         """Keyword arguments the model must be built with (e.g. a dropout rate)."""
@@ -81,7 +92,7 @@ def method_class(name: str) -> type[Method]:
 def build_method(name: str, **hyperparameters: Any) -> Method:
     """Instantiate a registered method; unknown hyper-parameters are an error that names them."""
     cls = method_class(name)
-    known = {f.name for f in dataclasses.fields(cls)}
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(hyperparameters) - known)
     if unknown:
         raise ValueError(

@@ -68,6 +68,7 @@ def _identity(spec: RunSpec) -> dict[str, Any]:
 @dataclass
 class _State:
     model: IntrospectModel
+    aux: nn.Module | None  # the method's own trainable modules (e.g. a FitNets regressor)
     optimizer: SGD
     next_epoch: int
     history: list[dict[str, Any]]
@@ -96,14 +97,14 @@ def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: i
     data = _load_data(spec).to(device)
     method = build_method(spec.method["name"], **spec.method_hyperparameters())
     teacher = load_model(spec.teacher, device) if spec.teacher else None
-    state = _initial_state(spec, method, data, out, device)
+    state = _initial_state(spec, method, data, out, device, teacher)
 
     with _stop_on_signals() as stop:
         while state.next_epoch < spec.last_epoch:
             epoch = state.next_epoch
             if spec.fail_at_epoch is not None and epoch == spec.fail_at_epoch:
                 raise InjectedFailure(f"{spec.run_id}: failure injected at epoch {epoch} (fail_at_epoch)")
-            row = _train_epoch(spec, method, data, state.model, state.optimizer, epoch, teacher, stop)
+            row = _train_epoch(spec, method, data, state, epoch, teacher, stop)
             state.history.append(row)
             state.seconds += row["seconds"]
             state.next_epoch = epoch + 1
@@ -123,12 +124,19 @@ def _load_data(spec: RunSpec) -> Dataset:
                         image_size=d.image_size, augment=d.augment, split_seed=d.split_seed)
 
 
-def _initial_state(spec: RunSpec, method: Method, data: Dataset, out: Path, device: str) -> _State:
+def _initial_state(spec: RunSpec, method: Method, data: Dataset, out: Path, device: str, teacher) -> _State:
+    if method.needs_teacher and teacher is None:
+        raise TrainingError(f"{spec.run_id}: method {method.name!r} needs a teacher checkpoint (spec key 'teacher')")
     torch.manual_seed(spec.seed)
-    model = build_model(spec.model, data.num_classes, data.input_shape, **method.model_options()).to(device)
+    model = build_model(spec.model, data.num_classes, data.input_shape, **method.model_options())
+    aux = method.setup(model, teacher.cpu() if teacher is not None else None, data.input_shape)
+    if teacher is not None:
+        teacher.to(device)
+    model.to(device)
+    params = list(model.parameters()) + (list(aux.to(device).parameters()) if aux is not None else [])
     b = spec.budget
-    optimizer = SGD(model.parameters(), lr=b.lr, momentum=b.momentum, weight_decay=b.weight_decay)
-    state = _State(model, optimizer, 0, [], 0.0)
+    optimizer = SGD(params, lr=b.lr, momentum=b.momentum, weight_decay=b.weight_decay)
+    state = _State(model, aux, optimizer, 0, [], 0.0)
     checkpoint = out / CHECKPOINT
     if checkpoint.exists():
         saved = torch.load(checkpoint, map_location=device, weights_only=False)
@@ -150,6 +158,8 @@ def _initial_state(spec: RunSpec, method: Method, data: Dataset, out: Path, devi
 
 def _restore(state: _State, saved: dict[str, Any]) -> None:
     state.model.load_state_dict(saved["model"])
+    if state.aux is not None and saved.get("method_modules") is not None:
+        state.aux.load_state_dict(saved["method_modules"])
     state.optimizer.load_state_dict(saved["optimizer"])
     state.next_epoch = saved["epoch"]
     state.history = list(saved["history"])
@@ -159,6 +169,7 @@ def _restore(state: _State, saved: dict[str, Any]) -> None:
 def _snapshot(spec: RunSpec, state: _State) -> dict[str, Any]:
     return {
         "model": state.model.state_dict(),
+        "method_modules": state.aux.state_dict() if state.aux is not None else None,
         "optimizer": state.optimizer.state_dict(),
         "epoch": state.next_epoch,
         "history": state.history,
@@ -173,8 +184,9 @@ def _save_checkpoint(path: Path, spec: RunSpec, state: _State) -> None:
     atomic_torch_save(path, _snapshot(spec, state))
 
 
-def _train_epoch(spec, method, data, model, optimizer, epoch, teacher, stop) -> dict[str, Any]:
+def _train_epoch(spec, method, data, state: _State, epoch, teacher, stop) -> dict[str, Any]:
     started = time.perf_counter()
+    model, optimizer = state.model, state.optimizer
     lr = spec.budget.lr_at(epoch)
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -182,6 +194,8 @@ def _train_epoch(spec, method, data, model, optimizer, epoch, teacher, stop) -> 
     generator = torch.Generator().manual_seed(epoch_seed(spec.seed, epoch) + 1)
     order = torch.randperm(len(data.train), generator=generator).to(data.train.y.device)
     model.train()
+    if state.aux is not None:
+        state.aux.train()
     totals: dict[str, float] = {}
     loss_sum, correct, seen = 0.0, 0, 0
     for start in range(0, len(order), spec.budget.batch_size):

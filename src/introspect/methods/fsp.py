@@ -1,0 +1,22 @@
+"""Flow-of-solution-procedure transfer plus KD (Yim et al. 2017): the student's FSP matrices between
+stages 1->2 and 2->3 match the teacher's (the paper's "FSP_Hinton"). Trained jointly with KD rather
+than in FSP's original two phases; the choice is named in config/README.md."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..distill import fsp_loss
+from .base import StepContext, register_method
+from .kd import KnowledgeDistillation
+
+
+@register_method
+@dataclass
+class FlowOfSolutionKD(KnowledgeDistillation):
+    name = "fsp_kd"
+    fsp_weight: float = 1.0
+
+    def loss(self, ctx: StepContext):
+        terms = super().loss(ctx)
+        terms["fsp"] = self.fsp_weight * fsp_loss(ctx.out.stages, self.teacher_output(ctx).stages)
+        return terms

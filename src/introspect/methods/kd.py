@@ -1,0 +1,32 @@
+"""Knowledge distillation (Hinton et al. 2015): ``T^2 KL(q_T || p_T) + ce_weight * CE(p, y)``.
+
+The paper's setting: T = 4 and weight 0.1 for the one-hot CE term (Sec. 5.3).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+
+from ..distill import softened_kl
+from .base import Method, StepContext, register_method
+
+
+@register_method
+@dataclass
+class KnowledgeDistillation(Method):
+    name = "kd"
+    needs_teacher = True
+    temperature: float = 4.0
+    ce_weight: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0 or self.ce_weight < 0:
+            raise ValueError("KD needs temperature > 0 and ce_weight >= 0")
+
+    def loss(self, ctx: StepContext):
+        teacher = self.teacher_output(ctx)
+        return {
+            "kd": softened_kl(ctx.out.logits, teacher.logits, self.temperature),
+            "ce": self.ce_weight * F.cross_entropy(ctx.out.logits, ctx.y),
+        }
