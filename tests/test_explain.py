@@ -130,3 +130,13 @@ def test_errors_are_clear():
         explain(mlp, x, "grad_cam")
     with pytest.raises(ValueError, match="unknown explainer"):
         explain(mlp, x, "lrp")
+
+
+def test_guided_bp_in_a_training_step_leaves_batchnorm_statistics_alone(seeded):
+    model = build_model("resnet8", 10, SHAPE).train()
+    x = torch.randn(4, *SHAPE)
+    out = model.forward_features(x)
+    before = [b.clone() for b in model.buffers()]
+    maps = explanations_for_step(model, x, out, "guided_bp")
+    assert maps.shape == (4, 10, *SHAPE)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.buffers()))

@@ -51,7 +51,7 @@ def _permute_off_truth(values: Tensor, is_truth: Tensor, generator: torch.Genera
     """Randomly permute, per row, the entries that are not the ground truth."""
     batch, classes = values.shape
     off = values[~is_truth].view(batch, classes - 1)
-    noise = torch.rand(batch, classes - 1, generator=generator, device=values.device)
+    noise = torch.rand(batch, classes - 1, generator=generator).to(values.device)  # CPU generator, any device
     shuffled = off.gather(1, noise.argsort(dim=1))
     result = values.clone()
     result[~is_truth] = shuffled.flatten()

@@ -64,7 +64,8 @@ def explanations_for_step(
                 return closed_form.detach()
         return grad_cam_from_features(out.logits, features, create_graph=create_graph)
     if method == "guided_bp":
-        return explain(model, x.detach(), "guided_bp", create_graph=create_graph)
+        with _running_stats_kept(model):  # the extra forward must not update BatchNorm statistics twice
+            return explain(model, x.detach(), "guided_bp", create_graph=create_graph)
     if method in ("grad", "grad_input"):
         if not x.requires_grad:
             raise ValueError(f"explainer {method!r} needs x.requires_grad_() before the forward pass")
@@ -133,6 +134,20 @@ def _explanation_features(model: nn.Module, out: Forward) -> Tensor:
             "apply; use an input-gradient explainer (grad, grad_input, guided_bp)"
         )
     return out.explain_features
+
+
+@contextmanager
+def _running_stats_kept(model: nn.Module) -> Iterator[None]:
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in norms]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, (mean, var, count) in zip(norms, saved):
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(count)
 
 
 @contextmanager

@@ -1,0 +1,112 @@
+"""Epoch time of our training loop (whole dataset as one tensor, batched pad-crop-flip on the device)
+against a loop written the way common KD repositories write it (a torchvision-style dataset of PIL
+images, per-sample transforms, DataLoader, torch.optim.SGD), same model, data and batch size,
+interleaved in one process; median over rounds.
+
+    python bench/epoch_time.py [--images 5000] [--rounds 3] [--model resnet8] [--threads 1]
+
+Goal (issue 6): ours <= 0.8 x the baseline on CPU. Prints figures and writes results/bench/epoch_time.csv.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from introspect.data import CIFAR10_MEAN, CIFAR10_STD, augment_batch
+from introspect.methods import build_method
+from introspect.models import build_model
+from introspect.train.loop import train_step
+from introspect.train.sgd import SGD
+
+
+class PilImages(Dataset):
+    """What torchvision's CIFAR10 does per item: uint8 array -> PIL image -> transforms."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
+
+
+def baseline_epoch(model, images, labels, workers: int) -> float:
+    transform = transforms.Compose([
+        transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(),
+        transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD),
+    ])
+    loader = DataLoader(PilImages(images, labels, transform), batch_size=128, shuffle=True, num_workers=workers)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    model.train()
+    start = time.perf_counter()
+    for x, y in loader:
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    return time.perf_counter() - start
+
+
+def our_epoch(model, x_all, y_all, fill, generator) -> float:
+    method = build_method("ce")
+    optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    model.train()
+    start = time.perf_counter()
+    order = torch.randperm(len(y_all), generator=generator)
+    for i in range(0, len(order), 128):
+        index = order[i:i + 128]
+        x = augment_batch(x_all[index], "crop_flip", generator, fill=fill)
+        train_step(method, model, optimizer, x, y_all[index], 0, 10, generator)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--model", default="resnet8")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default="results/bench/epoch_time.csv")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (args.images, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, args.images)
+    mean, std = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1), torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
+    x_all = (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - mean) / std
+    y_all = torch.from_numpy(labels)
+    fill = (-mean / std).flatten()
+    generator = torch.Generator().manual_seed(0)
+    model = build_model(args.model, 10, (3, 32, 32))
+    times = {"ours": [], "baseline_workers0": [], "baseline_workers2": []}
+    for _ in range(args.rounds):
+        times["ours"].append(our_epoch(model, x_all, y_all, fill, generator))
+        times["baseline_workers0"].append(baseline_epoch(model, images, labels, 0))
+        times["baseline_workers2"].append(baseline_epoch(model, images, labels, 2))
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    print(f"{args.model}, {args.images} CIFAR-shaped images, batch 128, {args.threads} training thread(s), "
+          f"median of {args.rounds} interleaved epochs")
+    for name, seconds in medians.items():
+        print(f"  {name:18s} {seconds:7.2f} s   ours/this = {medians['ours'] / seconds:.2f}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["loop", "model", "images", "threads", "median_seconds", "ours_over_this"])
+        for name, seconds in medians.items():
+            writer.writerow([name, args.model, args.images, args.threads, f"{seconds:.3f}",
+                             f"{medians['ours'] / seconds:.3f}"])
+
+
+if __name__ == "__main__":
+    main()
