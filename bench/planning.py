@@ -1,0 +1,75 @@
+"""Planning and aggregation cost: `snakemake -n` on the paper config, and one table aggregated over
+2,000 synthetic run directories. Prints figures and writes results/bench/planning.csv.
+
+    python bench/planning.py
+
+Goals (issue 6): planning <= 10 s, aggregation of 2,000 runs <= 5 s.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from introspect.analysis.tables import write_table  # noqa: E402
+
+
+def time_paper_plan(workdir: Path) -> float:
+    shutil.copy(ROOT / "config" / "paper.yaml", workdir / "config.yaml")
+    snakemake = Path(sys.executable).parent / "snakemake"
+    start = time.perf_counter()
+    subprocess.run([str(snakemake), "-n", "--cores", "1", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+                    str(workdir), "--configfile", str(workdir / "config.yaml"), "--config",
+                    f"results_dir={workdir / 'results'}", f"reported_results={ROOT / 'config' / 'reported_results.csv'}"],
+                   check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def time_aggregation(workdir: Path, runs: int = 2000, seeds: int = 100) -> float:
+    cells = []
+    for c in range(runs // seeds):
+        ids = []
+        for seed in range(seeds):
+            run_id = f"cell{c}/seed{seed}"
+            (workdir / "runs" / run_id).mkdir(parents=True)
+            (workdir / "runs" / run_id / "metrics.json").write_text(
+                json.dumps({"seed": seed, "test_acc_final": 90 + (c + seed) % 7 / 10}))
+            ids.append(run_id)
+        cells.append({"group": f"M{c // 5}", "method": f"method{c % 5}", "model": "resnet14",
+                      "paper_dataset": "cifar10", "run_ids": ids})
+    spec = {"name": "bench", "settings": {}, "cells": cells,
+            "config": {"title": "bench", "metric": "accuracy", "methods": [f"method{i}" for i in range(5)],
+                       "compare_to": ["method4"]}}
+    start = time.perf_counter()
+    write_table(spec, workdir / "runs", ROOT / "config" / "reported_results.csv", workdir / "out" / "bench",
+                workdir / "out" / "tests.csv")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        plan_dir, agg_dir = Path(tmp) / "plan", Path(tmp) / "agg"
+        plan_dir.mkdir()
+        agg_dir.mkdir()
+        figures = {"snakemake -n on config/paper.yaml (s)": time_paper_plan(plan_dir),
+                   "aggregate one table over 2,000 run directories (s)": time_aggregation(agg_dir)}
+    for name, seconds in figures.items():
+        print(f"{name:55s} {seconds:6.2f}")
+    out = ROOT / "results" / "bench" / "planning.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["measure", "seconds"])
+        writer.writerows([name, f"{seconds:.3f}"] for name, seconds in figures.items())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""Datasets held as whole tensors, split into train / validation / test, with batched augmentation.
+
+``digits``: scikit-learn's bundled 8x8 handwritten digits (offline), upsampled to ``image_size``.
+``cifar10`` / ``mnist``: read through torchvision's dataset classes from ``root`` (never downloaded at
+training time; ``python -m introspect download`` fetches them on a machine with internet).
+The validation split is carved, stratified and with a fixed seed, from the training data, so every
+run of every method sees the same split, and the test set is never used to select anything.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+AUGMENTATIONS = ("none", "crop", "crop_flip")
+
+
+class DatasetError(RuntimeError):
+    """A dataset is missing or unreadable; the message says what to do."""
+
+
+@dataclass
+class Split:
+    x: Tensor  # float, normalised, (n, channels, height, width)
+    y: Tensor  # int64 labels
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+
+@dataclass
+class Dataset:
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+    class_names: list[str]
+    augment: str = "none"
+    pad_fill: Tensor | None = None  # a black pixel after normalisation, per channel
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.x.shape[1:])  # type: ignore[return-value]
+
+    def to(self, device: torch.device | str) -> "Dataset":
+        for split in (self.train, self.val, self.test):
+            split.x, split.y = split.x.to(device), split.y.to(device)
+        return self
+
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+
+
+def load_dataset(
+    name: str,
+    root: str | Path = "data",
+    *,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    image_size: int | None = None,
+    augment: str | None = None,
+    split_seed: int = 0,
+) -> Dataset:
+    """Load a dataset by name. ``test_fraction`` applies to ``digits`` only (the others ship a test set)."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    if name == "digits":
+        data = _digits(image_size or 16, val_fraction, test_fraction, split_seed)
+    elif name == "cifar10":
+        data = _cifar10(Path(root), val_fraction, split_seed)
+    elif name == "mnist":
+        data = _mnist(Path(root), val_fraction, split_seed)
+    else:
+        raise KeyError(f"unknown dataset {name!r}; known: digits, cifar10, mnist")
+    if augment is not None:
+        if augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {augment!r}")
+        data.augment = augment
+    return data
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held_out) with ``fraction`` of every class held out, reproducibly."""
+    rng = np.random.default_rng(seed)
+    held_out = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rng.shuffle(members)
+        held_out.append(members[: int(round(fraction * len(members)))])
+    held = np.sort(np.concatenate(held_out))
+    kept = np.setdiff1d(np.arange(len(labels)), held)
+    return kept, held
+
+
+def _normalise(images: Tensor, mean, std) -> Tensor:
+    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    return (images - mean_t) / std_t
+
+
+def read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 1,797 8x8 digits (values 0..16) and labels shipped inside scikit-learn.
+
+    Read straight from the package's data file: importing scikit-learn costs seconds per job.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise DatasetError("the digits dataset ships with scikit-learn, which is not installed: pip install scikit-learn")
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+    try:
+        table = np.loadtxt(path, delimiter=",", dtype=np.float32)
+    except OSError as error:
+        raise DatasetError(f"cannot read {path} ({error}); reinstall scikit-learn") from error
+    if table.shape != (1797, 65):
+        raise DatasetError(f"{path} has shape {table.shape}, expected (1797, 65); reinstall scikit-learn")
+    return table[:, :64].reshape(-1, 8, 8), table[:, 64].astype(np.int64)
+
+
+def _digits(image_size: int, val_fraction: float, test_fraction: float, seed: int) -> Dataset:
+    pixels, labels = read_digits()
+    images = torch.from_numpy(pixels)[:, None] / 16.0
+    if image_size != 8:
+        images = F.interpolate(images, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    rest, test_idx = stratified_split(labels, test_fraction, seed)
+    train_rel, val_rel = stratified_split(labels[rest], val_fraction / (1 - test_fraction), seed + 1)
+    train_idx, val_idx = rest[train_rel], rest[val_rel]
+    mean, std = images[train_idx].mean().item(), images[train_idx].std().item()
+    images = _normalise(images, (mean,), (std,))
+    y = torch.tensor(labels, dtype=torch.int64)
+    black = _normalise(torch.zeros(1, 1, 1, 1), (mean,), (std,)).flatten()
+    return Dataset(
+        "digits",
+        *(Split(images[i], y[i]) for i in (train_idx, val_idx, test_idx)),
+        num_classes=10,
+        class_names=[str(d) for d in range(10)],
+        augment="none",
+        pad_fill=black,
+    )
+
+
+def _torchvision_error(name: str, root: Path, error: Exception) -> DatasetError:
+    return DatasetError(
+        f"{name} could not be read under {root.resolve()} ({error}). Fetch it on a machine with internet "
+        f"with `python -m introspect download {name.lower().replace('-', '')} --root {root}` and copy the "
+        f"folder here, or point `data_root` in the config at an existing copy. A corrupt copy must be "
+        f"deleted and fetched again."
+    )
+
+
+def _cifar10(root: Path, val_fraction: float, seed: int) -> Dataset:
+    from torchvision.datasets import CIFAR10
+
+    try:
+        train_set = CIFAR10(str(root), train=True, download=False)
+        test_set = CIFAR10(str(root), train=False, download=False)
+    except Exception as error:  # torchvision raises RuntimeError/OSError/UnpicklingError here
+        raise _torchvision_error("CIFAR-10", root, error) from error
+    to_tensor = lambda arr: torch.tensor(np.asarray(arr), dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
+    return _with_validation(
+        "cifar10", to_tensor(train_set.data), np.asarray(train_set.targets),
+        to_tensor(test_set.data), np.asarray(test_set.targets),
+        CIFAR10_MEAN, CIFAR10_STD, CIFAR10_CLASSES, "crop_flip", val_fraction, seed,
+    )
+
+
+def _mnist(root: Path, val_fraction: float, seed: int) -> Dataset:
+    from torchvision.datasets import MNIST
+
+    try:
+        train_set = MNIST(str(root), train=True, download=False)
+        test_set = MNIST(str(root), train=False, download=False)
+    except Exception as error:
+        raise _torchvision_error("MNIST", root, error) from error
+    to_tensor = lambda t: t.to(torch.float32)[:, None] / 255.0
+    return _with_validation(
+        "mnist", to_tensor(train_set.data), train_set.targets.numpy(),
+        to_tensor(test_set.data), test_set.targets.numpy(),
+        MNIST_MEAN, MNIST_STD, [str(d) for d in range(10)], "none", val_fraction, seed,
+    )
+
+
+def _with_validation(name, train_x, train_y, test_x, test_y, mean, std, classes, augment, val_fraction, seed):
+    if len(train_x) == 0 or len(train_x) != len(train_y) or len(test_x) != len(test_y):
+        raise DatasetError(f"{name}: images and labels disagree in number; the copy looks corrupt")
+    train_idx, val_idx = stratified_split(train_y, val_fraction, seed)
+    x, y = _normalise(train_x, mean, std), torch.tensor(train_y, dtype=torch.int64)
+    test = Split(_normalise(test_x, mean, std), torch.tensor(test_y, dtype=torch.int64))
+    black = _normalise(torch.zeros(1, len(mean), 1, 1), mean, std).flatten()
+    return Dataset(name, Split(x[train_idx], y[train_idx]), Split(x[val_idx], y[val_idx]), test,
+                   num_classes=len(classes), class_names=list(classes), augment=augment, pad_fill=black)
+
+
+def augment_batch(
+    x: Tensor,
+    kind: str,
+    generator: torch.Generator | None = None,
+    padding: int = 4,
+    fill: Tensor | None = None,
+) -> Tensor:
+    """Batched on-device augmentation: pad ``padding`` pixels, random crop back, random h-flip.
+
+    ``fill`` is the per-channel value of a black pixel after normalisation, so the border equals
+    what ``RandomCrop(32, padding=4)`` before ``Normalize`` produces in the usual pipeline.
+    """
+    if kind == "none":
+        return x
+    n, channels, height, width = x.shape
+    padded = x.new_zeros(n, channels, height + 2 * padding, width + 2 * padding)
+    if fill is not None:
+        padded += fill.to(x.device).view(1, channels, 1, 1)
+    padded[:, :, padding:padding + height, padding:padding + width] = x
+    offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator, device="cpu").to(x.device)
+    rows = (offsets[0][:, None] + torch.arange(height, device=x.device))  # (n, H)
+    cols = (offsets[1][:, None] + torch.arange(width, device=x.device))  # (n, W)
+    batch_index = torch.arange(n, device=x.device)[:, None, None]
+    cropped = padded.permute(0, 2, 3, 1)[batch_index, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    if kind == "crop_flip":
+        flip = torch.rand(n, generator=generator, device="cpu").to(x.device) < 0.5
+        cropped = torch.where(flip[:, None, None, None], cropped.flip(-1), cropped)
+    return cropped.contiguous()
