@@ -68,7 +68,7 @@ def test_table_contents(tmp_path):
 def test_significance_marks_follow_the_holm_corrected_paired_test(tmp_path):
     spec = make_runs(tmp_path / "runs")
     write_table(spec, tmp_path / "runs", REPORTED, tmp_path / "out" / "t", tmp_path / "tests.csv")
-    table = pd.read_csv(tmp_path / "out" / "t.csv").fillna("")
+    table = pd.read_csv(tmp_path / "out" / "t.csv", dtype={"significance": str}, keep_default_na=False)
     tests = pd.read_csv(tmp_path / "tests.csv")
     for row in table.itertuples():
         test = tests[(tests.test == "paired_t") & (tests.group == row.group) & (tests.method_b == row.method)]

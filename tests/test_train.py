@@ -142,3 +142,8 @@ def test_cli_rejects_a_bad_spec_with_exit_code_2(tmp_path):
                              "--out", str(tmp_path)], env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
                             capture_output=True, text=True)
     assert result.returncode == 2 and "unknown key(s): colour" in result.stderr
+
+
+def test_a_missing_warmup_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(TrainingError, match="init_from checkpoint .* does not exist"):
+        train(spec(init_from=str(tmp_path / "nowhere" / "model.pt")), tmp_path / "run")

@@ -94,6 +94,10 @@ def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: i
         # CPU kernels are deterministic already; this import-heavy switch matters on GPUs only.
         torch.use_deterministic_algorithms(True, warn_only=True)
 
+    for key in ("teacher", "init_from"):
+        path = getattr(spec, key)
+        if path and not Path(path).is_file():
+            raise TrainingError(f"{spec.run_id}: the {key} checkpoint {path} does not exist; train that run first")
     data = _load_data(spec).to(device)
     method = build_method(spec.method["name"], **spec.method_hyperparameters())
     teacher = load_model(spec.teacher, device) if spec.teacher else None
