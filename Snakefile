@@ -31,6 +31,8 @@ except ConfigError as error:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/regularisers.smk"
+include: "workflow/rules/teachers.smk"
+include: "workflow/rules/distillation.smk"
 include: "workflow/rules/le.smk"
 include: "workflow/rules/aggregate.smk"
 

@@ -80,3 +80,47 @@ def test_summary_counts_runs_per_table(default):
     summary = build_plan(default).summary()
     assert summary["runs"] == sum(summary["by_kind"].values())
     assert set(summary["runs_per_table"]) == {"table2", "table3", "table6"}
+
+
+def distillation_config(default, shared=True):
+    config = copy.deepcopy(default)
+    config["methods"].update({"KD": {"method": "kd"}, "Hint": {"method": "hint"}})
+    config["teachers"] = {"big": {"model": "resnet26", "budget": "resnet", "method": "CE", "shared": shared}}
+    config["tables"]["table5"] = {
+        "title": "from a teacher", "dataset": "digits", "paper_table": 5, "paper_dataset": "cifar10",
+        "groups": [{"label": "ResNet8", "model": "resnet8", "budget": "resnet", "teacher": "big"}],
+        "methods": ["KD", "Hint", "LE(Grad-CAM)"], "compare_to": ["LE(Grad-CAM)"]}
+    return config
+
+
+def test_students_depend_on_their_teachers_checkpoint(default):
+    plan = build_plan(distillation_config(default))
+    teachers = plan.ids("teacher")
+    assert teachers == ["digits/resnet26/resnet-e8/ce/seed0"]  # one shared teacher
+    students = [plan.runs[r] for r in plan.ids("student")]
+    assert len(students) == 2 * len(default["seeds"])
+    for run in students:
+        assert run.depends_on == teachers
+        assert run.spec["teacher"].endswith(f"{teachers[0]}/model.pt")
+        assert "-from_resnet26-resnet-e8-seed0" in run.run_id
+    le = [plan.runs[r] for r in plan.ids("stage2") if "/resnet8/" in r]
+    assert all("teacher" not in r.spec for r in le)  # LE needs no teacher
+    assert plan.tables["table5"].teachers == {"resnet26 (big)": teachers}
+
+
+def test_one_teacher_per_student_seed_when_not_shared(default):
+    plan = build_plan(distillation_config(default, shared=False))
+    assert len(plan.ids("teacher")) == len(default["seeds"])
+    for run_id in plan.ids("student"):
+        seed = run_id.rsplit("seed", 1)[1]
+        assert plan.runs[run_id].depends_on == [f"digits/resnet26/resnet-e8/ce/seed{seed}"]
+
+
+def test_a_distillation_method_without_a_teacher_is_rejected(default):
+    config = distillation_config(default)
+    del config["tables"]["table5"]["groups"][0]["teacher"]
+    with pytest.raises(ConfigError, match="KD needs a teacher"):
+        build_plan(config)
+    config = distillation_config(default)
+    config["tables"]["table5"]["groups"][0]["teacher"] = "huge"
+    rejected(config, "tables.table5.groups[0].teacher")

@@ -18,6 +18,9 @@ import yaml
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
+RUN_KINDS = ("train", "teacher", "student", "warmup", "stage2")
+
+
 class ConfigError(ValueError):
     """A config value is wrong; the message names the key."""
 
@@ -26,7 +29,7 @@ class ConfigError(ValueError):
 class Run:
     run_id: str
     spec: dict[str, Any]  # a RunSpec as a dict, paths relative to the working directory
-    kind: str  # "train" | "warmup" | "stage2"
+    kind: str  # one of RUN_KINDS: which rule trains it
     depends_on: list[str] = field(default_factory=list)
 
 
@@ -45,10 +48,11 @@ class TableSpec:
     config: dict[str, Any]
     cells: list[Cell]
     settings: dict[str, Any] = field(default_factory=dict)  # for the table's footer
+    teachers: dict[str, list[str]] = field(default_factory=dict)  # teacher label -> its run ids
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "config": self.config, "settings": self.settings,
-                "cells": [c.__dict__ for c in self.cells]}
+                "cells": [c.__dict__ for c in self.cells], "teachers": self.teachers}
 
 
 @dataclass
@@ -83,7 +87,7 @@ class Plan:
 
     def summary(self) -> dict[str, Any]:
         per_table = {name: len({r for c in t.cells for r in c.run_ids}) for name, t in self.tables.items()}
-        kinds = {kind: len(self.ids(kind)) for kind in ("train", "warmup", "stage2")}
+        kinds = {kind: len(self.ids(kind)) for kind in RUN_KINDS}
         epochs = sum(_run_epochs(run.spec) for run in self.runs.values())
         gpu_hours = sum(self.run_seconds(r) for r in self.runs) / 3600
         return {"runs": len(self.runs), "by_kind": kinds, "runs_per_table": per_table, "epochs": epochs,
@@ -185,6 +189,14 @@ def _check_references(config: dict[str, Any]) -> None:
                 raise ConfigError(f"methods.{label}.{key}: method {name!r} has no such hyper-parameter "
                                   f"(it accepts: {', '.join(sorted(known - {'warmup_fraction'}))})")
     models = set(available_models())
+    for name, teacher in config.get("teachers", {}).items():
+        where = f"teachers.{name}"
+        if teacher["model"] not in models:
+            raise ConfigError(f"{where}.model: unknown model {teacher['model']!r}")
+        if teacher["budget"] not in config["budgets"]:
+            raise ConfigError(f"{where}.budget: {teacher['budget']!r} is not under budgets")
+        if teacher["method"] not in config["methods"]:
+            raise ConfigError(f"{where}.method: {teacher['method']!r} is not defined under methods")
     for table, t in config["tables"].items():
         if t["dataset"] not in config["datasets"]:
             raise ConfigError(f"tables.{table}.dataset: {t['dataset']!r} is not under datasets")
@@ -201,6 +213,8 @@ def _check_references(config: dict[str, Any]) -> None:
                                   f"(known: {', '.join(sorted(models))})")
             if group["budget"] not in config["budgets"]:
                 raise ConfigError(f"{where}.budget: {group['budget']!r} is not under budgets")
+            if group.get("teacher") and group["teacher"] not in config.get("teachers", {}):
+                raise ConfigError(f"{where}.teacher: {group['teacher']!r} is not under teachers")
             for label in list(group.get("method_overrides", {})) + group.get("exclude", []):
                 if label not in t["methods"]:
                     raise ConfigError(f"{where}: {label!r} is not one of the table's methods")
@@ -211,22 +225,34 @@ def build_plan(config: dict[str, Any], *, check_references: bool = True) -> Plan
     config = validate_config(config, check_references=check_references)
     runs: dict[str, Run] = {}
     tables: dict[str, TableSpec] = {}
+    students = _methods_needing_a_teacher(config, always=check_references)
     for table_name, table in config["tables"].items():
-        cells = []
+        cells, teachers = [], {}
         for group in table["groups"]:
+            dataset = group.get("dataset", table["dataset"])
+            teacher_ids = {}
+            if group.get("teacher"):
+                teacher_ids = {seed: _add_teacher_run(runs, config, dataset, group["teacher"], seed)
+                               for seed in config["seeds"]}
+                label = f"{config['teachers'][group['teacher']]['model']} ({group['teacher']})"
+                teachers[label] = sorted(set(teacher_ids.values()))
             for label in table["methods"]:
                 if label in group.get("exclude", []):
                     continue
                 variant = {**config["methods"][label], **group.get("method_overrides", {}).get(label, {})}
-                dataset = group.get("dataset", table["dataset"])
-                ids = [_add_runs(runs, config, dataset, group, variant, seed) for seed in config["seeds"]]
+                taught = label in students and bool(teacher_ids)
+                if label in students and not teacher_ids:
+                    raise ConfigError(f"tables.{table_name}: {label} needs a teacher; give group "
+                                      f"{group['label']!r} a `teacher:` (one of the config's teachers)")
+                ids = [_add_runs(runs, config, dataset, group, variant, seed,
+                                 teacher_id=teacher_ids[seed] if taught else None) for seed in config["seeds"]]
                 cells.append(Cell(group["label"], label, group["model"],
                                   group.get("paper_dataset", table.get("paper_dataset")), ids))
         budgets = {g["budget"]: config["budgets"][g["budget"]] for g in table["groups"]}
         datasets = _ordered_unique([g.get("dataset", table["dataset"]) for g in table["groups"]])
         settings = {"dataset": ", ".join(datasets), "seeds": config["seeds"], "budgets": budgets,
                     "methods": {m: config["methods"][m] for m in table["methods"]}}
-        tables[table_name] = TableSpec(table_name, table, cells, settings)
+        tables[table_name] = TableSpec(table_name, table, cells, settings, teachers)
     return Plan(config, runs, tables)
 
 
@@ -234,7 +260,27 @@ def _ordered_unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _add_runs(runs: dict[str, Run], config, dataset_key: str, group, variant: dict, seed: int) -> str:
+def _methods_needing_a_teacher(config: dict[str, Any], always: bool) -> set[str]:
+    """Labels of method variants whose method reads a teacher. The method registry imports torch:
+    job processes (``always=False``) ask it only when some table has a teacher at all."""
+    if not always and not any(g.get("teacher") for t in config["tables"].values() for g in t["groups"]):
+        return set()
+    from .methods import method_class
+
+    return {label for label, v in config["methods"].items() if method_class(v["method"]).needs_teacher}
+
+
+def _add_teacher_run(runs: dict[str, Run], config, dataset_key: str, name: str, seed: int) -> str:
+    """The teacher run a student of ``seed`` learns from: one shared teacher or one per student seed."""
+    teacher = config["teachers"][name]
+    teacher_seed = config["seeds"][0] if teacher["shared"] else seed
+    group = {"model": teacher["model"], "budget": teacher["budget"]}
+    return _add_runs(runs, config, dataset_key, group, config["methods"][teacher["method"]], teacher_seed,
+                     kind="teacher")
+
+
+def _add_runs(runs: dict[str, Run], config, dataset_key: str, group, variant: dict, seed: int, *,
+              teacher_id: str | None = None, kind: str | None = None) -> str:
     budget = dict(config["budgets"][group["budget"]])
     hyper = {k: v for k, v in variant.items() if k != "method"}
     if "warmup_fraction" in hyper:
@@ -242,16 +288,25 @@ def _add_runs(runs: dict[str, Run], config, dataset_key: str, group, variant: di
     prefix = f"{dataset_key}/{group['model']}/{group['budget']}-e{budget['epochs']}"
     base = _base_spec(config, dataset_key, group["model"], budget, seed)
     spec = {**base, "method": {"name": variant["method"], **hyper}}
-    run_id = f"{prefix}/{_slug(variant['method'], hyper)}/seed{seed}"
+    slug = _slug(variant["method"], hyper)
+    depends_on = []
+    if teacher_id:
+        # which teacher taught it is part of what a student run computes
+        teacher = teacher_id.split("/")
+        slug += f"-from_{teacher[1]}-{teacher[2]}-{teacher[4]}"
+        spec["teacher"] = str(Path(config["results_dir"]) / "runs" / teacher_id / "model.pt")
+        depends_on.append(teacher_id)
+    run_id = f"{prefix}/{slug}/seed{seed}"
     warmup = hyper.get("warmup_epochs", 0)
     if warmup > 0:
         warmup_id = f"{prefix}/warmup-w{warmup}/seed{seed}"
         runs.setdefault(warmup_id, Run(warmup_id, {**base, "run_id": warmup_id, "method": {"name": "ce"},
                                                    "stop_epoch": warmup}, "warmup"))
         spec["init_from"] = str(Path(config["results_dir"]) / "runs" / warmup_id / "model.pt")
-        runs.setdefault(run_id, Run(run_id, {**spec, "run_id": run_id}, "stage2", [warmup_id]))
+        runs.setdefault(run_id, Run(run_id, {**spec, "run_id": run_id}, "stage2", [warmup_id, *depends_on]))
     else:
-        runs.setdefault(run_id, Run(run_id, {**spec, "run_id": run_id}, "train"))
+        kind = kind or ("student" if teacher_id else "train")
+        runs.setdefault(run_id, Run(run_id, {**spec, "run_id": run_id}, kind, depends_on))
     return run_id
 
 

@@ -6,8 +6,9 @@ import json
 def table_inputs(wildcards):
     """Every run of the table; with allow_missing_seeds, runs that were tried and failed (a train.log
     but no metrics.json) are left out, so the table is built with the seeds that finished."""
-    cells = PLAN.tables[wildcards.table].cells
-    run_ids = sorted({run_id for cell in cells for run_id in cell.run_ids})
+    table = PLAN.tables[wildcards.table]
+    teachers = {run_id for ids in table.teachers.values() for run_id in ids}
+    run_ids = sorted({run_id for cell in table.cells for run_id in cell.run_ids} | teachers)
     if PLAN.config["allow_missing_seeds"]:
         run_ids = [r for r in run_ids if (RUNS / r / "metrics.json").exists() or not (RUNS / r / "train.log").exists()]
     return [str(RUNS / run_id / "metrics.json") for run_id in run_ids]

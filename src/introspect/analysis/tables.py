@@ -139,7 +139,7 @@ def write_table(spec: dict[str, Any], runs_dir: Path, reported_csv: Path, out_pr
     mark_cells(cells, tests, lower)
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_prefix.with_suffix(".csv"), _csv(cells, spec, metric))
-    atomic_write_text(out_prefix.with_suffix(".md"), _markdown(cells, spec, reported, metric))
+    atomic_write_text(out_prefix.with_suffix(".md"), _markdown(cells, spec, reported, metric, runs_dir))
     atomic_write_text(out_prefix.with_suffix(".tex"), _latex(cells, spec, metric))
     columns = ["table", "group", "model", "method_a", "method_b", "test", "n_a", "n_b", "mean_diff",
                "statistic", "df", "p", "p_holm", "effect_size", "ci_low", "ci_high"]
@@ -205,10 +205,23 @@ def _footer(cells: list[CellResult], spec: dict[str, Any], metric: str) -> list[
     return notes
 
 
-def _markdown(cells: list[CellResult], spec: dict[str, Any], reported: pd.DataFrame, metric: str) -> str:
+def _teacher_lines(spec: dict[str, Any], runs_dir: Path) -> list[str]:
+    """Teacher accuracies, as the paper gives them in its captions (final-epoch test accuracy)."""
+    lines = []
+    for label, run_ids in spec.get("teachers", {}).items():
+        values = [json.loads((runs_dir / r / "metrics.json").read_text())["test_acc_final"] for r in run_ids]
+        series = pd.Series(values, dtype=float)
+        spread = f" ± {_fmt(series.std(ddof=1))}" if len(values) > 1 else ""
+        lines.append(f"Teacher {label}: {_fmt(series.mean())}{spread}% test accuracy (n={len(values)}).")
+    return lines + ([""] if lines else [])
+
+
+def _markdown(cells: list[CellResult], spec: dict[str, Any], reported: pd.DataFrame, metric: str,
+              runs_dir: Path) -> str:
     config = spec["config"]
     title = f"# {spec['name']}: {config['title']}"
-    lines = [title, "", f"Ours ({_metric_name(spec)}, dataset `{(spec.get('settings') or {}).get('dataset', '')}`):", ""]
+    lines = [title, ""] + _teacher_lines(spec, runs_dir)
+    lines += [f"Ours ({_metric_name(spec)}, dataset `{(spec.get('settings') or {}).get('dataset', '')}`):", ""]
     header, rows = _grid(cells, spec, lambda c: _cell_text(c, ("**", "**")))
     lines += [tabulate(rows, header, tablefmt="github", disable_numparse=True), ""]
     if config.get("paper_table"):
