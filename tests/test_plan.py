@@ -102,7 +102,7 @@ def test_students_depend_on_their_teachers_checkpoint(default):
     for run in students:
         assert run.depends_on == teachers
         assert run.spec["teacher"].endswith(f"{teachers[0]}/model.pt")
-        assert "-from_resnet26-resnet-e8-seed0" in run.run_id
+        assert "-from_resnet26-" in run.run_id
     le = [plan.runs[r] for r in plan.ids("stage2") if "/resnet8/" in r]
     assert all("teacher" not in r.spec for r in le)  # LE needs no teacher
     assert plan.tables["table5"].teachers == {"resnet26 (big)": teachers}
@@ -124,3 +124,31 @@ def test_a_distillation_method_without_a_teacher_is_rejected(default):
     config = distillation_config(default)
     config["tables"]["table5"]["groups"][0]["teacher"] = "huge"
     rejected(config, "tables.table5.groups[0].teacher")
+
+
+def test_takd_chains_teacher_assistant_student(default):
+    config = distillation_config(default)
+    config["teachers"]["ta14"] = {"model": "resnet14", "budget": "resnet", "method": "KD", "teacher": "big"}
+    config["methods"]["TAKD"] = {"method": "kd"}
+    table = config["tables"]["table5"]
+    table["methods"].append("TAKD")
+    table["groups"][0]["teacher_overrides"] = {"TAKD": "ta14"}
+    plan = build_plan(config)
+    (teacher,) = [r for r in plan.ids("teacher") if "/resnet26/" in r]
+    (assistant,) = [r for r in plan.ids("teacher") if "/resnet14/" in r]
+    assert plan.runs[assistant].depends_on == [teacher]
+    assert plan.runs[assistant].spec["method"]["name"] == "kd"
+    takd = {c.method: c.run_ids for c in plan.tables["table5"].cells}["TAKD"]
+    kd = {c.method: c.run_ids for c in plan.tables["table5"].cells}["KD"]
+    assert all(plan.runs[r].depends_on == [assistant] for r in takd)
+    assert all(plan.runs[r].depends_on == [teacher] for r in kd)
+    assert set(takd).isdisjoint(kd)  # same method and hyper-parameters, different teacher: different runs
+    assert set(plan.tables["table5"].teachers) == {"resnet26 (big)", "resnet14 (ta14)"}
+
+
+def test_a_teacher_cycle_is_rejected(default):
+    config = distillation_config(default)
+    config["methods"]["KD"] = {"method": "kd"}
+    config["teachers"]["big"].update(method="KD", teacher="big")
+    with pytest.raises(ConfigError, match="teaches itself"):
+        build_plan(config)

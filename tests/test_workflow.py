@@ -68,25 +68,26 @@ def test_the_paper_config_plans_without_error(tmp_path):
                        f"reported_results={ROOT / 'config' / 'reported_results.csv'}")
     print(f"paper plan: {time.perf_counter() - started:.1f}s")
     jobs = next(line for line in result.stdout.splitlines() if line.startswith("total"))
-    assert int(jobs.split()[1]) == 156 + 4 + 2  # training runs + tables + tests file + all
+    assert int(jobs.split()[1]) == 167 + 4 + 2  # training runs + tables + tests file + all
 
 
 def test_distillation_from_a_teacher_runs_end_to_end(tmp_path):
     """A teacher job, students that take its checkpoint as input, and the teacher in the caption."""
     write_config(
         tmp_path,
-        methods={"KD": {"method": "kd"}, "AT+KD": {"method": "at_kd"}, "CE": {"method": "ce"}},
-        teachers={"resnet26": {"model": "resnet26", "budget": "resnet", "method": "CE"}},
+        methods={"KD": {"method": "kd"}, "AT+KD": {"method": "at_kd"}, "TAKD": {"method": "kd"}, "CE": {"method": "ce"}},
+        teachers={"resnet26": {"model": "resnet26", "budget": "resnet", "method": "CE"},
+                  "assistant14": {"model": "resnet14", "budget": "resnet", "method": "KD", "teacher": "resnet26"}},
         tables={"table5": {"title": "Networks learned from a teacher", "paper_table": 5, "paper_dataset": "cifar10",
-                           "dataset": "digits", "methods": ["KD", "AT+KD"], "compare_to": ["KD"],
+                           "dataset": "digits", "methods": ["KD", "AT+KD", "TAKD"], "compare_to": ["KD"],
                            "groups": [{"label": "ResNet8", "model": "resnet8", "budget": "resnet",
-                                       "teacher": "resnet26"}]}},
+                                       "teacher": "resnet26", "teacher_overrides": {"TAKD": "assistant14"}}]}},
     )
     plan = snakemake(tmp_path, "-n", "--cores", "1").stdout
-    assert "rule teacher:" in plan and plan.count("rule distill:") == 4
+    assert plan.count("rule teacher:") == 2 and plan.count("rule distill:") == 6  # teacher, assistant
     snakemake(tmp_path, "--cores", "2")
     md = (tmp_path / "results" / "tables" / "table5.md").read_text()
-    assert "Teacher resnet26 (resnet26):" in md and "(n=1)" in md
+    assert "Teacher resnet26 (resnet26):" in md and "Teacher resnet14 (assistant14):" in md
     table = pd.read_csv(tmp_path / "results" / "tables" / "table5.csv")
-    assert set(table.method) == {"KD", "AT+KD"} and (table.n == 2).all()
+    assert set(table.method) == {"KD", "AT+KD", "TAKD"} and (table.n == 2).all()
     assert table.set_index("method").loc["KD", "paper_mean"] == 88.07

@@ -7,6 +7,7 @@ budget, seed and warm-up length share one warm-up run, which they name as their 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -197,6 +198,8 @@ def _check_references(config: dict[str, Any]) -> None:
             raise ConfigError(f"{where}.budget: {teacher['budget']!r} is not under budgets")
         if teacher["method"] not in config["methods"]:
             raise ConfigError(f"{where}.method: {teacher['method']!r} is not defined under methods")
+        if teacher.get("teacher") and teacher["teacher"] not in config["teachers"]:
+            raise ConfigError(f"{where}.teacher: {teacher['teacher']!r} is not under teachers")
     for table, t in config["tables"].items():
         if t["dataset"] not in config["datasets"]:
             raise ConfigError(f"tables.{table}.dataset: {t['dataset']!r} is not under datasets")
@@ -215,6 +218,9 @@ def _check_references(config: dict[str, Any]) -> None:
                 raise ConfigError(f"{where}.budget: {group['budget']!r} is not under budgets")
             if group.get("teacher") and group["teacher"] not in config.get("teachers", {}):
                 raise ConfigError(f"{where}.teacher: {group['teacher']!r} is not under teachers")
+            for label, name in group.get("teacher_overrides", {}).items():
+                if name not in config.get("teachers", {}):
+                    raise ConfigError(f"{where}.teacher_overrides.{label}: {name!r} is not under teachers")
             for label in list(group.get("method_overrides", {})) + group.get("exclude", []):
                 if label not in t["methods"]:
                     raise ConfigError(f"{where}: {label!r} is not one of the table's methods")
@@ -230,22 +236,22 @@ def build_plan(config: dict[str, Any], *, check_references: bool = True) -> Plan
         cells, teachers = [], {}
         for group in table["groups"]:
             dataset = group.get("dataset", table["dataset"])
-            teacher_ids = {}
-            if group.get("teacher"):
-                teacher_ids = {seed: _add_teacher_run(runs, config, dataset, group["teacher"], seed)
-                               for seed in config["seeds"]}
-                label = f"{config['teachers'][group['teacher']]['model']} ({group['teacher']})"
-                teachers[label] = sorted(set(teacher_ids.values()))
             for label in table["methods"]:
                 if label in group.get("exclude", []):
                     continue
                 variant = {**config["methods"][label], **group.get("method_overrides", {}).get(label, {})}
-                taught = label in students and bool(teacher_ids)
-                if label in students and not teacher_ids:
-                    raise ConfigError(f"tables.{table_name}: {label} needs a teacher; give group "
-                                      f"{group['label']!r} a `teacher:` (one of the config's teachers)")
-                ids = [_add_runs(runs, config, dataset, group, variant, seed,
-                                 teacher_id=teacher_ids[seed] if taught else None) for seed in config["seeds"]]
+                teacher = group.get("teacher_overrides", {}).get(label, group.get("teacher"))
+                teacher_ids: dict[int, str] = {}
+                if label in students:
+                    if not teacher:
+                        raise ConfigError(f"tables.{table_name}: {label} needs a teacher; give group "
+                                          f"{group['label']!r} a `teacher:` (one of the config's teachers)")
+                    teacher_ids = {seed: _add_teacher_run(runs, config, dataset, teacher, seed)
+                                   for seed in config["seeds"]}
+                    caption = f"{config['teachers'][teacher]['model']} ({teacher})"
+                    teachers[caption] = sorted(set(teacher_ids.values()))
+                ids = [_add_runs(runs, config, dataset, group, variant, seed, teacher_id=teacher_ids.get(seed))
+                       for seed in config["seeds"]]
                 cells.append(Cell(group["label"], label, group["model"],
                                   group.get("paper_dataset", table.get("paper_dataset")), ids))
         budgets = {g["budget"]: config["budgets"][g["budget"]] for g in table["groups"]}
@@ -263,20 +269,27 @@ def _ordered_unique(items: list[str]) -> list[str]:
 def _methods_needing_a_teacher(config: dict[str, Any], always: bool) -> set[str]:
     """Labels of method variants whose method reads a teacher. The method registry imports torch:
     job processes (``always=False``) ask it only when some table has a teacher at all."""
-    if not always and not any(g.get("teacher") for t in config["tables"].values() for g in t["groups"]):
+    if not always and not config.get("teachers"):
         return set()
     from .methods import method_class
 
     return {label for label, v in config["methods"].items() if method_class(v["method"]).needs_teacher}
 
 
-def _add_teacher_run(runs: dict[str, Run], config, dataset_key: str, name: str, seed: int) -> str:
-    """The teacher run a student of ``seed`` learns from: one shared teacher or one per student seed."""
+def _add_teacher_run(runs: dict[str, Run], config, dataset_key: str, name: str, seed: int,
+                     chain: tuple[str, ...] = ()) -> str:
+    """The teacher run a student of ``seed`` learns from: one shared teacher or one per student seed.
+    A teacher may have a teacher of its own (TAKD's assistants: ResNet26 -> ResNet20 -> ResNet14)."""
+    if name in chain:
+        raise ConfigError(f"teachers.{name}: teaches itself through {' -> '.join((*chain, name))}")
     teacher = config["teachers"][name]
     teacher_seed = config["seeds"][0] if teacher["shared"] else seed
+    own_teacher = None
+    if teacher.get("teacher"):
+        own_teacher = _add_teacher_run(runs, config, dataset_key, teacher["teacher"], seed, (*chain, name))
     group = {"model": teacher["model"], "budget": teacher["budget"]}
     return _add_runs(runs, config, dataset_key, group, config["methods"][teacher["method"]], teacher_seed,
-                     kind="teacher")
+                     teacher_id=own_teacher, kind="teacher")
 
 
 def _add_runs(runs: dict[str, Run], config, dataset_key: str, group, variant: dict, seed: int, *,
@@ -291,9 +304,9 @@ def _add_runs(runs: dict[str, Run], config, dataset_key: str, group, variant: di
     slug = _slug(variant["method"], hyper)
     depends_on = []
     if teacher_id:
-        # which teacher taught it is part of what a student run computes
-        teacher = teacher_id.split("/")
-        slug += f"-from_{teacher[1]}-{teacher[2]}-{teacher[4]}"
+        # which teacher taught it is part of what a student run computes (model + digest of its run id)
+        digest = hashlib.sha1(teacher_id.encode()).hexdigest()[:8]
+        slug += f"-from_{teacher_id.split('/')[1]}-{digest}"
         spec["teacher"] = str(Path(config["results_dir"]) / "runs" / teacher_id / "model.pt")
         depends_on.append(teacher_id)
     run_id = f"{prefix}/{slug}/seed{seed}"

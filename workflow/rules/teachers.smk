@@ -1,8 +1,11 @@
-# Teachers (Tables 1 and 5): trained once per teacher seed (config `teachers.<name>.shared`) and reused
-# by every student that names them; their checkpoints are inputs of the students' jobs.
+# Teachers (Tables 1 and 5) and TAKD's assistants: trained once per teacher seed (config
+# `teachers.<name>.shared`) and reused by every student that names them; their checkpoints are inputs
+# of the students' jobs. An assistant is a teacher with a teacher of its own (its input here).
 
 
 rule teacher:
+    input:
+        dependency_models,
     output:
         run_outputs("teacher"),
     log:
