@@ -47,6 +47,12 @@ def le_targets(
     return others.masked_fill(is_truth, alpha)
 
 
+def permute_off_argmax(probabilities: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Per row, shuffle every entry except the largest (DKPP: the teacher's non-argmax outputs)."""
+    is_max = F.one_hot(probabilities.argmax(dim=1), probabilities.shape[1]).bool()
+    return _permute_off_truth(probabilities, is_max, generator)
+
+
 def _permute_off_truth(values: Tensor, is_truth: Tensor, generator: torch.Generator | None) -> Tensor:
     """Randomly permute, per row, the entries that are not the ground truth."""
     batch, classes = values.shape

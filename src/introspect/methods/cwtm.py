@@ -1,0 +1,62 @@
+"""The dark-knowledge ablations of Table 1 (after Furlanello et al. 2018): one-hot CE with per-sample
+weights, normalised over the batch (so the loss is a weighted mean).
+
+- ``cwtm``: weight = the teacher's maximum probability ("confidence weighted by teacher max");
+- ``cwtm_permut``: those weights shuffled inside the batch (keeps their distribution, drops the pairing);
+- ``cwtm_random``: weights drawn uniformly from [beta, 1), no teacher (beta = 0.5 in the paper).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .base import Method, StepContext, register_method
+
+
+def weighted_cross_entropy(logits: Tensor, labels: Tensor, weights: Tensor) -> Tensor:
+    """``sum_i w_i CE_i / sum_j w_j`` (the weights carry no gradient)."""
+    weights = weights.detach()
+    return (weights * F.cross_entropy(logits, labels, reduction="none")).sum() / weights.sum()
+
+
+@register_method
+@dataclass
+class ConfidenceWeightedByTeacherMax(Method):
+    name = "cwtm"
+    needs_teacher = True
+
+    def weights(self, ctx: StepContext) -> Tensor:
+        return F.softmax(self.teacher_output(ctx).logits, dim=1).max(dim=1).values
+
+    def loss(self, ctx: StepContext):
+        return {"weighted_ce": weighted_cross_entropy(ctx.out.logits, ctx.y, self.weights(ctx))}
+
+
+@register_method
+@dataclass
+class ConfidenceWeightedPermuted(ConfidenceWeightedByTeacherMax):
+    name = "cwtm_permut"
+
+    def weights(self, ctx: StepContext) -> Tensor:
+        weights = super().weights(ctx)
+        order = torch.randperm(len(weights), generator=ctx.generator).to(weights.device)
+        return weights[order]
+
+
+@register_method
+@dataclass
+class ConfidenceWeightedRandom(ConfidenceWeightedByTeacherMax):
+    name = "cwtm_random"
+    needs_teacher = False
+    beta: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.beta < 1.0:
+            raise ValueError(f"cwtm_random beta must be in [0, 1), got {self.beta}")
+
+    def weights(self, ctx: StepContext) -> Tensor:
+        uniform = torch.rand(len(ctx.y), generator=ctx.generator).to(ctx.out.logits.device)
+        return self.beta + (1.0 - self.beta) * uniform
