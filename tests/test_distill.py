@@ -107,3 +107,34 @@ def test_distillation_runs_train_with_a_teacher_checkpoint_and_resume(tmp_path):
         assert resumed["test_acc_final"] == straight["test_acc_final"], name
     with pytest.raises(Exception, match="needs a teacher"):
         train(RunSpec.from_dict({**base, "run_id": "x", "model": "resnet8", "method": {"name": "kd"}}), tmp_path / "x")
+
+
+def test_dml_trains_a_peer_of_the_same_architecture_with_mutual_kl(seeded):
+    student = build_model("resnet8", 10, (1, 8, 8))
+    method = build_method("dml", kl_weight=0.1)
+    peer = method.setup(student, None, (1, 8, 8))
+    assert type(peer) is type(student) and peer is not student
+    assert not torch.equal(next(peer.parameters()), next(student.parameters()))
+    x, y = torch.randn(4, 1, 8, 8), torch.randint(0, 10, (4,))
+    out = student.forward_features(x)
+    terms = method.loss(StepContext(x, y, out, student, 0, 10))
+    log_p, log_q = F.log_softmax(out.logits, 1), F.log_softmax(peer(x), 1)
+    expected = 0.1 * (log_q.exp() * (log_q - log_p)).sum(1).mean()  # KL(peer || student)
+    torch.testing.assert_close(terms["kl_to_peer"], expected)
+    torch.testing.assert_close(terms["peer_ce"], F.cross_entropy(peer(x), y))
+    sum(terms.values()).backward()
+    assert all(p.grad is not None for p in peer.parameters())
+    assert method.hyperparameters() == {"kl_weight": 0.1}
+
+
+def test_dml_run_reports_the_student_and_resumes_with_its_peer(tmp_path):
+    base = {"dataset": {"name": "digits", "image_size": 8, "val_fraction": 0.15, "test_fraction": 0.2},
+            "budget": {"epochs": 3, "batch_size": 128, "lr": 0.05}, "seed": 0, "run_id": "dml", "model": "resnet8",
+            "method": {"name": "dml"}}
+    straight = train(RunSpec.from_dict(base), tmp_path / "straight")
+    with pytest.raises(Exception, match="failure injected"):
+        train(RunSpec.from_dict({**base, "fail_at_epoch": 2}), tmp_path / "resumed")
+    resumed = train(RunSpec.from_dict(base), tmp_path / "resumed")
+    assert resumed["test_acc_final"] == straight["test_acc_final"]
+    saved = torch.load(tmp_path / "straight" / "model.pt", weights_only=False)
+    assert saved["method_modules"] is not None  # the peer is checkpointed with the student

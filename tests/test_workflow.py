@@ -68,7 +68,7 @@ def test_the_paper_config_plans_without_error(tmp_path):
                        f"reported_results={ROOT / 'config' / 'reported_results.csv'}")
     print(f"paper plan: {time.perf_counter() - started:.1f}s")
     jobs = next(line for line in result.stdout.splitlines() if line.startswith("total"))
-    assert int(jobs.split()[1]) == 228 + 5 + 2  # training runs + tables + tests file + all
+    assert int(jobs.split()[1]) == 258 + 6 + 2  # training runs + tables + tests file + all
 
 
 def test_distillation_from_a_teacher_runs_end_to_end(tmp_path):

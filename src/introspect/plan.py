@@ -78,6 +78,7 @@ class Plan:
         spec = self.runs[run_id].spec
         per_epoch = cluster["epoch_seconds"].get(spec["model"], cluster["epoch_seconds"].get("default", 30))
         factor = cluster["explainer_cost"].get(spec["method"].get("explainer"), 1.0)
+        factor *= cluster["method_cost"].get(spec["method"]["name"], 1.0)
         return _run_epochs(spec) * per_epoch * factor
 
     def runtime_minutes(self, run_id: str) -> int:

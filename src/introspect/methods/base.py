@@ -64,7 +64,8 @@ class Method:
         return 1
 
     def hyperparameters(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The constructor's fields (not modules a method builds for itself)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
 
 
 _METHODS: dict[str, type[Method]] = {}

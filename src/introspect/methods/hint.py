@@ -44,6 +44,3 @@ class Hint(KnowledgeDistillation):
             predicted = F.adaptive_avg_pool2d(predicted, target.shape[-2:])
         terms["hint"] = self.hint_weight * F.mse_loss(predicted, target)
         return terms
-
-    def hyperparameters(self):
-        return {k: v for k, v in super().hyperparameters().items() if k != "regressor"}

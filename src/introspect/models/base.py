@@ -136,6 +136,7 @@ def build_model(
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     model = _MODELS[name](num_classes=num_classes, input_shape=tuple(input_shape), dropout=dropout)
+    model.registry_name = name  # lets a method build a twin (DML's peer)
     model.num_classes = num_classes
     model.input_shape = tuple(input_shape)
     return model
