@@ -3,41 +3,17 @@
 # seed (LE(Grad-CAM), LE(Grad), LE-Permut of Tables 2, 3 and 6).
 
 
-rule le_warmup:
+use rule train as le_warmup with:
     output:
         run_outputs("warmup"),
-    log:
-        str(RUNS / "{run}" / "train.log"),
-    params:
-        spec=run_spec,
-    threads: PLAN.config["threads_per_run"]
-    resources:
-        gpu=CLUSTER["gpus_per_run"],
-        gpu_model=CLUSTER["gpu_model"] or "",
-        runtime=runtime_minutes,
-        mem_mb=CLUSTER["mem_mb_per_run"],
     wildcard_constraints:
         run=run_pattern("warmup"),
-    shell:
-        TRAIN_SHELL
 
 
-rule le_stage2:
+use rule train as le_stage2 with:
     input:
         dependency_models,
     output:
         run_outputs("stage2"),
-    log:
-        str(RUNS / "{run}" / "train.log"),
-    params:
-        spec=run_spec,
-    threads: PLAN.config["threads_per_run"]
-    resources:
-        gpu=CLUSTER["gpus_per_run"],
-        gpu_model=CLUSTER["gpu_model"] or "",
-        runtime=runtime_minutes,
-        mem_mb=CLUSTER["mem_mb_per_run"],
     wildcard_constraints:
         run=run_pattern("stage2"),
-    shell:
-        TRAIN_SHELL

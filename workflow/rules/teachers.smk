@@ -3,22 +3,10 @@
 # of the students' jobs. An assistant is a teacher with a teacher of its own (its input here).
 
 
-rule teacher:
+use rule train as teacher with:
     input:
         dependency_models,
     output:
         run_outputs("teacher"),
-    log:
-        str(RUNS / "{run}" / "train.log"),
-    params:
-        spec=run_spec,
-    threads: PLAN.config["threads_per_run"]
-    resources:
-        gpu=CLUSTER["gpus_per_run"],
-        gpu_model=CLUSTER["gpu_model"] or "",
-        runtime=runtime_minutes,
-        mem_mb=CLUSTER["mem_mb_per_run"],
     wildcard_constraints:
         run=run_pattern("teacher"),
-    shell:
-        TRAIN_SHELL
