@@ -175,9 +175,8 @@ def _with_defaults(validator_cls):
 
 
 def _check_references(config: dict[str, Any]) -> None:
-    from .methods import method_class
+    from .methods import hyperparameter_names, method_class
     from .models import available_models
-    import dataclasses
 
     for label, variant in config["methods"].items():
         name = variant["method"]
@@ -185,7 +184,7 @@ def _check_references(config: dict[str, Any]) -> None:
             cls = method_class(name)
         except KeyError as error:
             raise ConfigError(f"methods.{label}.method: {error.args[0]}") from None
-        known = {f.name for f in dataclasses.fields(cls) if f.init} | {"warmup_fraction"}
+        known = set(hyperparameter_names(cls)) | {"warmup_fraction"}
         for key in variant:
             if key != "method" and key not in known:
                 raise ConfigError(f"methods.{label}.{key}: method {name!r} has no such hyper-parameter "

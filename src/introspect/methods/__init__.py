@@ -1,5 +1,10 @@
 """Training methods, one module each, found by name: ``build_method("le", explainer="grad")``."""
-from .base import Method, StepContext, available_methods, build_method, method_class, register_method
+from .base import (
+    Method, StepContext, available_methods, build_method, hyperparameter_names, method_class, register_method,
+)
 from . import at, ce, cp, cwtm, dkpp, dml, dropout, fsp, hint, kd, le, ls  # noqa: F401  (registers the methods)
 
-__all__ = ["Method", "StepContext", "available_methods", "build_method", "method_class", "register_method"]
+__all__ = [
+    "Method", "StepContext", "available_methods", "build_method", "hyperparameter_names", "method_class",
+    "register_method",
+]

@@ -65,7 +65,7 @@ class Method:
 
     def hyperparameters(self) -> dict[str, Any]:
         """The constructor's fields (not modules a method builds for itself)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        return {name: getattr(self, name) for name in hyperparameter_names(type(self))}
 
 
 _METHODS: dict[str, type[Method]] = {}
@@ -90,10 +90,15 @@ def method_class(name: str) -> type[Method]:
     return _METHODS[name]
 
 
+def hyperparameter_names(cls: type[Method]) -> list[str]:
+    """A method's hyper-parameters: its constructor's fields (not modules it builds for itself)."""
+    return [f.name for f in dataclasses.fields(cls) if f.init]
+
+
 def build_method(name: str, **hyperparameters: Any) -> Method:
     """Instantiate a registered method; unknown hyper-parameters are an error that names them."""
     cls = method_class(name)
-    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    known = set(hyperparameter_names(cls))
     unknown = sorted(set(hyperparameters) - known)
     if unknown:
         raise ValueError(

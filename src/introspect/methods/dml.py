@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import torch.nn.functional as F
 from torch import nn
 
+from ..distill import softened_kl
 from ..models import build_model
 from .base import Method, StepContext, register_method
 
@@ -29,16 +30,12 @@ class DeepMutualLearning(Method):
         if self.peer is None:
             raise RuntimeError("dml: setup() must run before training (the loop does this)")
         peer_logits = self.peer(ctx.x.detach())
-        student_log_p = F.log_softmax(ctx.out.logits, dim=1)
-        peer_log_p = F.log_softmax(peer_logits, dim=1)
-        # each network learns from the other's current (detached) prediction
+        # each network learns from the other's current prediction, which softened_kl detaches
         return {
             "ce": F.cross_entropy(ctx.out.logits, ctx.y),
-            "kl_to_peer": self.kl_weight * F.kl_div(student_log_p, peer_log_p.detach(), reduction="batchmean",
-                                                    log_target=True),
+            "kl_to_peer": self.kl_weight * softened_kl(ctx.out.logits, peer_logits, temperature=1.0),
             "peer_ce": F.cross_entropy(peer_logits, ctx.y),
-            "peer_kl": self.kl_weight * F.kl_div(peer_log_p, student_log_p.detach(), reduction="batchmean",
-                                                 log_target=True),
+            "peer_kl": self.kl_weight * softened_kl(peer_logits, ctx.out.logits, temperature=1.0),
         }
 
 

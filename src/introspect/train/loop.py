@@ -100,7 +100,7 @@ def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: i
             raise TrainingError(f"{spec.run_id}: the {key} checkpoint {path} does not exist; train that run first")
     data = _load_data(spec).to(device)
     method = build_method(spec.method["name"], **spec.method_hyperparameters())
-    teacher = load_model(spec.teacher, device) if spec.teacher else None
+    teacher = load_model(spec.teacher) if spec.teacher else None  # on the CPU until setup() has seen it
     state = _initial_state(spec, method, data, out, device, teacher)
 
     with _stop_on_signals() as stop:
@@ -133,7 +133,7 @@ def _initial_state(spec: RunSpec, method: Method, data: Dataset, out: Path, devi
         raise TrainingError(f"{spec.run_id}: method {method.name!r} needs a teacher checkpoint (spec key 'teacher')")
     torch.manual_seed(spec.seed)
     model = build_model(spec.model, data.num_classes, data.input_shape, **method.model_options())
-    aux = method.setup(model, teacher.cpu() if teacher is not None else None, data.input_shape)
+    aux = method.setup(model, teacher, data.input_shape)
     if teacher is not None:
         teacher.to(device)
     model.to(device)
