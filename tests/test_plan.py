@@ -152,3 +152,14 @@ def test_a_teacher_cycle_is_rejected(default):
     config["teachers"]["big"].update(method="KD", teacher="big")
     with pytest.raises(ConfigError, match="teaches itself"):
         build_plan(config)
+
+
+def test_unreadable_config_files_are_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read it"):
+        load_config(tmp_path / "missing.yaml")
+    (tmp_path / "broken.yaml").write_text("seeds: [0\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(tmp_path / "broken.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(tmp_path / "list.yaml")

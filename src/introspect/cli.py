@@ -84,11 +84,10 @@ def _train(args) -> int:
 def _plan(args) -> int:
     from .plan import ConfigError, build_plan, load_config
 
-    overrides = {"default": args.epoch_seconds} if args.epoch_seconds else None
     try:
         config = load_config(args.config)
-        if overrides:
-            config.setdefault("cluster", {})["epoch_seconds"] = overrides
+        if args.epoch_seconds:
+            config.setdefault("cluster", {})["epoch_seconds"] = {"default": args.epoch_seconds}
         plan = build_plan(config)
     except ConfigError as error:
         print(f"error: {args.config}: {error}", file=sys.stderr)

@@ -104,8 +104,15 @@ def _run_epochs(spec: dict[str, Any]) -> int:
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    with open(path) as handle:
-        config = yaml.safe_load(handle) or {}
+    try:
+        with open(path) as handle:
+            config = yaml.safe_load(handle) or {}
+    except OSError as error:
+        raise ConfigError(f"cannot read it ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"not valid YAML: {error}") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"it must hold a mapping of config keys, not a {type(config).__name__}")
     if overrides:
         config = _deep_merge(config, overrides)
     return config
