@@ -29,19 +29,34 @@ except ConfigError as error:
     raise WorkflowError(f"config rejected before any job started:\n{error}")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/regularisers.smk"
 include: "workflow/rules/teachers.smk"
 include: "workflow/rules/distillation.smk"
 include: "workflow/rules/le.smk"
+include: "workflow/rules/sweeps.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/analysis.smk"
+
+
+onstart:
+    start_local_worker()
 
 
 onsuccess:
+    stop_local_worker()
     print("\nTables:\n  " + "\n  ".join(table_outputs(PLAN.tables)) + f"\nSignificance tests: {TESTS_CSV}")
+    if PLAN.figures or PLAN.analyses:
+        print("Figures and analyses:\n  " + "\n  ".join(figure_outputs(PLAN.figures) + analysis_outputs(PLAN.analyses)))
+    print("HTML report of all of them: snakemake --report results/report.html (same --configfile)")
 
 
 onerror:
+    stop_local_worker()
     missing = [r for r in sorted(PLAN.runs) if not (RUNS / r / "metrics.json").exists()]
     if missing:
         print(f"\nTables not produced: {len(missing)} run(s) have no metrics.json:\n  " + "\n  ".join(missing))
@@ -54,4 +69,6 @@ rule all:
     input:
         table_outputs(PLAN.tables),
         TESTS_CSV,
+        figure_outputs(PLAN.figures),
+        analysis_outputs(PLAN.analyses),
     default_target: True

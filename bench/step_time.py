@@ -1,9 +1,10 @@
-"""Time of an LE Stage-2 training step over a CE step, measured in one process with the variants
-interleaved (so drift in machine load hits both alike); median over rounds.
+"""Training-step time of every method variant over a CE step of the same model, measured in one
+process with the variants interleaved (drift in machine load hits all alike); median over rounds.
 
-    python bench/step_time.py [--rounds 30] [--threads 2]
+    python bench/step_time.py [--rounds 20] [--threads 1] [--only resnet8]
 
-Goal (issue 2): LE(Grad-CAM) / CE <= 1.10 for resnet14 at batch 128. Prints figures, asserts nothing.
+Goals (issue 6): LE(Grad-CAM) <= 1.10 x CE; LE with input-gradient explainers <= 3 x CE on mlp1024 at
+batch 16. Prints figures and writes results/bench/step_time.csv; asserts nothing.
 """
 from __future__ import annotations
 
@@ -12,30 +13,51 @@ import statistics
 import time
 
 import torch
+from common import write_rows
 
+from introspect.explain import EXPLAINERS
 from introspect.methods import build_method
 from introspect.models import build_model
 from introspect.train.loop import train_step
 from introspect.train.sgd import SGD
 
-CASES = [  # model, input shape, batch size, LE explainer
-    ("resnet14", (3, 32, 32), 128, "grad_cam"),
-    ("resnet8", (3, 32, 32), 128, "grad_cam"),
-    ("mlp1024", (1, 28, 28), 16, "grad"),
-    ("mlp1024", (1, 28, 28), 128, "grad"),
+CIFAR, MNIST = (3, 32, 32), (1, 28, 28)
+CASES = [  # model, input shape, batch size, whether the distillation variants apply
+    ("resnet14", CIFAR, 128, True),
+    ("resnet8", CIFAR, 128, True),
+    ("mlp1024", MNIST, 16, False),
+    ("mlp1024", MNIST, 128, False),
 ]
 
 
-def make_runner(model_name, shape, batch, method):
+def variants(model_name: str, distillation: bool) -> dict[str, tuple[dict, str | None]]:
+    """Label -> (method spec, teacher model or None)."""
+    explainers = EXPLAINERS if model_name.startswith("resnet") else ("grad", "grad_input", "guided_bp")
+    out = {"CE": ({"name": "ce"}, None)}
+    out.update({f"LE({e})": ({"name": "le", "explainer": e}, None) for e in explainers})
+    if distillation:
+        out.update({
+            "KD (ResNet26 teacher)": ({"name": "kd"}, "resnet26"),
+            "e2KD (ResNet26 teacher)": ({"name": "e2kd", "gamma": 1.0}, "resnet26"),
+            "DML (two networks)": ({"name": "dml"}, None),
+        })
+    return out
+
+
+def make_runner(model_name: str, shape, batch: int, method_spec: dict, teacher_name: str | None):
     torch.manual_seed(0)
     model = build_model(model_name, 10, shape).train()
-    optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    teacher = build_model(teacher_name, 10, shape).eval() if teacher_name else None
+    method = build_method(method_spec["name"], **{k: v for k, v in method_spec.items() if k != "name"})
+    aux = method.setup(model, teacher, shape)
+    params = list(model.parameters()) + (list(aux.parameters()) if aux is not None else [])
+    optimizer = SGD(params, lr=0.01, momentum=0.9, weight_decay=1e-4)
     x, y = torch.randn(batch, *shape), torch.randint(0, 10, (batch,))
     generator = torch.Generator().manual_seed(0)
 
     def run() -> float:
         start = time.perf_counter()
-        train_step(method, model, optimizer, x.clone(), y, 10, 10, generator)
+        train_step(method, model, optimizer, x.clone(), y, 10, 10, generator, teacher)
         return time.perf_counter() - start
 
     return run
@@ -43,23 +65,35 @@ def make_runner(model_name, shape, batch, method):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--only", default=None, help="only this model")
+    parser.add_argument("--out", default="results/bench/step_time.csv")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), median of {args.rounds} interleaved rounds")
-    print(f"{'model':10s} {'batch':>5s} {'explainer':10s} {'CE ms':>8s} {'LE ms':>8s} {'LE/CE':>6s}")
-    for model_name, shape, batch, explainer in CASES:
-        ce = make_runner(model_name, shape, batch, build_method("ce"))
-        le = make_runner(model_name, shape, batch, build_method("le", explainer=explainer))
+    print(f"{'model':9s} {'batch':>5s} {'variant':26s} {'ms':>8s} {'x CE':>6s}")
+    rows = []
+    for model_name, shape, batch, distillation in CASES:
+        if args.only and model_name != args.only:
+            continue
+        runners = {label: make_runner(model_name, shape, batch, spec, teacher)
+                   for label, (spec, teacher) in variants(model_name, distillation).items()}
         for _ in range(3):  # warm-up
-            ce(), le()
-        ce_times, le_times = [], []
+            for run in runners.values():
+                run()
+        times = {label: [] for label in runners}
         for _ in range(args.rounds):
-            ce_times.append(ce())
-            le_times.append(le())
-        ce_ms, le_ms = 1e3 * statistics.median(ce_times), 1e3 * statistics.median(le_times)
-        print(f"{model_name:10s} {batch:5d} {explainer:10s} {ce_ms:8.1f} {le_ms:8.1f} {le_ms / ce_ms:6.2f}")
+            for label, run in runners.items():
+                times[label].append(run())
+        ce = statistics.median(times["CE"])
+        for label, samples in times.items():
+            ms = 1e3 * statistics.median(samples)
+            ratio = ms / (1e3 * ce)
+            print(f"{model_name:9s} {batch:5d} {label:26s} {ms:8.1f} {ratio:6.2f}")
+            rows.append({"model": model_name, "batch": batch, "variant": label, "median_ms": round(ms, 2),
+                         "ratio_to_ce": round(ratio, 3), "rounds": args.rounds, "threads": args.threads})
+    write_rows(args.out, rows)
 
 
 if __name__ == "__main__":

@@ -140,3 +140,17 @@ def test_guided_bp_in_a_training_step_leaves_batchnorm_statistics_alone(seeded):
     maps = explanations_for_step(model, x, out, "guided_bp")
     assert maps.shape == (4, 10, *SHAPE)
     assert all(torch.equal(a, b) for a, b in zip(before, model.buffers()))
+    out.logits.sum().backward()  # the step's own backward pass still works after the extra forward
+
+
+@pytest.mark.parametrize("explainer", ["grad", "grad_input", "guided_bp", "grad_cam"])
+def test_every_explainer_trains_an_le_step_on_a_resnet(explainer, seeded):
+    from introspect.methods import build_method
+    from introspect.train.loop import train_step
+    from introspect.train.sgd import SGD
+
+    model = build_model("resnet8", 10, SHAPE).train()
+    optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = torch.randn(8, *SHAPE), torch.randint(0, 10, (8,))
+    terms, _ = train_step(build_method("le", explainer=explainer), model, optimizer, x, y, 5, 10, seeded)
+    assert set(terms) == {"le", "ce"} and all(torch.isfinite(torch.tensor(v)) for v in terms.values())

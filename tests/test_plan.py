@@ -38,7 +38,7 @@ def test_every_shipped_config_is_valid_and_plans():
     (lambda c: c["methods"]["CE"].update(method="sgdr"), ["methods.CE.method", "unknown method 'sgdr'"]),
     (lambda c: c["methods"]["LE(Grad)"].update(explainer="lime"), ["methods.LE(Grad).explainer"]),
     (lambda c: c["tables"]["table2"]["groups"][0].update(model="resnet9"), ["tables.table2.groups[0].model"]),
-    (lambda c: c["tables"]["table2"]["methods"].append("KD"), ["tables.table2", "'KD' is not defined"]),
+    (lambda c: c["tables"]["table2"]["methods"].append("KDX"), ["tables.table2", "'KDX' is not defined"]),
     (lambda c: c["tables"]["table2"].update(dataset="imagenet"), ["tables.table2.dataset"]),
     (lambda c: c.update(table_metric="best"), ["table_metric"]),
 ])
@@ -60,7 +60,7 @@ def test_runs_are_identified_by_what_they_compute(default):
 def test_le_variants_of_one_model_and_seed_share_one_warmup(default):
     plan = build_plan(default)
     stage2 = [plan.runs[r] for r in plan.ids("stage2") if "/resnet14/" in r and r.endswith("seed0")]
-    assert len(stage2) == 3  # LE(Grad-CAM), LE(Grad), LE-Permut
+    assert len(stage2) == 5  # LE with Grad-CAM, Grad, Grad×Input, GuidedBP; LE-Permut
     warmups = {tuple(r.depends_on) for r in stage2}
     assert len(warmups) == 1
     (warmup_id,) = next(iter(warmups))
@@ -79,11 +79,13 @@ def test_mlp_le_permut_uses_the_grad_explainer_override(default):
 def test_summary_counts_runs_per_table(default):
     summary = build_plan(default).summary()
     assert summary["runs"] == sum(summary["by_kind"].values())
-    assert set(summary["runs_per_table"]) == {"table2", "table3", "table6"}
+    assert set(summary["runs_per_table"]) == {f"table{i}" for i in range(1, 7)} | {"figure1", "figure2", "figure3", "students"}
+    assert summary["selections"] == 17 and summary["sweep_runs"] == 34
 
 
 def distillation_config(default, shared=True):
     config = copy.deepcopy(default)
+    config.update(figures={}, analyses={}, tables={"table2": config["tables"]["table2"]})
     config["methods"].update({"KD": {"method": "kd"}, "Hint": {"method": "hint"}})
     config["teachers"] = {"big": {"model": "resnet26", "budget": "resnet", "method": "CE", "shared": shared}}
     config["tables"]["table5"] = {
@@ -96,7 +98,8 @@ def distillation_config(default, shared=True):
 def test_students_depend_on_their_teachers_checkpoint(default):
     plan = build_plan(distillation_config(default))
     teachers = plan.ids("teacher")
-    assert teachers == ["digits/resnet26/resnet-e8/ce/seed0"]  # one shared teacher
+    epochs = default["budgets"]["resnet"]["epochs"]
+    assert teachers == [f"digits/resnet26/resnet-e{epochs}/ce/seed0"]  # one shared teacher
     students = [plan.runs[r] for r in plan.ids("student")]
     assert len(students) == 2 * len(default["seeds"])
     for run in students:
@@ -113,7 +116,8 @@ def test_one_teacher_per_student_seed_when_not_shared(default):
     assert len(plan.ids("teacher")) == len(default["seeds"])
     for run_id in plan.ids("student"):
         seed = run_id.rsplit("seed", 1)[1]
-        assert plan.runs[run_id].depends_on == [f"digits/resnet26/resnet-e8/ce/seed{seed}"]
+        epochs = default["budgets"]["resnet"]["epochs"]
+        assert plan.runs[run_id].depends_on == [f"digits/resnet26/resnet-e{epochs}/ce/seed{seed}"]
 
 
 def test_a_distillation_method_without_a_teacher_is_rejected(default):
@@ -163,3 +167,78 @@ def test_unreadable_config_files_are_clear_errors(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n")
     with pytest.raises(ConfigError, match="must hold a mapping"):
         load_config(tmp_path / "list.yaml")
+
+
+# ---------------------------------------------------------------- sweeps, figures, the student analysis
+
+def _cells(plan, table):
+    return {(c.group, c.method): c for c in plan.tables[table].cells}
+
+
+def test_a_sweep_becomes_candidate_runs_a_selection_and_final_runs(default):
+    plan = build_plan(default)
+    cell = _cells(plan, "table2")[("ResNet14", "Dropout")]
+    selection = next(s for s in plan.selections.values() if s.path == cell.selection)
+    assert selection.grid == [{"rate": 0.1}, {"rate": 0.5}] and selection.metric == "val_acc_final"
+    assert [len(ids) for ids in selection.candidates] == [1, 1]  # one sweep seed per grid point
+    rates = [plan.runs[ids[0]].spec["method"]["rate"] for ids in selection.candidates]
+    assert rates == [0.1, 0.5] and all(plan.runs[ids[0]].selection is None for ids in selection.candidates)
+    for run_id in cell.run_ids:
+        run = plan.runs[run_id]
+        assert run.selection == selection.selection_id
+        assert run.spec["hyperparameters_from"] == selection.path and "rate" not in run.spec["method"]
+    # the sweep of another model is its own
+    other = _cells(plan, "table2")[("ResNet8", "Dropout")]
+    assert other.selection != cell.selection
+
+
+def test_sweeps_use_paper_forces_the_configured_values(default):
+    config = copy.deepcopy(default)
+    config["sweeps"] = {"use": "paper"}
+    plan = build_plan(config)
+    assert not plan.selections
+    cell = _cells(plan, "table2")[("ResNet14", "Dropout")]
+    assert cell.selection is None
+    assert all(plan.runs[r].spec["method"]["rate"] == 0.1 and "hyperparameters_from" not in plan.runs[r].spec
+               for r in cell.run_ids)
+
+
+def test_a_sweep_of_an_unknown_hyperparameter_is_rejected(default):
+    config = copy.deepcopy(default)
+    config["methods"]["Dropout"]["sweep"] = {"rte": [0.1]}
+    rejected(config, "methods.Dropout.sweep.rte", "accepts: rate")
+    config["methods"]["Dropout"]["sweep"] = {"rate": []}
+    rejected(config, "methods.Dropout.sweep.rate")
+
+
+def test_ban_peers_are_the_ce_runs_of_the_next_seed(default):
+    plan = build_plan(default)
+    ce = _cells(plan, "table2")[("ResNet14", "CE")].run_ids
+    ban = _cells(plan, "table4")[("ResNet14", "BAN")].run_ids
+    seeds = default["seeds"]
+    for i, run_id in enumerate(ban):
+        assert plan.runs[run_id].depends_on == [ce[(i + 1) % len(seeds)]]
+
+
+def test_figures_reuse_the_tables_runs(default):
+    plan = build_plan(default)
+    figure3 = {(c.group, c.method): c.run_ids for c in plan.figures["figure3"].cells}
+    assert figure3[("ResNet14", "LE(Grad)")] == _cells(plan, "table6")[("ResNet14", "LE(Grad)")].run_ids
+    assert len(figure3) == 8
+    panels = plan.figures["figure1"].panels
+    assert panels[1]["run_id"] == _cells(plan, "table2")[("ResNet14", "LE(Grad-CAM)")].run_ids[0]
+    assert panels[0]["explainer"] == "grad_input"
+
+
+def test_the_student_analysis_pairs_every_student_with_its_groups_teacher(default):
+    plan = build_plan(default)
+    analysis = plan.analyses["students"]
+    table5 = [p for p in analysis.pairs if p["table"] == "table5"]
+    assert len(table5) == 2 * 8 * len(default["seeds"])
+    teacher = plan.tables["table5"].teachers["resnet26 (resnet26)"]
+    assert {p["teacher_run_id"] for p in table5} == set(teacher)  # TAKD's students too, not their assistant
+    assert {p["method"] for p in analysis.figure_pairs} == set(default["tables"]["table5"]["methods"])
+    config = copy.deepcopy(default)
+    config["analyses"]["students"]["figure_table"] = "table2"
+    with pytest.raises(ConfigError, match="figure_table"):
+        build_plan(config)

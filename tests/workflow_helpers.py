@@ -25,8 +25,8 @@ def snakemake(workdir: Path, *args: str, env: dict | None = None, check: bool = 
               timeout: int = 1500) -> subprocess.CompletedProcess:
     environment = {**os.environ, **(env or {})}
     environment["PATH"] = f"{BIN}{os.pathsep}{environment['PATH']}"
-    cmd = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), *args]
+    cmd = [str(BIN / "snakemake"), *args, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml")]
     result = subprocess.run(cmd, env=environment, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")

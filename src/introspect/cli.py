@@ -14,6 +14,13 @@ EXIT_TRAINING_ERROR, EXIT_INTERRUPTED, EXIT_CONFIG_ERROR, EXIT_DATA_ERROR = 3, 1
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] not in ("worker", "-h", "--help"):
+        from .worker import run_through_worker
+
+        status = run_through_worker(argv)  # a warm local worker, if the workflow started one
+        if status is not None:
+            return status
     parser = argparse.ArgumentParser(prog="introspect", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -38,9 +45,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--metric", default="test_acc_final")
     p.add_argument("--allow-missing-seeds", action="store_true")
 
+    p = commands.add_parser("select", help="choose a swept hyper-parameter on the validation split")
+    p.add_argument("--spec", required=True, help="selection spec as JSON text, or @file.json")
+    p.add_argument("--runs-dir", required=True)
+    p.add_argument("--out", required=True, help="selection JSON (its 'chosen' values feed the final runs)")
+
+    p = commands.add_parser("figure", help="draw one figure (explanations, class similarity, accuracy)")
+    p.add_argument("--spec", required=True, help="figure spec as JSON text, or @file.json")
+    p.add_argument("--runs-dir", required=True)
+    p.add_argument("--out-prefix", required=True, help="writes PREFIX.png, PREFIX.pdf and PREFIX.csv")
+    p.add_argument("--metric", default="test_acc_final")
+    p.add_argument("--threads", type=int, default=None)
+
+    p = commands.add_parser("analyse", help="what students learned: agreement, explanation similarity, relevance")
+    p.add_argument("--spec", required=True, help="analysis spec as JSON text, or @file.json")
+    p.add_argument("--runs-dir", required=True)
+    p.add_argument("--out-prefix", required=True, help="writes the table as PREFIX.md/.csv/.html and PREFIX_runs.csv")
+    p.add_argument("--figure-prefix", required=True, help="writes the teacher/student explanation pairs PNG and CSV")
+    p.add_argument("--threads", type=int, default=None)
+
     p = commands.add_parser("merge-tests", help="concatenate per-table test CSVs")
     p.add_argument("inputs", nargs="+")
     p.add_argument("--out", required=True)
+
+    p = commands.add_parser("worker", help="serve jobs from a warm process (started by the Snakefile)")
+    p.add_argument("--socket", required=True, help="UNIX socket path to listen on")
+    p.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
 
     p = commands.add_parser("download", help="fetch CIFAR-10 or MNIST with torchvision (needs internet)")
     p.add_argument("dataset", choices=["cifar10", "mnist"])
@@ -48,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    return {"train": _train, "plan": _plan, "table": _table, "merge-tests": _merge_tests,
-            "download": _download}[args.command](args)
+    return {"train": _train, "plan": _plan, "table": _table, "select": _select, "figure": _figure, "analyse": _analyse,
+            "merge-tests": _merge_tests, "download": _download, "worker": _worker}[args.command](args)
 
 
 def _read_json_arg(value: str):
@@ -101,6 +131,9 @@ def _plan(args) -> int:
           f"({', '.join(f'{n} {k}' for k, n in summary['by_kind'].items())}), {summary['epochs']} epochs in all")
     for table, n in summary["runs_per_table"].items():
         print(f"  {table}: {n} runs")
+    if summary["selections"]:
+        print(f"  sweeps: {summary['sweep_runs']} runs in {summary['selections']} selections "
+              f"(scored by {plan.config['sweeps']['metric']})")
     seconds = plan.config["cluster"]["epoch_seconds"]
     print(f"estimated GPU-hours: {summary['gpu_hours']:.1f} (epoch seconds per model: "
           f"{', '.join(f'{k}={v:g}' for k, v in seconds.items())}; LE explainer cost factors: "
@@ -120,6 +153,51 @@ def _table(args) -> int:
     return 0
 
 
+def _select(args) -> int:
+    from .analysis.selection import SelectionError, describe, write_selection
+
+    try:
+        record = write_selection(_read_json_arg(args.spec), Path(args.runs_dir), Path(args.out))
+    except SelectionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_TRAINING_ERROR
+    print(describe(record), file=sys.stderr)
+    return 0
+
+
+def _figure(args) -> int:
+    from .analysis.figures import draw_figure
+    from .analysis.tables import MissingRunsError
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        draw_figure(_read_json_arg(args.spec), Path(args.runs_dir), Path(args.out_prefix), metric=args.metric)
+    except MissingRunsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_TRAINING_ERROR
+    return 0
+
+
+def _analyse(args) -> int:
+    from .analysis.students import write_student_analysis
+    from .analysis.tables import MissingRunsError
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        write_student_analysis(_read_json_arg(args.spec), Path(args.runs_dir), Path(args.out_prefix),
+                               Path(args.figure_prefix))
+    except MissingRunsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_TRAINING_ERROR
+    return 0
+
+
 def _merge_tests(args) -> int:
     import pandas as pd
 
@@ -127,6 +205,13 @@ def _merge_tests(args) -> int:
 
     frames = [pd.read_csv(path) for path in args.inputs]
     atomic_write_text(args.out, pd.concat(frames, ignore_index=True).to_csv(index=False))
+    return 0
+
+
+def _worker(args) -> int:
+    from .worker import serve
+
+    serve(args.socket, args.parent_pid)
     return 0
 
 

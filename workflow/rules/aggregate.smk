@@ -11,7 +11,14 @@ def table_inputs(wildcards):
     run_ids = sorted({run_id for cell in table.cells for run_id in cell.run_ids} | teachers)
     if PLAN.config["allow_missing_seeds"]:
         run_ids = [r for r in run_ids if (RUNS / r / "metrics.json").exists() or not (RUNS / r / "train.log").exists()]
-    return [str(RUNS / run_id / "metrics.json") for run_id in run_ids]
+    selections = sorted({cell.selection for cell in table.cells if cell.selection})
+    return [str(RUNS / run_id / "metrics.json") for run_id in run_ids] + selections
+
+
+def table_caption(table):
+    number = f"Paper Table {table.config['paper_table']}. " if table.config.get("paper_table") else ""
+    metric = "Test error (%)" if table.config.get("metric") == "error" else "Test accuracy (%)"
+    return f"{number}{table.config['title']}. {metric} on {table.settings['dataset']}."
 
 
 rule table:
@@ -19,12 +26,15 @@ rule table:
         table_inputs,
     output:
         multiext(str(TABLES / "{table}"), ".md", ".tex", ".csv"),
+        html=report(str(TABLES / "{table}.html"), caption="../report/table.rst", category="Tables",
+                    labels=lambda wildcards: {"table": wildcards.table}),
         tests=str(STATS / "{table}.tests.csv"),
     params:
         spec=lambda wildcards: json.dumps(PLAN.tables[wildcards.table].to_dict()),
         reported=PLAN.config["reported_results"],
         metric=PLAN.config["table_metric"],
         allow_missing="--allow-missing-seeds" if PLAN.config["allow_missing_seeds"] else "",
+        caption=lambda wildcards: table_caption(PLAN.tables[wildcards.table]),
     wildcard_constraints:
         table="|".join(PLAN.tables),
     localrule: True
@@ -42,3 +52,13 @@ rule significance_tests:
     localrule: True
     shell:
         INTROSPECT + " merge-tests {input} --out {output}"
+
+
+rule summary:
+    """`snakemake summary`: training runs per table, figure and sweep, and the estimated GPU-hours
+    (from config `cluster.epoch_seconds`) of this config, without running anything."""
+    params:
+        config=lambda wildcards: json.dumps(PLAN.config),
+    localrule: True
+    shell:
+        "echo {params.config:q} | " + INTROSPECT + " plan --config /dev/stdin"

@@ -5,6 +5,8 @@ RESULTS = Path(PLAN.config["results_dir"])
 RUNS = RESULTS / "runs"
 TABLES = RESULTS / "tables"
 STATS = RESULTS / "stats"
+FIGURES = RESULTS / "figures"
+SELECTION = RESULTS / "selection"
 TESTS_CSV = STATS / "tests.csv"
 # Braces doubled twice: once for this f-string, once for the shell directive's formatting.
 INTROSPECT = f"PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}} python -m introspect"
@@ -27,8 +29,11 @@ def run_spec(wildcards):
     return run_spec_json(PLAN, wildcards.run, PLAN.config["fail_runs"].get(wildcards.run))
 
 
-def dependency_models(wildcards):
-    return [str(RUNS / dep / "model.pt") for dep in PLAN.runs[wildcards.run].depends_on]
+def run_inputs(wildcards):
+    """Checkpoints of the runs it starts from or learns from, and the selection file of its sweep."""
+    run = PLAN.runs[wildcards.run]
+    selection = [PLAN.selection_path(run.selection)] if run.selection else []
+    return [str(RUNS / dep / "model.pt") for dep in run.depends_on] + selection
 
 
 def run_outputs(kind):
@@ -36,10 +41,57 @@ def run_outputs(kind):
 
 
 def table_outputs(tables):
-    return [str(TABLES / f"{name}.{ext}") for name in tables for ext in ("md", "tex", "csv")]
+    return [str(TABLES / f"{name}.{ext}") for name in tables for ext in ("md", "tex", "csv", "html")]
+
+
+def figure_outputs(figures):
+    return [str(FIGURES / f"{name}.{ext}") for name in figures for ext in ("png", "csv")]
 
 
 TRAIN_SHELL = (
     INTROSPECT + " train --spec {params.spec:q} --out " + str(RUNS) + "/{wildcards.run}"
     " --threads {threads} --device " + PLAN.config["device"] + " 2> {log}"
 )
+
+
+# A warm local worker (introspect.worker): on a local run, jobs fork from one process that imported
+# torch once, instead of paying ~2.5 s of imports each. Jobs fall back to running themselves if it
+# is not there (cluster jobs, `local_worker: false`, a worker that failed to start).
+LOCAL_WORKER = {}
+
+
+def start_local_worker():
+    import os
+    import subprocess
+    import tempfile
+    import time
+
+    if not (PLAN.config["local_worker"] and workflow.local_exec):
+        return
+    directory = tempfile.mkdtemp(prefix="introspect-worker-")
+    path = os.path.join(directory, "socket")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
+    env.pop("INTROSPECT_WORKER", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "introspect", "worker", "--socket", path, "--parent-pid", str(os.getpid())],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if os.path.exists(path):
+        os.environ["INTROSPECT_WORKER"] = path
+        LOCAL_WORKER.update(process=process, directory=directory)
+    else:
+        process.kill()
+        print("introspect: the local worker did not start; every job imports torch itself")
+
+
+def stop_local_worker():
+    import shutil
+
+    process = LOCAL_WORKER.pop("process", None)
+    if process is not None:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(LOCAL_WORKER.pop("directory"), ignore_errors=True)

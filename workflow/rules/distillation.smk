@@ -4,8 +4,9 @@
 
 use rule train as distill with:
     input:
-        dependency_models,
+        run_inputs,
     output:
         run_outputs("student"),
+    priority: 1
     wildcard_constraints:
         run=run_pattern("student"),

@@ -3,6 +3,8 @@
 
 
 rule train:
+    input:
+        run_inputs,
     output:
         run_outputs("train"),
     log:
@@ -11,7 +13,8 @@ rule train:
         spec=run_spec,
     threads: PLAN.config["threads_per_run"]
     resources:
-        gpu=CLUSTER["gpus_per_run"],
+        gpu=0 if CLUSTER["gpu_shards_per_run"] else CLUSTER["gpus_per_run"],
+        slurm_extra=f"--gres=shard:{CLUSTER['gpu_shards_per_run']}" if CLUSTER["gpu_shards_per_run"] else "",
         gpu_model=CLUSTER["gpu_model"] or "",
         runtime=runtime_minutes,
         mem_mb=CLUSTER["mem_mb_per_run"],

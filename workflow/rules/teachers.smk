@@ -5,8 +5,9 @@
 
 use rule train as teacher with:
     input:
-        dependency_models,
+        run_inputs,
     output:
         run_outputs("teacher"),
+    priority: 3  # every student waits for its teacher
     wildcard_constraints:
         run=run_pattern("teacher"),

@@ -141,6 +141,7 @@ def write_table(spec: dict[str, Any], runs_dir: Path, reported_csv: Path, out_pr
     atomic_write_text(out_prefix.with_suffix(".csv"), _csv(cells, spec, metric))
     atomic_write_text(out_prefix.with_suffix(".md"), _markdown(cells, spec, reported, metric, runs_dir))
     atomic_write_text(out_prefix.with_suffix(".tex"), _latex(cells, spec, metric))
+    atomic_write_text(out_prefix.with_suffix(".html"), _html(cells, spec, metric, runs_dir))
     columns = ["table", "group", "model", "method_a", "method_b", "test", "n_a", "n_b", "mean_diff",
                "statistic", "df", "p", "p_holm", "effect_size", "ci_low", "ci_high"]
     atomic_write_text(tests_out, pd.DataFrame(tests, columns=columns).to_csv(index=False))
@@ -199,10 +200,48 @@ def _footer(cells: list[CellResult], spec: dict[str, Any], metric: str) -> list[
             notes.append(f"Budget `{name}`: " + ", ".join(f"{k}={v}" for k, v in budget.items()) + ".")
         for label, variant in settings.get("methods", {}).items():
             notes.append(f"{label}: " + ", ".join(f"{k}={v}" for k, v in variant.items()) + ".")
+    notes += _selection_notes(spec)
     missing = [r for c in cells for r in c.missing]
     if missing:
         notes.append(f"Missing runs ({len(missing)}), cells use the seeds that finished: " + ", ".join(missing))
     return notes
+
+
+def _selection_notes(spec: dict[str, Any]) -> list[str]:
+    """Which swept values the final runs used, and the validation scores they were chosen by."""
+    from .selection import describe
+
+    selection = (spec.get("settings") or {}).get("selection", {})
+    paths = _ordered(c["selection"] for c in spec["cells"] if c.get("selection"))
+    if selection.get("use") == "paper":
+        return ["Hyper-parameters: the configured (paper's) values; sweeps were skipped (sweeps.use: paper)."]
+    notes = []
+    if paths:
+        notes.append(f"Swept hyper-parameters were chosen on the validation split (mean over sweep seeds "
+                     f"{selection.get('seeds')}); the test set played no part:")
+    for path in paths:
+        notes.append(describe(json.loads(Path(path).read_text())))
+    return notes
+
+
+def _html(cells: list[CellResult], spec: dict[str, Any], metric: str, runs_dir: Path) -> str:
+    """The table for Snakemake's HTML report: our numbers with the paper's, and the notes."""
+    import html
+
+    def render(cell: CellResult | None) -> str:
+        if cell is None:
+            return "–"
+        text = html.escape(_cell_text(cell, ("", "")))
+        text = f"<b>{text}</b>" if cell.best else text
+        return text if math.isnan(cell.paper_mean) else f"{text}<br><small>paper {_fmt(cell.paper_mean)}</small>"
+
+    header, rows = _grid(cells, spec, render)
+    body = tabulate(rows, [html.escape(h) for h in header], tablefmt="unsafehtml", disable_numparse=True)
+    teachers = "".join(f"<p>{html.escape(line)}</p>" for line in _teacher_lines(spec, runs_dir) if line)
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in _footer(cells, spec, metric))
+    title = html.escape(f"{spec['name']}: {spec['config']['title']}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
+            f"<h2>{title}</h2>{teachers}{body}<ul>{notes}</ul></body></html>\n")
 
 
 def _teacher_lines(spec: dict[str, Any], runs_dir: Path) -> list[str]:

@@ -43,6 +43,23 @@ def grad_cam_from_features(logits: Tensor, features: Tensor, *, create_graph: bo
     return F.relu(torch.einsum("bkc,bchw->bkhw", weights, features))
 
 
+def grad_cam_of_class(model: nn.Module, out: Forward, classes: Tensor, *, create_graph: bool = False) -> Tensor:
+    """Grad-CAM of one class per sample (``classes``, shape ``(batch,)``) from a forward pass
+    ``out = model.forward_features(x)``: ``(batch, H, W)``. One backward pass (or none, where the
+    closed form applies). With ``create_graph=True`` the maps are differentiable w.r.t. the model's
+    parameters, so a loss on them trains through the explanation (e2KD)."""
+    features = _explanation_features(model, out)
+    rows = torch.arange(classes.shape[0], device=classes.device)
+    closed_form = model.cam_from_features(features) if hasattr(model, "cam_from_features") else None
+    if closed_form is not None:
+        maps = closed_form[rows, classes]
+        return maps if create_graph else maps.detach()
+    (grads,) = torch.autograd.grad(out.logits[rows, classes].sum(), features, retain_graph=True,
+                                   create_graph=create_graph)
+    maps = F.relu((grads.mean(dim=(-2, -1), keepdim=True) * features).sum(dim=1))
+    return maps if create_graph else maps.detach()
+
+
 def explanations_for_step(
     model: nn.Module,
     x: Tensor,
@@ -138,16 +155,18 @@ def _explanation_features(model: nn.Module, out: Forward) -> Tensor:
 
 @contextmanager
 def _running_stats_kept(model: nn.Module) -> Iterator[None]:
+    """BatchNorm statistics untouched by an extra forward pass. The extra pass updates throw-away
+    copies: restoring the originals in place would bump their autograd version and break the backward
+    pass of the step's own forward, which saved them."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in norms]
+    saved = [(m, m.running_mean, m.running_var, m.num_batches_tracked) for m in norms]
+    for m, mean, var, count in saved:
+        m.running_mean, m.running_var, m.num_batches_tracked = mean.clone(), var.clone(), count.clone()
     try:
         yield
     finally:
-        with torch.no_grad():
-            for m, (mean, var, count) in zip(norms, saved):
-                m.running_mean.copy_(mean)
-                m.running_var.copy_(var)
-                m.num_batches_tracked.copy_(count)
+        for m, mean, var, count in saved:
+            m.running_mean, m.running_var, m.num_batches_tracked = mean, var, count
 
 
 @contextmanager
@@ -166,5 +185,5 @@ def _capture_output(module: nn.Module) -> Iterator[dict[str, Tensor]]:
 
 __all__ = [
     "EXPLAINERS", "INPUT_GRADIENT_EXPLAINERS", "class_gradients", "explain",
-    "explanations_for_step", "grad_cam_from_features",
+    "explanations_for_step", "grad_cam_from_features", "grad_cam_of_class",
 ]

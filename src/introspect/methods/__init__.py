@@ -2,7 +2,7 @@
 from .base import (
     Method, StepContext, available_methods, build_method, hyperparameter_names, method_class, register_method,
 )
-from . import at, ce, cp, cwtm, dkpp, dml, dropout, fsp, hint, kd, le, ls  # noqa: F401  (registers the methods)
+from . import at, ce, cp, cwtm, dkpp, dml, dropout, e2kd, fsp, hint, kd, le, ls, xdistill  # noqa: F401  (registers the methods)
 
 __all__ = [
     "Method", "StepContext", "available_methods", "build_method", "hyperparameter_names", "method_class",

@@ -29,6 +29,7 @@ class StepContext:
     num_classes: int
     generator: torch.Generator | None = None
     teacher: Forward | None = None
+    step: int = 0  # index of the mini-batch within the epoch
 
 
 @dataclass

@@ -143,6 +143,7 @@ def build_model(
 
 
 def flat_size(module: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Number of features ``module`` produces for one input, found with a dummy forward pass."""
+    """Number of features ``module`` produces for one input, found with a dummy forward pass (of two
+    inputs: BatchNorm in training mode cannot normalise one sample on a 1x1 map)."""
     with torch.no_grad():
-        return int(module(torch.zeros(1, *input_shape)).numel())
+        return int(module(torch.zeros(2, *input_shape)).numel()) // 2

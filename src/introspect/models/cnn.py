@@ -24,15 +24,14 @@ def _conv_block(in_channels: int, widths: list[int]) -> nn.Sequential:
 class PlainCNN(IntrospectModel):
     def __init__(self, blocks: list[list[int]], hidden: list[int], num_classes: int, input_shape, dropout=0.0):
         super().__init__()
-        in_channels, size = input_shape[0], min(input_shape[1:])
-        if size < 2 ** len(blocks):
-            raise ValueError(f"inputs of size {size} are too small for {len(blocks)} max-poolings")
+        in_channels = input_shape[0]
         convs, channels = [], in_channels
         for widths in blocks:
             convs.append(_conv_block(channels, widths))
             channels = widths[-1]
         self.blocks = nn.ModuleList(convs)
-        self.pool = nn.MaxPool2d(2)
+        # ceil_mode: 32px CIFAR halves exactly; small inputs (12px digits) keep a 1x1 map after 4 poolings
+        self.pool = nn.MaxPool2d(2, ceil_mode=True)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         features = flat_size(lambda x: self._trunk(x)[0], input_shape)
         head: list[nn.Module] = [nn.Flatten()]

@@ -29,7 +29,7 @@ from ..io import atomic_torch_save, atomic_write_json, atomic_write_text, proven
 from ..methods import Method, StepContext, build_method
 from ..models import IntrospectModel, build_model
 from .sgd import SGD
-from .spec import RunSpec
+from .spec import Performance, RunSpec
 
 log = logging.getLogger("introspect.train")
 
@@ -94,6 +94,7 @@ def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: i
         # CPU kernels are deterministic already; this import-heavy switch matters on GPUs only.
         torch.use_deterministic_algorithms(True, warn_only=True)
 
+    spec = spec.with_selected_hyperparameters()
     for key in ("teacher", "init_from"):
         path = getattr(spec, key)
         if path and not Path(path).is_file():
@@ -137,6 +138,7 @@ def _initial_state(spec: RunSpec, method: Method, data: Dataset, out: Path, devi
     if teacher is not None:
         teacher.to(device)
     model.to(device)
+    _apply_performance(spec, model, teacher, method)
     params = list(model.parameters()) + (list(aux.to(device).parameters()) if aux is not None else [])
     b = spec.budget
     optimizer = SGD(params, lr=b.lr, momentum=b.momentum, weight_decay=b.weight_decay)
@@ -158,6 +160,18 @@ def _initial_state(spec: RunSpec, method: Method, data: Dataset, out: Path, devi
         state.history = [dict(row, stage=1) for row in saved["history"]]
         log.info("%s starting after epoch %d from %s", spec.run_id, state.next_epoch, spec.init_from)
     return state
+
+
+def _apply_performance(spec: RunSpec, model: nn.Module, teacher: nn.Module | None, method: Method) -> None:
+    performance = spec.performance
+    for network in filter(None, (model, teacher)):
+        if performance.channels_last:
+            network.to(memory_format=torch.channels_last)
+        if performance.compile:
+            if getattr(method, "explainer", None) == "guided_bp":
+                raise TrainingError(f"{spec.run_id}: performance.compile does not apply to guided backprop, "
+                                    "whose ReLU backward changes between passes")
+            network.forward_features = torch.compile(network.forward_features, backend=performance.compile)
 
 
 def _restore(state: _State, saved: dict[str, Any]) -> None:
@@ -202,18 +216,17 @@ def _train_epoch(spec, method, data, state: _State, epoch, teacher, stop) -> dic
         state.aux.train()
     totals: dict[str, float] = {}
     loss_sum, correct, seen = 0.0, 0, 0
-    for start in range(0, len(order), spec.budget.batch_size):
+    batches = (_device_batches if spec.dataset.loader == "device" else _dataloader_batches)(spec, data, order, generator)
+    for step, (x, y) in enumerate(batches):
         if stop.requested:
             raise Interrupted(f"{spec.run_id}: stopped by signal {stop.signal} in epoch {epoch}; "
                               f"the checkpoint after epoch {epoch} is kept for the retry")
-        index = order[start:start + spec.budget.batch_size]
-        x = augment_batch(data.train.x[index], data.augment, generator, fill=data.pad_fill)
-        y = data.train.y[index]
-        terms, logits = train_step(method, model, optimizer, x, y, epoch, data.num_classes, generator, teacher)
+        terms, logits = train_step(method, model, optimizer, x, y, epoch, data.num_classes, generator, teacher,
+                                   step=step, performance=spec.performance)
         loss = sum(terms.values())
         if not all(np.isfinite(v) for v in terms.values()):
             raise NonFiniteLossError(
-                f"{spec.run_id}: non-finite loss at epoch {epoch}, batch {start // spec.budget.batch_size} "
+                f"{spec.run_id}: non-finite loss at epoch {epoch}, batch {step} "
                 f"({', '.join(f'{k}={v}' for k, v in terms.items())}); no metrics were written. Lower "
                 f"the learning rate or check the method's hyper-parameters."
             )
@@ -230,24 +243,63 @@ def _train_epoch(spec, method, data, state: _State, epoch, teacher, stop) -> dic
         "loss": loss_sum / seen,
         "loss_terms": json.dumps({k: round(v / seen, 6) for k, v in totals.items()}, sort_keys=True),
         "train_acc": 100.0 * correct / seen,
-        "val_acc": accuracy(model, data.val, spec.eval_batch_size),
-        "test_acc": accuracy(model, data.test, spec.eval_batch_size),
+        "val_acc": accuracy(model, data.val, spec.eval_batch_size, spec.performance),
+        "test_acc": accuracy(model, data.test, spec.eval_batch_size, spec.performance),
         "seconds": time.perf_counter() - started,
     }
 
 
-def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=None, teacher=None):
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """Mini-batch [start, end) slices of an epoch. A last batch of one sample joins the one before:
+    BatchNorm cannot normalise a single sample where a feature map is 1x1 (CNN-8 on 8px digits)."""
+    bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
+
+
+def _device_batches(spec: RunSpec, data: Dataset, order: Tensor, generator: torch.Generator) -> Iterator:
+    """The default data path: the split is one tensor on the device; each batch is gathered and
+    augmented (pad-crop-flip) in one batched operation, with no per-sample Python."""
+    for start, end in batch_bounds(len(order), spec.budget.batch_size):
+        index = order[start:end]
+        yield augment_batch(data.train.x[index], data.augment, generator, fill=data.pad_fill), data.train.y[index]
+
+
+def _dataloader_batches(spec: RunSpec, data: Dataset, order: Tensor, generator: torch.Generator) -> Iterator:
+    """The conventional path (``dataset.loader: dataloader``): a DataLoader over per-sample
+    torchvision transforms, in the same sample order as the device path; the augmentation draws come
+    from torch's global RNG, seeded per epoch. Kept for comparison and for data that does not fit."""
+    from torch.utils.data import DataLoader
+
+    from ..data import PerSampleAugmented
+
+    dataset = PerSampleAugmented(data.train, data.augment, data.pad_fill)
+    batches = [order[start:end].tolist() for start, end in batch_bounds(len(order), spec.budget.batch_size)]
+    device = data.train.y.device
+    loader = DataLoader(dataset, batch_sampler=batches, num_workers=spec.dataset.loader_workers,
+                        generator=torch.Generator().manual_seed(int(torch.initial_seed()) % 2**63))
+    for x, y in loader:
+        yield x.to(device), y.to(device)
+
+
+def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=None, teacher=None, step=0,
+               performance: Performance | None = None):
     """One optimisation step; returns the loss terms as floats and the (detached) logits."""
+    performance = performance or Performance()
+    if performance.channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
     if method.needs_input_grad(epoch):
         x = x.requires_grad_(True)
-    out = model.forward_features(x)
-    teacher_out = None
-    if teacher is not None:
-        with torch.no_grad():
-            teacher_out = teacher.forward_features(x.detach())
-    ctx = StepContext(x=x, y=y, out=out, model=model, epoch=epoch, num_classes=num_classes,
-                      generator=generator, teacher=teacher_out)
-    terms = method.loss(ctx)
+    with _autocast(x, performance):
+        out = model.forward_features(x)
+        teacher_out = None
+        if teacher is not None:
+            with torch.no_grad():
+                teacher_out = teacher.forward_features(x.detach())
+        ctx = StepContext(x=x, y=y, out=out, model=model, epoch=epoch, num_classes=num_classes,
+                          generator=generator, teacher=teacher_out, step=step)
+        terms = method.loss(ctx)
     optimizer.zero_grad(set_to_none=True)
     sum(terms.values()).backward()
     optimizer.step()
@@ -255,12 +307,18 @@ def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=Non
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, split: Split, batch_size: int = 1000) -> float:
+def _autocast(x: Tensor, performance: Performance):
+    return torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=performance.amp == "bf16")
+
+
+def accuracy(model: nn.Module, split: Split, batch_size: int = 1000, performance: Performance | None = None) -> float:
     """Top-1 accuracy in % of ``model`` (in eval mode) on a split."""
+    performance = performance or Performance()
     was_training = model.training
     model.eval()
-    correct = sum(int((model(split.x[i:i + batch_size]).argmax(1) == split.y[i:i + batch_size]).sum())
-                  for i in range(0, len(split), batch_size))
+    with _autocast(split.x, performance):
+        correct = sum(int((model(split.x[i:i + batch_size]).argmax(1) == split.y[i:i + batch_size]).sum())
+                      for i in range(0, len(split), batch_size))
     model.train(was_training)
     return 100.0 * correct / len(split)
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 
@@ -36,6 +37,23 @@ class DatasetSpec:
     image_size: int | None = None
     augment: str | None = None
     split_seed: int = 0
+    loader: str = "device"  # "device": one tensor, batched augmentation; "dataloader": per-sample, DataLoader
+    loader_workers: int = 0
+
+
+@dataclass
+class Performance:
+    """How a run executes on its device. ``channels_last`` and ``compile`` change only speed (up to
+    floating-point summation order); ``amp="bf16"`` computes in bfloat16 under autocast, which changes
+    rounding. For GPUs; on a CPU they run (and are tested) for correctness only."""
+
+    channels_last: bool = False
+    amp: str = "none"  # "none" or "bf16"
+    compile: str | None = None  # a torch.compile backend, e.g. "inductor"
+
+    def __post_init__(self) -> None:
+        if self.amp not in ("none", "bf16"):
+            raise ValueError(f"performance.amp must be 'none' or 'bf16', not {self.amp!r}")
 
 
 @dataclass
@@ -49,8 +67,10 @@ class RunSpec:
     stop_epoch: int | None = None  # stop early (LE warm-up runs); the schedule still spans `epochs`
     init_from: str | None = None  # model.pt of a warm-up run to start from (model + optimiser)
     teacher: str | None = None  # model.pt of a trained teacher
+    hyperparameters_from: str | None = None  # selection file whose "chosen" values complete `method`
     eval_batch_size: int = 1000
     fail_at_epoch: int | None = None  # failure injection for testing reruns
+    performance: Performance = field(default_factory=Performance)
 
     @property
     def last_epoch(self) -> int:
@@ -65,6 +85,7 @@ class RunSpec:
             raise ValueError(f"run spec has unknown key(s): {', '.join(unknown)}")
         data["dataset"] = DatasetSpec(**data["dataset"])
         data["budget"] = Budget(**data["budget"])
+        data["performance"] = Performance(**data.get("performance", {}))
         spec = cls(**data)
         if "name" not in spec.method:
             raise ValueError("run spec: method needs a 'name'")
@@ -78,6 +99,18 @@ class RunSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def with_selected_hyperparameters(self) -> "RunSpec":
+        """This spec with the values chosen by a sweep (``hyperparameters_from``) merged into ``method``."""
+        if not self.hyperparameters_from:
+            return self
+        path = Path(self.hyperparameters_from)
+        try:
+            chosen = json.loads(path.read_text())["chosen"]
+        except (OSError, ValueError, KeyError) as error:
+            raise ValueError(f"{self.run_id}: cannot read the chosen hyper-parameters from {path} ({error}); "
+                             "run its sweep and selection first") from None
+        return replace(self, method={**self.method, **chosen})
 
     def method_hyperparameters(self) -> dict[str, Any]:
         return {k: v for k, v in self.method.items() if k != "name"}

@@ -1,0 +1,251 @@
+"""What distilled students learned (a UniCAM-style analysis): for each student against a teacher, on
+the test set,
+
+- **agreement**: % of test images where the student's top-1 class equals the teacher's (e2KD's metric);
+- **explanation similarity** (FSS-like): mean cosine similarity of the student's and the teacher's
+  Grad-CAM maps for the teacher's top-1 class (the student's map resized to the teacher's);
+- **relevance** (RS-like): accuracy drop when the fraction ``f`` of pixels the student's own Grad-CAM
+  (for its predicted class, upsampled to the input) ranks most relevant is replaced by the dataset
+  mean (0 after normalisation), minus the drop when the same number of pixels is replaced at random.
+  Positive: the student's explanation points at pixels its decision needs. Averaged over ``fractions``.
+
+Definitions are in config/README.md. Everything is batched; no per-sample Python in the metrics.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tabulate import tabulate
+from torch import Tensor
+
+from ..explain import grad_cam_of_class
+from ..io import atomic_write_text
+from .tables import MissingRunsError
+
+DEFAULT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+def predictions_and_cam(model, x: Tensor, classes: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Top-1 classes of ``model`` on ``x`` and its Grad-CAM for ``classes`` (default: its own top-1)."""
+    with torch.enable_grad():
+        out = model.forward_features(x)
+        predicted = out.logits.argmax(dim=1)
+        maps = grad_cam_of_class(model, out, predicted if classes is None else classes)
+    return predicted.detach(), maps.detach()
+
+
+def explanation_similarity(student_maps: Tensor, teacher_maps: Tensor) -> Tensor:
+    """Per-sample cosine similarity of two sets of maps ``(batch, H, W)`` (student resized to teacher)."""
+    if student_maps.shape[-2:] != teacher_maps.shape[-2:]:
+        student_maps = F.interpolate(student_maps[:, None], size=teacher_maps.shape[-2:], mode="bilinear",
+                                     align_corners=False)[:, 0]
+    return F.cosine_similarity(student_maps.flatten(1), teacher_maps.flatten(1), dim=1, eps=1e-12)
+
+
+def remove_pixels(x: Tensor, saliency: Tensor, fraction: float, *, generator: torch.Generator | None = None,
+                  fill: float = 0.0) -> Tensor:
+    """``x`` with the ``fraction`` most salient pixels per image replaced by ``fill`` (all channels).
+
+    ``saliency`` is ``(batch, h, w)`` at any resolution (upsampled to the input's). With a
+    ``generator`` instead of a ranking, the same number of pixels is chosen uniformly at random.
+    """
+    batch, _, height, width = x.shape
+    pixels = height * width
+    count = int(round(fraction * pixels))
+    if count == 0:
+        return x.clone()
+    if generator is not None:
+        scores = torch.rand(batch, pixels, generator=generator).to(x.device)
+    else:
+        if saliency.shape[-2:] != (height, width):
+            saliency = F.interpolate(saliency[:, None].float(), size=(height, width), mode="bilinear",
+                                     align_corners=False)[:, 0]
+        scores = saliency.flatten(1)
+    top = scores.topk(count, dim=1).indices
+    mask = torch.zeros(batch, pixels, dtype=torch.bool, device=x.device).scatter_(1, top, True)
+    return x.masked_fill(mask.view(batch, 1, height, width), fill)
+
+
+@torch.no_grad()
+def _accuracy(model, x: Tensor, y: Tensor, batch_size: int = 1000) -> float:
+    correct = sum(int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
+                  for i in range(0, len(y), batch_size))
+    return 100.0 * correct / len(y)
+
+
+def relevance(model, x: Tensor, y: Tensor, saliency: Tensor, fractions=DEFAULT_FRACTIONS, seed: int = 0) -> dict[str, Any]:
+    """Accuracy drops when the most salient vs random pixels are removed, per fraction."""
+    base = _accuracy(model, x, y)
+    generator = torch.Generator().manual_seed(seed)
+    curve = []
+    for fraction in fractions:
+        salient = base - _accuracy(model, remove_pixels(x, saliency, fraction), y)
+        random = base - _accuracy(model, remove_pixels(x, saliency, fraction, generator=generator), y)
+        curve.append({"fraction": fraction, "drop_salient": salient, "drop_random": random})
+    score = sum(c["drop_salient"] - c["drop_random"] for c in curve) / len(curve)
+    return {"accuracy": base, "curve": curve, "relevance": score}
+
+
+def analyse_student(student, teacher, x: Tensor, y: Tensor, fractions=DEFAULT_FRACTIONS,
+                    batch_size: int = 500) -> dict[str, Any]:
+    """The three measures of one student against one teacher on ``(x, y)``."""
+    agree, similarity, own_maps = [], [], []
+    for i in range(0, len(y), batch_size):
+        xb = x[i:i + batch_size]
+        teacher_classes, teacher_maps = predictions_and_cam(teacher, xb)
+        student_classes, own = predictions_and_cam(student, xb)
+        _, student_maps = predictions_and_cam(student, xb, teacher_classes)
+        agree.append(student_classes == teacher_classes)
+        similarity.append(explanation_similarity(student_maps, teacher_maps))
+        own_maps.append(own)
+    result = relevance(student, x, y, torch.cat(own_maps), fractions)
+    result.update(agreement=100.0 * float(torch.cat(agree).float().mean()),
+                  explanation_similarity=float(torch.cat(similarity).mean()))
+    return result
+
+
+# ---------------------------------------------------------------- the analysis table and figure
+
+MEASURES = [("agreement", "Top-1 agreement (%)"), ("explanation_similarity", "Explanation similarity (cos)"),
+            ("relevance", "Relevance (Δ acc. drop, pts)"), ("accuracy", "Test accuracy (%)")]
+
+
+def write_student_analysis(spec: dict[str, Any], runs_dir: Path, out_prefix: Path, figure_prefix: Path) -> pd.DataFrame:
+    """Analyse every (student, teacher) pair of ``spec`` (an AnalysisSpec dict); write the table
+    (md, csv, html), a per-run CSV with the removal curves, and the explanation-pairs figure."""
+    from ..train import load_model
+    from .figures import _load_run
+
+    fractions = spec["config"].get("fractions", list(DEFAULT_FRACTIONS))
+    records, cache = [], {}
+    for pair in spec["pairs"]:
+        student, data = _load_run(runs_dir, pair["run_id"])
+        if pair["teacher_run_id"] not in cache:
+            cache[pair["teacher_run_id"]] = load_model(_model_path(runs_dir, pair["teacher_run_id"]))
+        result = analyse_student(student, cache[pair["teacher_run_id"]], data.test.x, data.test.y, fractions)
+        records.append({**{k: pair[k] for k in ("table", "group", "method", "run_id", "teacher_run_id")},
+                        **{k: result[k] for k, _ in MEASURES},
+                        "curve": json.dumps(result["curve"])})
+    runs = pd.DataFrame(records)
+    out_prefix.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_prefix.with_name(out_prefix.name + "_runs.csv"), runs.to_csv(index=False, float_format="%.4f"))
+    summary = _summary(runs)
+    atomic_write_text(out_prefix.with_suffix(".csv"), summary.to_csv(index=False, float_format="%.4f"))
+    atomic_write_text(out_prefix.with_suffix(".md"), _markdown(spec, summary, fractions))
+    atomic_write_text(out_prefix.with_suffix(".html"), _html(spec, summary, fractions))
+    _pairs_figure(spec, runs_dir, figure_prefix, cache)
+    return summary
+
+
+def _model_path(runs_dir: Path, run_id: str) -> Path:
+    path = runs_dir / run_id / "model.pt"
+    if not path.exists():
+        raise MissingRunsError(f"no trained run at {path.parent}")
+    return path
+
+
+def _summary(runs: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (table, group, method), cell in runs.groupby(["table", "group", "method"], sort=False):
+        row = {"table": table, "group": group, "method": method, "n": len(cell)}
+        for key, _ in MEASURES:
+            row[f"{key}_mean"] = cell[key].mean()
+            row[f"{key}_std"] = cell[key].std(ddof=1) if len(cell) > 1 else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cell(row, key: str) -> str:
+    mean, std = row[f"{key}_mean"], row[f"{key}_std"]
+    digits = 3 if key == "explanation_similarity" else 2
+    return f"{mean:.{digits}f}" + ("" if pd.isna(std) else f" ± {std:.{digits}f}")
+
+
+def _rows(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    header = ["Table", "Student", "Method", "n"] + [label for _, label in MEASURES]
+    rows = [[r["table"], r["group"], r["method"], str(r["n"])] + [_cell(r, k) for k, _ in MEASURES]
+            for _, r in summary.iterrows()]
+    return header, rows
+
+
+def _notes(spec, fractions) -> list[str]:
+    return [
+        "Against the teacher of the student's table group (TAKD students: the group's teacher, not their assistant).",
+        "Agreement: % of test images where student and teacher predict the same class.",
+        "Explanation similarity: mean cosine similarity of the student's and teacher's Grad-CAM for the teacher's class.",
+        f"Relevance: accuracy drop when the student's most relevant pixels (its own Grad-CAM, predicted class) are "
+        f"set to the dataset mean, minus the drop for as many random pixels; mean over fractions {list(fractions)}.",
+        f"Mean ± std over seeds {spec.get('seeds')}.",
+    ]
+
+
+def _markdown(spec, summary: pd.DataFrame, fractions) -> str:
+    header, rows = _rows(summary)
+    lines = [f"# {spec['name']}: {spec['config']['title']}", "",
+             tabulate(rows, header, tablefmt="github", disable_numparse=True), ""]
+    return "\n".join(lines + [f"- {n}" for n in _notes(spec, fractions)]) + "\n"
+
+
+def _html(spec, summary: pd.DataFrame, fractions) -> str:
+    import html
+
+    header, rows = _rows(summary)
+    body = tabulate([[html.escape(c) for c in r] for r in rows], [html.escape(h) for h in header],
+                    tablefmt="unsafehtml", disable_numparse=True)
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in _notes(spec, fractions))
+    title = html.escape(f"{spec['name']}: {spec['config']['title']}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
+            f"<h2>{title}</h2>{body}<ul>{notes}</ul></body></html>\n")
+
+
+def _pairs_figure(spec, runs_dir: Path, prefix: Path, teachers: dict) -> None:
+    """Teacher and student Grad-CAM (for the teacher's class) on a few test images: one row per
+    method of the figure's group (first seed), the teacher in the first row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .figures import _display, _load_run, _one_image_per_class, _save_png
+
+    shown = spec["figure_pairs"]
+    n_images = spec["config"].get("images", 4)
+    figure, axes = plt.subplots(len(shown) + 1, n_images, figsize=(1.5 * n_images, 1.5 * (len(shown) + 1) + 0.5),
+                                squeeze=False)
+    records = []
+    teacher = teachers[shown[0]["teacher_run_id"]]
+    _, data = _load_run(runs_dir, shown[0]["run_id"])
+    index = _one_image_per_class(data.test.y, n_images)
+    x = data.test.x[index]
+    classes, teacher_maps = predictions_and_cam(teacher, x)
+    size = x.shape[-1]
+    for j in range(len(index)):
+        axes[0, j].imshow(_display(x[j]), cmap="gray")
+        axes[0, j].imshow(_display(teacher_maps[j], size), cmap="jet", alpha=0.5)
+        axes[0, j].set_title(f"teacher: {data.class_names[classes[j]]}", fontsize=7)
+    axes[0, 0].set_ylabel("teacher", fontsize=7)
+    for i, pair in enumerate(shown, start=1):
+        student, _ = _load_run(runs_dir, pair["run_id"])
+        _, maps = predictions_and_cam(student, x, classes)
+        sims = explanation_similarity(maps, teacher_maps)
+        for j in range(len(index)):
+            axes[i, j].imshow(_display(x[j]), cmap="gray")
+            axes[i, j].imshow(_display(maps[j], size), cmap="jet", alpha=0.5)
+            axes[i, j].set_xlabel(f"cos {sims[j]:.2f}", fontsize=7)
+            records.append({"group": pair["group"], "method": pair["method"], "run_id": pair["run_id"],
+                            "test_index": int(index[j]), "teacher_class": data.class_names[classes[j]],
+                            "cosine_to_teacher": float(sims[j])})
+        axes[i, 0].set_ylabel(f"{pair['method']}\n({pair['group']})", fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    figure.suptitle(f"{spec['config']['title']}: teacher and student Grad-CAM for the teacher's class", fontsize=8)
+    figure.tight_layout()
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    _save_png(figure, prefix.with_suffix(".png"))
+    atomic_write_text(prefix.with_suffix(".csv"), pd.DataFrame(records).to_csv(index=False, float_format="%.4f"))

@@ -1,0 +1,191 @@
+"""A local fork server for the benchmark's jobs, as multiprocessing's ``forkserver`` does it.
+
+Every Snakemake job is its own process, and on a CPU most of a small job's time was spent importing
+torch (about 2.5 s of a 4 s job). With ``local_worker: true`` the Snakefile starts one server per
+local workflow run; it imports torch and the package once, and each job's ``python -m introspect``
+process (the client, which never imports torch) hands it its arguments, working directory,
+environment and standard streams. The server forks a child that runs the command with exactly the
+code path of an in-process run, so the numbers are identical; the client relays the child's exit
+status and forwards SIGTERM/SIGINT to it (a preempted run still stops at an epoch boundary and keeps
+its checkpoint). If the client disappears the child is stopped the same way. When no server answers,
+the client runs the command itself: the worker is an optimisation, never a requirement.
+
+The server never runs a torch operation itself, so no thread pool exists when it forks.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+SOCKET_ENV = "INTROSPECT_WORKER"
+_HEADER = struct.Struct("!I")
+_STATUS = struct.Struct("!i")
+_PID = struct.Struct("!q")
+
+
+# ---------------------------------------------------------------- client (no torch here)
+
+def run_through_worker(argv: list[str]) -> int | None:
+    """Run ``python -m introspect <argv>`` in a forked child of the server named by ``$INTROSPECT_WORKER``.
+
+    Returns the child's exit status, or None when no server is reachable (run it yourself then).
+    """
+    path = os.environ.get(SOCKET_ENV)
+    if not path:
+        return None
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.settimeout(5.0)
+        conn.connect(path)
+        request = json.dumps({"argv": argv, "sys_argv": sys.argv, "cwd": os.getcwd(),
+                              "env": dict(os.environ)}).encode()
+        socket.send_fds(conn, [_HEADER.pack(len(request)) + request], [0, 1, 2])
+        child = _PID.unpack(_read_exactly(conn, _PID.size))[0]
+    except (OSError, ConnectionError):
+        conn.close()
+        return None
+    conn.settimeout(None)
+    forwarded = {sig: signal.signal(sig, lambda signum, _frame: _forward(child, signum))
+                 for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _STATUS.unpack(_read_exactly(conn, _STATUS.size))[0]
+    except ConnectionError:
+        print(f"introspect: the worker's child process {child} died without an exit status", file=sys.stderr)
+        return 1
+    finally:
+        for sig, handler in forwarded.items():
+            signal.signal(sig, handler)
+        conn.close()
+
+
+def _forward(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _read_exactly(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        data += chunk
+    return data
+
+
+# ---------------------------------------------------------------- server
+
+def serve(path: str | Path, parent_pid: int | None = None) -> None:
+    """Accept jobs on the UNIX socket ``path`` until SIGTERM, or until ``parent_pid`` is gone."""
+    import numpy.random  # noqa: F401  (numpy imports it lazily, 0.1 s, at a job's first split)
+    import torch  # noqa: F401  (the point: imported once, before any fork)
+
+    from . import analysis, cli, data, explain, methods, models, train  # noqa: F401
+    from .analysis import figures, selection, students, tables  # noqa: F401
+
+    try:
+        data.read_digits()  # the embedded dataset, parsed once for every job
+    except data.DatasetError:
+        pass
+
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(64)
+    server.settimeout(1.0)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    print(f"introspect worker: serving on {path} (pid {os.getpid()})", file=sys.stderr, flush=True)
+    try:
+        while not stopping.is_set() and (parent_pid is None or os.getppid() == parent_pid):
+            try:
+                conn, _ = server.accept()
+            except socket.timeout:
+                continue
+            except InterruptedError:
+                continue
+            _fork_job(server, conn)
+    finally:
+        server.close()
+        path.unlink(missing_ok=True)
+
+
+def _fork_job(server: socket.socket, conn: socket.socket) -> None:
+    try:
+        conn.settimeout(5.0)
+        first, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 3)
+        size = _HEADER.unpack(first[:_HEADER.size])[0]
+        body = first[_HEADER.size:]
+        if len(body) < size:
+            body += _read_exactly(conn, size - len(body))
+        request = json.loads(body)
+    except (OSError, ValueError, struct.error, ConnectionError) as error:
+        print(f"introspect worker: bad request ({error})", file=sys.stderr, flush=True)
+        conn.close()
+        return
+    if os.fork() == 0:  # the child: becomes the job
+        server.close()
+        _run_child(conn, request, fds)
+    conn.close()
+    for fd in fds:
+        os.close(fd)
+
+
+def _run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
+    status = 1
+    try:
+        for target, fd in zip((0, 1, 2), fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.setsid()  # its own session: signals to the server's group do not reach it, the client's do
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.environ.pop(SOCKET_ENV, None)  # a nested command runs in this process
+        sys.argv = request["sys_argv"]  # provenance records the job's command, not the server's
+        conn.settimeout(None)
+        conn.sendall(_PID.pack(os.getpid()))
+        _stop_when_client_leaves(conn)
+        from .cli import main
+
+        status = main(request["argv"])
+    except SystemExit as exit_:
+        status = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    except BaseException:  # noqa: BLE001  (the job's own stderr gets the traceback)
+        traceback.print_exc()
+        status = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            conn.sendall(_STATUS.pack(status))
+        except OSError:
+            pass
+        os._exit(status)
+
+
+def _stop_when_client_leaves(conn: socket.socket) -> None:
+    """A killed client (SIGKILL from Snakemake or SLURM) must not leave its job running."""
+
+    def watch() -> None:
+        try:
+            while conn.recv(1):
+                pass
+        except OSError:
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True, name="client-watch").start()

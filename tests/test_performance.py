@@ -1,0 +1,72 @@
+"""The fast paths give the same results as the conventional ones: batched on-device augmentation vs
+torchvision's per-sample transforms, the DataLoader data path, and the GPU options run on a CPU."""
+import json
+
+import pytest
+import torch
+
+from introspect.data import PerSampleAugmented, Split, augment_batch
+from introspect.train import RunSpec, train
+
+
+@pytest.mark.parametrize("kind", ["crop", "crop_flip"])
+def test_batched_augmentation_has_torchvisions_distribution(kind):
+    """Many augmented copies of one image: the per-pixel mean and std and the share of flipped copies
+    agree between augment_batch and RandomCrop(padding=4, fill)+RandomHorizontalFlip."""
+    torch.manual_seed(0)
+    image = torch.randn(2, 8, 8)
+    fill = torch.tensor([-1.5, 2.0])
+    copies = 10000
+    ours = augment_batch(image.expand(copies, -1, -1, -1).clone(), kind, torch.Generator().manual_seed(1), fill=fill)
+    split = Split(image.expand(copies, -1, -1, -1).clone(), torch.zeros(copies, dtype=torch.int64))
+    dataset = PerSampleAugmented(split, kind, fill)
+    torch.manual_seed(2)
+    theirs = torch.stack([dataset[i][0] for i in range(copies)])
+    assert ours.shape == theirs.shape == (copies, 2, 8, 8)
+    torch.testing.assert_close(ours.mean(0), theirs.mean(0), atol=0.08, rtol=0)
+    torch.testing.assert_close(ours.std(0), theirs.std(0), atol=0.1, rtol=0)
+    # the padding value appears as often in both (the crop offsets have the same distribution)
+    assert abs((ours == -1.5).float().mean() - (theirs == -1.5).float().mean()) < 0.01
+    if kind == "crop_flip":  # a flipped, uncropped copy is the mirror image: count them
+        def mirrored(batch):
+            return (batch == image.flip(-1)).flatten(1).all(1).float().mean()
+        assert abs(mirrored(ours) - mirrored(theirs)) < 0.01 and mirrored(ours) > 0.005
+
+
+def _spec(**changes):
+    spec = {"run_id": "p", "dataset": {"name": "digits", "image_size": 8, "augment": "none"}, "model": "resnet8",
+            "method": {"name": "le", "explainer": "grad_cam"}, "budget": {"epochs": 2, "batch_size": 128, "lr": 0.1},
+            "seed": 1}
+    for key, value in changes.items():
+        spec[key] = {**spec.get(key, {}), **value} if isinstance(value, dict) else value
+    return RunSpec.from_dict(spec)
+
+
+def test_the_dataloader_path_without_augmentation_equals_the_device_path(tmp_path):
+    device = train(_spec(), tmp_path / "device")
+    loader = train(_spec(dataset={"loader": "dataloader"}), tmp_path / "loader")
+    assert device["test_acc_final"] == loader["test_acc_final"] and device["val_acc_final"] == loader["val_acc_final"]
+
+
+def test_the_dataloader_path_with_augmentation_trains_deterministically(tmp_path):
+    spec = _spec(dataset={"loader": "dataloader", "augment": "crop"})
+    first, second = train(spec, tmp_path / "a"), train(spec, tmp_path / "b")
+    assert first["test_acc_final"] == second["test_acc_final"]
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["spec"]["dataset"]["loader"] == "dataloader"
+
+
+def test_channels_last_and_eager_compile_give_the_plain_results(tmp_path):
+    plain = train(_spec(), tmp_path / "plain")
+    fast = train(_spec(performance={"channels_last": True, "compile": "eager"}), tmp_path / "fast")
+    assert abs(plain["test_acc_final"] - fast["test_acc_final"]) <= 1.0  # summation order only
+    assert fast["spec"]["performance"] == {"channels_last": True, "amp": "none", "compile": "eager"}
+
+
+def test_bf16_autocast_trains(tmp_path):
+    metrics = train(_spec(performance={"amp": "bf16"}, budget={"epochs": 3}), tmp_path / "bf16")
+    assert metrics["test_acc_final"] > 50
+
+
+def test_a_bad_performance_option_is_rejected():
+    with pytest.raises(ValueError, match="performance.amp"):
+        _spec(performance={"amp": "fp8"})

@@ -1,0 +1,48 @@
+"""Choosing a swept hyper-parameter on the validation split, and runs that read the choice."""
+import json
+
+import pytest
+
+from introspect.analysis.selection import SelectionError, describe, select_hyperparameters
+from introspect.train import RunSpec
+
+
+def _runs(tmp_path, values):
+    for run_id, metrics in values.items():
+        (tmp_path / run_id).mkdir(parents=True)
+        (tmp_path / run_id / "metrics.json").write_text(json.dumps(metrics))
+
+
+def _selection(candidates):
+    return {"label": "CP", "group": "ResNet8", "metric": "val_acc_final",
+            "grid": [{"beta": 0.5}, {"beta": 2}, {"beta": 4}], "candidates": candidates}
+
+
+def test_the_best_mean_validation_score_wins_and_ties_go_to_the_earlier_point(tmp_path):
+    _runs(tmp_path, {"a0": {"val_acc_final": 90.0, "test_acc_final": 99.0}, "a1": {"val_acc_final": 94.0},
+                     "b0": {"val_acc_final": 93.0, "test_acc_final": 10.0}, "b1": {"val_acc_final": 93.0},
+                     "c0": {"val_acc_final": 91.0}, "c1": {"val_acc_final": 93.0}})
+    record = select_hyperparameters(_selection([["a0", "a1"], ["b0", "b1"], ["c0", "c1"]]), tmp_path)
+    # a: 92, b: 93, c: 92 -- the test accuracies (99 vs 10) play no part
+    assert record["chosen"] == {"beta": 2} and record["score"] == 93.0
+    assert [s["score"] for s in record["scores"]] == [92.0, 93.0, 92.0]
+    assert describe(record).startswith("CP (ResNet8): beta=2 selected by val_acc_final")
+    _runs(tmp_path, {"d": {"val_acc_final": 93.0}, "e": {"val_acc_final": 93.0}, "f": {"val_acc_final": 80.0}})
+    assert select_hyperparameters(_selection([["d"], ["e"], ["f"]]), tmp_path)["chosen"] == {"beta": 0.5}
+
+
+def test_a_missing_sweep_run_is_a_clear_error(tmp_path):
+    _runs(tmp_path, {"a": {"val_acc_final": 90.0}})
+    with pytest.raises(SelectionError, match="sweep run without metrics: .*b/metrics.json"):
+        select_hyperparameters(_selection([["a"], ["b"], ["a"]]), tmp_path)
+
+
+def test_a_run_spec_takes_the_chosen_values_from_its_selection_file(tmp_path):
+    spec = RunSpec.from_dict({"run_id": "r", "dataset": {"name": "digits"}, "model": "resnet8",
+                              "method": {"name": "cp"}, "budget": {"epochs": 1, "batch_size": 8, "lr": 0.1},
+                              "seed": 0, "hyperparameters_from": str(tmp_path / "sel.json")})
+    with pytest.raises(ValueError, match="run its sweep and selection first"):
+        spec.with_selected_hyperparameters()
+    (tmp_path / "sel.json").write_text(json.dumps({"chosen": {"beta": 2}}))
+    resolved = spec.with_selected_hyperparameters()
+    assert resolved.method == {"name": "cp", "beta": 2} and spec.method == {"name": "cp"}

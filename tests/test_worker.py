@@ -1,0 +1,81 @@
+"""The local worker: jobs forked from a warm process give the same files as standalone jobs, forward
+signals, and fall back to running themselves when no worker answers."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = {"run_id": "w", "dataset": {"name": "digits", "image_size": 8, "val_fraction": 0.15, "test_fraction": 0.2},
+        "model": "resnet8", "method": {"name": "le", "explainer": "grad_cam"},
+        "budget": {"epochs": 2, "batch_size": 128, "lr": 0.1}, "seed": 3}
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory):
+    path = tmp_path_factory.mktemp("worker") / "socket"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    process = subprocess.Popen([sys.executable, "-m", "introspect", "worker", "--socket", str(path)], env=env,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert path.exists(), "the worker did not start"
+    yield path
+    process.terminate()
+    process.wait(timeout=10)
+    assert not path.exists()  # it removes its socket
+
+
+def _train(out, socket=None, spec=SPEC, **popen):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env.pop("INTROSPECT_WORKER", None)
+    if socket:
+        env["INTROSPECT_WORKER"] = str(socket)
+    cmd = [sys.executable, "-m", "introspect", "train", "--spec", json.dumps(spec), "--out", str(out), "--threads", "1"]
+    return subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def _metrics(out):
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {k: v for k, v in metrics.items() if k not in ("wall_time_seconds", "command", "host")}
+
+
+def test_a_job_through_the_worker_equals_a_standalone_job(worker, tmp_path):
+    through, alone = _train(tmp_path / "through", worker), _train(tmp_path / "alone")
+    assert through.wait(timeout=120) == 0 and alone.wait(timeout=120) == 0
+    assert "test accuracy" in through.stderr.read()  # the job's own stderr, via the passed descriptor
+    assert _metrics(tmp_path / "through") == _metrics(tmp_path / "alone")
+    epochs = [(tmp_path / d / "epochs.csv").read_text().splitlines() for d in ("through", "alone")]
+    strip = [[line.rsplit(",", 1)[0] for line in rows] for rows in epochs]  # all but the seconds column
+    assert strip[0] == strip[1]
+
+
+def test_sigterm_to_the_client_stops_the_forked_job_at_an_epoch_boundary(worker, tmp_path):
+    spec = {**SPEC, "budget": {**SPEC["budget"], "epochs": 200}}
+    client = _train(tmp_path / "run", worker, spec)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "run" / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    client.send_signal(signal.SIGTERM)
+    assert client.wait(timeout=60) == 143
+    assert "stopped by signal 15" in client.stderr.read()
+    assert (tmp_path / "run" / "checkpoint.pt").exists() and not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_without_a_worker_the_job_runs_itself(tmp_path):
+    client = _train(tmp_path / "run", tmp_path / "no-such-socket")
+    assert client.wait(timeout=120) == 0
+    assert (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_failing_job_reports_its_exit_status_through_the_worker(worker, tmp_path):
+    client = _train(tmp_path / "run", worker, {**SPEC, "teacher": str(tmp_path / "missing.pt"),
+                                               "method": {"name": "kd"}})
+    assert client.wait(timeout=60) == 3
+    assert "does not exist" in client.stderr.read()
