@@ -20,4 +20,4 @@ test: setup
 	python -m pytest
 
 clean-results:
-	rm -rf results/runs results/tables results/stats .snakemake
+	rm -rf results/runs results/tables results/stats results/selection results/figures .snakemake
