@@ -23,7 +23,9 @@ import torch.nn.functional as F
 from tabulate import tabulate
 from torch import Tensor
 
+from ..data import Split
 from ..explain import grad_cam_of_class
+from ..train import accuracy
 from ..io import atomic_write_text
 from .tables import MissingRunsError
 
@@ -71,11 +73,8 @@ def remove_pixels(x: Tensor, saliency: Tensor, fraction: float, *, generator: to
     return x.masked_fill(mask.view(batch, 1, height, width), fill)
 
 
-@torch.no_grad()
-def _accuracy(model, x: Tensor, y: Tensor, batch_size: int = 1000) -> float:
-    correct = sum(int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
-                  for i in range(0, len(y), batch_size))
-    return 100.0 * correct / len(y)
+def _accuracy(model, x: Tensor, y: Tensor) -> float:
+    return accuracy(model, Split(x, y))
 
 
 def relevance(model, x: Tensor, y: Tensor, saliency: Tensor, fractions=DEFAULT_FRACTIONS, seed: int = 0) -> dict[str, Any]:
@@ -98,8 +97,11 @@ def analyse_student(student, teacher, x: Tensor, y: Tensor, fractions=DEFAULT_FR
     for i in range(0, len(y), batch_size):
         xb = x[i:i + batch_size]
         teacher_classes, teacher_maps = predictions_and_cam(teacher, xb)
-        student_classes, own = predictions_and_cam(student, xb)
-        _, student_maps = predictions_and_cam(student, xb, teacher_classes)
+        with torch.enable_grad():  # one student pass: its map for its own class and for the teacher's
+            out = student.forward_features(xb)
+            student_classes = out.logits.argmax(dim=1).detach()
+            own = grad_cam_of_class(student, out, student_classes)
+            student_maps = grad_cam_of_class(student, out, teacher_classes)
         agree.append(student_classes == teacher_classes)
         similarity.append(explanation_similarity(student_maps, teacher_maps))
         own_maps.append(own)
