@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +146,8 @@ def _accuracy_figure(spec, runs_dir: Path, metric: str):
         summary += [{"group": group, "method": m, "mean": r["mean"], "std": r["std"], "n": int(r["count"])}
                     for m, r in stats.iterrows()]
     note = spec["config"].get("note")
-    figure.suptitle(_title(spec) + (f"\n{note}" if note else ""), fontsize=8)
+    width = 45 * len(groups) + 20  # characters that fit above the panels at this font size
+    figure.suptitle(_title(spec) + (f"\n{textwrap.fill(note, width)}" if note else ""), fontsize=8)
     figure.tight_layout()
     return figure, pd.DataFrame(summary).merge(runs.groupby(["group", "method"], sort=False)["run_id"]
                                                .agg(" ".join).reset_index(), on=["group", "method"])
