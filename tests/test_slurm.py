@@ -82,16 +82,19 @@ def test_sigterm_preemption_under_slurm_resumes_to_identical_metrics(slurm, tmp_
     budgets = {"resnet": {"epochs": 40, "batch_size": 128, "lr": 0.1, "lr_milestones": [0.5, 0.75]}}
     tables = {"table2": {"title": "one run", "dataset": "digits", "methods": ["CE"],
                          "groups": [{"label": "ResNet8", "model": "resnet8", "budget": "resnet"}]}}
-    write_config(tmp_path, seeds=[0], budgets=budgets, tables=tables, cluster=SMALL_JOBS)
+    write_config(tmp_path, seeds=[0], budgets=budgets, tables=tables, teachers={}, figures={}, analyses={},
+                 cluster=SMALL_JOBS)
     run_dir = tmp_path / "results" / "runs" / "digits" / "resnet8" / "resnet-e40" / "ce" / "seed0"
     env = {**os.environ, **slurm, "PATH": f"{BIN}{os.pathsep}{slurm['PATH']}"}
     cmd = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
            "--configfile", str(tmp_path / "config.yaml"), *PROFILE]
     workflow = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
-    while time.time() < deadline and not (run_dir / "checkpoint.pt").exists():
+    while time.time() < deadline and not (run_dir / "checkpoint.pt").exists() and workflow.poll() is None:
         time.sleep(0.2)
-    assert (run_dir / "checkpoint.pt").exists(), "the training job never wrote a checkpoint"
+    if not (run_dir / "checkpoint.pt").exists():
+        workflow.kill()
+        raise AssertionError(f"the training job never wrote a checkpoint:\n{workflow.communicate()[0][-4000:]}")
     job_ids = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True).stdout.split()
     assert len(job_ids) == 1
     subprocess.run(["scancel", "--signal=TERM", "--full", job_ids[0]], env=env, check=True)
