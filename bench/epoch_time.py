@@ -1,7 +1,8 @@
-"""Epoch time of our training loop (whole dataset as one tensor, batched pad-crop-flip on the device)
-against a loop written the way common KD repositories write it (a torchvision-style dataset of PIL
-images, per-sample transforms, DataLoader, torch.optim.SGD), same model, data and batch size,
-interleaved in one process; median over rounds.
+"""Epoch time of our training loop (whole dataset as one tensor, batched pad-crop-flip on the device,
+channels_last layout: its defaults) against a loop written the way common KD repositories write it
+(a torchvision-style dataset of PIL images, per-sample transforms, DataLoader, torch.optim.SGD), same
+model, data and batch size, interleaved in one process; median over rounds. The row "ours, NCHW"
+runs our loop in the baseline's memory layout, separating the data path's share from the layout's.
 
     python bench/epoch_time.py [--images 5000] [--rounds 3] [--model resnet8] [--threads 1]
 
@@ -10,14 +11,14 @@ Goal (issue 6): ours <= 0.8 x the baseline on CPU. Prints figures and writes res
 from __future__ import annotations
 
 import argparse
-import csv
+import copy
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from common import write_rows
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
@@ -25,8 +26,9 @@ from torchvision import transforms
 from introspect.data import CIFAR10_MEAN, CIFAR10_STD, augment_batch
 from introspect.methods import build_method
 from introspect.models import build_model
-from introspect.train.loop import train_step
+from introspect.train.loop import batch_bounds, train_step
 from introspect.train.sgd import SGD
+from introspect.train.spec import Performance
 
 
 class PilImages(Dataset):
@@ -58,16 +60,16 @@ def baseline_epoch(model, images, labels, workers: int) -> float:
     return time.perf_counter() - start
 
 
-def our_epoch(model, x_all, y_all, fill, generator) -> float:
+def our_epoch(model, x_all, y_all, fill, generator, performance: Performance) -> float:
     method = build_method("ce")
     optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     model.train()
     start = time.perf_counter()
     order = torch.randperm(len(y_all), generator=generator)
-    for i in range(0, len(order), 128):
-        index = order[i:i + 128]
+    for begin, end in batch_bounds(len(order), 128):
+        index = order[begin:end]
         x = augment_batch(x_all[index], "crop_flip", generator, fill=fill)
-        train_step(method, model, optimizer, x, y_all[index], 0, 10, generator)
+        train_step(method, model, optimizer, x, y_all[index], 0, 10, generator, performance=performance)
     return time.perf_counter() - start
 
 
@@ -88,24 +90,29 @@ def main() -> None:
     y_all = torch.from_numpy(labels)
     fill = (-mean / std).flatten()
     generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
     model = build_model(args.model, 10, (3, 32, 32))
-    times = {"ours": [], "baseline_workers0": [], "baseline_workers2": []}
+    ours, ours_nchw = Performance(), Performance(channels_last=False)
+    models = {"ours": copy.deepcopy(model).to(memory_format=torch.channels_last), "ours_nchw": copy.deepcopy(model),
+              "baseline_workers0": copy.deepcopy(model), "baseline_workers2": copy.deepcopy(model)}
+    epochs = {
+        "ours": lambda: our_epoch(models["ours"], x_all, y_all, fill, generator, ours),
+        "ours_nchw": lambda: our_epoch(models["ours_nchw"], x_all, y_all, fill, generator, ours_nchw),
+        "baseline_workers0": lambda: baseline_epoch(models["baseline_workers0"], images, labels, 0),
+        "baseline_workers2": lambda: baseline_epoch(models["baseline_workers2"], images, labels, 2),
+    }
+    times = {name: [] for name in epochs}
     for _ in range(args.rounds):
-        times["ours"].append(our_epoch(model, x_all, y_all, fill, generator))
-        times["baseline_workers0"].append(baseline_epoch(model, images, labels, 0))
-        times["baseline_workers2"].append(baseline_epoch(model, images, labels, 2))
+        for name, epoch in epochs.items():
+            times[name].append(epoch())
     medians = {k: statistics.median(v) for k, v in times.items()}
     print(f"{args.model}, {args.images} CIFAR-shaped images, batch 128, {args.threads} training thread(s), "
           f"median of {args.rounds} interleaved epochs")
     for name, seconds in medians.items():
         print(f"  {name:18s} {seconds:7.2f} s   ours/this = {medians['ours'] / seconds:.2f}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["loop", "model", "images", "threads", "median_seconds", "ours_over_this"])
-        for name, seconds in medians.items():
-            writer.writerow([name, args.model, args.images, args.threads, f"{seconds:.3f}",
-                             f"{medians['ours'] / seconds:.3f}"])
+    write_rows(args.out, [{"loop": name, "model": args.model, "images": args.images, "threads": args.threads,
+                           "median_seconds": round(seconds, 3), "ours_over_this": round(medians["ours"] / seconds, 3)}
+                          for name, seconds in medians.items()])
 
 
 if __name__ == "__main__":

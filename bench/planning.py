@@ -3,12 +3,13 @@
 
     python bench/planning.py
 
-Goals (issue 6): planning <= 10 s, aggregation of 2,000 runs <= 5 s.
+Goals (issue 6): planning <= 10 s, aggregation of 2,000 runs <= 5 s. Planning is timed twice with a
+fresh registry catalog cache (introspect.catalog): first as after an edit to the package, then warm.
 """
 from __future__ import annotations
 
-import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,17 +20,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from common import write_rows  # noqa: E402
+
 from introspect.analysis.tables import write_table  # noqa: E402
 
 
-def time_paper_plan(workdir: Path) -> float:
+def time_paper_plan(workdir: Path, cache: Path) -> float:
     shutil.copy(ROOT / "config" / "paper.yaml", workdir / "config.yaml")
     snakemake = Path(sys.executable).parent / "snakemake"
     start = time.perf_counter()
     subprocess.run([str(snakemake), "-n", "--cores", "1", "--snakefile", str(ROOT / "Snakefile"), "--directory",
                     str(workdir), "--configfile", str(workdir / "config.yaml"), "--config",
                     f"results_dir={workdir / 'results'}", f"reported_results={ROOT / 'config' / 'reported_results.csv'}"],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, env={**os.environ, "INTROSPECT_CACHE_DIR": str(cache)})
     return time.perf_counter() - start
 
 
@@ -56,19 +59,17 @@ def time_aggregation(workdir: Path, runs: int = 2000, seeds: int = 100) -> float
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        plan_dir, agg_dir = Path(tmp) / "plan", Path(tmp) / "agg"
+        plan_dir, agg_dir, cache = Path(tmp) / "plan", Path(tmp) / "agg", Path(tmp) / "cache"
         plan_dir.mkdir()
         agg_dir.mkdir()
-        figures = {"snakemake -n on config/paper.yaml (s)": time_paper_plan(plan_dir),
-                   "aggregate one table over 2,000 run directories (s)": time_aggregation(agg_dir)}
+        figures = {  # the first plan after an edit to the package imports torch to catalogue the registries
+            "snakemake -n on config/paper.yaml, registries catalogued (s)": time_paper_plan(plan_dir, cache),
+            "snakemake -n on config/paper.yaml, catalog cached (s)": time_paper_plan(plan_dir, cache),
+            "aggregate one table over 2,000 run directories (s)": time_aggregation(agg_dir)}
     for name, seconds in figures.items():
-        print(f"{name:55s} {seconds:6.2f}")
-    out = ROOT / "results" / "bench" / "planning.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["measure", "seconds"])
-        writer.writerows([name, f"{seconds:.3f}"] for name, seconds in figures.items())
+        print(f"{name:62s} {seconds:6.2f}")
+    write_rows(ROOT / "results" / "bench" / "planning.csv",
+               [{"measure": name, "seconds": round(seconds, 3)} for name, seconds in figures.items()])
 
 
 if __name__ == "__main__":

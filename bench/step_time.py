@@ -2,9 +2,13 @@
 process with the variants interleaved (drift in machine load hits all alike); median over rounds.
 
     python bench/step_time.py [--rounds 20] [--threads 1] [--only resnet8]
+    python bench/step_time.py --layouts [--rounds 8]
 
 Goals (issue 6): LE(Grad-CAM) <= 1.10 x CE; LE with input-gradient explainers <= 3 x CE on mlp1024 at
-batch 16. Prints figures and writes results/bench/step_time.csv; asserts nothing.
+batch 16. Steps run as the training loop runs them by default (channels_last weights and inputs).
+``--layouts`` instead times CE, LE and KD steps of every conv model at CIFAR's 32px and the default
+config's 9px digits in both memory layouts (why channels_last is the default). Prints figures and
+writes results/bench/step_time.csv (or layout.csv); asserts nothing.
 """
 from __future__ import annotations
 
@@ -20,8 +24,9 @@ from introspect.methods import build_method
 from introspect.models import build_model
 from introspect.train.loop import train_step
 from introspect.train.sgd import SGD
+from introspect.train.spec import Performance
 
-CIFAR, MNIST = (3, 32, 32), (1, 28, 28)
+CIFAR, MNIST, DIGITS9 = (3, 32, 32), (1, 28, 28), (1, 9, 9)
 CASES = [  # model, input shape, batch size, whether the distillation variants apply
     ("resnet14", CIFAR, 128, True),
     ("resnet8", CIFAR, 128, True),
@@ -44,10 +49,14 @@ def variants(model_name: str, distillation: bool) -> dict[str, tuple[dict, str |
     return out
 
 
-def make_runner(model_name: str, shape, batch: int, method_spec: dict, teacher_name: str | None):
+def make_runner(model_name: str, shape, batch: int, method_spec: dict, teacher_name: str | None,
+                performance: Performance = Performance()):
     torch.manual_seed(0)
     model = build_model(model_name, 10, shape).train()
     teacher = build_model(teacher_name, 10, shape).eval() if teacher_name else None
+    if performance.channels_last:  # what the training loop does to its networks
+        for network in filter(None, (model, teacher)):
+            network.to(memory_format=torch.channels_last)
     method = build_method(method_spec["name"], **{k: v for k, v in method_spec.items() if k != "name"})
     aux = method.setup(model, teacher, shape)
     params = list(model.parameters()) + (list(aux.parameters()) if aux is not None else [])
@@ -57,10 +66,44 @@ def make_runner(model_name: str, shape, batch: int, method_spec: dict, teacher_n
 
     def run() -> float:
         start = time.perf_counter()
-        train_step(method, model, optimizer, x.clone(), y, 10, 10, generator, teacher)
+        train_step(method, model, optimizer, x.clone(), y, 10, 10, generator, teacher, performance=performance)
         return time.perf_counter() - start
 
     return run
+
+
+def interleaved_medians(runners: dict, rounds: int, warmup: int = 3) -> dict[str, float]:
+    """Median seconds per runner over rounds in which every runner runs once, in turn."""
+    for _ in range(warmup):
+        for run in runners.values():
+            run()
+    times = {label: [] for label in runners}
+    for _ in range(rounds):
+        for label, run in runners.items():
+            times[label].append(run())
+    return {label: statistics.median(samples) for label, samples in times.items()}
+
+
+def compare_layouts(rounds: int, threads: int, out: str) -> None:
+    print(f"{'model':9s} {'input':>6s} {'step':22s} {'NCHW ms':>8s} {'NHWC ms':>8s} {'NHWC/NCHW':>9s}")
+    steps = {"CE": ({"name": "ce"}, None), "LE(grad_cam)": ({"name": "le", "explainer": "grad_cam"}, None),
+             "KD (ResNet26 teacher)": ({"name": "kd"}, "resnet26")}
+    rows = []
+    for model_name in ("resnet8", "resnet14", "resnet26", "cnn6", "cnn8", "cnn10"):
+        for shape in (CIFAR, DIGITS9):
+            for label, (spec, teacher) in steps.items():
+                runners = {layout: make_runner(model_name, shape, 128, spec, teacher,
+                                               Performance(channels_last=layout == "NHWC"))
+                           for layout in ("NCHW", "NHWC")}
+                medians = interleaved_medians(runners, rounds)
+                ratio = medians["NHWC"] / medians["NCHW"]
+                size = f"{shape[1]}px"
+                print(f"{model_name:9s} {size:>6s} {label:22s} {1e3 * medians['NCHW']:8.1f} "
+                      f"{1e3 * medians['NHWC']:8.1f} {ratio:9.2f}", flush=True)
+                rows.append({"model": model_name, "input": size, "batch": 128, "step": label,
+                             "nchw_ms": round(1e3 * medians["NCHW"], 2), "nhwc_ms": round(1e3 * medians["NHWC"], 2),
+                             "nhwc_over_nchw": round(ratio, 3), "rounds": rounds, "threads": threads})
+    write_rows(out, rows)
 
 
 def main() -> None:
@@ -68,10 +111,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", default=None, help="only this model")
-    parser.add_argument("--out", default="results/bench/step_time.csv")
+    parser.add_argument("--layouts", action="store_true", help="compare NCHW and channels_last steps")
+    parser.add_argument("--out", default=None, help="CSV (default results/bench/step_time.csv or layout.csv)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), median of {args.rounds} interleaved rounds")
+    if args.layouts:
+        compare_layouts(args.rounds, args.threads, args.out or "results/bench/layout.csv")
+        return
     print(f"{'model':9s} {'batch':>5s} {'variant':26s} {'ms':>8s} {'x CE':>6s}")
     rows = []
     for model_name, shape, batch, distillation in CASES:
@@ -79,21 +126,14 @@ def main() -> None:
             continue
         runners = {label: make_runner(model_name, shape, batch, spec, teacher)
                    for label, (spec, teacher) in variants(model_name, distillation).items()}
-        for _ in range(3):  # warm-up
-            for run in runners.values():
-                run()
-        times = {label: [] for label in runners}
-        for _ in range(args.rounds):
-            for label, run in runners.items():
-                times[label].append(run())
-        ce = statistics.median(times["CE"])
-        for label, samples in times.items():
-            ms = 1e3 * statistics.median(samples)
-            ratio = ms / (1e3 * ce)
+        medians = interleaved_medians(runners, args.rounds)
+        for label, seconds in medians.items():
+            ms = 1e3 * seconds
+            ratio = seconds / medians["CE"]
             print(f"{model_name:9s} {batch:5d} {label:26s} {ms:8.1f} {ratio:6.2f}")
             rows.append({"model": model_name, "batch": batch, "variant": label, "median_ms": round(ms, 2),
                          "ratio_to_ce": round(ratio, 3), "rounds": args.rounds, "threads": args.threads})
-    write_rows(args.out, rows)
+    write_rows(args.out or "results/bench/step_time.csv", rows)
 
 
 if __name__ == "__main__":

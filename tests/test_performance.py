@@ -6,7 +6,11 @@ import pytest
 import torch
 
 from introspect.data import PerSampleAugmented, Split, augment_batch
+from introspect.methods import build_method
+from introspect.models import build_model
 from introspect.train import RunSpec, train
+from introspect.train.loop import train_step
+from introspect.train.sgd import SGD
 
 
 @pytest.mark.parametrize("kind", ["crop", "crop_flip"])
@@ -56,10 +60,23 @@ def test_the_dataloader_path_with_augmentation_trains_deterministically(tmp_path
 
 
 def test_channels_last_and_eager_compile_give_the_plain_results(tmp_path):
-    plain = train(_spec(), tmp_path / "plain")
+    plain = train(_spec(performance={"channels_last": False}), tmp_path / "plain")
     fast = train(_spec(performance={"channels_last": True, "compile": "eager"}), tmp_path / "fast")
     assert abs(plain["test_acc_final"] - fast["test_acc_final"]) <= 1.0  # summation order only
+    assert plain["spec"]["performance"]["channels_last"] is False
     assert fast["spec"]["performance"] == {"channels_last": True, "amp": "none", "compile": "eager"}
+
+
+def test_channels_last_is_the_default_layout_of_the_weights_and_the_step():
+    assert RunSpec.from_dict(_spec().to_dict()).performance.channels_last
+    model = build_model("resnet8", 10, (1, 9, 9)).to(memory_format=torch.channels_last)
+    seen = []
+    model.stem.register_forward_pre_hook(lambda module, args: seen.append(args[0].is_contiguous(
+        memory_format=torch.channels_last)))
+    optimizer = SGD(model.parameters(), lr=0.1)
+    train_step(build_method("ce"), model, optimizer, torch.randn(4, 1, 9, 9), torch.arange(4), 0, 10,
+               performance=_spec().performance)
+    assert seen == [True]
 
 
 def test_bf16_autocast_trains(tmp_path):

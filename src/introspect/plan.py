@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from .catalog import registry_catalog
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
@@ -196,8 +198,8 @@ def _deep_merge(base: dict, extra: dict) -> dict:
 def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH, *,
                     check_references: bool = True) -> dict[str, Any]:
     """Check ``config`` against the JSON schema, then the cross-references a schema cannot express
-    (these import torch for the model and method registries: ``check_references=False`` skips them
-    in processes that only run jobs of an already validated workflow).
+    (against the registries' catalog; ``check_references=False`` skips them in processes that only
+    run jobs of an already validated workflow).
 
     Returns the config with schema defaults filled in. Raises :class:`ConfigError` naming the key.
     """
@@ -247,21 +249,18 @@ def _with_defaults(validator_cls):
 
 
 def _check_references(config: dict[str, Any]) -> None:
-    from .methods import hyperparameter_names, method_class
-    from .models import available_models
-
+    catalog = registry_catalog()
     for label, variant in config["methods"].items():
         name = variant["method"]
         try:
-            cls = method_class(name)
+            known = set(catalog.method(name).hyperparameters)
         except KeyError as error:
             raise ConfigError(f"methods.{label}.method: {error.args[0]}") from None
-        known = set(hyperparameter_names(cls))
         for key in [k for k in variant if k not in ("method", "sweep")] + [f"sweep.{k}" for k in variant.get("sweep", {})]:
             if key.removeprefix("sweep.") not in known | {"warmup_fraction"}:
                 raise ConfigError(f"methods.{label}.{key}: method {name!r} has no such hyper-parameter "
                                   f"(it accepts: {', '.join(sorted(known))})")
-    models = set(available_models())
+    models = set(catalog.models)
     for name, teacher in config.get("teachers", {}).items():
         where = f"teachers.{name}"
         if teacher["model"] not in models:
@@ -313,7 +312,7 @@ def _check_groups(config: dict[str, Any], where: str, container: dict[str, Any],
 def build_plan(config: dict[str, Any], *, check_references: bool = True) -> Plan:
     """All runs the config's tables and figures need, their dependencies, sweeps, and the cells."""
     config = validate_config(config, check_references=check_references)
-    builder = _Builder(config, _methods_needing_a_teacher(config, always=check_references))
+    builder = _Builder(config, _methods_needing_a_teacher(config))
     tables: dict[str, TableSpec] = {}
     for table_name, table in config["tables"].items():
         cells, teachers = [], {}
@@ -450,14 +449,10 @@ def _ordered_unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _methods_needing_a_teacher(config: dict[str, Any], always: bool) -> set[str]:
-    """Labels of method variants whose method reads a teacher. The method registry imports torch:
-    job processes (``always=False``) ask it only when some table has a teacher at all."""
-    if not always and not config.get("teachers"):
-        return set()
-    from .methods import method_class
-
-    return {label for label, v in config["methods"].items() if method_class(v["method"]).needs_teacher}
+def _methods_needing_a_teacher(config: dict[str, Any]) -> set[str]:
+    """Labels of method variants whose method reads a teacher."""
+    catalog = registry_catalog()
+    return {label for label, v in config["methods"].items() if catalog.method(v["method"]).needs_teacher}
 
 
 def _add_teacher_run(runs: dict[str, Run], config, dataset_key: str, name: str, seed: int,
@@ -529,11 +524,8 @@ def _base_spec(config, dataset_key: str, model: str, budget: dict, seed: int) ->
     dataset = dict(config["datasets"][dataset_key])
     dataset["name"] = dataset.pop("source")
     dataset["root"] = config["data_root"]
-    base = {"dataset": dataset, "model": model, "budget": budget, "seed": seed,
-            "eval_batch_size": config["eval_batch_size"]}
-    if config["performance"] != {"channels_last": False, "amp": "none", "compile": None}:
-        base["performance"] = dict(config["performance"])
-    return base
+    return {"dataset": dataset, "model": model, "budget": budget, "seed": seed,
+            "eval_batch_size": config["eval_batch_size"], "performance": dict(config["performance"])}
 
 
 def _slug(method: str, hyper: dict[str, Any]) -> str:

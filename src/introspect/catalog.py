@@ -1,0 +1,89 @@
+"""What planning needs from the method and model registries: the method names with their
+hyper-parameters and whether they read a teacher, and the model names.
+
+The registries live in modules that import torch, which costs ~3.4 s per process: a third of
+`snakemake -n` on the paper config, paid again by every SLURM job step that re-reads the Snakefile.
+So the catalog is computed once per version of this package's source (a digest of every ``.py``
+file in it) and cached as JSON under ``$INTROSPECT_CACHE_DIR`` (default
+``$XDG_CACHE_HOME/introspect`` or ``~/.cache/introspect``). Any edit to the package, such as a new
+method file, changes the digest, so a stale catalog is never read. An unwritable cache directory
+only costs the import.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .io import atomic_write_json
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CATALOG_VERSION = 1  # bump when the catalog's fields change
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    hyperparameters: tuple[str, ...]
+    needs_teacher: bool
+
+
+@dataclass(frozen=True)
+class Catalog:
+    methods: dict[str, MethodInfo]
+    models: tuple[str, ...]
+
+    def method(self, name: str) -> MethodInfo:
+        if name not in self.methods:
+            raise KeyError(f"unknown method {name!r}; known methods: {', '.join(sorted(self.methods))}")
+        return self.methods[name]
+
+
+@lru_cache(maxsize=1)
+def registry_catalog() -> Catalog:
+    """The catalog of the registries as this source defines them, from the cache when it has it."""
+    path = cache_dir() / f"catalog-{source_digest()}.json"
+    try:
+        return _from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    data = _from_registries()
+    try:
+        atomic_write_json(path, data)
+    except OSError:
+        pass
+    return _from_json(data)
+
+
+def cache_dir() -> Path:
+    if os.environ.get("INTROSPECT_CACHE_DIR"):
+        return Path(os.environ["INTROSPECT_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "introspect"
+
+
+def source_digest() -> str:
+    digest = hashlib.sha256(f"catalog v{CATALOG_VERSION}".encode())
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        digest.update(str(path.relative_to(PACKAGE_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:20]
+
+
+def _from_registries() -> dict:
+    from .methods import available_methods, hyperparameter_names, method_class
+    from .models import available_models
+
+    methods = {}
+    for name in available_methods():
+        cls = method_class(name)
+        methods[name] = {"hyperparameters": hyperparameter_names(cls), "needs_teacher": bool(cls.needs_teacher)}
+    return {"version": CATALOG_VERSION, "methods": methods, "models": available_models()}
+
+
+def _from_json(data: dict) -> Catalog:
+    if data["version"] != CATALOG_VERSION:
+        raise ValueError("catalog version")
+    methods = {name: MethodInfo(tuple(info["hyperparameters"]), bool(info["needs_teacher"]))
+               for name, info in data["methods"].items()}
+    return Catalog(methods, tuple(data["models"]))
