@@ -22,9 +22,9 @@ sys.path.insert(0, str(SRC))  # plan without requiring an installed package
 from introspect.plan import ConfigError, build_plan, run_spec_json  # noqa: E402
 
 try:
-    # Validates against workflow/schemas/config.schema.yaml first; the registry cross-checks (which
-    # import torch) run once, in the main process, not again in every cluster job.
-    PLAN = build_plan(config, check_references=workflow.is_main_process)
+    # Validates against workflow/schemas/config.schema.yaml, then the method and model names against
+    # the registries' cached catalog (introspect.catalog: no torch import, so cluster jobs re-check cheaply).
+    PLAN = build_plan(config)
 except ConfigError as error:
     raise WorkflowError(f"config rejected before any job started:\n{error}")
 

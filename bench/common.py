@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import csv
+import statistics
 from pathlib import Path
+from typing import Callable
 
 
 def write_rows(path: str | Path, rows: list[dict]) -> None:
@@ -14,3 +16,16 @@ def write_rows(path: str | Path, rows: list[dict]) -> None:
         writer.writeheader()
         writer.writerows(rows)
     print(f"wrote {out}")
+
+
+def interleaved_medians(runners: dict[str, Callable[[], float]], rounds: int, warmup: int = 0) -> dict[str, float]:
+    """Median seconds per runner (each returns its own seconds) over rounds in which every runner runs
+    once, in turn, so drift in machine load hits all alike."""
+    for _ in range(warmup):
+        for run in runners.values():
+            run()
+    times = {label: [] for label in runners}
+    for _ in range(rounds):
+        for label, run in runners.items():
+            times[label].append(run())
+    return {label: statistics.median(samples) for label, samples in times.items()}

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import write_rows
+from common import interleaved_medians, write_rows
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
@@ -101,11 +100,7 @@ def main() -> None:
         "baseline_workers0": lambda: baseline_epoch(models["baseline_workers0"], images, labels, 0),
         "baseline_workers2": lambda: baseline_epoch(models["baseline_workers2"], images, labels, 2),
     }
-    times = {name: [] for name in epochs}
-    for _ in range(args.rounds):
-        for name, epoch in epochs.items():
-            times[name].append(epoch())
-    medians = {k: statistics.median(v) for k, v in times.items()}
+    medians = interleaved_medians(epochs, args.rounds)
     print(f"{args.model}, {args.images} CIFAR-shaped images, batch 128, {args.threads} training thread(s), "
           f"median of {args.rounds} interleaved epochs")
     for name, seconds in medians.items():

@@ -13,11 +13,10 @@ writes results/bench/step_time.csv (or layout.csv); asserts nothing.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
-from common import write_rows
+from common import interleaved_medians, write_rows
 
 from introspect.explain import EXPLAINERS
 from introspect.methods import build_method
@@ -72,18 +71,6 @@ def make_runner(model_name: str, shape, batch: int, method_spec: dict, teacher_n
     return run
 
 
-def interleaved_medians(runners: dict, rounds: int, warmup: int = 3) -> dict[str, float]:
-    """Median seconds per runner over rounds in which every runner runs once, in turn."""
-    for _ in range(warmup):
-        for run in runners.values():
-            run()
-    times = {label: [] for label in runners}
-    for _ in range(rounds):
-        for label, run in runners.items():
-            times[label].append(run())
-    return {label: statistics.median(samples) for label, samples in times.items()}
-
-
 def compare_layouts(rounds: int, threads: int, out: str) -> None:
     print(f"{'model':9s} {'input':>6s} {'step':22s} {'NCHW ms':>8s} {'NHWC ms':>8s} {'NHWC/NCHW':>9s}")
     steps = {"CE": ({"name": "ce"}, None), "LE(grad_cam)": ({"name": "le", "explainer": "grad_cam"}, None),
@@ -95,7 +82,7 @@ def compare_layouts(rounds: int, threads: int, out: str) -> None:
                 runners = {layout: make_runner(model_name, shape, 128, spec, teacher,
                                                Performance(channels_last=layout == "NHWC"))
                            for layout in ("NCHW", "NHWC")}
-                medians = interleaved_medians(runners, rounds)
+                medians = interleaved_medians(runners, rounds, warmup=3)
                 ratio = medians["NHWC"] / medians["NCHW"]
                 size = f"{shape[1]}px"
                 print(f"{model_name:9s} {size:>6s} {label:22s} {1e3 * medians['NCHW']:8.1f} "
@@ -126,7 +113,7 @@ def main() -> None:
             continue
         runners = {label: make_runner(model_name, shape, batch, spec, teacher)
                    for label, (spec, teacher) in variants(model_name, distillation).items()}
-        medians = interleaved_medians(runners, args.rounds)
+        medians = interleaved_medians(runners, args.rounds, warmup=3)
         for label, seconds in medians.items():
             ms = 1e3 * seconds
             ratio = seconds / medians["CE"]

@@ -195,11 +195,9 @@ def _deep_merge(base: dict, extra: dict) -> dict:
     return merged
 
 
-def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH, *,
-                    check_references: bool = True) -> dict[str, Any]:
+def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
     """Check ``config`` against the JSON schema, then the cross-references a schema cannot express
-    (against the registries' catalog; ``check_references=False`` skips them in processes that only
-    run jobs of an already validated workflow).
+    (against the registries' catalog, :mod:`introspect.catalog`, which needs no torch).
 
     Returns the config with schema defaults filled in. Raises :class:`ConfigError` naming the key.
     """
@@ -214,8 +212,7 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
     if errors:
         lines = [f"  {_key(e.absolute_path)}: {e.message}{_hint(e)}" for e in errors[:10]]
         raise ConfigError("invalid config:\n" + "\n".join(lines))
-    if check_references:
-        _check_references(config)
+    _check_references(config)
     return config
 
 
@@ -309,9 +306,9 @@ def _check_groups(config: dict[str, Any], where: str, container: dict[str, Any],
                 raise ConfigError(f"{at}: {label!r} is not one of the table's methods")
 
 
-def build_plan(config: dict[str, Any], *, check_references: bool = True) -> Plan:
+def build_plan(config: dict[str, Any]) -> Plan:
     """All runs the config's tables and figures need, their dependencies, sweeps, and the cells."""
-    config = validate_config(config, check_references=check_references)
+    config = validate_config(config)
     builder = _Builder(config, _methods_needing_a_teacher(config))
     tables: dict[str, TableSpec] = {}
     for table_name, table in config["tables"].items():

@@ -25,8 +25,8 @@ from torch import Tensor
 
 from ..data import Split
 from ..explain import grad_cam_of_class
-from ..train import accuracy
 from ..io import atomic_write_text
+from ..train import accuracy
 from .tables import MissingRunsError
 
 DEFAULT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5)
