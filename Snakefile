@@ -19,7 +19,7 @@ if not workflow.overwrite_configfiles:
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))  # plan without requiring an installed package
 
-from introspect.plan import ConfigError, build_plan, run_spec_json  # noqa: E402
+from introspect.plan import ConfigError, build_plan  # noqa: E402
 
 try:
     # Validates against workflow/schemas/config.schema.yaml, then the method and model names against
@@ -57,10 +57,10 @@ onsuccess:
 
 onerror:
     stop_local_worker()
-    missing = [r for r in sorted(PLAN.runs) if not (RUNS / r / "metrics.json").exists()]
+    missing = PLAN.unfinished_runs()
     if missing:
-        print(f"\nTables not produced: {len(missing)} run(s) have no metrics.json:\n  " + "\n  ".join(missing))
-        print("Each run's train.log says why. Rerun: the same command again redoes only these runs "
+        print(f"\nTables not produced: {len(missing)} run(s) have not finished:\n  " + "\n  ".join(missing))
+        print(f"Each run's log (e.g. {LAYOUT.run(missing[0]).log}) says why. Rerun: the same command again redoes only these runs "
               "(add --rerun-incomplete after a kill). Or build the tables from the seeds that finished: "
               "--config allow_missing_seeds=True")
 

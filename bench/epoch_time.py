@@ -27,7 +27,7 @@ from introspect.methods import build_method
 from introspect.models import build_model
 from introspect.train.loop import batch_bounds, train_step
 from introspect.train.sgd import SGD
-from introspect.train.spec import Performance
+from introspect.spec import Performance
 
 
 class PilImages(Dataset):

@@ -23,6 +23,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from common import write_rows  # noqa: E402
 
 from introspect.analysis.tables import write_table  # noqa: E402
+from introspect.runs import ResultsLayout  # noqa: E402
+from introspect.specs import TableSpec  # noqa: E402
 
 
 def time_paper_plan(workdir: Path, cache: Path) -> float:
@@ -37,23 +39,22 @@ def time_paper_plan(workdir: Path, cache: Path) -> float:
 
 
 def time_aggregation(workdir: Path, runs: int = 2000, seeds: int = 100) -> float:
+    layout = ResultsLayout(workdir)
     cells = []
     for c in range(runs // seeds):
         ids = []
         for seed in range(seeds):
-            run_id = f"cell{c}/seed{seed}"
-            (workdir / "runs" / run_id).mkdir(parents=True)
-            (workdir / "runs" / run_id / "metrics.json").write_text(
-                json.dumps({"seed": seed, "test_acc_final": 90 + (c + seed) % 7 / 10}))
-            ids.append(run_id)
+            files = layout.run(f"cell{c}/seed{seed}")
+            files.directory.mkdir(parents=True)
+            files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": 90 + (c + seed) % 7 / 10, "spec": {}}))
+            ids.append(f"cell{c}/seed{seed}")
         cells.append({"group": f"M{c // 5}", "method": f"method{c % 5}", "model": "resnet14",
-                      "paper_dataset": "cifar10", "run_ids": ids})
-    spec = {"name": "bench", "settings": {}, "cells": cells,
-            "config": {"title": "bench", "metric": "accuracy", "methods": [f"method{i}" for i in range(5)],
-                       "compare_to": ["method4"]}}
+                      "paper_dataset": "cifar10", "run_ids": ids, "seeds": list(range(seeds))})
+    spec = TableSpec.from_dict({"name": "bench", "settings": {}, "cells": cells, "results_dir": str(workdir),
+                                "config": {"title": "bench", "metric": "accuracy",
+                                           "methods": [f"method{i}" for i in range(5)], "compare_to": ["method4"]}})
     start = time.perf_counter()
-    write_table(spec, workdir / "runs", ROOT / "config" / "reported_results.csv", workdir / "out" / "bench",
-                workdir / "out" / "tests.csv")
+    write_table(spec, ROOT / "config" / "reported_results.csv")
     return time.perf_counter() - start
 
 

@@ -23,7 +23,7 @@ from introspect.methods import build_method
 from introspect.models import build_model
 from introspect.train.loop import train_step
 from introspect.train.sgd import SGD
-from introspect.train.spec import Performance
+from introspect.spec import Performance
 
 CIFAR, MNIST, DIGITS9 = (3, 32, 32), (1, 28, 28), (1, 9, 9)
 CASES = [  # model, input shape, batch size, whether the distillation variants apply

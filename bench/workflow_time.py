@@ -9,18 +9,20 @@ Goal (issue 3): the default config in <= 15 minutes on 2 cores, the smoke config
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import yaml
 from common import write_rows
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from introspect.plan import build_plan  # noqa: E402
+from introspect.runs import ResultsLayout, read_run  # noqa: E402
 
 
 def run(config_name: str, cores: int, worker: bool) -> dict:
@@ -38,7 +40,9 @@ def run(config_name: str, cores: int, worker: bool) -> dict:
         seconds = time.perf_counter() - start
         if result.returncode != 0:
             raise SystemExit(f"{config_name}: snakemake failed\n{result.stderr[-3000:]}")
-        runs = [json.loads(p.read_text()) for p in (workdir / "results" / "runs").rglob("metrics.json")]
+        layout = ResultsLayout(workdir / "results")
+        plan = build_plan(config)
+        runs = [read_run(layout, run_id).metrics for run_id in plan.runs]
         training = sum(r["wall_time_seconds"] for r in runs)
     return {"config": config_name, "cores": cores, "local_worker": worker, "wall_seconds": round(seconds, 1),
             "training_runs": len(runs), "training_seconds_summed": round(training, 1),

@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from introspect.plan import ConfigError, build_plan, load_config, validate_config
+from introspect.plan import ConfigError, build_plan, load_config
+from introspect.config import validate_config
+from introspect.resources import summary as plan_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,19 +67,21 @@ def test_le_variants_of_one_model_and_seed_share_one_warmup(default):
     assert len(warmups) == 1
     (warmup_id,) = next(iter(warmups))
     warmup = plan.runs[warmup_id]
-    assert warmup.kind == "warmup" and warmup.spec["method"] == {"name": "ce"}
-    assert warmup.spec["stop_epoch"] == stage2[0].spec["method"]["warmup_epochs"]
-    assert all(r.spec["init_from"].endswith(f"{warmup_id}/model.pt") for r in stage2)
+    assert warmup.kind == "warmup" and warmup.method == {"name": "ce"}
+    assert warmup.stop_epoch == stage2[0].method["warmup_epochs"]
+    assert all(r.init_from == warmup_id for r in stage2)
+    # the path of the checkpoint a Stage-2 job reads comes from the run layer
+    assert stage2[0].run_spec().init_from == str(plan.layout.run(warmup_id).model)
 
 
 def test_mlp_le_permut_uses_the_grad_explainer_override(default):
     plan = build_plan(default)
-    mlp_permut = [r for r in plan.runs.values() if "/mlp1024/" in r.run_id and r.spec["method"]["name"] == "le_permut"]
-    assert mlp_permut and all(r.spec["method"]["explainer"] == "grad" for r in mlp_permut)
+    mlp_permut = [r for r in plan.runs.values() if "/mlp1024/" in r.run_id and r.method["name"] == "le_permut"]
+    assert mlp_permut and all(r.method["explainer"] == "grad" for r in mlp_permut)
 
 
 def test_summary_counts_runs_per_table(default):
-    summary = build_plan(default).summary()
+    summary = plan_summary(build_plan(default))
     assert summary["runs"] == sum(summary["by_kind"].values())
     assert set(summary["runs_per_table"]) == {f"table{i}" for i in range(1, 7)} | {"figure1", "figure2", "figure3", "students"}
     assert summary["selections"] == 17 and summary["sweep_runs"] == 34
@@ -104,10 +108,11 @@ def test_students_depend_on_their_teachers_checkpoint(default):
     assert len(students) == 2 * len(default["seeds"])
     for run in students:
         assert run.depends_on == teachers
-        assert run.spec["teacher"].endswith(f"{teachers[0]}/model.pt")
+        assert run.teacher == teachers[0]
+        assert run.run_spec().teacher == str(plan.layout.run(teachers[0]).model)
         assert "-from_resnet26-" in run.run_id
     le = [plan.runs[r] for r in plan.ids("stage2") if "/resnet8/" in r]
-    assert all("teacher" not in r.spec for r in le)  # LE needs no teacher
+    assert all(r.teacher is None and r.run_spec().teacher is None for r in le)  # LE needs no teacher
     assert plan.tables["table5"].teachers == {"resnet26 (big)": teachers}
 
 
@@ -115,7 +120,7 @@ def test_one_teacher_per_student_seed_when_not_shared(default):
     plan = build_plan(distillation_config(default, shared=False))
     assert len(plan.ids("teacher")) == len(default["seeds"])
     for run_id in plan.ids("student"):
-        seed = run_id.rsplit("seed", 1)[1]
+        seed = plan.runs[run_id].seed
         epochs = default["budgets"]["resnet"]["epochs"]
         assert plan.runs[run_id].depends_on == [f"digits/resnet26/resnet-e{epochs}/ce/seed{seed}"]
 
@@ -141,7 +146,7 @@ def test_takd_chains_teacher_assistant_student(default):
     (teacher,) = [r for r in plan.ids("teacher") if "/resnet26/" in r]
     (assistant,) = [r for r in plan.ids("teacher") if "/resnet14/" in r]
     assert plan.runs[assistant].depends_on == [teacher]
-    assert plan.runs[assistant].spec["method"]["name"] == "kd"
+    assert plan.runs[assistant].method["name"] == "kd"
     takd = {c.method: c.run_ids for c in plan.tables["table5"].cells}["TAKD"]
     kd = {c.method: c.run_ids for c in plan.tables["table5"].cells}["KD"]
     assert all(plan.runs[r].depends_on == [assistant] for r in takd)
@@ -178,15 +183,15 @@ def _cells(plan, table):
 def test_a_sweep_becomes_candidate_runs_a_selection_and_final_runs(default):
     plan = build_plan(default)
     cell = _cells(plan, "table2")[("ResNet14", "Dropout")]
-    selection = next(s for s in plan.selections.values() if s.path == cell.selection)
+    selection = plan.selections[cell.selection]
     assert selection.grid == [{"rate": 0.1}, {"rate": 0.5}] and selection.metric == "val_acc_final"
     assert [len(ids) for ids in selection.candidates] == [1, 1]  # one sweep seed per grid point
-    rates = [plan.runs[ids[0]].spec["method"]["rate"] for ids in selection.candidates]
+    rates = [plan.runs[ids[0]].method["rate"] for ids in selection.candidates]
     assert rates == [0.1, 0.5] and all(plan.runs[ids[0]].selection is None for ids in selection.candidates)
     for run_id in cell.run_ids:
         run = plan.runs[run_id]
         assert run.selection == selection.selection_id
-        assert run.spec["hyperparameters_from"] == selection.path and "rate" not in run.spec["method"]
+        assert run.run_spec().hyperparameters_from == selection.path and "rate" not in run.method
     # the sweep of another model is its own
     other = _cells(plan, "table2")[("ResNet8", "Dropout")]
     assert other.selection != cell.selection
@@ -199,7 +204,7 @@ def test_sweeps_use_paper_forces_the_configured_values(default):
     assert not plan.selections
     cell = _cells(plan, "table2")[("ResNet14", "Dropout")]
     assert cell.selection is None
-    assert all(plan.runs[r].spec["method"]["rate"] == 0.1 and "hyperparameters_from" not in plan.runs[r].spec
+    assert all(plan.runs[r].method["rate"] == 0.1 and plan.runs[r].run_spec().hyperparameters_from is None
                for r in cell.run_ids)
 
 
@@ -226,18 +231,18 @@ def test_figures_reuse_the_tables_runs(default):
     assert figure3[("ResNet14", "LE(Grad)")] == _cells(plan, "table6")[("ResNet14", "LE(Grad)")].run_ids
     assert len(figure3) == 8
     panels = plan.figures["figure1"].panels
-    assert panels[1]["run_id"] == _cells(plan, "table2")[("ResNet14", "LE(Grad-CAM)")].run_ids[0]
-    assert panels[0]["explainer"] == "grad_input"
+    assert panels[1].run_id == _cells(plan, "table2")[("ResNet14", "LE(Grad-CAM)")].run_ids[0]
+    assert panels[0].explainer == "grad_input"
 
 
 def test_the_student_analysis_pairs_every_student_with_its_groups_teacher(default):
     plan = build_plan(default)
     analysis = plan.analyses["students"]
-    table5 = [p for p in analysis.pairs if p["table"] == "table5"]
+    table5 = [p for p in analysis.pairs if p.table == "table5"]
     assert len(table5) == 2 * 8 * len(default["seeds"])
     teacher = plan.tables["table5"].teachers["resnet26 (resnet26)"]
-    assert {p["teacher_run_id"] for p in table5} == set(teacher)  # TAKD's students too, not their assistant
-    assert {p["method"] for p in analysis.figure_pairs} == set(default["tables"]["table5"]["methods"])
+    assert {p.teacher_run_id for p in table5} == set(teacher)  # TAKD's students too, not their assistant
+    assert {p.method for p in analysis.figure_pairs} == set(default["tables"]["table5"]["methods"])
     config = copy.deepcopy(default)
     config["analyses"]["students"]["figure_table"] = "table2"
     with pytest.raises(ConfigError, match="figure_table"):

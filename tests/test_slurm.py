@@ -54,7 +54,7 @@ def test_smoke_config_through_slurm_with_a_failed_seed_rerun_alone(slurm, smoke_
     first = snakemake(tmp_path, *PROFILE, env=slurm, check=False)
     output = first.stdout + first.stderr
     assert first.returncode != 0
-    assert "Tables not produced: 1 run(s) have no metrics.json" in output and failing in output
+    assert "Tables not produced: 1 run(s) have not finished" in output and failing in output
     assert "failure injected at epoch 1" in (results / "runs" / failing / "train.log").read_text()
     # the table that needs the failed run is refused; the others are built
     assert not (results / "tables" / "table2.csv").exists()
@@ -107,7 +107,7 @@ def test_sigterm_preemption_under_slurm_resumes_to_identical_metrics(slurm, tmp_
     from introspect.train import RunSpec, train
 
     plan = build_plan(load_config(tmp_path / "config.yaml"))
-    spec = RunSpec.from_dict(plan.runs["digits/resnet8/resnet-e40/ce/seed0"].spec)
+    spec = plan.runs["digits/resnet8/resnet-e40/ce/seed0"].run_spec()
     straight = train(spec, tmp_path / "straight")
     preempted = json.loads((run_dir / "metrics.json").read_text())
     for key in ("test_acc_final", "val_acc_final", "train_acc_final", "test_acc_best_val", "epochs"):

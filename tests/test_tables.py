@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 
 from introspect.analysis.tables import MissingRunsError, write_table
+from introspect.runs import ResultsLayout
+from introspect.specs import TableSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTED = ROOT / "config" / "reported_results.csv"
@@ -20,7 +22,8 @@ VALUES = {  # (group, method) -> per-seed accuracy
 }
 
 
-def make_runs(runs_dir: Path, skip=()):
+def make_runs(results_dir: Path, skip=(), name="table2"):
+    layout = ResultsLayout(results_dir)
     cells = []
     for (group, method), values in VALUES.items():
         ids = []
@@ -29,20 +32,23 @@ def make_runs(runs_dir: Path, skip=()):
             ids.append(run_id)
             if run_id in skip:
                 continue
-            (runs_dir / run_id).mkdir(parents=True)
-            (runs_dir / run_id / "metrics.json").write_text(json.dumps({"seed": seed, "test_acc_final": value}))
+            files = layout.run(run_id)
+            files.directory.mkdir(parents=True)
+            files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": value, "spec": {}}))
         cells.append({"group": group, "method": method, "model": group.lower(), "paper_dataset": "cifar10",
-                      "run_ids": ids})
-    return {"name": "table2", "settings": {"dataset": "digits", "seeds": [0, 1, 2]},
-            "config": {"title": "Regularisers", "paper_table": 2, "metric": "accuracy", "layout": "models_as_rows",
-                       "methods": ["CE", "LS", "LE(Grad-CAM)"], "compare_to": ["LE(Grad-CAM)"]},
-            "cells": cells}
+                      "run_ids": ids, "seeds": [0, 1, 2]})
+    return TableSpec.from_dict({
+        "name": name, "settings": {"dataset": "digits", "seeds": [0, 1, 2]}, "results_dir": str(results_dir),
+        "config": {"title": "Regularisers", "paper_table": 2, "metric": "accuracy", "layout": "models_as_rows",
+                   "methods": ["CE", "LS", "LE(Grad-CAM)"], "compare_to": ["LE(Grad-CAM)"]},
+        "cells": cells})
 
 
 def test_table_contents(tmp_path):
-    spec = make_runs(tmp_path / "runs")
-    write_table(spec, tmp_path / "runs", REPORTED, tmp_path / "out" / "table2", tmp_path / "tests.csv")
-    table = pd.read_csv(tmp_path / "out" / "table2.csv")
+    spec = make_runs(tmp_path)
+    layout = ResultsLayout(tmp_path)
+    write_table(spec, REPORTED)
+    table = pd.read_csv(layout.table("table2", "csv"))
     row = table[(table.group == "ResNet14") & (table.method == "LE(Grad-CAM)")].iloc[0]
     assert row["mean"] == pytest.approx(91.2667, abs=1e-3) and row["std"] == pytest.approx(0.3055, abs=1e-3)
     assert row["n"] == 3 and row["best"] and row["paper_mean"] == 91.21
@@ -52,24 +58,25 @@ def test_table_contents(tmp_path):
     best8 = table[(table.group == "ResNet8") & table.best]
     assert list(best8.method) == ["LS"]
 
-    tests = pd.read_csv(tmp_path / "tests.csv")
+    tests = pd.read_csv(layout.table_tests("table2"))
     assert set(tests.test) == {"paired_t", "welch_t"} and len(tests) == 8
     paired = tests[tests.test == "paired_t"]
     assert (paired.p_holm >= paired.p).all() and set(paired.method_a) == {"LE(Grad-CAM)"}
 
-    md = (tmp_path / "out" / "table2.md").read_text()
+    md = layout.table("table2", "md").read_text()
     assert "**91.27 ± 0.31** (n=3)" in md
     assert "Paper, Table 2" in md and "90.26 ± 0.33" in md and "+1.01" not in md.split("Difference")[0]
     assert "Holm" in md
-    tex = (tmp_path / "out" / "table2.tex").read_text()
+    tex = layout.table("table2", "tex").read_text()
     assert "\\toprule" in tex and "\\textbf{91.27 $\\pm$ 0.31}" in tex and "LE(Grad-CAM)" in tex
 
 
 def test_significance_marks_follow_the_holm_corrected_paired_test(tmp_path):
-    spec = make_runs(tmp_path / "runs")
-    write_table(spec, tmp_path / "runs", REPORTED, tmp_path / "out" / "t", tmp_path / "tests.csv")
-    table = pd.read_csv(tmp_path / "out" / "t.csv", dtype={"significance": str}, keep_default_na=False)
-    tests = pd.read_csv(tmp_path / "tests.csv")
+    spec = make_runs(tmp_path)
+    layout = ResultsLayout(tmp_path)
+    write_table(spec, REPORTED)
+    table = pd.read_csv(layout.table("table2", "csv"), dtype={"significance": str}, keep_default_na=False)
+    tests = pd.read_csv(layout.table_tests("table2"))
     for row in table.itertuples():
         test = tests[(tests.test == "paired_t") & (tests.group == row.group) & (tests.method_b == row.method)]
         if row.method == "LE(Grad-CAM)":
@@ -80,10 +87,20 @@ def test_significance_marks_follow_the_holm_corrected_paired_test(tmp_path):
 
 
 def test_missing_runs_are_refused_or_reported(tmp_path):
-    spec = make_runs(tmp_path / "runs", skip={"ResNet8/LS/seed1"})
+    spec = make_runs(tmp_path, skip={"ResNet8/LS/seed1"})
+    layout = ResultsLayout(tmp_path)
     with pytest.raises(MissingRunsError, match="ResNet8/LS/seed1"):
-        write_table(spec, tmp_path / "runs", REPORTED, tmp_path / "out" / "t", tmp_path / "tests.csv")
-    write_table(spec, tmp_path / "runs", REPORTED, tmp_path / "out" / "t", tmp_path / "tests.csv", allow_missing=True)
-    table = pd.read_csv(tmp_path / "out" / "t.csv")
+        write_table(spec, REPORTED)
+    write_table(spec, REPORTED, allow_missing=True)
+    table = pd.read_csv(layout.table("table2", "csv"))
     assert table[(table.group == "ResNet8") & (table.method == "LS")].n.iloc[0] == 2
-    assert "Missing runs (1)" in (tmp_path / "out" / "t.md").read_text()
+    assert "Missing runs (1)" in layout.table("table2", "md").read_text()
+
+
+def test_a_corrupt_metrics_file_is_an_error_naming_it(tmp_path):
+    from introspect.runs import RunFileError
+
+    spec = make_runs(tmp_path)
+    ResultsLayout(tmp_path).run("ResNet8/LS/seed1").metrics.write_text("{not json")
+    with pytest.raises(RunFileError, match=r"ResNet8/LS/seed1/metrics.json is corrupt .*snakemake"):
+        write_table(spec, REPORTED)

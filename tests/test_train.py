@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from introspect.train import CHECKPOINT, METRICS, InjectedFailure, NonFiniteLossError, RunSpec, TrainingError, train
+from introspect.runs import CHECKPOINT, METRICS
+from introspect.train import InjectedFailure, NonFiniteLossError, RunSpec, TrainingError, train
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m introspect {train,plan,table,merge-tests,download}``.
+"""Command line: ``python -m introspect {train,plan,table,select,figure,analyse,merge-tests,worker,download}``.
 
 The Snakemake rules call these commands; they hold no logic of their own.
 """
@@ -24,9 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="introspect", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("train", help="train one run into an output directory (resumes if possible)")
-    p.add_argument("--spec", required=True, help="run spec as JSON text, or @file.json")
-    p.add_argument("--out", required=True, help="run directory")
+    p = commands.add_parser("train", help="train one run (resumes from its checkpoint if there is one)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--record", help="a planned run (introspect.runs.RunRecord) as JSON text, or @file.json; "
+                                         "trains into its run directory under its results_dir")
+    source.add_argument("--spec", help="a run spec (introspect.spec.RunSpec) as JSON text, or @file.json; needs --out")
+    p.add_argument("--out", help="run directory (with --spec)")
+    p.add_argument("--fail-at-epoch", type=int, default=None, help="failure injection, for testing reruns")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="cpu")
 
@@ -36,32 +40,27 @@ def main(argv: list[str] | None = None) -> int:
                    help="GPU seconds per epoch of every model (overrides config cluster.epoch_seconds)")
     p.add_argument("--json", action="store_true", help="print the whole plan as JSON")
 
-    p = commands.add_parser("table", help="aggregate the runs of one table into md/tex/csv and tests")
-    p.add_argument("--spec", required=True, help="table spec as JSON text, or @file.json")
-    p.add_argument("--runs-dir", required=True)
+    p = commands.add_parser("table", help="aggregate the runs of one table into md/tex/csv/html and its tests CSV "
+                                          "(under the spec's results_dir: tables/NAME.*, stats/NAME.tests.csv)")
+    p.add_argument("--spec", required=True, help="table spec (introspect.specs.TableSpec) as JSON text, or @file.json")
     p.add_argument("--reported", required=True, help="CSV of the paper's reported numbers")
-    p.add_argument("--out-prefix", required=True, help="writes PREFIX.md, PREFIX.tex, PREFIX.csv")
-    p.add_argument("--tests-out", required=True, help="CSV of the table's significance tests")
     p.add_argument("--metric", default="test_acc_final")
     p.add_argument("--allow-missing-seeds", action="store_true")
 
-    p = commands.add_parser("select", help="choose a swept hyper-parameter on the validation split")
-    p.add_argument("--spec", required=True, help="selection spec as JSON text, or @file.json")
-    p.add_argument("--runs-dir", required=True)
-    p.add_argument("--out", required=True, help="selection JSON (its 'chosen' values feed the final runs)")
+    p = commands.add_parser("select", help="choose a swept hyper-parameter on the validation split; writes the "
+                                           "selection JSON whose 'chosen' values feed the final runs")
+    p.add_argument("--spec", required=True, help="selection spec (introspect.specs.Selection) as JSON text, or @file.json")
 
     p = commands.add_parser("figure", help="draw one figure (explanations, class similarity, accuracy)")
-    p.add_argument("--spec", required=True, help="figure spec as JSON text, or @file.json")
-    p.add_argument("--runs-dir", required=True)
-    p.add_argument("--out-prefix", required=True, help="writes PREFIX.png, PREFIX.pdf and PREFIX.csv")
+    p.add_argument("--spec", required=True, help="figure spec (introspect.specs.FigureSpec) as JSON text, or "
+                                                 "@file.json; writes figures/NAME.png and NAME.csv")
     p.add_argument("--metric", default="test_acc_final")
     p.add_argument("--threads", type=int, default=None)
 
     p = commands.add_parser("analyse", help="what students learned: agreement, explanation similarity, relevance")
-    p.add_argument("--spec", required=True, help="analysis spec as JSON text, or @file.json")
-    p.add_argument("--runs-dir", required=True)
-    p.add_argument("--out-prefix", required=True, help="writes the table as PREFIX.md/.csv/.html and PREFIX_runs.csv")
-    p.add_argument("--figure-prefix", required=True, help="writes the teacher/student explanation pairs PNG and CSV")
+    p.add_argument("--spec", required=True, help="analysis spec (introspect.specs.AnalysisSpec) as JSON text, or "
+                                                 "@file.json; writes tables/NAME.{md,csv,html}, NAME_runs.csv and "
+                                                 "figures/NAME_pairs.{png,csv}")
     p.add_argument("--threads", type=int, default=None)
 
     p = commands.add_parser("merge-tests", help="concatenate per-table test CSVs")
@@ -88,15 +87,26 @@ def _read_json_arg(value: str):
 
 def _train(args) -> int:
     from .data import DatasetError
-    from .train import Interrupted, RunSpec, TrainingError, train
+    from .runs import RunRecord
+    from .spec import RunSpec
+    from .train import Interrupted, TrainingError, train
 
     try:
-        spec = RunSpec.from_dict(_read_json_arg(args.spec))
+        if args.record:
+            record = RunRecord.from_dict(_read_json_arg(args.record))
+            spec, out = RunSpec.from_dict(record.run_spec_dict(args.fail_at_epoch)), record.files.directory
+        else:
+            if not args.out:
+                raise ValueError("--spec needs --out (the run directory)")
+            data = _read_json_arg(args.spec)
+            if args.fail_at_epoch is not None:
+                data["fail_at_epoch"] = args.fail_at_epoch
+            spec, out = RunSpec.from_dict(data), Path(args.out)
     except (ValueError, TypeError, KeyError) as error:
-        print(f"error: bad run spec: {error}", file=sys.stderr)
+        print(f"error: bad run {'record' if args.record else 'spec'}: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     try:
-        metrics = train(spec, args.out, device=args.device, threads=args.threads)
+        metrics = train(spec, out, device=args.device, threads=args.threads)
     except Interrupted as error:
         print(f"interrupted: {error}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -113,6 +123,7 @@ def _train(args) -> int:
 
 def _plan(args) -> int:
     from .plan import ConfigError, build_plan, load_config
+    from .resources import summary as plan_summary
 
     try:
         config = load_config(args.config)
@@ -123,10 +134,10 @@ def _plan(args) -> int:
         print(f"error: {args.config}: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     if args.json:
-        print(json.dumps({"runs": {r: run.__dict__ for r, run in plan.runs.items()},
+        print(json.dumps({"runs": {r: run.to_dict() for r, run in plan.runs.items()},
                           "tables": {t: spec.to_dict() for t, spec in plan.tables.items()}}, indent=1))
         return 0
-    summary = plan.summary()
+    summary = plan_summary(plan)
     print(f"{args.config}: {summary['runs']} training runs "
           f"({', '.join(f'{n} {k}' for k, n in summary['by_kind'].items())}), {summary['epochs']} epochs in all")
     for table, n in summary["runs_per_table"].items():
@@ -142,60 +153,57 @@ def _plan(args) -> int:
 
 
 def _table(args) -> int:
-    from .analysis.tables import MissingRunsError, write_table
+    from .analysis.tables import write_table
+    from .specs import TableSpec
 
-    try:
-        write_table(_read_json_arg(args.spec), Path(args.runs_dir), Path(args.reported), Path(args.out_prefix),
-                    Path(args.tests_out), metric=args.metric, allow_missing=args.allow_missing_seeds)
-    except MissingRunsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_TRAINING_ERROR
-    return 0
+    spec = TableSpec.from_dict(_read_json_arg(args.spec))
+    return _reporting_errors(lambda: write_table(spec, Path(args.reported), metric=args.metric,
+                                                 allow_missing=args.allow_missing_seeds))
 
 
 def _select(args) -> int:
-    from .analysis.selection import SelectionError, describe, write_selection
+    from .analysis.selection import describe, write_selection
+    from .specs import Selection
 
-    try:
-        record = write_selection(_read_json_arg(args.spec), Path(args.runs_dir), Path(args.out))
-    except SelectionError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_TRAINING_ERROR
-    print(describe(record), file=sys.stderr)
-    return 0
+    spec = Selection.from_dict(_read_json_arg(args.spec))
+    return _reporting_errors(lambda: print(describe(write_selection(spec)), file=sys.stderr))
 
 
 def _figure(args) -> int:
     from .analysis.figures import draw_figure
-    from .analysis.tables import MissingRunsError
+    from .specs import FigureSpec
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    try:
-        draw_figure(_read_json_arg(args.spec), Path(args.runs_dir), Path(args.out_prefix), metric=args.metric)
-    except MissingRunsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_TRAINING_ERROR
-    return 0
+    spec = FigureSpec.from_dict(_read_json_arg(args.spec))
+    _set_threads(args.threads)
+    return _reporting_errors(lambda: draw_figure(spec, metric=args.metric))
 
 
 def _analyse(args) -> int:
     from .analysis.students import write_student_analysis
-    from .analysis.tables import MissingRunsError
+    from .specs import AnalysisSpec
 
-    if args.threads:
-        import torch
+    spec = AnalysisSpec.from_dict(_read_json_arg(args.spec))
+    _set_threads(args.threads)
+    return _reporting_errors(lambda: write_student_analysis(spec))
 
-        torch.set_num_threads(args.threads)
+
+def _reporting_errors(command) -> int:
+    """Run an aggregation command; a missing or corrupt run file is one line naming it, not a traceback."""
+    from .runs import RunFileError
+
     try:
-        write_student_analysis(_read_json_arg(args.spec), Path(args.runs_dir), Path(args.out_prefix),
-                               Path(args.figure_prefix))
-    except MissingRunsError as error:
+        command()
+    except RunFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_TRAINING_ERROR
     return 0
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _merge_tests(args) -> int:

@@ -4,31 +4,28 @@ import json
 
 
 def table_inputs(wildcards):
-    """Every run of the table; with allow_missing_seeds, runs that were tried and failed (a train.log
-    but no metrics.json) are left out, so the table is built with the seeds that finished."""
+    """Every run of the table; with allow_missing_seeds, runs that were tried and failed (a log but
+    no metrics) are left out, so the table is built with the seeds that finished."""
     table = PLAN.tables[wildcards.table]
-    teachers = {run_id for ids in table.teachers.values() for run_id in ids}
-    run_ids = sorted({run_id for cell in table.cells for run_id in cell.run_ids} | teachers)
+    run_ids = sorted(set(table.run_ids()) | set(table.teacher_run_ids()))
     if PLAN.config["allow_missing_seeds"]:
-        run_ids = [r for r in run_ids if (RUNS / r / "metrics.json").exists() or not (RUNS / r / "train.log").exists()]
-    selections = sorted({cell.selection for cell in table.cells if cell.selection})
-    return [str(RUNS / run_id / "metrics.json") for run_id in run_ids] + selections
+        run_ids = [r for r in run_ids if LAYOUT.run(r).is_finished() or not LAYOUT.run(r).was_tried()]
+    return metrics_of(run_ids) + [str(LAYOUT.selection(s)) for s in table.selection_ids()]
 
 
 def table_caption(table):
     number = f"Paper Table {table.config['paper_table']}. " if table.config.get("paper_table") else ""
-    metric = "Test error (%)" if table.config.get("metric") == "error" else "Test accuracy (%)"
-    return f"{number}{table.config['title']}. {metric} on {table.settings['dataset']}."
+    return f"{number}{table.config['title']}. {table.metric_label.capitalize()} on {table.settings['dataset']}."
 
 
 rule table:
     input:
         table_inputs,
     output:
-        multiext(str(TABLES / "{table}"), ".md", ".tex", ".csv"),
-        html=report(str(TABLES / "{table}.html"), caption="../report/table.rst", category="Tables",
+        paths(LAYOUT.table("{table}", ext) for ext in ("md", "tex", "csv")),
+        html=report(str(LAYOUT.table("{table}", "html")), caption="../report/table.rst", category="Tables",
                     labels=lambda wildcards: {"table": wildcards.table}),
-        tests=str(STATS / "{table}.tests.csv"),
+        tests=str(LAYOUT.table_tests("{table}")),
     params:
         spec=lambda wildcards: json.dumps(PLAN.tables[wildcards.table].to_dict()),
         reported=PLAN.config["reported_results"],
@@ -36,22 +33,21 @@ rule table:
         allow_missing="--allow-missing-seeds" if PLAN.config["allow_missing_seeds"] else "",
         caption=lambda wildcards: table_caption(PLAN.tables[wildcards.table]),
     wildcard_constraints:
-        table="|".join(PLAN.tables),
+        table=names_pattern(PLAN.tables),
     localrule: True
     shell:
-        INTROSPECT + " table --spec {params.spec:q} --runs-dir " + str(RUNS) +
-        " --reported {params.reported} --metric {params.metric} {params.allow_missing}"
-        " --out-prefix " + str(TABLES) + "/{wildcards.table} --tests-out {output.tests}"
+        INTROSPECT + " table --spec {params.spec:q} --reported {params.reported:q} --metric {params.metric:q}"
+        " {params.allow_missing}"
 
 
 rule significance_tests:
     input:
-        [str(STATS / f"{name}.tests.csv") for name in PLAN.tables],
+        [str(LAYOUT.table_tests(name)) for name in PLAN.tables],
     output:
         TESTS_CSV,
     localrule: True
     shell:
-        INTROSPECT + " merge-tests {input} --out {output}"
+        INTROSPECT + " merge-tests {input:q} --out {output:q}"
 
 
 rule summary:

@@ -4,33 +4,31 @@
 
 
 def analysis_inputs(wildcards):
-    analysis = PLAN.analyses[wildcards.analysis]
-    return [str(RUNS / run_id / name) for run_id in analysis.run_ids() for name in ("metrics.json", "model.pt")]
+    run_ids = PLAN.analyses[wildcards.analysis].run_ids()
+    return metrics_of(run_ids) + models_of(run_ids)
 
 
 def analysis_outputs(analyses):
-    return ([str(TABLES / f"{name}.{ext}") for name in analyses for ext in ("md", "csv", "html")]
-            + [str(FIGURES / f"{name}_pairs.png") for name in analyses])
+    return ([str(LAYOUT.table(name, ext)) for name in analyses for ext in ("md", "csv", "html")]
+            + [str(LAYOUT.analysis_figure(name, "png")) for name in analyses])
 
 
 rule analyse_students:
     input:
         analysis_inputs,
     output:
-        multiext(str(TABLES / "{analysis}"), ".md", ".csv", "_runs.csv"),
-        html=report(str(TABLES / "{analysis}.html"), caption="../report/analysis.rst", category="Tables",
+        paths([LAYOUT.table("{analysis}", "md"), LAYOUT.table("{analysis}", "csv"), LAYOUT.analysis_runs("{analysis}")]),
+        html=report(str(LAYOUT.table("{analysis}", "html")), caption="../report/analysis.rst", category="Tables",
                     labels=lambda wildcards: {"table": wildcards.analysis}),
-        png=report(str(FIGURES / "{analysis}_pairs.png"), caption="../report/analysis_pairs.rst",
+        png=report(str(LAYOUT.analysis_figure("{analysis}", "png")), caption="../report/analysis_pairs.rst",
                    category="Figures", labels=lambda wildcards: {"figure": f"{wildcards.analysis}_pairs"}),
-        csv=str(FIGURES / "{analysis}_pairs.csv"),
+        csv=str(LAYOUT.analysis_figure("{analysis}", "csv")),
     params:
         spec=lambda wildcards: json.dumps(PLAN.analyses[wildcards.analysis].to_dict()),
         title=lambda wildcards: PLAN.analyses[wildcards.analysis].config["title"],
     threads: 2  # the last job of the DAG, nothing left to run beside it (capped at --cores)
     wildcard_constraints:
-        analysis="|".join(PLAN.analyses) or "(?!)",
+        analysis=names_pattern(PLAN.analyses),
     localrule: True
     shell:
-        INTROSPECT + " analyse --spec {params.spec:q} --runs-dir " + str(RUNS) + " --threads {threads}"
-        " --out-prefix " + str(TABLES) + "/{wildcards.analysis} --figure-prefix " + str(FIGURES) +
-        "/{wildcards.analysis}_pairs"
+        INTROSPECT + " analyse --spec {params.spec:q} --threads {threads}"

@@ -1,15 +1,18 @@
-# Paths and parameters derived from the plan; shared by every rule file.
+# Paths and parameters derived from the plan; shared by every rule file. Every path comes from the
+# run layer (introspect.runs.ResultsLayout): no rule spells a run file's name or builds a run's path.
 import re
+import shlex
 
-RESULTS = Path(PLAN.config["results_dir"])
-RUNS = RESULTS / "runs"
-TABLES = RESULTS / "tables"
-STATS = RESULTS / "stats"
-FIGURES = RESULTS / "figures"
-SELECTION = RESULTS / "selection"
-TESTS_CSV = STATS / "tests.csv"
+from introspect.resources import runtime_minutes
+
+LAYOUT = PLAN.layout
+TESTS_CSV = str(LAYOUT.tests)
 # Braces doubled twice: once for this f-string, once for the shell directive's formatting.
 INTROSPECT = f"PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}} python -m introspect"
+
+
+def paths(files):
+    return [str(f) for f in files]
 
 
 def run_pattern(kind):
@@ -18,39 +21,56 @@ def run_pattern(kind):
     return "|".join(re.escape(run_id) for run_id in ids) if ids else "(?!)"
 
 
+def names_pattern(names):
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
 CLUSTER = PLAN.config["cluster"]
 
 
-def runtime_minutes(wildcards):
-    return PLAN.runtime_minutes(wildcards.run)
+def runtime(wildcards):
+    return runtime_minutes(PLAN, wildcards.run)
 
 
-def run_spec(wildcards):
-    return run_spec_json(PLAN, wildcards.run, PLAN.config["fail_runs"].get(wildcards.run))
+def run_record(wildcards):
+    return PLAN.runs[wildcards.run].to_json()
+
+
+def fail_option(wildcards):
+    """Failure injection for the rerun tests (config `fail_runs`)."""
+    epoch = PLAN.config["fail_runs"].get(wildcards.run)
+    return "" if epoch is None else f"--fail-at-epoch {int(epoch)}"
 
 
 def run_inputs(wildcards):
     """Checkpoints of the runs it starts from or learns from, and the selection file of its sweep."""
-    run = PLAN.runs[wildcards.run]
-    selection = [PLAN.selection_path(run.selection)] if run.selection else []
-    return [str(RUNS / dep / "model.pt") for dep in run.depends_on] + selection
+    return paths(PLAN.runs[wildcards.run].input_files())
 
 
-def run_outputs(kind):
-    return multiext(str(RUNS / "{run}") + "/", "metrics.json", "epochs.csv", "model.pt")
+def run_outputs():
+    """A training job's outputs, for the wildcard {run} (each rule constrains it to its kind's run ids)."""
+    return paths(LAYOUT.run("{run}").outputs)
+
+
+def metrics_of(run_ids):
+    return [str(LAYOUT.run(r).metrics) for r in run_ids]
+
+
+def models_of(run_ids):
+    return [str(LAYOUT.run(r).model) for r in run_ids]
 
 
 def table_outputs(tables):
-    return [str(TABLES / f"{name}.{ext}") for name in tables for ext in ("md", "tex", "csv", "html")]
+    return [str(LAYOUT.table(name, ext)) for name in tables for ext in ("md", "tex", "csv", "html")]
 
 
 def figure_outputs(figures):
-    return [str(FIGURES / f"{name}.{ext}") for name in figures for ext in ("png", "csv")]
+    return [str(LAYOUT.figure(name, ext)) for name in figures for ext in ("png", "csv")]
 
 
 TRAIN_SHELL = (
-    INTROSPECT + " train --spec {params.spec:q} --out " + str(RUNS) + "/{wildcards.run}"
-    " --threads {threads} --device " + PLAN.config["device"] + " 2> {log}"
+    INTROSPECT + " train --record {params.record:q} {params.fail}"
+    " --threads {threads} --device " + shlex.quote(PLAN.config["device"]) + " 2> {log}"
 )
 
 

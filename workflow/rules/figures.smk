@@ -16,32 +16,30 @@ def figure_caption(wildcards):
     figure = PLAN.figures[wildcards.figure]
     config = figure.config
     number = f"Paper Figure {config['paper_figure']}. " if config.get("paper_figure") else ""
-    panels = "; ".join(f"{p['label']}: run {p['run_id']}" for p in figure.panels)
+    panels = "; ".join(f"{p.label}: run {p.run_id}" for p in figure.panels)
     return " ".join(filter(None, [f"{number}{config['title']}.", FIGURE_KINDS[config["kind"]],
                                   config.get("note"), f"Panels: {panels}." if panels else ""]))
 
 
 def figure_inputs(wildcards):
     figure = PLAN.figures[wildcards.figure]
-    files = ["metrics.json", "model.pt"] if figure.panels else ["metrics.json"]
-    return [str(RUNS / run_id / name) for run_id in figure.run_ids() for name in files]
+    return metrics_of(figure.run_ids()) + (models_of(figure.run_ids()) if figure.panels else [])
 
 
 rule figure:
     input:
         figure_inputs,
     output:
-        png=report(str(FIGURES / "{figure}.png"), caption="../report/figure.rst", category="Figures",
+        png=report(str(LAYOUT.figure("{figure}", "png")), caption="../report/figure.rst", category="Figures",
                    labels=lambda wildcards: {"figure": wildcards.figure}),
-        csv=str(FIGURES / "{figure}.csv"),
+        csv=str(LAYOUT.figure("{figure}", "csv")),
     params:
         spec=lambda wildcards: json.dumps(PLAN.figures[wildcards.figure].to_dict()),
         metric=PLAN.config["table_metric"],
         caption=figure_caption,
     threads: 1
     wildcard_constraints:
-        figure="|".join(PLAN.figures) or "(?!)",
+        figure=names_pattern(PLAN.figures),
     localrule: True
     shell:
-        INTROSPECT + " figure --spec {params.spec:q} --runs-dir " + str(RUNS) +
-        " --metric {params.metric} --threads {threads} --out-prefix " + str(FIGURES) + "/{wildcards.figure}"
+        INTROSPECT + " figure --spec {params.spec:q} --metric {params.metric:q} --threads {threads}"

@@ -5,7 +5,7 @@
 
 use rule train as le_warmup with:
     output:
-        run_outputs("warmup"),
+        run_outputs(),
     priority: 3  # every LE Stage-2 run waits for its warm-up
     wildcard_constraints:
         run=run_pattern("warmup"),
@@ -15,7 +15,7 @@ use rule train as le_stage2 with:
     input:
         run_inputs,
     output:
-        run_outputs("stage2"),
+        run_outputs(),
     priority: 2  # the longest runs (input-gradient explainers): started early, short runs fill the end
     wildcard_constraints:
         run=run_pattern("stage2"),

@@ -6,17 +6,18 @@ rule train:
     input:
         run_inputs,
     output:
-        run_outputs("train"),
+        run_outputs(),
     log:
-        str(RUNS / "{run}" / "train.log"),
+        str(LAYOUT.run("{run}").log),
     params:
-        spec=run_spec,
+        record=run_record,
+        fail=fail_option,
     threads: PLAN.config["threads_per_run"]
     resources:
         gpu=0 if CLUSTER["gpu_shards_per_run"] else CLUSTER["gpus_per_run"],
         slurm_extra=f"--gres=shard:{CLUSTER['gpu_shards_per_run']}" if CLUSTER["gpu_shards_per_run"] else "",
         gpu_model=CLUSTER["gpu_model"] or "",
-        runtime=runtime_minutes,
+        runtime=runtime,
         mem_mb=CLUSTER["mem_mb_per_run"],
     wildcard_constraints:
         run=run_pattern("train"),

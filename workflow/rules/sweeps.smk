@@ -5,19 +5,18 @@ import json
 
 
 def selection_inputs(wildcards):
-    selection = PLAN.selections[wildcards.selection]
-    return [str(RUNS / run_id / "metrics.json") for ids in selection.candidates for run_id in ids]
+    return metrics_of(PLAN.selections[wildcards.selection].run_ids())
 
 
 rule select_hyperparameters:
     input:
         selection_inputs,
     output:
-        str(SELECTION / "{selection}.json"),
+        str(LAYOUT.selection("{selection}")),
     params:
         spec=lambda wildcards: json.dumps(PLAN.selections[wildcards.selection].to_dict()),
     wildcard_constraints:
-        selection="|".join(re.escape(s) for s in PLAN.selections) or "(?!)",
+        selection=names_pattern(PLAN.selections),
     localrule: True
     shell:
-        INTROSPECT + " select --spec {params.spec:q} --runs-dir " + str(RUNS) + " --out {output}"
+        INTROSPECT + " select --spec {params.spec:q}"

@@ -7,7 +7,7 @@ use rule train as teacher with:
     input:
         run_inputs,
     output:
-        run_outputs("teacher"),
+        run_outputs(),
     priority: 3  # every student waits for its teacher
     wildcard_constraints:
         run=run_pattern("teacher"),

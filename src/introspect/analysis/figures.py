@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -19,21 +18,21 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..io import atomic_write_text
-from .tables import MissingRunsError
+from ..runs import ResultsLayout, read_run
+from ..specs import FigureSpec
 
 
-def draw_figure(spec: dict[str, Any], runs_dir: Path, out_prefix: Path, *, metric: str = "test_acc_final") -> None:
-    """Write ``out_prefix``.png and .csv for a :class:`introspect.plan.FigureSpec` given as a dict."""
+def draw_figure(spec: FigureSpec, *, metric: str = "test_acc_final") -> None:
+    """Write the figure's PNG and CSV where :class:`~introspect.runs.ResultsLayout` puts them."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display on cluster nodes
-    kind = spec["config"]["kind"]
     draw = {"explanations": _explanations_figure, "class_similarity": _similarity_figure,
-            "accuracy": _accuracy_figure}[kind]
-    out_prefix.parent.mkdir(parents=True, exist_ok=True)
-    figure, table = draw(spec, runs_dir, metric)
-    _save_png(figure, out_prefix.with_suffix(".png"))
-    atomic_write_text(out_prefix.with_suffix(".csv"), table.to_csv(index=False, float_format="%.4f"))
+            "accuracy": _accuracy_figure}[spec.kind]
+    layout = ResultsLayout(spec.results_dir)
+    figure, table = draw(spec, layout, metric)
+    _save_png(figure, layout.figure(spec.name, "png"))
+    atomic_write_text(layout.figure(spec.name, "csv"), table.to_csv(index=False, float_format="%.4f"))
 
 
 def class_similarity(explanations: Tensor) -> Tensor:
@@ -55,13 +54,13 @@ def mean_class_distance(model: torch.nn.Module, x: Tensor, explainer: str, batch
 
 # ---------------------------------------------------------------- the three kinds
 
-def _explanations_figure(spec, runs_dir: Path, metric: str):
+def _explanations_figure(spec: FigureSpec, layout: ResultsLayout, metric: str):
     import matplotlib.pyplot as plt
 
     from ..explain import explain
 
-    n_images = spec["config"].get("images", 3)
-    loaded = [(panel, *_load_run(runs_dir, panel["run_id"])) for panel in spec["panels"]]
+    n_images = spec.config.get("images", 3)
+    loaded = [(panel, *_load_run(layout, panel.run_id)) for panel in spec.panels]
     classes = max(data.num_classes for _, _, data in loaded)
     rows = n_images * len(loaded)
     figure, axes = plt.subplots(rows, classes + 1, figsize=(1.1 * (classes + 1), 1.25 * rows + 0.6), squeeze=False)
@@ -69,20 +68,20 @@ def _explanations_figure(spec, runs_dir: Path, metric: str):
     for p, (panel, model, data) in enumerate(loaded):
         index = _one_image_per_class(data.test.y, n_images)
         x, y = data.test.x[index], data.test.y[index]
-        maps = explain(model, x, panel["explainer"])
+        maps = explain(model, x, panel.explainer)
         sims = class_similarity(maps)[torch.arange(len(y)), y]  # (images, K): each class vs the true one
         predicted = model(x).argmax(dim=1)
         for i in range(len(index)):
             row = axes[p * n_images + i]
             row[0].imshow(_display(x[i]), cmap="gray")
-            row[0].set_ylabel(f"{panel['label']}\n{data.class_names[y[i]]}", fontsize=6)
+            row[0].set_ylabel(f"{panel.label}\n{data.class_names[y[i]]}", fontsize=6)
             for k in range(data.num_classes):
                 row[k + 1].imshow(_display(maps[i, k], size=x.shape[-1]), cmap="jet")
                 row[k + 1].set_xlabel(f"{sims[i, k]:.2f}", fontsize=7,
                                       fontweight="bold" if k == int(y[i]) else "normal")
                 if i == 0:
                     row[k + 1].set_title(data.class_names[k], fontsize=7)
-                records.append({"panel": panel["label"], "run_id": panel["run_id"], "explainer": panel["explainer"],
+                records.append({"panel": panel.label, "run_id": panel.run_id, "explainer": panel.explainer,
                                 "test_index": int(index[i]), "label": data.class_names[y[i]],
                                 "predicted": data.class_names[predicted[i]], "class": data.class_names[k],
                                 "cosine_to_true_class": float(sims[i, k])})
@@ -95,42 +94,39 @@ def _explanations_figure(spec, runs_dir: Path, metric: str):
     return figure, pd.DataFrame(records)
 
 
-def _similarity_figure(spec, runs_dir: Path, metric: str):
+def _similarity_figure(spec: FigureSpec, layout: ResultsLayout, metric: str):
     import matplotlib.pyplot as plt
 
-    panels = spec["panels"]
+    panels = spec.panels
     figure, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4), squeeze=False)
     records = []
     for ax, panel in zip(axes[0], panels):
-        model, data = _load_run(runs_dir, panel["run_id"])
-        distance = mean_class_distance(model, data.test.x, panel["explainer"])
+        model, data = _load_run(layout, panel.run_id)
+        distance = mean_class_distance(model, data.test.x, panel.explainer)
         image = ax.imshow(distance.numpy(), cmap="viridis")
         names = data.class_names
         ax.set_xticks(range(len(names)), names, rotation=60, fontsize=7)
         ax.set_yticks(range(len(names)), names, fontsize=7)
-        ax.set_title(f"{panel['label']}\nmean cosine distance, {len(data.test)} test images", fontsize=8)
+        ax.set_title(f"{panel.label}\nmean cosine distance, {len(data.test)} test images", fontsize=8)
         figure.colorbar(image, ax=ax, fraction=0.046)
         for a in range(len(names)):
             for b in range(len(names)):
-                records.append({"panel": panel["label"], "run_id": panel["run_id"], "explainer": panel["explainer"],
+                records.append({"panel": panel.label, "run_id": panel.run_id, "explainer": panel.explainer,
                                 "class_a": names[a], "class_b": names[b], "cosine_distance": float(distance[a, b])})
     figure.suptitle(_title(spec), fontsize=9)
     figure.tight_layout()
     return figure, pd.DataFrame(records)
 
 
-def _accuracy_figure(spec, runs_dir: Path, metric: str):
+def _accuracy_figure(spec: FigureSpec, layout: ResultsLayout, metric: str):
     import matplotlib.pyplot as plt
 
     records = []
-    for cell in spec["cells"]:
-        for run_id in cell["run_ids"]:
-            path = runs_dir / run_id / "metrics.json"
-            if not path.exists():
-                raise MissingRunsError(f"{spec['name']}: no metrics for {run_id}")
-            records.append({"group": cell["group"], "method": cell["method"], "run_id": run_id,
-                            "seed": json.loads(path.read_text())["seed"],
-                            metric: json.loads(path.read_text())[metric]})
+    for cell in spec.cells:
+        for run_id in cell.run_ids:
+            run = read_run(layout, run_id)
+            records.append({"group": cell.group, "method": cell.method, "run_id": run_id,
+                            "seed": run.seed, metric: run.value(metric)})
     runs = pd.DataFrame(records)
     groups = list(dict.fromkeys(runs["group"]))
     figure, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.4), squeeze=False)
@@ -145,7 +141,7 @@ def _accuracy_figure(spec, runs_dir: Path, metric: str):
         ax.set_title(f"{group} (mean ± std, n={int(stats['count'].min())})", fontsize=8)
         summary += [{"group": group, "method": m, "mean": r["mean"], "std": r["std"], "n": int(r["count"])}
                     for m, r in stats.iterrows()]
-    note = spec["config"].get("note")
+    note = spec.config.get("note")
     width = 45 * len(groups) + 20  # characters that fit above the panels at this font size
     figure.suptitle(_title(spec) + (f"\n{textwrap.fill(note, width)}" if note else ""), fontsize=8)
     figure.tight_layout()
@@ -155,16 +151,10 @@ def _accuracy_figure(spec, runs_dir: Path, metric: str):
 
 # ---------------------------------------------------------------- helpers
 
-def _load_run(runs_dir: Path, run_id: str):
+def _load_run(layout: ResultsLayout, run_id: str):
     """The trained model of a run (eval mode) and the dataset it was trained on."""
-    from ..train import RunSpec, load_model
-    from ..train.loop import _load_data
-
-    run_dir = runs_dir / run_id
-    if not (run_dir / "metrics.json").exists():
-        raise MissingRunsError(f"no trained run at {run_dir}")
-    spec = RunSpec.from_dict(json.loads((run_dir / "metrics.json").read_text())["spec"])
-    return load_model(run_dir / "model.pt"), _load_data(spec)
+    run = read_run(layout, run_id)
+    return run.load_model(), run.load_data()
 
 
 def _one_image_per_class(labels: Tensor, count: int) -> Tensor:
@@ -184,14 +174,15 @@ def _display(image: Tensor, size: int | None = None):
     return ((image - low) / (high - low + 1e-12)).numpy()
 
 
-def _title(spec) -> str:
-    number = spec["config"].get("paper_figure")
-    return (f"Figure {number}: " if number else "") + spec["config"]["title"]
+def _title(spec: FigureSpec) -> str:
+    number = spec.config.get("paper_figure")
+    return (f"Figure {number}: " if number else "") + spec.config["title"]
 
 
 def _save_png(figure, path: Path) -> None:
     import matplotlib.pyplot as plt
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     figure.savefig(tmp, dpi=110, format="png")
     plt.close(figure)

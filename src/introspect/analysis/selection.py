@@ -10,36 +10,38 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write_json
+from ..runs import ResultsLayout, RunFileError, read_run
+from ..specs import Selection
 
 
-class SelectionError(RuntimeError):
-    pass
-
-
-def select_hyperparameters(selection: dict[str, Any], runs_dir: Path) -> dict[str, Any]:
-    """``selection`` is a :class:`introspect.plan.Selection` as a dict; returns the selection record."""
-    metric = selection["metric"]
+def select_hyperparameters(selection: Selection) -> dict[str, Any]:
+    """Score every grid point of the sweep on its runs' ``selection.metric``; returns the selection record."""
+    layout = ResultsLayout(selection.results_dir)
     scores = []
-    for point, run_ids in zip(selection["grid"], selection["candidates"]):
-        values = [_metric(runs_dir / run_id / "metrics.json", metric) for run_id in run_ids]
+    for point, run_ids in zip(selection.grid, selection.candidates):
+        values = [read_run(layout, run_id).value(selection.metric) for run_id in run_ids]
         scores.append({"point": point, "score": sum(values) / len(values), "values": values, "runs": run_ids})
     best = max(range(len(scores)), key=lambda i: (scores[i]["score"], -i))
-    return {"label": selection["label"], "group": selection["group"], "metric": metric,
+    return {"label": selection.label, "group": selection.group, "metric": selection.metric,
             "chosen": scores[best]["point"], "score": scores[best]["score"], "scores": scores}
 
 
-def _metric(path: Path, metric: str) -> float:
+def write_selection(selection: Selection) -> dict[str, Any]:
+    record = select_hyperparameters(selection)
+    atomic_write_json(selection.path, record)
+    return record
+
+
+def read_selection(path: str | Path) -> dict[str, Any]:
+    """A selection file written by :func:`write_selection`."""
     try:
-        return float(json.loads(path.read_text())[metric])
+        record = json.loads(Path(path).read_text())
+        record["chosen"], record["scores"]  # noqa: B018 - the keys its readers need
     except FileNotFoundError:
-        raise SelectionError(f"sweep run without metrics: {path}; train it first") from None
-    except KeyError:
-        raise SelectionError(f"{path} has no {metric!r}") from None
-
-
-def write_selection(selection: dict[str, Any], runs_dir: Path, out: Path) -> dict[str, Any]:
-    record = select_hyperparameters(selection, runs_dir)
-    atomic_write_json(out, record)
+        raise RunFileError(f"{path} does not exist: its sweep has not been selected yet") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise RunFileError(f"{path} is corrupt ({error}); delete it and run the same snakemake command "
+                           "again to redo the selection") from None
     return record
 
 

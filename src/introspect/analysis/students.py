@@ -14,7 +14,6 @@ Definitions are in config/README.md. Everything is batched; no per-sample Python
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,10 +23,11 @@ from tabulate import tabulate
 from torch import Tensor
 
 from ..data import Split
+from ..evaluate import accuracy
 from ..explain import grad_cam_of_class
 from ..io import atomic_write_text
-from ..train import accuracy
-from .tables import MissingRunsError
+from ..runs import ResultsLayout, read_run
+from ..specs import AnalysisSpec
 
 DEFAULT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5)
 
@@ -117,38 +117,30 @@ MEASURES = [("agreement", "Top-1 agreement (%)"), ("explanation_similarity", "Ex
             ("relevance", "Relevance (Δ acc. drop, pts)"), ("accuracy", "Test accuracy (%)")]
 
 
-def write_student_analysis(spec: dict[str, Any], runs_dir: Path, out_prefix: Path, figure_prefix: Path) -> pd.DataFrame:
-    """Analyse every (student, teacher) pair of ``spec`` (an AnalysisSpec dict); write the table
-    (md, csv, html), a per-run CSV with the removal curves, and the explanation-pairs figure."""
-    from ..train import load_model
+def write_student_analysis(spec: AnalysisSpec) -> pd.DataFrame:
+    """Analyse every (student, teacher) pair of ``spec``; write the table (md, csv, html), a per-run
+    CSV with the removal curves, and the explanation-pairs figure."""
     from .figures import _load_run
 
-    fractions = spec["config"].get("fractions", list(DEFAULT_FRACTIONS))
+    layout = ResultsLayout(spec.results_dir)
+    fractions = spec.config.get("fractions", list(DEFAULT_FRACTIONS))
     records, cache = [], {}
-    for pair in spec["pairs"]:
-        student, data = _load_run(runs_dir, pair["run_id"])
-        if pair["teacher_run_id"] not in cache:
-            cache[pair["teacher_run_id"]] = load_model(_model_path(runs_dir, pair["teacher_run_id"]))
-        result = analyse_student(student, cache[pair["teacher_run_id"]], data.test.x, data.test.y, fractions)
-        records.append({**{k: pair[k] for k in ("table", "group", "method", "run_id", "teacher_run_id")},
-                        **{k: result[k] for k, _ in MEASURES},
+    for pair in spec.pairs:
+        student, data = _load_run(layout, pair.run_id)
+        if pair.teacher_run_id not in cache:
+            cache[pair.teacher_run_id] = read_run(layout, pair.teacher_run_id).load_model()
+        result = analyse_student(student, cache[pair.teacher_run_id], data.test.x, data.test.y, fractions)
+        records.append({"table": pair.table, "group": pair.group, "method": pair.method, "run_id": pair.run_id,
+                        "teacher_run_id": pair.teacher_run_id, **{k: result[k] for k, _ in MEASURES},
                         "curve": json.dumps(result["curve"])})
     runs = pd.DataFrame(records)
-    out_prefix.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_prefix.with_name(out_prefix.name + "_runs.csv"), runs.to_csv(index=False, float_format="%.4f"))
+    atomic_write_text(layout.analysis_runs(spec.name), runs.to_csv(index=False, float_format="%.4f"))
     summary = _summary(runs)
-    atomic_write_text(out_prefix.with_suffix(".csv"), summary.to_csv(index=False, float_format="%.4f"))
-    atomic_write_text(out_prefix.with_suffix(".md"), _markdown(spec, summary, fractions))
-    atomic_write_text(out_prefix.with_suffix(".html"), _html(spec, summary, fractions))
-    _pairs_figure(spec, runs_dir, figure_prefix, cache)
+    atomic_write_text(layout.table(spec.name, "csv"), summary.to_csv(index=False, float_format="%.4f"))
+    atomic_write_text(layout.table(spec.name, "md"), _markdown(spec, summary, fractions))
+    atomic_write_text(layout.table(spec.name, "html"), _html(spec, summary, fractions))
+    _pairs_figure(spec, layout, cache)
     return summary
-
-
-def _model_path(runs_dir: Path, run_id: str) -> Path:
-    path = runs_dir / run_id / "model.pt"
-    if not path.exists():
-        raise MissingRunsError(f"no trained run at {path.parent}")
-    return path
 
 
 def _summary(runs: pd.DataFrame) -> pd.DataFrame:
@@ -182,13 +174,13 @@ def _notes(spec, fractions) -> list[str]:
         "Explanation similarity: mean cosine similarity of the student's and teacher's Grad-CAM for the teacher's class.",
         f"Relevance: accuracy drop when the student's most relevant pixels (its own Grad-CAM, predicted class) are "
         f"set to the dataset mean, minus the drop for as many random pixels; mean over fractions {list(fractions)}.",
-        f"Mean ± std over seeds {spec.get('seeds')}.",
+        f"Mean ± std over seeds {spec.seeds}.",
     ]
 
 
 def _markdown(spec, summary: pd.DataFrame, fractions) -> str:
     header, rows = _rows(summary)
-    lines = [f"# {spec['name']}: {spec['config']['title']}", "",
+    lines = [f"# {spec.name}: {spec.config['title']}", "",
              tabulate(rows, header, tablefmt="github", disable_numparse=True), ""]
     return "\n".join(lines + [f"- {n}" for n in _notes(spec, fractions)]) + "\n"
 
@@ -200,12 +192,12 @@ def _html(spec, summary: pd.DataFrame, fractions) -> str:
     body = tabulate([[html.escape(c) for c in r] for r in rows], [html.escape(h) for h in header],
                     tablefmt="unsafehtml", disable_numparse=True)
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in _notes(spec, fractions))
-    title = html.escape(f"{spec['name']}: {spec['config']['title']}")
+    title = html.escape(f"{spec.name}: {spec.config['title']}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
             f"<h2>{title}</h2>{body}<ul>{notes}</ul></body></html>\n")
 
 
-def _pairs_figure(spec, runs_dir: Path, prefix: Path, teachers: dict) -> None:
+def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict) -> None:
     """Teacher and student Grad-CAM (for the teacher's class) on a few test images: one row per
     method of the figure's group (first seed), the teacher in the first row."""
     import matplotlib
@@ -215,13 +207,13 @@ def _pairs_figure(spec, runs_dir: Path, prefix: Path, teachers: dict) -> None:
 
     from .figures import _display, _load_run, _one_image_per_class, _save_png
 
-    shown = spec["figure_pairs"]
-    n_images = spec["config"].get("images", 4)
+    shown = spec.figure_pairs
+    n_images = spec.config.get("images", 4)
     figure, axes = plt.subplots(len(shown) + 1, n_images, figsize=(1.5 * n_images, 1.5 * (len(shown) + 1) + 0.5),
                                 squeeze=False)
     records = []
-    teacher = teachers[shown[0]["teacher_run_id"]]
-    _, data = _load_run(runs_dir, shown[0]["run_id"])
+    teacher = teachers[shown[0].teacher_run_id]
+    _, data = _load_run(layout, shown[0].run_id)
     index = _one_image_per_class(data.test.y, n_images)
     x = data.test.x[index]
     classes, teacher_maps = predictions_and_cam(teacher, x)
@@ -232,22 +224,22 @@ def _pairs_figure(spec, runs_dir: Path, prefix: Path, teachers: dict) -> None:
         axes[0, j].set_title(f"teacher: {data.class_names[classes[j]]}", fontsize=7)
     axes[0, 0].set_ylabel("teacher", fontsize=7)
     for i, pair in enumerate(shown, start=1):
-        student, _ = _load_run(runs_dir, pair["run_id"])
+        student, _ = _load_run(layout, pair.run_id)
         _, maps = predictions_and_cam(student, x, classes)
         sims = explanation_similarity(maps, teacher_maps)
         for j in range(len(index)):
             axes[i, j].imshow(_display(x[j]), cmap="gray")
             axes[i, j].imshow(_display(maps[j], size), cmap="jet", alpha=0.5)
             axes[i, j].set_xlabel(f"cos {sims[j]:.2f}", fontsize=7)
-            records.append({"group": pair["group"], "method": pair["method"], "run_id": pair["run_id"],
+            records.append({"group": pair.group, "method": pair.method, "run_id": pair.run_id,
                             "test_index": int(index[j]), "teacher_class": data.class_names[classes[j]],
                             "cosine_to_teacher": float(sims[j])})
-        axes[i, 0].set_ylabel(f"{pair['method']}\n({pair['group']})", fontsize=7)
+        axes[i, 0].set_ylabel(f"{pair.method}\n({pair.group})", fontsize=7)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    figure.suptitle(f"{spec['config']['title']}: teacher and student Grad-CAM for the teacher's class", fontsize=8)
+    figure.suptitle(f"{spec.config['title']}: teacher and student Grad-CAM for the teacher's class", fontsize=8)
     figure.tight_layout()
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    _save_png(figure, prefix.with_suffix(".png"))
-    atomic_write_text(prefix.with_suffix(".csv"), pd.DataFrame(records).to_csv(index=False, float_format="%.4f"))
+    _save_png(figure, layout.analysis_figure(spec.name, "png"))
+    atomic_write_text(layout.analysis_figure(spec.name, "csv"),
+                      pd.DataFrame(records).to_csv(index=False, float_format="%.4f"))

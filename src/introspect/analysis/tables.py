@@ -2,7 +2,6 @@
 best entry per model in bold, Holm-corrected paired tests against the reference method (LE)."""
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,13 +11,15 @@ import pandas as pd
 from tabulate import tabulate
 
 from ..io import atomic_write_text
-from .stats import TestResult, holm, paired_t, welch_t
+from ..runs import ResultsLayout, RunFileError, read_run
+from ..specs import TableSpec
+from .stats import holm, paired_t, welch_t
 
 PAPER_SOURCE = "LE paper"
 
 
-class MissingRunsError(RuntimeError):
-    pass
+class MissingRunsError(RunFileError):
+    """Runs a table, figure or analysis needs have not finished."""
 
 
 @dataclass
@@ -48,40 +49,37 @@ class CellResult:
         return float(pd.Series(list(self.values.values()), dtype=float).std(ddof=1)) if self.n > 1 else float("nan")
 
 
-def load_cells(spec: dict[str, Any], runs_dir: Path, metric: str, allow_missing: bool) -> list[CellResult]:
-    error_metric = spec["config"].get("metric", "accuracy") == "error"
+def load_cells(spec: TableSpec, metric: str, allow_missing: bool) -> list[CellResult]:
+    layout = ResultsLayout(spec.results_dir)
     cells, missing = [], []
-    for cell in spec["cells"]:
+    for cell in spec.cells:
         values, absent = {}, []
-        for run_id in cell["run_ids"]:
-            path = runs_dir / run_id / "metrics.json"
-            if not path.exists():
+        for run_id in cell.run_ids:
+            if not layout.run(run_id).is_finished():
                 absent.append(run_id)
                 continue
-            metrics = json.loads(path.read_text())
-            value = float(metrics[metric])
-            values[int(metrics["seed"])] = 100.0 - value if error_metric else value
+            run = read_run(layout, run_id)
+            values[run.seed] = spec.value(run, metric)
         missing += absent
-        cells.append(CellResult(cell["group"], cell["method"], cell["model"], cell.get("paper_dataset"),
-                                values, cell["run_ids"], absent))
+        cells.append(CellResult(cell.group, cell.method, cell.model, cell.paper_dataset, values, cell.run_ids, absent))
     if missing and not allow_missing:
         listed = "\n  ".join(missing)
         raise MissingRunsError(
-            f"table {spec['name']}: {len(missing)} run(s) have no metrics.json:\n  {listed}\n"
+            f"table {spec.name}: {len(missing)} run(s) have not finished:\n  {listed}\n"
             "Rerun them (snakemake reruns only what is missing), or set allow_missing_seeds: true "
             "to produce the table with the actual n per cell."
         )
     if any(c.n == 0 for c in cells):
         empty = [f"{c.group}/{c.method}" for c in cells if c.n == 0]
-        raise MissingRunsError(f"table {spec['name']}: no seed at all for {', '.join(empty)}")
+        raise MissingRunsError(f"table {spec.name}: no seed at all for {', '.join(empty)}")
     return cells
 
 
-def attach_reported(cells: list[CellResult], spec: dict[str, Any], reported: pd.DataFrame) -> None:
-    table_no = spec["config"].get("paper_table")
+def attach_reported(cells: list[CellResult], spec: TableSpec, reported: pd.DataFrame) -> None:
+    table_no = spec.config.get("paper_table")
     if table_no is None:
         return
-    metric = "test_err" if spec["config"].get("metric") == "error" else "test_acc"
+    metric = "test_err" if spec.metric_kind == "error" else "test_acc"
     rows = reported[(reported["table"] == table_no) & (reported["metric"] == metric)
                     & reported["source"].str.startswith(PAPER_SOURCE)]
     for cell in cells:
@@ -92,9 +90,9 @@ def attach_reported(cells: list[CellResult], spec: dict[str, Any], reported: pd.
             cell.paper_std = float(match["std"].iloc[0]) if not pd.isna(match["std"].iloc[0]) else float("nan")
 
 
-def compare(cells: list[CellResult], spec: dict[str, Any]) -> list[dict[str, Any]]:
+def compare(cells: list[CellResult], spec: TableSpec) -> list[dict[str, Any]]:
     """Tests of every group's reference method against each other method of the group."""
-    candidates = spec["config"].get("compare_to", [])
+    candidates = spec.reference_methods
     tests: list[dict[str, Any]] = []
     for group in _ordered(c.group for c in cells):
         members = {c.method: c for c in cells if c.group == group}
@@ -107,7 +105,7 @@ def compare(cells: list[CellResult], spec: dict[str, Any]) -> list[dict[str, Any
             ref = members[reference]
             for result in (paired_t(ref.values, cell.values),
                            welch_t(list(ref.values.values()), list(cell.values.values()))):
-                tests.append({"table": spec["name"], "group": group, "model": cell.model,
+                tests.append({"table": spec.name, "group": group, "model": cell.model,
                               "method_a": reference, "method_b": method, **asdict(result)})
     for kind in ("paired_t", "welch_t"):
         family = [t for t in tests if t["test"] == kind]
@@ -129,19 +127,20 @@ def mark_cells(cells: list[CellResult], tests: list[dict[str, Any]], lower_is_be
             c.best = abs(c.mean - best) < 1e-9
 
 
-def write_table(spec: dict[str, Any], runs_dir: Path, reported_csv: Path, out_prefix: Path, tests_out: Path,
-                *, metric: str = "test_acc_final", allow_missing: bool = False) -> list[CellResult]:
-    cells = load_cells(spec, runs_dir, metric, allow_missing)
+def write_table(spec: TableSpec, reported_csv: Path, *, metric: str = "test_acc_final",
+                allow_missing: bool = False) -> list[CellResult]:
+    """Write the table's md, tex, csv and html and its tests CSV where :class:`ResultsLayout` puts them."""
+    layout = ResultsLayout(spec.results_dir)
+    cells = load_cells(spec, metric, allow_missing)
     reported = pd.read_csv(reported_csv)
     attach_reported(cells, spec, reported)
     tests = compare(cells, spec)
-    lower = spec["config"].get("metric") == "error"
-    mark_cells(cells, tests, lower)
-    out_prefix.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_prefix.with_suffix(".csv"), _csv(cells, spec, metric))
-    atomic_write_text(out_prefix.with_suffix(".md"), _markdown(cells, spec, reported, metric, runs_dir))
-    atomic_write_text(out_prefix.with_suffix(".tex"), _latex(cells, spec, metric))
-    atomic_write_text(out_prefix.with_suffix(".html"), _html(cells, spec, metric, runs_dir))
+    mark_cells(cells, tests, spec.lower_is_better)
+    atomic_write_text(layout.table(spec.name, "csv"), _csv(cells, spec, metric))
+    atomic_write_text(layout.table(spec.name, "md"), _markdown(cells, spec, reported, metric))
+    atomic_write_text(layout.table(spec.name, "tex"), _latex(cells, spec, metric))
+    atomic_write_text(layout.table(spec.name, "html"), _html(cells, spec, metric))
+    tests_out = layout.table_tests(spec.name)
     columns = ["table", "group", "model", "method_a", "method_b", "test", "n_a", "n_b", "mean_diff",
                "statistic", "df", "p", "p_holm", "effect_size", "ci_low", "ci_high"]
     atomic_write_text(tests_out, pd.DataFrame(tests, columns=columns).to_csv(index=False))
@@ -167,12 +166,12 @@ def _cell_text(cell: CellResult | None, bold: tuple[str, str]) -> str:
     return f"{text} (n={cell.n}){cell.mark}"
 
 
-def _grid(cells: list[CellResult], spec: dict[str, Any], render) -> tuple[list[str], list[list[str]]]:
+def _grid(cells: list[CellResult], spec: TableSpec, render) -> tuple[list[str], list[list[str]]]:
     """Rows and columns as the paper prints them; ``render(cell_or_None)`` gives each entry."""
     groups = _ordered(c.group for c in cells)
-    methods = spec["config"]["methods"]
+    methods = spec.methods
     lookup = {(c.group, c.method): c for c in cells}
-    if spec["config"].get("layout", "models_as_rows") == "methods_as_rows":
+    if spec.config.get("layout", "models_as_rows") == "methods_as_rows":
         header = ["Method"] + groups
         rows = [[m] + [render(lookup.get((g, m))) for g in groups] for m in methods]
     else:
@@ -181,15 +180,11 @@ def _grid(cells: list[CellResult], spec: dict[str, Any], render) -> tuple[list[s
     return header, rows
 
 
-def _metric_name(spec) -> str:
-    return "test error (%)" if spec["config"].get("metric") == "error" else "test accuracy (%)"
-
-
-def _footer(cells: list[CellResult], spec: dict[str, Any], metric: str) -> list[str]:
-    settings = spec.get("settings", {})
-    reference = ", ".join(spec["config"].get("compare_to", [])) or "none"
+def _footer(cells: list[CellResult], spec: TableSpec, metric: str) -> list[str]:
+    settings = spec.settings
+    reference = ", ".join(spec.reference_methods) or "none"
     notes = [
-        f"Metric: {_metric_name(spec)} from `{metric}` of each run; mean ± sample std over seeds, n seeds per cell.",
+        f"Metric: {spec.metric_label} from `{metric}` of each run; mean ± sample std over seeds, n seeds per cell.",
         f"Significance: paired t-test over shared seeds of the reference method ({reference}) against each other "
         "method of the same model, Holm-corrected within the table; † p<0.05, ‡ p<0.01 (marked on the "
         "compared method). Welch's t-tests are in the tests CSV. Bold: best mean per model.",
@@ -207,12 +202,13 @@ def _footer(cells: list[CellResult], spec: dict[str, Any], metric: str) -> list[
     return notes
 
 
-def _selection_notes(spec: dict[str, Any]) -> list[str]:
+def _selection_notes(spec: TableSpec) -> list[str]:
     """Which swept values the final runs used, and the validation scores they were chosen by."""
-    from .selection import describe
+    from .selection import describe, read_selection
 
-    selection = (spec.get("settings") or {}).get("selection", {})
-    paths = _ordered(c["selection"] for c in spec["cells"] if c.get("selection"))
+    selection = spec.settings.get("selection", {})
+    layout = ResultsLayout(spec.results_dir)
+    paths = [layout.selection(s) for s in _ordered(c.selection for c in spec.cells if c.selection)]
     if selection.get("use") == "paper":
         return ["Hyper-parameters: the configured (paper's) values; sweeps were skipped (sweeps.use: paper)."]
     notes = []
@@ -220,11 +216,11 @@ def _selection_notes(spec: dict[str, Any]) -> list[str]:
         notes.append(f"Swept hyper-parameters were chosen on the validation split (mean over sweep seeds "
                      f"{selection.get('seeds')}); the test set played no part:")
     for path in paths:
-        notes.append(describe(json.loads(Path(path).read_text())))
+        notes.append(describe(read_selection(path)))
     return notes
 
 
-def _html(cells: list[CellResult], spec: dict[str, Any], metric: str, runs_dir: Path) -> str:
+def _html(cells: list[CellResult], spec: TableSpec, metric: str) -> str:
     """The table for Snakemake's HTML report: our numbers with the paper's, and the notes."""
     import html
 
@@ -237,30 +233,30 @@ def _html(cells: list[CellResult], spec: dict[str, Any], metric: str, runs_dir: 
 
     header, rows = _grid(cells, spec, render)
     body = tabulate(rows, [html.escape(h) for h in header], tablefmt="unsafehtml", disable_numparse=True)
-    teachers = "".join(f"<p>{html.escape(line)}</p>" for line in _teacher_lines(spec, runs_dir) if line)
+    teachers = "".join(f"<p>{html.escape(line)}</p>" for line in _teacher_lines(spec) if line)
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in _footer(cells, spec, metric))
-    title = html.escape(f"{spec['name']}: {spec['config']['title']}")
+    title = html.escape(f"{spec.name}: {spec.config['title']}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
             f"<h2>{title}</h2>{teachers}{body}<ul>{notes}</ul></body></html>\n")
 
 
-def _teacher_lines(spec: dict[str, Any], runs_dir: Path) -> list[str]:
+def _teacher_lines(spec: TableSpec) -> list[str]:
     """Teacher accuracies, as the paper gives them in its captions (final-epoch test accuracy)."""
+    layout = ResultsLayout(spec.results_dir)
     lines = []
-    for label, run_ids in spec.get("teachers", {}).items():
-        values = [json.loads((runs_dir / r / "metrics.json").read_text())["test_acc_final"] for r in run_ids]
+    for label, run_ids in spec.teachers.items():
+        values = [read_run(layout, r).value("test_acc_final") for r in run_ids]
         series = pd.Series(values, dtype=float)
         spread = f" ± {_fmt(series.std(ddof=1))}" if len(values) > 1 else ""
         lines.append(f"Teacher {label}: {_fmt(series.mean())}{spread}% test accuracy (n={len(values)}).")
     return lines + ([""] if lines else [])
 
 
-def _markdown(cells: list[CellResult], spec: dict[str, Any], reported: pd.DataFrame, metric: str,
-              runs_dir: Path) -> str:
-    config = spec["config"]
-    title = f"# {spec['name']}: {config['title']}"
-    lines = [title, ""] + _teacher_lines(spec, runs_dir)
-    lines += [f"Ours ({_metric_name(spec)}, dataset `{(spec.get('settings') or {}).get('dataset', '')}`):", ""]
+def _markdown(cells: list[CellResult], spec: TableSpec, reported: pd.DataFrame, metric: str) -> str:
+    config = spec.config
+    title = f"# {spec.name}: {config['title']}"
+    lines = [title, ""] + _teacher_lines(spec)
+    lines += [f"Ours ({spec.metric_label}, dataset `{spec.settings.get('dataset', '')}`):", ""]
     header, rows = _grid(cells, spec, lambda c: _cell_text(c, ("**", "**")))
     lines += [tabulate(rows, header, tablefmt="github", disable_numparse=True), ""]
     if config.get("paper_table"):
@@ -278,8 +274,8 @@ def _markdown(cells: list[CellResult], spec: dict[str, Any], reported: pd.DataFr
     return "\n".join(lines) + "\n"
 
 
-def _other_implementations(spec, reported: pd.DataFrame) -> list[str]:
-    config = spec["config"]
+def _other_implementations(spec: TableSpec, reported: pd.DataFrame) -> list[str]:
+    config = spec.config
     rows = reported[(reported["table"] == config["paper_table"])
                     & ~reported["source"].str.startswith(PAPER_SOURCE)]
     if rows.empty:
@@ -301,7 +297,7 @@ def _latex_escape(text: str) -> str:
     return text.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
 
 
-def _latex(cells: list[CellResult], spec: dict[str, Any], metric: str) -> str:
+def _latex(cells: list[CellResult], spec: TableSpec, metric: str) -> str:
     def render(cell: CellResult | None) -> str:
         if cell is None:
             return "--"
@@ -313,13 +309,13 @@ def _latex(cells: list[CellResult], spec: dict[str, Any], metric: str) -> str:
         return text + mark + paper
 
     header, rows = _grid(cells, spec, render)
-    config = spec["config"]
+    config = spec.config
     notes = " ".join(_latex_escape(n) for n in _footer(cells, spec, metric)[:2])
-    caption = (f"{_latex_escape(config['title'])}: {_latex_escape(_metric_name(spec))}, mean $\\pm$ std over "
+    caption = (f"{_latex_escape(config['title'])}: {_latex_escape(spec.metric_label)}, mean $\\pm$ std over "
                f"seeds; the paper's value in brackets. {notes}")
     lines = [
         "% generated by introspect; requires \\usepackage{booktabs}",
-        "\\begin{table}[t]", "\\centering", f"\\caption{{{caption}}}", f"\\label{{tab:{spec['name']}}}",
+        "\\begin{table}[t]", "\\centering", f"\\caption{{{caption}}}", f"\\label{{tab:{spec.name}}}",
         "\\begin{tabular}{l" + "c" * (len(header) - 1) + "}", "\\toprule",
         " & ".join(_latex_escape(h) for h in header) + " \\\\", "\\midrule",
     ]
@@ -328,10 +324,10 @@ def _latex(cells: list[CellResult], spec: dict[str, Any], metric: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _csv(cells: list[CellResult], spec: dict[str, Any], metric: str) -> str:
+def _csv(cells: list[CellResult], spec: TableSpec, metric: str) -> str:
     records = [{
-        "table": spec["name"], "group": c.group, "model": c.model, "method": c.method,
-        "metric": _metric_name(spec), "source_metric": metric, "n": c.n, "mean": c.mean, "std": c.std,
+        "table": spec.name, "group": c.group, "model": c.model, "method": c.method,
+        "metric": spec.metric_label, "source_metric": metric, "n": c.n, "mean": c.mean, "std": c.std,
         "seeds": " ".join(str(s) for s in sorted(c.values)),
         "values": " ".join(f"{c.values[s]:.4f}" for s in sorted(c.values)),
         "paper_dataset": c.paper_dataset, "paper_mean": c.paper_mean, "paper_std": c.paper_std,

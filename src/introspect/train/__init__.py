@@ -1,11 +1,10 @@
-"""The training loop and run specifications."""
-from .loop import (
-    CHECKPOINT, EPOCHS, METRICS, MODEL, InjectedFailure, Interrupted, NonFiniteLossError,
-    TrainingError, accuracy, load_model, train,
-)
-from .spec import Budget, DatasetSpec, RunSpec
+"""The training loop. Run specifications live in :mod:`introspect.spec`, run files in :mod:`introspect.runs`."""
+from ..evaluate import accuracy
+from ..runs import load_model
+from ..spec import Budget, DatasetSpec, RunSpec
+from .loop import InjectedFailure, Interrupted, NonFiniteLossError, TrainingError, train
 
 __all__ = [
-    "CHECKPOINT", "EPOCHS", "METRICS", "MODEL", "Budget", "DatasetSpec", "InjectedFailure", "Interrupted",
-    "NonFiniteLossError", "RunSpec", "TrainingError", "accuracy", "load_model", "train",
+    "Budget", "DatasetSpec", "InjectedFailure", "Interrupted", "NonFiniteLossError", "RunSpec", "TrainingError",
+    "accuracy", "load_model", "train",
 ]

@@ -24,16 +24,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data import Dataset, Split, augment_batch, load_dataset
+from ..data import Dataset, augment_batch
+from ..evaluate import accuracy, autocast
 from ..io import atomic_torch_save, atomic_write_json, atomic_write_text, provenance
 from ..methods import Method, StepContext, build_method
 from ..models import IntrospectModel, build_model
+from ..runs import RunFiles, load_model, load_run_dataset
+from ..spec import Performance, RunSpec
 from .sgd import SGD
-from .spec import Performance, RunSpec
 
 log = logging.getLogger("introspect.train")
 
-CHECKPOINT, MODEL, METRICS, EPOCHS = "checkpoint.pt", "model.pt", "metrics.json", "epochs.csv"
 EPOCH_COLUMNS = ["epoch", "stage", "lr", "loss", "loss_terms", "train_acc", "val_acc", "test_acc", "seconds"]
 
 
@@ -75,19 +76,10 @@ class _State:
     seconds: float  # training wall time accumulated before this process
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> IntrospectModel:
-    """Rebuild a trained model from a run's ``model.pt``."""
-    saved = torch.load(path, map_location=device, weights_only=False)
-    arch = saved["arch"]
-    model = build_model(arch["name"], arch["num_classes"], tuple(arch["input_shape"]))
-    model.load_state_dict(saved["model"])
-    return model.to(device).eval()
-
-
 def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: int | None = None) -> dict[str, Any]:
     """Train one run into ``out_dir`` (resuming from its checkpoint if there is one); return metrics."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    files = RunFiles(Path(out_dir))
+    files.directory.mkdir(parents=True, exist_ok=True)
     if threads:
         torch.set_num_threads(threads)
     if str(device).startswith("cuda"):
@@ -99,10 +91,10 @@ def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: i
         path = getattr(spec, key)
         if path and not Path(path).is_file():
             raise TrainingError(f"{spec.run_id}: the {key} checkpoint {path} does not exist; train that run first")
-    data = _load_data(spec).to(device)
+    data = load_run_dataset(spec).to(device)
     method = build_method(spec.method["name"], **spec.method_hyperparameters())
     teacher = load_model(spec.teacher) if spec.teacher else None  # on the CPU until setup() has seen it
-    state = _initial_state(spec, method, data, out, device, teacher)
+    state = _initial_state(spec, method, data, files, device, teacher)
 
     with _stop_on_signals() as stop:
         while state.next_epoch < spec.last_epoch:
@@ -113,23 +105,17 @@ def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: i
             state.history.append(row)
             state.seconds += row["seconds"]
             state.next_epoch = epoch + 1
-            _save_checkpoint(out / CHECKPOINT, spec, state)
-            atomic_write_text(out / EPOCHS, _epochs_csv(state.history))
+            _save_checkpoint(files.checkpoint, spec, state)
+            atomic_write_text(files.epochs, _epochs_csv(state.history))
             log.info(
                 "%s epoch %d/%d lr %.4g loss %.4f train %.2f val %.2f test %.2f (%.1fs)",
                 spec.run_id, epoch + 1, spec.last_epoch, row["lr"], row["loss"],
                 row["train_acc"], row["val_acc"], row["test_acc"], row["seconds"],
             )
-    return _finish(spec, data, state, out)
+    return _finish(spec, data, state, files)
 
 
-def _load_data(spec: RunSpec) -> Dataset:
-    d = spec.dataset
-    return load_dataset(d.name, d.root, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
-                        image_size=d.image_size, augment=d.augment, split_seed=d.split_seed)
-
-
-def _initial_state(spec: RunSpec, method: Method, data: Dataset, out: Path, device: str, teacher) -> _State:
+def _initial_state(spec: RunSpec, method: Method, data: Dataset, files: RunFiles, device: str, teacher) -> _State:
     if method.needs_teacher and teacher is None:
         raise TrainingError(f"{spec.run_id}: method {method.name!r} needs a teacher checkpoint (spec key 'teacher')")
     torch.manual_seed(spec.seed)
@@ -143,7 +129,7 @@ def _initial_state(spec: RunSpec, method: Method, data: Dataset, out: Path, devi
     b = spec.budget
     optimizer = SGD(params, lr=b.lr, momentum=b.momentum, weight_decay=b.weight_decay)
     state = _State(model, aux, optimizer, 0, [], 0.0)
-    checkpoint = out / CHECKPOINT
+    checkpoint = files.checkpoint
     if checkpoint.exists():
         saved = torch.load(checkpoint, map_location=device, weights_only=False)
         if saved["identity"] != _identity(spec):
@@ -291,7 +277,7 @@ def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=Non
         x = x.contiguous(memory_format=torch.channels_last)
     if method.needs_input_grad(epoch):
         x = x.requires_grad_(True)
-    with _autocast(x, performance):
+    with autocast(x, performance):
         out = model.forward_features(x)
         teacher_out = None
         if teacher is not None:
@@ -306,23 +292,6 @@ def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=Non
     return {k: float(v.detach()) for k, v in terms.items()}, out.logits.detach()
 
 
-@torch.no_grad()
-def _autocast(x: Tensor, performance: Performance):
-    return torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=performance.amp == "bf16")
-
-
-def accuracy(model: nn.Module, split: Split, batch_size: int = 1000, performance: Performance | None = None) -> float:
-    """Top-1 accuracy in % of ``model`` (in eval mode) on a split."""
-    performance = performance or Performance()
-    was_training = model.training
-    model.eval()
-    with _autocast(split.x, performance):
-        correct = sum(int((model(split.x[i:i + batch_size]).argmax(1) == split.y[i:i + batch_size]).sum())
-                      for i in range(0, len(split), batch_size))
-    model.train(was_training)
-    return 100.0 * correct / len(split)
-
-
 def _epochs_csv(history: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EPOCH_COLUMNS, lineterminator="\n")
@@ -332,7 +301,7 @@ def _epochs_csv(history: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def _finish(spec: RunSpec, data: Dataset, state: _State, out: Path) -> dict[str, Any]:
+def _finish(spec: RunSpec, data: Dataset, state: _State, files: RunFiles) -> dict[str, Any]:
     history = state.history
     if not history:
         raise TrainingError(f"{spec.run_id}: no epoch was trained (stop_epoch/init_from leave nothing to do)")
@@ -359,10 +328,10 @@ def _finish(spec: RunSpec, data: Dataset, state: _State, out: Path) -> dict[str,
         "spec": spec.to_dict(),
         **provenance(),
     }
-    atomic_torch_save(out / MODEL, _snapshot(spec, state))
-    atomic_write_text(out / EPOCHS, _epochs_csv(history))
-    atomic_write_json(out / METRICS, metrics)  # last: its presence means the run is complete
-    (out / CHECKPOINT).unlink(missing_ok=True)
+    atomic_torch_save(files.model, _snapshot(spec, state))
+    atomic_write_text(files.epochs, _epochs_csv(history))
+    atomic_write_json(files.metrics, metrics)  # last: its presence means the run is complete
+    files.checkpoint.unlink(missing_ok=True)
     return metrics
 
 
