@@ -143,7 +143,7 @@ def write_table(spec: dict[str, Any], runs_dir: Path, reported_csv: Path, out_pr
     atomic_write_text(out_prefix.with_suffix(".tex"), _latex(cells, spec, metric))
     atomic_write_text(out_prefix.with_suffix(".html"), _html(cells, spec, metric, runs_dir))
     columns = ["table", "group", "model", "method_a", "method_b", "test", "n_a", "n_b", "mean_diff",
-               "statistic", "df", "p", "p_holm", "effect_size", "ci_low", "ci_high"]
+               "statistic", "df", "p", "p_holm", "effect_size", "ci_low", "ci_high", "reason"]
     atomic_write_text(tests_out, pd.DataFrame(tests, columns=columns).to_csv(index=False))
     return cells
 
