@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
-from statsmodels.stats.power import TTestPower
 
 NAN = float("nan")
 # Accuracies are percentages of whole test images; two equal differences computed from different accuracy
@@ -91,6 +90,8 @@ def minimum_detectable_effect(sd_diff: float, n: int, *, alpha: float = 0.05, po
     NaN when it cannot be computed (n < 2, zero or unknown spread)."""
     if n < 2 or not math.isfinite(sd_diff) or sd_diff <= 0:
         return NAN
+    from statsmodels.stats.power import TTestPower  # here: tables import this module and need no statsmodels
+
     d = TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power, alternative="two-sided")
     return float(np.asarray(d).item()) * sd_diff
 
