@@ -3,45 +3,117 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestPower
 
-from introspect.analysis.stats import holm, paired_t, welch_t
+from introspect.analysis.stats import holm, minimum_detectable_effect, paired_t, welch_t
 
 A = {0: 91.2, 1: 91.0, 2: 91.3, 3: 91.25, 4: 91.1}
 B = {0: 90.2, 1: 90.6, 2: 89.9, 3: 90.4, 4: 90.3}
 
 
-def test_paired_t_matches_scipy_and_hand_ci():
+def test_paired_t_matches_scipy_and_the_textbook_interval():
     result = paired_t(A, B)
     ref = stats.ttest_rel(list(A.values()), list(B.values()))
-    assert result.statistic == pytest.approx(ref.statistic)
-    assert result.p == pytest.approx(ref.pvalue)
+    assert result.statistic == pytest.approx(ref.statistic) and result.p == pytest.approx(ref.pvalue)
+    assert result.df == 4 and result.reason == ""
     diff = np.array([A[s] - B[s] for s in A])
     half = stats.t.ppf(0.975, 4) * diff.std(ddof=1) / math.sqrt(5)
     assert (result.ci_low, result.ci_high) == pytest.approx((diff.mean() - half, diff.mean() + half))
     assert result.effect_size == pytest.approx(diff.mean() / diff.std(ddof=1))
 
 
+def test_paired_t_by_hand_on_three_pairs():
+    # differences 2, 3, 2: mean 7/3, sample variance ((1/3)² + (2/3)² + (1/3)²) / 2 = 1/3, se = sqrt(1/3 / 3) = 1/3,
+    # t = 7. With 2 degrees of freedom the t CDF is 1/2 + t / (2 sqrt(t² + 2)), so p = 1 - 7 / sqrt(51) and the
+    # 97.5% quantile solves t / sqrt(t² + 2) = 0.95: t = sqrt(2 · 0.95² / (1 - 0.95²)).
+    result = paired_t({0: 3.0, 1: 5.0, 2: 4.0}, {0: 1.0, 1: 2.0, 2: 2.0})
+    assert result.mean_diff == pytest.approx(7 / 3)
+    assert result.statistic == pytest.approx(7.0)
+    assert result.p == pytest.approx(1 - 7 / math.sqrt(51))
+    quantile = math.sqrt(2 * 0.95**2 / (1 - 0.95**2))
+    assert (result.ci_low, result.ci_high) == pytest.approx((7 / 3 - quantile / 3, 7 / 3 + quantile / 3))
+    assert result.effect_size == pytest.approx((7 / 3) / math.sqrt(1 / 3))
+
+
 def test_paired_t_uses_only_shared_seeds():
     result = paired_t({**A, 9: 0.0}, B)
-    assert result.n_a == 5
+    assert result.n_a == 5 and result.p == pytest.approx(paired_t(A, B).p)
 
 
-def test_welch_matches_scipy():
-    result = welch_t(list(A.values()), list(B.values()))
-    ref = stats.ttest_ind(list(A.values()), list(B.values()), equal_var=False)
-    assert result.statistic == pytest.approx(ref.statistic)
-    assert result.p == pytest.approx(ref.pvalue)
-    assert result.ci_low < result.mean_diff < result.ci_high
+def test_identical_differences_are_not_significant_but_untestable():
+    # 91.2 - 90.2, 91.3 - 90.3, ... are all 1.0 up to float rounding; scipy calls that p ~ 0.
+    a, b = {0: 91.2, 1: 91.3, 2: 91.4}, {0: 90.2, 1: 90.3, 2: 90.4}
+    assert stats.ttest_rel(list(a.values()), list(b.values())).pvalue < 1e-6
+    result = paired_t(a, b)
+    assert result.mean_diff == pytest.approx(1.0)
+    assert all(math.isnan(v) for v in (result.statistic, result.p, result.ci_low, result.ci_high, result.effect_size))
+    assert "all paired differences identical" in result.reason
+    zero = paired_t({0: 1.0, 1: 2.0}, {0: 1.0, 1: 2.0})
+    assert math.isnan(zero.p) and "identical" in zero.reason
 
 
-def test_degenerate_inputs_give_nan_not_crashes():
-    assert math.isnan(paired_t({0: 1.0}, {0: 2.0}).p)
-    assert math.isnan(welch_t([1.0], [1.0, 2.0]).p)
-    same = paired_t({0: 1.0, 1: 2.0}, {0: 1.0, 1: 2.0})
-    assert same.p == 1.0
+def test_too_few_pairs_give_nan_with_the_reason():
+    single = paired_t({0: 1.0, 1: 3.0}, {0: 2.0, 5: 1.0})
+    assert single.n_a == 1 and single.mean_diff == -1.0 and math.isnan(single.p) and "n < 2" in single.reason
+    none = paired_t({0: 1.0}, {1: 2.0})
+    assert none.n_a == 0 and math.isnan(none.mean_diff) and "n < 2" in none.reason
+
+
+def test_welch_matches_scipy_and_the_satterthwaite_formula():
+    x, y = list(A.values()), list(B.values())
+    result = welch_t(x, y)
+    ref = stats.ttest_ind(x, y, equal_var=False)
+    assert result.statistic == pytest.approx(ref.statistic) and result.p == pytest.approx(ref.pvalue)
+    vx, vy = np.var(x, ddof=1) / 5, np.var(y, ddof=1) / 5
+    df = (vx + vy) ** 2 / (vx**2 / 4 + vy**2 / 4)
+    half = stats.t.ppf(0.975, df) * math.sqrt(vx + vy)
+    diff = np.mean(x) - np.mean(y)
+    assert result.df == pytest.approx(df)
+    assert (result.ci_low, result.ci_high) == pytest.approx((diff - half, diff + half))
+    pooled = math.sqrt((4 * np.var(x, ddof=1) + 4 * np.var(y, ddof=1)) / 8)
+    assert result.effect_size == pytest.approx(diff / pooled)
+
+
+def test_welch_degenerate_inputs():
+    short = welch_t([1.0], [1.0, 2.0])
+    assert math.isnan(short.p) and "n < 2" in short.reason
+    constant = welch_t([90.0, 90.0, 90.0], [89.0, 89.0])
+    assert constant.mean_diff == 1.0 and math.isnan(constant.p) and "constant" in constant.reason
+    one_constant = welch_t([90.0, 90.0, 90.0], [89.0, 89.5, 88.0])
+    assert one_constant.p == pytest.approx(stats.ttest_ind([90.0] * 3, [89.0, 89.5, 88.0], equal_var=False).pvalue)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 10])
+def test_minimum_detectable_effect_has_the_asked_power(n):
+    sd = 0.4
+    mde = minimum_detectable_effect(sd, n)
+    # Power of the two-sided paired t at that effect, from the noncentral t distribution directly.
+    nc, crit = mde / sd * math.sqrt(n), stats.t.ppf(0.975, n - 1)
+    power = stats.nct.sf(crit, n - 1, nc) + stats.nct.cdf(-crit, n - 1, nc)
+    assert power == pytest.approx(0.8, abs=1e-6)
+    assert TTestPower().power(effect_size=mde / sd, nobs=n, alpha=0.05) == pytest.approx(0.8, abs=1e-6)
+
+
+def test_minimum_detectable_effect_shrinks_with_n_and_is_nan_when_undefined():
+    assert minimum_detectable_effect(0.4, 10) < minimum_detectable_effect(0.4, 5) < minimum_detectable_effect(0.4, 3)
+    assert minimum_detectable_effect(0.8, 5) == pytest.approx(2 * minimum_detectable_effect(0.4, 5))
+    assert math.isnan(minimum_detectable_effect(0.4, 1))
+    assert math.isnan(minimum_detectable_effect(0.0, 5))
+    assert math.isnan(minimum_detectable_effect(float("nan"), 5))
 
 
 def test_holm_hand_example():
     # sorted p: 0.01 (x3), 0.02 (x2), 0.04 (x1) -> 0.03, 0.04, 0.04 ; NaN stays out of the family
     assert holm([0.04, 0.01, float("nan"), 0.02]) == pytest.approx([0.04, 0.03, float("nan"), 0.04], nan_ok=True)
     assert holm([0.5, 0.9]) == [1.0, 1.0]
+    assert holm([]) == []
+
+
+def test_holm_matches_statsmodels():
+    p = np.random.default_rng(0).uniform(0, 0.2, size=12)
+    expected = multipletests(p, method="holm")[1]
+    assert holm(list(p)) == pytest.approx(list(expected))
+    with_nan = list(p[:5]) + [float("nan")] + list(p[5:])
+    adjusted = holm(with_nan)
+    assert math.isnan(adjusted[5]) and adjusted[:5] + adjusted[6:] == pytest.approx(list(expected))

@@ -142,7 +142,7 @@ def write_table(spec: TableSpec, reported_csv: Path, *, metric: str = "test_acc_
     atomic_write_text(layout.table(spec.name, "html"), _html(cells, spec, metric))
     tests_out = layout.table_tests(spec.name)
     columns = ["table", "group", "model", "method_a", "method_b", "test", "n_a", "n_b", "mean_diff",
-               "statistic", "df", "p", "p_holm", "effect_size", "ci_low", "ci_high"]
+               "statistic", "df", "p", "p_holm", "effect_size", "ci_low", "ci_high", "reason"]
     atomic_write_text(tests_out, pd.DataFrame(tests, columns=columns).to_csv(index=False))
     return cells
 
