@@ -18,7 +18,7 @@ from typing import Any, Callable
 from .catalog import registry_catalog
 from .config import ConfigError, load_config, validate_config
 from .runs import RUN_KINDS, ResultsLayout, RunRecord, label_slug, make_run_id, method_slug
-from .specs import AnalysisSpec, Cell, FigureSpec, Panel, Selection, StudentPair, TableSpec
+from .specs import AnalysisSpec, Cell, ClaimSpec, ClaimsSpec, FigureSpec, Panel, Selection, StudentPair, TableSpec
 
 __all__ = ["ConfigError", "Plan", "build_plan", "load_config"]
 
@@ -31,6 +31,7 @@ class Plan:
     selections: dict[str, Selection] = field(default_factory=dict)
     figures: dict[str, FigureSpec] = field(default_factory=dict)
     analyses: dict[str, AnalysisSpec] = field(default_factory=dict)
+    claims: ClaimsSpec | None = None
 
     @property
     def layout(self) -> ResultsLayout:
@@ -50,7 +51,46 @@ def build_plan(config: dict[str, Any]) -> Plan:
     tables = {name: _table(builder, name, table) for name, table in config["tables"].items()}
     figures = {name: builder.figure(name, figure) for name, figure in config["figures"].items()}
     analyses = {name: _analysis(builder, name, analysis, tables) for name, analysis in config["analyses"].items()}
-    return Plan(config, builder.runs, tables, builder.selections, figures, analyses)
+    claims = _claims(config, tables, figures) if config["claims"] else None
+    return Plan(config, builder.runs, tables, builder.selections, figures, analyses, claims)
+
+
+def _claims(config: dict[str, Any], tables: dict[str, TableSpec], figures: dict[str, FigureSpec]) -> ClaimsSpec:
+    """The claims with their views' cells; every name a claim uses must exist in this config."""
+    views = {**{n: f for n, f in figures.items() if f.kind == "accuracy"}, **tables}
+    claims, cells, names = [], {}, set()
+    for i, claim in enumerate(config["claims"]):
+        where = f"claims[{i}]"
+        if claim["name"] in names:
+            raise ConfigError(f"{where}.name: {claim['name']!r} is used by another claim")
+        names.add(claim["name"])
+        view = views.get(claim["table"])
+        if view is None:
+            raise ConfigError(f"{where}.table: {claim['table']!r} is neither a table nor an accuracy figure "
+                              f"of this config (known: {', '.join(sorted(views))})")
+        group_cells = [c for c in view.cells if c.group == claim["group"]]
+        if not group_cells:
+            groups = sorted({c.group for c in view.cells})
+            raise ConfigError(f"{where}.group: {claim['group']!r} is not a group of {claim['table']} "
+                              f"(its groups: {', '.join(groups)})")
+        for key in ("a", "b"):
+            if claim[key] not in {c.method for c in group_cells}:
+                raise ConfigError(f"{where}.{key}: {claim[key]!r} is not a method of {claim['table']} "
+                                  f"group {claim['group']!r}")
+        if claim["a"] == claim["b"]:
+            raise ConfigError(f"{where}.b: a claim compares two different methods")
+        if (claim["direction"] == "equivalent") != ("margin" in claim):
+            raise ConfigError(f"{where}.margin: an equivalent claim needs a margin, a greater claim has none")
+        group = next(g for g in view.config["groups"] if g["label"] == claim["group"])
+        dataset = group.get("dataset", view.config["dataset"])
+        claims.append(ClaimSpec(
+            claim["name"], claim["table"], claim["group"], group["model"], claim["a"], claim["b"],
+            claim["direction"], claim.get("margin"), claim["family"], claim["text"],
+            config["datasets"][dataset]["source"], group_cells[0].paper_dataset,
+            view.config.get("paper_table"), view.config.get("metric", "accuracy")))
+        known = {(c.group, c.method) for c in cells.get(claim["table"], [])}
+        cells.setdefault(claim["table"], []).extend(c for c in group_cells if (c.group, c.method) not in known)
+    return ClaimsSpec(config["results_dir"], claims, cells)
 
 
 def _table(builder: "_Builder", name: str, table: dict[str, Any]) -> TableSpec:
@@ -147,8 +187,9 @@ class _Builder:
         ids = [self.add_run(dataset, group, variant, seed, teacher_id=teacher_for(seed), selection=selection)
                for seed in seeds]
         paper_dataset = group.get("paper_dataset", container.get("paper_dataset"))
+        teacher_ids = [t for t in (teacher_for(seed) for seed in seeds) if t]
         cell = Cell(group["label"], label, group["model"], paper_dataset, ids, list(seeds),
-                    selection.selection_id if selection else None)
+                    selection.selection_id if selection else None, teacher_ids)
         return cell, teacher_caption
 
     def _sweep(self, dataset: str, group: dict[str, Any], label: str, variant: dict[str, Any],

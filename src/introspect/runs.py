@@ -111,6 +111,9 @@ class ResultsLayout:
     def figure(self, name: str, ext: str) -> Path:
         return self.figures_dir / f"{name}.{ext}"
 
+    def claims(self, ext: str) -> Path:
+        return self.root / f"claims.{ext}"
+
     def analysis_runs(self, name: str) -> Path:
         return self.tables_dir / f"{name}_runs.csv"
 

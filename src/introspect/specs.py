@@ -54,6 +54,7 @@ class Cell:
     run_ids: list[str]  # one per seed
     seeds: list[int]  # the seed of each run, in the same order
     selection: str | None = None  # id of the sweep its hyper-parameters come from
+    teacher_run_ids: list[str] = field(default_factory=list)  # per seed, for methods that learn from one
 
 
 @dataclass
@@ -145,6 +146,52 @@ class FigureSpec:
     def from_dict(cls, data: dict[str, Any]) -> "FigureSpec":
         return cls(**{**data, "panels": [Panel(**p) for p in data["panels"]],
                       "cells": [Cell(**c) for c in data["cells"]]})
+
+
+@dataclass
+class ClaimSpec:
+    """One of the paper's claims: method ``method_a`` against ``method_b`` on one group of a view."""
+
+    name: str
+    view: str  # the table (or accuracy figure) whose cells it compares
+    group: str
+    model: str
+    method_a: str
+    method_b: str
+    direction: str  # "greater" | "equivalent"
+    margin: float | None
+    family: str
+    text: str
+    dataset: str  # the config's dataset source the cells ran on
+    paper_dataset: str | None
+    paper_table: int | None
+    metric_kind: str  # how the paper's table reports it ("accuracy" or "error")
+
+    @property
+    def on_papers_data(self) -> bool:
+        """Runs on the paper's own dataset, so the paper's effect sizes are comparable in magnitude."""
+        return self.paper_dataset is not None and self.dataset == self.paper_dataset
+
+
+@dataclass
+class ClaimsSpec:
+    """Every claim of a config, with the cells of each group they name (sanity flags need the
+    group's CE cell and the teachers)."""
+
+    results_dir: str
+    claims: list[ClaimSpec]
+    cells: dict[str, list[Cell]]  # view -> cells of the groups its claims name
+
+    def run_ids(self) -> list[str]:
+        return sorted({r for cells in self.cells.values() for c in cells for r in (*c.run_ids, *c.teacher_run_ids)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ClaimsSpec":
+        return cls(data["results_dir"], [ClaimSpec(**c) for c in data["claims"]],
+                   {view: [Cell(**c) for c in cells] for view, cells in data["cells"].items()})
 
 
 @dataclass

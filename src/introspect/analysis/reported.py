@@ -1,0 +1,89 @@
+"""The paper's reported numbers (``reported_results.csv``): read, validated row by row against
+``workflow/schemas/reported_results.schema.yaml``, and looked up by table cell."""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ..config import SCHEMA_PATH
+
+REPORTED_SCHEMA = SCHEMA_PATH.with_name("reported_results.schema.yaml")
+PAPER_SOURCE = "LE paper"  # rows whose source starts with this are the paper's own numbers
+
+
+class ReportedResultsError(ValueError):
+    """reported_results.csv is unreadable or has a bad row; the message names the line and column."""
+
+
+@dataclass(frozen=True)
+class Reported:
+    table: int
+    dataset: str
+    model: str
+    method: str
+    metric: str  # "test_acc" | "test_err"
+    mean: float
+    std: float  # NaN where the paper gives none
+    source: str
+
+    @property
+    def is_papers_own(self) -> bool:
+        return self.source.startswith(PAPER_SOURCE)
+
+
+def read_reported(path: str | Path) -> list[Reported]:
+    import jsonschema
+
+    schema = yaml.safe_load(REPORTED_SCHEMA.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise ReportedResultsError(f"{path}: cannot read it ({error})") from None
+    if rows and set(schema["required"]) - set(rows[0]):
+        raise ReportedResultsError(f"{path}: missing column(s) {', '.join(sorted(set(schema['required']) - set(rows[0])))}")
+    out = []
+    for line, row in enumerate(rows, start=2):  # line 1 is the header
+        record = {key: _convert(path, line, key, value, schema["properties"].get(key, {})) for key, value in row.items()}
+        for error in validator.iter_errors(record):
+            column = error.absolute_path[0] if error.absolute_path else "(row)"
+            raise ReportedResultsError(f"{path} line {line}, column {column}: {error.message}")
+        out.append(Reported(**{**record, "std": math.nan if record["std"] is None else record["std"]}))
+    return out
+
+
+def _convert(path, line: int, column: str | None, value: str | None, schema: dict):
+    if column is None or value is None:
+        raise ReportedResultsError(f"{path} line {line}: wrong number of fields")
+    kinds = schema.get("type", "string")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if value.strip() == "" and "null" in kinds:
+        return None
+    try:
+        if "integer" in kinds:
+            return int(value)
+        if "number" in kinds:
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError
+            return number
+    except ValueError:
+        raise ReportedResultsError(f"{path} line {line}, column {column}: {value!r} is not a "
+                                   f"{'whole number' if 'integer' in kinds else 'number'}") from None
+    return value
+
+
+def paper_value(reported: list[Reported], table: int | None, metric_kind: str, model: str, method: str,
+                dataset: str | None) -> tuple[float, float]:
+    """The paper's own (mean, std) of one cell, NaN where it reports none."""
+    metric = "test_err" if metric_kind == "error" else "test_acc"
+    for row in reported:
+        if (row.is_papers_own and row.table == table and row.metric == metric and row.model == model
+                and row.method == method and row.dataset == dataset):
+            return row.mean, row.std
+    return math.nan, math.nan
