@@ -1,4 +1,4 @@
-"""Command line: ``python -m introspect {train,plan,table,merge-tests,download}``.
+"""Command line: ``introspect {train,plan,table,select,figure,analyse,merge-tests,worker,download}``.
 
 The Snakemake rules call these commands; they hold no logic of their own.
 """
@@ -36,11 +36,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="GPU seconds per epoch of every model (overrides config cluster.epoch_seconds)")
     p.add_argument("--json", action="store_true", help="print the whole plan as JSON")
 
-    p = commands.add_parser("table", help="aggregate the runs of one table into md/tex/csv and tests")
+    p = commands.add_parser("table", help="aggregate the runs of one table into md/tex/csv/html and its tests")
     p.add_argument("--spec", required=True, help="table spec as JSON text, or @file.json")
     p.add_argument("--runs-dir", required=True)
     p.add_argument("--reported", required=True, help="CSV of the paper's reported numbers")
-    p.add_argument("--out-prefix", required=True, help="writes PREFIX.md, PREFIX.tex, PREFIX.csv")
+    p.add_argument("--out-prefix", required=True, help="writes PREFIX.md, PREFIX.tex, PREFIX.csv and PREFIX.html")
     p.add_argument("--tests-out", required=True, help="CSV of the table's significance tests")
     p.add_argument("--metric", default="test_acc_final")
     p.add_argument("--allow-missing-seeds", action="store_true")
@@ -55,13 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs-dir", required=True)
     p.add_argument("--out-prefix", required=True, help="writes PREFIX.png, PREFIX.pdf and PREFIX.csv")
     p.add_argument("--metric", default="test_acc_final")
+    p.add_argument("--reported", default=None,
+                   help="CSV of the paper's reported numbers (kind accuracy: marks the paper's values)")
     p.add_argument("--threads", type=int, default=None)
 
     p = commands.add_parser("analyse", help="what students learned: agreement, explanation similarity, relevance")
     p.add_argument("--spec", required=True, help="analysis spec as JSON text, or @file.json")
     p.add_argument("--runs-dir", required=True)
     p.add_argument("--out-prefix", required=True, help="writes the table as PREFIX.md/.csv/.html and PREFIX_runs.csv")
-    p.add_argument("--figure-prefix", required=True, help="writes the teacher/student explanation pairs PNG and CSV")
+    p.add_argument("--figure-prefix", required=True, help="writes the teacher/student explanation pairs as PREFIX.png, PREFIX.pdf and PREFIX.csv")
     p.add_argument("--threads", type=int, default=None)
 
     p = commands.add_parser("merge-tests", help="concatenate per-table test CSVs")
@@ -174,7 +176,8 @@ def _figure(args) -> int:
 
         torch.set_num_threads(args.threads)
     try:
-        draw_figure(_read_json_arg(args.spec), Path(args.runs_dir), Path(args.out_prefix), metric=args.metric)
+        draw_figure(_read_json_arg(args.spec), Path(args.runs_dir), Path(args.out_prefix), metric=args.metric,
+                    reported=Path(args.reported) if args.reported else None)
     except MissingRunsError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_TRAINING_ERROR

@@ -10,7 +10,7 @@ def analysis_inputs(wildcards):
 
 def analysis_outputs(analyses):
     return ([str(TABLES / f"{name}.{ext}") for name in analyses for ext in ("md", "csv", "html")]
-            + [str(FIGURES / f"{name}_pairs.png") for name in analyses])
+            + [str(FIGURES / f"{name}_pairs.{ext}") for name in analyses for ext in ("png", "pdf")])
 
 
 rule analyse_students:
@@ -22,6 +22,7 @@ rule analyse_students:
                     labels=lambda wildcards: {"table": wildcards.analysis}),
         png=report(str(FIGURES / "{analysis}_pairs.png"), caption="../report/analysis_pairs.rst",
                    category="Figures", labels=lambda wildcards: {"figure": f"{wildcards.analysis}_pairs"}),
+        pdf=str(FIGURES / "{analysis}_pairs.pdf"),
         csv=str(FIGURES / "{analysis}_pairs.csv"),
     params:
         spec=lambda wildcards: json.dumps(PLAN.analyses[wildcards.analysis].to_dict()),
