@@ -173,8 +173,11 @@ def _accuracy_figure(spec, runs_dir: Path, metric: str, reported: pd.DataFrame |
                                 squeeze=False, layout="constrained")
     for ax, group in zip(axes[0], groups):
         _accuracy_panel(ax, summary[summary["group"] == group], runs[runs["group"] == group], metric)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=7, frameon=False)
+    legend = {}  # label -> handle, over every panel (a panel may have no paper value)
+    for ax in axes[0]:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    figure.legend(legend.values(), legend.keys(), loc="outside lower center", ncols=len(legend), fontsize=7,
+                  frameon=False)
     note = spec["config"].get("note")
     width = 38 * len(groups) + 20  # characters that fit above the panels at this font size
     figure.suptitle(_title(spec) + (f"\n{textwrap.fill(note, width)}" if note else ""), fontsize=8)
