@@ -37,3 +37,13 @@ def smoke_run(tmp_path_factory):
     config = write_config(workdir)
     result = snakemake(workdir, "--cores", "2")
     return workdir, config, result
+
+
+@pytest.fixture(scope="session")
+def smoke_report(smoke_run):
+    """`snakemake --report` of the smoke run, built once for the tests that read or open it."""
+    from workflow_helpers import snakemake
+
+    workdir, _, _ = smoke_run
+    snakemake(workdir, "--report", str(workdir / "report.html"))
+    return workdir / "report.html"

@@ -1,10 +1,23 @@
-"""The numbers behind Figures 1 and 2, against independent computations."""
+"""The numbers behind Figures 1-3, against independent computations, and the files the CLI writes."""
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
 import torch
 import torch.nn.functional as F
+from scipy import stats
 
-from introspect.analysis.figures import class_similarity, mean_class_distance
+from introspect.runs import ResultsLayout
+from introspect.analysis.figures import _map_style, _scaled_map, class_similarity, mean_class_distance, t_interval
+from introspect.cli import main
 from introspect.explain import explain
 from introspect.models import build_model
+
+REPORTED = Path(__file__).resolve().parents[1] / "config" / "reported_results.csv"
 
 
 def test_class_similarity_is_the_cosine_of_every_pair_of_class_maps(seeded):
@@ -27,3 +40,66 @@ def test_mean_class_distance_averages_over_samples_and_batches(seeded):
     torch.testing.assert_close(distance, expected)
     torch.testing.assert_close(distance, distance.T)
     torch.testing.assert_close(distance.diagonal(), torch.zeros(10), atol=1e-5, rtol=0)
+
+
+def test_t_interval_matches_scipys_one_sample_t_interval():
+    values = [88.1, 88.9, 87.6, 88.4]
+    mean, low, high = t_interval(values)
+    expected = stats.ttest_1samp(values, 0.0).confidence_interval(0.95)
+    assert mean == pytest.approx(sum(values) / 4)
+    assert (low, high) == pytest.approx((expected.low, expected.high))
+    assert all(math.isnan(v) for v in t_interval([88.0])[1:])
+
+
+def accuracy_runs(results_dir: Path) -> dict:
+    values = {"LE(Grad)": [97.0, 97.4, 96.9], "LE(Grad-CAM)": [97.8, 98.0, 98.3]}
+    layout = ResultsLayout(results_dir)
+    cells = []
+    for method, accs in values.items():
+        ids = []
+        for seed, acc in enumerate(accs):
+            files = layout.run(f"resnet8/{method}/seed{seed}")
+            files.directory.mkdir(parents=True)
+            files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": acc, "spec": {}}))
+            ids.append(f"resnet8/{method}/seed{seed}")
+        cells.append({"group": "ResNet8", "method": method, "model": "resnet8", "paper_dataset": "cifar10",
+                      "run_ids": ids, "seeds": [0, 1, 2]})
+    return {"name": "figure3", "config": {"kind": "accuracy", "paper_figure": 3, "title": "LE explainers"},
+            "results_dir": str(results_dir), "panels": [], "cells": cells}, values
+
+
+def test_accuracy_figure_writes_every_file_the_cli_help_promises(tmp_path, capsys):
+    spec, values = accuracy_runs(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["figure", "--help"])
+    promised = re.findall(r"NAME(\.\w+)", capsys.readouterr().out.replace("NAME.png, NAME.pdf and NAME.csv",
+                                                                             "NAME.png NAME.pdf NAME.csv"))
+    assert set(promised) == {".png", ".pdf", ".csv"}
+    assert main(["figure", "--spec", json.dumps(spec), "--reported", str(REPORTED)]) == 0
+    layout = ResultsLayout(tmp_path)
+    for suffix in promised:
+        assert layout.figure("figure3", suffix[1:]).stat().st_size > 0
+    assert layout.figure("figure3", "png").read_bytes()[:4] == b"\x89PNG"
+    assert layout.figure("figure3", "pdf").read_bytes()[:5] == b"%PDF-"
+
+    table = pd.read_csv(layout.figure("figure3", "csv")).set_index("method")
+    reported = pd.read_csv(REPORTED)
+    for method, accs in values.items():
+        interval = stats.t.interval(0.95, df=len(accs) - 1, loc=np.mean(accs), scale=stats.sem(accs))
+        assert table.loc[method, ["ci95_low", "ci95_high"]].tolist() == pytest.approx(interval, abs=1e-4)
+        assert table.loc[method, "n"] == 3
+        paper = reported[(reported.model == "resnet8") & (reported.method == method) & (reported.dataset == "cifar10")]
+        assert table.loc[method, "paper_mean"] == paper["mean"].iloc[0]  # LE(Grad): Table 6, LE(Grad-CAM): Table 2
+        assert table.loc[method, "paper_source"].startswith("LE paper Table")
+
+
+def test_explanation_maps_keep_zero_and_sign_and_pick_a_diverging_map_when_signed():
+    signed = torch.tensor([[[-2.0, 0.0], [1.0, 0.5]]])
+    scaled = _scaled_map(signed, 2)
+    expected = [[-1.0, 0.0], [0.5, 0.25]]  # divided by max |value| = 2, channels summed (one here)
+    assert scaled.tolist() == expected
+    style = _map_style(signed)["imshow"]
+    assert style["cmap"] == "RdBu_r" and style["vmin"] == -style["vmax"]
+    unsigned = _map_style(signed.clamp_min(0))["imshow"]
+    assert unsigned["cmap"] == "viridis" and unsigned["vmin"] == 0
+    assert _scaled_map(torch.zeros(1, 3, 3), 6).shape == (6, 6) and not _scaled_map(torch.zeros(3, 3), 3).any()

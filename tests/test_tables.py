@@ -1,5 +1,7 @@
 """Aggregation of run directories into a table, checked on synthetic runs with known numbers."""
 import json
+import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -114,3 +116,92 @@ def test_a_corrupt_metrics_file_is_an_error_naming_it(tmp_path):
     ResultsLayout(tmp_path).run("ResNet8/LS/seed1").metrics.write_text("{not json")
     with pytest.raises(RunFileError, match=r"ResNet8/LS/seed1/metrics.json is corrupt .*snakemake"):
         write_table(spec, REPORTED)
+
+
+
+
+NASTY = "A&B%C$D#E_F{G}H~I^J\\K<script>alert(1)</script>"
+NASTY_TEX = (r"A\&B\%C\$D\#E\_F\{G\}H{\textasciitilde}I{\textasciicircum}J{\textbackslash}K"
+             r"\ensuremath{<}script\ensuremath{>}alert(1)\ensuremath{<}/script\ensuremath{>}")
+
+
+def nasty_spec(results_dir: Path) -> TableSpec:
+    """Table 2's synthetic runs with LaTeX and HTML specials in the title, a group and a method label."""
+    spec = make_runs(results_dir)
+    spec.config["title"] = f"Title {NASTY}"
+    for cell in spec.cells:
+        cell.group = cell.group.replace("ResNet8", f"Net {NASTY}")
+        cell.method = cell.method.replace("LS", f"LS {NASTY}")
+    spec.config["methods"] = [m.replace("LS", f"LS {NASTY}") for m in spec.config["methods"]]
+    return spec
+
+
+class PageText(HTMLParser):
+    """The tags and the text of each table row, as a browser's parser sees them."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.rows, self.text, self.in_cell = [], [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th") and self.rows:
+            self.rows[-1].append("")
+            self.in_cell = True
+
+    def handle_endtag(self, tag):
+        self.in_cell = self.in_cell and tag not in ("td", "th")
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self.in_cell:
+            self.rows[-1][-1] += data
+
+
+def test_latex_escapes_every_special_character_of_labels(tmp_path):
+    write_table(nasty_spec(tmp_path), REPORTED)
+    tex = ResultsLayout(tmp_path).table("table2", "tex").read_text()
+    assert f"\\caption{{Title {NASTY_TEX}:" in tex
+    assert f"Net {NASTY_TEX} & " in tex and f" & LS {NASTY_TEX} & " in tex
+    table_lines = tex.split("\\midrule")[1].split("\\bottomrule")[0].strip().splitlines()
+    header_line = tex.split("\\toprule")[1].split("\\midrule")[0].strip()
+    for line in [header_line] + table_lines:  # column separators are the only unescaped &
+        assert len(re.findall(r"(?<!\\)&", line)) == 3, line
+    body = tex.split("\\toprule")[1]
+    for special in "#$%_~^":
+        assert not re.search(rf"(?<!\\){re.escape(special)}", body.replace("$\\pm$", "").replace(
+            "$^{\\dagger}$", "").replace("$^{\\ddagger}$", "")), special
+    assert "<script>" not in tex
+
+
+def test_html_table_shows_labels_as_text_and_is_styled(tmp_path):
+    write_table(nasty_spec(tmp_path), REPORTED)
+    page = PageText()
+    page.feed(ResultsLayout(tmp_path).table("table2", "html").read_text())
+    assert "script" not in [tag for tag, _ in page.tags]
+    assert f"table2: Title {NASTY}" in page.text and "style" in [tag for tag, _ in page.tags]
+    header, *rows = page.rows
+    assert header == ["Model", "CE", f"LS {NASTY}", "LE(Grad-CAM)"]
+    assert [row[0] for row in rows] == ["ResNet14", f"Net {NASTY}"]
+    numbers = [attrs.get("class", "") for tag, attrs in page.tags if tag == "td"]
+    assert len(numbers) == 6 and all("num" in c for c in numbers)
+    assert sum("best" in c for c in numbers) == 2  # one best mean per model
+    ce14 = pd.Series(VALUES[("ResNet14", "CE")])
+    assert rows[0][1].startswith(f"{ce14.mean():.2f} ± {ce14.std():.2f} (n=3)") and rows[0][1].endswith("paper 90.26")
+
+
+def test_student_analysis_html_escapes_and_uses_the_same_page(tmp_path):
+    from introspect.analysis.students import _html
+    from introspect.specs import AnalysisSpec
+
+    summary = pd.DataFrame([{"table": "table5", "group": f"G {NASTY}", "method": "KD", "n": 2,
+                             **{f"{k}_{s}": 0.5 for k in ("agreement", "explanation_similarity", "relevance",
+                                                           "accuracy") for s in ("mean", "std")}}])
+    page = PageText()
+    spec = AnalysisSpec("students", {"title": f"T {NASTY}"}, "results", [0, 1], [], [])
+    page.feed(_html(spec, summary, [0.5]))
+    assert "script" not in [tag for tag, _ in page.tags] and "style" in [tag for tag, _ in page.tags]
+    assert page.rows[1][:4] == ["table5", f"G {NASTY}", "KD", "2"]
+    assert page.rows[1][4:] == ["0.50 ± 0.50", "0.500 ± 0.500", "0.50 ± 0.50", "0.50 ± 0.50"]

@@ -17,6 +17,7 @@ def test_smoke_workflow_produces_every_table_figure_and_analysis(smoke_run):
             assert (tables / f"{name}.{ext}").stat().st_size > 0
     for name in ("figure1", "figure2", "figure3", "students_pairs"):
         assert (results / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (results / "figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
         assert not pd.read_csv(results / "figures" / f"{name}.csv").empty
 
     t2 = pd.read_csv(tables / "table2.csv")
@@ -47,6 +48,8 @@ def test_smoke_workflow_produces_every_table_figure_and_analysis(smoke_run):
     assert students.agreement_mean.between(0, 100).all() and students.explanation_similarity_mean.between(-1, 1).all()
     figure3 = pd.read_csv(results / "figures" / "figure3.csv")
     assert list(figure3.method) == ["LE(Grad×Input)", "LE(Grad)", "LE(Grad-CAM)"] and (figure3.n == 2).all()
+    assert figure3.paper_mean.tolist()[1:] == [88.27, 88.70] and figure3.paper_mean.isna().tolist()[0]
+    assert (figure3.ci95_low <= figure3["mean"]).all() and (figure3["mean"] <= figure3.ci95_high).all()
     similarity = pd.read_csv(results / "figures" / "figure2.csv")
     assert len(similarity) == 2 * 10 * 10
 
@@ -92,10 +95,8 @@ def test_ban_students_learn_from_the_ce_run_of_the_next_seed(smoke_run):
         assert ban["spec"]["teacher"].endswith(f"/ce/seed{peer_seed}/model.pt")
 
 
-def test_the_html_report_holds_every_table_and_figure(smoke_run):
-    workdir, _, _ = smoke_run
-    snakemake(workdir, "--report", str(workdir / "report.html"))
-    report = (workdir / "report.html").read_text()
+def test_the_html_report_holds_every_table_and_figure(smoke_report):
+    report = smoke_report.read_text()
     for name in ("table1.html", "table6.html", "students.html", "figure1.png", "figure3.png", "students_pairs.png"):
         assert name in report
     assert "Class-similarity information" in report or "Q2xhc3Mtc2ltaWxhcml0eSBpbmZvcm1hdGlvbi" in report

@@ -1,4 +1,5 @@
-"""Command line: ``python -m introspect {train,plan,table,select,figure,analyse,merge-tests,worker,download}``.
+"""Command line: ``introspect {train,plan,table,select,figure,analyse,claims,merge-tests,worker,download}``
+(also ``python -m introspect ...``).
 
 The Snakemake rules call these commands; they hold no logic of their own.
 """
@@ -53,14 +54,16 @@ def main(argv: list[str] | None = None) -> int:
 
     p = commands.add_parser("figure", help="draw one figure (explanations, class similarity, accuracy)")
     p.add_argument("--spec", required=True, help="figure spec (introspect.specs.FigureSpec) as JSON text, or "
-                                                 "@file.json; writes figures/NAME.png and NAME.csv")
+                                                 "@file.json; writes figures/NAME.png, NAME.pdf and NAME.csv")
     p.add_argument("--metric", default="test_acc_final")
+    p.add_argument("--reported", default=None,
+                   help="CSV of the paper's reported numbers (kind accuracy: marks the paper's values)")
     p.add_argument("--threads", type=int, default=None)
 
     p = commands.add_parser("analyse", help="what students learned: agreement, explanation similarity, relevance")
     p.add_argument("--spec", required=True, help="analysis spec (introspect.specs.AnalysisSpec) as JSON text, or "
                                                  "@file.json; writes tables/NAME.{md,csv,html}, NAME_runs.csv and "
-                                                 "figures/NAME_pairs.{png,csv}")
+                                                 "figures/NAME_pairs.{png,pdf,csv}")
     p.add_argument("--threads", type=int, default=None)
 
     p = commands.add_parser("merge-tests", help="concatenate per-table test CSVs")
@@ -175,7 +178,8 @@ def _figure(args) -> int:
 
     spec = FigureSpec.from_dict(_read_json_arg(args.spec))
     _set_threads(args.threads)
-    return _reporting_errors(lambda: draw_figure(spec, metric=args.metric))
+    return _reporting_errors(lambda: draw_figure(spec, metric=args.metric,
+                                                 reported=Path(args.reported) if args.reported else None))
 
 
 def _analyse(args) -> int:

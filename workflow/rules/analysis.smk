@@ -10,7 +10,7 @@ def analysis_inputs(wildcards):
 
 def analysis_outputs(analyses):
     return ([str(LAYOUT.table(name, ext)) for name in analyses for ext in ("md", "csv", "html")]
-            + [str(LAYOUT.analysis_figure(name, "png")) for name in analyses])
+            + [str(LAYOUT.analysis_figure(name, ext)) for name in analyses for ext in ("png", "pdf")])
 
 
 rule analyse_students:
@@ -22,6 +22,7 @@ rule analyse_students:
                     labels=lambda wildcards: {"table": wildcards.analysis}),
         png=report(str(LAYOUT.analysis_figure("{analysis}", "png")), caption="../report/analysis_pairs.rst",
                    category="Figures", labels=lambda wildcards: {"figure": f"{wildcards.analysis}_pairs"}),
+        pdf=str(LAYOUT.analysis_figure("{analysis}", "pdf")),
         csv=str(LAYOUT.analysis_figure("{analysis}", "csv")),
     params:
         spec=lambda wildcards: json.dumps(PLAN.analyses[wildcards.analysis].to_dict()),

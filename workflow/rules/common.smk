@@ -65,7 +65,7 @@ def table_outputs(tables):
 
 
 def figure_outputs(figures):
-    return [str(LAYOUT.figure(name, ext)) for name in figures for ext in ("png", "csv")]
+    return [str(LAYOUT.figure(name, ext)) for name in figures for ext in ("png", "pdf", "csv")]
 
 
 TRAIN_SHELL = (

@@ -8,7 +8,9 @@ FIGURE_KINDS = {
     "class_similarity": "Cosine distance between the explanations of every pair of classes, averaged over "
     "the test set: small distances mark classes the model sees as similar. A diagonal entry above 0 means the "
     "class's Grad-CAM map was all zero (ReLU) on some images, where the cosine is taken as 0.",
-    "accuracy": "Test accuracy (%), mean ± std over seeds (error bars), of each method per model.",
+    "accuracy": "Test accuracy (%) of each method per model: grey dots are single seeds, blue points the mean "
+    "with its 95% confidence interval (t distribution over seeds), red diamonds the paper's reported mean where "
+    "the paper prints one for that model and method (its tables; Figure 3 itself gives no numbers).",
 }
 
 
@@ -32,14 +34,17 @@ rule figure:
     output:
         png=report(str(LAYOUT.figure("{figure}", "png")), caption="../report/figure.rst", category="Figures",
                    labels=lambda wildcards: {"figure": wildcards.figure}),
+        pdf=str(LAYOUT.figure("{figure}", "pdf")),
         csv=str(LAYOUT.figure("{figure}", "csv")),
     params:
         spec=lambda wildcards: json.dumps(PLAN.figures[wildcards.figure].to_dict()),
         metric=PLAN.config["table_metric"],
+        reported=PLAN.config["reported_results"],
         caption=figure_caption,
     threads: 1
     wildcard_constraints:
         figure=names_pattern(PLAN.figures),
     localrule: True
     shell:
-        INTROSPECT + " figure --spec {params.spec:q} --metric {params.metric:q} --threads {threads}"
+        INTROSPECT + " figure --spec {params.spec:q} --metric {params.metric:q} --reported {params.reported:q}"
+        " --threads {threads}"

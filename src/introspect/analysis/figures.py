@@ -4,10 +4,15 @@
   similarity to the ground-truth class's explanation.
 - ``class_similarity`` (Figure 2): cosine distance between the explanations of every pair of classes,
   averaged over the test set.
-- ``accuracy`` (Figure 3): test accuracy of runs (e.g. LE with each explainer), mean ± std over seeds.
+- ``accuracy`` (Figure 3): test accuracy of runs (e.g. LE with each explainer): every seed, the mean
+  with its 95% t confidence interval, and the paper's reported value where the paper prints one.
+
+Colours: explanation maps use a diverging map centred at 0 when they have negative values, viridis
+otherwise; every heat map has a colour bar. Each figure is written as PNG (the report) and PDF (vector).
 """
 from __future__ import annotations
 
+import math
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -15,24 +20,56 @@ from typing import Any
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from scipy import stats
 from torch import Tensor
 
 from ..io import atomic_write_text
 from ..runs import ResultsLayout, read_run
-from ..specs import FigureSpec
+from ..specs import Cell, FigureSpec
+from .reported import Reported, read_reported
 
 
-def draw_figure(spec: FigureSpec, *, metric: str = "test_acc_final") -> None:
-    """Write the figure's PNG and CSV where :class:`~introspect.runs.ResultsLayout` puts them."""
+def draw_figure(spec: FigureSpec, *, metric: str = "test_acc_final", reported: Path | None = None) -> None:
+    """Write the figure's PNG, PDF and CSV where :class:`~introspect.runs.ResultsLayout` puts them.
+
+    ``reported``: the CSV of the paper's numbers; the accuracy figure marks the paper's value of each
+    (model, method) it has on the cells' ``paper_dataset``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display on cluster nodes
-    draw = {"explanations": _explanations_figure, "class_similarity": _similarity_figure,
-            "accuracy": _accuracy_figure}[spec.kind]
     layout = ResultsLayout(spec.results_dir)
-    figure, table = draw(spec, layout, metric)
-    _save_png(figure, layout.figure(spec.name, "png"))
+    if spec.kind == "accuracy":
+        figure, table = _accuracy_figure(spec, layout, metric, read_reported(reported) if reported else None)
+    else:
+        figure, table = {"explanations": _explanations_figure, "class_similarity": _similarity_figure}[spec.kind](
+            spec, layout)
+    save_figure(figure, layout.figure(spec.name, "png"), layout.figure(spec.name, "pdf"))
     atomic_write_text(layout.figure(spec.name, "csv"), table.to_csv(index=False, float_format="%.4f"))
+
+
+def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and the t-based confidence interval of the mean (NaN bounds with fewer than two values)."""
+    series = pd.Series(values, dtype=float)
+    mean, n = float(series.mean()), len(series)
+    if n < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf((1 + confidence) / 2, df=n - 1)) * float(series.std(ddof=1)) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def save_figure(figure, *paths: Path) -> None:
+    """Write the figure to each path, in the format its suffix names (.png for the report, .pdf as
+    vector graphics for papers), each atomically; the PDF carries no date, so reruns give equal files."""
+    import matplotlib.pyplot as plt
+
+    options = {".png": {"dpi": 150}, ".pdf": {"metadata": {"CreationDate": None}}}
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        figure.savefig(tmp, format=path.suffix[1:], **options[path.suffix])
+        tmp.replace(path)
+    plt.close(figure)
 
 
 def class_similarity(explanations: Tensor) -> Tensor:
@@ -54,7 +91,7 @@ def mean_class_distance(model: torch.nn.Module, x: Tensor, explainer: str, batch
 
 # ---------------------------------------------------------------- the three kinds
 
-def _explanations_figure(spec: FigureSpec, layout: ResultsLayout, metric: str):
+def _explanations_figure(spec: FigureSpec, layout: ResultsLayout):
     import matplotlib.pyplot as plt
 
     from ..explain import explain
@@ -63,7 +100,8 @@ def _explanations_figure(spec: FigureSpec, layout: ResultsLayout, metric: str):
     loaded = [(panel, *_load_run(layout, panel.run_id)) for panel in spec.panels]
     classes = max(data.num_classes for _, _, data in loaded)
     rows = n_images * len(loaded)
-    figure, axes = plt.subplots(rows, classes + 1, figsize=(1.1 * (classes + 1), 1.25 * rows + 0.6), squeeze=False)
+    figure, axes = plt.subplots(rows, classes + 1, figsize=(1.1 * (classes + 1) + 1.2, 1.2 * rows + 0.9),
+                                squeeze=False, layout="constrained")
     records = []
     for p, (panel, model, data) in enumerate(loaded):
         index = _one_image_per_class(data.test.y, n_images)
@@ -71,12 +109,14 @@ def _explanations_figure(spec: FigureSpec, layout: ResultsLayout, metric: str):
         maps = explain(model, x, panel.explainer)
         sims = class_similarity(maps)[torch.arange(len(y)), y]  # (images, K): each class vs the true one
         predicted = model(x).argmax(dim=1)
+        style = _map_style(maps)
+        panel_axes = axes[p * n_images:(p + 1) * n_images]
         for i in range(len(index)):
-            row = axes[p * n_images + i]
+            row = panel_axes[i]
             row[0].imshow(_display(x[i]), cmap="gray")
-            row[0].set_ylabel(f"{panel.label}\n{data.class_names[y[i]]}", fontsize=6)
+            row[0].set_ylabel(f"{panel.label}\n{data.class_names[y[i]]}", fontsize=7)
             for k in range(data.num_classes):
-                row[k + 1].imshow(_display(maps[i, k], size=x.shape[-1]), cmap="jet")
+                image = row[k + 1].imshow(_scaled_map(maps[i, k], x.shape[-1]), **style["imshow"])
                 row[k + 1].set_xlabel(f"{sims[i, k]:.2f}", fontsize=7,
                                       fontweight="bold" if k == int(y[i]) else "normal")
                 if i == 0:
@@ -85,68 +125,126 @@ def _explanations_figure(spec: FigureSpec, layout: ResultsLayout, metric: str):
                                 "test_index": int(index[i]), "label": data.class_names[y[i]],
                                 "predicted": data.class_names[predicted[i]], "class": data.class_names[k],
                                 "cosine_to_true_class": float(sims[i, k])})
+        bar = figure.colorbar(image, ax=panel_axes[:, 1:].ravel().tolist(), shrink=0.9, pad=0.01)
+        bar.set_label(style["label"], fontsize=7)
+        bar.ax.tick_params(labelsize=6)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
     figure.suptitle(_title(spec) + "\n(number under each map: cosine similarity to the true class's explanation)",
                     fontsize=8)
-    figure.tight_layout()
     return figure, pd.DataFrame(records)
 
 
-def _similarity_figure(spec: FigureSpec, layout: ResultsLayout, metric: str):
+def _similarity_figure(spec: FigureSpec, layout: ResultsLayout):
     import matplotlib.pyplot as plt
 
     panels = spec.panels
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4), squeeze=False)
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 4.6), squeeze=False,
+                                layout="constrained")
     records = []
     for ax, panel in zip(axes[0], panels):
         model, data = _load_run(layout, panel.run_id)
         distance = mean_class_distance(model, data.test.x, panel.explainer)
-        image = ax.imshow(distance.numpy(), cmap="viridis")
+        # a distance is unsigned: a sequential, perceptually uniform map from 0 up
+        image = ax.imshow(distance.numpy(), cmap="viridis", vmin=0.0)
         names = data.class_names
         ax.set_xticks(range(len(names)), names, rotation=60, fontsize=7)
         ax.set_yticks(range(len(names)), names, fontsize=7)
-        ax.set_title(f"{panel.label}\nmean cosine distance, {len(data.test)} test images", fontsize=8)
-        figure.colorbar(image, ax=ax, fraction=0.046)
+        ax.set_title(f"{panel.label}\nmean over {len(data.test)} test images", fontsize=8)
+        bar = figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
+        bar.set_label("cosine distance (1 − cos) between class explanations", fontsize=7)
+        bar.ax.tick_params(labelsize=7)
         for a in range(len(names)):
             for b in range(len(names)):
                 records.append({"panel": panel.label, "run_id": panel.run_id, "explainer": panel.explainer,
                                 "class_a": names[a], "class_b": names[b], "cosine_distance": float(distance[a, b])})
     figure.suptitle(_title(spec), fontsize=9)
-    figure.tight_layout()
     return figure, pd.DataFrame(records)
 
 
-def _accuracy_figure(spec: FigureSpec, layout: ResultsLayout, metric: str):
+def _accuracy_figure(spec: FigureSpec, layout: ResultsLayout, metric: str, reported: list[Reported] | None):
     import matplotlib.pyplot as plt
 
+    runs = _accuracy_runs(spec, layout, metric)
+    summary = _accuracy_summary(spec, runs, metric, reported)
+    groups = list(dict.fromkeys(summary["group"]))
+    methods = max(summary.groupby("group", sort=False).size())
+    figure, axes = plt.subplots(1, len(groups), figsize=(1.0 * methods * len(groups) + 1.6 * len(groups) + 0.8, 4.0),
+                                squeeze=False, layout="constrained")
+    for ax, group in zip(axes[0], groups):
+        _accuracy_panel(ax, summary[summary["group"] == group], runs[runs["group"] == group], metric)
+    legend = {}  # label -> handle, over every panel (a panel may have no paper value)
+    for ax in axes[0]:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    figure.legend(legend.values(), legend.keys(), loc="outside lower center", ncols=len(legend), fontsize=7,
+                  frameon=False)
+    note = spec.config.get("note")
+    width = 38 * len(groups) + 20  # characters that fit above the panels at this font size
+    figure.suptitle(_title(spec) + (f"\n{textwrap.fill(note, width)}" if note else ""), fontsize=8)
+    return figure, summary
+
+
+def _accuracy_runs(spec: FigureSpec, layout: ResultsLayout, metric: str) -> pd.DataFrame:
     records = []
     for cell in spec.cells:
         for run_id in cell.run_ids:
             run = read_run(layout, run_id)
             records.append({"group": cell.group, "method": cell.method, "run_id": run_id,
                             "seed": run.seed, metric: run.value(metric)})
-    runs = pd.DataFrame(records)
-    groups = list(dict.fromkeys(runs["group"]))
-    figure, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups), 3.4), squeeze=False)
-    summary = []
-    for ax, group in zip(axes[0], groups):
-        stats = runs[runs["group"] == group].groupby("method", sort=False)[metric].agg(["mean", "std", "count"])
-        ax.bar(range(len(stats)), stats["mean"], yerr=stats["std"].fillna(0), capsize=4, color="tab:blue")
-        ax.set_xticks(range(len(stats)), stats.index, rotation=30, ha="right", fontsize=7)
-        low = (stats["mean"] - stats["std"].fillna(0)).min()
-        ax.set_ylim(max(0.0, low - 2.0), min(100.0, (stats["mean"] + stats["std"].fillna(0)).max() + 1.0))
-        ax.set_ylabel("test accuracy (%)", fontsize=8)
-        ax.set_title(f"{group} (mean ± std, n={int(stats['count'].min())})", fontsize=8)
-        summary += [{"group": group, "method": m, "mean": r["mean"], "std": r["std"], "n": int(r["count"])}
-                    for m, r in stats.iterrows()]
-    note = spec.config.get("note")
-    width = 45 * len(groups) + 20  # characters that fit above the panels at this font size
-    figure.suptitle(_title(spec) + (f"\n{textwrap.fill(note, width)}" if note else ""), fontsize=8)
-    figure.tight_layout()
-    return figure, pd.DataFrame(summary).merge(runs.groupby(["group", "method"], sort=False)["run_id"]
-                                               .agg(" ".join).reset_index(), on=["group", "method"])
+    return pd.DataFrame(records)
+
+
+def _accuracy_summary(spec: FigureSpec, runs: pd.DataFrame, metric: str, reported: list[Reported] | None) -> pd.DataFrame:
+    """Per (group, method): n, mean, std, the 95% t interval, the paper's value and where it is printed."""
+    rows = []
+    for cell in spec.cells:
+        seeds = runs[(runs["group"] == cell.group) & (runs["method"] == cell.method)]
+        values = seeds[metric].tolist()
+        mean, low, high = t_interval(values)
+        paper_mean, paper_source = _paper_value(reported, cell)
+        rows.append({"group": cell.group, "method": cell.method, "n": len(values), "mean": mean,
+                     "std": pd.Series(values, dtype=float).std(ddof=1), "ci95_low": low, "ci95_high": high,
+                     "paper_mean": paper_mean, "paper_source": paper_source, "run_id": " ".join(seeds["run_id"])})
+    return pd.DataFrame(rows)
+
+
+def _paper_value(reported: list[Reported] | None, cell: Cell) -> tuple[float, str]:
+    """The LE paper's test accuracy of the cell's model and method on its ``paper_dataset``, if printed
+    (in any of its tables: Figure 3 itself gives no numbers)."""
+    for row in reported or []:
+        if (row.is_papers_own and row.metric == "test_acc" and (row.model, row.method, row.dataset)
+                == (cell.model, cell.method, cell.paper_dataset)):
+            return row.mean, row.source
+    return float("nan"), ""
+
+
+def _accuracy_panel(ax, summary: pd.DataFrame, runs: pd.DataFrame, metric: str) -> None:
+    """Seeds as small dots, mean ± 95% CI as a point with error bars, the paper's value as a diamond."""
+    positions = {method: i for i, method in enumerate(summary["method"])}
+    ax.scatter([positions[m] - 0.18 for m in runs["method"]], runs[metric], s=12, color="0.6", zorder=2,
+               label="one seed")
+    lower = (summary["mean"] - summary["ci95_low"]).fillna(0)
+    upper = (summary["ci95_high"] - summary["mean"]).fillna(0)
+    ax.errorbar(range(len(summary)), summary["mean"], yerr=[lower, upper], fmt="o", color="#1f4e9c", ms=6,
+                capsize=4, elinewidth=1.5, zorder=3, label="ours: mean, 95% CI (t, over seeds)")
+    paper = summary.dropna(subset=["paper_mean"])
+    if len(paper):
+        ax.scatter([positions[m] + 0.18 for m in paper["method"]], paper["paper_mean"], marker="D", s=36,
+                   color="#d1495b", edgecolor="black", linewidth=0.5, zorder=4, label="paper (reported mean)")
+    shown = pd.concat([runs[metric], summary["ci95_low"], summary["ci95_high"], summary["paper_mean"]]).dropna()
+    span = max(float(shown.max() - shown.min()), 1.0)
+    bottom, top = max(0.0, float(shown.min()) - 0.15 * span), min(100.0, float(shown.max()) + 0.15 * span)
+    ax.set_ylim(bottom, top)
+    ax.set_xlim(-0.6, len(summary) - 0.4)
+    ax.set_xticks(range(len(summary)), summary["method"], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("test accuracy (%)", fontsize=8)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.grid(axis="y", color="0.9", zorder=0)
+    ax.set_title(f"{summary['group'].iloc[0]} (n={int(summary['n'].min())} seeds)", fontsize=9)
+    if bottom > 0:  # points need no zero baseline, but say so
+        ax.text(0.01, 0.01, f"axis starts at {bottom:.1f}, not 0", transform=ax.transAxes, fontsize=6,
+                color="0.35", style="italic", va="bottom")
 
 
 # ---------------------------------------------------------------- helpers
@@ -163,27 +261,35 @@ def _one_image_per_class(labels: Tensor, count: int) -> Tensor:
     return torch.tensor(picked)
 
 
-def _display(image: Tensor, size: int | None = None):
-    """A 2-D array for imshow: channels summed, upsampled to ``size``, scaled to [0, 1]."""
+def _display(image: Tensor):
+    """An input image for imshow: one channel as 2-D, three as RGB, scaled to [0, 1]."""
     image = image.detach().float()
     if image.dim() == 3:
         image = image.sum(dim=0) if image.shape[0] != 3 else image.permute(1, 2, 0)
-    if size is not None and image.dim() == 2 and image.shape[-1] != size:
-        image = F.interpolate(image[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0]
     low, high = image.min(), image.max()
     return ((image - low) / (high - low + 1e-12)).numpy()
+
+
+def _map_style(maps: Tensor) -> dict[str, Any]:
+    """Colours for a set of explanation maps: diverging and centred at 0 when any value is negative
+    (Grad, Grad×Input), sequential otherwise (Grad-CAM after its ReLU)."""
+    if bool((maps < 0).any()):
+        return {"imshow": {"cmap": "RdBu_r", "vmin": -1.0, "vmax": 1.0},
+                "label": "explanation / max |explanation| of its map"}
+    return {"imshow": {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0}, "label": "explanation / max of its map"}
+
+
+def _scaled_map(explanation: Tensor, size: int) -> Any:
+    """A 2-D map for imshow: channels summed, upsampled to ``size``, divided by its largest |value|
+    (so 0 stays 0 and the sign is kept)."""
+    image = explanation.detach().float()
+    if image.dim() == 3:
+        image = image.sum(dim=0)
+    if image.shape[-1] != size:
+        image = F.interpolate(image[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0]
+    return (image / image.abs().max().clamp_min(1e-12)).numpy()
 
 
 def _title(spec: FigureSpec) -> str:
     number = spec.config.get("paper_figure")
     return (f"Figure {number}: " if number else "") + spec.config["title"]
-
-
-def _save_png(figure, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    figure.savefig(tmp, dpi=110, format="png")
-    plt.close(figure)
-    tmp.replace(path)

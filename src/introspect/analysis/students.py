@@ -23,11 +23,12 @@ from tabulate import tabulate
 from torch import Tensor
 
 from ..data import Split
-from ..evaluate import accuracy
 from ..explain import grad_cam_of_class
 from ..io import atomic_write_text
+from ..evaluate import accuracy
 from ..runs import ResultsLayout, read_run
 from ..specs import AnalysisSpec
+from .html_page import html_page, html_table
 
 DEFAULT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5)
 
@@ -119,7 +120,7 @@ MEASURES = [("agreement", "Top-1 agreement (%)"), ("explanation_similarity", "Ex
 
 def write_student_analysis(spec: AnalysisSpec) -> pd.DataFrame:
     """Analyse every (student, teacher) pair of ``spec``; write the table (md, csv, html), a per-run
-    CSV with the removal curves, and the explanation-pairs figure."""
+    CSV with the removal curves, and the explanation-pairs figure (png, pdf, csv)."""
     from .figures import _load_run
 
     layout = ResultsLayout(spec.results_dir)
@@ -186,15 +187,10 @@ def _markdown(spec, summary: pd.DataFrame, fractions) -> str:
 
 
 def _html(spec, summary: pd.DataFrame, fractions) -> str:
-    import html
-
     header, rows = _rows(summary)
-    body = tabulate([[html.escape(c) for c in r] for r in rows], [html.escape(h) for h in header],
-                    tablefmt="unsafehtml", disable_numparse=True)
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in _notes(spec, fractions))
-    title = html.escape(f"{spec.name}: {spec.config['title']}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
-            f"<h2>{title}</h2>{body}<ul>{notes}</ul></body></html>\n")
+    table = html_table(header, rows, caption="Mean ± std over seeds, against the teacher of each student's group",
+                       label_columns=3)
+    return html_page(f"{spec.name}: {spec.config['title']}", tables=[table], notes=_notes(spec, fractions))
 
 
 def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict) -> None:
@@ -205,12 +201,13 @@ def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .figures import _display, _load_run, _one_image_per_class, _save_png
+    from .figures import _display, _load_run, _one_image_per_class, _scaled_map, save_figure
 
     shown = spec.figure_pairs
     n_images = spec.config.get("images", 4)
-    figure, axes = plt.subplots(len(shown) + 1, n_images, figsize=(1.5 * n_images, 1.5 * (len(shown) + 1) + 0.5),
-                                squeeze=False)
+    figure, axes = plt.subplots(len(shown) + 1, n_images, figsize=(1.6 * n_images + 1.0, 1.5 * (len(shown) + 1) + 0.6),
+                                squeeze=False, layout="constrained")
+    overlay = {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0, "alpha": 0.55}  # Grad-CAM is >= 0 (ReLU)
     records = []
     teacher = teachers[shown[0].teacher_run_id]
     _, data = _load_run(layout, shown[0].run_id)
@@ -220,7 +217,7 @@ def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict) -> 
     size = x.shape[-1]
     for j in range(len(index)):
         axes[0, j].imshow(_display(x[j]), cmap="gray")
-        axes[0, j].imshow(_display(teacher_maps[j], size), cmap="jet", alpha=0.5)
+        image = axes[0, j].imshow(_scaled_map(teacher_maps[j], size), **overlay)
         axes[0, j].set_title(f"teacher: {data.class_names[classes[j]]}", fontsize=7)
     axes[0, 0].set_ylabel("teacher", fontsize=7)
     for i, pair in enumerate(shown, start=1):
@@ -229,7 +226,7 @@ def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict) -> 
         sims = explanation_similarity(maps, teacher_maps)
         for j in range(len(index)):
             axes[i, j].imshow(_display(x[j]), cmap="gray")
-            axes[i, j].imshow(_display(maps[j], size), cmap="jet", alpha=0.5)
+            axes[i, j].imshow(_scaled_map(maps[j], size), **overlay)
             axes[i, j].set_xlabel(f"cos {sims[j]:.2f}", fontsize=7)
             records.append({"group": pair.group, "method": pair.method, "run_id": pair.run_id,
                             "test_index": int(index[j]), "teacher_class": data.class_names[classes[j]],
@@ -239,7 +236,9 @@ def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict) -> 
         ax.set_xticks([])
         ax.set_yticks([])
     figure.suptitle(f"{spec.config['title']}: teacher and student Grad-CAM for the teacher's class", fontsize=8)
-    figure.tight_layout()
-    _save_png(figure, layout.analysis_figure(spec.name, "png"))
+    bar = figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, pad=0.02)
+    bar.set_label("Grad-CAM / max of its map", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
+    save_figure(figure, layout.analysis_figure(spec.name, "png"), layout.analysis_figure(spec.name, "pdf"))
     atomic_write_text(layout.analysis_figure(spec.name, "csv"),
                       pd.DataFrame(records).to_csv(index=False, float_format="%.4f"))

@@ -1,0 +1,83 @@
+"""Snakemake's HTML report of the smoke run opened in a real browser (headless Chromium): a table
+and two figures, each shown as a reader clicking it would see it, checked by the colours on screen.
+
+In CI (CI=true) Chromium is installed (Debian's `chromium`) and must work. Elsewhere the test is
+skipped, with the reason printed, when `chromium` is not installed. Screenshots are kept in the
+test's temporary directory (the path is printed).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import in_ci
+
+pytestmark = pytest.mark.workflow
+
+# Once the report's React app is mounted: open one result in the content pane and its caption in
+# the side bar, as clicking the result does (snakemake/report/html_reporter/.../result_view_button.js).
+SHOW_RESULT = """<script>
+const opener = setInterval(() => {
+  if (typeof app === "undefined") return;  // React mounts the app asynchronously
+  clearInterval(opener);
+  const path = Object.keys(results).find(p => p.endsWith(%s));
+  app.setView({navbarMode: "resultinfo", content: %s, contentPath: results[path].data_uri, resultPath: path});
+}, 50);
+</script>"""
+
+
+@pytest.fixture(scope="session")  # session: set up before the session-scoped smoke run it would skip
+def chromium() -> str:
+    browser = shutil.which("chromium")
+    if browser is None and in_ci():
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"], check=True, env=env)
+        browser = shutil.which("chromium")
+        assert browser, "apt-get installed chromium but it is not on PATH"
+    elif browser is None:
+        reason = "the browser test needs Debian's chromium (apt-get install chromium)"
+        print(f"\nskipping: {reason}")
+        pytest.skip(reason)
+    return browser
+
+
+def screenshot(browser: str, report: Path, result: str, content: str, out: Path) -> np.ndarray:
+    """The report with ``result`` (a file name) opened, as a 1600x1000 RGB screenshot."""
+    text = report.read_text()
+    end = text.rindex("</body>")
+    page = out.with_suffix(".html")
+    page.write_text(text[:end] + SHOW_RESULT % (json.dumps(result), json.dumps(content)) + text[end:])
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1600,1000",
+               "--virtual-time-budget=20000", f"--screenshot={out}", page.as_uri()]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0 and out.exists(), f"chromium failed ({run.returncode}):\n{run.stderr[-3000:]}"
+    return np.asarray(Image.open(out).convert("RGB"))
+
+
+def pixels_of(image: np.ndarray, hex_colour: str, tolerance: int = 6) -> int:
+    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(image.astype(int) - rgb).max(axis=2) <= tolerance).sum())
+
+
+def test_the_report_shows_styled_tables_and_figures_in_chromium(chromium, smoke_report, tmp_path):
+    print(f"\nscreenshots in {tmp_path}")
+    table = screenshot(chromium, smoke_report, "table6.html", "html", tmp_path / "table6.png")
+    assert table.shape == (1000, 1600, 3)
+    # the table's style sheet at work inside the report: header row and zebra stripes (4 method rows)
+    assert pixels_of(table, "#2f4b7c") > 2000 and pixels_of(table, "#eef2f8", 2) > 2000
+
+    figure3 = screenshot(chromium, smoke_report, "figure3.png", "img", tmp_path / "figure3.png")
+    assert pixels_of(figure3, "#d1495b", 10) > 50  # the paper's values (red diamonds)
+    assert pixels_of(figure3, "#1f4e9c", 10) > 50  # our means with their intervals
+
+    figure1 = screenshot(chromium, smoke_report, "figure1.png", "img", tmp_path / "figure1.png")
+    assert pixels_of(figure1, "#053061", 40) + pixels_of(figure1, "#67001f", 40) > 50  # RdBu_r ends: signed maps
+    assert pixels_of(figure1, "#440154", 30) + pixels_of(figure1, "#fde725", 30) > 50  # viridis: Grad-CAM maps
