@@ -59,7 +59,7 @@ def grad_cam_of_class(model: nn.Module, out: Forward, classes: Tensor, *, x: Ten
     a loss on them trains through the explanation (e2KD)."""
     features = _explanation_features(model, out)
     rows = torch.arange(classes.shape[0], device=classes.device)
-    closed_form = model.cam_from_features(features) if hasattr(model, "cam_from_features") else None
+    closed_form = _closed_form_cam(model, features)
     if closed_form is not None:
         maps = closed_form[rows, classes]
         return maps if create_graph else maps.detach()
@@ -98,7 +98,7 @@ def explanations_for_step(
     if method == "grad_cam":
         features = _explanation_features(model, out)
         if not create_graph:
-            closed_form = model.cam_from_features(features)
+            closed_form = _closed_form_cam(model, features)
             if closed_form is not None:
                 return closed_form.detach()
         if not couples_samples(model, out.logits, features):
@@ -159,6 +159,10 @@ def _grad_cam(model: nn.Module, x: Tensor, layer: nn.Module | str | None, create
     if "output" not in captured:
         raise ValueError(f"layer {layer!r} was not used in the forward pass")
     return grad_cam_from_features(logits, captured["output"], create_graph=create_graph)
+
+
+def _closed_form_cam(model: nn.Module, features: Tensor) -> Tensor | None:
+    return model.cam_from_features(features) if hasattr(model, "cam_from_features") else None
 
 
 def _explanation_features(model: nn.Module, out: Forward) -> Tensor:
