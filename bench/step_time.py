@@ -1,7 +1,7 @@
 """Training-step time of every method variant over a CE step of the same model, measured in one
 process with the variants interleaved (drift in machine load hits all alike); median over rounds.
 
-    python bench/step_time.py [--rounds 20] [--threads 1] [--only resnet8]
+    python bench/step_time.py [--rounds 20] [--threads 1] [--only resnet8] [--batch 16]
     python bench/step_time.py --layouts [--rounds 8]
 
 Goals (issue 6): LE(Grad-CAM) <= 1.10 x CE; LE with input-gradient explainers <= 3 x CE on mlp1024 at
@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", default=None, help="only this model")
+    parser.add_argument("--batch", type=int, default=None, help="every model at this batch size")
     parser.add_argument("--layouts", action="store_true", help="compare NCHW and channels_last steps")
     parser.add_argument("--out", default=None, help="CSV (default results/bench/step_time.csv or layout.csv)")
     args = parser.parse_args()
@@ -108,7 +109,8 @@ def main() -> None:
         return
     print(f"{'model':9s} {'batch':>5s} {'variant':26s} {'ms':>8s} {'x CE':>6s}")
     rows = []
-    for model_name, shape, batch, distillation in CASES:
+    cases = [(m, shape, args.batch or batch, distillation) for m, shape, batch, distillation in CASES]
+    for model_name, shape, batch, distillation in dict.fromkeys(cases):  # --batch may repeat a case
         if args.only and model_name != args.only:
             continue
         runners = {label: make_runner(model_name, shape, batch, spec, teacher)

@@ -1,33 +1,241 @@
-"""Every explainer against an independent computation (a per-class autograd loop, or by hand)."""
+"""Every explainer against an independent computation: a per-class autograd loop, a per-sample loop
+over an eval-mode copy holding the batch's statistics, or a backward pass written by hand."""
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from introspect.explain import explain, explanations_for_step
+from introspect.explain import EXPLAINERS, explain, explanations_for_step, grad_cam_of_class
 from introspect.models import build_model
+from introspect.models.base import Forward
 
 SHAPE = (1, 16, 16)
 
 
 def per_class_input_gradients(model, x):
-    """Independent reference: one autograd call per class."""
+    """Independent reference where samples are independent (eval mode, no BatchNorm): one autograd
+    call per class on the batch-summed logit."""
     x = x.detach().requires_grad_(True)
     logits = model(x)
     grads = [torch.autograd.grad(logits[:, k].sum(), x, retain_graph=True)[0] for k in range(logits.shape[1])]
     return torch.stack(grads, dim=1)
 
 
+def with_batch_statistics(model, x):
+    """An eval-mode copy of ``model`` whose running statistics are the batch's (biased variance), as
+    the train-mode forward of ``x`` sees them at every BatchNorm: fed one sample, it computes that
+    sample's forward in the batch with the statistics held constant."""
+    train_copy, stats = copy.deepcopy(model).train(), {}
+
+    def record(name):
+        def hook(_module, args):
+            dims = [0, *range(2, args[0].dim())]
+            stats[name] = (args[0].mean(dims), args[0].var(dims, unbiased=False))
+        return hook
+
+    for name, m in train_copy.named_modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.register_forward_pre_hook(record(name))
+    with torch.no_grad():
+        train_copy(x)
+    frozen = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for name, (mean, var) in stats.items():
+            frozen.get_submodule(name).running_mean.copy_(mean)
+            frozen.get_submodule(name).running_var.copy_(var)
+    return frozen
+
+
+def one_sample_one_class(model, x, explanation):
+    """``explanation(frozen_model, x_i, k)`` for every sample i and class k, stacked ``(B, K, ...)``."""
+    frozen = with_batch_statistics(model, x)
+    classes = frozen(x[:1]).shape[1]
+    return torch.stack([torch.stack([explanation(frozen, x[i:i + 1], k) for k in range(classes)])
+                        for i in range(x.shape[0])])
+
+
+def input_gradient(model, xi, k):
+    xi = xi.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(xi)[0, k], xi)
+    return grad[0]
+
+
+def gradient_times_input(model, xi, k):
+    return input_gradient(model, xi, k) * xi[0]
+
+
+def hook_guided_relu(x, inplace=False):
+    """Guided ReLU written another way: a tensor hook keeps the positive part of the incoming gradient,
+    the clamp's own backward then masks where the input was negative."""
+    y = torch.clamp(x, min=0)
+    if y.requires_grad:
+        y.register_hook(lambda grad: grad.clamp(min=0))
+    return y
+
+
+def guided_input_gradient(model, xi, k):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.nn.functional, "relu", hook_guided_relu)
+        return input_gradient(model, xi, k)
+
+
+def textbook_grad_cam(model, xi, k, layer=None):
+    """Gradient of the class score w.r.t. the feature map, channel weights = its spatial mean, ReLU of
+    the weighted sum of channels."""
+    if layer is None:
+        out = model.forward_features(xi)
+        logits, features = out.logits, out.explain_features
+    else:
+        captured = []
+        handle = model.get_submodule(layer).register_forward_hook(lambda m, i, o: captured.append(o))
+        logits = model(xi)
+        handle.remove()
+        features = captured[0]
+    (grad,) = torch.autograd.grad(logits[0, k], features)
+    weights = grad[0].mean(dim=(1, 2))
+    return F.relu(torch.einsum("c,chw->hw", weights, features[0]))
+
+
+REFERENCES = {"grad": input_gradient, "grad_input": gradient_times_input, "guided_bp": guided_input_gradient,
+              "grad_cam": textbook_grad_cam}
+
+
 @pytest.mark.parametrize("name", ["resnet8", "cnn6", "mlp1024"])
-@pytest.mark.parametrize("mode", ["eval", "train"])
-def test_grad_and_grad_input_match_a_per_class_loop(name, mode, seeded):
-    model = build_model(name, 10, SHAPE)
-    getattr(model, mode)()
+def test_grad_and_grad_input_match_a_per_class_loop_where_samples_are_independent(name, seeded):
+    model = build_model(name, 10, SHAPE).eval()
     x = torch.randn(5, *SHAPE)
     expected = per_class_input_gradients(model, x)
     got = explain(model, x, "grad")
     assert got.shape == (5, 10, *SHAPE)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(explain(model, x, "grad_input"), expected * x[:, None], rtol=1e-4, atol=1e-6)
+    mlp = build_model("mlp1024", 10, SHAPE).train()  # no BatchNorm: train mode is per-sample as it is
+    torch.testing.assert_close(explain(mlp, x, "grad"), per_class_input_gradients(mlp, x), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["resnet8", "cnn6"])
+@pytest.mark.parametrize("method", EXPLAINERS)
+def test_every_explainer_is_each_samples_own_derivative_under_train_mode_batchnorm(name, method, seeded):
+    model = build_model(name, 10, SHAPE).train()
+    x = torch.randn(4, *SHAPE)
+    expected = one_sample_one_class(model, x, REFERENCES[method])
+    torch.testing.assert_close(explain(model, x, method), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_the_per_sample_reference_is_not_the_gradient_of_the_batch_sum(seeded):
+    model = build_model("resnet8", 10, SHAPE).train()
+    x = torch.randn(4, *SHAPE)
+    own = one_sample_one_class(model, x, input_gradient)
+    batch_sum = per_class_input_gradients(model, x)
+    assert (own - batch_sum).abs().max() > 0.1 * own.abs().max()
+
+
+@pytest.mark.parametrize("method", EXPLAINERS)
+def test_a_training_steps_explanations_are_each_samples_own_and_leave_its_statistics(method, seeded):
+    model = build_model("resnet8", 10, SHAPE, dropout=0.0).train()
+    x = torch.randn(4, *SHAPE)
+    expected = one_sample_one_class(model, x, REFERENCES[method])
+    inputs = x.clone().requires_grad_(True)
+    out = model.forward_features(inputs)
+    after_step_forward = copy.deepcopy(model.state_dict())
+    got = explanations_for_step(model, inputs, out, method)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, after_step_forward[key]), key
+    out.logits.sum().backward()  # the step's own backward pass still works after the explanation
+
+
+class ConvBatchNormReLU(nn.Sequential):
+    """A model built from torch modules only: nn.ReLU (one in place), train-mode BatchNorm, no
+    forward_features."""
+
+    def __init__(self):
+        super().__init__(
+            nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
+            nn.Conv2d(4, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 5),
+        )
+
+
+@pytest.mark.parametrize("method", ["grad", "grad_input", "guided_bp"])
+def test_input_gradient_explainers_on_a_plain_torch_model_in_train_mode(method, seeded):
+    model = ConvBatchNormReLU().train()
+    x = torch.randn(3, *SHAPE)
+    expected = one_sample_one_class(model, x, REFERENCES[method])
+    torch.testing.assert_close(explain(model, x, method), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_grad_cam_at_a_layer_of_a_plain_torch_model_followed_by_batchnorm(seeded):
+    model = ConvBatchNormReLU().train()
+    x = torch.randn(3, *SHAPE)
+    expected = one_sample_one_class(model, x, lambda m, xi, k: textbook_grad_cam(m, xi, k, layer="2"))
+    torch.testing.assert_close(explain(model, x, "grad_cam", layer="2"), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_guided_backprop_on_a_plain_relu_mlp_matches_a_hand_computed_backward(seeded):
+    model = nn.Sequential(nn.Linear(9, 7), nn.ReLU(), nn.Linear(7, 6), nn.ReLU(inplace=True), nn.Linear(6, 4))
+    x = torch.randn(3, 9)
+    w1, b1, w2, b2, w3 = model[0].weight, model[0].bias, model[2].weight, model[2].bias, model[4].weight
+    pre1 = x @ w1.T + b1
+    pre2 = F.relu(pre1) @ w2.T + b2
+    expected = torch.zeros(3, 4, 9)
+    for i in range(3):
+        for k in range(4):
+            g = w3[k].clamp(min=0) * (pre2[i] > 0)  # only positive gradients pass a ReLU...
+            g = (g @ w2).clamp(min=0) * (pre1[i] > 0)  # ...where the forward activation was positive
+            expected[i, k] = g @ w1
+    got = explain(model, x, "guided_bp")
+    torch.testing.assert_close(got, expected.detach(), rtol=1e-4, atol=1e-6)
+    assert (got - explain(model, x, "grad")).abs().max() > 1e-3  # plain gradients would not pass
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("method", EXPLAINERS)
+def test_explain_has_no_side_effects(method, mode, seeded):
+    model = getattr(build_model("resnet8", 10, SHAPE, dropout=0.5), mode)()
+    model(torch.randn(4, *SHAPE))  # num_batches_tracked > 0 in train mode
+    before = copy.deepcopy(model.state_dict())
+    x = torch.randn(4, *SHAPE)
+    rng = torch.get_rng_state()
+    first = explain(model, x, method)
+    assert all(m.training == (mode == "train") for m in model.modules())
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert torch.equal(torch.get_rng_state(), rng)
+    torch.testing.assert_close(explain(model, x, method), first)  # the same dropout draws again
+
+
+class BatchNormAfterTheExplanationLayer(nn.Module):
+    """A model whose explanation layer is followed by a train-mode BatchNorm: Grad-CAM from the
+    step's own forward would mix the samples."""
+
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU())
+        self.head = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 5))
+
+    def forward_features(self, x):
+        features = self.trunk(x)
+        return Forward(logits=self.head(features), explain_features=features)
+
+    def forward(self, x):
+        return self.forward_features(x).logits
+
+
+def test_grad_cam_of_a_training_step_with_batchnorm_after_the_explanation_layer(seeded):
+    model = BatchNormAfterTheExplanationLayer().train()
+    x = torch.randn(4, *SHAPE)
+    expected = one_sample_one_class(model, x, textbook_grad_cam)
+    out = model.forward_features(x)
+    torch.testing.assert_close(explanations_for_step(model, x, out, "grad_cam"), expected, rtol=1e-4, atol=1e-6)
+    classes = torch.tensor([3, 0, 4, 4])
+    one_class = grad_cam_of_class(model, out, classes, x=x)
+    torch.testing.assert_close(one_class, expected[torch.arange(4), classes], rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="pass x="):
+        grad_cam_of_class(model, out, classes)
 
 
 def test_guided_backprop_matches_a_hand_computation_on_an_mlp(seeded):

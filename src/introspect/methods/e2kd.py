@@ -37,7 +37,7 @@ def teacher_grad_cam(teacher: nn.Module, teacher_out: Forward, x: Tensor) -> tup
         return classes, grad_cam_of_class(teacher, teacher_out, classes)
     with torch.enable_grad():
         out = teacher.forward_features(x.detach())
-        return classes, grad_cam_of_class(teacher, out, classes)
+        return classes, grad_cam_of_class(teacher, out, classes, x=x)
 
 
 @register_method
@@ -66,6 +66,6 @@ class ExplanationEnhancedKD(KnowledgeDistillation):
             if self._teacher is None:
                 raise RuntimeError("e2kd: setup() must run before training (the loop does this)")
             classes, teacher_maps = teacher_grad_cam(self._teacher, teacher_out, ctx.x)
-            student_maps = grad_cam_of_class(ctx.model, ctx.out, classes, create_graph=True)
+            student_maps = grad_cam_of_class(ctx.model, ctx.out, classes, x=ctx.x, create_graph=True)
             terms["explanation"] = self.gamma * explanation_cosine_loss(student_maps, teacher_maps)
         return terms

@@ -1,13 +1,10 @@
 """What every model in the benchmark exposes besides its logits."""
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -57,51 +54,6 @@ def kaiming_init(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
-
-
-class _GuidedReLU(torch.autograd.Function):
-    """ReLU whose backward passes only positive gradients (guided backpropagation)."""
-
-    generate_vmap_rule = True  # lets all classes' explanations come from one vmapped backward
-
-    @staticmethod
-    def forward(x: Tensor) -> Tensor:
-        return x.clamp(min=0)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        ctx.save_for_backward(output)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        (output,) = ctx.saved_tensors
-        return grad.clamp(min=0) * (output > 0).to(grad.dtype)
-
-
-_guided = threading.local()
-
-
-@contextmanager
-def guided_relus() -> Iterator[None]:
-    """Within this context, forward passes of registered models use guided-backprop ReLUs."""
-    previous = getattr(_guided, "on", False)
-    _guided.on = True
-    try:
-        yield
-    finally:
-        _guided.on = previous
-
-
-def relu(x: Tensor) -> Tensor:
-    """The ReLU every model uses, so that guided backpropagation can swap it in one place."""
-    if getattr(_guided, "on", False):
-        return _GuidedReLU.apply(x)
-    return F.relu(x)
-
-
-class ReLU(nn.Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return relu(x)
 
 
 ModelFactory = Callable[..., IntrospectModel]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .base import Forward, IntrospectModel, ReLU, flat_size, kaiming_init, register_model
+from .base import Forward, IntrospectModel, flat_size, kaiming_init, register_model
 
 # Each inner list is one block-layer of convolutions followed by a 2x2 max-pooling.
 ARCHITECTURES: dict[str, tuple[list[list[int]], list[int]]] = {
@@ -16,7 +16,7 @@ ARCHITECTURES: dict[str, tuple[list[list[int]], list[int]]] = {
 def _conv_block(in_channels: int, widths: list[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
     for width in widths:
-        layers += [nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), ReLU()]
+        layers += [nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
         in_channels = width
     return nn.Sequential(*layers)
 
@@ -36,7 +36,7 @@ class PlainCNN(IntrospectModel):
         features = flat_size(lambda x: self._trunk(x)[0], input_shape)
         head: list[nn.Module] = [nn.Flatten()]
         for width in hidden:
-            head += [nn.Linear(features, width), ReLU()]
+            head += [nn.Linear(features, width), nn.ReLU()]
             features = width
         head.append(nn.Linear(features, num_classes))
         self.head = nn.Sequential(*head)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import math
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Forward, IntrospectModel, register_model, relu
+from .base import Forward, IntrospectModel, register_model
 
 
 class MLP(IntrospectModel):
@@ -20,7 +21,7 @@ class MLP(IntrospectModel):
         h = x.flatten(1)
         stages = []
         for layer in self.hidden:
-            h = relu(layer(h))
+            h = F.relu(layer(h))
             stages.append(h)
             h = self.dropout(h)
         return Forward(logits=self.out(h), stages=stages, explain_features=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 import torch.nn.functional as F
 
-from .base import Forward, IntrospectModel, ReLU, kaiming_init, register_model, relu
+from .base import Forward, IntrospectModel, kaiming_init, register_model
 
 
 class BasicBlock(nn.Module):
@@ -22,9 +22,9 @@ class BasicBlock(nn.Module):
             )
 
     def forward(self, x: Tensor) -> Tensor:
-        out = relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return relu(out + self.shortcut(x))
+        return F.relu(out + self.shortcut(x))
 
 
 class CifarResNet(IntrospectModel):
@@ -36,7 +36,7 @@ class CifarResNet(IntrospectModel):
         super().__init__()
         in_channels = input_shape[0]
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), ReLU()
+            nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()
         )
         stages, width_in = [], 16
         for i, width in enumerate(self.widths):
