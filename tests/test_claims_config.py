@@ -1,0 +1,130 @@
+"""The `claims:` sections of the shipped configs: every claim names a table (or accuracy figure), a group and two
+methods that exist in its config, and agrees with the paper's own numbers in reported_results.csv.
+
+Reads the YAML and the CSV directly (no plan, no schema): the cross-references are checked here by plain lookups.
+"""
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+CONFIGS = ["config.yaml", "paper.yaml", "smoke.yaml"]
+KEYS = {"name", "table", "group", "a", "b", "direction", "margin", "family", "text"}
+NO_PAPER_NUMBER = "no paper number"
+PAPER_DISAGREES = "paper's own Table"  # a claim whose words the paper's own table contradicts says so
+
+
+def load(name: str) -> dict:
+    with open(CONFIG_DIR / name) as handle:
+        return yaml.safe_load(handle)
+
+
+def view(config: dict, claim: dict) -> dict:
+    """The table, or the figure of kind `accuracy`, the claim refers to."""
+    tables, figures = config.get("tables", {}), config.get("figures", {})
+    if claim["table"] in tables:
+        return tables[claim["table"]]
+    figure = figures.get(claim["table"])
+    assert figure is not None and figure.get("kind") == "accuracy", \
+        f"{claim['name']}: {claim['table']!r} is neither a table nor an accuracy figure"
+    return figure
+
+
+def group_of(table: dict, label: str) -> dict:
+    groups = {g["label"]: g for g in table["groups"]}
+    assert label in groups, f"group {label!r} not in {sorted(groups)}"
+    return groups[label]
+
+
+def paper_accuracy(reported: pd.DataFrame, table: dict, group: dict, method: str) -> float | None:
+    """The paper's number for one cell in accuracy %, from the LE paper's own rows (not the quoted other
+    implementations of Table 3); None when the paper has none."""
+    if "paper_table" not in table:
+        return None
+    dataset = group.get("paper_dataset", table.get("paper_dataset"))
+    rows = reported[(reported.table == table["paper_table"]) & (reported.dataset == dataset)
+                    & (reported.model == group["model"]) & (reported.method == method)
+                    & reported.source.str.startswith("LE paper")]
+    if rows.empty:
+        return None
+    assert len(rows) == 1, f"several paper rows for {method} on {group['model']}: {rows.source.tolist()}"
+    row = rows.iloc[0]
+    return float(row["mean"]) if row.metric == "test_acc" else 100.0 - float(row["mean"])
+
+
+@pytest.fixture(scope="module")
+def reported() -> pd.DataFrame:
+    return pd.read_csv(CONFIG_DIR / "reported_results.csv")
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_claims_refer_to_what_the_config_has(name):
+    config = load(name)
+    claims = config.get("claims")
+    assert isinstance(claims, list) and claims, f"{name}: no claims"
+    names = [c["name"] for c in claims]
+    assert len(names) == len(set(names)), f"duplicate names: {sorted({n for n in names if names.count(n) > 1})}"
+    for claim in claims:
+        where = f"{name}: {claim.get('name')}"
+        assert set(claim) <= KEYS, f"{where}: unknown keys {set(claim) - KEYS}"
+        assert re.fullmatch(r"[A-Za-z0-9_.+-]+", claim["name"]), where
+        table = view(config, claim)
+        group = group_of(table, claim["group"])
+        for side in ("a", "b"):
+            method = claim[side]
+            assert method in table["methods"], f"{where}: {side} = {method!r} is not in the methods of {claim['table']}"
+            assert method not in group.get("exclude", []), f"{where}: {method!r} is excluded from {claim['group']}"
+        assert claim["a"] != claim["b"], where
+        assert claim["direction"] in ("greater", "equivalent"), where
+        if claim["direction"] == "equivalent":
+            assert isinstance(claim.get("margin"), (int, float)) and claim["margin"] > 0, f"{where}: needs a margin > 0"
+        else:
+            assert "margin" not in claim, f"{where}: a margin only belongs to an equivalent claim"
+        assert isinstance(claim["family"], str) and claim["family"], where
+        assert isinstance(claim["text"], str) and claim["text"], where
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_claims_agree_with_the_papers_numbers(name, reported):
+    """Where the paper prints both cells, its own difference has the claimed sign (greater) or lies inside the
+    margin (equivalent), unless the claim's text names the disagreement; where it prints none, the text says so."""
+    config = load(name)
+    for claim in config["claims"]:
+        where = f"{name}: {claim['name']}"
+        table = view(config, claim)
+        group = group_of(table, claim["group"])
+        a, b = (paper_accuracy(reported, table, group, claim[side]) for side in ("a", "b"))
+        if a is None or b is None:
+            assert NO_PAPER_NUMBER in claim["text"], f"{where}: the paper has no number for it; say so in its text"
+            continue
+        assert NO_PAPER_NUMBER not in claim["text"], f"{where}: the paper has numbers ({a} vs {b})"
+        effect = a - b
+        if claim["direction"] == "greater":
+            assert (effect > 0) != (PAPER_DISAGREES in claim["text"]), f"{where}: the paper's effect is {effect:+.2f} pp"
+        else:
+            assert abs(effect) < claim["margin"], f"{where}: the paper's effect {effect:+.2f} pp is outside the margin"
+
+
+def test_the_paper_config_makes_the_default_configs_claims():
+    """config.yaml and paper.yaml have the same tables and figures (on other data), so the same claims."""
+    assert load("config.yaml")["claims"] == load("paper.yaml")["claims"]
+
+
+def test_every_table_and_figure3_has_claims_in_the_full_configs():
+    for name in ("config.yaml", "paper.yaml"):
+        config = load(name)
+        claimed = {c["table"] for c in config["claims"]}
+        assert claimed == set(config["tables"]) | {"figure3"}, name
+
+
+def test_the_paper_number_lookup_converts_table3_error_to_accuracy(reported):
+    """LE(Grad) vs CP on the MLP: the paper's "Ours" row is 1.10 vs 1.18 % error, so +0.08 pp of accuracy; the
+    quoted Pereyra et al. row (1.17) must not be taken."""
+    table = load("config.yaml")["tables"]["table3"]
+    group = group_of(table, "MLP1024")
+    effect = paper_accuracy(reported, table, group, "LE(Grad)") - paper_accuracy(reported, table, group, "CP")
+    assert math.isclose(effect, 1.18 - 1.10, abs_tol=1e-9)
