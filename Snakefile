@@ -52,6 +52,8 @@ onsuccess:
     print("\nTables:\n  " + "\n  ".join(table_outputs(PLAN.tables)) + f"\nSignificance tests: {TESTS_CSV}")
     if PLAN.figures or PLAN.analyses:
         print("Figures and analyses:\n  " + "\n  ".join(figure_outputs(PLAN.figures) + analysis_outputs(PLAN.analyses)))
+    if PLAN.claims:
+        print(f"\nClaims ({LAYOUT.claims('md')}):\n" + claims_summary())
     print("HTML report of all of them: snakemake --report results/report.html (same --configfile)")
 
 
@@ -71,4 +73,5 @@ rule all:
         TESTS_CSV,
         figure_outputs(PLAN.figures),
         analysis_outputs(PLAN.analyses),
+        claims_outputs(),
     default_target: True

@@ -66,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
                                                  "figures/NAME_pairs.{png,pdf,csv}")
     p.add_argument("--threads", type=int, default=None)
 
+    p = commands.add_parser("claims", help="evaluate the config's claims: writes claims.{md,csv,html} under the "
+                                           "spec's results_dir (effect, 95% CI, Holm p, MDE, verdict per claim)")
+    p.add_argument("--spec", required=True, help="claims spec (introspect.specs.ClaimsSpec) as JSON text, or @file.json")
+    p.add_argument("--reported", required=True, help="CSV of the paper's reported numbers")
+    p.add_argument("--metric", default="test_acc_final")
+    p.add_argument("--allow-missing-seeds", action="store_true")
+
     p = commands.add_parser("merge-tests", help="concatenate per-table test CSVs")
     p.add_argument("inputs", nargs="+")
     p.add_argument("--out", required=True)
@@ -81,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     return {"train": _train, "plan": _plan, "table": _table, "select": _select, "figure": _figure, "analyse": _analyse,
-            "merge-tests": _merge_tests, "download": _download, "worker": _worker}[args.command](args)
+            "claims": _claims, "merge-tests": _merge_tests, "download": _download, "worker": _worker}[args.command](args)
 
 
 def _read_json_arg(value: str):
@@ -191,13 +198,23 @@ def _analyse(args) -> int:
     return _reporting_errors(lambda: write_student_analysis(spec))
 
 
+def _claims(args) -> int:
+    from .analysis.claims import summary, write_claims_report
+    from .specs import ClaimsSpec
+
+    spec = ClaimsSpec.from_dict(_read_json_arg(args.spec))
+    return _reporting_errors(lambda: print(summary(write_claims_report(
+        spec, Path(args.reported), metric=args.metric, allow_missing=args.allow_missing_seeds)), file=sys.stderr))
+
+
 def _reporting_errors(command) -> int:
     """Run an aggregation command; a missing or corrupt run file is one line naming it, not a traceback."""
+    from .analysis.reported import ReportedResultsError
     from .runs import RunFileError
 
     try:
         command()
-    except RunFileError as error:
+    except (RunFileError, ReportedResultsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_TRAINING_ERROR
     return 0

@@ -10,7 +10,8 @@ def table_inputs(wildcards):
     run_ids = sorted(set(table.run_ids()) | set(table.teacher_run_ids()))
     if PLAN.config["allow_missing_seeds"]:
         run_ids = [r for r in run_ids if LAYOUT.run(r).is_finished() or not LAYOUT.run(r).was_tried()]
-    return metrics_of(run_ids) + [str(LAYOUT.selection(s)) for s in table.selection_ids()]
+    selections = [str(LAYOUT.selection(s)) for s in table.selection_ids()]
+    return metrics_of(run_ids) + selections + [PLAN.config["reported_results"]]
 
 
 def table_caption(table):
@@ -37,6 +38,35 @@ rule table:
     localrule: True
     shell:
         INTROSPECT + " table --spec {params.spec:q} --reported {params.reported:q} --metric {params.metric:q}"
+        " {params.allow_missing}"
+
+
+def claims_inputs(wildcards):
+    run_ids = PLAN.claims.run_ids()
+    if PLAN.config["allow_missing_seeds"]:
+        run_ids = [r for r in run_ids if LAYOUT.run(r).is_finished() or not LAYOUT.run(r).was_tried()]
+    return metrics_of(run_ids) + [PLAN.config["reported_results"]]
+
+
+def claims_outputs():
+    return paths(LAYOUT.claims(ext) for ext in ("md", "csv", "html")) if PLAN.claims else []
+
+
+rule claims:
+    """Every claim of the config: the paper's effect, ours with its 95% CI, Holm p, MDE, verdict."""
+    input:
+        claims_inputs,
+    output:
+        paths(LAYOUT.claims(ext) for ext in ("md", "csv")),
+        html=report(str(LAYOUT.claims("html")), caption="../report/claims.rst", category="Claims"),
+    params:
+        spec=lambda wildcards: json.dumps(PLAN.claims.to_dict()),
+        reported=PLAN.config["reported_results"],
+        metric=PLAN.config["table_metric"],
+        allow_missing="--allow-missing-seeds" if PLAN.config["allow_missing_seeds"] else "",
+    localrule: True
+    shell:
+        INTROSPECT + " claims --spec {params.spec:q} --reported {params.reported:q} --metric {params.metric:q}"
         " {params.allow_missing}"
 
 

@@ -68,6 +68,18 @@ def figure_outputs(figures):
     return [str(LAYOUT.figure(name, ext)) for name in figures for ext in ("png", "pdf", "csv")]
 
 
+def claims_summary():
+    """The verdict paragraph of claims.md and every sanity flag of its claims, for the end-of-run summary."""
+    import pandas as pd
+
+    text = LAYOUT.claims("md").read_text().split("\n\n")[1]
+    flagged = pd.read_csv(LAYOUT.claims("csv"), keep_default_na=False)
+    flagged = flagged[flagged["flags"] != ""]
+    lines = [f"  {row.name}: {row.flags}" for row in flagged.itertuples()][:20]
+    more = f"\n  ... and {len(flagged) - 20} more (claims.csv, column flags)" if len(flagged) > 20 else ""
+    return text + ("\nSanity flags under claims:\n" + "\n".join(lines) + more if lines else "")
+
+
 TRAIN_SHELL = (
     INTROSPECT + " train --record {params.record:q} {params.fail}"
     " --threads {threads} --device " + shlex.quote(PLAN.config["device"]) + " 2> {log}"

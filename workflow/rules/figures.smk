@@ -25,7 +25,9 @@ def figure_caption(wildcards):
 
 def figure_inputs(wildcards):
     figure = PLAN.figures[wildcards.figure]
-    return metrics_of(figure.run_ids()) + (models_of(figure.run_ids()) if figure.panels else [])
+    if figure.panels:
+        return metrics_of(figure.run_ids()) + models_of(figure.run_ids())
+    return metrics_of(figure.run_ids()) + [PLAN.config["reported_results"]]  # the paper's values are drawn too
 
 
 rule figure:
