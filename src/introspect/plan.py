@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from .catalog import registry_catalog
+from .validation import config_problems, output_problems, warmup_epochs
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -213,7 +214,13 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
         lines = [f"  {_key(e.absolute_path)}: {e.message}{_hint(e)}" for e in errors[:10]]
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     _check_references(config)
+    _reject(config_problems(config, registry_catalog()))
     return config
+
+
+def _reject(problems: list[str]) -> None:
+    if problems:
+        raise ConfigError("invalid config:\n" + "\n".join(f"  {p}" for p in problems[:10]))
 
 
 def _hint(error) -> str:
@@ -330,7 +337,9 @@ def build_plan(config: dict[str, Any]) -> Plan:
         tables[table_name] = TableSpec(table_name, table, cells, settings, teachers)
     figures = {name: builder.figure(name, figure) for name, figure in config["figures"].items()}
     analyses = {name: _analysis(builder, name, analysis, tables) for name, analysis in config["analyses"].items()}
-    return Plan(config, builder.runs, tables, builder.selections, figures, analyses)
+    plan = Plan(config, builder.runs, tables, builder.selections, figures, analyses)
+    _reject(output_problems(plan))
+    return plan
 
 
 def _analysis(builder: "_Builder", name: str, analysis: dict[str, Any], tables: dict[str, TableSpec]) -> AnalysisSpec:
@@ -486,7 +495,7 @@ def _add_runs(runs: dict[str, Run], config, dataset_key: str, group, variant: di
         for key in selection.grid[0]:
             hyper.pop(key, None)
     if "warmup_fraction" in hyper:
-        hyper["warmup_epochs"] = int(round(hyper.pop("warmup_fraction") * budget["epochs"]))
+        hyper["warmup_epochs"] = warmup_epochs(hyper.pop("warmup_fraction"), budget["epochs"])
     prefix = f"{dataset_key}/{group['model']}/{group['budget']}-e{budget['epochs']}"
     base = _base_spec(config, dataset_key, group["model"], budget, seed)
     spec = {**base, "method": {"name": variant["method"], **hyper}}
