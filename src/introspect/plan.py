@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from .catalog import registry_catalog
-from .validation import config_problems, output_problems, warmup_epochs
+from .validation import config_problems, load_schema, output_problems, warmup_epochs
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -204,8 +204,7 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
     """
     import jsonschema
 
-    with open(schema_path) as handle:
-        schema = yaml.safe_load(handle)
+    schema = load_schema(str(schema_path))
     config = copy.deepcopy(config)
     validator_cls = jsonschema.validators.validator_for(schema)
     validator = _with_defaults(validator_cls)(schema)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from functools import lru_cache
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -44,6 +45,15 @@ WARMUP_FRACTION_SPEC = {"type": "number", "gt": 0, "lt": 1}
 WARMUP_EPOCHS_SPEC = {"type": "integer", "ge": 0}
 _TYPES = {"float": "number", "int": "integer", "bool": "boolean", "str": "string"}
 _BOUND_SYMBOLS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+@lru_cache(maxsize=4)
+def load_schema(path: str) -> dict[str, Any]:
+    """The config's JSON schema, parsed once per process (the YAML parse costs ~0.1 s). Read-only."""
+    import yaml
+
+    with open(path) as handle:
+        return yaml.safe_load(handle)
 
 
 # --- hyper-parameter declarations (used by the method dataclasses) ----------------------------
