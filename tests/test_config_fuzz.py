@@ -1,10 +1,12 @@
 """Random edits of the smoke config (values replaced by arbitrary JSON, keys renamed or deleted) are
-either planned, with every output inside results_dir, or rejected by a ConfigError whose message
-starts with a key path: never another exception. Planning only: nothing trains.
+either planned, with every output inside results_dir and every run's spec and method buildable as its
+job will build them, or rejected by a ConfigError whose message starts with a key path: never another
+exception. Planning only: nothing trains.
 
 INTROSPECT_FUZZ_EXAMPLES sets the number of configs tried (default 300: ~15 s, 50 ms per plan).
 """
 import copy
+import json
 import os
 import re
 from pathlib import Path
@@ -13,7 +15,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from introspect.plan import SCHEMA_PATH, ConfigError, build_plan, load_config
+from introspect.methods import build_method
+from introspect.plan import SCHEMA_PATH, ConfigError, build_plan, load_config, run_spec_json
+from introspect.train.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = load_config(ROOT / "config" / "smoke.yaml")
@@ -110,3 +114,7 @@ def test_an_edited_config_is_planned_safely_or_rejected_naming_a_key(edit_list):
         assert target.startswith(root.rstrip(os.sep) + os.sep), (path, root)
     for run_id in plan.runs:  # run ids reach shell commands and wildcard regexes
         assert re.fullmatch(r"[A-Za-z0-9_.+/-]+", run_id) and ".." not in run_id.split("/"), run_id
+        # what a job does first: parse its spec (strict JSON: no NaN) and build its method
+        spec = RunSpec.from_json(json.dumps(json.loads(run_spec_json(plan, run_id)), allow_nan=False))
+        assert isinstance(spec.budget.epochs, int) and isinstance(spec.seed, int)
+        build_method(spec.method["name"], **spec.method_hyperparameters())

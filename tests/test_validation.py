@@ -91,6 +91,16 @@ HOSTILE = {
                                             ["LE-Permut"].update(explainer="lime"),
                                             ["method_overrides.LE-Permut.explainer", "one of 'grad'"]),
     "an infinite weight": (lambda c: c["methods"]["KD"].update(ce_weight=math.inf), ["methods.KD.ce_weight"]),
+    "a NaN learning rate": (lambda c: c["budgets"]["cnn"].update(lr=math.nan),
+                            ["budgets.cnn.lr: expected a finite number, got nan"]),
+    "a float number of epochs": (lambda c: c["budgets"]["cnn"].update(epochs=2.0),
+                                 ["budgets.cnn.epochs", "not of type 'integer'"]),
+    "an override changing the method": (lambda c: c["tables"]["table6"]["groups"][0]["method_overrides"]
+                                        ["LE-Permut"].update(method="kd"),
+                                        ["tables.table6.groups[0].method_overrides.LE-Permut.method",
+                                         "not the method"]),
+    "a GPU model with a shell character": (lambda c: c.update(cluster={"gpu_model": "a100 --x"}),
+                                           ["cluster.gpu_model", "not a valid name"]),
     # cross-references
     "compare_to a method not in the table": (lambda c: c["tables"]["table1"].update(compare_to=["LS"]),
                                              ["tables.table1.compare_to[0]", "'LS' is not one of the table's methods"]),

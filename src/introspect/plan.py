@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from .catalog import registry_catalog
-from .validation import config_problems, load_schema, output_problems, warmup_epochs
+from .validation import config_problems, load_schema, output_problems, strict_integers, warmup_epochs
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -207,7 +207,7 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
     schema = load_schema(str(schema_path))
     config = copy.deepcopy(config)
     validator_cls = jsonschema.validators.validator_for(schema)
-    validator = _with_defaults(validator_cls)(schema)
+    validator = _with_defaults(strict_integers(validator_cls))(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"  {_key(e.absolute_path)}: {e.message}{_hint(e)}" for e in errors[:10]]

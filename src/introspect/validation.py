@@ -56,6 +56,16 @@ def load_schema(path: str) -> dict[str, Any]:
         return yaml.safe_load(handle)
 
 
+def strict_integers(validator_cls):
+    """A JSON-schema validator class whose ``integer`` excludes floats such as 3.0 (JSON Schema accepts
+    them; epochs: 3.0 would then name runs ``...-e3.0`` and fail in ``range``)."""
+    import jsonschema
+
+    checker = validator_cls.TYPE_CHECKER.redefine(
+        "integer", lambda _, instance: isinstance(instance, int) and not isinstance(instance, bool))
+    return jsonschema.validators.extend(validator_cls, type_checker=checker)
+
+
 # --- hyper-parameter declarations (used by the method dataclasses) ----------------------------
 
 def hp(*, gt: float | None = None, ge: float | None = None, lt: float | None = None,
@@ -163,10 +173,13 @@ def ensure_inside(results_dir: str | Path, path: str | Path) -> None:
 
 def config_problems(config: dict[str, Any], catalog: "Catalog") -> list[str]:
     """Every problem of a schema-valid config whose names were checked by plan._check_references."""
+    gpu_model = config["cluster"]["gpu_model"]
     problems = [
+        *_non_finite_problems(config),
         *(p for section in NAMED_SECTIONS for key in config.get(section, {})
           if (p := name_problem(f"{section}.{key}", key))),
         *(p for key in PATH_KEYS if (p := path_problem(key, config[key]))),
+        *([p] if gpu_model is not None and (p := name_problem("cluster.gpu_model", gpu_model)) else []),
         *(p for label in config["methods"] if (p := label_problem(f"methods.{label}", label))),
         *_cross_reference_problems(config),
     ]
@@ -248,6 +261,18 @@ def _variants(config: dict[str, Any]) -> Iterator[tuple[str, Variant]]:
             yield at, {**_located(f"methods.{label}", config["methods"][label]), **_located(at, override)}
 
 
+def _non_finite_problems(node: Any, where: str = "") -> Iterator[str]:
+    """NaN and infinities pass every JSON-schema range (all comparisons with NaN are false)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        yield f"{where or '(top level)'}: expected a finite number, got {node!r}"
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _non_finite_problems(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _non_finite_problems(value, f"{where}[{i}]")
+
+
 def _located(where: str, variant: dict[str, Any]) -> Variant:
     return {key: (value, f"{where}.{key}") for key, value in variant.items()}
 
@@ -287,6 +312,9 @@ def _variant_problems(where: str, variant: Variant, catalog: "Catalog") -> list[
     problems = []
     for key, (value, at) in variant.items():
         if key == "method":
+            if ".method_overrides." in at:
+                problems.append(f"{at}: an override changes hyper-parameters, not the method; "
+                                "define another method variant instead")
             continue
         if key == "sweep":
             problems += _sweep_problems(at, value, specs, name)
