@@ -185,8 +185,12 @@ def config_problems(config: dict[str, Any], catalog: "Catalog") -> list[str]:
     ]
     for where, variant in _variants(config):
         problems += _variant_problems(where, variant, catalog)
+    reported = set()
     for where, label, variant, budget in _method_uses(config):
-        problems += _warmup_problems(where, label, variant, budget, config["budgets"][budget]["epochs"])
+        warmup = tuple(variant[k][1] for k in WARMUP_KEYS if k in variant)  # key paths: values may be lists
+        if warmup and (warmup, budget) not in reported:  # once per warm-up value and budget
+            reported.add((warmup, budget))
+            problems += _warmup_problems(where, label, variant, budget, config["budgets"][budget]["epochs"])
     return list(dict.fromkeys(problems))
 
 
@@ -364,8 +368,8 @@ def _warmup_problems(where: str, label: str, variant: Variant, budget: str, epoc
         return []
     if lowest <= warmup <= epochs - 1:
         return []
-    return [f"{at}: {chosen} and {epochs - warmup} Stage-2 epochs; {label} at {where} needs at least "
-            f"{lowest} warm-up and 1 Stage-2 epoch"]
+    return [f"{at}: {chosen} and {epochs - warmup} Stage-2 epochs; {label} needs at least {lowest} warm-up and "
+            f"1 Stage-2 epoch (first used at {where})"]
 
 
 def _cross_reference_problems(config: dict[str, Any]) -> list[str]:
