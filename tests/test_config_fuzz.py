@@ -53,13 +53,14 @@ edits = st.lists(st.tuples(st.sampled_from(["replace", "rename", "delete"]), st.
 def parent_of(config, path):
     node = config
     for key in path[:-1]:
-        if isinstance(node, dict) and key in node or isinstance(node, list) and isinstance(key, int) and key < len(node):
-            node = node[key]
-        else:
-            return None
-    last = path[-1]
-    present = last in node if isinstance(node, dict) else isinstance(node, list) and last < len(node)
-    return node if present else None
+        node = node[key] if has(node, key) else None
+    return node if has(node, path[-1]) else None
+
+
+def has(node, key) -> bool:
+    if isinstance(node, dict):
+        return key in node
+    return isinstance(node, list) and isinstance(key, int) and key < len(node)
 
 
 def edited(edit_list):

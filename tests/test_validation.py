@@ -65,7 +65,8 @@ HOSTILE = {
     "reported_results with a space": (lambda c: c.update(reported_results="my results.csv"), ["reported_results"]),
     # LE warm-up
     "warm-up rounding to every epoch": (lambda c: c["methods"]["LE(Grad-CAM)"].update(warmup_fraction=0.99),
-                                        ["methods.LE(Grad-CAM).warmup_fraction", "budget 'resnet'", "0 Stage-2 epochs"]),
+                                        ["methods.LE(Grad-CAM).warmup_fraction", "budget 'resnet'",
+                                         "0 Stage-2 epochs"]),
     "warm-up rounding to no epoch": (lambda c: c["methods"]["LE(Grad)"].update(warmup_fraction=0.1),
                                      ["methods.LE(Grad).warmup_fraction", "rounds to 0 warm-up epochs"]),
     "warm-up epochs filling the budget": (lambda c: c["methods"]["LE(Grad)"].update(warmup_epochs=2) or
@@ -189,7 +190,8 @@ def test_every_hyperparameter_check_comes_from_its_dataclass_field():
         specs = catalog.method(name).hyperparameter_specs
         assert set(specs) == set(fields), name
         for key, spec in specs.items():
-            assert spec["type"] == {"float": "number", "int": "integer", "bool": "boolean", "str": "string"}[fields[key].type]
+            python_type = {"number": "float", "integer": "int", "boolean": "bool", "string": "str"}[spec["type"]]
+            assert fields[key].type == python_type, (name, key)
             for bound, limit in spec.items():
                 if bound not in ("gt", "ge", "lt", "le"):
                     continue

@@ -323,7 +323,7 @@ def _variant_problems(where: str, variant: Variant, catalog: "Catalog") -> list[
         if key == "sweep":
             problems += _sweep_problems(at, value, specs, name)
         elif key not in specs:
-            problems.append(f"{at}: method {name!r} has no such hyper-parameter (it accepts: {', '.join(sorted(specs))})")
+            problems.append(_unknown_key(at, name, specs))
         elif problem := value_problem(value, specs[key]):
             problems.append(f"{at}: {problem}")
     if "warmup_fraction" in variant and "warmup_epochs" in variant:
@@ -341,12 +341,16 @@ def _sweep_problems(where: str, sweep: Any, specs: dict[str, dict[str, Any]], me
             problems.append(f"{at}: the warm-up length cannot be swept (its warm-up runs are planned before "
                             "any selection); define one method variant per warm-up instead")
         elif key not in specs:
-            problems.append(f"{at}: method {method!r} has no such hyper-parameter (it accepts: {', '.join(sorted(specs))})")
+            problems.append(_unknown_key(at, method, specs))
         elif not isinstance(values, list) or not values:
             problems.append(f"{at}: expected a non-empty list of values, got {_shown(values)}")
         else:
             problems += [f"{at}[{i}]: {p}" for i, v in enumerate(values) if (p := value_problem(v, specs[key]))]
     return problems
+
+
+def _unknown_key(at: str, method: str, specs: dict[str, Any]) -> str:
+    return f"{at}: method {method!r} has no such hyper-parameter (it accepts: {', '.join(sorted(specs))})"
 
 
 def _warmup_problems(where: str, label: str, variant: Variant, budget: str, epochs: int) -> list[str]:
@@ -382,7 +386,8 @@ def _cross_reference_problems(config: dict[str, Any]) -> list[str]:
         problems += [f"tables.{name}.groups[{i}].label: {label!r} is the label of an earlier group too"
                      for i, label in enumerate(labels) if label in labels[:i]]
     for where, container, group in _groups(config):
-        problems += [f"{where}.teacher_overrides.{label}: {label!r} is not one of the methods of {where.rsplit('.', 1)[0]}"
+        owner = where.rsplit(".", 1)[0]
+        problems += [f"{where}.teacher_overrides.{label}: {label!r} is not one of the methods of {owner}"
                      for label in group.get("teacher_overrides", {}) if label not in container.get("methods", [])]
         problems += [p for p in [label_problem(f"{where}.label", group["label"])] if p]
     for name, analysis in config["analyses"].items():
