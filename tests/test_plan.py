@@ -89,7 +89,7 @@ def test_summary_counts_runs_per_table(default):
 
 def distillation_config(default, shared=True):
     config = copy.deepcopy(default)
-    config.update(figures={}, analyses={}, tables={"table2": config["tables"]["table2"]})
+    config.update(figures={}, analyses={}, claims=[], tables={"table2": config["tables"]["table2"]})
     config["methods"].update({"KD": {"method": "kd"}, "Hint": {"method": "hint"}})
     config["teachers"] = {"big": {"model": "resnet26", "budget": "resnet", "method": "CE", "shared": shared}}
     config["tables"]["table5"] = {

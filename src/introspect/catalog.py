@@ -1,5 +1,5 @@
 """What planning needs from the method and model registries: the method names with their
-hyper-parameters and whether they read a teacher, and the model names.
+hyper-parameters (type and range of each) and whether they read a teacher, and the model names.
 
 The registries live in modules that import torch, which costs ~3.4 s per process: a third of
 `snakemake -n` on the paper config, paid again by every SLURM job step that re-reads the Snakefile.
@@ -14,20 +14,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from .io import atomic_write_json
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-CATALOG_VERSION = 1  # bump when the catalog's fields change
+CATALOG_VERSION = 2  # bump when the catalog's fields change
 
 
 @dataclass(frozen=True)
 class MethodInfo:
     hyperparameters: tuple[str, ...]
     needs_teacher: bool
+    # name -> {"type": "number" | "integer" | "boolean" | "string", bounds "gt"/"ge"/"lt"/"le", "choices"}
+    hyperparameter_specs: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,18 +74,21 @@ def source_digest() -> str:
 
 def _from_registries() -> dict:
     from .methods import available_methods, hyperparameter_names, method_class
+    from .methods.base import hyperparameter_specs
     from .models import available_models
 
     methods = {}
     for name in available_methods():
         cls = method_class(name)
-        methods[name] = {"hyperparameters": hyperparameter_names(cls), "needs_teacher": bool(cls.needs_teacher)}
+        methods[name] = {"hyperparameters": hyperparameter_names(cls), "needs_teacher": bool(cls.needs_teacher),
+                         "hyperparameter_specs": hyperparameter_specs(cls)}
     return {"version": CATALOG_VERSION, "methods": methods, "models": available_models()}
 
 
 def _from_json(data: dict) -> Catalog:
     if data["version"] != CATALOG_VERSION:
         raise ValueError("catalog version")
-    methods = {name: MethodInfo(tuple(info["hyperparameters"]), bool(info["needs_teacher"]))
+    methods = {name: MethodInfo(tuple(info["hyperparameters"]), bool(info["needs_teacher"]),
+                                dict(info["hyperparameter_specs"]))
                for name, info in data["methods"].items()}
     return Catalog(methods, tuple(data["models"]))

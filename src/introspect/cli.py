@@ -134,6 +134,7 @@ def _train(args) -> int:
 def _plan(args) -> int:
     from .plan import ConfigError, build_plan, load_config
     from .resources import summary as plan_summary
+    from .validation import warmup_summary
 
     try:
         config = load_config(args.config)
@@ -152,6 +153,8 @@ def _plan(args) -> int:
           f"({', '.join(f'{n} {k}' for k, n in summary['by_kind'].items())}), {summary['epochs']} epochs in all")
     for table, n in summary["runs_per_table"].items():
         print(f"  {table}: {n} runs")
+    for line in warmup_summary(plan.config):
+        print(f"  LE {line}")
     if summary["selections"]:
         print(f"  sweeps: {summary['sweep_runs']} runs in {summary['selections']} selections "
               f"(scored by {plan.config['sweeps']['metric']})")

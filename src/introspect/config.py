@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from .catalog import registry_catalog
+from .validation import config_problems, load_schema, strict_integers
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -55,17 +56,23 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
     """
     import jsonschema
 
-    with open(schema_path) as handle:
-        schema = yaml.safe_load(handle)
+    schema = load_schema(str(schema_path))
     config = copy.deepcopy(config)
     validator_cls = jsonschema.validators.validator_for(schema)
-    validator = _with_defaults(validator_cls)(schema)
+    validator = _with_defaults(strict_integers(validator_cls))(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"  {_key(e.absolute_path)}: {e.message}{_hint(e)}" for e in errors[:10]]
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     _check_references(config)
+    reject(config_problems(config, registry_catalog()))
     return config
+
+
+def reject(problems: list[str]) -> None:
+    """One ConfigError listing (up to ten of) the problems found, each naming its key."""
+    if problems:
+        raise ConfigError("invalid config:\n" + "\n".join(f"  {p}" for p in problems[:10]))
 
 
 def _hint(error) -> str:

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .catalog import registry_catalog
-from .config import ConfigError, load_config, validate_config
+from .config import ConfigError, load_config, reject, validate_config
 from .runs import RUN_KINDS, ResultsLayout, RunRecord, label_slug, make_run_id, method_slug
+from .validation import output_problems, warmup_epochs
 from .specs import AnalysisSpec, Cell, ClaimSpec, ClaimsSpec, FigureSpec, Panel, Selection, StudentPair, TableSpec
 
 __all__ = ["ConfigError", "Plan", "build_plan", "load_config"]
@@ -52,7 +53,9 @@ def build_plan(config: dict[str, Any]) -> Plan:
     figures = {name: builder.figure(name, figure) for name, figure in config["figures"].items()}
     analyses = {name: _analysis(builder, name, analysis, tables) for name, analysis in config["analyses"].items()}
     claims = _claims(config, tables, figures) if config["claims"] else None
-    return Plan(config, builder.runs, tables, builder.selections, figures, analyses, claims)
+    plan = Plan(config, builder.runs, tables, builder.selections, figures, analyses, claims)
+    reject(output_problems(plan))
+    return plan
 
 
 def _claims(config: dict[str, Any], tables: dict[str, TableSpec], figures: dict[str, FigureSpec]) -> ClaimsSpec:
@@ -247,7 +250,7 @@ class _Builder:
             for key in selection.grid[0]:
                 hyper.pop(key, None)
         if "warmup_fraction" in hyper:
-            hyper["warmup_epochs"] = int(round(hyper.pop("warmup_fraction") * budget["epochs"]))
+            hyper["warmup_epochs"] = warmup_epochs(hyper.pop("warmup_fraction"), budget["epochs"])
         slug = method_slug(variant["method"], hyper)
         if selection is not None:
             slug += f"-sel_{selection.selection_id.rsplit('-', 1)[1]}"

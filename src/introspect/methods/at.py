@@ -3,9 +3,10 @@ of the student matches the teacher's; ``beta/2 * sum_stages ||a_s - a_t||^2`` wi
 the original code, added to the KD loss (the paper's "AT_Hinton")."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..distill import attention_loss
+from ..validation import hp
 from .base import StepContext, register_method
 from .kd import KnowledgeDistillation
 
@@ -14,7 +15,7 @@ from .kd import KnowledgeDistillation
 @dataclass
 class AttentionTransferKD(KnowledgeDistillation):
     name = "at_kd"
-    at_weight: float = 1000.0
+    at_weight: float = field(default=1000.0, metadata=hp(ge=0))
 
     def loss(self, ctx: StepContext):
         terms = super().loss(ctx)

@@ -3,7 +3,9 @@
 A method sees one training step (:class:`StepContext`) and returns named loss terms, already
 weighted; the training loop sums them, steps the optimiser and logs each term. To add a method,
 write one small module with a dataclass subclass of :class:`Method` decorated with
-:func:`register_method`, and name it in the config.
+:func:`register_method`, and name it in the config. Its fields are its hyper-parameters: their type
+annotations and :func:`~introspect.validation.hp` metadata (ranges, choices) are checked when the
+method is built and, through the registries' catalog, when a config is planned.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..models.base import Forward
+from ..validation import HP_KEY, field_spec, value_problem
 
 
 @dataclass
@@ -38,6 +41,11 @@ class Method:
 
     name: ClassVar[str] = ""
     needs_teacher: ClassVar[bool] = False  # the loop then runs a frozen teacher on every batch
+
+    def __post_init__(self) -> None:
+        for name, spec in hyperparameter_specs(type(self)).items():
+            if problem := value_problem(getattr(self, name), spec):
+                raise ValueError(f"{self.name}.{name}: {problem}")
 
     def loss(self, ctx: StepContext) -> dict[str, Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -94,6 +102,19 @@ def method_class(name: str) -> type[Method]:
 def hyperparameter_names(cls: type[Method]) -> list[str]:
     """A method's hyper-parameters: its constructor's fields (not modules it builds for itself)."""
     return [f.name for f in dataclasses.fields(cls) if f.init]
+
+
+def hyperparameter_specs(cls: type[Method]) -> dict[str, dict[str, Any]]:
+    """Type and range of each hyper-parameter: ``{"temperature": {"type": "number", "gt": 0}}``, from the
+    field's annotation and its ``hp`` metadata. A subclass field that only changes the default keeps the
+    range of the parent's field of the same name."""
+    specs = {}
+    for f in dataclasses.fields(cls):
+        if f.init:
+            declared = [g.metadata for klass in cls.__mro__ if dataclasses.is_dataclass(klass)
+                        for g in dataclasses.fields(klass) if g.name == f.name and HP_KEY in g.metadata]
+            specs[f.name] = field_spec(f.type, declared[0] if declared else {})
+    return specs
 
 
 def build_method(name: str, **hyperparameters: Any) -> Method:

@@ -1,10 +1,11 @@
 """Confidence penalty (Pereyra et al. 2017): CE minus beta times the entropy of the prediction."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch.nn.functional as F
 
+from ..validation import hp
 from .base import Method, StepContext, register_method
 
 
@@ -12,11 +13,7 @@ from .base import Method, StepContext, register_method
 @dataclass
 class ConfidencePenalty(Method):
     name = "cp"
-    beta: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.beta < 0:
-            raise ValueError(f"confidence-penalty beta must be >= 0, got {self.beta}")
+    beta: float = field(default=0.5, metadata=hp(ge=0))
 
     def loss(self, ctx: StepContext):
         log_p = F.log_softmax(ctx.out.logits, dim=1)

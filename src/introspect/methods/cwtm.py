@@ -7,12 +7,13 @@ weights, normalised over the batch (so the loss is a weighted mean).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..validation import hp
 from .base import Method, StepContext, register_method
 
 
@@ -51,11 +52,7 @@ class ConfidenceWeightedPermuted(ConfidenceWeightedByTeacherMax):
 class ConfidenceWeightedRandom(ConfidenceWeightedByTeacherMax):
     name = "cwtm_random"
     needs_teacher = False
-    beta: float = 0.5
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.beta < 1.0:
-            raise ValueError(f"cwtm_random beta must be in [0, 1), got {self.beta}")
+    beta: float = field(default=0.5, metadata=hp(ge=0, lt=1))
 
     def weights(self, ctx: StepContext) -> Tensor:
         uniform = torch.rand(len(ctx.y), generator=ctx.generator).to(ctx.out.logits.device)

@@ -11,6 +11,7 @@ from torch import nn
 
 from ..distill import softened_kl
 from ..models import build_model
+from ..validation import hp
 from .base import Method, StepContext, register_method
 
 
@@ -18,7 +19,7 @@ from .base import Method, StepContext, register_method
 @dataclass
 class DeepMutualLearning(Method):
     name = "dml"
-    kl_weight: float = 0.1
+    kl_weight: float = field(default=0.1, metadata=hp(ge=0))
     peer: nn.Module | None = field(default=None, init=False, repr=False, compare=False)
 
     def setup(self, student: nn.Module, teacher: nn.Module | None, input_shape) -> nn.Module:

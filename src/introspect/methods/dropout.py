@@ -1,10 +1,11 @@
 """CE with dropout on the last layer of each block-layer (the paper's Dropout baseline)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch.nn.functional as F
 
+from ..validation import hp
 from .base import Method, StepContext, register_method
 
 
@@ -12,11 +13,7 @@ from .base import Method, StepContext, register_method
 @dataclass
 class Dropout(Method):
     name = "dropout"
-    rate: float = 0.1
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.rate < 1.0:
-            raise ValueError(f"dropout rate must be in (0, 1), got {self.rate}")
+    rate: float = field(default=0.1, metadata=hp(gt=0, lt=1))
 
     def model_options(self):
         return {"dropout": self.rate}

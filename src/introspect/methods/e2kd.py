@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ..explain import grad_cam_of_class
 from ..models.base import Forward
+from ..validation import hp
 from .base import StepContext, register_method
 from .kd import KnowledgeDistillation
 
@@ -44,16 +45,11 @@ def teacher_grad_cam(teacher: nn.Module, teacher_out: Forward, x: Tensor) -> tup
 @dataclass
 class ExplanationEnhancedKD(KnowledgeDistillation):
     name = "e2kd"
-    gamma: float = 1.0
+    gamma: float = field(default=1.0, metadata=hp(ge=0))
     temperature: float = 1.0
     ce_weight: float = 0.0
-    every: int = 1
+    every: int = field(default=1, metadata=hp(ge=1))
     _teacher: nn.Module | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.gamma < 0 or self.every < 1:
-            raise ValueError("e2kd needs gamma >= 0 and every >= 1")
 
     def setup(self, student: nn.Module, teacher: nn.Module | None, input_shape) -> None:
         self._teacher = teacher  # for teachers without a closed-form Grad-CAM (a second, gradient pass)

@@ -3,9 +3,10 @@ stages 1->2 and 2->3 match the teacher's (the paper's "FSP_Hinton"). Trained joi
 than in FSP's original two phases; the choice is named in config/README.md."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..distill import fsp_loss
+from ..validation import hp
 from .base import StepContext, register_method
 from .kd import KnowledgeDistillation
 
@@ -14,7 +15,7 @@ from .kd import KnowledgeDistillation
 @dataclass
 class FlowOfSolutionKD(KnowledgeDistillation):
     name = "fsp_kd"
-    fsp_weight: float = 1.0
+    fsp_weight: float = field(default=1.0, metadata=hp(ge=0))
 
     def loss(self, ctx: StepContext):
         terms = super().loss(ctx)

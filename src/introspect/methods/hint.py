@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..validation import hp
 from .base import StepContext, register_method
 from .kd import KnowledgeDistillation
 
@@ -17,8 +18,8 @@ from .kd import KnowledgeDistillation
 @dataclass
 class Hint(KnowledgeDistillation):
     name = "hint"
-    hint_stage: int = 2  # 1-based stage index, in student and teacher alike
-    hint_weight: float = 100.0
+    hint_stage: int = field(default=2, metadata=hp(ge=1))  # 1-based stage index, in student and teacher alike
+    hint_weight: float = field(default=100.0, metadata=hp(ge=0))
     regressor: nn.Module | None = field(default=None, init=False, repr=False, compare=False)
 
     def setup(self, student: nn.Module, teacher: nn.Module | None, input_shape) -> nn.Module:

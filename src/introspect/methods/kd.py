@@ -4,11 +4,12 @@ The paper's setting: T = 4 and weight 0.1 for the one-hot CE term (Sec. 5.3).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch.nn.functional as F
 
 from ..distill import softened_kl
+from ..validation import hp
 from .base import Method, StepContext, register_method
 
 
@@ -17,12 +18,8 @@ from .base import Method, StepContext, register_method
 class KnowledgeDistillation(Method):
     name = "kd"
     needs_teacher = True
-    temperature: float = 4.0
-    ce_weight: float = 0.1
-
-    def __post_init__(self) -> None:
-        if self.temperature <= 0 or self.ce_weight < 0:
-            raise ValueError("KD needs temperature > 0 and ce_weight >= 0")
+    temperature: float = field(default=4.0, metadata=hp(gt=0))
+    ce_weight: float = field(default=0.1, metadata=hp(ge=0))
 
     def loss(self, ctx: StepContext):
         teacher = self.teacher_output(ctx)

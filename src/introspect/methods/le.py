@@ -6,12 +6,13 @@ only build targets, so they are detached: no second-order graph.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch.nn.functional as F
 
 from ..explain import EXPLAINERS, explanations_for_step
 from ..targets import le_targets, soft_cross_entropy
+from ..validation import hp
 from .base import Method, StepContext, register_method
 
 
@@ -19,19 +20,11 @@ from .base import Method, StepContext, register_method
 @dataclass
 class LearningFromExplanations(Method):
     name = "le"
-    explainer: str = "grad_cam"
-    alpha: float = 0.9
-    ce_weight: float = 0.1
-    warmup_epochs: int = 0
+    explainer: str = field(default="grad_cam", metadata=hp(choices=EXPLAINERS))
+    alpha: float = field(default=0.9, metadata=hp(gt=0, le=1))
+    ce_weight: float = field(default=0.1, metadata=hp(ge=0))
+    warmup_epochs: int = field(default=0, metadata=hp(ge=0))
     permute: bool = False
-
-    def __post_init__(self) -> None:
-        if self.explainer not in EXPLAINERS:
-            raise ValueError(f"LE explainer must be one of {', '.join(EXPLAINERS)}, got {self.explainer!r}")
-        if not 0.0 < self.alpha <= 1.0:
-            raise ValueError(f"LE alpha must be in (0, 1], got {self.alpha}")
-        if self.warmup_epochs < 0 or self.ce_weight < 0:
-            raise ValueError("LE warmup_epochs and ce_weight must be >= 0")
 
     def needs_input_grad(self, epoch: int) -> bool:
         return epoch >= self.warmup_epochs and self.explainer in ("grad", "grad_input")

@@ -1,9 +1,10 @@
 """Label smoothing as the paper defines it: alpha on the true class, 1 - alpha spread over the rest."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..targets import smoothed_targets, soft_cross_entropy
+from ..validation import hp
 from .base import Method, StepContext, register_method
 
 
@@ -11,11 +12,7 @@ from .base import Method, StepContext, register_method
 @dataclass
 class LabelSmoothing(Method):
     name = "ls"
-    alpha: float = 0.9
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.alpha <= 1.0:
-            raise ValueError(f"label-smoothing alpha must be in (0, 1], got {self.alpha}")
+    alpha: float = field(default=0.9, metadata=hp(gt=0, le=1))
 
     def loss(self, ctx: StepContext):
         targets = smoothed_targets(ctx.y, ctx.num_classes, self.alpha)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..validation import hp
 from .base import StepContext, register_method
 from .e2kd import teacher_grad_cam
 from .kd import KnowledgeDistillation
@@ -47,15 +48,10 @@ def normalise_maps(maps: Tensor) -> Tensor:
 @dataclass
 class XDistillation(KnowledgeDistillation):
     name = "xdistill"
-    mu: float = 1.0
-    decoder_width: int = 32
+    mu: float = field(default=1.0, metadata=hp(ge=0))
+    decoder_width: int = field(default=32, metadata=hp(ge=1))
     decoder: ExplanationDecoder | None = field(default=None, init=False, repr=False, compare=False)
     _teacher: nn.Module | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.mu < 0 or self.decoder_width < 1:
-            raise ValueError("xdistill needs mu >= 0 and decoder_width >= 1")
 
     def setup(self, student: nn.Module, teacher: nn.Module | None, input_shape) -> nn.Module:
         if teacher is None:
