@@ -246,6 +246,10 @@ def _with_defaults(validator_cls):
 
 
 def _check_references(config: dict[str, Any]) -> None:
+    for name, dataset in config["datasets"].items():
+        if dataset.get("split") == "per_seed" and dataset["source"] not in ("digits", "mnist5k"):
+            raise ConfigError(f"datasets.{name}.split: {dataset['source']} ships its own test set; "
+                              "per_seed applies only to digits and mnist5k")
     catalog = registry_catalog()
     for label, variant in config["methods"].items():
         name = variant["method"]
@@ -460,6 +464,10 @@ def _add_teacher_run(runs: dict[str, Run], config, dataset_key: str, name: str, 
         raise ConfigError(f"teachers.{name}: teaches itself through {' -> '.join((*chain, name))}")
     teacher = config["teachers"][name]
     teacher_seed = config["seeds"][0] if teacher["shared"] else _shifted_seed(config["seeds"], seed, teacher["seed_shift"])
+    if teacher_seed != seed and config["datasets"][dataset_key].get("split") == "per_seed":
+        raise ConfigError(f"teachers.{name}: dataset {dataset_key!r} draws a test split per seed (split: "
+                          f"per_seed), so a teacher of seed {teacher_seed} was trained on test images of its "
+                          f"student of seed {seed}; give it `shared: false` and `seed_shift: 0`")
     own_teacher = None
     if teacher.get("teacher"):
         own_teacher = _add_teacher_run(runs, config, dataset_key, teacher["teacher"], seed, (*chain, name))

@@ -126,7 +126,8 @@ def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: i
 def _load_data(spec: RunSpec) -> Dataset:
     d = spec.dataset
     return load_dataset(d.name, d.root, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
-                        image_size=d.image_size, augment=d.augment, split_seed=d.split_seed)
+                        image_size=d.image_size, augment=d.augment, split_seed=d.split_seed,
+                        test_seed=d.test_seed(spec.seed))
 
 
 def _initial_state(spec: RunSpec, method: Method, data: Dataset, out: Path, device: str, teacher) -> _State:
