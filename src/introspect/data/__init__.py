@@ -5,7 +5,7 @@
 ``cifar10`` / ``mnist``: read through torchvision's dataset classes from ``root`` (never downloaded at
 training time; ``python -m introspect download`` fetches them on a machine with internet).
 The validation split is carved, stratified and with a fixed seed, from the training data, so every
-run of every method sees the same split, and the test set is never used to select anything.
+run of every method selects on the same images, and the test set is never used to select anything.
 ``digits`` and ``mnist5k`` ship no test set: a stratified one is drawn, either fixed (``split_seed``) or
 per run seed (``test_seed``, the config's ``split: per_seed``), see :func:`three_way_split`.
 """
