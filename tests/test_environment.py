@@ -18,6 +18,8 @@ def test_conda_environment_matches_pyproject():
     conda_pins = pins(pip_section)
     python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
     assert python == "python=3.11"
-    # the runtime packages the rules need; snakemake itself runs outside the rule environment
+    # the runtime packages the rules need (with the data extras); snakemake itself runs outside the rule environment
     runtime = {k: v for k, v in project.items() if not k.startswith("snakemake")}
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    runtime.update(pins(extras["mnist5k"]))
     assert conda_pins == runtime

@@ -43,6 +43,8 @@ def test_every_shipped_config_is_valid_and_plans():
     (lambda c: c["tables"]["table2"]["methods"].append("KDX"), ["tables.table2", "'KDX' is not defined"]),
     (lambda c: c["tables"]["table2"].update(dataset="imagenet"), ["tables.table2.dataset"]),
     (lambda c: c.update(table_metric="best"), ["table_metric"]),
+    (lambda c: c["datasets"]["digits"].update(split="random"), ["datasets.digits.split"]),
+    (lambda c: c["datasets"]["digits"].update(source="mnist", split="per_seed"), ["datasets.digits.split", "own test set"]),
 ])
 def test_bad_values_are_rejected_naming_the_key(default, mutate, fragments):
     config = copy.deepcopy(default)
@@ -123,6 +125,25 @@ def test_one_teacher_per_student_seed_when_not_shared(default):
         seed = plan.runs[run_id].seed
         epochs = default["budgets"]["resnet"]["epochs"]
         assert plan.runs[run_id].depends_on == [f"digits/resnet26/resnet-e{epochs}/ce/seed{seed}"]
+
+
+def per_seed(config):
+    config["datasets"]["digits"]["split"] = "per_seed"
+    return config
+
+
+def test_per_seed_splits_reject_a_teacher_of_another_seed(default):
+    """A teacher trained with another seed trained on another split, i.e. on its student's test images."""
+    with pytest.raises(ConfigError, match=r"teachers\.big: .*per_seed.*shared: false"):
+        build_plan(per_seed(distillation_config(default, shared=True)))
+    with pytest.raises(ConfigError, match=r"teachers\.peer_resnet14: .*seed_shift: 0"):
+        build_plan(per_seed(copy.deepcopy(default) | {"tables": {"table4": default["tables"]["table4"]},
+                                                       "figures": {}, "analyses": {}, "claims": []}))
+    plan = build_plan(per_seed(distillation_config(default, shared=False)))
+    for run_id in plan.ids("student"):
+        (teacher,) = plan.runs[run_id].depends_on
+        assert plan.runs[teacher].seed == plan.runs[run_id].seed
+        assert plan.runs[run_id].spec["dataset"]["split"] == "per_seed"
 
 
 def test_a_distillation_method_without_a_teacher_is_rejected(default):

@@ -117,6 +117,10 @@ def _check_references(config: dict[str, Any]) -> None:
                 raise ConfigError(f"methods.{label}.{key}: method {name!r} has no such hyper-parameter "
                                   f"(it accepts: {', '.join(sorted(known))})")
     models = set(catalog.models)
+    for name, dataset in config["datasets"].items():
+        if dataset.get("split") == "per_seed" and dataset["source"] not in ("digits", "mnist5k"):
+            raise ConfigError(f"datasets.{name}.split: {dataset['source']} ships its own test set; "
+                              "per_seed applies only to digits and mnist5k")
     for name, teacher in config.get("teachers", {}).items():
         where = f"teachers.{name}"
         if teacher["model"] not in models:

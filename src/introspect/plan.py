@@ -233,6 +233,10 @@ class _Builder:
         teacher = config["teachers"][name]
         seeds = config["seeds"]
         teacher_seed = seeds[0] if teacher["shared"] else _shifted_seed(seeds, seed, teacher["seed_shift"])
+        if teacher_seed != seed and config["datasets"][dataset].get("split") == "per_seed":
+            raise ConfigError(f"teachers.{name}: dataset {dataset!r} draws a test split per seed (split: "
+                              f"per_seed), so a teacher of seed {teacher_seed} was trained on test images of its "
+                              f"student of seed {seed}; give it `shared: false` and `seed_shift: 0`")
         own_teacher = None
         if teacher.get("teacher"):
             own_teacher = self.teacher_run(dataset, teacher["teacher"], seed, (*chain, name))

@@ -39,6 +39,17 @@ class DatasetSpec:
     split_seed: int = 0
     loader: str = "device"  # "device": one tensor, batched augmentation; "dataloader": per-sample, DataLoader
     loader_workers: int = 0
+    # "fixed": one split (split_seed) for every run; "per_seed": the test split is drawn with the run's
+    # seed (datasets without a test set of their own), the validation split stays fixed
+    split: str = "fixed"
+
+    def __post_init__(self) -> None:
+        if self.split not in ("fixed", "per_seed"):
+            raise ValueError(f"dataset.split must be 'fixed' or 'per_seed', not {self.split!r}")
+
+    def test_seed(self, run_seed: int) -> int | None:
+        """The seed the test split is drawn with for a run of ``run_seed`` (None: the fixed split)."""
+        return run_seed if self.split == "per_seed" else None
 
 
 @dataclass
