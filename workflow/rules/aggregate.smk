@@ -38,6 +38,8 @@ rule table:
     wildcard_constraints:
         table="|".join(PLAN.tables),
     localrule: True
+    conda:
+        "../../envs/introspect.yaml"
     shell:
         INTROSPECT + " table --spec {params.spec:q} --runs-dir " + str(RUNS) +
         " --reported {params.reported} --metric {params.metric} {params.allow_missing}"
@@ -50,6 +52,8 @@ rule significance_tests:
     output:
         TESTS_CSV,
     localrule: True
+    conda:
+        "../../envs/introspect.yaml"
     shell:
         INTROSPECT + " merge-tests {input} --out {output}"
 
@@ -60,5 +64,7 @@ rule summary:
     params:
         config=lambda wildcards: json.dumps(PLAN.config),
     localrule: True
+    conda:
+        "../../envs/introspect.yaml"
     shell:
         "echo {params.config:q} | " + INTROSPECT + " plan --config /dev/stdin"

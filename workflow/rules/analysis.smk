@@ -29,7 +29,13 @@ rule analyse_students:
     threads: 2  # the last job of the DAG, nothing left to run beside it (capped at --cores)
     wildcard_constraints:
         analysis="|".join(PLAN.analyses) or "(?!)",
-    localrule: True
+    # A cluster job, not a localrule: it loads models and runs them over test images. No GPU
+    # request: the command has no device option yet and runs on the CPU.
+    resources:
+        runtime=60,
+        mem_mb=CLUSTER["mem_mb_per_run"],
+    conda:
+        "../../envs/introspect.yaml"
     shell:
         INTROSPECT + " analyse --spec {params.spec:q} --runs-dir " + str(RUNS) + " --threads {threads}"
         " --out-prefix " + str(TABLES) + "/{wildcards.analysis} --figure-prefix " + str(FIGURES) +

@@ -8,8 +8,16 @@ STATS = RESULTS / "stats"
 FIGURES = RESULTS / "figures"
 SELECTION = RESULTS / "selection"
 TESTS_CSV = STATS / "tests.csv"
+# The jobs' interpreter: the environment's `python` under --sdm conda (envs/introspect.yaml), else the
+# one running Snakemake (a bare `python` on a compute node may be another one). The command text keeps
+# the placeholder {INTROSPECT_PYTHON}, filled in from this global when the job runs, so the text that
+# Snakemake's "code" rerun trigger compares holds no absolute path.
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
+CONDA_JOBS = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+INTROSPECT_PYTHON = "python" if CONDA_JOBS else sys.executable
 # Braces doubled twice: once for this f-string, once for the shell directive's formatting.
-INTROSPECT = f"PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}} python -m introspect"
+INTROSPECT = f"PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}} {{INTROSPECT_PYTHON:q}} -m introspect"
 
 
 def run_pattern(kind):

@@ -41,7 +41,13 @@ rule figure:
     threads: 1
     wildcard_constraints:
         figure="|".join(PLAN.figures) or "(?!)",
-    localrule: True
+    # A cluster job, not a localrule: it loads models and runs them over test images. No GPU
+    # request: the command has no device option yet and runs on the CPU.
+    resources:
+        runtime=60,
+        mem_mb=CLUSTER["mem_mb_per_run"],
+    conda:
+        "../../envs/introspect.yaml"
     shell:
         INTROSPECT + " figure --spec {params.spec:q} --runs-dir " + str(RUNS) +
         " --metric {params.metric} --threads {threads} --out-prefix " + str(FIGURES) + "/{wildcards.figure}"

@@ -19,5 +19,7 @@ rule select_hyperparameters:
     wildcard_constraints:
         selection="|".join(re.escape(s) for s in PLAN.selections) or "(?!)",
     localrule: True
+    conda:
+        "../../envs/introspect.yaml"
     shell:
         INTROSPECT + " select --spec {params.spec:q} --runs-dir " + str(RUNS) + " --out {output}"
