@@ -52,8 +52,8 @@ def submissions(state: Path) -> list[dict]:
     calls = []
     for line in (state / "log" / "sbatch.args").read_text().splitlines():
         args = line.rstrip("\t").split("\t")
-        log = Path(args[args.index("--output") + 1])  # .snakemake/slurm_logs/<rule>/<wildcards>/%j.log
-        rule = log.parts[log.parts.index("slurm_logs") + 1]
+        log = Path(args[args.index("--output") + 1])  # .snakemake/slurm_logs/rule_<rule>/<wildcards>/%j.log
+        rule = log.parts[log.parts.index("slurm_logs") + 1].removeprefix("rule_")
         options = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if a.startswith("--") and "=" in a}
         calls.append({"rule": rule, "args": args, "comment": args[args.index("--comment") + 1], "options": options, "partition": args[args.index("-p") + 1],
                       "time": args[args.index("-t") + 1], "mem": args[args.index("--mem") + 1]})
@@ -114,7 +114,7 @@ def test_smoke_config_through_slurm_with_a_failed_seed_rerun_alone(slurm, smoke_
         assert call["options"]["--cpus-per-task"] == ("2" if call["rule"] == "analyse_students" else "1"), call
     assert not {c["rule"] for c in calls} & {"table", "significance_tests", "select_hyperparameters"}
     # slurm-keep-successful-logs: a finished run's SLURM log is still there
-    kept = list((tmp_path / ".snakemake" / "slurm_logs" / "train").glob("digits_resnet8_resnet-e3_ce_seed0/*.log"))
+    kept = list((tmp_path / ".snakemake" / "slurm_logs" / "rule_train").glob("digits_resnet8_resnet-e3_ce_seed0/*.log"))
     assert kept, sorted(str(p) for p in (tmp_path / ".snakemake" / "slurm_logs").rglob("*.log"))[:20]
 
 
