@@ -1,6 +1,7 @@
 # The LE-paper benchmark as one DAG. The plan (which runs each table needs, which run feeds which)
 # is computed by introspect.plan from the validated config; the rules only map runs to files and
 # call the package's CLI. Run: snakemake --cores 2   (default embedded config, see README.md)
+import os
 from pathlib import Path
 import sys
 
@@ -18,6 +19,11 @@ if not workflow.overwrite_configfiles:
 
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))  # plan without requiring an installed package
+# Jobs import this checkout's package too. Set here, not in the job commands, so that no absolute path
+# enters their text (Snakemake's "code" rerun trigger compares it): a moved checkout reruns nothing.
+# A cluster job re-reads this Snakefile in its own Snakemake, which sets it there as well.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    dict.fromkeys(filter(None, [str(SRC), *os.environ.get("PYTHONPATH", "").split(os.pathsep)])))
 
 from introspect.plan import ConfigError, build_plan  # noqa: E402
 

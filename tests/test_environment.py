@@ -23,3 +23,34 @@ def test_conda_environment_matches_pyproject():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     runtime.update(pins(extras["mnist5k"]))
     assert conda_pins == runtime
+
+
+def load_workflow(workdir: Path, deployment_methods=frozenset()):
+    """The parsed workflow (rules and Snakefile globals) on the smoke config, without running it."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, DeploymentSettings, OutputSettings, ResourceSettings
+
+    with SnakemakeApi(OutputSettings()) as api:
+        workflow_api = api.workflow(ResourceSettings(), ConfigSettings(configfiles=[ROOT / "config" / "smoke.yaml"]),
+                                    deployment_settings=DeploymentSettings(deployment_method=deployment_methods),
+                                    snakefile=ROOT / "Snakefile", workdir=workdir)
+        return workflow_api._workflow
+
+
+def test_every_job_rule_runs_in_the_conda_environment_or_the_interpreter_of_snakemake(tmp_path):
+    import sys
+
+    from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
+    workflow = load_workflow(tmp_path)
+    job_rules = [rule for rule in workflow.rules if rule.name != "all"]
+    assert {rule.name for rule in job_rules} >= {"train", "teacher", "distill", "le_warmup", "le_stage2", "figure",
+                                                  "analyse_students", "table", "select_hyperparameters"}
+    for rule in job_rules:
+        assert rule.conda_env is not None, rule.name
+        assert (Path(rule.snakefile).parent / rule.conda_env).resolve() == ROOT / "envs" / "introspect.yaml"
+        # the interpreter is a placeholder in the command text, filled in when the job runs
+        assert "{INTROSPECT_PYTHON:q} -m introspect" in rule.shellcmd and " python " not in rule.shellcmd, rule.name
+    assert workflow.globals["INTROSPECT_PYTHON"] == sys.executable
+    with_conda = load_workflow(tmp_path, frozenset({DeploymentMethod.CONDA}))
+    assert with_conda.globals["INTROSPECT_PYTHON"] == "python"  # the activated environment's

@@ -22,12 +22,12 @@ def write_config(workdir: Path, base: str = "smoke.yaml", **changes) -> dict:
 
 
 def snakemake(workdir: Path, *args: str, env: dict | None = None, check: bool = True,
-              timeout: int = 1500) -> subprocess.CompletedProcess:
+              timeout: int = 1500, cwd: Path | None = None) -> subprocess.CompletedProcess:
     environment = {**os.environ, **(env or {})}
     environment["PATH"] = f"{BIN}{os.pathsep}{environment['PATH']}"
     cmd = [str(BIN / "snakemake"), *args, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(workdir / "config.yaml")]
-    result = subprocess.run(cmd, env=environment, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(cmd, env=environment, capture_output=True, text=True, timeout=timeout, cwd=cwd)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
     return result

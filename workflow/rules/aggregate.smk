@@ -36,6 +36,8 @@ rule table:
     wildcard_constraints:
         table=names_pattern(PLAN.tables),
     localrule: True
+    conda:
+        "../../envs/introspect.yaml"
     shell:
         INTROSPECT + " table --spec {params.spec:q} --reported {params.reported:q} --metric {params.metric:q}"
         " {params.allow_missing}"
@@ -65,6 +67,8 @@ rule claims:
         metric=PLAN.config["table_metric"],
         allow_missing="--allow-missing-seeds" if PLAN.config["allow_missing_seeds"] else "",
     localrule: True
+    conda:
+        "../../envs/introspect.yaml"
     shell:
         INTROSPECT + " claims --spec {params.spec:q} --reported {params.reported:q} --metric {params.metric:q}"
         " {params.allow_missing}"
@@ -76,6 +80,8 @@ rule significance_tests:
     output:
         TESTS_CSV,
     localrule: True
+    conda:
+        "../../envs/introspect.yaml"
     shell:
         INTROSPECT + " merge-tests {input:q} --out {output:q}"
 
@@ -86,5 +92,7 @@ rule summary:
     params:
         config=lambda wildcards: json.dumps(PLAN.config),
     localrule: True
+    conda:
+        "../../envs/introspect.yaml"
     shell:
         "echo {params.config:q} | " + INTROSPECT + " plan --config /dev/stdin"

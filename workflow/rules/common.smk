@@ -7,8 +7,17 @@ from introspect.resources import runtime_minutes
 
 LAYOUT = PLAN.layout
 TESTS_CSV = str(LAYOUT.tests)
-# Braces doubled twice: once for this f-string, once for the shell directive's formatting.
-INTROSPECT = f"PYTHONPATH={SRC}${{{{PYTHONPATH:+:$PYTHONPATH}}}} python -m introspect"
+# The jobs' interpreter: the environment's `python` under --sdm conda (envs/introspect.yaml), else the
+# one running Snakemake (a bare `python` on a compute node may be another one). The command text keeps
+# the placeholder {INTROSPECT_PYTHON}, filled in from this global when the job runs, so the text that
+# Snakemake's "code" rerun trigger compares holds no absolute path.
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
+CONDA_JOBS = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+INTROSPECT_PYTHON = "python" if CONDA_JOBS else sys.executable
+# The package's source reaches jobs through PYTHONPATH, set in the Snakefile (an environment variable,
+# not command text): the command holds no absolute path, so moving the checkout reruns nothing.
+INTROSPECT = "{INTROSPECT_PYTHON:q} -m introspect"
 
 
 def paths(files):
@@ -102,7 +111,7 @@ def start_local_worker():
         return
     directory = tempfile.mkdtemp(prefix="introspect-worker-")
     path = os.path.join(directory, "socket")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
+    env = dict(os.environ)  # PYTHONPATH already names this checkout's src (Snakefile)
     env.pop("INTROSPECT_WORKER", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "introspect", "worker", "--socket", path, "--parent-pid", str(os.getpid())],

@@ -46,7 +46,13 @@ rule figure:
     threads: 1
     wildcard_constraints:
         figure=names_pattern(PLAN.figures),
-    localrule: True
+    # A cluster job, not a localrule: it loads models and runs them over test images. No GPU
+    # request: the command has no device option yet and runs on the CPU.
+    resources:
+        runtime=60,
+        mem_mb=CLUSTER["mem_mb_per_run"],
+    conda:
+        "../../envs/introspect.yaml"
     shell:
         INTROSPECT + " figure --spec {params.spec:q} --metric {params.metric:q} --reported {params.reported:q}"
         " --threads {threads}"

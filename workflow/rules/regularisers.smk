@@ -13,10 +13,14 @@ rule train:
         record=run_record,
         fail=fail_option,
     threads: PLAN.config["threads_per_run"]
+    conda:
+        "../../envs/introspect.yaml"
     resources:
+        # Shards go through the plugin's `gres` (it refuses --gres in slurm_extra); with shards, no
+        # gpu_model either (it would add --gpus=<model>:0).
         gpu=0 if CLUSTER["gpu_shards_per_run"] else CLUSTER["gpus_per_run"],
-        slurm_extra=f"--gres=shard:{CLUSTER['gpu_shards_per_run']}" if CLUSTER["gpu_shards_per_run"] else "",
-        gpu_model=CLUSTER["gpu_model"] or "",
+        gres=f"shard:{CLUSTER['gpu_shards_per_run']}" if CLUSTER["gpu_shards_per_run"] else "",
+        gpu_model="" if CLUSTER["gpu_shards_per_run"] else CLUSTER["gpu_model"] or "",
         runtime=runtime,
         mem_mb=CLUSTER["mem_mb_per_run"],
     wildcard_constraints:

@@ -18,5 +18,7 @@ rule select_hyperparameters:
     wildcard_constraints:
         selection=names_pattern(PLAN.selections),
     localrule: True
+    conda:
+        "../../envs/introspect.yaml"
     shell:
         INTROSPECT + " select --spec {params.spec:q}"
