@@ -73,6 +73,33 @@ def test_failure_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert numbers(resumed) == numbers(straight)
 
 
+def test_a_truncated_checkpoint_is_moved_aside_and_the_run_restarts_from_scratch(tmp_path, caplog):
+    run = tmp_path / "run"
+    with pytest.raises(InjectedFailure):
+        train(spec(epochs=3, fail_at_epoch=2), run)
+    data = (run / CHECKPOINT).read_bytes()
+    (run / CHECKPOINT).write_bytes(data[: len(data) // 3])  # a copy cut short
+    (run / ".metrics.json.abc123.tmp").write_text("{")  # a write that a kill interrupted
+    with caplog.at_level("WARNING", logger="introspect.train"):
+        restarted = train(spec(epochs=3), run)
+    assert f"{run / CHECKPOINT} is corrupt" in caplog.text and "training from scratch" in caplog.text
+    assert (run / f"{CHECKPOINT}.corrupt").read_bytes() == data[: len(data) // 3]
+    assert not list(run.glob(".*.tmp"))
+    assert numbers(restarted) == numbers(train(spec(epochs=3), tmp_path / "straight"))
+
+
+def test_a_corrupt_teacher_checkpoint_is_an_error_naming_it(tmp_path):
+    teacher = tmp_path / "teacher" / "model.pt"
+    teacher.parent.mkdir()
+    teacher.write_bytes(b"PK\x03\x04 not a checkpoint")
+    kd = spec(method={"name": "kd"}, teacher=str(teacher)).to_dict()
+    result = subprocess.run([sys.executable, "-m", "introspect", "train", "--spec", json.dumps(kd), "--out",
+                             str(tmp_path / "run")], env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"{teacher} is corrupt or not a run's checkpoint" in result.stderr and "snakemake" in result.stderr
+
+
 def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     """A real kill -9 of the CLI (no handler runs) after at least one epoch's checkpoint."""
     run_spec = spec(epochs=8, model="resnet8", method={"name": "le", "explainer": "grad", "warmup_epochs": 1})

@@ -97,7 +97,7 @@ def _read_json_arg(value: str):
 
 def _train(args) -> int:
     from .data import DatasetError
-    from .runs import RunRecord
+    from .runs import RunFileError, RunRecord
     from .spec import RunSpec
     from .train import Interrupted, TrainingError, train
 
@@ -123,7 +123,7 @@ def _train(args) -> int:
     except DatasetError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_DATA_ERROR
-    except (TrainingError, ValueError) as error:
+    except (TrainingError, RunFileError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_TRAINING_ERROR
     print(f"{spec.run_id}: test accuracy {metrics['test_acc_final']:.2f}% after {metrics['epochs']} epochs "

@@ -267,20 +267,29 @@ def _redo(files: RunFiles) -> str:
             f"(or: snakemake --forcerun {files.metrics})")
 
 
-def load_model(path: str | Path, device: str = "cpu") -> "IntrospectModel":
-    """Rebuild a trained model (in eval mode) from a run's ``model.pt`` or checkpoint."""
+def load_checkpoint(path: str | Path, device: str = "cpu") -> dict[str, Any]:
+    """A run's ``model.pt`` or ``checkpoint.pt`` as saved by the training loop. A missing, truncated or
+    foreign file is a :class:`RunFileError` naming it and the command that redoes it."""
     import torch
-
-    from .models import build_model
 
     try:
         saved = torch.load(path, map_location=device, weights_only=False)
-        arch = saved["arch"]
+        saved["arch"], saved["model"], saved["history"]  # noqa: B018 - what every reader needs
     except FileNotFoundError:
         raise RunFileError(f"{path} does not exist; train that run first") from None
     except Exception as error:  # torch raises many types for a truncated or foreign file
-        raise RunFileError(f"{path} is corrupt or not a model checkpoint ({type(error).__name__}: {error}); "
-                           f"delete {Path(path).parent} and run the same snakemake command again") from None
+        raise RunFileError(f"{path} is corrupt or not a run's checkpoint ({type(error).__name__}: {error}); "
+                           f"delete {Path(path).parent} and run the same snakemake command again "
+                           f"(or: snakemake --forcerun {path})") from None
+    return saved
+
+
+def load_model(path: str | Path, device: str = "cpu") -> "IntrospectModel":
+    """Rebuild a trained model (in eval mode) from a run's ``model.pt`` or checkpoint."""
+    from .models import build_model
+
+    saved = load_checkpoint(path, device)
+    arch = saved["arch"]
     model = build_model(arch["name"], arch["num_classes"], tuple(arch["input_shape"]))
     model.load_state_dict(saved["model"])
     return model.to(device).eval()

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -26,10 +27,10 @@ from torch import Tensor, nn
 
 from ..data import Dataset, augment_batch
 from ..evaluate import accuracy, autocast
-from ..io import atomic_torch_save, atomic_write_json, atomic_write_text, provenance
+from ..io import atomic_torch_save, atomic_write_json, atomic_write_text, provenance, remove_stale_temporaries
 from ..methods import Method, StepContext, build_method
 from ..models import IntrospectModel, build_model
-from ..runs import RunFiles, load_model, load_run_dataset
+from ..runs import RunFileError, RunFiles, load_checkpoint, load_model, load_run_dataset
 from ..spec import Performance, RunSpec
 from .sgd import SGD
 
@@ -80,6 +81,7 @@ def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: i
     """Train one run into ``out_dir`` (resuming from its checkpoint if there is one); return metrics."""
     files = RunFiles(Path(out_dir))
     files.directory.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(files.directory)  # left by writes that a kill cut short
     if threads:
         torch.set_num_threads(threads)
     if str(device).startswith("cuda"):
@@ -130,8 +132,8 @@ def _initial_state(spec: RunSpec, method: Method, data: Dataset, files: RunFiles
     optimizer = SGD(params, lr=b.lr, momentum=b.momentum, weight_decay=b.weight_decay)
     state = _State(model, aux, optimizer, 0, [], 0.0)
     checkpoint = files.checkpoint
-    if checkpoint.exists():
-        saved = torch.load(checkpoint, map_location=device, weights_only=False)
+    saved = _resumable_checkpoint(spec, files, device)
+    if saved is not None:
         if saved["identity"] != _identity(spec):
             raise TrainingError(
                 f"{checkpoint} belongs to a different run configuration; delete it (or the run "
@@ -140,12 +142,28 @@ def _initial_state(spec: RunSpec, method: Method, data: Dataset, files: RunFiles
         _restore(state, saved)
         log.info("%s resuming after epoch %d from %s", spec.run_id, state.next_epoch, checkpoint)
     elif spec.init_from:
-        saved = torch.load(spec.init_from, map_location=device, weights_only=False)
+        saved = load_checkpoint(spec.init_from, device)
         _restore(state, saved)
         # Warm-up epochs belong to this run's curve too; mark them as stage 1.
         state.history = [dict(row, stage=1) for row in saved["history"]]
         log.info("%s starting after epoch %d from %s", spec.run_id, state.next_epoch, spec.init_from)
     return state
+
+
+def _resumable_checkpoint(spec: RunSpec, files: RunFiles, device: str) -> dict[str, Any] | None:
+    """The run's own checkpoint, if it has a readable one. A corrupt or truncated checkpoint (a disk
+    filled up, a copy cut short) is moved aside with a warning and the run starts from scratch, rather
+    than failing forever; same seed, same numbers."""
+    if not files.checkpoint.exists():
+        return None
+    try:
+        return load_checkpoint(files.checkpoint, device)
+    except RunFileError as error:
+        aside = files.checkpoint.with_name(f"{files.checkpoint.name}.corrupt")
+        os.replace(files.checkpoint, aside)
+        log.warning("%s: %s. Moved it to %s; training from scratch.", spec.run_id,
+                    str(error).split("; delete")[0], aside)
+        return None
 
 
 def _apply_performance(spec: RunSpec, model: nn.Module, teacher: nn.Module | None, method: Method) -> None:
