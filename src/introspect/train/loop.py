@@ -11,11 +11,14 @@ import csv
 import io
 import json
 import logging
+import operator
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import reduce
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -104,6 +107,7 @@ def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: i
     teacher = load_model(spec.teacher) if spec.teacher else None  # on the CPU until setup() has seen it
     state = _initial_state(spec, method, data, out, device, teacher)
 
+    started, first_epoch = time.perf_counter(), state.next_epoch
     with _stop_on_signals() as stop:
         while state.next_epoch < spec.last_epoch:
             epoch = state.next_epoch
@@ -115,12 +119,31 @@ def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: i
             state.next_epoch = epoch + 1
             _save_checkpoint(out / CHECKPOINT, spec, state)
             atomic_write_text(out / EPOCHS, _epochs_csv(state.history))
-            log.info(
-                "%s epoch %d/%d lr %.4g loss %.4f train %.2f val %.2f test %.2f (%.1fs)",
-                spec.run_id, epoch + 1, spec.last_epoch, row["lr"], row["loss"],
-                row["train_acc"], row["val_acc"], row["test_acc"], row["seconds"],
-            )
+            per_epoch = (time.perf_counter() - started) / (epoch + 1 - first_epoch)  # with checkpointing
+            _report_progress(progress_line(spec.run_id, spec.last_epoch, row, per_epoch))
     return _finish(spec, data, state, out)
+
+
+def progress_line(run_id: str, last_epoch: int, row: dict[str, Any], seconds_per_epoch: float) -> str:
+    """One line per epoch for the job's stdout and log: ``<run> epoch 3/200 lr 0.1 loss 1.2345
+    acc train 55.10 val 52.00 test 51.80 time 12.3s ETA 0:39:48`` (the ETA at this process's pace)."""
+    eta = (last_epoch - row["epoch"]) * seconds_per_epoch
+    return (f"{run_id} epoch {row['epoch']}/{last_epoch} lr {row['lr']:.4g} loss {row['loss']:.4f} "
+            f"acc train {row['train_acc']:.2f} val {row['val_acc']:.2f} test {row['test_acc']:.2f} "
+            f"time {row['seconds']:.1f}s ETA {_clock(eta)}")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def _report_progress(line: str) -> None:
+    """The workflow sends a job's stderr (the log) to its log file and its stdout to the Snakemake
+    or SLURM output, so the line goes to both; flushed, as stdout is a pipe or file there."""
+    log.info("%s", line)
+    print(line, file=sys.stdout, flush=True)
 
 
 def _load_data(spec: RunSpec) -> Dataset:
@@ -214,39 +237,102 @@ def _train_epoch(spec, method, data, state: _State, epoch, teacher, stop) -> dic
     model.train()
     if state.aux is not None:
         state.aux.train()
-    totals: dict[str, float] = {}
-    loss_sum, correct, seen = 0.0, 0, 0
+    totals = _DeviceTotals(data.train.y.device)
     batches = (_device_batches if spec.dataset.loader == "device" else _dataloader_batches)(spec, data, order, generator)
-    for step, (x, y) in enumerate(batches):
-        if stop.requested:
-            raise Interrupted(f"{spec.run_id}: stopped by signal {stop.signal} in epoch {epoch}; "
-                              f"the checkpoint after epoch {epoch} is kept for the retry")
-        terms, logits = train_step(method, model, optimizer, x, y, epoch, data.num_classes, generator, teacher,
-                                   step=step, performance=spec.performance)
-        loss = sum(terms.values())
-        if not all(np.isfinite(v) for v in terms.values()):
-            raise NonFiniteLossError(
-                f"{spec.run_id}: non-finite loss at epoch {epoch}, batch {step} "
-                f"({', '.join(f'{k}={v}' for k, v in terms.items())}); no metrics were written. Lower "
-                f"the learning rate or check the method's hyper-parameters."
-            )
-        n = len(y)
-        for key, value in terms.items():
-            totals[key] = totals.get(key, 0.0) + value * n
-        loss_sum += loss * n
-        correct += int((logits.argmax(1) == y).sum())
-        seen += n
+    try:
+        for step, (x, y) in enumerate(batches):
+            if stop.requested:
+                raise Interrupted(f"{spec.run_id}: stopped by signal {stop.signal} in epoch {epoch}; "
+                                  f"the checkpoint after epoch {epoch} is kept for the retry")
+            terms, logits = train_step(method, model, optimizer, x, y, epoch, data.num_classes, generator, teacher,
+                                       step=step, performance=spec.performance)
+            totals.add(step, terms, logits, y)
+    except Interrupted:
+        raise
+    except Exception as error:  # a non-finite loss earlier in the epoch is the likelier cause: name it
+        _check_finite(spec.run_id, epoch, totals.read(), cause=error)
+        raise
+    sums = totals.read()  # the epoch's one wait for the device
+    _check_finite(spec.run_id, epoch, sums)
     return {
         "epoch": epoch + 1,
         "stage": method.stage(epoch),
         "lr": lr,
-        "loss": loss_sum / seen,
-        "loss_terms": json.dumps({k: round(v / seen, 6) for k, v in totals.items()}, sort_keys=True),
-        "train_acc": 100.0 * correct / seen,
+        "loss": sums.loss / totals.seen,
+        "loss_terms": json.dumps({k: round(v / totals.seen, 6) for k, v in sums.terms.items()}, sort_keys=True),
+        "train_acc": 100.0 * sums.correct / totals.seen,
         "val_acc": accuracy(model, data.val, spec.eval_batch_size, spec.performance),
         "test_acc": accuracy(model, data.test, spec.eval_batch_size, spec.performance),
         "seconds": time.perf_counter() - started,
     }
+
+
+@dataclass
+class _EpochSums:
+    terms: dict[str, float]  # sum over the epoch of each loss term times its batch size
+    loss: float
+    correct: int
+    first_bad_batch: int | None  # the first batch whose loss was not finite
+    bad_terms: dict[str, float]  # the loss terms of that batch
+
+
+class _DeviceTotals:
+    """An epoch's loss terms, loss, correct predictions and first non-finite batch, kept on the
+    device and read once at the end of the epoch: reading them per batch (``float(loss)``) would make
+    the host wait for the device at every step. The sums are float64, added in the order the loop
+    used to add the per-batch Python floats, so the reported numbers are the same bits."""
+
+    def __init__(self, device: torch.device):
+        f64 = {"dtype": torch.float64, "device": device}
+        self.keys: list[str] = []  # every loss term seen this epoch (e2kd's `every` adds one on some batches)
+        self.keys_by_step: list[tuple[str, ...]] = []  # on the host: the terms of each batch
+        self.zero = torch.zeros((), **f64)
+        self.term_sums = torch.zeros(0, **f64)
+        self.bad_terms = torch.zeros(0, **f64)
+        self.loss = torch.zeros((), **f64)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+        self.seen = 0
+
+    def add(self, step: int, terms: dict[str, Tensor], logits: Tensor, y: Tensor) -> None:
+        new = [k for k in terms if k not in self.keys]
+        if new:
+            self.keys += new
+            self.term_sums = torch.cat([self.term_sums, self.zero.expand(len(new))])
+            self.bad_terms = torch.cat([self.bad_terms, self.zero.expand(len(new))])
+        self.keys_by_step.append(tuple(terms))
+        values = {k: v.double() for k, v in terms.items()}  # float32/bf16 to float64 is exact
+        loss = reduce(operator.add, values.values())  # left to right, as sum() of the floats was
+        aligned = torch.stack([values.get(k, self.zero) for k in self.keys])  # adding 0.0 changes no sum
+        n = len(y)
+        self.term_sums += aligned * n
+        self.loss += loss * n
+        self.correct += (logits.argmax(1) == y).sum()
+        first = ~torch.isfinite(loss) & (self.first_bad < 0)
+        self.first_bad = torch.where(first, step, self.first_bad)
+        self.bad_terms = torch.where(first, aligned, self.bad_terms)
+        self.seen += n
+
+    def read(self) -> _EpochSums:
+        """Everything in one transfer (counts below 2**53 are exact in float64)."""
+        k = len(self.keys)
+        scalars = torch.stack([self.loss, self.correct.double(), self.first_bad.double()])
+        values = torch.cat([self.term_sums, self.bad_terms, scalars]).tolist()
+        loss, correct, first_bad = values[2 * k:]
+        first_bad = int(first_bad) if first_bad >= 0 else None
+        bad_keys = self.keys_by_step[first_bad] if first_bad is not None else ()
+        bad_terms = {key: v for key, v in zip(self.keys, values[k:2 * k]) if key in bad_keys}
+        return _EpochSums(dict(zip(self.keys, values[:k])), loss, int(correct), first_bad, bad_terms)
+
+
+def _check_finite(run_id: str, epoch: int, sums: _EpochSums, cause: BaseException | None = None) -> None:
+    if sums.first_bad_batch is None:
+        return
+    raise NonFiniteLossError(
+        f"{run_id}: non-finite loss at epoch {epoch}, batch {sums.first_bad_batch} "
+        f"({', '.join(f'{k}={v}' for k, v in sums.bad_terms.items())}); no metrics were written. Lower "
+        f"the learning rate or check the method's hyper-parameters."
+    ) from cause
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
@@ -275,7 +361,8 @@ def _dataloader_batches(spec: RunSpec, data: Dataset, order: Tensor, generator: 
     from ..data import PerSampleAugmented
 
     dataset = PerSampleAugmented(data.train, data.augment, data.pad_fill)
-    batches = [order[start:end].tolist() for start, end in batch_bounds(len(order), spec.budget.batch_size)]
+    indices = order.tolist()  # once: a read per batch would wait for the device each time
+    batches = [indices[start:end] for start, end in batch_bounds(len(order), spec.budget.batch_size)]
     device = data.train.y.device
     loader = DataLoader(dataset, batch_sampler=batches, num_workers=spec.dataset.loader_workers,
                         generator=torch.Generator().manual_seed(int(torch.initial_seed()) % 2**63))
@@ -285,7 +372,8 @@ def _dataloader_batches(spec: RunSpec, data: Dataset, order: Tensor, generator: 
 
 def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=None, teacher=None, step=0,
                performance: Performance | None = None):
-    """One optimisation step; returns the loss terms as floats and the (detached) logits."""
+    """One optimisation step; returns the loss terms and the logits, detached and still on the device
+    (reading them here would make the host wait for the device at every step)."""
     performance = performance or Performance()
     if performance.channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -303,7 +391,7 @@ def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=Non
     optimizer.zero_grad(set_to_none=True)
     sum(terms.values()).backward()
     optimizer.step()
-    return {k: float(v.detach()) for k, v in terms.items()}, out.logits.detach()
+    return {k: v.detach() for k, v in terms.items()}, out.logits.detach()
 
 
 @torch.no_grad()
@@ -317,10 +405,10 @@ def accuracy(model: nn.Module, split: Split, batch_size: int = 1000, performance
     was_training = model.training
     model.eval()
     with _autocast(split.x, performance):
-        correct = sum(int((model(split.x[i:i + batch_size]).argmax(1) == split.y[i:i + batch_size]).sum())
+        correct = sum((model(split.x[i:i + batch_size]).argmax(1) == split.y[i:i + batch_size]).sum()
                       for i in range(0, len(split), batch_size))
     model.train(was_training)
-    return 100.0 * correct / len(split)
+    return 100.0 * int(correct) / len(split)  # one read per split, not per batch
 
 
 def _epochs_csv(history: list[dict[str, Any]]) -> str:
