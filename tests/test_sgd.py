@@ -7,7 +7,7 @@ from introspect.train.sgd import SGD
 
 @pytest.mark.parametrize("weight_decay", [1e-4, 0.0])
 @pytest.mark.parametrize("momentum", [0.9, 0.0])
-@pytest.mark.parametrize("our_foreach,their_foreach", [(True, True), (True, False), (False, False)])
+@pytest.mark.parametrize("our_foreach,their_foreach", [(True, True), (True, False), (False, False), (None, False)])
 def test_our_sgd_equals_torch_sgd_with_momentum_and_weight_decay(our_foreach, their_foreach, momentum, weight_decay):
     torch.manual_seed(0)
     a = build_model("resnet8", 10, (1, 16, 16))
@@ -49,7 +49,7 @@ def test_state_dict_round_trip_continues_identically():
         torch.testing.assert_close(p, q, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("foreach", [True, False])
+@pytest.mark.parametrize("foreach", [True, False, None])
 def test_a_parameter_without_gradient_is_left_alone_and_joins_later(foreach):
     """As in torch.optim.SGD: no update (and no momentum buffer) while a parameter has no gradient."""
     torch.manual_seed(0)
