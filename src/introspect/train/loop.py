@@ -11,14 +11,13 @@ import csv
 import io
 import json
 import logging
-import operator
+import math
 import signal
 import sys
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import reduce
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -237,8 +236,8 @@ def _train_epoch(spec, method, data, state: _State, epoch, teacher, stop) -> dic
     model.train()
     if state.aux is not None:
         state.aux.train()
-    totals = _DeviceTotals(data.train.y.device)
     batches = (_device_batches if spec.dataset.loader == "device" else _dataloader_batches)(spec, data, order, generator)
+    record = _BatchRecord(len(batch_bounds(len(order), spec.budget.batch_size)), data.train.y.device)
     try:
         for step, (x, y) in enumerate(batches):
             if stop.requested:
@@ -246,21 +245,20 @@ def _train_epoch(spec, method, data, state: _State, epoch, teacher, stop) -> dic
                                   f"the checkpoint after epoch {epoch} is kept for the retry")
             terms, logits = train_step(method, model, optimizer, x, y, epoch, data.num_classes, generator, teacher,
                                        step=step, performance=spec.performance)
-            totals.add(step, terms, logits, y)
+            record.add(terms, logits, y)
     except Interrupted:
         raise
     except Exception as error:  # a non-finite loss earlier in the epoch is the likelier cause: name it
-        _check_finite(spec.run_id, epoch, totals.read(), cause=error)
+        _epoch_sums(spec.run_id, epoch, record.read(), cause=error)
         raise
-    sums = totals.read()  # the epoch's one wait for the device
-    _check_finite(spec.run_id, epoch, sums)
+    terms, loss, correct, seen = _epoch_sums(spec.run_id, epoch, record.read())  # the epoch's one device read
     return {
         "epoch": epoch + 1,
         "stage": method.stage(epoch),
         "lr": lr,
-        "loss": sums.loss / totals.seen,
-        "loss_terms": json.dumps({k: round(v / totals.seen, 6) for k, v in sums.terms.items()}, sort_keys=True),
-        "train_acc": 100.0 * sums.correct / totals.seen,
+        "loss": loss / seen,
+        "loss_terms": json.dumps({k: round(v / seen, 6) for k, v in terms.items()}, sort_keys=True),
+        "train_acc": 100.0 * correct / seen,
         "val_acc": accuracy(model, data.val, spec.eval_batch_size, spec.performance),
         "test_acc": accuracy(model, data.test, spec.eval_batch_size, spec.performance),
         "seconds": time.perf_counter() - started,
@@ -268,71 +266,63 @@ def _train_epoch(spec, method, data, state: _State, epoch, teacher, stop) -> dic
 
 
 @dataclass
-class _EpochSums:
-    terms: dict[str, float]  # sum over the epoch of each loss term times its batch size
-    loss: float
+class _Batch:
+    terms: dict[str, float]  # the batch's loss terms, in the method's order
+    size: int
     correct: int
-    first_bad_batch: int | None  # the first batch whose loss was not finite
-    bad_terms: dict[str, float]  # the loss terms of that batch
 
 
-class _DeviceTotals:
-    """An epoch's loss terms, loss, correct predictions and first non-finite batch, kept on the
-    device and read once at the end of the epoch: reading them per batch (``float(loss)``) would make
-    the host wait for the device at every step. The sums are float64, added in the order the loop
-    used to add the per-batch Python floats, so the reported numbers are the same bits."""
+class _BatchRecord:
+    """Each batch's loss terms and correct predictions, written into device buffers and read in one
+    transfer at the end of the epoch: reading them per batch (``float(loss)``) would make the host
+    wait for the device at every step."""
 
-    def __init__(self, device: torch.device):
-        f64 = {"dtype": torch.float64, "device": device}
+    def __init__(self, batches: int, device: torch.device):
         self.keys: list[str] = []  # every loss term seen this epoch (e2kd's `every` adds one on some batches)
-        self.keys_by_step: list[tuple[str, ...]] = []  # on the host: the terms of each batch
-        self.zero = torch.zeros((), **f64)
-        self.term_sums = torch.zeros(0, **f64)
-        self.bad_terms = torch.zeros(0, **f64)
-        self.loss = torch.zeros((), **f64)
-        self.correct = torch.zeros((), dtype=torch.int64, device=device)
-        self.first_bad = torch.full((), -1, dtype=torch.int64, device=device)
-        self.seen = 0
+        self.keys_by_batch: list[tuple[str, ...]] = []
+        self.sizes: list[int] = []
+        self.terms = torch.zeros(batches, 0, dtype=torch.float64, device=device)  # float32/bf16 -> 64 is exact
+        self.correct = torch.zeros(batches, dtype=torch.int64, device=device)
+        self.absent = torch.zeros((), device=device)
 
-    def add(self, step: int, terms: dict[str, Tensor], logits: Tensor, y: Tensor) -> None:
+    def add(self, terms: dict[str, Tensor], logits: Tensor, y: Tensor) -> None:
         new = [k for k in terms if k not in self.keys]
         if new:
             self.keys += new
-            self.term_sums = torch.cat([self.term_sums, self.zero.expand(len(new))])
-            self.bad_terms = torch.cat([self.bad_terms, self.zero.expand(len(new))])
-        self.keys_by_step.append(tuple(terms))
-        values = {k: v.double() for k, v in terms.items()}  # float32/bf16 to float64 is exact
-        loss = reduce(operator.add, values.values())  # left to right, as sum() of the floats was
-        aligned = torch.stack([values.get(k, self.zero) for k in self.keys])  # adding 0.0 changes no sum
-        n = len(y)
-        self.term_sums += aligned * n
-        self.loss += loss * n
-        self.correct += (logits.argmax(1) == y).sum()
-        first = ~torch.isfinite(loss) & (self.first_bad < 0)
-        self.first_bad = torch.where(first, step, self.first_bad)
-        self.bad_terms = torch.where(first, aligned, self.bad_terms)
-        self.seen += n
+            self.terms = torch.cat([self.terms, self.terms.new_zeros(len(self.terms), len(new))], dim=1)
+        step = len(self.sizes)
+        self.terms[step] = torch.stack([terms.get(k, self.absent) for k in self.keys])
+        self.correct[step] = (logits.argmax(1) == y).sum()
+        self.keys_by_batch.append(tuple(terms))
+        self.sizes.append(len(y))
 
-    def read(self) -> _EpochSums:
-        """Everything in one transfer (counts below 2**53 are exact in float64)."""
-        k = len(self.keys)
-        scalars = torch.stack([self.loss, self.correct.double(), self.first_bad.double()])
-        values = torch.cat([self.term_sums, self.bad_terms, scalars]).tolist()
-        loss, correct, first_bad = values[2 * k:]
-        first_bad = int(first_bad) if first_bad >= 0 else None
-        bad_keys = self.keys_by_step[first_bad] if first_bad is not None else ()
-        bad_terms = {key: v for key, v in zip(self.keys, values[k:2 * k]) if key in bad_keys}
-        return _EpochSums(dict(zip(self.keys, values[:k])), loss, int(correct), first_bad, bad_terms)
+    def read(self) -> list[_Batch]:
+        done, k = len(self.sizes), len(self.keys)
+        values = torch.cat([self.terms[:done].flatten(), self.correct[:done].double()]).tolist()
+        rows = [dict(zip(self.keys, values[i * k:(i + 1) * k])) for i in range(done)]
+        return [_Batch({key: row[key] for key in keys}, size, int(right))
+                for row, keys, size, right in zip(rows, self.keys_by_batch, self.sizes, values[done * k:])]
 
 
-def _check_finite(run_id: str, epoch: int, sums: _EpochSums, cause: BaseException | None = None) -> None:
-    if sums.first_bad_batch is None:
-        return
-    raise NonFiniteLossError(
-        f"{run_id}: non-finite loss at epoch {epoch}, batch {sums.first_bad_batch} "
-        f"({', '.join(f'{k}={v}' for k, v in sums.bad_terms.items())}); no metrics were written. Lower "
-        f"the learning rate or check the method's hyper-parameters."
-    ) from cause
+def _epoch_sums(run_id: str, epoch: int, batches: list[_Batch], cause: BaseException | None = None
+                ) -> tuple[dict[str, float], float, int, int]:
+    """Size-weighted sums of the loss terms and the loss, correct predictions and samples, added in
+    batch order in Python floats (the numbers a per-batch read gave). A non-finite batch is an error."""
+    totals: dict[str, float] = {}
+    loss_sum, correct, seen = 0.0, 0, 0
+    for step, batch in enumerate(batches):
+        if not all(math.isfinite(v) for v in batch.terms.values()):
+            raise NonFiniteLossError(
+                f"{run_id}: non-finite loss at epoch {epoch}, batch {step} "
+                f"({', '.join(f'{k}={v}' for k, v in batch.terms.items())}); no metrics were written. Lower "
+                f"the learning rate or check the method's hyper-parameters."
+            ) from cause
+        for key, value in batch.terms.items():
+            totals[key] = totals.get(key, 0.0) + value * batch.size
+        loss_sum += sum(batch.terms.values()) * batch.size
+        correct += batch.correct
+        seen += batch.size
+    return totals, loss_sum, correct, seen
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
