@@ -181,7 +181,8 @@ def test_every_epoch_prints_one_progress_line_to_stdout_and_the_log(tmp_path, ca
     caplog.set_level("INFO", logger="introspect.train")
     train(spec(epochs=3), tmp_path / "run")
     lines = capsys.readouterr().out.splitlines()
-    pattern = r"t epoch {}/3 lr \S+ loss \d+\.\d{{4}} acc train [\d.]+ val [\d.]+ test [\d.]+ time [\d.]+s ETA \d+:\d\d:\d\d"
+    pattern = (r"t epoch {}/3 lr \S+ loss \d+\.\d{{4}} acc train [\d.]+ val [\d.]+ test [\d.]+ "
+               r"time [\d.]+s ETA \d+:\d\d:\d\d")
     assert len(lines) == 3 and all(re.fullmatch(pattern.format(i + 1), line) for i, line in enumerate(lines)), lines
     assert lines[-1].endswith("ETA 0:00:00")
     assert [line for line in lines if line in caplog.messages] == lines

@@ -251,13 +251,13 @@ def _train_epoch(spec, method, data, state: _State, epoch, teacher, stop) -> dic
     except Exception as error:  # a non-finite loss earlier in the epoch is the likelier cause: name it
         _epoch_sums(spec.run_id, epoch, record.read(), cause=error)
         raise
-    terms, loss, correct, seen = _epoch_sums(spec.run_id, epoch, record.read())  # the epoch's one device read
+    term_sums, loss_sum, correct, seen = _epoch_sums(spec.run_id, epoch, record.read())  # the one device read
     return {
         "epoch": epoch + 1,
         "stage": method.stage(epoch),
         "lr": lr,
-        "loss": loss / seen,
-        "loss_terms": json.dumps({k: round(v / seen, 6) for k, v in terms.items()}, sort_keys=True),
+        "loss": loss_sum / seen,
+        "loss_terms": json.dumps({k: round(v / seen, 6) for k, v in term_sums.items()}, sort_keys=True),
         "train_acc": 100.0 * correct / seen,
         "val_acc": accuracy(model, data.val, spec.eval_batch_size, spec.performance),
         "test_acc": accuracy(model, data.test, spec.eval_batch_size, spec.performance),
