@@ -1,7 +1,8 @@
 """The step loop never waits for the device: every way a tensor's value reaches Python (``.item()``,
-``float()``, ``int()``, ``bool()``, ``.tolist()``, ``.cpu()``, ``.numpy()``, use as an index) is
-counted during a training epoch, and the count must not grow with the number of steps. On a GPU each
-of those is a host-device synchronisation; on the CPU they are counted all the same."""
+``float()``, ``int()``, ``bool()``, ``.tolist()``, ``.cpu()``, ``.numpy()``, use as an index), and
+every blocking ``.to(device)`` (a host-to-device copy without ``non_blocking`` waits for the queued
+GPU work), is counted during a training epoch, and the count must not grow with the number of steps.
+On a GPU each of those is a host-device synchronisation; on the CPU they are counted all the same."""
 from collections import Counter
 from pathlib import Path
 
@@ -40,6 +41,15 @@ def _reads_per_epoch(monkeypatch, spec: RunSpec, out: Path) -> Counter:
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(torch.Tensor, name, counted)
+    move = torch.Tensor.to
+
+    def counted_move(self, *args, **kwargs):
+        names_a_device = "device" in kwargs or any(isinstance(a, (str, torch.device)) for a in args)
+        if counting[0] and names_a_device and not kwargs.get("non_blocking", False):
+            counts["blocking to(device)"] += 1
+        return move(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", counted_move)
     train_epoch = loop._train_epoch
 
     def epoch_with_counting(*args, **kwargs):

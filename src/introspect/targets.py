@@ -60,7 +60,8 @@ def _permute_off_truth(values: Tensor, truth: Tensor, generator: torch.Generator
     batch, classes = values.shape
     others = torch.arange(classes - 1, device=values.device).expand(batch, -1)
     off_columns = others + (others >= truth[:, None]).long()  # skip the truth column of each row
-    noise = torch.rand(batch, classes - 1, generator=generator).to(values.device)  # CPU generator, any device
+    # A CPU generator (the same draws on any device); non_blocking, or the copy waits for the GPU queue.
+    noise = torch.rand(batch, classes - 1, generator=generator).to(values.device, non_blocking=True)
     shuffled = values.gather(1, off_columns).gather(1, noise.argsort(dim=1))
     return values.scatter(1, off_columns, shuffled)
 

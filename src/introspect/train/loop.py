@@ -232,7 +232,7 @@ def _train_epoch(spec, method, data, state: _State, epoch, teacher, stop) -> dic
         group["lr"] = lr
     torch.manual_seed(epoch_seed(spec.seed, epoch))  # dropout and any other global-RNG use
     generator = torch.Generator().manual_seed(epoch_seed(spec.seed, epoch) + 1)
-    order = torch.randperm(len(data.train), generator=generator).to(data.train.y.device)
+    order = torch.randperm(len(data.train), generator=generator).to(data.train.y.device, non_blocking=True)
     model.train()
     if state.aux is not None:
         state.aux.train()
@@ -357,7 +357,7 @@ def _dataloader_batches(spec: RunSpec, data: Dataset, order: Tensor, generator: 
     loader = DataLoader(dataset, batch_sampler=batches, num_workers=spec.dataset.loader_workers,
                         generator=torch.Generator().manual_seed(int(torch.initial_seed()) % 2**63))
     for x, y in loader:
-        yield x.to(device), y.to(device)
+        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
 def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=None, teacher=None, step=0,
