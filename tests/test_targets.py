@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from introspect.targets import le_targets, smoothed_targets, soft_cross_entropy
+from introspect.targets import le_targets, permute_off_argmax, smoothed_targets, soft_cross_entropy
 
 
 def test_le_targets_hand_computed_example():
@@ -42,6 +42,22 @@ def test_permutation_keeps_each_rows_multiset_and_moves_entries(seeded):
     torch.testing.assert_close(plain.sort(dim=1).values, permuted.sort(dim=1).values)
     assert not torch.allclose(plain, permuted)
     torch.testing.assert_close(permuted[torch.arange(32), y], plain[torch.arange(32), y])
+
+
+def test_permute_off_argmax_equals_a_row_by_row_shuffle():
+    """Reference: per row, list the non-argmax entries, reorder them by the argsort of that row's
+    noise (the same draws: rand(batch, classes - 1)) and put them back in the free columns in order."""
+    probabilities = torch.randn(6, 5).softmax(dim=1)
+    ours = permute_off_argmax(probabilities, torch.Generator().manual_seed(4))
+    noise = torch.rand(6, 4, generator=torch.Generator().manual_seed(4))
+    for row in range(6):
+        top = int(probabilities[row].argmax())
+        columns = [c for c in range(5) if c != top]
+        order = sorted(range(4), key=lambda k: float(noise[row, k]))
+        expected = probabilities[row].clone()
+        for column, k in zip(columns, order):
+            expected[column] = probabilities[row, columns[k]]
+        assert torch.equal(ours[row], expected)
 
 
 def test_targets_are_detached_even_from_differentiable_explanations():

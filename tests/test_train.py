@@ -1,6 +1,7 @@
 """The training loop: determinism, kill-and-resume, warm-start equivalence, NaN and bad input."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import torch
 
 from introspect.runs import CHECKPOINT, METRICS
 from introspect.train import InjectedFailure, NonFiniteLossError, RunSpec, TrainingError, train
+from introspect.train.loop import progress_line
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -156,6 +158,62 @@ def test_nan_loss_stops_with_a_clear_error_and_no_metrics(tmp_path):
     with pytest.raises(NonFiniteLossError, match="non-finite loss at epoch 0"):
         train(bad, tmp_path / "run")
     assert not (tmp_path / "run" / METRICS).exists()
+
+
+def _poison_ce(monkeypatch, nan_at, error_at=None):
+    """Make the CE loss NaN at (epoch, batch) ``nan_at`` and, optionally, raise at ``error_at``."""
+    from introspect.methods.ce import CrossEntropy
+
+    loss = CrossEntropy.loss
+
+    def poisoned(self, ctx):
+        if (ctx.epoch, ctx.step) == error_at:
+            raise RuntimeError("an operation that NaN inputs broke")
+        terms = loss(self, ctx)
+        if (ctx.epoch, ctx.step) == nan_at:
+            terms["ce"] = terms["ce"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(CrossEntropy, "loss", poisoned)
+
+
+def test_the_first_non_finite_batch_is_named_though_the_nan_spreads(tmp_path, monkeypatch):
+    """The check is read once per epoch; the NaN weights make every later batch non-finite too,
+    and the error still names the first one."""
+    _poison_ce(monkeypatch, nan_at=(1, 3))
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at epoch 1, batch 3 \(ce=nan\)"):
+        train(spec(epochs=3), tmp_path / "run")
+    assert not (tmp_path / "run" / METRICS).exists()
+    assert torch.load(tmp_path / "run" / CHECKPOINT, weights_only=False)["epoch"] == 1  # nothing of epoch 1
+
+
+def test_an_error_after_a_non_finite_batch_is_reported_as_that_batch(tmp_path, monkeypatch):
+    _poison_ce(monkeypatch, nan_at=(0, 2), error_at=(0, 4))
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at epoch 0, batch 2") as caught:
+        train(spec(epochs=2), tmp_path / "run")
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    monkeypatch.undo()
+    _poison_ce(monkeypatch, nan_at=None, error_at=(0, 4))  # without a NaN the error is itself
+    with pytest.raises(RuntimeError, match="NaN inputs broke"):
+        train(spec(epochs=2), tmp_path / "other")
+
+
+def test_progress_line_names_run_epoch_loss_accuracies_time_and_eta():
+    row = {"epoch": 3, "lr": 0.1, "loss": 1.23456, "train_acc": 55.1, "val_acc": 52.0, "test_acc": 51.8,
+           "seconds": 12.34}
+    assert progress_line("ce-s0", 200, row, seconds_per_epoch=12.0) == (  # 197 epochs x 12 s = 39 min 24 s
+        "ce-s0 epoch 3/200 lr 0.1 loss 1.2346 acc train 55.10 val 52.00 test 51.80 time 12.3s ETA 0:39:24")
+
+
+def test_every_epoch_prints_one_progress_line_to_stdout_and_the_log(tmp_path, capsys, caplog):
+    caplog.set_level("INFO", logger="introspect.train")
+    train(spec(epochs=3), tmp_path / "run")
+    lines = capsys.readouterr().out.splitlines()
+    pattern = (r"t epoch {}/3 lr \S+ loss \d+\.\d{{4}} acc train [\d.]+ val [\d.]+ test [\d.]+ "
+               r"time [\d.]+s ETA \d+:\d\d:\d\d")
+    assert len(lines) == 3 and all(re.fullmatch(pattern.format(i + 1), line) for i, line in enumerate(lines)), lines
+    assert lines[-1].endswith("ETA 0:00:00")
+    assert [line for line in lines if line in caplog.messages] == lines
 
 
 def test_resuming_with_a_different_spec_is_refused(tmp_path):

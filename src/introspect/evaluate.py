@@ -20,7 +20,7 @@ def accuracy(model: nn.Module, split: Split, batch_size: int = 1000, performance
     was_training = model.training
     model.eval()
     with autocast(split.x, performance):
-        correct = sum(int((model(split.x[i:i + batch_size]).argmax(1) == split.y[i:i + batch_size]).sum())
+        correct = sum((model(split.x[i:i + batch_size]).argmax(1) == split.y[i:i + batch_size]).sum()
                       for i in range(0, len(split), batch_size))
     model.train(was_training)
-    return 100.0 * correct / len(split)
+    return 100.0 * int(correct) / len(split)  # one read per split, not per batch

@@ -42,26 +42,28 @@ def le_targets(
     is_truth = F.one_hot(labels, classes).bool()
     similarity = similarity.masked_fill(is_truth, 0.0)
     if permute:
-        similarity = _permute_off_truth(similarity, is_truth, generator)
+        similarity = _permute_off_truth(similarity, labels, generator)
     others = (1.0 - alpha) * similarity / similarity.sum(dim=1, keepdim=True)
     return others.masked_fill(is_truth, alpha)
 
 
 def permute_off_argmax(probabilities: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Per row, shuffle every entry except the largest (DKPP: the teacher's non-argmax outputs)."""
-    is_max = F.one_hot(probabilities.argmax(dim=1), probabilities.shape[1]).bool()
-    return _permute_off_truth(probabilities, is_max, generator)
+    return _permute_off_truth(probabilities, probabilities.argmax(dim=1), generator)
 
 
-def _permute_off_truth(values: Tensor, is_truth: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Randomly permute, per row, the entries that are not the ground truth."""
+def _permute_off_truth(values: Tensor, truth: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Randomly permute, per row, the entries that are not in column ``truth[row]``.
+
+    Gathers by computed column indices rather than a boolean mask: a mask's size is only known once
+    the device has computed it, so ``values[mask]`` would make the host wait at every step."""
     batch, classes = values.shape
-    off = values[~is_truth].view(batch, classes - 1)
-    noise = torch.rand(batch, classes - 1, generator=generator).to(values.device)  # CPU generator, any device
-    shuffled = off.gather(1, noise.argsort(dim=1))
-    result = values.clone()
-    result[~is_truth] = shuffled.flatten()
-    return result
+    others = torch.arange(classes - 1, device=values.device).expand(batch, -1)
+    off_columns = others + (others >= truth[:, None]).long()  # skip the truth column of each row
+    # A CPU generator (the same draws on any device); non_blocking, or the copy waits for the GPU queue.
+    noise = torch.rand(batch, classes - 1, generator=generator).to(values.device, non_blocking=True)
+    shuffled = values.gather(1, off_columns).gather(1, noise.argsort(dim=1))
+    return values.scatter(1, off_columns, shuffled)
 
 
 def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:

@@ -56,6 +56,8 @@ class Dataset:
     def to(self, device: torch.device | str) -> "Dataset":
         for split in (self.train, self.val, self.test):
             split.x, split.y = split.x.to(device), split.y.to(device)
+        if self.pad_fill is not None:  # augment_batch uses it at every step
+            self.pad_fill = self.pad_fill.to(device)
         return self
 
 
@@ -314,15 +316,18 @@ def augment_batch(
     n, channels, height, width = x.shape
     padded = x.new_zeros(n, channels, height + 2 * padding, width + 2 * padding)
     if fill is not None:
-        padded += fill.to(x.device).view(1, channels, 1, 1)
+        padded += fill.to(x.device, non_blocking=True).view(1, channels, 1, 1)
     padded[:, :, padding:padding + height, padding:padding + width] = x
-    offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator, device="cpu").to(x.device)
+    # The draws come from a CPU generator (the same numbers on any device). non_blocking: a blocking
+    # host-to-device copy would wait for all the work queued on the GPU, at every step.
+    offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator, device="cpu")
+    offsets = offsets.to(x.device, non_blocking=True)
     rows = (offsets[0][:, None] + torch.arange(height, device=x.device))  # (n, H)
     cols = (offsets[1][:, None] + torch.arange(width, device=x.device))  # (n, W)
     batch_index = torch.arange(n, device=x.device)[:, None, None]
     cropped = padded.permute(0, 2, 3, 1)[batch_index, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
     if kind == "crop_flip":
-        flip = torch.rand(n, generator=generator, device="cpu").to(x.device) < 0.5
+        flip = torch.rand(n, generator=generator, device="cpu").to(x.device, non_blocking=True) < 0.5
         cropped = torch.where(flip[:, None, None, None], cropped.flip(-1), cropped)
     return cropped.contiguous()
 

@@ -43,7 +43,8 @@ class ConfidenceWeightedPermuted(ConfidenceWeightedByTeacherMax):
 
     def weights(self, ctx: StepContext) -> Tensor:
         weights = super().weights(ctx)
-        order = torch.randperm(len(weights), generator=ctx.generator).to(weights.device)
+        # non_blocking: a blocking host-to-device copy would wait for the queued GPU work at every step
+        order = torch.randperm(len(weights), generator=ctx.generator).to(weights.device, non_blocking=True)
         return weights[order]
 
 
@@ -55,5 +56,5 @@ class ConfidenceWeightedRandom(ConfidenceWeightedByTeacherMax):
     beta: float = field(default=0.5, metadata=hp(ge=0, lt=1))
 
     def weights(self, ctx: StepContext) -> Tensor:
-        uniform = torch.rand(len(ctx.y), generator=ctx.generator).to(ctx.out.logits.device)
+        uniform = torch.rand(len(ctx.y), generator=ctx.generator).to(ctx.out.logits.device, non_blocking=True)
         return self.beta + (1.0 - self.beta) * uniform

@@ -11,8 +11,10 @@ import csv
 import io
 import json
 import logging
+import math
 import os
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -98,6 +100,7 @@ def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: i
     teacher = load_model(spec.teacher) if spec.teacher else None  # on the CPU until setup() has seen it
     state = _initial_state(spec, method, data, files, device, teacher)
 
+    started, first_epoch = time.perf_counter(), state.next_epoch
     with _stop_on_signals() as stop:
         while state.next_epoch < spec.last_epoch:
             epoch = state.next_epoch
@@ -109,12 +112,31 @@ def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: i
             state.next_epoch = epoch + 1
             _save_checkpoint(files.checkpoint, spec, state)
             atomic_write_text(files.epochs, _epochs_csv(state.history))
-            log.info(
-                "%s epoch %d/%d lr %.4g loss %.4f train %.2f val %.2f test %.2f (%.1fs)",
-                spec.run_id, epoch + 1, spec.last_epoch, row["lr"], row["loss"],
-                row["train_acc"], row["val_acc"], row["test_acc"], row["seconds"],
-            )
+            per_epoch = (time.perf_counter() - started) / (epoch + 1 - first_epoch)  # with checkpointing
+            _report_progress(progress_line(spec.run_id, spec.last_epoch, row, per_epoch))
     return _finish(spec, data, state, files)
+
+
+def progress_line(run_id: str, last_epoch: int, row: dict[str, Any], seconds_per_epoch: float) -> str:
+    """One line per epoch for the job's stdout and log: ``<run> epoch 3/200 lr 0.1 loss 1.2345
+    acc train 55.10 val 52.00 test 51.80 time 12.3s ETA 0:39:48`` (the ETA at this process's pace)."""
+    eta = (last_epoch - row["epoch"]) * seconds_per_epoch
+    return (f"{run_id} epoch {row['epoch']}/{last_epoch} lr {row['lr']:.4g} loss {row['loss']:.4f} "
+            f"acc train {row['train_acc']:.2f} val {row['val_acc']:.2f} test {row['test_acc']:.2f} "
+            f"time {row['seconds']:.1f}s ETA {_clock(eta)}")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def _report_progress(line: str) -> None:
+    """The workflow sends a job's stderr (the log) to its log file and its stdout to the Snakemake
+    or SLURM output, so the line goes to both; flushed, as stdout is a pipe or file there."""
+    log.info("%s", line)
+    print(line, file=sys.stdout, flush=True)
 
 
 def _initial_state(spec: RunSpec, method: Method, data: Dataset, files: RunFiles, device: str, teacher) -> _State:
@@ -214,43 +236,97 @@ def _train_epoch(spec, method, data, state: _State, epoch, teacher, stop) -> dic
         group["lr"] = lr
     torch.manual_seed(epoch_seed(spec.seed, epoch))  # dropout and any other global-RNG use
     generator = torch.Generator().manual_seed(epoch_seed(spec.seed, epoch) + 1)
-    order = torch.randperm(len(data.train), generator=generator).to(data.train.y.device)
+    order = torch.randperm(len(data.train), generator=generator).to(data.train.y.device, non_blocking=True)
     model.train()
     if state.aux is not None:
         state.aux.train()
-    totals: dict[str, float] = {}
-    loss_sum, correct, seen = 0.0, 0, 0
     batches = (_device_batches if spec.dataset.loader == "device" else _dataloader_batches)(spec, data, order, generator)
-    for step, (x, y) in enumerate(batches):
-        if stop.requested:
-            raise Interrupted(f"{spec.run_id}: stopped by signal {stop.signal} in epoch {epoch}; "
-                              f"the checkpoint after epoch {epoch} is kept for the retry")
-        terms, logits = train_step(method, model, optimizer, x, y, epoch, data.num_classes, generator, teacher,
-                                   step=step, performance=spec.performance)
-        loss = sum(terms.values())
-        if not all(np.isfinite(v) for v in terms.values()):
-            raise NonFiniteLossError(
-                f"{spec.run_id}: non-finite loss at epoch {epoch}, batch {step} "
-                f"({', '.join(f'{k}={v}' for k, v in terms.items())}); no metrics were written. Lower "
-                f"the learning rate or check the method's hyper-parameters."
-            )
-        n = len(y)
-        for key, value in terms.items():
-            totals[key] = totals.get(key, 0.0) + value * n
-        loss_sum += loss * n
-        correct += int((logits.argmax(1) == y).sum())
-        seen += n
+    record = _BatchRecord(len(batch_bounds(len(order), spec.budget.batch_size)), data.train.y.device)
+    try:
+        for step, (x, y) in enumerate(batches):
+            if stop.requested:
+                raise Interrupted(f"{spec.run_id}: stopped by signal {stop.signal} in epoch {epoch}; "
+                                  f"the checkpoint after epoch {epoch} is kept for the retry")
+            terms, logits = train_step(method, model, optimizer, x, y, epoch, data.num_classes, generator, teacher,
+                                       step=step, performance=spec.performance)
+            record.add(terms, logits, y)
+    except Interrupted:
+        raise
+    except Exception as error:  # a non-finite loss earlier in the epoch is the likelier cause: name it
+        _epoch_sums(spec.run_id, epoch, record.read(), cause=error)
+        raise
+    term_sums, loss_sum, correct, seen = _epoch_sums(spec.run_id, epoch, record.read())  # the one device read
     return {
         "epoch": epoch + 1,
         "stage": method.stage(epoch),
         "lr": lr,
         "loss": loss_sum / seen,
-        "loss_terms": json.dumps({k: round(v / seen, 6) for k, v in totals.items()}, sort_keys=True),
+        "loss_terms": json.dumps({k: round(v / seen, 6) for k, v in term_sums.items()}, sort_keys=True),
         "train_acc": 100.0 * correct / seen,
         "val_acc": accuracy(model, data.val, spec.eval_batch_size, spec.performance),
         "test_acc": accuracy(model, data.test, spec.eval_batch_size, spec.performance),
         "seconds": time.perf_counter() - started,
     }
+
+
+@dataclass
+class _Batch:
+    terms: dict[str, float]  # the batch's loss terms, in the method's order
+    size: int
+    correct: int
+
+
+class _BatchRecord:
+    """Each batch's loss terms and correct predictions, written into device buffers and read in one
+    transfer at the end of the epoch: reading them per batch (``float(loss)``) would make the host
+    wait for the device at every step."""
+
+    def __init__(self, batches: int, device: torch.device):
+        self.keys: list[str] = []  # every loss term seen this epoch (e2kd's `every` adds one on some batches)
+        self.keys_by_batch: list[tuple[str, ...]] = []
+        self.sizes: list[int] = []
+        self.terms = torch.zeros(batches, 0, dtype=torch.float64, device=device)  # float32/bf16 -> 64 is exact
+        self.correct = torch.zeros(batches, dtype=torch.int64, device=device)
+        self.absent = torch.zeros((), device=device)
+
+    def add(self, terms: dict[str, Tensor], logits: Tensor, y: Tensor) -> None:
+        new = [k for k in terms if k not in self.keys]
+        if new:
+            self.keys += new
+            self.terms = torch.cat([self.terms, self.terms.new_zeros(len(self.terms), len(new))], dim=1)
+        step = len(self.sizes)
+        self.terms[step] = torch.stack([terms.get(k, self.absent) for k in self.keys])
+        self.correct[step] = (logits.argmax(1) == y).sum()
+        self.keys_by_batch.append(tuple(terms))
+        self.sizes.append(len(y))
+
+    def read(self) -> list[_Batch]:
+        done, k = len(self.sizes), len(self.keys)
+        values = torch.cat([self.terms[:done].flatten(), self.correct[:done].double()]).tolist()
+        rows = [dict(zip(self.keys, values[i * k:(i + 1) * k])) for i in range(done)]
+        return [_Batch({key: row[key] for key in keys}, size, int(right))
+                for row, keys, size, right in zip(rows, self.keys_by_batch, self.sizes, values[done * k:])]
+
+
+def _epoch_sums(run_id: str, epoch: int, batches: list[_Batch], cause: BaseException | None = None
+                ) -> tuple[dict[str, float], float, int, int]:
+    """Size-weighted sums of the loss terms and the loss, correct predictions and samples, added in
+    batch order in Python floats (the numbers a per-batch read gave). A non-finite batch is an error."""
+    totals: dict[str, float] = {}
+    loss_sum, correct, seen = 0.0, 0, 0
+    for step, batch in enumerate(batches):
+        if not all(math.isfinite(v) for v in batch.terms.values()):
+            raise NonFiniteLossError(
+                f"{run_id}: non-finite loss at epoch {epoch}, batch {step} "
+                f"({', '.join(f'{k}={v}' for k, v in batch.terms.items())}); no metrics were written. Lower "
+                f"the learning rate or check the method's hyper-parameters."
+            ) from cause
+        for key, value in batch.terms.items():
+            totals[key] = totals.get(key, 0.0) + value * batch.size
+        loss_sum += sum(batch.terms.values()) * batch.size
+        correct += batch.correct
+        seen += batch.size
+    return totals, loss_sum, correct, seen
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
@@ -279,17 +355,19 @@ def _dataloader_batches(spec: RunSpec, data: Dataset, order: Tensor, generator: 
     from ..data import PerSampleAugmented
 
     dataset = PerSampleAugmented(data.train, data.augment, data.pad_fill)
-    batches = [order[start:end].tolist() for start, end in batch_bounds(len(order), spec.budget.batch_size)]
+    indices = order.tolist()  # once: a read per batch would wait for the device each time
+    batches = [indices[start:end] for start, end in batch_bounds(len(order), spec.budget.batch_size)]
     device = data.train.y.device
     loader = DataLoader(dataset, batch_sampler=batches, num_workers=spec.dataset.loader_workers,
                         generator=torch.Generator().manual_seed(int(torch.initial_seed()) % 2**63))
     for x, y in loader:
-        yield x.to(device), y.to(device)
+        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
 def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=None, teacher=None, step=0,
                performance: Performance | None = None):
-    """One optimisation step; returns the loss terms as floats and the (detached) logits."""
+    """One optimisation step; returns the loss terms and the logits, detached and still on the device
+    (reading them here would make the host wait for the device at every step)."""
     performance = performance or Performance()
     if performance.channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -307,7 +385,7 @@ def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=Non
     optimizer.zero_grad(set_to_none=True)
     sum(terms.values()).backward()
     optimizer.step()
-    return {k: float(v.detach()) for k, v in terms.items()}, out.logits.detach()
+    return {k: v.detach() for k, v in terms.items()}, out.logits.detach()
 
 
 def _epochs_csv(history: list[dict[str, Any]]) -> str:
