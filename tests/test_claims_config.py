@@ -110,8 +110,10 @@ def test_claims_agree_with_the_papers_numbers(name, reported):
 
 
 def test_the_paper_config_makes_the_default_configs_claims():
-    """config.yaml and paper.yaml have the same tables and figures (on other data), so the same claims."""
-    assert load("config.yaml")["claims"] == load("paper.yaml")["claims"]
+    """config.yaml's tables and figures are a subset of paper.yaml's (on other data; some groups cut for CPU
+    time), so its claims are the paper config's claims about the groups it keeps."""
+    default, paper = load("config.yaml")["claims"], load("paper.yaml")["claims"]
+    assert default and all(claim in paper for claim in default)
 
 
 def test_every_table_and_figure3_has_claims_in_the_full_configs():

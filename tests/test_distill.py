@@ -81,12 +81,62 @@ def test_hint_regressor_is_built_from_the_stage_shapes_and_trained(seeded):
     x, y = torch.randn(4, 1, 16, 16), torch.randint(0, 10, (4,))
     with torch.no_grad():
         t = teacher.forward_features(x)
-    terms = method.loss(StepContext(x, y, student.forward_features(x), student, 0, 10, teacher=t))
-    assert set(terms) == {"kd", "ce", "hint"}
+    out = student.forward_features(x)
+    terms = method.loss(StepContext(x, y, out, student, 0, 10, teacher=t))
+    assert set(terms) == {"ce", "hint"}  # the paper's Hint: no KD term (Sec. 5.3 adds KD to AT and FSP only)
+    torch.testing.assert_close(terms["ce"], F.cross_entropy(out.logits, y))
     sum(terms.values()).backward()
     assert regressor[0].weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in teacher.parameters())
     assert "regressor" not in method.hyperparameters()
+    with_kd = build_method("hint", kd_weight=1.0, temperature=4.0)
+    with_kd.setup(student, teacher, (1, 16, 16))
+    terms = with_kd.loss(StepContext(x, y, student.forward_features(x), student, 0, 10, teacher=t))
+    assert set(terms) == {"ce", "kd", "hint"}
+
+
+def test_hint_two_stage_fitnets_trains_only_up_to_the_hint_stage_first(seeded):
+    student = build_model("resnet8", 10, (1, 9, 9))
+    teacher = build_model("resnet26", 10, (1, 9, 9)).eval()
+    method = build_method("hint", hint_epochs=2, kd_weight=1.0)
+    method.setup(student, teacher, (1, 9, 9))
+    x, y = torch.randn(4, 1, 9, 9), torch.randint(0, 10, (4,))
+    with torch.no_grad():
+        t = teacher.forward_features(x)
+    stage1 = method.loss(StepContext(x, y, student.forward_features(x), student, 1, 10, teacher=t))
+    assert set(stage1) == {"hint"} and method.stage(1) == 1
+    sum(stage1.values()).backward()
+    assert student.stages[1][0].conv1.weight.grad is not None  # up to the 2nd (hint) stage
+    assert student.stages[2][0].conv1.weight.grad is None and student.fc.weight.grad is None
+    stage2 = method.loss(StepContext(x, y, student.forward_features(x), student, 2, 10, teacher=t))
+    assert set(stage2) == {"ce", "kd"} and method.stage(2) == 2
+
+
+def test_attention_term_is_rescaled_to_the_reference_input_size():
+    """beta/2 * (input area / 32^2) * sum over stages of the mean over (batch, positions), by a plain loop."""
+    torch.manual_seed(0)
+    s_stages = [torch.rand(2, 3, 9, 9), torch.rand(2, 4, 5, 5), torch.rand(2, 5, 3, 3)]
+    t_stages = [torch.rand(2, 3, 9, 9), torch.rand(2, 4, 5, 5), torch.rand(2, 5, 3, 3)]
+    total = 0.0
+    for s, t in zip(s_stages, t_stages):
+        stage_sum, count = 0.0, 0
+        for b in range(2):
+            a_s = [sum(float(s[b, c, i, j]) ** 2 for c in range(s.shape[1])) / s.shape[1]
+                   for i in range(s.shape[2]) for j in range(s.shape[3])]
+            a_t = [sum(float(t[b, c, i, j]) ** 2 for c in range(t.shape[1])) / t.shape[1]
+                   for i in range(t.shape[2]) for j in range(t.shape[3])]
+            n_s, n_t = math.sqrt(sum(v * v for v in a_s)), math.sqrt(sum(v * v for v in a_t))
+            stage_sum += sum((u / n_s - v / n_t) ** 2 for u, v in zip(a_s, a_t))
+            count += len(a_s)
+        total += stage_sum / count
+    x = torch.zeros(2, 1, 9, 9)
+    logits = torch.zeros(2, 10)
+    forward = lambda stages: type("F", (), {"logits": logits, "stages": stages})()
+    ctx = StepContext(x, torch.tensor([0, 1]), forward(s_stages), None, 0, 10, teacher=forward(t_stages))
+    rescaled = build_method("at_kd", at_weight=1000.0).loss(ctx)["attention"]
+    assert rescaled.item() == pytest.approx(1000.0 / 2 * 81 / 1024 * total, rel=1e-5)
+    plain = build_method("at_kd", at_weight=1000.0, reference_size=0).loss(ctx)["attention"]
+    assert plain.item() == pytest.approx(1000.0 / 2 * total, rel=1e-5)
 
 
 def test_distillation_runs_train_with_a_teacher_checkpoint_and_resume(tmp_path):

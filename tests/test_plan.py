@@ -63,7 +63,7 @@ def test_runs_are_identified_by_what_they_compute(default):
 
 def test_le_variants_of_one_model_and_seed_share_one_warmup(default):
     plan = build_plan(default)
-    stage2 = [plan.runs[r] for r in plan.ids("stage2") if "/resnet14/" in r and r.endswith("seed0")]
+    stage2 = [plan.runs[r] for r in plan.ids("stage2") if "/resnet8/" in r and r.endswith("seed0")]
     assert len(stage2) == 5  # LE with Grad-CAM, Grad, Grad×Input, GuidedBP; LE-Permut
     warmups = {tuple(r.depends_on) for r in stage2}
     assert len(warmups) == 1
@@ -249,8 +249,8 @@ def test_ban_peers_are_the_ce_runs_of_the_next_seed(default):
 def test_figures_reuse_the_tables_runs(default):
     plan = build_plan(default)
     figure3 = {(c.group, c.method): c.run_ids for c in plan.figures["figure3"].cells}
-    assert figure3[("ResNet14", "LE(Grad)")] == _cells(plan, "table6")[("ResNet14", "LE(Grad)")].run_ids
-    assert len(figure3) == 8
+    assert figure3[("ResNet8", "LE(Grad)")] == _cells(plan, "table6")[("ResNet8", "LE(Grad)")].run_ids
+    assert len(figure3) == 4  # one group (ResNet8) x four explainers
     panels = plan.figures["figure1"].panels
     assert panels[1].run_id == _cells(plan, "table2")[("ResNet14", "LE(Grad-CAM)")].run_ids[0]
     assert panels[0].explainer == "grad_input"
