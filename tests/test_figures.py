@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
-from introspect.runs import ResultsLayout
 from introspect.analysis.figures import _map_style, _scaled_map, class_similarity, mean_class_distance, t_interval
 from introspect.cli import main
 from introspect.explain import explain
 from introspect.models import build_model
+from introspect.runs import ResultsLayout
 
 REPORTED = Path(__file__).resolve().parents[1] / "config" / "reported_results.csv"
 

@@ -38,7 +38,8 @@ def test_smoke_workflow_produces_every_table_figure_and_analysis(smoke_run):
     assert md6.index("| CE ") < md6.index("| LE-Permut ")  # methods as rows, as the paper prints it
 
     t1, t5 = pd.read_csv(tables / "table1.csv"), pd.read_csv(tables / "table5.csv")
-    assert set(t1.method) == {"CE", "KD", "CWTM", "e2KD"} and set(t5.method) == {"KD", "TAKD", "LE(Grad-CAM)", "XDistillation"}
+    assert set(t1.method) == {"CE", "KD", "CWTM", "e2KD"}
+    assert set(t5.method) == {"KD", "TAKD", "LE(Grad-CAM)", "XDistillation"}
     assert "Teacher cnn8 (cnn8):" in (tables / "table1.md").read_text()
     assert "Teacher resnet8 (assistant8):" in (tables / "table5.md").read_text()
     assert set(pd.read_csv(tables / "table4.csv").method) == {"CE", "DML", "BAN", "LE(Grad-CAM)"}
@@ -88,7 +89,8 @@ def test_ban_students_learn_from_the_ce_run_of_the_next_seed(smoke_run):
 
     workdir, _, _ = smoke_run
     runs = workdir / "results" / "runs"
-    bans = [json.loads(p.read_text()) for p in runs.glob("digits/resnet8/*/kd-*sel_*-from_resnet8-*/seed*/metrics.json")]
+    ban_metrics = runs.glob("digits/resnet8/*/kd-*sel_*-from_resnet8-*/seed*/metrics.json")
+    bans = [json.loads(p.read_text()) for p in ban_metrics]
     assert len(bans) == 2
     for ban in bans:
         peer_seed = {0: 1, 1: 0}[ban["seed"]]
@@ -140,7 +142,8 @@ def test_distillation_from_a_teacher_runs_end_to_end(tmp_path):  # in-process jo
     """A teacher job, students that take its checkpoint as input, and the teacher in the caption."""
     write_config(
         tmp_path,
-        methods={"KD": {"method": "kd"}, "AT+KD": {"method": "at_kd"}, "TAKD": {"method": "kd"}, "CE": {"method": "ce"}},
+        methods={"KD": {"method": "kd"}, "AT+KD": {"method": "at_kd"}, "TAKD": {"method": "kd"},
+                 "CE": {"method": "ce"}},
         teachers={"resnet26": {"model": "resnet26", "budget": "resnet", "method": "CE"},
                   "assistant14": {"model": "resnet14", "budget": "resnet", "method": "KD", "teacher": "resnet26"}},
         tables={"table5": {"title": "Networks learned from a teacher", "paper_table": 5, "paper_dataset": "cifar10",

@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = commands.add_parser("select", help="choose a swept hyper-parameter on the validation split; writes the "
                                            "selection JSON whose 'chosen' values feed the final runs")
-    p.add_argument("--spec", required=True, help="selection spec (introspect.specs.Selection) as JSON text, or @file.json")
+    p.add_argument("--spec", required=True,
+                   help="selection spec (introspect.specs.Selection) as JSON text, or @file.json")
 
     p = commands.add_parser("figure", help="draw one figure (explanations, class similarity, accuracy)")
     p.add_argument("--spec", required=True, help="figure spec (introspect.specs.FigureSpec) as JSON text, or "
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = commands.add_parser("claims", help="evaluate the config's claims: writes claims.{md,csv,html} under the "
                                            "spec's results_dir (effect, 95% CI, Holm p, MDE, verdict per claim)")
-    p.add_argument("--spec", required=True, help="claims spec (introspect.specs.ClaimsSpec) as JSON text, or @file.json")
+    p.add_argument("--spec", required=True,
+                   help="claims spec (introspect.specs.ClaimsSpec) as JSON text, or @file.json")
     p.add_argument("--reported", required=True, help="CSV of the paper's reported numbers")
     p.add_argument("--metric", default="test_acc_final")
     p.add_argument("--allow-missing-seeds", action="store_true")
@@ -87,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    return {"train": _train, "plan": _plan, "table": _table, "select": _select, "figure": _figure, "analyse": _analyse,
-            "claims": _claims, "merge-tests": _merge_tests, "download": _download, "worker": _worker}[args.command](args)
+    commands = {"train": _train, "plan": _plan, "table": _table, "select": _select, "figure": _figure,
+                "analyse": _analyse, "claims": _claims, "merge-tests": _merge_tests, "download": _download,
+                "worker": _worker}
+    return commands[args.command](args)
 
 
 def _read_json_arg(value: str):

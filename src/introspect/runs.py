@@ -198,7 +198,7 @@ class RunRecord:
             spec["fail_at_epoch"] = fail_at_epoch
         return spec
 
-    def run_spec(self) -> "RunSpec":
+    def run_spec(self) -> RunSpec:
         from .spec import RunSpec
 
         return RunSpec.from_dict(self.run_spec_dict())
@@ -210,7 +210,7 @@ class RunRecord:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunRecord":
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:
@@ -238,10 +238,10 @@ class FinishedRun:
         except (KeyError, TypeError, ValueError):
             raise RunFileError(f"{self.files.metrics} has no numeric {metric!r}; {_redo(self.files)}") from None
 
-    def load_model(self, device: str = "cpu") -> "IntrospectModel":
+    def load_model(self, device: str = "cpu") -> IntrospectModel:
         return load_model(self.files.model, device)
 
-    def load_data(self) -> "Dataset":
+    def load_data(self) -> Dataset:
         from .spec import RunSpec
 
         return load_run_dataset(RunSpec.from_dict(self.metrics["spec"]))
@@ -284,7 +284,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> dict[str, Any]:
     return saved
 
 
-def load_model(path: str | Path, device: str = "cpu") -> "IntrospectModel":
+def load_model(path: str | Path, device: str = "cpu") -> IntrospectModel:
     """Rebuild a trained model (in eval mode) from a run's ``model.pt`` or checkpoint."""
     from .models import build_model
 
@@ -295,7 +295,7 @@ def load_model(path: str | Path, device: str = "cpu") -> "IntrospectModel":
     return model.to(device).eval()
 
 
-def load_run_dataset(spec: "RunSpec") -> "Dataset":
+def load_run_dataset(spec: RunSpec) -> Dataset:
     """The dataset (with its splits) a run trained and was evaluated on."""
     from .data import load_dataset
 

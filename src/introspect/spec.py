@@ -90,7 +90,7 @@ class RunSpec:
         return self.stop_epoch if self.stop_epoch is not None else self.budget.epochs
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
         data = dict(data)
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
@@ -107,13 +107,13 @@ class RunSpec:
         return spec
 
     @classmethod
-    def from_json(cls, text: str) -> "RunSpec":
+    def from_json(cls, text: str) -> RunSpec:
         return cls.from_dict(json.loads(text))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def with_selected_hyperparameters(self) -> "RunSpec":
+    def with_selected_hyperparameters(self) -> RunSpec:
         """This spec with the values chosen by a sweep (``hyperparameters_from``) merged into ``method``."""
         if not self.hyperparameters_from:
             return self

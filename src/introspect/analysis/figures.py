@@ -195,7 +195,8 @@ def _accuracy_runs(spec: FigureSpec, layout: ResultsLayout, metric: str) -> pd.D
     return pd.DataFrame(records)
 
 
-def _accuracy_summary(spec: FigureSpec, runs: pd.DataFrame, metric: str, reported: list[Reported] | None) -> pd.DataFrame:
+def _accuracy_summary(spec: FigureSpec, runs: pd.DataFrame, metric: str,
+                      reported: list[Reported] | None) -> pd.DataFrame:
     """Per (group, method): n, mean, std, the 95% t interval, the paper's value and where it is printed."""
     rows = []
     for cell in spec.cells:

@@ -23,9 +23,9 @@ from tabulate import tabulate
 from torch import Tensor
 
 from ..data import Split
+from ..evaluate import accuracy
 from ..explain import grad_cam_of_class
 from ..io import atomic_write_text
-from ..evaluate import accuracy
 from ..runs import ResultsLayout, read_run
 from ..specs import AnalysisSpec
 from .html_page import html_page, html_table
@@ -78,7 +78,8 @@ def _accuracy(model, x: Tensor, y: Tensor) -> float:
     return accuracy(model, Split(x, y))
 
 
-def relevance(model, x: Tensor, y: Tensor, saliency: Tensor, fractions=DEFAULT_FRACTIONS, seed: int = 0) -> dict[str, Any]:
+def relevance(model, x: Tensor, y: Tensor, saliency: Tensor, fractions=DEFAULT_FRACTIONS,
+              seed: int = 0) -> dict[str, Any]:
     """Accuracy drops when the most salient vs random pixels are removed, per fraction."""
     base = _accuracy(model, x, y)
     generator = torch.Generator().manual_seed(seed)
@@ -172,7 +173,8 @@ def _notes(spec, fractions) -> list[str]:
     return [
         "Against the teacher of the student's table group (TAKD students: the group's teacher, not their assistant).",
         "Agreement: % of test images where student and teacher predict the same class.",
-        "Explanation similarity: mean cosine similarity of the student's and teacher's Grad-CAM for the teacher's class.",
+        "Explanation similarity: mean cosine similarity of the student's and teacher's Grad-CAM for the "
+        "teacher's class.",
         f"Relevance: accuracy drop when the student's most relevant pixels (its own Grad-CAM, predicted class) are "
         f"set to the dataset mean, minus the drop for as many random pixels; mean over fractions {list(fractions)}.",
         f"Mean ± std over seeds {spec.seeds}.",
