@@ -120,6 +120,15 @@ class ResultsLayout:
     def analysis_figure(self, name: str, ext: str) -> Path:
         return self.figures_dir / f"{name}_pairs.{ext}"
 
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    def job_log(self, step: str, name: str | None = None) -> Path:
+        """The log of one job of a step that is not a training run (a run logs into its own directory):
+        ``logs/<step>/<name>.log``, or ``logs/<step>.log`` for a step with a single job."""
+        return self.logs_dir / step / f"{name}.log" if name else self.logs_dir / f"{step}.log"
+
 
 def make_run_id(dataset: str, model: str, budget: str, epochs: int, method_slug: str, seed: int) -> str:
     """A run is identified by what it computes; the id is also its directory under ``runs/``."""

@@ -12,6 +12,7 @@ rule train:
     params:
         record=run_record,
         fail=fail_option,
+        device=PLAN.config["device"],
     threads: PLAN.config["threads_per_run"]
     conda:
         "../../envs/introspect.yaml"
@@ -26,4 +27,5 @@ rule train:
     wildcard_constraints:
         run=run_pattern("train"),
     shell:
-        TRAIN_SHELL
+        '"$INTROSPECT_PYTHON" -m introspect train --record {params.record:q} {params.fail} --threads {threads}'
+        " --device {params.device:q} 2> {log:q}"
