@@ -35,6 +35,13 @@ def names_pattern(names):
 
 
 CLUSTER = PLAN.config["cluster"]
+DEVICE = shlex.quote(PLAN.config["device"])
+# What a job that runs models asks for (training, explanation figures, the student analysis). Shards go
+# through the plugin's `gres` (it refuses --gres in slurm_extra); with shards, no gpu_model either (it
+# would add --gpus=<model>:0).
+JOB_GPUS = 0 if CLUSTER["gpu_shards_per_run"] else CLUSTER["gpus_per_run"]
+JOB_GRES = f"shard:{CLUSTER['gpu_shards_per_run']}" if CLUSTER["gpu_shards_per_run"] else ""
+JOB_GPU_MODEL = "" if CLUSTER["gpu_shards_per_run"] else CLUSTER["gpu_model"] or ""
 
 
 def runtime(wildcards):
@@ -91,7 +98,7 @@ def claims_summary():
 
 TRAIN_SHELL = (
     INTROSPECT + " train --record {params.record:q} {params.fail}"
-    " --threads {threads} --device " + shlex.quote(PLAN.config["device"]) + " 2> {log}"
+    " --threads {threads} --device " + DEVICE + " 2> {log}"
 )
 
 

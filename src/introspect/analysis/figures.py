@@ -29,7 +29,8 @@ from ..specs import Cell, FigureSpec
 from .reported import Reported, read_reported
 
 
-def draw_figure(spec: FigureSpec, *, metric: str = "test_acc_final", reported: Path | None = None) -> None:
+def draw_figure(spec: FigureSpec, *, metric: str = "test_acc_final", reported: Path | None = None,
+                device: str = "cpu") -> None:
     """Write the figure's PNG, PDF and CSV where :class:`~introspect.runs.ResultsLayout` puts them.
 
     ``reported``: the CSV of the paper's numbers; the accuracy figure marks the paper's value of each
@@ -43,7 +44,7 @@ def draw_figure(spec: FigureSpec, *, metric: str = "test_acc_final", reported: P
         figure, table = _accuracy_figure(spec, layout, metric, read_reported(reported) if reported else None)
     else:
         figure, table = {"explanations": _explanations_figure, "class_similarity": _similarity_figure}[spec.kind](
-            spec, layout)
+            spec, layout, device)
     save_figure(figure, layout.figure(spec.name, "png"), layout.figure(spec.name, "pdf"))
     atomic_write_text(layout.figure(spec.name, "csv"), table.to_csv(index=False, float_format="%.4f"))
 
@@ -91,13 +92,13 @@ def mean_class_distance(model: torch.nn.Module, x: Tensor, explainer: str, batch
 
 # ---------------------------------------------------------------- the three kinds
 
-def _explanations_figure(spec: FigureSpec, layout: ResultsLayout):
+def _explanations_figure(spec: FigureSpec, layout: ResultsLayout, device: str):
     import matplotlib.pyplot as plt
 
     from ..explain import explain
 
     n_images = spec.config.get("images", 3)
-    loaded = [(panel, *_load_run(layout, panel.run_id)) for panel in spec.panels]
+    loaded = [(panel, *_load_run(layout, panel.run_id, device)) for panel in spec.panels]
     classes = max(data.num_classes for _, _, data in loaded)
     rows = n_images * len(loaded)
     figure, axes = plt.subplots(rows, classes + 1, figsize=(1.1 * (classes + 1) + 1.2, 1.2 * rows + 0.9),
@@ -107,7 +108,7 @@ def _explanations_figure(spec: FigureSpec, layout: ResultsLayout):
         index = _one_image_per_class(data.test.y, n_images)
         x, y = data.test.x[index], data.test.y[index]
         maps = explain(model, x, panel.explainer)
-        sims = class_similarity(maps)[torch.arange(len(y)), y]  # (images, K): each class vs the true one
+        sims = class_similarity(maps)[torch.arange(len(y), device=y.device), y].cpu()  # (images, K): each class vs the true one
         predicted = model(x).argmax(dim=1)
         style = _map_style(maps)
         panel_axes = axes[p * n_images:(p + 1) * n_images]
@@ -136,7 +137,7 @@ def _explanations_figure(spec: FigureSpec, layout: ResultsLayout):
     return figure, pd.DataFrame(records)
 
 
-def _similarity_figure(spec: FigureSpec, layout: ResultsLayout):
+def _similarity_figure(spec: FigureSpec, layout: ResultsLayout, device: str):
     import matplotlib.pyplot as plt
 
     panels = spec.panels
@@ -144,9 +145,10 @@ def _similarity_figure(spec: FigureSpec, layout: ResultsLayout):
                                 layout="constrained")
     records = []
     for ax, panel in zip(axes[0], panels):
-        model, data = _load_run(layout, panel.run_id)
+        model, data = _load_run(layout, panel.run_id, device)
         distance = mean_class_distance(model, data.test.x, panel.explainer)
         # a distance is unsigned: a sequential, perceptually uniform map from 0 up
+        distance = distance.cpu()
         image = ax.imshow(distance.numpy(), cmap="viridis", vmin=0.0)
         names = data.class_names
         ax.set_xticks(range(len(names)), names, rotation=60, fontsize=7)
@@ -249,10 +251,10 @@ def _accuracy_panel(ax, summary: pd.DataFrame, runs: pd.DataFrame, metric: str) 
 
 # ---------------------------------------------------------------- helpers
 
-def _load_run(layout: ResultsLayout, run_id: str):
-    """The trained model of a run (eval mode) and the dataset it was trained on."""
+def _load_run(layout: ResultsLayout, run_id: str, device: str = "cpu"):
+    """The trained model of a run (eval mode) and the dataset it was trained on, on ``device``."""
     run = read_run(layout, run_id)
-    return run.load_model(), run.load_data()
+    return run.load_model(device), run.load_data().to(device)
 
 
 def _one_image_per_class(labels: Tensor, count: int) -> Tensor:
@@ -267,7 +269,7 @@ def _display(image: Tensor):
     if image.dim() == 3:
         image = image.sum(dim=0) if image.shape[0] != 3 else image.permute(1, 2, 0)
     low, high = image.min(), image.max()
-    return ((image - low) / (high - low + 1e-12)).numpy()
+    return ((image - low) / (high - low + 1e-12)).cpu().numpy()
 
 
 def _map_style(maps: Tensor) -> dict[str, Any]:
@@ -287,7 +289,7 @@ def _scaled_map(explanation: Tensor, size: int) -> Any:
         image = image.sum(dim=0)
     if image.shape[-1] != size:
         image = F.interpolate(image[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0]
-    return (image / image.abs().max().clamp_min(1e-12)).numpy()
+    return (image / image.abs().max().clamp_min(1e-12)).cpu().numpy()
 
 
 def _title(spec: FigureSpec) -> str:
