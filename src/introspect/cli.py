@@ -60,12 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reported", default=None,
                    help="CSV of the paper's reported numbers (kind accuracy: marks the paper's values)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cpu", help="where the explanation figures run their models")
 
     p = commands.add_parser("analyse", help="what students learned: agreement, explanation similarity, relevance")
     p.add_argument("--spec", required=True, help="analysis spec (introspect.specs.AnalysisSpec) as JSON text, or "
                                                  "@file.json; writes tables/NAME.{md,csv,html}, NAME_runs.csv and "
                                                  "figures/NAME_pairs.{png,pdf,csv}")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cpu", help="where the students and teachers run")
 
     p = commands.add_parser("claims", help="evaluate the config's claims: writes claims.{md,csv,html} under the "
                                            "spec's results_dir (effect, 95% CI, Holm p, MDE, verdict per claim)")
@@ -192,7 +194,7 @@ def _figure(args) -> int:
 
     spec = FigureSpec.from_dict(_read_json_arg(args.spec))
     _set_threads(args.threads)
-    return _reporting_errors(lambda: draw_figure(spec, metric=args.metric,
+    return _reporting_errors(lambda: draw_figure(spec, metric=args.metric, device=args.device,
                                                  reported=Path(args.reported) if args.reported else None))
 
 
@@ -202,7 +204,7 @@ def _analyse(args) -> int:
 
     spec = AnalysisSpec.from_dict(_read_json_arg(args.spec))
     _set_threads(args.threads)
-    return _reporting_errors(lambda: write_student_analysis(spec))
+    return _reporting_errors(lambda: write_student_analysis(spec, args.device))
 
 
 def _claims(args) -> int:

@@ -78,8 +78,8 @@ class RunSpec:
     budget: Budget
     seed: int
     stop_epoch: int | None = None  # stop early (LE warm-up runs); the schedule still spans `epochs`
-    init_from: str | None = None  # model.pt of a warm-up run to start from (model + optimiser)
-    teacher: str | None = None  # model.pt of a trained teacher
+    init_from: str | None = None  # the saved model of a warm-up run to start from (model + optimiser)
+    teacher: str | None = None  # the saved model of a trained teacher
     hyperparameters_from: str | None = None  # selection file whose "chosen" values complete `method`
     eval_batch_size: int = 1000
     fail_at_epoch: int | None = None  # failure injection for testing reruns

@@ -33,6 +33,12 @@ def names_pattern(names):
 
 
 CLUSTER = PLAN.config["cluster"]
+# What a job that runs models asks for (training, explanation figures, the student analysis). Shards go
+# through the plugin's `gres` (it refuses --gres in slurm_extra); with shards, no gpu_model either (it
+# would add --gpus=<model>:0).
+JOB_GPUS = 0 if CLUSTER["gpu_shards_per_run"] else CLUSTER["gpus_per_run"]
+JOB_GRES = f"shard:{CLUSTER['gpu_shards_per_run']}" if CLUSTER["gpu_shards_per_run"] else ""
+JOB_GPU_MODEL = "" if CLUSTER["gpu_shards_per_run"] else CLUSTER["gpu_model"] or ""
 
 
 def runtime(wildcards):

@@ -15,18 +15,22 @@ rule figure:
         metric=PLAN.config["table_metric"],
         reported=PLAN.config["reported_results"],
         caption=figure_caption,
+        device=PLAN.config["device"],
     log:
         str(LAYOUT.job_log("figure", "{figure}")),
     threads: 1
     wildcard_constraints:
         figure=names_pattern(PLAN.figures),
-    # A cluster job, not a localrule: it loads models and runs them over test images. No GPU
-    # request: the command has no device option yet and runs on the CPU.
+    # A cluster job: explanation figures run their models over test images, on the configured device
+    # (the accuracy figure only reads metrics and asks for no GPU).
     resources:
+        gpu=lambda wildcards: JOB_GPUS if PLAN.figures[wildcards.figure].panels else 0,
+        gres=lambda wildcards: JOB_GRES if PLAN.figures[wildcards.figure].panels else "",
+        gpu_model=lambda wildcards: JOB_GPU_MODEL if PLAN.figures[wildcards.figure].panels else "",
         runtime=60,
         mem_mb=CLUSTER["mem_mb_per_run"],
     conda:
         "../../envs/introspect.yaml"
     shell:
         '"$INTROSPECT_PYTHON" -m introspect figure --spec {params.spec:q} --metric {params.metric:q}'
-        " --reported {params.reported:q} --threads {threads} 2> {log:q}"
+        " --reported {params.reported:q} --threads {threads} --device {params.device:q} 2> {log:q}"
