@@ -183,7 +183,7 @@ def test_distillation_from_a_teacher_runs_end_to_end(tmp_path):  # in-process jo
                            "dataset": "digits", "methods": ["KD", "AT+KD", "TAKD"], "compare_to": ["KD"],
                            "groups": [{"label": "ResNet8", "model": "resnet8", "budget": "resnet",
                                        "teacher": "resnet26", "teacher_overrides": {"TAKD": "assistant14"}}]}},
-        figures={}, analyses={}, local_worker=False,
+        figures={}, analyses={}, claims=[], local_worker=False,
     )
     plan = snakemake(tmp_path, "-n", "--cores", "1").stdout
     assert plan.count("rule teacher:") == 2 and plan.count("rule distill:") == 6  # teacher, assistant
