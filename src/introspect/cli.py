@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="where the students and teachers run")
 
     p = commands.add_parser("claims", help="evaluate the config's claims: writes claims.{md,csv,html} under the "
-                                           "spec's results_dir (effect, 95% CI, Holm p, MDE, verdict per claim)")
+                                           "spec's results_dir (effect, 95%% CI, Holm p, MDE, verdict per claim)")
     p.add_argument("--spec", required=True,
                    help="claims spec (introspect.specs.ClaimsSpec) as JSON text, or @file.json")
     p.add_argument("--reported", required=True, help="CSV of the paper's reported numbers")
