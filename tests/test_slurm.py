@@ -2,8 +2,9 @@
 README says: `snakemake --profile slurm` from the repository root, the partition from SBATCH_PARTITION.
 A one-table cut of the smoke config with a failing seed that is rerun alone, the sbatch requests of its
 jobs, and SIGTERM preemption of a job on a GPU shard. Only the status polling is made faster on the
-command line: the plugin's next status check comes 5 s after one that saw a job end (the profile says
-20 s), and 10 s later each time it sees none, so at 5, 20, 45 s: 20 s is about one job of these tests.
+command line: the plugin's next status check comes 3 s after one that saw a job end (the profile says
+20 s), and 10 s later each time it sees none, so at 3, 16, 39 s. A job of these tests takes 10-20 s
+unloaded (SLURM start and the job's own Snakemake take half of it), 20-39 s on a loaded machine.
 
 In CI (CI=true) SLURM is installed and must work: any problem fails the test loudly. Elsewhere the
 tests are skipped, with the reason printed, when SLURM is not installed or we are not root.
@@ -27,7 +28,7 @@ from workflow_helpers import BIN, ROOT, snakemake, table_numbers, write_config
 pytestmark = pytest.mark.workflow
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 # `slurm` resolves in the current directory: the commands run from ROOT (cwd=ROOT), with --directory.
-PROFILE = ["--profile", "slurm", "--slurm-init-seconds-before-status-checks", "5", "--latency-wait", "5"]
+PROFILE = ["--profile", "slurm", "--slurm-init-seconds-before-status-checks", "3", "--latency-wait", "5"]
 SMALL_JOBS = {"mem_mb_per_run": 1000}  # four jobs at once on the test node (12 GB declared)
 PARTITION = "gpu"  # the test cluster's second partition (its default is `debug`)
 TRAINING_RULES = {"train", "teacher", "distill", "le_warmup", "le_stage2"}
