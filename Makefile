@@ -1,10 +1,10 @@
-# Two entry points (see README.md): `make benchmark` and `make test`. Both set up .venv first.
+# Two entry points (see README.md): `make benchmark` and `make test` (which lints first). Both set up .venv first.
 VENV ?= .venv
 CORES ?= 2
 PYTHON ?= python3
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: benchmark test setup clean-results
+.PHONY: benchmark test lint setup clean-results
 
 setup: $(VENV)/.installed
 
@@ -16,8 +16,15 @@ $(VENV)/.installed: pyproject.toml
 benchmark: setup
 	snakemake --cores $(CORES)
 
-test: setup
+# Zero findings or it fails: ruff on the Python code, Snakemake's linter on the workflow with the default
+# config and with the smoke config (a config decides which rules and functions are reached).
+lint: setup
+	ruff check src tests bench
+	snakemake --lint
+	snakemake --lint --configfile config/smoke.yaml
+
+test: setup lint
 	python -m pytest
 
 clean-results:
-	rm -rf results/runs results/tables results/stats results/selection results/figures .snakemake
+	rm -rf results/runs results/tables results/stats results/selection results/figures results/logs results/claims.* .snakemake

@@ -22,8 +22,8 @@ sys.path.insert(0, str(SRC))  # plan without requiring an installed package
 # Jobs import this checkout's package too. Set here, not in the job commands, so that no absolute path
 # enters their text (Snakemake's "code" rerun trigger compares it): a moved checkout reruns nothing.
 # A cluster job re-reads this Snakefile in its own Snakemake, which sets it there as well.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    dict.fromkeys(filter(None, [str(SRC), *os.environ.get("PYTHONPATH", "").split(os.pathsep)])))
+os.environ.update(PYTHONPATH=os.pathsep.join(
+    dict.fromkeys(filter(None, [str(SRC), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]))))
 
 from introspect.plan import ConfigError, build_plan  # noqa: E402
 
@@ -39,6 +39,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/functions.smk"
 include: "workflow/rules/regularisers.smk"
 include: "workflow/rules/teachers.smk"
 include: "workflow/rules/distillation.smk"
@@ -58,8 +59,8 @@ onsuccess:
     print("\nTables:\n  " + "\n  ".join(table_outputs(PLAN.tables)) + f"\nSignificance tests: {TESTS_CSV}")
     if PLAN.figures or PLAN.analyses:
         print("Figures and analyses:\n  " + "\n  ".join(figure_outputs(PLAN.figures) + analysis_outputs(PLAN.analyses)))
-    if PLAN.claims:
-        print(f"\nClaims ({LAYOUT.claims('md')}):\n" + claims_summary())
+    if PLAN.claims and LAYOUT.claims("md").exists():  # not built by a run of another target (e.g. summary)
+        print(f"\nClaims ({LAYOUT.claims('md')}):\n{claims_summary()}")
     print("HTML report of all of them: snakemake --report results/report.html (same --configfile)")
 
 

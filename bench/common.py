@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import csv
 import statistics
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def write_rows(path: str | Path, rows: list[dict]) -> None:

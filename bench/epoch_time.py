@@ -17,17 +17,17 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import interleaved_medians, write_rows
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+from common import interleaved_medians, write_rows
 from introspect.data import CIFAR10_MEAN, CIFAR10_STD, augment_batch
 from introspect.methods import build_method
 from introspect.models import build_model
+from introspect.spec import Performance
 from introspect.train.loop import batch_bounds, train_step
 from introspect.train.sgd import SGD
-from introspect.spec import Performance
 
 
 class PilImages(Dataset):

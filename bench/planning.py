@@ -21,7 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from common import write_rows  # noqa: E402
-
 from introspect.analysis.tables import write_table  # noqa: E402
 from introspect.runs import ResultsLayout  # noqa: E402
 from introspect.specs import TableSpec  # noqa: E402
@@ -33,7 +32,8 @@ def time_paper_plan(workdir: Path, cache: Path) -> float:
     start = time.perf_counter()
     subprocess.run([str(snakemake), "-n", "--cores", "1", "--snakefile", str(ROOT / "Snakefile"), "--directory",
                     str(workdir), "--configfile", str(workdir / "config.yaml"), "--config",
-                    f"results_dir={workdir / 'results'}", f"reported_results={ROOT / 'config' / 'reported_results.csv'}"],
+                    f"results_dir={workdir / 'results'}",
+                    f"reported_results={ROOT / 'config' / 'reported_results.csv'}"],
                    check=True, capture_output=True, env={**os.environ, "INTROSPECT_CACHE_DIR": str(cache)})
     return time.perf_counter() - start
 

@@ -16,14 +16,14 @@ import argparse
 import time
 
 import torch
-from common import interleaved_medians, write_rows
 
+from common import interleaved_medians, write_rows
 from introspect.explain import EXPLAINERS
 from introspect.methods import build_method
 from introspect.models import build_model
+from introspect.spec import Performance
 from introspect.train.loop import train_step
 from introspect.train.sgd import SGD
-from introspect.spec import Performance
 
 CIFAR, MNIST, DIGITS9 = (3, 32, 32), (1, 28, 28), (1, 9, 9)
 CASES = [  # model, input shape, batch size, whether the distillation variants apply
@@ -49,7 +49,8 @@ def variants(model_name: str, distillation: bool) -> dict[str, tuple[dict, str |
 
 
 def make_runner(model_name: str, shape, batch: int, method_spec: dict, teacher_name: str | None,
-                performance: Performance = Performance()):
+                performance: Performance | None = None):
+    performance = performance or Performance()
     torch.manual_seed(0)
     model = build_model(model_name, 10, shape).train()
     teacher = build_model(teacher_name, 10, shape).eval() if teacher_name else None

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import yaml
+
 from common import write_rows
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,8 +9,17 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
 from introspect.analysis.claims import (
-    CONTRADICTED, INCONCLUSIVE, REPLICATED, UNDERPOWERED, Claim, claims_frame, decide, evaluate_claims, measure,
-    summary, write_claims,
+    CONTRADICTED,
+    INCONCLUSIVE,
+    REPLICATED,
+    UNDERPOWERED,
+    Claim,
+    claims_frame,
+    decide,
+    evaluate_claims,
+    measure,
+    summary,
+    write_claims,
 )
 
 CE = {0: 90.0, 1: 90.5, 2: 90.2, 3: 90.4, 4: 89.9}

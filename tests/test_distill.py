@@ -131,7 +131,10 @@ def test_attention_term_is_rescaled_to_the_reference_input_size():
         total += stage_sum / count
     x = torch.zeros(2, 1, 9, 9)
     logits = torch.zeros(2, 10)
-    forward = lambda stages: type("F", (), {"logits": logits, "stages": stages})()
+
+    def forward(stages):
+        return type("F", (), {"logits": logits, "stages": stages})()
+
     ctx = StepContext(x, torch.tensor([0, 1]), forward(s_stages), None, 0, 10, teacher=forward(t_stages))
     rescaled = build_method("at_kd", at_weight=1000.0).loss(ctx)["attention"]
     assert rescaled.item() == pytest.approx(1000.0 / 2 * 81 / 1024 * total, rel=1e-5)

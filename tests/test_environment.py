@@ -37,20 +37,26 @@ def load_workflow(workdir: Path, deployment_methods=frozenset()):
         return workflow_api._workflow
 
 
-def test_every_job_rule_runs_in_the_conda_environment_or_the_interpreter_of_snakemake(tmp_path):
+def test_every_job_rule_runs_in_the_conda_environment_or_the_interpreter_of_snakemake(tmp_path, monkeypatch):
+    import os
     import sys
 
     from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
+    monkeypatch.setenv("INTROSPECT_PYTHON", "")  # restored after the test: loading the workflow sets it
     workflow = load_workflow(tmp_path)
+    results_dir = workflow.globals["LAYOUT"].root
     job_rules = [rule for rule in workflow.rules if rule.name != "all"]
     assert {rule.name for rule in job_rules} >= {"train", "teacher", "distill", "le_warmup", "le_stage2", "figure",
                                                   "analyse_students", "table", "select_hyperparameters"}
     for rule in job_rules:
         assert rule.conda_env is not None, rule.name
         assert (Path(rule.snakefile).parent / rule.conda_env).resolve() == ROOT / "envs" / "introspect.yaml"
-        # the interpreter is a placeholder in the command text, filled in when the job runs
-        assert "{INTROSPECT_PYTHON:q} -m introspect" in rule.shellcmd and " python " not in rule.shellcmd, rule.name
-    assert workflow.globals["INTROSPECT_PYTHON"] == sys.executable
+        # the interpreter is an environment variable in the command text, read when the job runs
+        assert '"$INTROSPECT_PYTHON" -m introspect' in rule.shellcmd and " python " not in rule.shellcmd, rule.name
+        # and its stderr goes to a log under the results folder
+        assert rule.log and all(Path(log).is_relative_to(results_dir) for log in rule.log), rule.name
+        assert "2> {log:q}" in rule.shellcmd, rule.name
+    assert workflow.globals["INTROSPECT_PYTHON"] == os.environ["INTROSPECT_PYTHON"] == sys.executable
     with_conda = load_workflow(tmp_path, frozenset({DeploymentMethod.CONDA}))
-    assert with_conda.globals["INTROSPECT_PYTHON"] == "python"  # the activated environment's
+    assert with_conda.globals["INTROSPECT_PYTHON"] == os.environ["INTROSPECT_PYTHON"] == "python"  # the environment's

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
-from introspect.runs import ResultsLayout
-from introspect.analysis.figures import _map_style, _scaled_map, class_similarity, mean_class_distance, t_interval
+from introspect.analysis.figures import class_similarity, map_style, mean_class_distance, scaled_map, t_interval
 from introspect.cli import main
 from introspect.explain import explain
 from introspect.models import build_model
+from introspect.runs import ResultsLayout
 
 REPORTED = Path(__file__).resolve().parents[1] / "config" / "reported_results.csv"
 
@@ -95,11 +95,11 @@ def test_accuracy_figure_writes_every_file_the_cli_help_promises(tmp_path, capsy
 
 def test_explanation_maps_keep_zero_and_sign_and_pick_a_diverging_map_when_signed():
     signed = torch.tensor([[[-2.0, 0.0], [1.0, 0.5]]])
-    scaled = _scaled_map(signed, 2)
+    scaled = scaled_map(signed, 2)
     expected = [[-1.0, 0.0], [0.5, 0.25]]  # divided by max |value| = 2, channels summed (one here)
     assert scaled.tolist() == expected
-    style = _map_style(signed)["imshow"]
+    style = map_style(signed)["imshow"]
     assert style["cmap"] == "RdBu_r" and style["vmin"] == -style["vmax"]
-    unsigned = _map_style(signed.clamp_min(0))["imshow"]
+    unsigned = map_style(signed.clamp_min(0))["imshow"]
     assert unsigned["cmap"] == "viridis" and unsigned["vmin"] == 0
-    assert _scaled_map(torch.zeros(1, 3, 3), 6).shape == (6, 6) and not _scaled_map(torch.zeros(3, 3), 3).any()
+    assert scaled_map(torch.zeros(1, 3, 3), 6).shape == (6, 6) and not scaled_map(torch.zeros(3, 3), 3).any()

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from introspect.train import RunSpec, train
-from introspect.train import loop
+from introspect.train import RunSpec, loop, train
 
 VALUE_READS = ("item", "__float__", "__int__", "__index__", "__bool__", "tolist", "cpu", "numpy")
 

@@ -19,7 +19,7 @@ def ctx_for(logits=LOGITS, labels=LABELS, **kw):
 
 
 def log_softmax_rows():
-    return [[l - math.log(sum(math.exp(v) for v in row)) for l in row] for row in LOGITS.tolist()]
+    return [[logit - math.log(sum(math.exp(v) for v in row)) for logit in row] for row in LOGITS.tolist()]
 
 
 def test_registry_and_hyperparameter_errors():

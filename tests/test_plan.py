@@ -3,10 +3,9 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
-from introspect.plan import ConfigError, build_plan, load_config
 from introspect.config import validate_config
+from introspect.plan import ConfigError, build_plan, load_config
 from introspect.resources import summary as plan_summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +43,8 @@ def test_every_shipped_config_is_valid_and_plans():
     (lambda c: c["tables"]["table2"].update(dataset="imagenet"), ["tables.table2.dataset"]),
     (lambda c: c.update(table_metric="best"), ["table_metric"]),
     (lambda c: c["datasets"]["digits"].update(split="random"), ["datasets.digits.split"]),
-    (lambda c: c["datasets"]["digits"].update(source="mnist", split="per_seed"), ["datasets.digits.split", "own test set"]),
+    (lambda c: c["datasets"]["digits"].update(source="mnist", split="per_seed"),
+     ["datasets.digits.split", "own test set"]),
 ])
 def test_bad_values_are_rejected_naming_the_key(default, mutate, fragments):
     config = copy.deepcopy(default)
@@ -85,7 +85,8 @@ def test_mlp_le_permut_uses_the_grad_explainer_override(default):
 def test_summary_counts_runs_per_table(default):
     summary = plan_summary(build_plan(default))
     assert summary["runs"] == sum(summary["by_kind"].values())
-    assert set(summary["runs_per_table"]) == {f"table{i}" for i in range(1, 7)} | {"figure1", "figure2", "figure3", "students"}
+    expected = {f"table{i}" for i in range(1, 7)} | {"figure1", "figure2", "figure3", "students"}
+    assert set(summary["runs_per_table"]) == expected
     assert summary["selections"] == 17 and summary["sweep_runs"] == 34
 
 

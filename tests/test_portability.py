@@ -54,7 +54,9 @@ def finished_checkout(tmp_path_factory):
 
 def planned_jobs(result: subprocess.CompletedProcess) -> set[str]:
     """Rule names of the jobs a dry run lists in its job-stats table."""
-    lines = result.stdout.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:] if "Job stats:" in result.stdout else []
+    if "Job stats:" not in result.stdout:
+        return set()
+    lines = result.stdout.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
     return {line.split()[0] for line in lines if line.split() and line.split()[0] != "total"}
 
 
@@ -77,7 +79,8 @@ def test_editing_reported_results_rebuilds_exactly_what_reads_it(finished_checko
         csv.write_text(original.replace("3,mnist,mlp1024,CE,test_err,1.39", "3,mnist,mlp1024,CE,test_err,abc"))
         result = run(finished_checkout, "--cores", "1", check=False)
         assert result.returncode != 0 and "Traceback" not in result.stderr
-        line = original.splitlines().index(next(r for r in original.splitlines() if r.startswith("3,mnist,mlp1024,CE,"))) + 1
+        rows = original.splitlines()
+        line = rows.index(next(r for r in rows if r.startswith("3,mnist,mlp1024,CE,"))) + 1
         assert f"config/reported_results.csv line {line}, column mean: 'abc' is not a number" in result.stderr
     finally:
         csv.write_text(original)
@@ -110,7 +113,8 @@ def test_snakemake_refuses_a_hostile_config_naming_the_key(case, tmp_path):
     workdir = tmp_path / "work"
     workdir.mkdir()
     config = write_config(workdir)
-    config = copy.deepcopy(config) | {"results_dir": "results", "reported_results": str(ROOT / "config" / "reported_results.csv")}
+    reported = str(ROOT / "config" / "reported_results.csv")
+    config = copy.deepcopy(config) | {"results_dir": "results", "reported_results": reported}
     mutate(config)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     result = snakemake(workdir, "-n", check=False)

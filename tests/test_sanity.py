@@ -2,7 +2,13 @@ import pandas as pd
 
 from introspect.analysis.claims import Claim
 from introspect.analysis.sanity import (
-    SanityCell, Thresholds, cell_marks, claim_flags, flag_lines, flags_frame, sanity_flags,
+    SanityCell,
+    Thresholds,
+    cell_marks,
+    claim_flags,
+    flag_lines,
+    flags_frame,
+    sanity_flags,
 )
 
 SEEDS = [0, 1, 2, 3, 4]

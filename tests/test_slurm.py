@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import in_ci
 from workflow_helpers import BIN, ROOT, snakemake, table_numbers, write_config
@@ -59,8 +58,9 @@ def submissions(state: Path) -> list[dict]:
         log = Path(args[args.index("--output") + 1])  # .snakemake/slurm_logs/rule_<rule>/<wildcards>/%j.log
         rule = log.parts[log.parts.index("slurm_logs") + 1].removeprefix("rule_")
         options = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if a.startswith("--") and "=" in a}
-        calls.append({"rule": rule, "args": args, "comment": args[args.index("--comment") + 1], "options": options, "partition": args[args.index("-p") + 1],
-                      "time": args[args.index("-t") + 1], "mem": args[args.index("--mem") + 1]})
+        calls.append({"rule": rule, "args": args, "comment": args[args.index("--comment") + 1], "options": options,
+                      "partition": args[args.index("-p") + 1], "time": args[args.index("-t") + 1],
+                      "mem": args[args.index("--mem") + 1]})
     return calls
 
 
@@ -153,7 +153,8 @@ def test_sigterm_preemption_under_slurm_on_a_gpu_shard_resumes_to_identical_metr
                  cluster={**SMALL_JOBS, "gpu_shards_per_run": 1})
     run_dir = tmp_path / "results" / "runs" / "digits" / "resnet8" / "resnet-e15" / "ce" / "seed0"
     env = {**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{env['PATH']}"}
-    cmd = [str(BIN / "snakemake"), *PROFILE, "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml")]
+    cmd = [str(BIN / "snakemake"), *PROFILE, "--directory", str(tmp_path),
+           "--configfile", str(tmp_path / "config.yaml")]
     workflow = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     deadline = time.time() + 300
     while time.time() < deadline and not (run_dir / "checkpoint.pt").exists() and workflow.poll() is None:
@@ -175,7 +176,7 @@ def test_sigterm_preemption_under_slurm_on_a_gpu_shard_resumes_to_identical_metr
         assert call["time"] == "15" and call["options"]["--cpus-per-task"] == "1", call
 
     from introspect.plan import build_plan, load_config
-    from introspect.train import RunSpec, train
+    from introspect.train import train
 
     plan = build_plan(load_config(tmp_path / "config.yaml"))
     spec = plan.runs["digits/resnet8/resnet-e15/ce/seed0"].run_spec()

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from introspect.analysis.tables import MissingRunsError, write_table
+from introspect.analysis.cells import MissingRunsError
+from introspect.analysis.tables import write_table
 from introspect.runs import ResultsLayout
 from introspect.specs import TableSpec
 

@@ -44,7 +44,10 @@ def test_same_spec_and_seed_give_identical_numbers(tmp_path):
     a = train(spec(), tmp_path / "a")
     b = train(spec(), tmp_path / "b")
     assert numbers(a) == numbers(b)
-    strip = lambda rows: [r.rsplit(",", 1)[0] for r in rows]  # the seconds column differs
+
+    def strip(rows):  # the seconds column differs
+        return [r.rsplit(",", 1)[0] for r in rows]
+
     assert strip(history(tmp_path / "a")) == strip(history(tmp_path / "b"))
     c = train(RunSpec.from_dict({**spec().to_dict(), "seed": 4}), tmp_path / "c")
     assert numbers(c) != numbers(a)
@@ -132,7 +135,8 @@ def test_sigterm_stops_with_a_checkpoint_and_a_nonzero_exit(tmp_path):
     run_spec = spec(epochs=30, model="resnet8")
     run_dir = tmp_path / "run"
     cmd = [sys.executable, "-m", "introspect", "train", "--spec", json.dumps(run_spec.to_dict()), "--out", str(run_dir)]
-    process = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stderr=subprocess.PIPE,
+                               text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not (run_dir / CHECKPOINT).exists():
         time.sleep(0.05)

@@ -38,7 +38,8 @@ def test_smoke_workflow_produces_every_table_figure_and_analysis(smoke_run):
     assert md6.index("| CE ") < md6.index("| LE-Permut ")  # methods as rows, as the paper prints it
 
     t1, t5 = pd.read_csv(tables / "table1.csv"), pd.read_csv(tables / "table5.csv")
-    assert set(t1.method) == {"CE", "KD", "CWTM", "e2KD"} and set(t5.method) == {"KD", "TAKD", "LE(Grad-CAM)", "XDistillation"}
+    assert set(t1.method) == {"CE", "KD", "CWTM", "e2KD"}
+    assert set(t5.method) == {"KD", "TAKD", "LE(Grad-CAM)", "XDistillation"}
     assert "Teacher cnn8 (cnn8):" in (tables / "table1.md").read_text()
     assert "Teacher resnet8 (assistant8):" in (tables / "table5.md").read_text()
     assert set(pd.read_csv(tables / "table4.csv").method) == {"CE", "DML", "BAN", "LE(Grad-CAM)"}
@@ -88,16 +89,50 @@ def test_ban_students_learn_from_the_ce_run_of_the_next_seed(smoke_run):
 
     workdir, _, _ = smoke_run
     runs = workdir / "results" / "runs"
-    bans = [json.loads(p.read_text()) for p in runs.glob("digits/resnet8/*/kd-*sel_*-from_resnet8-*/seed*/metrics.json")]
+    ban_metrics = runs.glob("digits/resnet8/*/kd-*sel_*-from_resnet8-*/seed*/metrics.json")
+    bans = [json.loads(p.read_text()) for p in ban_metrics]
     assert len(bans) == 2
     for ban in bans:
         peer_seed = {0: 1, 1: 0}[ban["seed"]]
         assert ban["spec"]["teacher"].endswith(f"/ce/seed{peer_seed}/model.pt")
 
 
+def test_every_claim_gets_an_effect_a_test_and_a_verdict_that_follows_from_them(smoke_run):
+    import math
+
+    import yaml
+
+    workdir, config, result = smoke_run
+    results = workdir / "results"
+    claims = pd.read_csv(results / "claims.csv", keep_default_na=False, na_values=[""])
+    assert list(claims.name) == [c["name"] for c in config["claims"]]
+    assert set(claims.verdict) <= {"replicated", "contradicted", "inconclusive", "inconclusive (underpowered)"}
+    for row in claims.itertuples():
+        assert row.n_pairs == 2, row.name
+        if math.isnan(row.ci_low):  # a degenerate test says why instead of printing p = 0
+            assert row.reason and row.verdict == "inconclusive" and math.isnan(row.p_holm)
+        else:
+            assert row.ci_low <= row.effect <= row.ci_high, row.name
+        if row.verdict == "replicated" and row.direction == "greater":
+            assert row.p_holm < 0.05 and row.effect > 0
+        if row.verdict == "inconclusive (underpowered)":
+            target = row.margin if row.direction == "equivalent" else abs(row.paper_effect)
+            assert row.mde > target
+        assert "low_n" in row.flags  # two seeds: every claim rests on flagged cells, and says so
+        assert not math.isnan(row.optimistic_effect)
+    t3 = claims.set_index("name").loc["t3_le_grad_gt_dropout_mlp1024"]
+    assert t3.paper_effect == pytest.approx(1.27 - 1.10)  # an error table's effect, as accuracy
+    md = (results / "claims.md").read_text()
+    assert md.count("| t") >= len(claims) and "cannot resolve" in md
+    summary = result.stdout + result.stderr
+    assert "Claims (" in summary and "Sanity flags under claims" in summary
+    assert yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())["claims"] == config["claims"]
+
+
 def test_the_html_report_holds_every_table_and_figure(smoke_report):
     report = smoke_report.read_text()
-    for name in ("table1.html", "table6.html", "students.html", "figure1.png", "figure3.png", "students_pairs.png"):
+    for name in ("table1.html", "table6.html", "students.html", "claims.html", "figure1.png", "figure3.png",
+                 "students_pairs.png"):
         assert name in report
     assert "Class-similarity information" in report or "Q2xhc3Mtc2ltaWxhcml0eSBpbmZvcm1hdGlvbi" in report
 
@@ -131,8 +166,8 @@ def test_the_paper_config_plans_without_error(tmp_path):
                        f"reported_results={ROOT / 'config' / 'reported_results.csv'}")
     print(f"paper plan: {time.perf_counter() - started:.1f}s")
     jobs = next(line for line in result.stdout.splitlines() if line.startswith("total"))
-    # training runs + selections + tables + figures + the student analysis + tests file + all
-    assert int(jobs.split()[1]) == 415 + 17 + 6 + 3 + 1 + 1 + 1
+    # training runs + selections + tables + figures + the student analysis + claims + tests file + all
+    assert int(jobs.split()[1]) == 415 + 17 + 6 + 3 + 1 + 1 + 1 + 1
     assert "rule select_hyperparameters:" in result.stdout and "rule analyse_students:" in result.stdout
 
 
@@ -140,7 +175,8 @@ def test_distillation_from_a_teacher_runs_end_to_end(tmp_path):  # in-process jo
     """A teacher job, students that take its checkpoint as input, and the teacher in the caption."""
     write_config(
         tmp_path,
-        methods={"KD": {"method": "kd"}, "AT+KD": {"method": "at_kd"}, "TAKD": {"method": "kd"}, "CE": {"method": "ce"}},
+        methods={"KD": {"method": "kd"}, "AT+KD": {"method": "at_kd"}, "TAKD": {"method": "kd"},
+                 "CE": {"method": "ce"}},
         teachers={"resnet26": {"model": "resnet26", "budget": "resnet", "method": "CE"},
                   "assistant14": {"model": "resnet14", "budget": "resnet", "method": "KD", "teacher": "resnet26"}},
         tables={"table5": {"title": "Networks learned from a teacher", "paper_table": 5, "paper_dataset": "cifar10",
@@ -164,4 +200,5 @@ def test_the_summary_target_prints_runs_per_table_and_gpu_hours(tmp_path):
     result = snakemake(tmp_path, "summary", "--cores", "1")
     assert "54 training runs" in result.stdout and "table5: 8 runs" in result.stdout
     assert "sweeps: 8 runs in 4 selections" in result.stdout and "estimated GPU-hours" in result.stdout
-    assert not (tmp_path / "results").exists()
+    written = [str(p.relative_to(tmp_path)) for p in (tmp_path / "results").rglob("*") if p.is_file()]
+    assert written == ["results/logs/summary.log"]  # its own log only: nothing was run

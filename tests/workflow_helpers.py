@@ -29,7 +29,8 @@ def snakemake(workdir: Path, *args: str, env: dict | None = None, check: bool = 
            "--configfile", str(workdir / "config.yaml")]
     result = subprocess.run(cmd, env=environment, capture_output=True, text=True, timeout=timeout, cwd=cwd)
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n"
+                             f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
     return result
 
 

@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = commands.add_parser("select", help="choose a swept hyper-parameter on the validation split; writes the "
                                            "selection JSON whose 'chosen' values feed the final runs")
-    p.add_argument("--spec", required=True, help="selection spec (introspect.specs.Selection) as JSON text, or @file.json")
+    p.add_argument("--spec", required=True,
+                   help="selection spec (introspect.specs.Selection) as JSON text, or @file.json")
 
     p = commands.add_parser("figure", help="draw one figure (explanations, class similarity, accuracy)")
     p.add_argument("--spec", required=True, help="figure spec (introspect.specs.FigureSpec) as JSON text, or "
@@ -59,16 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reported", default=None,
                    help="CSV of the paper's reported numbers (kind accuracy: marks the paper's values)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cpu", help="where the explanation figures run their models")
 
     p = commands.add_parser("analyse", help="what students learned: agreement, explanation similarity, relevance")
     p.add_argument("--spec", required=True, help="analysis spec (introspect.specs.AnalysisSpec) as JSON text, or "
                                                  "@file.json; writes tables/NAME.{md,csv,html}, NAME_runs.csv and "
                                                  "figures/NAME_pairs.{png,pdf,csv}")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cpu", help="where the students and teachers run")
 
     p = commands.add_parser("claims", help="evaluate the config's claims: writes claims.{md,csv,html} under the "
                                            "spec's results_dir (effect, 95% CI, Holm p, MDE, verdict per claim)")
-    p.add_argument("--spec", required=True, help="claims spec (introspect.specs.ClaimsSpec) as JSON text, or @file.json")
+    p.add_argument("--spec", required=True,
+                   help="claims spec (introspect.specs.ClaimsSpec) as JSON text, or @file.json")
     p.add_argument("--reported", required=True, help="CSV of the paper's reported numbers")
     p.add_argument("--metric", default="test_acc_final")
     p.add_argument("--allow-missing-seeds", action="store_true")
@@ -87,8 +91,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    return {"train": _train, "plan": _plan, "table": _table, "select": _select, "figure": _figure, "analyse": _analyse,
-            "claims": _claims, "merge-tests": _merge_tests, "download": _download, "worker": _worker}[args.command](args)
+    commands = {"train": _train, "plan": _plan, "table": _table, "select": _select, "figure": _figure,
+                "analyse": _analyse, "claims": _claims, "merge-tests": _merge_tests, "download": _download,
+                "worker": _worker}
+    return commands[args.command](args)
 
 
 def _read_json_arg(value: str):
@@ -188,7 +194,7 @@ def _figure(args) -> int:
 
     spec = FigureSpec.from_dict(_read_json_arg(args.spec))
     _set_threads(args.threads)
-    return _reporting_errors(lambda: draw_figure(spec, metric=args.metric,
+    return _reporting_errors(lambda: draw_figure(spec, metric=args.metric, device=args.device,
                                                  reported=Path(args.reported) if args.reported else None))
 
 
@@ -198,7 +204,7 @@ def _analyse(args) -> int:
 
     spec = AnalysisSpec.from_dict(_read_json_arg(args.spec))
     _set_threads(args.threads)
-    return _reporting_errors(lambda: write_student_analysis(spec))
+    return _reporting_errors(lambda: write_student_analysis(spec, args.device))
 
 
 def _claims(args) -> int:

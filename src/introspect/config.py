@@ -76,7 +76,8 @@ def reject(problems: list[str]) -> None:
 
 
 def _hint(error) -> str:
-    if error.validator == "type" and error.validator_value == "boolean" and str(error.instance).lower() in ("true", "false"):
+    boolean_text = str(error.instance).lower() in ("true", "false")
+    if error.validator == "type" and error.validator_value == "boolean" and boolean_text:
         return " (snakemake --config reads only True and False as booleans)"
     return ""
 
@@ -112,7 +113,8 @@ def _check_references(config: dict[str, Any]) -> None:
             known = set(catalog.method(name).hyperparameters)
         except KeyError as error:
             raise ConfigError(f"methods.{label}.method: {error.args[0]}") from None
-        for key in [k for k in variant if k not in ("method", "sweep")] + [f"sweep.{k}" for k in variant.get("sweep", {})]:
+        keys = [k for k in variant if k not in ("method", "sweep")] + [f"sweep.{k}" for k in variant.get("sweep", {})]
+        for key in keys:
             if key.removeprefix("sweep.") not in known | {"warmup_fraction"}:
                 raise ConfigError(f"methods.{label}.{key}: method {name!r} has no such hyper-parameter "
                                   f"(it accepts: {', '.join(sorted(known))})")

@@ -57,4 +57,5 @@ def _check_pairs(student: list[Tensor], teacher: list[Tensor], name: str) -> Non
         raise ValueError(f"{name} needs as many student stages as teacher stages ({len(student)} vs {len(teacher)})")
     for i, (s, t) in enumerate(zip(student, teacher)):
         if s.shape[-2:] != t.shape[-2:]:
-            raise ValueError(f"{name}: stage {i + 1} spatial sizes differ ({tuple(s.shape[-2:])} vs {tuple(t.shape[-2:])})")
+            raise ValueError(f"{name}: stage {i + 1} spatial sizes differ "
+                             f"({tuple(s.shape[-2:])} vs {tuple(t.shape[-2:])})")

@@ -12,14 +12,15 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .catalog import registry_catalog
 from .config import ConfigError, load_config, reject, validate_config
 from .runs import RUN_KINDS, ResultsLayout, RunRecord, label_slug, make_run_id, method_slug
-from .validation import output_problems, warmup_epochs
 from .specs import AnalysisSpec, Cell, ClaimSpec, ClaimsSpec, FigureSpec, Panel, Selection, StudentPair, TableSpec
+from .validation import output_problems, warmup_epochs
 
 __all__ = ["ConfigError", "Plan", "build_plan", "load_config"]
 
@@ -96,7 +97,7 @@ def _claims(config: dict[str, Any], tables: dict[str, TableSpec], figures: dict[
     return ClaimsSpec(config["results_dir"], claims, cells)
 
 
-def _table(builder: "_Builder", name: str, table: dict[str, Any]) -> TableSpec:
+def _table(builder: _Builder, name: str, table: dict[str, Any]) -> TableSpec:
     config = builder.config
     cells, teachers = [], {}
     for group in table["groups"]:
@@ -116,7 +117,7 @@ def _table(builder: "_Builder", name: str, table: dict[str, Any]) -> TableSpec:
     return TableSpec(name, table, cells, config["results_dir"], settings, teachers)
 
 
-def _analysis(builder: "_Builder", name: str, analysis: dict[str, Any], tables: dict[str, TableSpec]) -> AnalysisSpec:
+def _analysis(builder: _Builder, name: str, analysis: dict[str, Any], tables: dict[str, TableSpec]) -> AnalysisSpec:
     """Every student of the named tables (all seeds) paired with its group's teacher of the same seed."""
     config, pairs = builder.config, []
     where = f"analyses.{name}.tables"

@@ -120,6 +120,15 @@ class ResultsLayout:
     def analysis_figure(self, name: str, ext: str) -> Path:
         return self.figures_dir / f"{name}_pairs.{ext}"
 
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    def job_log(self, step: str, name: str | None = None) -> Path:
+        """The log of one job of a step that is not a training run (a run logs into its own directory):
+        ``logs/<step>/<name>.log``, or ``logs/<step>.log`` for a step with a single job."""
+        return self.logs_dir / step / f"{name}.log" if name else self.logs_dir / f"{step}.log"
+
 
 def make_run_id(dataset: str, model: str, budget: str, epochs: int, method_slug: str, seed: int) -> str:
     """A run is identified by what it computes; the id is also its directory under ``runs/``."""
@@ -198,7 +207,7 @@ class RunRecord:
             spec["fail_at_epoch"] = fail_at_epoch
         return spec
 
-    def run_spec(self) -> "RunSpec":
+    def run_spec(self) -> RunSpec:
         from .spec import RunSpec
 
         return RunSpec.from_dict(self.run_spec_dict())
@@ -210,7 +219,7 @@ class RunRecord:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunRecord":
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:
@@ -238,10 +247,10 @@ class FinishedRun:
         except (KeyError, TypeError, ValueError):
             raise RunFileError(f"{self.files.metrics} has no numeric {metric!r}; {_redo(self.files)}") from None
 
-    def load_model(self, device: str = "cpu") -> "IntrospectModel":
+    def load_model(self, device: str = "cpu") -> IntrospectModel:
         return load_model(self.files.model, device)
 
-    def load_data(self) -> "Dataset":
+    def load_data(self) -> Dataset:
         from .spec import RunSpec
 
         return load_run_dataset(RunSpec.from_dict(self.metrics["spec"]))
@@ -284,7 +293,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> dict[str, Any]:
     return saved
 
 
-def load_model(path: str | Path, device: str = "cpu") -> "IntrospectModel":
+def load_model(path: str | Path, device: str = "cpu") -> IntrospectModel:
     """Rebuild a trained model (in eval mode) from a run's ``model.pt`` or checkpoint."""
     from .models import build_model
 
@@ -295,7 +304,7 @@ def load_model(path: str | Path, device: str = "cpu") -> "IntrospectModel":
     return model.to(device).eval()
 
 
-def load_run_dataset(spec: "RunSpec") -> "Dataset":
+def load_run_dataset(spec: RunSpec) -> Dataset:
     """The dataset (with its splits) a run trained and was evaluated on."""
     from .data import load_dataset
 

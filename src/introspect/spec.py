@@ -78,8 +78,8 @@ class RunSpec:
     budget: Budget
     seed: int
     stop_epoch: int | None = None  # stop early (LE warm-up runs); the schedule still spans `epochs`
-    init_from: str | None = None  # model.pt of a warm-up run to start from (model + optimiser)
-    teacher: str | None = None  # model.pt of a trained teacher
+    init_from: str | None = None  # the saved model of a warm-up run to start from (model + optimiser)
+    teacher: str | None = None  # the saved model of a trained teacher
     hyperparameters_from: str | None = None  # selection file whose "chosen" values complete `method`
     eval_batch_size: int = 1000
     fail_at_epoch: int | None = None  # failure injection for testing reruns
@@ -90,7 +90,7 @@ class RunSpec:
         return self.stop_epoch if self.stop_epoch is not None else self.budget.epochs
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
         data = dict(data)
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
@@ -107,13 +107,13 @@ class RunSpec:
         return spec
 
     @classmethod
-    def from_json(cls, text: str) -> "RunSpec":
+    def from_json(cls, text: str) -> RunSpec:
         return cls.from_dict(json.loads(text))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def with_selected_hyperparameters(self) -> "RunSpec":
+    def with_selected_hyperparameters(self) -> RunSpec:
         """This spec with the values chosen by a sweep (``hyperparameters_from``) merged into ``method``."""
         if not self.hyperparameters_from:
             return self

@@ -39,7 +39,7 @@ class Selection:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Selection":
+    def from_dict(cls, data: dict[str, Any]) -> Selection:
         return cls(**data)
 
 
@@ -105,7 +105,7 @@ class TableSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TableSpec":
+    def from_dict(cls, data: dict[str, Any]) -> TableSpec:
         return cls(**{**data, "cells": [Cell(**c) for c in data["cells"]]})
 
 
@@ -143,7 +143,7 @@ class FigureSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FigureSpec":
+    def from_dict(cls, data: dict[str, Any]) -> FigureSpec:
         return cls(**{**data, "panels": [Panel(**p) for p in data["panels"]],
                       "cells": [Cell(**c) for c in data["cells"]]})
 
@@ -189,7 +189,7 @@ class ClaimsSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ClaimsSpec":
+    def from_dict(cls, data: dict[str, Any]) -> ClaimsSpec:
         return cls(data["results_dir"], [ClaimSpec(**c) for c in data["claims"]],
                    {view: [Cell(**c) for c in cells] for view, cells in data["cells"].items()})
 
@@ -222,6 +222,6 @@ class AnalysisSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AnalysisSpec":
+    def from_dict(cls, data: dict[str, Any]) -> AnalysisSpec:
         return cls(**{**data, "pairs": [StudentPair(**p) for p in data["pairs"]],
                       "figure_pairs": [StudentPair(**p) for p in data["figure_pairs"]]})

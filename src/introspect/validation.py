@@ -23,9 +23,10 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .catalog import Catalog
@@ -171,7 +172,7 @@ def ensure_inside(results_dir: str | Path, path: str | Path) -> None:
 
 # --- the checks planning runs ---------------------------------------------------------------------
 
-def config_problems(config: dict[str, Any], catalog: "Catalog") -> list[str]:
+def config_problems(config: dict[str, Any], catalog: Catalog) -> list[str]:
     """Every problem of a schema-valid config whose names were checked by plan._check_references."""
     gpu_model = config["cluster"]["gpu_model"]
     problems = [
@@ -194,7 +195,7 @@ def config_problems(config: dict[str, Any], catalog: "Catalog") -> list[str]:
     return list(dict.fromkeys(problems))
 
 
-def output_problems(plan: "Plan") -> list[str]:
+def output_problems(plan: Plan) -> list[str]:
     """Planned outputs outside results_dir, and files two entries would both write."""
     results_dir, problems, writers = plan.config["results_dir"], [], {}
     for owner, path in planned_outputs(plan):
@@ -209,7 +210,7 @@ def output_problems(plan: "Plan") -> list[str]:
     return list(dict.fromkeys(problems))
 
 
-def planned_outputs(plan: "Plan") -> list[tuple[str, Path]]:
+def planned_outputs(plan: Plan) -> list[tuple[str, Path]]:
     """(owner, path) of every file or run directory the workflow writes or reads, from the run layer."""
     layout = plan.layout
     outputs: list[tuple[str, Path]] = []
@@ -257,7 +258,7 @@ def _variants(config: dict[str, Any]) -> Iterator[tuple[str, Variant]]:
     """Every method variant as configured, and as each group's ``method_overrides`` change it."""
     for label, variant in config["methods"].items():
         yield f"methods.{label}", _located(f"methods.{label}", variant)
-    for where, container, group in _groups(config):
+    for where, _container, group in _groups(config):
         for label, override in group.get("method_overrides", {}).items():
             at = f"{where}.method_overrides.{label}"
             yield at, {**_located(f"methods.{label}", config["methods"][label]), **_located(at, override)}
@@ -303,7 +304,7 @@ def _method_uses(config: dict[str, Any]) -> Iterator[tuple[str, str, Variant, st
         yield f"teachers.{name}", label, _located(f"methods.{label}", config["methods"][label]), teacher["budget"]
 
 
-def _variant_problems(where: str, variant: Variant, catalog: "Catalog") -> list[str]:
+def _variant_problems(where: str, variant: Variant, catalog: Catalog) -> list[str]:
     """Hyper-parameters the variant's method does not have, and values of the wrong type or range."""
     name, name_at = variant["method"]
     if not isinstance(name, str) or name not in catalog.methods:
@@ -378,7 +379,8 @@ def _cross_reference_problems(config: dict[str, Any]) -> list[str]:
     problems = []
     for name, table in config["tables"].items():
         methods = table["methods"]
-        problems += [f"tables.{name}.compare_to[{i}]: {label!r} is not one of the table's methods ({', '.join(methods)})"
+        problems += [f"tables.{name}.compare_to[{i}]: {label!r} is not one of the table's methods "
+                     f"({', '.join(methods)})"
                      for i, label in enumerate(table.get("compare_to", [])) if label not in methods]
         labels = [group["label"] for group in table["groups"]]
         problems += [f"tables.{name}.groups[{i}].label: {label!r} is the label of an earlier group too"

@@ -111,7 +111,7 @@ def serve(path: str | Path, parent_pid: int | None = None) -> None:
         while not stopping.is_set() and (parent_pid is None or os.getppid() == parent_pid):
             try:
                 conn, _ = server.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except InterruptedError:
                 continue

@@ -3,22 +3,6 @@
 import json
 
 
-def table_inputs(wildcards):
-    """Every run of the table; with allow_missing_seeds, runs that were tried and failed (a log but
-    no metrics) are left out, so the table is built with the seeds that finished."""
-    table = PLAN.tables[wildcards.table]
-    run_ids = sorted(set(table.run_ids()) | set(table.teacher_run_ids()))
-    if PLAN.config["allow_missing_seeds"]:
-        run_ids = [r for r in run_ids if LAYOUT.run(r).is_finished() or not LAYOUT.run(r).was_tried()]
-    selections = [str(LAYOUT.selection(s)) for s in table.selection_ids()]
-    return metrics_of(run_ids) + selections + [PLAN.config["reported_results"]]
-
-
-def table_caption(table):
-    number = f"Paper Table {table.config['paper_table']}. " if table.config.get("paper_table") else ""
-    return f"{number}{table.config['title']}. {table.metric_label.capitalize()} on {table.settings['dataset']}."
-
-
 rule table:
     input:
         table_inputs,
@@ -33,25 +17,16 @@ rule table:
         metric=PLAN.config["table_metric"],
         allow_missing="--allow-missing-seeds" if PLAN.config["allow_missing_seeds"] else "",
         caption=lambda wildcards: table_caption(PLAN.tables[wildcards.table]),
+    log:
+        str(LAYOUT.job_log("table", "{table}")),
     wildcard_constraints:
         table=names_pattern(PLAN.tables),
     localrule: True
     conda:
         "../../envs/introspect.yaml"
     shell:
-        INTROSPECT + " table --spec {params.spec:q} --reported {params.reported:q} --metric {params.metric:q}"
-        " {params.allow_missing}"
-
-
-def claims_inputs(wildcards):
-    run_ids = PLAN.claims.run_ids()
-    if PLAN.config["allow_missing_seeds"]:
-        run_ids = [r for r in run_ids if LAYOUT.run(r).is_finished() or not LAYOUT.run(r).was_tried()]
-    return metrics_of(run_ids) + [PLAN.config["reported_results"]]
-
-
-def claims_outputs():
-    return paths(LAYOUT.claims(ext) for ext in ("md", "csv", "html")) if PLAN.claims else []
+        '"$INTROSPECT_PYTHON" -m introspect table --spec {params.spec:q} --reported {params.reported:q}'
+        " --metric {params.metric:q} {params.allow_missing} 2> {log:q}"
 
 
 rule claims:
@@ -66,12 +41,14 @@ rule claims:
         reported=PLAN.config["reported_results"],
         metric=PLAN.config["table_metric"],
         allow_missing="--allow-missing-seeds" if PLAN.config["allow_missing_seeds"] else "",
+    log:
+        str(LAYOUT.job_log("claims")),
     localrule: True
     conda:
         "../../envs/introspect.yaml"
     shell:
-        INTROSPECT + " claims --spec {params.spec:q} --reported {params.reported:q} --metric {params.metric:q}"
-        " {params.allow_missing}"
+        '"$INTROSPECT_PYTHON" -m introspect claims --spec {params.spec:q} --reported {params.reported:q}'
+        " --metric {params.metric:q} {params.allow_missing} 2> {log:q}"
 
 
 rule significance_tests:
@@ -79,11 +56,13 @@ rule significance_tests:
         [str(LAYOUT.table_tests(name)) for name in PLAN.tables],
     output:
         TESTS_CSV,
+    log:
+        str(LAYOUT.job_log("significance_tests")),
     localrule: True
     conda:
         "../../envs/introspect.yaml"
     shell:
-        INTROSPECT + " merge-tests {input:q} --out {output:q}"
+        '"$INTROSPECT_PYTHON" -m introspect merge-tests {input:q} --out {output:q} 2> {log:q}'
 
 
 rule summary:
@@ -91,8 +70,10 @@ rule summary:
     (from config `cluster.epoch_seconds`) of this config, without running anything."""
     params:
         config=lambda wildcards: json.dumps(PLAN.config),
+    log:
+        str(LAYOUT.job_log("summary")),
     localrule: True
     conda:
         "../../envs/introspect.yaml"
     shell:
-        "echo {params.config:q} | " + INTROSPECT + " plan --config /dev/stdin"
+        'echo {params.config:q} | "$INTROSPECT_PYTHON" -m introspect plan --config /dev/stdin 2> {log:q}'

@@ -3,16 +3,6 @@
 # explanation (accuracy drop when its most relevant pixels are removed vs random pixels).
 
 
-def analysis_inputs(wildcards):
-    run_ids = PLAN.analyses[wildcards.analysis].run_ids()
-    return metrics_of(run_ids) + models_of(run_ids)
-
-
-def analysis_outputs(analyses):
-    return ([str(LAYOUT.table(name, ext)) for name in analyses for ext in ("md", "csv", "html")]
-            + [str(LAYOUT.analysis_figure(name, ext)) for name in analyses for ext in ("png", "pdf")])
-
-
 rule analyse_students:
     input:
         analysis_inputs,
@@ -27,15 +17,21 @@ rule analyse_students:
     params:
         spec=lambda wildcards: json.dumps(PLAN.analyses[wildcards.analysis].to_dict()),
         title=lambda wildcards: PLAN.analyses[wildcards.analysis].config["title"],
+        device=PLAN.config["device"],
+    log:
+        str(LAYOUT.job_log("analyse_students", "{analysis}")),
     threads: 2  # the last job of the DAG, nothing left to run beside it (capped at --cores)
     wildcard_constraints:
         analysis=names_pattern(PLAN.analyses),
-    # A cluster job, not a localrule: it loads models and runs them over test images. No GPU
-    # request: the command has no device option yet and runs on the CPU.
+    # A cluster job with a device, like training: it runs every student and teacher over the test set.
     resources:
+        gpu=JOB_GPUS,
+        gres=JOB_GRES,
+        gpu_model=JOB_GPU_MODEL,
         runtime=60,
         mem_mb=CLUSTER["mem_mb_per_run"],
     conda:
         "../../envs/introspect.yaml"
     shell:
-        INTROSPECT + " analyse --spec {params.spec:q} --threads {threads}"
+        '"$INTROSPECT_PYTHON" -m introspect analyse --spec {params.spec:q} --threads {threads}'
+        " --device {params.device:q} 2> {log:q}"

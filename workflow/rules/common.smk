@@ -1,23 +1,21 @@
 # Paths and parameters derived from the plan; shared by every rule file. Every path comes from the
 # run layer (introspect.runs.ResultsLayout): no rule spells a run file's name or builds a run's path.
 import re
-import shlex
 
 from introspect.resources import runtime_minutes
 
 LAYOUT = PLAN.layout
 TESTS_CSV = str(LAYOUT.tests)
 # The jobs' interpreter: the environment's `python` under --sdm conda (envs/introspect.yaml), else the
-# one running Snakemake (a bare `python` on a compute node may be another one). The command text keeps
-# the placeholder {INTROSPECT_PYTHON}, filled in from this global when the job runs, so the text that
-# Snakemake's "code" rerun trigger compares holds no absolute path.
+# one running Snakemake (a bare `python` on a compute node may be another one). Job commands read it
+# from the environment variable INTROSPECT_PYTHON, like the package's source from PYTHONPATH (Snakefile):
+# the command text, which Snakemake's "code" rerun trigger compares, holds no absolute path, so moving
+# the checkout reruns nothing. A cluster job re-reads this file in its own Snakemake and sets it there.
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 CONDA_JOBS = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 INTROSPECT_PYTHON = "python" if CONDA_JOBS else sys.executable
-# The package's source reaches jobs through PYTHONPATH, set in the Snakefile (an environment variable,
-# not command text): the command holds no absolute path, so moving the checkout reruns nothing.
-INTROSPECT = "{INTROSPECT_PYTHON:q} -m introspect"
+os.environ.update(INTROSPECT_PYTHON=INTROSPECT_PYTHON)
 
 
 def paths(files):
@@ -35,6 +33,12 @@ def names_pattern(names):
 
 
 CLUSTER = PLAN.config["cluster"]
+# What a job that runs models asks for (training, explanation figures, the student analysis). Shards go
+# through the plugin's `gres` (it refuses --gres in slurm_extra); with shards, no gpu_model either (it
+# would add --gpus=<model>:0).
+JOB_GPUS = 0 if CLUSTER["gpu_shards_per_run"] else CLUSTER["gpus_per_run"]
+JOB_GRES = f"shard:{CLUSTER['gpu_shards_per_run']}" if CLUSTER["gpu_shards_per_run"] else ""
+JOB_GPU_MODEL = "" if CLUSTER["gpu_shards_per_run"] else CLUSTER["gpu_model"] or ""
 
 
 def runtime(wildcards):
@@ -89,12 +93,6 @@ def claims_summary():
     return text + ("\nSanity flags under claims:\n" + "\n".join(lines) + more if lines else "")
 
 
-TRAIN_SHELL = (
-    INTROSPECT + " train --record {params.record:q} {params.fail}"
-    " --threads {threads} --device " + shlex.quote(PLAN.config["device"]) + " 2> {log}"
-)
-
-
 # A warm local worker (introspect.worker): on a local run, jobs fork from one process that imported
 # torch once, instead of paying ~2.5 s of imports each. Jobs fall back to running themselves if it
 # is not there (cluster jobs, `local_worker: false`, a worker that failed to start).
@@ -121,7 +119,7 @@ def start_local_worker():
     while not os.path.exists(path) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     if os.path.exists(path):
-        os.environ["INTROSPECT_WORKER"] = path
+        os.environ.update(INTROSPECT_WORKER=path)
         LOCAL_WORKER.update(process=process, directory=directory)
     else:
         process.kill()

@@ -12,18 +12,18 @@ rule train:
     params:
         record=run_record,
         fail=fail_option,
+        device=PLAN.config["device"],
     threads: PLAN.config["threads_per_run"]
     conda:
         "../../envs/introspect.yaml"
     resources:
-        # Shards go through the plugin's `gres` (it refuses --gres in slurm_extra); with shards, no
-        # gpu_model either (it would add --gpus=<model>:0).
-        gpu=0 if CLUSTER["gpu_shards_per_run"] else CLUSTER["gpus_per_run"],
-        gres=f"shard:{CLUSTER['gpu_shards_per_run']}" if CLUSTER["gpu_shards_per_run"] else "",
-        gpu_model="" if CLUSTER["gpu_shards_per_run"] else CLUSTER["gpu_model"] or "",
+        gpu=JOB_GPUS,
+        gres=JOB_GRES,
+        gpu_model=JOB_GPU_MODEL,
         runtime=runtime,
         mem_mb=CLUSTER["mem_mb_per_run"],
     wildcard_constraints:
         run=run_pattern("train"),
     shell:
-        TRAIN_SHELL
+        '"$INTROSPECT_PYTHON" -m introspect train --record {params.record:q} {params.fail} --threads {threads}'
+        " --device {params.device:q} 2> {log:q}"

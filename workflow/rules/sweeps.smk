@@ -4,10 +4,6 @@
 import json
 
 
-def selection_inputs(wildcards):
-    return metrics_of(PLAN.selections[wildcards.selection].run_ids())
-
-
 rule select_hyperparameters:
     input:
         selection_inputs,
@@ -15,10 +11,12 @@ rule select_hyperparameters:
         str(LAYOUT.selection("{selection}")),
     params:
         spec=lambda wildcards: json.dumps(PLAN.selections[wildcards.selection].to_dict()),
+    log:
+        str(LAYOUT.job_log("select_hyperparameters", "{selection}")),
     wildcard_constraints:
         selection=names_pattern(PLAN.selections),
     localrule: True
     conda:
         "../../envs/introspect.yaml"
     shell:
-        INTROSPECT + " select --spec {params.spec:q}"
+        '"$INTROSPECT_PYTHON" -m introspect select --spec {params.spec:q} 2> {log:q}'

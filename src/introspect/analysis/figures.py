@@ -29,7 +29,8 @@ from ..specs import Cell, FigureSpec
 from .reported import Reported, read_reported
 
 
-def draw_figure(spec: FigureSpec, *, metric: str = "test_acc_final", reported: Path | None = None) -> None:
+def draw_figure(spec: FigureSpec, *, metric: str = "test_acc_final", reported: Path | None = None,
+                device: str = "cpu") -> None:
     """Write the figure's PNG, PDF and CSV where :class:`~introspect.runs.ResultsLayout` puts them.
 
     ``reported``: the CSV of the paper's numbers; the accuracy figure marks the paper's value of each
@@ -43,7 +44,7 @@ def draw_figure(spec: FigureSpec, *, metric: str = "test_acc_final", reported: P
         figure, table = _accuracy_figure(spec, layout, metric, read_reported(reported) if reported else None)
     else:
         figure, table = {"explanations": _explanations_figure, "class_similarity": _similarity_figure}[spec.kind](
-            spec, layout)
+            spec, layout, device)
     save_figure(figure, layout.figure(spec.name, "png"), layout.figure(spec.name, "pdf"))
     atomic_write_text(layout.figure(spec.name, "csv"), table.to_csv(index=False, float_format="%.4f"))
 
@@ -91,32 +92,33 @@ def mean_class_distance(model: torch.nn.Module, x: Tensor, explainer: str, batch
 
 # ---------------------------------------------------------------- the three kinds
 
-def _explanations_figure(spec: FigureSpec, layout: ResultsLayout):
+def _explanations_figure(spec: FigureSpec, layout: ResultsLayout, device: str):
     import matplotlib.pyplot as plt
 
     from ..explain import explain
 
     n_images = spec.config.get("images", 3)
-    loaded = [(panel, *_load_run(layout, panel.run_id)) for panel in spec.panels]
+    loaded = [(panel, *load_run(layout, panel.run_id, device)) for panel in spec.panels]
     classes = max(data.num_classes for _, _, data in loaded)
     rows = n_images * len(loaded)
     figure, axes = plt.subplots(rows, classes + 1, figsize=(1.1 * (classes + 1) + 1.2, 1.2 * rows + 0.9),
                                 squeeze=False, layout="constrained")
     records = []
     for p, (panel, model, data) in enumerate(loaded):
-        index = _one_image_per_class(data.test.y, n_images)
+        index = one_image_per_class(data.test.y, n_images)
         x, y = data.test.x[index], data.test.y[index]
         maps = explain(model, x, panel.explainer)
-        sims = class_similarity(maps)[torch.arange(len(y)), y]  # (images, K): each class vs the true one
+        # (images, K): each class's explanation against the true class's
+        sims = class_similarity(maps)[torch.arange(len(y), device=y.device), y].cpu()
         predicted = model(x).argmax(dim=1)
-        style = _map_style(maps)
+        style = map_style(maps)
         panel_axes = axes[p * n_images:(p + 1) * n_images]
         for i in range(len(index)):
             row = panel_axes[i]
-            row[0].imshow(_display(x[i]), cmap="gray")
+            row[0].imshow(image_for_display(x[i]), cmap="gray")
             row[0].set_ylabel(f"{panel.label}\n{data.class_names[y[i]]}", fontsize=7)
             for k in range(data.num_classes):
-                image = row[k + 1].imshow(_scaled_map(maps[i, k], x.shape[-1]), **style["imshow"])
+                image = row[k + 1].imshow(scaled_map(maps[i, k], x.shape[-1]), **style["imshow"])
                 row[k + 1].set_xlabel(f"{sims[i, k]:.2f}", fontsize=7,
                                       fontweight="bold" if k == int(y[i]) else "normal")
                 if i == 0:
@@ -136,7 +138,7 @@ def _explanations_figure(spec: FigureSpec, layout: ResultsLayout):
     return figure, pd.DataFrame(records)
 
 
-def _similarity_figure(spec: FigureSpec, layout: ResultsLayout):
+def _similarity_figure(spec: FigureSpec, layout: ResultsLayout, device: str):
     import matplotlib.pyplot as plt
 
     panels = spec.panels
@@ -144,9 +146,10 @@ def _similarity_figure(spec: FigureSpec, layout: ResultsLayout):
                                 layout="constrained")
     records = []
     for ax, panel in zip(axes[0], panels):
-        model, data = _load_run(layout, panel.run_id)
+        model, data = load_run(layout, panel.run_id, device)
         distance = mean_class_distance(model, data.test.x, panel.explainer)
         # a distance is unsigned: a sequential, perceptually uniform map from 0 up
+        distance = distance.cpu()
         image = ax.imshow(distance.numpy(), cmap="viridis", vmin=0.0)
         names = data.class_names
         ax.set_xticks(range(len(names)), names, rotation=60, fontsize=7)
@@ -195,7 +198,8 @@ def _accuracy_runs(spec: FigureSpec, layout: ResultsLayout, metric: str) -> pd.D
     return pd.DataFrame(records)
 
 
-def _accuracy_summary(spec: FigureSpec, runs: pd.DataFrame, metric: str, reported: list[Reported] | None) -> pd.DataFrame:
+def _accuracy_summary(spec: FigureSpec, runs: pd.DataFrame, metric: str,
+                      reported: list[Reported] | None) -> pd.DataFrame:
     """Per (group, method): n, mean, std, the 95% t interval, the paper's value and where it is printed."""
     rows = []
     for cell in spec.cells:
@@ -249,28 +253,28 @@ def _accuracy_panel(ax, summary: pd.DataFrame, runs: pd.DataFrame, metric: str) 
 
 # ---------------------------------------------------------------- helpers
 
-def _load_run(layout: ResultsLayout, run_id: str):
-    """The trained model of a run (eval mode) and the dataset it was trained on."""
+def load_run(layout: ResultsLayout, run_id: str, device: str = "cpu"):
+    """The trained model of a run (eval mode) and the dataset it was trained on, on ``device``."""
     run = read_run(layout, run_id)
-    return run.load_model(), run.load_data()
+    return run.load_model(device), run.load_data().to(device)
 
 
-def _one_image_per_class(labels: Tensor, count: int) -> Tensor:
+def one_image_per_class(labels: Tensor, count: int) -> Tensor:
     """The first test image of each of the first ``count`` classes (a fixed, label-balanced choice)."""
     picked = [int((labels == k).nonzero()[0]) for k in labels.unique()[:count]]
     return torch.tensor(picked)
 
 
-def _display(image: Tensor):
+def image_for_display(image: Tensor):
     """An input image for imshow: one channel as 2-D, three as RGB, scaled to [0, 1]."""
     image = image.detach().float()
     if image.dim() == 3:
         image = image.sum(dim=0) if image.shape[0] != 3 else image.permute(1, 2, 0)
     low, high = image.min(), image.max()
-    return ((image - low) / (high - low + 1e-12)).numpy()
+    return ((image - low) / (high - low + 1e-12)).cpu().numpy()
 
 
-def _map_style(maps: Tensor) -> dict[str, Any]:
+def map_style(maps: Tensor) -> dict[str, Any]:
     """Colours for a set of explanation maps: diverging and centred at 0 when any value is negative
     (Grad, Grad×Input), sequential otherwise (Grad-CAM after its ReLU)."""
     if bool((maps < 0).any()):
@@ -279,7 +283,7 @@ def _map_style(maps: Tensor) -> dict[str, Any]:
     return {"imshow": {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0}, "label": "explanation / max of its map"}
 
 
-def _scaled_map(explanation: Tensor, size: int) -> Any:
+def scaled_map(explanation: Tensor, size: int) -> Any:
     """A 2-D map for imshow: channels summed, upsampled to ``size``, divided by its largest |value|
     (so 0 stays 0 and the sign is kept)."""
     image = explanation.detach().float()
@@ -287,7 +291,7 @@ def _scaled_map(explanation: Tensor, size: int) -> Any:
         image = image.sum(dim=0)
     if image.shape[-1] != size:
         image = F.interpolate(image[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0]
-    return (image / image.abs().max().clamp_min(1e-12)).numpy()
+    return (image / image.abs().max().clamp_min(1e-12)).cpu().numpy()
 
 
 def _title(spec: FigureSpec) -> str:

@@ -45,11 +45,13 @@ def read_reported(path: str | Path) -> list[Reported]:
             rows = list(csv.DictReader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise ReportedResultsError(f"{path}: cannot read it ({error})") from None
-    if rows and set(schema["required"]) - set(rows[0]):
-        raise ReportedResultsError(f"{path}: missing column(s) {', '.join(sorted(set(schema['required']) - set(rows[0])))}")
+    missing = set(schema["required"]) - set(rows[0]) if rows else set()
+    if missing:
+        raise ReportedResultsError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
     out = []
     for line, row in enumerate(rows, start=2):  # line 1 is the header
-        record = {key: _convert(path, line, key, value, schema["properties"].get(key, {})) for key, value in row.items()}
+        record = {key: _convert(path, line, key, value, schema["properties"].get(key, {}))
+                  for key, value in row.items()}
         for error in validator.iter_errors(record):
             column = error.absolute_path[0] if error.absolute_path else "(row)"
             raise ReportedResultsError(f"{path} line {line}, column {column}: {error.message}")

@@ -11,7 +11,7 @@ Flags (``Flag.code``), each attached to one cell (group, model, method):
   ``chance_margin_pp`` of chance (100 / n_classes %, checked when n_classes is given; CE cells included).
 - ``ceiling``  the accuracy is at the test set's resolution: the mean error is fewer than
   ``ceiling_error_images`` test images, or every seed is within one test image of 100%. Differences between
-  such cells are counts of a few images. Needs the test-set size (``n_test`` of each run's metrics.json);
+  such cells are counts of a few images. Needs the test-set size (``n_test`` of each run's metrics);
   cells without it are not checked.
 - ``low_n``  fewer than ``min_seeds`` seeds (the paper reports 5).
 - ``missing_seeds``  seeds that were planned (``expected_seeds``) but have no result.
@@ -44,7 +44,7 @@ class SanityCell:
     method: str
     values: Mapping[int, float]  # seed -> test accuracy (%)
     expected_seeds: Sequence[int] = ()
-    n_test: int | None = None  # test-set size, from the runs' metrics.json
+    n_test: int | None = None  # test-set size, from the runs' metrics
     teacher: str | None = None  # label of the teacher the cell learned from, a key of ``teachers``
 
 

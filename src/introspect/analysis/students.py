@@ -23,9 +23,9 @@ from tabulate import tabulate
 from torch import Tensor
 
 from ..data import Split
+from ..evaluate import accuracy
 from ..explain import grad_cam_of_class
 from ..io import atomic_write_text
-from ..evaluate import accuracy
 from ..runs import ResultsLayout, read_run
 from ..specs import AnalysisSpec
 from .html_page import html_page, html_table
@@ -78,7 +78,8 @@ def _accuracy(model, x: Tensor, y: Tensor) -> float:
     return accuracy(model, Split(x, y))
 
 
-def relevance(model, x: Tensor, y: Tensor, saliency: Tensor, fractions=DEFAULT_FRACTIONS, seed: int = 0) -> dict[str, Any]:
+def relevance(model, x: Tensor, y: Tensor, saliency: Tensor, fractions=DEFAULT_FRACTIONS,
+              seed: int = 0) -> dict[str, Any]:
     """Accuracy drops when the most salient vs random pixels are removed, per fraction."""
     base = _accuracy(model, x, y)
     generator = torch.Generator().manual_seed(seed)
@@ -118,18 +119,18 @@ MEASURES = [("agreement", "Top-1 agreement (%)"), ("explanation_similarity", "Ex
             ("relevance", "Relevance (Δ acc. drop, pts)"), ("accuracy", "Test accuracy (%)")]
 
 
-def write_student_analysis(spec: AnalysisSpec) -> pd.DataFrame:
+def write_student_analysis(spec: AnalysisSpec, device: str = "cpu") -> pd.DataFrame:
     """Analyse every (student, teacher) pair of ``spec``; write the table (md, csv, html), a per-run
     CSV with the removal curves, and the explanation-pairs figure (png, pdf, csv)."""
-    from .figures import _load_run
+    from .figures import load_run
 
     layout = ResultsLayout(spec.results_dir)
     fractions = spec.config.get("fractions", list(DEFAULT_FRACTIONS))
     records, cache = [], {}
     for pair in spec.pairs:
-        student, data = _load_run(layout, pair.run_id)
+        student, data = load_run(layout, pair.run_id, device)
         if pair.teacher_run_id not in cache:
-            cache[pair.teacher_run_id] = read_run(layout, pair.teacher_run_id).load_model()
+            cache[pair.teacher_run_id] = read_run(layout, pair.teacher_run_id).load_model(device)
         result = analyse_student(student, cache[pair.teacher_run_id], data.test.x, data.test.y, fractions)
         records.append({"table": pair.table, "group": pair.group, "method": pair.method, "run_id": pair.run_id,
                         "teacher_run_id": pair.teacher_run_id, **{k: result[k] for k, _ in MEASURES},
@@ -140,7 +141,7 @@ def write_student_analysis(spec: AnalysisSpec) -> pd.DataFrame:
     atomic_write_text(layout.table(spec.name, "csv"), summary.to_csv(index=False, float_format="%.4f"))
     atomic_write_text(layout.table(spec.name, "md"), _markdown(spec, summary, fractions))
     atomic_write_text(layout.table(spec.name, "html"), _html(spec, summary, fractions))
-    _pairs_figure(spec, layout, cache)
+    _pairs_figure(spec, layout, cache, device)
     return summary
 
 
@@ -172,7 +173,8 @@ def _notes(spec, fractions) -> list[str]:
     return [
         "Against the teacher of the student's table group (TAKD students: the group's teacher, not their assistant).",
         "Agreement: % of test images where student and teacher predict the same class.",
-        "Explanation similarity: mean cosine similarity of the student's and teacher's Grad-CAM for the teacher's class.",
+        "Explanation similarity: mean cosine similarity of the student's and teacher's Grad-CAM for the "
+        "teacher's class.",
         f"Relevance: accuracy drop when the student's most relevant pixels (its own Grad-CAM, predicted class) are "
         f"set to the dataset mean, minus the drop for as many random pixels; mean over fractions {list(fractions)}.",
         f"Mean ± std over seeds {spec.seeds}.",
@@ -193,7 +195,7 @@ def _html(spec, summary: pd.DataFrame, fractions) -> str:
     return html_page(f"{spec.name}: {spec.config['title']}", tables=[table], notes=_notes(spec, fractions))
 
 
-def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict) -> None:
+def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict, device: str) -> None:
     """Teacher and student Grad-CAM (for the teacher's class) on a few test images: one row per
     method of the figure's group (first seed), the teacher in the first row."""
     import matplotlib
@@ -201,7 +203,7 @@ def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .figures import _display, _load_run, _one_image_per_class, _scaled_map, save_figure
+    from .figures import image_for_display, load_run, one_image_per_class, save_figure, scaled_map
 
     shown = spec.figure_pairs
     n_images = spec.config.get("images", 4)
@@ -210,23 +212,23 @@ def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict) -> 
     overlay = {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0, "alpha": 0.55}  # Grad-CAM is >= 0 (ReLU)
     records = []
     teacher = teachers[shown[0].teacher_run_id]
-    _, data = _load_run(layout, shown[0].run_id)
-    index = _one_image_per_class(data.test.y, n_images)
+    _, data = load_run(layout, shown[0].run_id, device)
+    index = one_image_per_class(data.test.y, n_images)
     x = data.test.x[index]
     classes, teacher_maps = predictions_and_cam(teacher, x)
     size = x.shape[-1]
     for j in range(len(index)):
-        axes[0, j].imshow(_display(x[j]), cmap="gray")
-        image = axes[0, j].imshow(_scaled_map(teacher_maps[j], size), **overlay)
+        axes[0, j].imshow(image_for_display(x[j]), cmap="gray")
+        image = axes[0, j].imshow(scaled_map(teacher_maps[j], size), **overlay)
         axes[0, j].set_title(f"teacher: {data.class_names[classes[j]]}", fontsize=7)
     axes[0, 0].set_ylabel("teacher", fontsize=7)
     for i, pair in enumerate(shown, start=1):
-        student, _ = _load_run(layout, pair.run_id)
+        student, _ = load_run(layout, pair.run_id, device)
         _, maps = predictions_and_cam(student, x, classes)
         sims = explanation_similarity(maps, teacher_maps)
         for j in range(len(index)):
-            axes[i, j].imshow(_display(x[j]), cmap="gray")
-            axes[i, j].imshow(_scaled_map(maps[j], size), **overlay)
+            axes[i, j].imshow(image_for_display(x[j]), cmap="gray")
+            axes[i, j].imshow(scaled_map(maps[j], size), **overlay)
             axes[i, j].set_xlabel(f"cos {sims[j]:.2f}", fontsize=7)
             records.append({"group": pair.group, "method": pair.method, "run_id": pair.run_id,
                             "test_index": int(index[j]), "teacher_class": data.class_names[classes[j]],

@@ -15,11 +15,10 @@ from tabulate import tabulate
 from ..io import atomic_write_text
 from ..runs import ResultsLayout, read_run
 from ..specs import TableSpec
-from .cells import OPTIMISTIC_METRIC, CellResult, MissingRunsError, collect_cells, flag_cells, flag_notes
+from .cells import OPTIMISTIC_METRIC, CellResult, collect_cells, flag_cells, flag_notes
 from .html_page import Cell, html_page, html_table
 from .reported import PAPER_SOURCE, Reported, paper_value, read_reported
 from .stats import holm, paired_t, welch_t
-
 
 
 def load_cells(spec: TableSpec, metric: str, allow_missing: bool) -> list[CellResult]:

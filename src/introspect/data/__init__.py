@@ -53,7 +53,7 @@ class Dataset:
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.train.x.shape[1:])  # type: ignore[return-value]
 
-    def to(self, device: torch.device | str) -> "Dataset":
+    def to(self, device: torch.device | str) -> Dataset:
         for split in (self.train, self.val, self.test):
             split.x, split.y = split.x.to(device), split.y.to(device)
         if self.pad_fill is not None:  # augment_batch uses it at every step
@@ -154,7 +154,8 @@ def read_digits() -> tuple[np.ndarray, np.ndarray]:
     """
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
-        raise DatasetError("the digits dataset ships with scikit-learn, which is not installed: pip install scikit-learn")
+        raise DatasetError("the digits dataset ships with scikit-learn, which is not installed: "
+                           "pip install scikit-learn")
     path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
     try:
         with gzip.open(path, "rt") as handle:  # 1797 rows of 65 integers; np.loadtxt takes 0.3 s for this
@@ -264,7 +265,10 @@ def _cifar10(root: Path, val_fraction: float, seed: int) -> Dataset:
         test_set = CIFAR10(str(root), train=False, download=False)
     except Exception as error:  # torchvision raises RuntimeError/OSError/UnpicklingError here
         raise _torchvision_error("CIFAR-10", root, error) from error
-    to_tensor = lambda arr: torch.tensor(np.asarray(arr), dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
+
+    def to_tensor(images) -> torch.Tensor:  # uint8 NHWC -> float NCHW in [0, 1]
+        return torch.tensor(np.asarray(images), dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
+
     return _with_validation(
         "cifar10", to_tensor(train_set.data), np.asarray(train_set.targets),
         to_tensor(test_set.data), np.asarray(test_set.targets),
@@ -280,7 +284,10 @@ def _mnist(root: Path, val_fraction: float, seed: int) -> Dataset:
         test_set = MNIST(str(root), train=False, download=False)
     except Exception as error:
         raise _torchvision_error("MNIST", root, error) from error
-    to_tensor = lambda t: t.to(torch.float32)[:, None] / 255.0
+
+    def to_tensor(images: torch.Tensor) -> torch.Tensor:  # uint8 NHW -> float N1HW in [0, 1]
+        return images.to(torch.float32)[:, None] / 255.0
+
     return _with_validation(
         "mnist", to_tensor(train_set.data), train_set.targets.numpy(),
         to_tensor(test_set.data), test_set.targets.numpy(),

@@ -10,8 +10,8 @@ come from a forward pass that holds the batch statistics constant (:mod:`.forwar
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F

@@ -1,8 +1,14 @@
 """Training methods, one module each, found by name: ``build_method("le", explainer="grad")``."""
-from .base import (
-    Method, StepContext, available_methods, build_method, hyperparameter_names, method_class, register_method,
-)
 from . import at, ce, cp, cwtm, dkpp, dml, dropout, e2kd, fsp, hint, kd, le, ls, xdistill  # noqa: F401  (registers the methods)
+from .base import (
+    Method,
+    StepContext,
+    available_methods,
+    build_method,
+    hyperparameter_names,
+    method_class,
+    register_method,
+)
 
 __all__ = [
     "Method", "StepContext", "available_methods", "build_method", "hyperparameter_names", "method_class",

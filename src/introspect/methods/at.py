@@ -34,5 +34,6 @@ class AttentionTransferKD(KnowledgeDistillation):
         scale = 1.0
         if self.reference_size:
             scale = ctx.x.shape[-2] * ctx.x.shape[-1] / self.reference_size**2
-        terms["attention"] = self.at_weight / 2 * scale * attention_loss(ctx.out.stages, self.teacher_output(ctx).stages)
+        attention = attention_loss(ctx.out.stages, self.teacher_output(ctx).stages)
+        terms["attention"] = self.at_weight / 2 * scale * attention
         return terms

@@ -1,8 +1,8 @@
 """What every model in the benchmark exposes besides its logits."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import Tensor, nn

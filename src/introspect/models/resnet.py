@@ -1,8 +1,8 @@
 """CIFAR ResNets of depth 6n+2 (ResNet8/14/20/26) as in the TAKD code base the LE paper builds on."""
 from __future__ import annotations
 
-from torch import Tensor, nn
 import torch.nn.functional as F
+from torch import Tensor, nn
 
 from .base import Forward, IntrospectModel, kaiming_init, register_model
 

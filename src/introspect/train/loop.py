@@ -17,14 +17,14 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import Dataset, augment_batch
@@ -240,7 +240,8 @@ def _train_epoch(spec, method, data, state: _State, epoch, teacher, stop) -> dic
     model.train()
     if state.aux is not None:
         state.aux.train()
-    batches = (_device_batches if spec.dataset.loader == "device" else _dataloader_batches)(spec, data, order, generator)
+    make_batches = _device_batches if spec.dataset.loader == "device" else _dataloader_batches
+    batches = make_batches(spec, data, order, generator)
     record = _BatchRecord(len(batch_bounds(len(order), spec.budget.batch_size)), data.train.y.device)
     try:
         for step, (x, y) in enumerate(batches):

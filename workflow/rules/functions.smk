@@ -1,0 +1,74 @@
+# Input, output and caption functions of the rules that aggregate runs (selections, tables, claims,
+# figures, the student analysis). Kept apart from the rule files, which hold rules only; every path
+# comes from the run layer (LAYOUT, common.smk).
+
+
+def selection_inputs(wildcards):
+    return metrics_of(PLAN.selections[wildcards.selection].run_ids())
+
+
+def runs_to_aggregate(run_ids):
+    """With allow_missing_seeds, runs that were tried and failed (a log but no metrics) are left out,
+    so a table or the claims are built with the seeds that finished."""
+    if not PLAN.config["allow_missing_seeds"]:
+        return run_ids
+    return [r for r in run_ids if LAYOUT.run(r).is_finished() or not LAYOUT.run(r).was_tried()]
+
+
+def table_inputs(wildcards):
+    """Every run of the table (see runs_to_aggregate), its selections and the paper's values."""
+    table = PLAN.tables[wildcards.table]
+    run_ids = runs_to_aggregate(sorted(set(table.run_ids()) | set(table.teacher_run_ids())))
+    selections = [str(LAYOUT.selection(s)) for s in table.selection_ids()]
+    return metrics_of(run_ids) + selections + [PLAN.config["reported_results"]]
+
+
+def table_caption(table):
+    number = f"Paper Table {table.config['paper_table']}. " if table.config.get("paper_table") else ""
+    return f"{number}{table.config['title']}. {table.metric_label.capitalize()} on {table.settings['dataset']}."
+
+
+def claims_inputs(wildcards):
+    return metrics_of(runs_to_aggregate(PLAN.claims.run_ids())) + [PLAN.config["reported_results"]]
+
+
+def claims_outputs():
+    return paths(LAYOUT.claims(ext) for ext in ("md", "csv", "html")) if PLAN.claims else []
+
+
+FIGURE_KINDS = {
+    "explanations": "For a few test images (first column), the explanation of every class; the number under "
+    "each map is its cosine similarity to the explanation of the true class (bold).",
+    "class_similarity": "Cosine distance between the explanations of every pair of classes, averaged over "
+    "the test set: small distances mark classes the model sees as similar. A diagonal entry above 0 means the "
+    "class's Grad-CAM map was all zero (ReLU) on some images, where the cosine is taken as 0.",
+    "accuracy": "Test accuracy (%) of each method per model: grey dots are single seeds, blue points the mean "
+    "with its 95% confidence interval (t distribution over seeds), red diamonds the paper's reported mean where "
+    "the paper prints one for that model and method (its tables; Figure 3 itself gives no numbers).",
+}
+
+
+def figure_caption(wildcards):
+    figure = PLAN.figures[wildcards.figure]
+    config = figure.config
+    number = f"Paper Figure {config['paper_figure']}. " if config.get("paper_figure") else ""
+    panels = "; ".join(f"{p.label}: run {p.run_id}" for p in figure.panels)
+    return " ".join(filter(None, [f"{number}{config['title']}.", FIGURE_KINDS[config["kind"]],
+                                  config.get("note"), f"Panels: {panels}." if panels else ""]))
+
+
+def figure_inputs(wildcards):
+    figure = PLAN.figures[wildcards.figure]
+    if figure.panels:
+        return metrics_of(figure.run_ids()) + models_of(figure.run_ids())
+    return metrics_of(figure.run_ids()) + [PLAN.config["reported_results"]]  # the paper's values are drawn too
+
+
+def analysis_inputs(wildcards):
+    run_ids = PLAN.analyses[wildcards.analysis].run_ids()
+    return metrics_of(run_ids) + models_of(run_ids)
+
+
+def analysis_outputs(analyses):
+    return ([str(LAYOUT.table(name, ext)) for name in analyses for ext in ("md", "csv", "html")]
+            + [str(LAYOUT.analysis_figure(name, ext)) for name in analyses for ext in ("png", "pdf")])
