@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import in_ci
 from workflow_helpers import BIN, ROOT, snakemake, table_numbers, write_config
@@ -135,7 +136,7 @@ def test_small_config_through_slurm_with_a_failed_seed_rerun_alone(slurm, tmp_pa
     assert ce_runs and {c["time"] for c in ce_runs} == {"10"}
     figures = [c for c in calls if c["rule"] == "figure"]
     assert figures
-    for call in figures:  # a cluster job on the CPU, --cpus-per-task from the rule's threads
+    for call in figures:  # the accuracy figure reads metrics: no GPU, --cpus-per-task from the rule's threads
         assert "--gpus" not in call["options"] and call["time"] == "60", call
         assert call["options"]["--cpus-per-task"] == "1", call
     assert not {c["rule"] for c in calls} & {"table", "claims", "significance_tests"}  # local rules
