@@ -1,7 +1,10 @@
 """The SLURM path against a real single-node SLURM with accounting (tests/slurm/cluster.sh), run as the
 README says: `snakemake --profile slurm` from the repository root, the partition from SBATCH_PARTITION.
-The smoke config with a failing seed that is rerun alone, the sbatch requests of its jobs, and SIGTERM
-preemption of a job on a GPU shard. Only the status polling is made faster on the command line.
+A one-table cut of the smoke config with a failing seed that is rerun alone, the sbatch requests of its
+jobs, and SIGTERM preemption of a job on a GPU shard. Only the status polling is made faster on the
+command line: the plugin's next status check comes 3 s after one that saw a job end (the profile says
+20 s), and 10 s later each time it sees none, so at 3, 16, 39 s. A job of these tests takes 10-20 s
+unloaded (SLURM start and the job's own Snakemake take half of it), 20-39 s on a loaded machine.
 
 In CI (CI=true) SLURM is installed and must work: any problem fails the test loudly. Elsewhere the
 tests are skipped, with the reason printed, when SLURM is not installed or we are not root.
@@ -13,9 +16,11 @@ import os
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import in_ci
 from workflow_helpers import BIN, ROOT, snakemake, table_numbers, write_config
@@ -23,7 +28,7 @@ from workflow_helpers import BIN, ROOT, snakemake, table_numbers, write_config
 pytestmark = pytest.mark.workflow
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 # `slurm` resolves in the current directory: the commands run from ROOT (cwd=ROOT), with --directory.
-PROFILE = ["--profile", "slurm", "--slurm-init-seconds-before-status-checks", "2", "--latency-wait", "5"]
+PROFILE = ["--profile", "slurm", "--slurm-init-seconds-before-status-checks", "3", "--latency-wait", "5"]
 SMALL_JOBS = {"mem_mb_per_run": 1000}  # four jobs at once on the test node (12 GB declared)
 PARTITION = "gpu"  # the test cluster's second partition (its default is `debug`)
 TRAINING_RULES = {"train", "teacher", "distill", "le_warmup", "le_stage2"}
@@ -64,68 +69,90 @@ def metrics_mtimes(results: Path) -> dict[str, int]:
     return {str(p.relative_to(results)): p.stat().st_mtime_ns for p in results.glob("runs/**/metrics.json")}
 
 
-def test_smoke_config_through_slurm_with_a_failed_seed_rerun_alone(slurm, smoke_run, tmp_path):
-    env, state = slurm
-    reference_dir, _, _ = smoke_run
-    failing = "digits/resnet8/resnet-e3/ls-alpha0.9/seed1"  # a run no other run depends on
-    write_config(tmp_path, fail_runs={failing: 1}, cluster=SMALL_JOBS)
-    results = tmp_path / "results"
+def small_config() -> dict:
+    """The smoke config cut to one table (ResNet8: CE, LS and LE(Grad-CAM), its warm-up and Stage 2; 2 seeds,
+    8 runs), one accuracy figure (a cluster job on the CPU) and one claim (a local job, like the table): a few
+    minutes on SLURM. The figure reads only CE, so it runs beside the Stage-2 runs rather than after them."""
+    smoke = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    table2 = {**smoke["tables"]["table2"], "methods": ["CE", "LS", "LE(Grad-CAM)"]}
+    figure3 = {**smoke["figures"]["figure3"], "methods": ["CE"]}
+    claims = [c for c in smoke["claims"] if c["name"] == "t2_le_gradcam_gt_ce_resnet8"]
+    return {"tables": {"table2": table2}, "figures": {"figure3": figure3}, "claims": claims, "teachers": {},
+            "analyses": {}, "cluster": SMALL_JOBS}
 
-    first = snakemake(tmp_path, *PROFILE, env=env, check=False, cwd=ROOT)
+
+def test_small_config_through_slurm_with_a_failed_seed_rerun_alone(slurm, tmp_path):
+    env, state = slurm
+    # The same config run locally, for the numbers; in a thread, while SLURM jobs wait to be polled.
+    reference_dir = tmp_path / "local"
+    reference_dir.mkdir()
+    write_config(reference_dir, **small_config())
+    local = ThreadPoolExecutor(1).submit(snakemake, reference_dir, "--cores", "1")
+    workdir = tmp_path / "slurm"
+    workdir.mkdir()
+    failing = "digits/resnet8/resnet-e3/ls-alpha0.9/seed1"  # a run no other run depends on
+    write_config(workdir, fail_runs={failing: 1}, **small_config())
+    results = workdir / "results"
+
+    first = snakemake(workdir, *PROFILE, env=env, check=False, cwd=ROOT)
     output = first.stdout + first.stderr
     assert first.returncode != 0
     assert "Tables not produced: 1 run(s) have not finished" in output and failing in output
     assert "failure injected at epoch 1" in (results / "runs" / failing / "train.log").read_text()
-    # the table that needs the failed run is refused; the others are built
-    assert not (results / "tables" / "table2.csv").exists()
-    assert (results / "tables" / "table3.csv").exists() and (results / "tables" / "table6.csv").exists()
+    # the table and the claims (which read all its cells) need the failed run and are refused; the figure is built
+    assert not (results / "tables" / "table2.csv").exists() and not (results / "claims.csv").exists()
+    assert (results / "figures" / "figure3.csv").exists()
     finished = metrics_mtimes(results)
-    assert len(finished) == 54 - 1  # every other run of the smoke DAG finished (--keep-going)
+    assert len(finished) == 8 - 1  # every other run of the DAG finished (--keep-going)
 
-    partial = snakemake(tmp_path, *PROFILE, "--config", "allow_missing_seeds=True", env=env, cwd=ROOT)
+    partial = snakemake(workdir, *PROFILE, "--config", "allow_missing_seeds=True", env=env, cwd=ROOT)
     table = table_numbers(results, "table2").set_index(["group", "method"])
     assert table.loc[("ResNet8", "LS"), "n"] == 1 and (table.n.drop(("ResNet8", "LS")) == 2).all()
     assert "Missing runs (1)" in (results / "tables" / "table2.md").read_text()
+    assert (results / "claims.csv").exists()
     assert metrics_mtimes(results) == finished, partial.stdout[-2000:]  # nothing retrained
 
-    write_config(tmp_path, cluster=SMALL_JOBS)  # the failure is gone from the config
-    snakemake(tmp_path, *PROFILE, env=env, cwd=ROOT)
+    write_config(workdir, **small_config())  # the failure is gone from the config
+    snakemake(workdir, *PROFILE, env=env, cwd=ROOT)
     after = metrics_mtimes(results)
     assert set(after) - set(finished) == {f"runs/{failing}/metrics.json"}
     assert {k: v for k, v in after.items() if k in finished} == finished  # others untouched
-    for name in ("table2", "table3", "table6"):
-        ours, reference = table_numbers(results, name), table_numbers(reference_dir / "results", name)
-        assert ours.reset_index(drop=True).equals(reference.reset_index(drop=True)), name
+    local.result(timeout=1500)
+    ours, reference = table_numbers(results, "table2"), table_numbers(reference_dir / "results", "table2")
+    assert ours.reset_index(drop=True).equals(reference.reset_index(drop=True))
+    for name in ("figures/figure3.csv", "claims.csv"):
+        assert (results / name).read_text() == (reference_dir / "results" / name).read_text(), name
 
     calls = submissions(state)
     assert {c["partition"] for c in calls} == {PARTITION}
     training = [c for c in calls if c["rule"] in TRAINING_RULES]
-    assert len(training) >= 54 + 2  # every run once, the failing one 1 + retries (2) times in the first pass
+    assert len(training) >= 8 + 2  # every run once, the failing one 1 + retries (2) times in the first pass
+    assert {c["rule"] for c in training} == {"train", "le_warmup", "le_stage2"}
     for call in training:  # smoke config: threads_per_run 1, default cluster section
         assert call["options"]["--gpus"] == "1" and call["options"]["--cpus-per-task"] == "1", call
         assert call["mem"] == "1000" and "--requeue" in call["args"], call
     ce_runs = [c for c in training if "_ce_seed" in c["comment"]]
     # 3 epochs x 30 s x margin 2 = 3 min, below the 10-minute floor
     assert ce_runs and {c["time"] for c in ce_runs} == {"10"}
-    model_jobs = [c for c in calls if c["rule"] in ("figure", "analyse_students")]
-    assert {c["rule"] for c in model_jobs} == {"figure", "analyse_students"}
-    for call in model_jobs:  # cluster jobs on the CPU, --cpus-per-task from the rule's threads
+    figures = [c for c in calls if c["rule"] == "figure"]
+    assert figures
+    for call in figures:  # the accuracy figure reads metrics: no GPU, --cpus-per-task from the rule's threads
         assert "--gpus" not in call["options"] and call["time"] == "60", call
-        assert call["options"]["--cpus-per-task"] == ("2" if call["rule"] == "analyse_students" else "1"), call
-    assert not {c["rule"] for c in calls} & {"table", "significance_tests", "select_hyperparameters"}
+        assert call["options"]["--cpus-per-task"] == "1", call
+    assert not {c["rule"] for c in calls} & {"table", "claims", "significance_tests"}  # local rules
     # slurm-keep-successful-logs: a finished run's SLURM log is still there
-    kept = list((tmp_path / ".snakemake" / "slurm_logs" / "rule_train").glob("digits_resnet8_resnet-e3_ce_seed0/*.log"))
-    assert kept, sorted(str(p) for p in (tmp_path / ".snakemake" / "slurm_logs").rglob("*.log"))[:20]
+    kept = list((workdir / ".snakemake" / "slurm_logs" / "rule_train").glob("digits_resnet8_resnet-e3_ce_seed0/*.log"))
+    assert kept, sorted(str(p) for p in (workdir / ".snakemake" / "slurm_logs").rglob("*.log"))[:20]
 
 
 def test_sigterm_preemption_under_slurm_on_a_gpu_shard_resumes_to_identical_metrics(slurm, tmp_path):
     env, state = slurm
-    budgets = {"resnet": {"epochs": 40, "batch_size": 128, "lr": 0.1, "lr_milestones": [0.5, 0.75]}}
+    budgets = {"resnet": {"epochs": 15, "batch_size": 128, "lr": 0.1, "lr_milestones": [0.5, 0.75]}}
     tables = {"table2": {"title": "one run", "dataset": "digits", "methods": ["CE"],
                          "groups": [{"label": "ResNet8", "model": "resnet8", "budget": "resnet"}]}}
-    write_config(tmp_path, seeds=[0], budgets=budgets, tables=tables, teachers={}, figures={}, analyses={},
+    write_config(tmp_path, seeds=[0], budgets=budgets, tables=tables, teachers={}, figures={}, analyses={}, claims=[],
                  cluster={**SMALL_JOBS, "gpu_shards_per_run": 1})
-    run_dir = tmp_path / "results" / "runs" / "digits" / "resnet8" / "resnet-e40" / "ce" / "seed0"
+    run_dir = tmp_path / "results" / "runs" / "digits" / "resnet8" / "resnet-e15" / "ce" / "seed0"
     env = {**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{env['PATH']}"}
     cmd = [str(BIN / "snakemake"), *PROFILE, "--directory", str(tmp_path),
            "--configfile", str(tmp_path / "config.yaml")]
@@ -143,17 +170,17 @@ def test_sigterm_preemption_under_slurm_on_a_gpu_shard_resumes_to_identical_metr
     assert workflow.returncode == 0, log[-4000:]
     train_log = (run_dir / "train.log").read_text()
     assert "resuming after epoch" in train_log, train_log[-2000:]
-    shard_jobs = [c for c in submissions(state) if "resnet-e40" in c["comment"]]
+    shard_jobs = [c for c in submissions(state) if "resnet-e15" in c["comment"]]
     assert shard_jobs, submissions(state)[-3:]
-    for call in shard_jobs:  # a share of a GPU instead of a whole one; 40 epochs x 30 s x margin 2 = 40 min
+    for call in shard_jobs:  # a share of a GPU instead of a whole one; 15 epochs x 30 s x margin 2 = 15 min
         assert call["options"]["--gres"] == "shard:1" and "--gpus" not in call["options"], call
-        assert call["time"] == "40" and call["options"]["--cpus-per-task"] == "1", call
+        assert call["time"] == "15" and call["options"]["--cpus-per-task"] == "1", call
 
     from introspect.plan import build_plan, load_config
     from introspect.train import train
 
     plan = build_plan(load_config(tmp_path / "config.yaml"))
-    spec = plan.runs["digits/resnet8/resnet-e40/ce/seed0"].run_spec()
+    spec = plan.runs["digits/resnet8/resnet-e15/ce/seed0"].run_spec()
     straight = train(spec, tmp_path / "straight")
     preempted = json.loads((run_dir / "metrics.json").read_text())
     for key in ("test_acc_final", "val_acc_final", "train_acc_final", "test_acc_best_val", "epochs"):
