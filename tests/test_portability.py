@@ -31,7 +31,7 @@ def checkout_copy(target: Path) -> Path:
     """What a clone holds: the Snakefile, the workflow, the package source and the configs."""
     target.mkdir()
     shutil.copy(ROOT / "Snakefile", target)
-    for folder in ("workflow", "src", "config"):
+    for folder in ("workflow", "src", "config", "envs", "profiles"):
         shutil.copytree(ROOT / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     (target / "config" / "tiny.yaml").write_text(yaml.safe_dump(tiny_config(), sort_keys=False))
     return target
@@ -78,24 +78,26 @@ def test_editing_reported_results_rebuilds_exactly_what_reads_it(finished_checko
         assert planned_jobs(run(finished_checkout, "-n")) == {"table", "claims", "significance_tests", "all"}
         csv.write_text(original.replace("3,mnist,mlp1024,CE,test_err,1.39", "3,mnist,mlp1024,CE,test_err,abc"))
         result = run(finished_checkout, "--cores", "1", check=False)
-        assert result.returncode != 0 and "Traceback" not in result.stderr
+        output = result.stdout + result.stderr  # the failed job's log, shown by the workflow profile
+        assert result.returncode != 0 and "Traceback" not in output
         rows = original.splitlines()
         line = rows.index(next(r for r in rows if r.startswith("3,mnist,mlp1024,CE,"))) + 1
-        assert f"config/reported_results.csv line {line}, column mean: 'abc' is not a number" in result.stderr
+        assert f"config/reported_results.csv line {line}, column mean: 'abc' is not a number" in output
     finally:
         csv.write_text(original)
         run(finished_checkout, "--cores", "1")
 
 
 def test_a_corrupt_metrics_file_is_an_error_naming_it_and_the_fix(finished_checkout):
-    metrics = next((finished_checkout / "results" / "runs").rglob("metrics.json"))
+    metrics = next((finished_checkout / "results" / "runs").rglob("ce/seed0/metrics.json"))  # read by table3
     original = metrics.read_text()
     try:
         metrics.write_text(original[: len(original) // 2])
         result = run(finished_checkout, "--cores", "1", check=False)
+        output = result.stdout + result.stderr  # the failed job's log, shown by the workflow profile
         assert result.returncode != 0
-        assert f"{metrics.relative_to(finished_checkout)} is corrupt" in result.stderr
-        assert "run the same snakemake command again" in result.stderr and "Traceback" not in result.stderr
+        assert f"{metrics.relative_to(finished_checkout)} is corrupt" in output
+        assert "run the same snakemake command again" in output and "Traceback" not in output
     finally:
         metrics.write_text(original)
         run(finished_checkout, "--cores", "1", "--touch")
@@ -118,9 +120,10 @@ def test_snakemake_refuses_a_hostile_config_naming_the_key(case, tmp_path):
     mutate(config)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     result = snakemake(workdir, "-n", check=False)
+    output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "config rejected before any job started" in result.stderr
-    assert all(fragment in result.stderr for fragment in fragments), result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
+    assert "config rejected before any job started" in output
+    assert all(fragment in output for fragment in fragments), output[-2000:]
+    assert "Traceback" not in output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]  # nothing written beside the workdir
     assert not (workdir / "results").exists() and not (workdir / "pwned").exists()
