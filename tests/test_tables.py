@@ -206,3 +206,33 @@ def test_student_analysis_html_escapes_and_uses_the_same_page(tmp_path):
     assert "script" not in [tag for tag, _ in page.tags] and "style" in [tag for tag, _ in page.tags]
     assert page.rows[1][:4] == ["table5", f"G {NASTY}", "KD", "2"]
     assert page.rows[1][4:] == ["0.50 ± 0.50", "0.500 ± 0.500", "0.50 ± 0.50", "0.50 ± 0.50"]
+
+
+def test_a_group_without_ce_is_checked_against_the_ce_runs_of_another_table(tmp_path):
+    """Table 5 has no CE column: its students' teacher is compared with Table 2's CE runs of the model."""
+    layout = ResultsLayout(tmp_path)
+
+    def finished(run_id, seed, accuracy):
+        files = layout.run(run_id)
+        files.directory.mkdir(parents=True)
+        files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": accuracy, "test_acc_max": accuracy,
+                                             "n_test": 359, "spec": {}}))
+
+    for seed in range(5):
+        finished(f"kd/seed{seed}", seed, 95.0)
+        finished(f"ce/seed{seed}", seed, 96.0 + 0.1 * seed)  # the CE runs of another table
+    finished("teacher/seed0", 0, 93.3)  # a teacher worse than its student's CE
+    spec = TableSpec.from_dict({
+        "name": "table5", "results_dir": str(tmp_path), "settings": {},
+        "config": {"title": "Students", "metric": "accuracy", "methods": ["KD"], "compare_to": []},
+        "cells": [{"group": "ResNet8", "method": "KD", "model": "resnet8", "paper_dataset": None,
+                   "run_ids": [f"kd/seed{s}" for s in range(5)], "seeds": list(range(5)),
+                   "teacher_run_ids": ["teacher/seed0"] * 5}],
+        "references": {"ResNet8": [f"ce/seed{s}" for s in range(5)]}})
+    write_table(spec, REPORTED)
+    row = pd.read_csv(layout.table("table5", "csv")).iloc[0]
+    assert "[teacher_not_better] teacher of KD on ResNet8 (93.30%) is not better than CE on ResNet8 (96.20%)" \
+        in row["flags"]
+    spec.references = {}
+    write_table(spec, REPORTED)  # without the reference there is nothing to compare the teacher with
+    assert pd.isna(pd.read_csv(layout.table("table5", "csv")).iloc[0]["flags"])

@@ -53,6 +53,8 @@ def build_plan(config: dict[str, Any]) -> Plan:
     tables = {name: _table(builder, name, table) for name, table in config["tables"].items()}
     figures = {name: builder.figure(name, figure) for name, figure in config["figures"].items()}
     analyses = {name: _analysis(builder, name, analysis, tables) for name, analysis in config["analyses"].items()}
+    for table in tables.values():  # after every view is planned: reference runs are only looked up
+        table.references = _references(builder, table)
     claims = _claims(config, tables, figures) if config["claims"] else None
     plan = Plan(config, builder.runs, tables, builder.selections, figures, analyses, claims)
     reject(output_problems(plan))
@@ -94,7 +96,8 @@ def _claims(config: dict[str, Any], tables: dict[str, TableSpec], figures: dict[
             view.config.get("paper_table"), view.config.get("metric", "accuracy")))
         known = {(c.group, c.method) for c in cells.get(claim["table"], [])}
         cells.setdefault(claim["table"], []).extend(c for c in group_cells if (c.group, c.method) not in known)
-    return ClaimsSpec(config["results_dir"], claims, cells)
+    references = {view: tables[view].references for view in cells if view in tables and tables[view].references}
+    return ClaimsSpec(config["results_dir"], claims, cells, references)
 
 
 def _table(builder: _Builder, name: str, table: dict[str, Any]) -> TableSpec:
@@ -115,6 +118,29 @@ def _table(builder: _Builder, name: str, table: dict[str, Any]) -> TableSpec:
                 "selection": {"use": config["sweeps"]["use"], "metric": config["sweeps"]["metric"],
                               "seeds": config["sweeps"]["seeds"]}}
     return TableSpec(name, table, cells, config["results_dir"], settings, teachers)
+
+
+REFERENCE = "CE"  # the method label every sanity comparison is made against
+
+
+def _references(builder: _Builder, table: TableSpec) -> dict[str, list[str]]:
+    """For each group without a CE cell: the CE runs of its model, dataset and budget, where another view
+    has them planned anyway (Table 5's students against Table 2's CE). No run is added for this."""
+    variant = builder.config["methods"].get(REFERENCE)
+    if not variant or variant.get("sweep"):
+        return {}
+    hyper = {k: v for k, v in variant.items() if k != "method"}
+    references = {}
+    for group in table.config["groups"]:
+        if any(c.group == group["label"] and c.method == REFERENCE for c in table.cells):
+            continue
+        budget = builder.config["budgets"][group["budget"]]
+        ids = [make_run_id(group.get("dataset", table.config["dataset"]), group["model"], group["budget"],
+                           budget["epochs"], method_slug(variant["method"], hyper), seed)
+               for seed in builder.config["seeds"]]
+        if all(run_id in builder.runs for run_id in ids):
+            references[group["label"]] = ids
+    return references
 
 
 def _analysis(builder: _Builder, name: str, analysis: dict[str, Any], tables: dict[str, TableSpec]) -> AnalysisSpec:

@@ -65,6 +65,9 @@ class TableSpec:
     results_dir: str
     settings: dict[str, Any] = field(default_factory=dict)  # for the table's footer
     teachers: dict[str, list[str]] = field(default_factory=dict)  # teacher label -> its run ids
+    # group -> CE runs of its model trained for another view, for groups without a CE cell (the sanity
+    # flags compare teachers and collapses with them)
+    references: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def metric_kind(self) -> str:
@@ -94,6 +97,9 @@ class TableSpec:
 
     def run_ids(self) -> list[str]:
         return sorted({r for cell in self.cells for r in cell.run_ids})
+
+    def reference_run_ids(self) -> list[str]:
+        return sorted({r for ids in self.references.values() for r in ids})
 
     def teacher_run_ids(self) -> list[str]:
         return sorted({r for ids in self.teachers.values() for r in ids})
@@ -181,9 +187,11 @@ class ClaimsSpec:
     results_dir: str
     claims: list[ClaimSpec]
     cells: dict[str, list[Cell]]  # view -> cells of the groups its claims name
+    references: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # view -> TableSpec.references
 
     def run_ids(self) -> list[str]:
-        return sorted({r for cells in self.cells.values() for c in cells for r in (*c.run_ids, *c.teacher_run_ids)})
+        cells = {r for cells in self.cells.values() for c in cells for r in (*c.run_ids, *c.teacher_run_ids)}
+        return sorted(cells | {r for groups in self.references.values() for ids in groups.values() for r in ids})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -191,7 +199,8 @@ class ClaimsSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClaimsSpec:
         return cls(data["results_dir"], [ClaimSpec(**c) for c in data["claims"]],
-                   {view: [Cell(**c) for c in cells] for view, cells in data["cells"].items()})
+                   {view: [Cell(**c) for c in cells] for view, cells in data["cells"].items()},
+                   data.get("references", {}))
 
 
 @dataclass

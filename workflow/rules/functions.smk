@@ -18,7 +18,7 @@ def runs_to_aggregate(run_ids):
 def table_inputs(wildcards):
     """Every run of the table (see runs_to_aggregate), its selections and the paper's values."""
     table = PLAN.tables[wildcards.table]
-    run_ids = runs_to_aggregate(sorted(set(table.run_ids()) | set(table.teacher_run_ids())))
+    run_ids = runs_to_aggregate(sorted({*table.run_ids(), *table.teacher_run_ids(), *table.reference_run_ids()}))
     selections = [str(LAYOUT.selection(s)) for s in table.selection_ids()]
     return metrics_of(run_ids) + selections + [PLAN.config["reported_results"]]
 

@@ -99,18 +99,34 @@ def collect_cells(view: str, cells: Sequence[Cell], layout: ResultsLayout,
     return results
 
 
+def reference_accuracies(references: dict[str, list[str]], layout: ResultsLayout,
+                         accuracy_metric: str = "test_acc_final") -> dict[str, dict[int, float]]:
+    """Group -> {seed: accuracy} of the finished CE runs that stand in for a group without a CE cell."""
+    out = {}
+    for group, run_ids in references.items():
+        runs = [read_run(layout, r) for r in run_ids if layout.run(r).is_finished()]
+        if runs:
+            out[group] = {run.seed: run.value(accuracy_metric) for run in runs}
+    return out
+
+
 def flag_cells(cells: Sequence[CellResult], *, key: Callable[[CellResult], str] = lambda c: c.group,
+               references: dict[str, dict[int, float]] | None = None, reference: str = "CE",
                thresholds: Thresholds = Thresholds()) -> list[Flag]:
     """Sanity flags of the cells (teacher not better than the group's CE, collapse, ceiling, low n,
     missing seeds); each cell's ``flags`` gets its mark. ``key`` names the group a cell is compared
-    within (its CE reference); flags carry it as their model."""
+    within (its CE reference); flags carry it as their model. ``references[group]`` are CE accuracies
+    of a group that has no CE cell of its own (trained for another view)."""
     def teacher(c: CellResult) -> str:
         return f"of {c.method} on {key(c)}"
 
     sanity = [SanityCell(key(c), key(c), c.method, c.accuracy, c.expected_seeds, c.n_test,
                          teacher=teacher(c) if c.teacher_accuracy else None) for c in cells]
+    groups = {c.group: key(c) for c in cells}
+    sanity += [SanityCell(groups[group], groups[group], reference, values)
+               for group, values in (references or {}).items() if group in groups]
     teachers = {teacher(c): c.teacher_accuracy for c in cells if c.teacher_accuracy}
-    flags = sanity_flags(sanity, teachers=teachers, thresholds=thresholds)
+    flags = sanity_flags(sanity, teachers=teachers, reference=reference, thresholds=thresholds)
     marks = cell_marks(flags)
     for cell in cells:
         cell.flags = marks.get((key(cell), cell.method), "")

@@ -46,7 +46,7 @@ from tabulate import tabulate
 from ..io import atomic_write_text
 from ..runs import ResultsLayout
 from ..specs import ClaimSpec, ClaimsSpec
-from .cells import CellResult, collect_cells, flag_cells
+from .cells import CellResult, collect_cells, flag_cells, reference_accuracies
 from .reported import Reported, paper_value, read_reported
 from .stats import NAN, holm, minimum_detectable_effect, paired_differences, paired_t
 
@@ -295,7 +295,8 @@ def write_claims_report(spec: ClaimsSpec, reported_csv: Path, *, metric: str = "
     for view, view_cells in spec.cells.items():
         results = collect_cells(f"claims of {view}", view_cells, layout, lambda run, m: run.value(m), metric,
                                 allow_missing=allow_missing)
-        flag_cells(results, key=lambda c, view=view: f"{view} · {c.group}")
+        flag_cells(results, key=lambda c, view=view: f"{view} · {c.group}",
+                   references=reference_accuracies(spec.references.get(view, {}), layout))
         cells.update({(f"{view} · {c.group}", c.method): c for c in results})
     claims = [_claim(c, reported) for c in spec.claims]
     flags = {c.name: [f"{m}: {t}" for m in (c.method_a, c.method_b) for t in cells[(c.model, m)].flag_texts]
