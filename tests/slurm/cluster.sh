@@ -12,7 +12,8 @@
 # - the slurm executor's job step clears SLURM_CONF, so DIR/bin/srun wraps srun and exports it;
 #   DIR/bin goes first on PATH. Nothing is written outside DIR.
 # - DIR/bin/sbatch logs every submission's arguments (all but the --wrap'ed command, tab-separated,
-#   one line per job) to DIR/log/sbatch.args, then runs the real sbatch: the tests check what was asked.
+#   one line per job, written whole under a lock) to DIR/log/sbatch.args, then runs the real sbatch: the
+#   tests check what was asked.
 # - CPU-only node: GPU requests (gpu=1 / gres=gpu:1) are served by fake GPUs declared as GRES, one
 #   per character device (File=/dev/null, /dev/zero, ...), so the profile's real GPU requests are
 #   exercised unchanged. A running job holds two of them here (its batch step and its srun step are
@@ -95,7 +96,10 @@ exec $(command -v srun) "\$@"
 WRAP
     cat > "$dir/bin/sbatch" <<WRAP
 #!/bin/bash
-{ for arg in "\$@"; do case "\$arg" in --wrap=*) ;; *) printf '%s\t' "\$arg" ;; esac; done; echo; } >> $dir/log/sbatch.args
+# one line per call, written at once under a lock: Snakemake submits jobs concurrently
+line=""
+for arg in "\$@"; do case "\$arg" in --wrap=*) ;; *) line+="\$arg"\$'\t' ;; esac; done
+{ flock 9; printf '%s\n' "\$line" >&9; } 9>> $dir/log/sbatch.args
 exec $(command -v sbatch) "\$@"
 WRAP
     chmod +x "$dir/bin/srun" "$dir/bin/sbatch"
