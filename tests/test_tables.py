@@ -236,3 +236,9 @@ def test_a_group_without_ce_is_checked_against_the_ce_runs_of_another_table(tmp_
     spec.references = {}
     write_table(spec, REPORTED)  # without the reference there is nothing to compare the teacher with
     assert pd.isna(pd.read_csv(layout.table("table5", "csv")).iloc[0]["flags"])
+    # a peer (BAN's: the student's own architecture, trained with CE) is no teacher to flag
+    spec.references = {"ResNet8": [f"ce/seed{s}" for s in range(5)]}
+    peer = layout.run("teacher/seed0").metrics
+    peer.write_text(json.dumps({**json.loads(peer.read_text()), "model": "resnet8"}))
+    write_table(spec, REPORTED)
+    assert pd.isna(pd.read_csv(layout.table("table5", "csv")).iloc[0]["flags"])

@@ -27,7 +27,9 @@ class CellResult:
     expected_seeds: list[int] = field(default_factory=list)
     accuracy: dict[int, float] = field(default_factory=dict)  # seed -> test accuracy (%), for the sanity flags
     optimistic: dict[int, float] = field(default_factory=dict)  # seed -> value at the best *test* epoch
-    teacher_accuracy: list[float] = field(default_factory=list)  # its teachers' final test accuracies
+    # its teachers' final test accuracies; not a peer's (BAN's peer has the student's architecture and is
+    # a CE run by design, so "no better than CE" is what it is, not a fault)
+    teacher_accuracy: list[float] = field(default_factory=list)
     n_test: int | None = None
     missing: list[str] = field(default_factory=list)
     paper_mean: float = float("nan")
@@ -66,7 +68,7 @@ def collect_cells(view: str, cells: Sequence[Cell], layout: ResultsLayout,
     ``allow_missing`` (then the cell uses the seeds that finished and lists the others); an empty
     cell is always one."""
     results, missing = [], []
-    teacher_accuracy: dict[str, float] = {}
+    teacher_accuracy: dict[str, float | None] = {}  # None: a peer of the student's architecture
     for cell in cells:
         result = CellResult(cell.group, cell.method, cell.model, cell.paper_dataset, {}, cell.run_ids,
                             list(cell.seeds))
@@ -81,8 +83,10 @@ def collect_cells(view: str, cells: Sequence[Cell], layout: ResultsLayout,
             result.n_test = run.metrics.get("n_test", result.n_test)
         for teacher in dict.fromkeys(cell.teacher_run_ids):
             if teacher not in teacher_accuracy and layout.run(teacher).is_finished():
-                teacher_accuracy[teacher] = read_run(layout, teacher).value(accuracy_metric)
-            if teacher in teacher_accuracy:
+                run = read_run(layout, teacher)
+                peer = run.metrics.get("model") == cell.model
+                teacher_accuracy[teacher] = None if peer else run.value(accuracy_metric)
+            if teacher_accuracy.get(teacher) is not None:
                 result.teacher_accuracy.append(teacher_accuracy[teacher])
         missing += result.missing
         results.append(result)
