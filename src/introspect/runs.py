@@ -114,6 +114,20 @@ class ResultsLayout:
     def claims(self, ext: str) -> Path:
         return self.root / f"claims.{ext}"
 
+    # every file a view's rule writes (the all-target and the planner's inside-results_dir check use these)
+    def table_files(self, name: str) -> list[Path]:
+        return [self.table(name, ext) for ext in ("md", "tex", "csv", "html")] + [self.table_tests(name)]
+
+    def figure_files(self, name: str) -> list[Path]:
+        return [self.figure(name, ext) for ext in ("png", "pdf", "csv")]
+
+    def analysis_files(self, name: str) -> list[Path]:
+        return ([self.table(name, ext) for ext in ("md", "csv", "html")] + [self.analysis_runs(name)]
+                + [self.analysis_figure(name, ext) for ext in ("png", "pdf", "csv")])
+
+    def claims_files(self) -> list[Path]:
+        return [self.claims(ext) for ext in ("md", "csv", "html")]
+
     def analysis_runs(self, name: str) -> Path:
         return self.tables_dir / f"{name}_runs.csv"
 

@@ -219,14 +219,13 @@ def planned_outputs(plan: Plan) -> list[tuple[str, Path]]:
         outputs += [(f"run {run_id}: input", path) for path in run.input_files()]
     outputs += [(f"selection {s.selection_id}", layout.selection(s.selection_id)) for s in plan.selections.values()]
     for name in plan.tables:
-        outputs += [(f"tables.{name}", layout.table(name, ext)) for ext in ("md", "tex", "csv", "html")]
-        outputs.append((f"tables.{name}", layout.table_tests(name)))
+        outputs += [(f"tables.{name}", path) for path in layout.table_files(name)]
     for name in plan.figures:
-        outputs += [(f"figures.{name}", layout.figure(name, ext)) for ext in ("png", "pdf", "csv")]
+        outputs += [(f"figures.{name}", path) for path in layout.figure_files(name)]
     for name in plan.analyses:
-        outputs += [(f"analyses.{name}", layout.table(name, ext)) for ext in ("md", "csv", "html")]
-        outputs.append((f"analyses.{name}", layout.analysis_runs(name)))
-        outputs += [(f"analyses.{name}", layout.analysis_figure(name, ext)) for ext in ("png", "pdf", "csv")]
+        outputs += [(f"analyses.{name}", path) for path in layout.analysis_files(name)]
+    if plan.claims:
+        outputs += [("claims", path) for path in layout.claims_files()]
     return outputs
 
 

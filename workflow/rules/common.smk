@@ -74,11 +74,11 @@ def models_of(run_ids):
 
 
 def table_outputs(tables):
-    return [str(LAYOUT.table(name, ext)) for name in tables for ext in ("md", "tex", "csv", "html")]
+    return [str(path) for name in tables for path in LAYOUT.table_files(name)]
 
 
 def figure_outputs(figures):
-    return [str(LAYOUT.figure(name, ext)) for name in figures for ext in ("png", "pdf", "csv")]
+    return [str(path) for name in figures for path in LAYOUT.figure_files(name)]
 
 
 def claims_summary():

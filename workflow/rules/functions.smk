@@ -33,7 +33,7 @@ def claims_inputs(wildcards):
 
 
 def claims_outputs():
-    return paths(LAYOUT.claims(ext) for ext in ("md", "csv", "html")) if PLAN.claims else []
+    return paths(LAYOUT.claims_files()) if PLAN.claims else []
 
 
 FIGURE_KINDS = {
@@ -70,5 +70,4 @@ def analysis_inputs(wildcards):
 
 
 def analysis_outputs(analyses):
-    return ([str(LAYOUT.table(name, ext)) for name in analyses for ext in ("md", "csv", "html")]
-            + [str(LAYOUT.analysis_figure(name, ext)) for name in analyses for ext in ("png", "pdf")])
+    return [str(path) for name in analyses for path in LAYOUT.analysis_files(name)]

@@ -308,9 +308,7 @@ def write_claims_report(spec: ClaimsSpec, reported_csv: Path, *, metric: str = "
                                  check_paper_magnitude=check)
     results = [replace(r, optimistic_effect=o.effect, optimistic_ci_low=o.ci_low, optimistic_ci_high=o.ci_high,
                        optimistic_verdict=o.verdict) for r, o in zip(results, optimistic)]
-    atomic_write_text(layout.claims("csv"), claims_frame(results).to_csv(index=False))
-    atomic_write_text(layout.claims("md"), claims_markdown(results, "The paper's claims on this result set"))
-    atomic_write_text(layout.claims("html"), claims_html(results, "The paper's claims on this result set"))
+    write_claims(results, layout.claims("md").with_suffix(""), "The paper's claims on this result set")
     return results
 
 

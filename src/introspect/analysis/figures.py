@@ -26,7 +26,7 @@ from torch import Tensor
 from ..io import atomic_write_text
 from ..runs import ResultsLayout, read_run
 from ..specs import Cell, FigureSpec
-from .reported import Reported, read_reported
+from .reported import Reported, paper_row, read_reported
 
 
 def draw_figure(spec: FigureSpec, *, metric: str = "test_acc_final", reported: Path | None = None,
@@ -216,11 +216,9 @@ def _accuracy_summary(spec: FigureSpec, runs: pd.DataFrame, metric: str,
 def _paper_value(reported: list[Reported] | None, cell: Cell) -> tuple[float, str]:
     """The LE paper's test accuracy of the cell's model and method on its ``paper_dataset``, if printed
     (in any of its tables: Figure 3 itself gives no numbers)."""
-    for row in reported or []:
-        if (row.is_papers_own and row.metric == "test_acc" and (row.model, row.method, row.dataset)
-                == (cell.model, cell.method, cell.paper_dataset)):
-            return row.mean, row.source
-    return float("nan"), ""
+    row = paper_row(reported or [], metric_kind="accuracy", model=cell.model, method=cell.method,
+                    dataset=cell.paper_dataset)
+    return (row.mean, row.source) if row else (float("nan"), "")
 
 
 def _accuracy_panel(ax, summary: pd.DataFrame, runs: pd.DataFrame, metric: str) -> None:

@@ -80,12 +80,21 @@ def _convert(path, line: int, column: str | None, value: str | None, schema: dic
     return value
 
 
-def paper_value(reported: list[Reported], table: int | None, metric_kind: str, model: str, method: str,
-                dataset: str | None) -> tuple[float, float]:
-    """The paper's own (mean, std) of one cell, NaN where it reports none."""
+def paper_row(reported: list[Reported], *, metric_kind: str, model: str, method: str, dataset: str | None,
+              table: int | None = None) -> Reported | None:
+    """The paper's own row of one cell (in ``table``, or in any table when None), if it prints one."""
     metric = "test_err" if metric_kind == "error" else "test_acc"
     for row in reported:
-        if (row.is_papers_own and row.table == table and row.metric == metric and row.model == model
-                and row.method == method and row.dataset == dataset):
-            return row.mean, row.std
-    return math.nan, math.nan
+        if (row.is_papers_own and row.metric == metric and (row.model, row.method, row.dataset)
+                == (model, method, dataset) and (table is None or row.table == table)):
+            return row
+    return None
+
+
+def paper_value(reported: list[Reported], table: int | None, metric_kind: str, model: str, method: str,
+                dataset: str | None) -> tuple[float, float]:
+    """The paper's own (mean, std) of one cell of ``table``, NaN where it reports none."""
+    if table is None:
+        return math.nan, math.nan
+    row = paper_row(reported, metric_kind=metric_kind, model=model, method=method, dataset=dataset, table=table)
+    return (row.mean, row.std) if row else (math.nan, math.nan)
