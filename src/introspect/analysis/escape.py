@@ -1,0 +1,60 @@
+"""Config and result text made inert for each format it is rendered in.
+
+Titles, notes, method and group labels, reported-results sources and claim quotations come from
+configs and files that may have been written by someone else (a shared results directory, a config
+copied from a colleague). Every renderer passes such text through the function of its format here;
+none of them builds markup from it. Each function takes any value and returns a one-line string.
+"""
+from __future__ import annotations
+
+import html as _html
+import re
+
+_WHITESPACE = re.compile(r"\s+")
+# CommonMark lets a backslash escape any ASCII punctuation; these are the ones that start markup
+# (emphasis, code, links, images, raw HTML, tables, headings, strikethrough) or an HTML entity.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
+# reStructuredText: a backslash makes any character literal, so every non-alphanumeric ASCII
+# character is escaped; directives (``.. raw::``), roles, references and standalone URIs
+# (``javascript:...``) then never form.
+_RST_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+# A spreadsheet evaluates a cell beginning with one of these as a formula (=HYPERLINK(...)).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?%?|[+-]?(inf|nan)", re.IGNORECASE)
+
+
+def one_line(value: object) -> str:
+    """The text of ``value`` with every run of whitespace (newlines included) as one space."""
+    return _WHITESPACE.sub(" ", str(value)).strip()
+
+
+def markdown(value: object) -> str:
+    """Text for a Markdown paragraph or table cell: shown literally, never as markup or a column break."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", one_line(value))
+
+
+def rst(value: object) -> str:
+    """Text for a reStructuredText paragraph (Snakemake's report captions, rendered by docutils)."""
+    return _RST_SPECIAL.sub(r"\\\1", one_line(value))
+
+
+def html(value: object) -> str:
+    """Text for an HTML element or attribute value."""
+    return _html.escape(str(value), quote=True)
+
+
+def latex(value: object) -> str:
+    """Text for LaTeX: special characters as commands, non-ASCII as LaTeX macros."""
+    from pylatexenc.latexencode import unicode_to_latex
+
+    return unicode_to_latex(one_line(value))
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: a string that would start a formula gets a leading
+    apostrophe (numbers, including negative ones, are left as they are). Non-strings pass unchanged."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value.strip()):
+        return "'" + value
+    return value
