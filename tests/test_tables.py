@@ -48,6 +48,15 @@ def make_runs(results_dir: Path, skip=(), name="table2"):
         "cells": cells})
 
 
+def markdown_text(md: str) -> str:
+    """The text a reader sees of the Markdown ``md`` (rendered, tags removed, entities decoded)."""
+    from html import unescape
+
+    from markdown_it import MarkdownIt
+
+    return unescape(re.sub(r"<[^>]+>", "", MarkdownIt("commonmark").enable("table").render(md)))
+
+
 def test_table_contents(tmp_path):
     spec = make_runs(tmp_path)
     layout = ResultsLayout(tmp_path)
@@ -79,7 +88,7 @@ def test_table_contents(tmp_path):
     assert "`test_acc_max`, optimistic" in md and "91.77 (+0.56)" in md
     assert row["optimistic_mean"] == pytest.approx(91.7667, abs=1e-3)
     # three seeds: every cell carries the low-n flag (the paper has five), shown and not dropped
-    assert "⚑low_n" in md and "Sanity flag ⚑low_n: all 6 cells" in md
+    assert "⚑low_n" in md and "Sanity flag ⚑low_n: all 6 cells" in markdown_text(md)
     tex = layout.table("table2", "tex").read_text()
     assert "\\toprule" in tex and "\\textbf{91.27 $\\pm$ 0.31}" in tex and "LE(Grad-CAM)" in tex
 

@@ -3,17 +3,27 @@
 Titles, notes, method and group labels, reported-results sources and claim quotations come from
 configs and files that may have been written by someone else (a shared results directory, a config
 copied from a colleague). Every renderer passes such text through the function of its format here;
-none of them builds markup from it. Each function takes any value and returns a one-line string.
+none of them builds markup from it. Each function takes any value and returns a one-line string
+(``mathtext`` keeps line breaks, ``csv_frame`` maps a whole table).
 """
 from __future__ import annotations
 
 import html as _html
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _WHITESPACE = re.compile(r"\s+")
-# CommonMark lets a backslash escape any ASCII punctuation; these are the ones that start markup
-# (emphasis, code, links, images, raw HTML, tables, headings, strikethrough) or an HTML entity.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
+# CommonMark lets a backslash escape any ASCII punctuation; these are the ones that start inline
+# markup anywhere in a line (emphasis, code, links and images, raw HTML and autolinks, table columns,
+# headings' closing #s, strikethrough, entities). Parentheses, braces and "!" only act after an
+# unescaped "]" or "[", so they are left as they are and labels such as LE(Grad-CAM) stay readable.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")
+# At the start of a line (a list item's or a heading's text) these start a block: a list, a
+# blockquote, a setext underline or an ordered list ("1." / "1)").
+_MARKDOWN_BLOCK_START = re.compile(r"^([-+=])|^(\d+)([.)])")
 # reStructuredText: a backslash makes any character literal, so every non-alphanumeric ASCII
 # character is escaped; directives (``.. raw::``), roles, references and standalone URIs
 # (``javascript:...``) then never form.
@@ -30,7 +40,8 @@ def one_line(value: object) -> str:
 
 def markdown(value: object) -> str:
     """Text for a Markdown paragraph or table cell: shown literally, never as markup or a column break."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", one_line(value))
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", one_line(value))
+    return _MARKDOWN_BLOCK_START.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", text)
 
 
 def rst(value: object) -> str:
@@ -58,3 +69,18 @@ def csv_cell(value: object) -> object:
     if value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value.strip()):
         return "'" + value
     return value
+
+
+def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells are :func:`csv_cell` (numbers and column names unchanged),
+    for ``to_csv``: every CSV the analysis writes goes through this."""
+    out = frame.copy()
+    for column in out.columns:  # text may sit in object or string columns; numbers map to themselves
+        out[column] = out[column].map(csv_cell)
+    return out
+
+
+def mathtext(value: object) -> str:
+    """Text for matplotlib (titles, labels, tick labels): a ``$`` would start mathtext, so each is
+    escaped; matplotlib shows ``\\$`` as a literal dollar and never parses text without an unescaped one."""
+    return str(value).replace("$", r"\$")

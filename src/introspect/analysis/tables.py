@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pylatexenc.latexencode import unicode_to_latex
 from tabulate import tabulate
 
 from ..io import atomic_write_text
 from ..runs import ResultsLayout, read_run
 from ..specs import TableSpec
+from . import escape
 from .cells import OPTIMISTIC_METRIC, CellResult, collect_cells, flag_cells, flag_notes, reference_accuracies
 from .html_page import Cell, html_page, html_table
+from .numbers import MISSING, format_number, summarise
 from .reported import PAPER_SOURCE, Reported, paper_value, read_reported
 from .stats import holm, paired_t, welch_t
 
@@ -90,7 +91,7 @@ def write_table(spec: TableSpec, reported_csv: Path, *, metric: str = "test_acc_
     tests_out = layout.table_tests(spec.name)
     columns = ["table", "group", "model", "method_a", "method_b", "test", "n_a", "n_b", "mean_diff",
                "statistic", "df", "p", "p_holm", "effect_size", "ci_low", "ci_high", "reason"]
-    atomic_write_text(tests_out, pd.DataFrame(tests, columns=columns).to_csv(index=False))
+    atomic_write_text(tests_out, escape.csv_frame(pd.DataFrame(tests, columns=columns)).to_csv(index=False))
     return cells
 
 
@@ -100,14 +101,10 @@ def _ordered(items) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _fmt(value: float, digits: int = 2) -> str:
-    return "–" if value is None or math.isnan(value) else f"{value:.{digits}f}"
-
-
 def _cell_text(cell: CellResult | None, bold: tuple[str, str]) -> str:
     if cell is None:
-        return "–"
-    text = f"{_fmt(cell.mean)} ± {_fmt(cell.std)}"
+        return MISSING
+    text = f"{format_number(cell.mean)} ± {format_number(cell.std)}"
     if cell.best:
         text = f"{bold[0]}{text}{bold[1]}"
     return f"{text} (n={cell.n}){cell.mark}" + (f" {cell.flags}" if cell.flags else "")
@@ -171,8 +168,8 @@ def _html(cells: list[CellResult], spec: TableSpec, metric: str) -> str:
     """The table for Snakemake's HTML report: our numbers with the paper's, and the notes."""
     def render(cell: CellResult | None) -> Cell | str:
         if cell is None:
-            return "–"
-        paper = "" if math.isnan(cell.paper_mean) else f"paper {_fmt(cell.paper_mean)}"
+            return MISSING
+        paper = "" if math.isnan(cell.paper_mean) else f"paper {format_number(cell.paper_mean)}"
         return Cell(_cell_text(cell, ("", "")), best=cell.best, note=paper)
 
     header, rows = _grid(cells, spec, render)
@@ -186,38 +183,45 @@ def _teacher_lines(spec: TableSpec) -> list[str]:
     layout = ResultsLayout(spec.results_dir)
     lines = []
     for label, run_ids in spec.teachers.items():
-        values = [read_run(layout, r).value("test_acc_final") for r in run_ids]
-        series = pd.Series(values, dtype=float)
-        spread = f" ± {_fmt(series.std(ddof=1))}" if len(values) > 1 else ""
-        lines.append(f"Teacher {label}: {_fmt(series.mean())}{spread}% test accuracy (n={len(values)}).")
+        summary = summarise(read_run(layout, r).value("test_acc_final") for r in run_ids)
+        spread = f" ± {format_number(summary.std)}" if summary.n > 1 else ""
+        lines.append(f"Teacher {label}: {format_number(summary.mean)}{spread}% test accuracy (n={summary.n}).")
     return lines + ([""] if lines else [])
 
 
 def _markdown(cells: list[CellResult], spec: TableSpec, reported: pd.DataFrame, metric: str) -> str:
     config = spec.config
-    title = f"# {spec.name}: {config['title']}"
-    lines = [title, ""] + _teacher_lines(spec)
+    title = "# " + escape.markdown(f"{spec.name}: {config['title']}")
+    lines = [title, ""] + [escape.markdown(line) for line in _teacher_lines(spec)]
     lines += [f"Ours ({spec.metric_label}, dataset `{spec.settings.get('dataset', '')}`):", ""]
     header, rows = _grid(cells, spec, lambda c: _cell_text(c, ("**", "**")))
-    lines += [tabulate(rows, header, tablefmt="github", disable_numparse=True), ""]
+    lines += [_markdown_table(header, rows), ""]
     if config.get("paper_table"):
-        header, rows = _grid(cells, spec, lambda c: "–" if c is None else
-                             f"{_fmt(c.paper_mean)} ± {_fmt(c.paper_std)}" if not math.isnan(c.paper_std)
-                             else _fmt(c.paper_mean))
-        lines += [f"Paper, Table {config['paper_table']} ({', '.join(sorted({str(c.paper_dataset) for c in cells}))}):",
-                  "", tabulate(rows, header, tablefmt="github", disable_numparse=True), ""]
-        header, rows = _grid(cells, spec, lambda c: "–" if c is None else _signed(c.mean - c.paper_mean))
+        header, rows = _grid(cells, spec, lambda c: MISSING if c is None else
+                             f"{format_number(c.paper_mean)} ± {format_number(c.paper_std)}"
+                             if not math.isnan(c.paper_std) else format_number(c.paper_mean))
+        datasets = ", ".join(sorted({str(c.paper_dataset) for c in cells}))
+        lines += [f"Paper, Table {config['paper_table']} ({escape.markdown(datasets)}):",
+                  "", _markdown_table(header, rows), ""]
+        header, rows = _grid(cells, spec, lambda c: MISSING if c is None else _signed(c.mean - c.paper_mean))
         lines += ["Difference, ours − paper (different dataset and budget unless the config is the paper's):",
-                  "", tabulate(rows, header, tablefmt="github", disable_numparse=True), ""]
-        header, rows = _grid(cells, spec, lambda c: "–" if c is None else
-                             f"{_fmt(c.optimistic_mean)} ({_signed(c.optimistic_mean - c.paper_mean)})")
+                  "", _markdown_table(header, rows), ""]
+        header, rows = _grid(cells, spec, lambda c: MISSING if c is None else
+                             f"{format_number(c.optimistic_mean)} ({_signed(c.optimistic_mean - c.paper_mean)})")
         lines += [f"Ours at the best test epoch (`{OPTIMISTIC_METRIC}`, optimistic: chosen on test data; most "
                   "likely the paper's statistic, as the TAKD code it follows reports it), and its difference to "
-                  "the paper:", "", tabulate(rows, header, tablefmt="github", disable_numparse=True), ""]
+                  "the paper:", "", _markdown_table(header, rows), ""]
         if config.get("other_implementations"):
             lines += _other_implementations(spec, reported)
-    lines += [f"- {note}" for note in _footer(cells, spec, metric)]
+    lines += [f"- {escape.markdown(note)}" for note in _footer(cells, spec, metric)]
     return "\n".join(lines) + "\n"
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A GitHub table whose labels (the header and the first column: config text) are escaped; the
+    other entries are numbers this module formatted, with their intended bold."""
+    return tabulate([[escape.markdown(row[0]), *row[1:]] for row in rows], [escape.markdown(h) for h in header],
+                    tablefmt="github", disable_numparse=True)
 
 
 def _other_implementations(spec: TableSpec, reported: pd.DataFrame) -> list[str]:
@@ -228,46 +232,40 @@ def _other_implementations(spec: TableSpec, reported: pd.DataFrame) -> list[str]
         return []
     out = []
     for source, group in rows.groupby("source", sort=False):
-        entries = {r.method: (_fmt(r.mean) if pd.isna(r.std) else f"{_fmt(r.mean)} ± {_fmt(r.std)}")
-                   for r in group.itertuples()}
-        out.append([source] + [entries.get(m, "–") for m in config["methods"]])
-    return ["Other implementations quoted by the paper:", "",
-            tabulate(out, ["Source"] + config["methods"], tablefmt="github", disable_numparse=True), ""]
+        entries = {r.method: (format_number(r.mean) if pd.isna(r.std)
+                              else f"{format_number(r.mean)} ± {format_number(r.std)}") for r in group.itertuples()}
+        out.append([source] + [entries.get(m, MISSING) for m in config["methods"]])
+    return ["Other implementations quoted by the paper:", "", _markdown_table(["Source"] + config["methods"], out), ""]
 
 
 def _signed(value: float) -> str:
-    return "–" if math.isnan(value) else f"{value:+.2f}"
-
-
-def _latex_escape(text: str) -> str:
-    """Plain text as LaTeX: the specials (& % $ # _ { } ~ ^ \\) and non-ASCII characters as commands."""
-    return unicode_to_latex(str(text))
+    return format_number(value, "+.2f")
 
 
 def _latex(cells: list[CellResult], spec: TableSpec, metric: str) -> str:
     def render(cell: CellResult | None) -> str:
         if cell is None:
             return "--"
-        text = f"{_fmt(cell.mean)} $\\pm$ {_fmt(cell.std)}"
+        text = f"{format_number(cell.mean)} $\\pm$ {format_number(cell.std)}"
         if cell.best:
             text = f"\\textbf{{{text}}}"
         mark = {"†": "$^{\\dagger}$", "‡": "$^{\\ddagger}$"}.get(cell.mark, "")
-        paper = "" if math.isnan(cell.paper_mean) else f" [{_fmt(cell.paper_mean)}]"
+        paper = "" if math.isnan(cell.paper_mean) else f" [{format_number(cell.paper_mean)}]"
         return text + mark + paper
 
     header, rows = _grid(cells, spec, render)
     config = spec.config
-    notes = " ".join(_latex_escape(n) for n in _footer(cells, spec, metric)[:2])
-    caption = (f"{_latex_escape(config['title'])}: {_latex_escape(spec.metric_label)}, mean $\\pm$ std over "
+    notes = " ".join(escape.latex(n) for n in _footer(cells, spec, metric)[:2])
+    caption = (f"{escape.latex(config['title'])}: {escape.latex(spec.metric_label)}, mean $\\pm$ std over "
                f"seeds; the paper's value in brackets. {notes}")
     lines = [
         "% generated by introspect; requires \\usepackage{booktabs}",
         "\\begin{table}[t]", "\\centering", f"\\caption{{{caption}}}",
         f"\\label{{tab:{_latex_label(spec.name)}}}",
         "\\begin{tabular}{l" + "c" * (len(header) - 1) + "}", "\\toprule",
-        " & ".join(_latex_escape(h) for h in header) + " \\\\", "\\midrule",
+        " & ".join(escape.latex(h) for h in header) + " \\\\", "\\midrule",
     ]
-    lines += [" & ".join([_latex_escape(r[0])] + r[1:]) + " \\\\" for r in rows]
+    lines += [" & ".join([escape.latex(r[0])] + r[1:]) + " \\\\" for r in rows]
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
     return "\n".join(lines) + "\n"
 
@@ -289,4 +287,4 @@ def _csv(cells: list[CellResult], spec: TableSpec, metric: str) -> str:
         "flags": " | ".join(c.flag_texts),
         "missing_runs": " ".join(c.missing), "run_ids": " ".join(c.run_ids),
     } for c in cells]
-    return pd.DataFrame(records).to_csv(index=False, float_format="%.4f")
+    return escape.csv_frame(pd.DataFrame(records)).to_csv(index=False, float_format="%.4f")
