@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
-from introspect.analysis.figures import class_similarity, map_style, mean_class_distance, scaled_map, t_interval
+from introspect.analysis.figures import class_similarity, map_style, mean_class_distance, scaled_map
+from introspect.analysis.numbers import summarise
 from introspect.cli import main
 from introspect.explain import explain
 from introspect.models import build_model
@@ -42,13 +43,13 @@ def test_mean_class_distance_averages_over_samples_and_batches(seeded):
     torch.testing.assert_close(distance.diagonal(), torch.zeros(10), atol=1e-5, rtol=0)
 
 
-def test_t_interval_matches_scipys_one_sample_t_interval():
+def test_the_seed_summary_matches_scipys_one_sample_t_interval():
     values = [88.1, 88.9, 87.6, 88.4]
-    mean, low, high = t_interval(values)
+    summary = summarise(values)
     expected = stats.ttest_1samp(values, 0.0).confidence_interval(0.95)
-    assert mean == pytest.approx(sum(values) / 4)
-    assert (low, high) == pytest.approx((expected.low, expected.high))
-    assert all(math.isnan(v) for v in t_interval([88.0])[1:])
+    assert summary.mean == pytest.approx(sum(values) / 4)
+    assert (summary.low, summary.high) == pytest.approx((expected.low, expected.high))
+    assert math.isnan(summarise([88.0]).low) and math.isnan(summarise([88.0]).high)
 
 
 def accuracy_runs(results_dir: Path) -> dict:

@@ -12,7 +12,6 @@ otherwise; every heat map has a colour bar. Each figure is written as PNG (the r
 """
 from __future__ import annotations
 
-import math
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,13 @@ from typing import Any
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from scipy import stats
 from torch import Tensor
 
 from ..io import atomic_write_text
 from ..runs import ResultsLayout, read_run
 from ..specs import Cell, FigureSpec
+from . import escape
+from .numbers import summarise
 from .reported import Reported, paper_row, read_reported
 
 
@@ -46,17 +46,8 @@ def draw_figure(spec: FigureSpec, *, metric: str = "test_acc_final", reported: P
         figure, table = {"explanations": _explanations_figure, "class_similarity": _similarity_figure}[spec.kind](
             spec, layout, device)
     save_figure(figure, layout.figure(spec.name, "png"), layout.figure(spec.name, "pdf"))
-    atomic_write_text(layout.figure(spec.name, "csv"), table.to_csv(index=False, float_format="%.4f"))
-
-
-def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and the t-based confidence interval of the mean (NaN bounds with fewer than two values)."""
-    series = pd.Series(values, dtype=float)
-    mean, n = float(series.mean()), len(series)
-    if n < 2:
-        return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf((1 + confidence) / 2, df=n - 1)) * float(series.std(ddof=1)) / math.sqrt(n)
-    return mean, mean - half, mean + half
+    atomic_write_text(layout.figure(spec.name, "csv"),
+                      escape.csv_frame(table).to_csv(index=False, float_format="%.4f"))
 
 
 def save_figure(figure, *paths: Path) -> None:
@@ -116,7 +107,7 @@ def _explanations_figure(spec: FigureSpec, layout: ResultsLayout, device: str):
         for i in range(len(index)):
             row = panel_axes[i]
             row[0].imshow(image_for_display(x[i]), cmap="gray")
-            row[0].set_ylabel(f"{panel.label}\n{data.class_names[y[i]]}", fontsize=7)
+            row[0].set_ylabel(escape.mathtext(f"{panel.label}\n{data.class_names[y[i]]}"), fontsize=7)
             for k in range(data.num_classes):
                 image = row[k + 1].imshow(scaled_map(maps[i, k], x.shape[-1]), **style["imshow"])
                 row[k + 1].set_xlabel(f"{sims[i, k]:.2f}", fontsize=7,
@@ -154,7 +145,7 @@ def _similarity_figure(spec: FigureSpec, layout: ResultsLayout, device: str):
         names = data.class_names
         ax.set_xticks(range(len(names)), names, rotation=60, fontsize=7)
         ax.set_yticks(range(len(names)), names, fontsize=7)
-        ax.set_title(f"{panel.label}\nmean over {len(data.test)} test images", fontsize=8)
+        ax.set_title(escape.mathtext(f"{panel.label}\nmean over {len(data.test)} test images"), fontsize=8)
         bar = figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
         bar.set_label("cosine distance (1 − cos) between class explanations", fontsize=7)
         bar.ax.tick_params(labelsize=7)
@@ -184,7 +175,7 @@ def _accuracy_figure(spec: FigureSpec, layout: ResultsLayout, metric: str, repor
                   frameon=False)
     note = spec.config.get("note")
     width = 38 * len(groups) + 20  # characters that fit above the panels at this font size
-    figure.suptitle(_title(spec) + (f"\n{textwrap.fill(note, width)}" if note else ""), fontsize=8)
+    figure.suptitle(_title(spec) + (f"\n{escape.mathtext(textwrap.fill(note, width))}" if note else ""), fontsize=8)
     return figure, summary
 
 
@@ -204,11 +195,10 @@ def _accuracy_summary(spec: FigureSpec, runs: pd.DataFrame, metric: str,
     rows = []
     for cell in spec.cells:
         seeds = runs[(runs["group"] == cell.group) & (runs["method"] == cell.method)]
-        values = seeds[metric].tolist()
-        mean, low, high = t_interval(values)
+        summary = summarise(seeds[metric])
         paper_mean, paper_source = _paper_value(reported, cell)
-        rows.append({"group": cell.group, "method": cell.method, "n": len(values), "mean": mean,
-                     "std": pd.Series(values, dtype=float).std(ddof=1), "ci95_low": low, "ci95_high": high,
+        rows.append({"group": cell.group, "method": cell.method, "n": summary.n, "mean": summary.mean,
+                     "std": summary.std, "ci95_low": summary.low, "ci95_high": summary.high,
                      "paper_mean": paper_mean, "paper_source": paper_source, "run_id": " ".join(seeds["run_id"])})
     return pd.DataFrame(rows)
 
@@ -239,11 +229,12 @@ def _accuracy_panel(ax, summary: pd.DataFrame, runs: pd.DataFrame, metric: str) 
     bottom, top = max(0.0, float(shown.min()) - 0.15 * span), min(100.0, float(shown.max()) + 0.15 * span)
     ax.set_ylim(bottom, top)
     ax.set_xlim(-0.6, len(summary) - 0.4)
-    ax.set_xticks(range(len(summary)), summary["method"], rotation=20, ha="right", fontsize=8)
+    ax.set_xticks(range(len(summary)), [escape.mathtext(m) for m in summary["method"]], rotation=20, ha="right",
+                  fontsize=8)
     ax.set_ylabel("test accuracy (%)", fontsize=8)
     ax.tick_params(axis="y", labelsize=8)
     ax.grid(axis="y", color="0.9", zorder=0)
-    ax.set_title(f"{summary['group'].iloc[0]} (n={int(summary['n'].min())} seeds)", fontsize=9)
+    ax.set_title(escape.mathtext(f"{summary['group'].iloc[0]} (n={int(summary['n'].min())} seeds)"), fontsize=9)
     if bottom > 0:  # points need no zero baseline, but say so
         ax.text(0.01, 0.01, f"axis starts at {bottom:.1f}, not 0", transform=ax.transAxes, fontsize=6,
                 color="0.35", style="italic", va="bottom")
@@ -293,5 +284,6 @@ def scaled_map(explanation: Tensor, size: int) -> Any:
 
 
 def _title(spec: FigureSpec) -> str:
+    """The figure's title as matplotlib text (config text: no mathtext)."""
     number = spec.config.get("paper_figure")
-    return (f"Figure {number}: " if number else "") + spec.config["title"]
+    return escape.mathtext((f"Figure {number}: " if number else "") + spec.config["title"])

@@ -28,7 +28,9 @@ from ..explain import grad_cam_of_class
 from ..io import atomic_write_text
 from ..runs import ResultsLayout, read_run
 from ..specs import AnalysisSpec
+from . import escape
 from .html_page import html_page, html_table
+from .numbers import format_number, is_missing, summarise
 
 DEFAULT_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5)
 
@@ -136,9 +138,10 @@ def write_student_analysis(spec: AnalysisSpec, device: str = "cpu") -> pd.DataFr
                         "teacher_run_id": pair.teacher_run_id, **{k: result[k] for k, _ in MEASURES},
                         "curve": json.dumps(result["curve"])})
     runs = pd.DataFrame(records)
-    atomic_write_text(layout.analysis_runs(spec.name), runs.to_csv(index=False, float_format="%.4f"))
+    atomic_write_text(layout.analysis_runs(spec.name), escape.csv_frame(runs).to_csv(index=False, float_format="%.4f"))
     summary = _summary(runs)
-    atomic_write_text(layout.table(spec.name, "csv"), summary.to_csv(index=False, float_format="%.4f"))
+    atomic_write_text(layout.table(spec.name, "csv"),
+                      escape.csv_frame(summary).to_csv(index=False, float_format="%.4f"))
     atomic_write_text(layout.table(spec.name, "md"), _markdown(spec, summary, fractions))
     atomic_write_text(layout.table(spec.name, "html"), _html(spec, summary, fractions))
     _pairs_figure(spec, layout, cache, device)
@@ -150,16 +153,16 @@ def _summary(runs: pd.DataFrame) -> pd.DataFrame:
     for (table, group, method), cell in runs.groupby(["table", "group", "method"], sort=False):
         row = {"table": table, "group": group, "method": method, "n": len(cell)}
         for key, _ in MEASURES:
-            row[f"{key}_mean"] = cell[key].mean()
-            row[f"{key}_std"] = cell[key].std(ddof=1) if len(cell) > 1 else float("nan")
+            seeds = summarise(cell[key])
+            row[f"{key}_mean"], row[f"{key}_std"] = seeds.mean, seeds.std
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def _cell(row, key: str) -> str:
     mean, std = row[f"{key}_mean"], row[f"{key}_std"]
-    digits = 3 if key == "explanation_similarity" else 2
-    return f"{mean:.{digits}f}" + ("" if pd.isna(std) else f" ± {std:.{digits}f}")
+    digits = f".{3 if key == 'explanation_similarity' else 2}f"
+    return format_number(mean, digits) + ("" if is_missing(std) else f" ± {format_number(std, digits)}")
 
 
 def _rows(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
@@ -183,9 +186,10 @@ def _notes(spec, fractions) -> list[str]:
 
 def _markdown(spec, summary: pd.DataFrame, fractions) -> str:
     header, rows = _rows(summary)
-    lines = [f"# {spec.name}: {spec.config['title']}", "",
-             tabulate(rows, header, tablefmt="github", disable_numparse=True), ""]
-    return "\n".join(lines + [f"- {n}" for n in _notes(spec, fractions)]) + "\n"
+    labelled = [[escape.markdown(label) for label in row[:3]] + row[3:] for row in rows]  # table, student, method
+    lines = ["# " + escape.markdown(f"{spec.name}: {spec.config['title']}"), "",
+             tabulate(labelled, header, tablefmt="github", disable_numparse=True), ""]
+    return "\n".join(lines + [f"- {escape.markdown(n)}" for n in _notes(spec, fractions)]) + "\n"
 
 
 def _html(spec, summary: pd.DataFrame, fractions) -> str:
@@ -233,14 +237,15 @@ def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict, dev
             records.append({"group": pair.group, "method": pair.method, "run_id": pair.run_id,
                             "test_index": int(index[j]), "teacher_class": data.class_names[classes[j]],
                             "cosine_to_teacher": float(sims[j])})
-        axes[i, 0].set_ylabel(f"{pair.method}\n({pair.group})", fontsize=7)
+        axes[i, 0].set_ylabel(escape.mathtext(f"{pair.method}\n({pair.group})"), fontsize=7)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    figure.suptitle(f"{spec.config['title']}: teacher and student Grad-CAM for the teacher's class", fontsize=8)
+    figure.suptitle(escape.mathtext(f"{spec.config['title']}: teacher and student Grad-CAM for the teacher's class"),
+                    fontsize=8)
     bar = figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, pad=0.02)
     bar.set_label("Grad-CAM / max of its map", fontsize=7)
     bar.ax.tick_params(labelsize=6)
     save_figure(figure, layout.analysis_figure(spec.name, "png"), layout.analysis_figure(spec.name, "pdf"))
     atomic_write_text(layout.analysis_figure(spec.name, "csv"),
-                      pd.DataFrame(records).to_csv(index=False, float_format="%.4f"))
+                      escape.csv_frame(pd.DataFrame(records)).to_csv(index=False, float_format="%.4f"))
