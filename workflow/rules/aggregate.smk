@@ -12,7 +12,7 @@ rule table:
                     labels=lambda wildcards: {"table": wildcards.table}),
         tests=str(LAYOUT.table_tests("{table}")),
     params:
-        spec=lambda wildcards: json.dumps(PLAN.tables[wildcards.table].to_dict()),
+        spec=lambda wildcards: escape.json_param(PLAN.tables[wildcards.table].to_dict()),
         reported=PLAN.config["reported_results"],
         metric=PLAN.config["table_metric"],
         allow_missing="--allow-missing-seeds" if PLAN.config["allow_missing_seeds"] else "",
@@ -37,7 +37,7 @@ rule claims:
         paths(LAYOUT.claims(ext) for ext in ("md", "csv")),
         html=report(str(LAYOUT.claims("html")), caption="../report/claims.rst", category="Claims"),
     params:
-        spec=lambda wildcards: json.dumps(PLAN.claims.to_dict()),
+        spec=lambda wildcards: escape.json_param(PLAN.claims.to_dict()),
         reported=PLAN.config["reported_results"],
         metric=PLAN.config["table_metric"],
         allow_missing="--allow-missing-seeds" if PLAN.config["allow_missing_seeds"] else "",

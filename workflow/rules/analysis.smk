@@ -15,8 +15,8 @@ rule analyse_students:
         pdf=str(LAYOUT.analysis_figure("{analysis}", "pdf")),
         csv=str(LAYOUT.analysis_figure("{analysis}", "csv")),
     params:
-        spec=lambda wildcards: json.dumps(PLAN.analyses[wildcards.analysis].to_dict()),
-        title=lambda wildcards: PLAN.analyses[wildcards.analysis].config["title"],
+        spec=lambda wildcards: escape.json_param(PLAN.analyses[wildcards.analysis].to_dict()),
+        title=analysis_caption,
         device=PLAN.config["device"],
     log:
         str(LAYOUT.job_log("analyse_students", "{analysis}")),

@@ -11,7 +11,7 @@ rule figure:
         pdf=str(LAYOUT.figure("{figure}", "pdf")),
         csv=str(LAYOUT.figure("{figure}", "csv")),
     params:
-        spec=lambda wildcards: json.dumps(PLAN.figures[wildcards.figure].to_dict()),
+        spec=lambda wildcards: escape.json_param(PLAN.figures[wildcards.figure].to_dict()),
         metric=PLAN.config["table_metric"],
         reported=PLAN.config["reported_results"],
         caption=figure_caption,

@@ -1,6 +1,9 @@
 # Input, output and caption functions of the rules that aggregate runs (selections, tables, claims,
 # figures, the student analysis). Kept apart from the rule files, which hold rules only; every path
-# comes from the run layer (LAYOUT, common.smk).
+# comes from the run layer (LAYOUT, common.smk). Captions are config text rendered as reStructuredText
+# by `snakemake --report` (with raw and include on): every caption function returns escape.rst_param
+# text, which the templates in workflow/report/ turn back into escaped RST.
+from introspect.analysis import escape
 
 
 def selection_inputs(wildcards):
@@ -25,7 +28,8 @@ def table_inputs(wildcards):
 
 def table_caption(table):
     number = f"Paper Table {table.config['paper_table']}. " if table.config.get("paper_table") else ""
-    return f"{number}{table.config['title']}. {table.metric_label.capitalize()} on {table.settings['dataset']}."
+    return escape.rst_param(
+        f"{number}{table.config['title']}. {table.metric_label.capitalize()} on {table.settings['dataset']}.")
 
 
 def claims_inputs(wildcards):
@@ -53,8 +57,12 @@ def figure_caption(wildcards):
     config = figure.config
     number = f"Paper Figure {config['paper_figure']}. " if config.get("paper_figure") else ""
     panels = "; ".join(f"{p.label}: run {p.run_id}" for p in figure.panels)
-    return " ".join(filter(None, [f"{number}{config['title']}.", FIGURE_KINDS[config["kind"]],
-                                  config.get("note"), f"Panels: {panels}." if panels else ""]))
+    return escape.rst_param(" ".join(filter(None, [f"{number}{config['title']}.", FIGURE_KINDS[config["kind"]],
+                                                   config.get("note"), f"Panels: {panels}." if panels else ""])))
+
+
+def analysis_caption(wildcards):
+    return escape.rst_param(PLAN.analyses[wildcards.analysis].config["title"])
 
 
 def figure_inputs(wildcards):

@@ -9,6 +9,7 @@ none of them builds markup from it. Each function takes any value and returns a 
 from __future__ import annotations
 
 import html as _html
+import json
 import re
 from typing import TYPE_CHECKING
 
@@ -28,9 +29,18 @@ _MARKDOWN_BLOCK_START = re.compile(r"^([-+=])|^(\d+)([.)])")
 # character is escaped; directives (``.. raw::``), roles, references and standalone URIs
 # (``javascript:...``) then never form.
 _RST_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+# A line of four or more equal punctuation characters is a transition even when escaped; after
+# escaping only a text of backslashes gives one, so it gets a leading escaped space (docutils drops it).
+_RST_TRANSITION = re.compile(r"\\{4,}")
 # A spreadsheet evaluates a cell beginning with one of these as a formula (=HYPERLINK(...)).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?%?|[+-]?(inf|nan)", re.IGNORECASE)
+# Snakemake writes every params value of a job whose output is in the report, unescaped, into a
+# <script> element of report.html, where "</script>" would end the element. So no "<" may travel in
+# those params: a caption carries its escaped "\<" as this marker (rst() never outputs it, as it
+# escapes every "&" and ";"), which the caption templates turn back with
+# ``{{ snakemake.params.caption|replace("&lt;", "\\<") }}``.
+RST_PARAM_LT = "&lt;"
 
 
 def one_line(value: object) -> str:
@@ -46,7 +56,19 @@ def markdown(value: object) -> str:
 
 def rst(value: object) -> str:
     """Text for a reStructuredText paragraph (Snakemake's report captions, rendered by docutils)."""
-    return _RST_SPECIAL.sub(r"\\\1", one_line(value))
+    text = _RST_SPECIAL.sub(r"\\\1", one_line(value))
+    return "\\ " + text if _RST_TRANSITION.fullmatch(text) else text
+
+
+def rst_param(value: object) -> str:
+    """:func:`rst` for a caption passed to a report template through a rule's params (see RST_PARAM_LT)."""
+    return rst(value).replace("\\<", RST_PARAM_LT)
+
+
+def json_param(value: object) -> str:
+    """JSON text for a rule's params: the same data, with "<" written as the JSON escape \\u003c so
+    that it can sit in report.html's <script> element (see RST_PARAM_LT)."""
+    return json.dumps(value).replace("<", "\\u003c")
 
 
 def html(value: object) -> str:
