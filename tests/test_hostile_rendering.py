@@ -274,7 +274,7 @@ def hostile_config(workdir: Path, secret: Path) -> dict:
         tables={"table1": {"title": "Evil" + directives, "paper_table": 3, "other_implementations": True,
                            "dataset": "digits", "groups": [group], "methods": ["CE", METHOD], "compare_to": ["CE"]}},
         figures={"figure1": {"kind": "explanations", "title": "F" + directives, "dataset": "digits", "images": 2,
-                             "panels": [{"label": GROUP, "model": "cnn6", "budget": "cnn", "method": METHOD,
+                             "panels": [{"label": GROUP, "model": "cnn6", "budget": "cnn", "method": "CE",
                                          "explainer": "grad_cam"}]},
                  "figure3": {"kind": "accuracy", "title": "F3" + directives, "note": "N" + directives,
                              "dataset": "digits", "groups": [group], "methods": ["CE", METHOD]}},
