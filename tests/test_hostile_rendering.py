@@ -31,10 +31,11 @@ METHOD = "=HYPERLINK(\"http://evil.example\",\"x\") <script>alert('m')</script> 
 GROUP = "@SUM(1) G <script>alert('g')</script> | .. include:: /etc/hostname"
 SOURCE = "=HYPERLINK(\"http://evil.example\") | <script>alert('s')</script> [l](javascript:alert(1))"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# Every ASCII punctuation character, a letter, a digit, a space, a newline and a non-ASCII letter:
-# the characters any markup of these formats is made of.
-TEXT = st.text(st.sampled_from([chr(c) for c in range(33, 127) if not chr(c).isalnum()] + list("aZ1 \né")),
-               max_size=30)
+# Every ASCII punctuation character, a letter, a digit, a space, a newline, a non-ASCII letter and
+# three characters a terminal or viewer would act on (ESC, a bidi override, NUL): what any markup of
+# these formats is made of.
+TEXT = st.text(st.sampled_from([chr(c) for c in range(33, 127) if not chr(c).isalnum()]
+                               + list("aZ1 \né\x1b\u202e\x00")), max_size=30)
 
 
 def markdown_html(md: str) -> str:
@@ -59,6 +60,7 @@ def tags(html: str) -> set[str]:
 def test_markdown_text_shows_literally_in_a_paragraph_a_list_a_heading_and_a_table_cell(text):
     expected = escape.one_line(text)
     text_md = escape.markdown(text)
+    assert text_md.isprintable()  # no terminal escape or bidi override reaches a .md file
     for md, allowed in ((text_md, {"p"}), (f"- {text_md}", {"ul", "li"}), (f"# {text_md}", {"h1"})):
         html = markdown_html(md)
         if expected:
@@ -91,7 +93,7 @@ def render_caption(template: str, **params) -> str:
 @given(TEXT)
 def test_a_caption_param_shows_literally_in_the_report_template_and_carries_no_less_than(text):
     caption = escape.rst_param(text)
-    assert "<" not in caption  # Snakemake writes params into a <script> element of report.html
+    assert "<" not in caption and caption.isprintable()  # params go into a <script> element of report.html
     body = render_caption("table.rst", caption=caption)
     first = re.match(r"\s*<p>(.*?)</p>", body, re.S)
     expected = escape.one_line(text)

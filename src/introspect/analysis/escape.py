@@ -44,8 +44,11 @@ RST_PARAM_LT = "&lt;"
 
 
 def one_line(value: object) -> str:
-    """The text of ``value`` with every run of whitespace (newlines included) as one space."""
-    return _WHITESPACE.sub(" ", str(value)).strip()
+    """The text of ``value`` with every run of whitespace (newlines included) as one space, and any
+    other character that is not printable (a terminal escape, a bidi override, NUL) as U+FFFD, so that
+    no terminal or viewer acts on it and the reader sees that something was there."""
+    text = _WHITESPACE.sub(" ", str(value)).strip()
+    return text if text.isprintable() else "".join(c if c.isprintable() else "\ufffd" for c in text)
 
 
 def markdown(value: object) -> str:
