@@ -1,12 +1,14 @@
-"""One small HTML page shell with a style sheet for the tables in Snakemake's report.
+"""The one HTML page builder (tables, the student analysis, claims): a page shell with a style sheet
+for the tables in Snakemake's report.
 
-Every piece of text is escaped here (``html.escape``); callers pass plain text, never markup.
+Every piece of text is escaped here (:func:`.escape.html`); callers pass plain text, never markup.
 """
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from .escape import html as _text
 
 STYLE = """
 body { font-family: "DejaVu Sans", system-ui, sans-serif; color: #222; margin: 1.2em; max-width: 80em; }
@@ -35,27 +37,27 @@ class Cell:
 
 def html_table(header: list[str], rows: list[list[str | Cell]], *, caption: str = "", label_columns: int = 1) -> str:
     """A table whose first ``label_columns`` columns are row labels (left) and the rest numbers (right)."""
-    head = "".join(f"<th scope='col'>{html.escape(h)}</th>" for h in header)
+    head = "".join(f"<th scope='col'>{_text(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(_entry(value, i < label_columns) for i, value in enumerate(row)) + "</tr>\n"
                    for row in rows)
-    title = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    title = f"<caption>{_text(caption)}</caption>" if caption else ""
     return f"<table>{title}<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>"
 
 
 def html_page(title: str, *, tables: list[str], paragraphs: Sequence[str] = (),
               notes: Sequence[str] = ()) -> str:
     """A standalone page: the title, paragraphs, the ``tables`` (from :func:`html_table`), a notes list."""
-    text = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs if p)
-    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head>\n<body><h2>{html.escape(title)}</h2>{text}\n{''.join(tables)}\n"
+    text = "".join(f"<p>{_text(p)}</p>" for p in paragraphs if p)
+    items = "".join(f"<li>{_text(n)}</li>" for n in notes)
+    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{_text(title)}</title>"
+            f"<style>{STYLE}</style></head>\n<body><h2>{_text(title)}</h2>{text}\n{''.join(tables)}\n"
             f"<ul>{items}</ul></body></html>\n")
 
 
 def _entry(value: str | Cell, is_label: bool) -> str:
     if is_label:
-        return f"<th scope='row'>{html.escape(str(value))}</th>"
+        return f"<th scope='row'>{_text(str(value))}</th>"
     cell = value if isinstance(value, Cell) else Cell(str(value))
-    note = f"<small>{html.escape(cell.note)}</small>" if cell.note else ""
+    note = f"<small>{_text(cell.note)}</small>" if cell.note else ""
     classes = "num best" if cell.best else "num"
-    return f"<td class='{classes}'>{html.escape(cell.text)}{note}</td>"
+    return f"<td class='{classes}'>{_text(cell.text)}{note}</td>"
