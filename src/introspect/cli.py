@@ -239,10 +239,11 @@ def _set_threads(threads: int | None) -> None:
 def _merge_tests(args) -> int:
     import pandas as pd
 
+    from .analysis.escape import csv_frame
     from .io import atomic_write_text
 
-    frames = [pd.read_csv(path) for path in args.inputs]
-    atomic_write_text(args.out, pd.concat(frames, ignore_index=True).to_csv(index=False))
+    frames = [pd.read_csv(path) for path in args.inputs]  # result files: their text cells escaped again
+    atomic_write_text(args.out, csv_frame(pd.concat(frames, ignore_index=True)).to_csv(index=False))
     return 0
 
 
