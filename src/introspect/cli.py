@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
         status = run_through_worker(argv)  # a warm local worker, if the workflow started one
         if status is not None:
             return status
+    from .catalog import registry_catalog
+
     parser = argparse.ArgumentParser(prog="introspect", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -85,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--socket", required=True, help="UNIX socket path to listen on")
     p.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
 
-    p = commands.add_parser("download", help="fetch CIFAR-10 or MNIST with torchvision (needs internet)")
-    p.add_argument("dataset", choices=["cifar10", "mnist"])
+    p = commands.add_parser("download", help="fetch a dataset's files into --root (needs internet)")
+    p.add_argument("dataset", choices=[name for name, facts in sorted(registry_catalog().datasets.items())
+                                       if facts.downloadable])
     p.add_argument("--root", default="data")
 
     args = parser.parse_args(argv)
@@ -254,11 +257,9 @@ def _worker(args) -> int:
 
 
 def _download(args) -> int:
-    from torchvision.datasets import CIFAR10, MNIST
+    from .data import dataset_source
 
-    cls = CIFAR10 if args.dataset == "cifar10" else MNIST
-    for train in (True, False):
-        cls(args.root, train=train, download=True)
+    dataset_source(args.dataset).download(Path(args.root))
     print(f"{args.dataset} is ready under {Path(args.root).resolve()}")
     return 0
 
