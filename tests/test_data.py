@@ -290,3 +290,51 @@ def test_all_runs_of_a_seed_train_and_test_on_one_split():
             assert torch.equal(loaded[0].__dict__[split].x, other.__dict__[split].x)
             assert torch.equal(loaded[0].__dict__[split].y, other.__dict__[split].y)
     assert not torch.equal(load_run_dataset(by_seed[0][0]).test.x, loaded[0].test.x)
+
+
+# ---------------------------------------------------------------- the registry and a dataset added to it
+
+def test_shapes_are_generated_deterministically_one_shape_per_class():
+    from introspect.data.sources.shapes import SHAPES, generate_shapes
+
+    images, labels = generate_shapes(16, per_class=50, seed=0)
+    again, _ = generate_shapes.__wrapped__(16, per_class=50, seed=0)  # generated anew, not the cached arrays
+    assert np.array_equal(images, again) and images.dtype == np.float32 and images.shape == (200, 16, 16)
+    assert np.bincount(labels).tolist() == [50] * len(SHAPES) and 0 <= images.min() and images.max() <= 1
+    bright = images > 0.45  # the shapes' brightness is >= 0.6; noise (sd 0.1) rarely reaches 0.45
+    area = bright.reshape(200, -1).sum(1)
+    assert (area >= 9).all()  # every image shows its shape (radius >= 0.18 * 16 = 2.9 pixels)
+    # the class is the shape, not its size: the mean area of each class lies within a factor 2 of the others
+    per_class = [area[labels == k].mean() for k in range(len(SHAPES))]
+    assert max(per_class) / min(per_class) < 2
+    # a disk's outermost row is narrower than a square's: the classes differ in shape
+    square, disk = images[labels == 0][0] > 0.45, images[labels == 1][0] > 0.45
+    assert square[square.any(1)].sum(1)[0] > disk[disk.any(1)].sum(1)[0]
+
+
+def test_a_new_dataset_is_one_module_and_a_config_entry(tmp_path):
+    """The shapes source was added as a user would: its name appears in no other file of the package
+    or the workflow (no enum, loader chain or list to extend), and a config naming it plans and trains."""
+    from pathlib import Path
+
+    from introspect.plan import build_plan
+    from introspect.train import train
+
+    root = Path(__file__).resolve().parents[1]
+    module = root / "src" / "introspect" / "data" / "sources" / "shapes.py"
+    files = [p for d in ("src", "workflow") for p in (root / d).rglob("*") if p.is_file() and p.suffix != ".pyc"]
+    assert module in files
+    assert [p for p in files if p != module and "shapes" in p.read_text(errors="replace")] == []
+
+    config = {
+        "results_dir": str(tmp_path / "results"), "seeds": [0], "threads_per_run": 1,
+        "datasets": {"toy": {"source": "shapes", "split": "per_seed"}},
+        "budgets": {"cnn": {"epochs": 3, "batch_size": 32, "lr": 0.05, "momentum": 0.9}},
+        "methods": {"CE": {"method": "ce"}},
+        "tables": {"t": {"title": "shapes", "dataset": "toy", "methods": ["CE"],
+                         "groups": [{"label": "CNN-6", "model": "cnn6", "budget": "cnn"}]}},
+    }
+    [record] = build_plan(config).runs.values()
+    metrics = train(record.run_spec(), record.files.directory)
+    assert metrics["n_test"] == 240  # 20% of 4 x 300 images, drawn for seed 0
+    assert metrics["test_acc_final"] > 50  # four classes: chance is 25%
