@@ -340,3 +340,12 @@ def test_a_new_dataset_is_one_module_and_a_config_entry(tmp_path):
     metrics = train(record.run_spec(), record.files.directory)
     assert metrics["n_test"] == 240  # 20% of 4 x 300 images, drawn for seed 0
     assert metrics["test_acc_final"] > 50  # four classes: chance is 25%
+
+
+def test_download_offers_the_datasets_that_declare_it(capsys):
+    from introspect.cli import main
+    from introspect.data import available_datasets, dataset_source
+
+    assert main(["download", "shapes", "--root", "/nonexistent"]) == 2
+    fetchable = [n for n in available_datasets() if dataset_source(n).downloadable]
+    assert f"choose one of {', '.join(fetchable)}" in capsys.readouterr().err and "cifar10" in fetchable

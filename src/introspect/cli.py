@@ -22,8 +22,6 @@ def main(argv: list[str] | None = None) -> int:
         status = run_through_worker(argv)  # a warm local worker, if the workflow started one
         if status is not None:
             return status
-    from .catalog import registry_catalog
-
     parser = argparse.ArgumentParser(prog="introspect", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -88,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
 
     p = commands.add_parser("download", help="fetch a dataset's files into --root (needs internet)")
-    p.add_argument("dataset", choices=[name for name, facts in sorted(registry_catalog().datasets.items())
-                                       if facts.downloadable])
+    p.add_argument("dataset", help="a registered dataset whose files can be fetched (e.g. cifar10, mnist)")
     p.add_argument("--root", default="data")
 
     args = parser.parse_args(argv)
@@ -257,8 +254,13 @@ def _worker(args) -> int:
 
 
 def _download(args) -> int:
-    from .data import dataset_source
+    from .data import available_datasets, dataset_source
 
+    fetchable = [name for name in available_datasets() if dataset_source(name).downloadable]
+    if args.dataset not in fetchable:
+        print(f"error: download: {args.dataset!r} is not a dataset to fetch; choose one of {', '.join(fetchable)}",
+              file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     dataset_source(args.dataset).download(Path(args.root))
     print(f"{args.dataset} is ready under {Path(args.root).resolve()}")
     return 0
