@@ -107,7 +107,19 @@ def test_the_schema_takes_dataset_and_explainer_names_from_the_registries():
 
     entries = catalog.registry_catalog()
     text = SCHEMA_PATH.read_text()
-    assert "x-registry: datasets" in text and "x-registry: explainers" in text
+    assert all(f"x-registry: {name}" in text for name in ("datasets", "explainers", "augmentations"))
+
+    def enums(node):
+        if isinstance(node, dict):
+            yield from ([node["enum"]] if "enum" in node else [])
+            for value in node.values():
+                yield from enums(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from enums(value)
+
+    written = {value for enum in enums(yaml.safe_load(text)) for value in enum}
+    assert written and not written & {*entries.datasets, *entries.explainers, "crop", "crop_flip"}
     schema = catalog.with_registry_choices(yaml.safe_load(text), entries)
     source = schema["properties"]["datasets"]["additionalProperties"]["properties"]["source"]
     assert source["enum"] == sorted(entries.datasets)

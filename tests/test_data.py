@@ -216,7 +216,8 @@ def expected_counts(labels, fraction):
 
 @pytest.mark.parametrize("seed", [0, 3])
 def test_per_seed_split_is_stratified_disjoint_and_keeps_validation_fixed(seed):
-    from introspect.data import read_digits, three_way_split
+    from introspect.data import three_way_split
+    from introspect.data.sources.digits import read_digits
 
     _, labels = read_digits()
     train, val, test = three_way_split(labels, 0.15, 0.2, split_seed=0, test_seed=seed)
@@ -235,7 +236,8 @@ def test_per_seed_split_is_stratified_disjoint_and_keeps_validation_fixed(seed):
 
 
 def test_fixed_split_is_the_one_digits_always_had():
-    from introspect.data import read_digits, stratified_split, three_way_split
+    from introspect.data import stratified_split, three_way_split
+    from introspect.data.sources.digits import read_digits
 
     _, labels = read_digits()
     rest, test = stratified_split(labels, 0.2, 0)

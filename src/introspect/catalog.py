@@ -71,6 +71,7 @@ class Catalog:
     models: tuple[str, ...]
     datasets: dict[str, DatasetFacts]
     explainers: tuple[str, ...]
+    augmentations: tuple[str, ...]  # a dataset's `augment:` values
 
     def method(self, name: str) -> MethodInfo:
         if name not in self.methods:
@@ -78,8 +79,9 @@ class Catalog:
         return self.methods[name]
 
     def names(self, registry: str) -> tuple[str, ...]:
-        """The names of ``registry`` (``datasets`` or ``explainers``), as a config may spell them."""
-        return {"datasets": tuple(sorted(self.datasets)), "explainers": self.explainers}[registry]
+        """The names of ``registry`` (``datasets``, ``explainers``, ``augmentations``), as a config spells them."""
+        return {"datasets": tuple(sorted(self.datasets)), "explainers": self.explainers,
+                "augmentations": self.augmentations}[registry]
 
     def dataset(self, name: str) -> DatasetFacts:
         if name not in self.datasets:
@@ -105,8 +107,8 @@ def registry_catalog() -> Catalog:
 
 def with_registry_choices(schema: dict, catalog: Catalog) -> dict:
     """A copy of the config's JSON schema in which every node ``{x-registry: datasets}`` (or
-    ``explainers``) also holds ``enum:`` the registry's names, so those names are written once, in
-    the registries, and a new dataset needs no schema edit."""
+    ``explainers``, ``augmentations``) also holds ``enum:`` the registry's names, so those names are
+    written once, in the registries, and a new dataset needs no schema edit."""
     if isinstance(schema, list):
         return [with_registry_choices(item, catalog) for item in schema]
     if not isinstance(schema, dict):
@@ -131,7 +133,7 @@ def source_digest() -> str:
 
 
 def _from_registries() -> dict:
-    from .data import available_datasets, dataset_source
+    from .data import AUGMENTATIONS, available_datasets, dataset_source
     from .explain import available_explainers
     from .methods import available_methods, hyperparameter_names, method_class
     from .methods.base import hyperparameter_specs
@@ -145,7 +147,7 @@ def _from_registries() -> dict:
     datasets = {name: {f.name: getattr(dataset_source(name), f.name) for f in dataclasses.fields(DatasetFacts)}
                 for name in available_datasets()}
     return {"version": CATALOG_VERSION, "methods": methods, "models": available_models(), "datasets": datasets,
-            "explainers": list(available_explainers())}
+            "explainers": list(available_explainers()), "augmentations": list(AUGMENTATIONS)}
 
 
 def _from_json(data: dict) -> Catalog:
@@ -156,4 +158,4 @@ def _from_json(data: dict) -> Catalog:
                for name, info in data["methods"].items()}
     datasets = {name: DatasetFacts(**{**facts, "files": tuple(facts["files"])})
                 for name, facts in data["datasets"].items()}
-    return Catalog(methods, tuple(data["models"]), datasets, tuple(data["explainers"]))
+    return Catalog(methods, tuple(data["models"]), datasets, tuple(data["explainers"]), tuple(data["augmentations"]))

@@ -29,10 +29,19 @@ from .splits import stratified_split, three_way_split
 for _module in sorted(info.name for info in pkgutil.iter_modules(sources.__path__)):
     importlib.import_module(f"{sources.__name__}.{_module}")
 
-from .sources.digits import read_digits  # noqa: E402  (the worker parses it once for every job)
+
+def preload_datasets() -> None:
+    """Every source's :meth:`~DatasetSource.preload` (a warm worker's, before it forks jobs); a
+    source that cannot be read now is left to fail, with its message, in the job that needs it."""
+    for name in available_datasets():
+        try:
+            dataset_source(name).preload()
+        except DatasetError:
+            pass
+
 
 __all__ = [
     "AUGMENTATIONS", "Dataset", "DatasetError", "DatasetSource", "PerSampleAugmented", "Split", "augment_batch",
-    "available_datasets", "dataset_source", "load_dataset", "read_digits", "register_dataset",
+    "available_datasets", "dataset_source", "load_dataset", "preload_datasets", "register_dataset",
     "stratified_split", "three_way_split",
 ]

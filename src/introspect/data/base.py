@@ -75,6 +75,9 @@ class DatasetSource:
         """The three splits. ``test_fraction`` and ``test_seed`` apply where ``own_test_split`` is False."""
         raise NotImplementedError
 
+    def preload(self) -> None:
+        """Read what can be read once for every job (a warm worker calls it before forking): nothing by default."""
+
     def download(self, root: Path) -> None:
         raise DatasetError(f"{self.name} cannot be downloaded: {self.obtain}")
 

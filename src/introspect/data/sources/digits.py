@@ -45,6 +45,9 @@ class Digits(DatasetSource):
     requires = "sklearn"
     obtain = "pip install scikit-learn"
 
+    def preload(self) -> None:
+        read_digits()  # the small embedded file: its parse is shared by every job a worker forks
+
     def load(self, root: Path, *, val_fraction: float, test_fraction: float, image_size: int | None,
              split_seed: int, test_seed: int | None) -> Dataset:
         pixels, labels = read_digits()
