@@ -326,7 +326,8 @@ def test_a_new_dataset_is_one_module_and_a_config_entry(tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     module = root / "src" / "introspect" / "data" / "sources" / "shapes.py"
-    files = [p for d in ("src", "workflow") for p in (root / d).rglob("*") if p.is_file() and p.suffix != ".pyc"]
+    files = [p for d in ("src/introspect", "workflow") for p in (root / d).rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts]
     assert module in files
     assert [p for p in files if p != module and "shapes" in p.read_text(errors="replace")] == []
 
