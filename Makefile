@@ -23,8 +23,10 @@ lint: setup
 	snakemake --lint
 	snakemake --lint --configfile config/smoke.yaml
 
+# -ra: the summary lists every skipped test with its reason, which says how to enable it (system packages:
+# sudo .ci/provision).
 test: setup lint
-	python -m pytest
+	python -m pytest -ra
 
 clean-results:
 	rm -rf results/runs results/tables results/stats results/selection results/figures results/logs results/claims.* .snakemake

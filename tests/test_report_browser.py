@@ -1,14 +1,13 @@
 """Snakemake's HTML report of the smoke run opened in a real browser (headless Chromium): a table
 and two figures, each shown as a reader clicking it would see it, checked by the colours on screen.
 
-In CI (CI=true) Chromium is installed (Debian's `chromium`) and must work. Elsewhere the test is
-skipped, with the reason printed, when `chromium` is not installed. Screenshots are kept in the
+In CI (CI=true) Chromium is installed (Debian's `chromium`, by .ci/provision) and must work. Elsewhere
+the test is skipped, with the reason printed, when `chromium` is not installed. Screenshots are kept in the
 test's temporary directory (the path is printed).
 """
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -36,14 +35,9 @@ const opener = setInterval(() => {
 @pytest.fixture(scope="session")  # session: set up before the session-scoped smoke run it would skip
 def chromium() -> str:
     browser = shutil.which("chromium")
-    if browser is None and in_ci():
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"], check=True, env=env)
-        browser = shutil.which("chromium")
-        assert browser, "apt-get installed chromium but it is not on PATH"
-    elif browser is None:
-        reason = "the browser test needs Debian's chromium (apt-get install chromium)"
+    if browser is None:
+        reason = "the browser test needs Chromium: run `sudo .ci/provision` (or apt-get install chromium)"
+        assert not in_ci(), reason  # CI provisions it: a missing browser is a failure there, not a skip
         print(f"\nskipping: {reason}")
         pytest.skip(reason)
     return browser

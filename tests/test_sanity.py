@@ -1,13 +1,7 @@
-import pandas as pd
-
-from introspect.analysis.claims import Claim
 from introspect.analysis.sanity import (
     SanityCell,
     Thresholds,
     cell_marks,
-    claim_flags,
-    flag_lines,
-    flags_frame,
     sanity_flags,
 )
 
@@ -90,19 +84,7 @@ def test_groups_are_separate():
     assert flags == []  # 75 is far below ResNet14's CE but not ResNet8's
 
 
-def test_marks_lines_frame_and_claim_flags():
+def test_cell_marks_list_each_cells_flag_codes_once():
     cells = [cell("CE", {0: 90.0, 1: 90.5, 3: 90.1}), cell("LE", [91.0] * 5), cell("KD", [89.0] * 5, teacher="t")]
     flags = sanity_flags(cells, teachers={"t": [89.0]})
     assert cell_marks(flags) == {("ResNet14", "CE"): "⚑low_n,missing_seeds", ("ResNet14", "KD"): "⚑teacher_not_better"}
-    assert flag_lines(flags)[0].startswith("⚑ ResNet14 / CE [low_n]: n = 3")
-    frame = flags_frame(flags)
-    assert list(frame.columns) == ["group", "model", "method", "code", "text"] and len(frame) == 3
-    assert flags_frame([]).empty and isinstance(flags_frame([]), pd.DataFrame)
-    claims = [Claim("le>ce", "LE", "CE", "resnet14", "cifar10", "greater", 0.9),
-              Claim("le>kd", "LE", "KD", "resnet14", "cifar10", "greater", 0.5),
-              Claim("le>ce8", "LE", "CE", "resnet8", "cifar10", "greater", 0.9)]
-    attached = claim_flags(flags, claims)
-    assert set(attached) == {"le>ce", "le>kd"}
-    assert [t.split(" [")[1].split("]")[0] for t in attached["le>ce"]] == ["low_n", "missing_seeds"]
-    assert attached["le>kd"] == ["KD [teacher_not_better]: teacher t (89.00%) is not better than CE on ResNet14 "
-                                 "(90.10%)"]

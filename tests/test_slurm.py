@@ -6,8 +6,8 @@ command line: the plugin's next status check comes 3 s after one that saw a job 
 20 s), and 10 s later each time it sees none, so at 3, 16, 39 s. A job of these tests takes 10-20 s
 unloaded (SLURM start and the job's own Snakemake take half of it), 20-39 s on a loaded machine.
 
-In CI (CI=true) SLURM is installed and must work: any problem fails the test loudly. Elsewhere the
-tests are skipped, with the reason printed, when SLURM is not installed or we are not root.
+In CI (CI=true) SLURM is installed (.ci/provision) and must work: any problem fails the test loudly.
+Elsewhere the tests are skipped, with the reason printed, when SLURM is not installed or we are not root.
 """
 from __future__ import annotations
 
@@ -36,10 +36,11 @@ TRAINING_RULES = {"train", "teacher", "distill", "le_warmup", "le_stage2"}
 
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
-    if in_ci():
-        subprocess.run(["bash", str(CLUSTER), "install"], check=True)
-    elif os.geteuid() != 0 or not shutil.which("slurmctld") or not shutil.which("munged"):
-        reason = "SLURM tests need root and Debian's slurm-wlm + munge (run tests/slurm/cluster.sh install)"
+    missing = [c for c in ("slurmctld", "slurmd", "sbatch", "slurmdbd", "munged", "mariadbd") if not shutil.which(c)]
+    if os.geteuid() != 0 or missing:
+        reason = (f"SLURM tests need root and {', '.join(missing) or 'SLURM'}: run `sudo .ci/provision` "
+                  "(Debian's slurm-wlm, slurmdbd, MariaDB and munge)")
+        assert not in_ci(), reason  # CI provisions them: a missing one is a failure there, not a skip
         print(f"\nskipping: {reason}")
         pytest.skip(reason)
     state = tmp_path_factory.mktemp("slurm")

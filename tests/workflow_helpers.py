@@ -37,3 +37,15 @@ def snakemake(workdir: Path, *args: str, env: dict | None = None, check: bool = 
 def table_numbers(results: Path, name: str) -> pd.DataFrame:
     table = pd.read_csv(results / "tables" / f"{name}.csv")
     return table[["group", "method", "n", "mean", "std", "seeds", "values"]].sort_values(["group", "method"])
+
+
+def job_counts(dry_run: str) -> dict[str, int]:
+    """Rule -> number of jobs, from the "Job stats" table that `snakemake -n` prints (with its "total")."""
+    lines = dry_run.split("Job stats:", 1)[1].splitlines()
+    counts = {}
+    for line in lines[3:]:  # after the header and its rule line
+        fields = line.split()
+        if len(fields) != 2 or not fields[1].isdigit():
+            break
+        counts[fields[0]] = int(fields[1])
+    return counts

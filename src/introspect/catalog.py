@@ -1,5 +1,7 @@
-"""What planning needs from the method and model registries: the method names with their
-hyper-parameters (type and range of each) and whether they read a teacher, and the model names.
+"""What planning needs from the registries: the method names with their hyper-parameters (type and
+range of each) and whether they read a teacher, the model names, the datasets' facts
+(:class:`DatasetFacts`: shape, classes, test split, what must exist under data_root and how to get
+it) and the explainer names.
 
 The registries live in modules that import torch, which costs ~3.4 s per process: a third of
 `snakemake -n` on the paper config, paid again by every SLURM job step that re-reads the Snakefile.
@@ -11,7 +13,9 @@ only costs the import.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import importlib.util
 import json
 import os
 from dataclasses import dataclass, field
@@ -21,7 +25,7 @@ from pathlib import Path
 from .io import atomic_write_json
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-CATALOG_VERSION = 2  # bump when the catalog's fields change
+CATALOG_VERSION = 3  # bump when the catalog's fields change
 
 
 @dataclass(frozen=True)
@@ -33,14 +37,56 @@ class MethodInfo:
 
 
 @dataclass(frozen=True)
+class DatasetFacts:
+    """A registered dataset as planning and pre-flight see it (the class attributes of the same names
+    on its :class:`introspect.data.DatasetSource`)."""
+
+    channels: int
+    num_classes: int
+    image_size: int  # the side of its images; the default side where ``resizable``
+    resizable: bool  # the config's image_size applies
+    own_test_split: bool  # False: a test split is drawn (fixed, or per seed with split: per_seed)
+    files: tuple[str, ...]  # relative to the config's data_root
+    requires: str | None  # the Python package that carries the data
+    obtain: str  # how to get the files or the package; DATA_ROOT stands for data_root
+    downloadable: bool  # `python -m introspect download NAME` fetches it
+
+    def check(self, data_root: str | Path) -> list[str]:
+        """What is missing for this dataset to load from ``data_root``, one line each (no torch, no reading)."""
+        root = Path(data_root)
+        how = self.obtain.replace("DATA_ROOT", str(data_root))
+        problems = []
+        missing = [name for name in self.files if not (root / name).is_file()]
+        if missing:
+            problems.append(f"{len(missing)} of its {len(self.files)} files are missing under {root} "
+                            f"(first: {missing[0]}); {how}")
+        if self.requires and importlib.util.find_spec(self.requires) is None:
+            problems.append(f"the Python package {self.requires} is not installed; {how}")
+        return problems
+
+
+@dataclass(frozen=True)
 class Catalog:
     methods: dict[str, MethodInfo]
     models: tuple[str, ...]
+    datasets: dict[str, DatasetFacts]
+    explainers: tuple[str, ...]
+    augmentations: tuple[str, ...]  # a dataset's `augment:` values
 
     def method(self, name: str) -> MethodInfo:
         if name not in self.methods:
             raise KeyError(f"unknown method {name!r}; known methods: {', '.join(sorted(self.methods))}")
         return self.methods[name]
+
+    def names(self, registry: str) -> tuple[str, ...]:
+        """The names of ``registry`` (``datasets``, ``explainers``, ``augmentations``), as a config spells them."""
+        return {"datasets": tuple(sorted(self.datasets)), "explainers": self.explainers,
+                "augmentations": self.augmentations}[registry]
+
+    def dataset(self, name: str) -> DatasetFacts:
+        if name not in self.datasets:
+            raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(self.datasets))}")
+        return self.datasets[name]
 
 
 @lru_cache(maxsize=1)
@@ -59,6 +105,20 @@ def registry_catalog() -> Catalog:
     return _from_json(data)
 
 
+def with_registry_choices(schema: dict, catalog: Catalog) -> dict:
+    """A copy of the config's JSON schema in which every node ``{x-registry: datasets}`` (or
+    ``explainers``, ``augmentations``) also holds ``enum:`` the registry's names, so those names are
+    written once, in the registries, and a new dataset needs no schema edit."""
+    if isinstance(schema, list):
+        return [with_registry_choices(item, catalog) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    filled = {key: with_registry_choices(value, catalog) for key, value in schema.items()}
+    if "x-registry" in schema:
+        filled["enum"] = list(catalog.names(schema["x-registry"]))
+    return filled
+
+
 def cache_dir() -> Path:
     if os.environ.get("INTROSPECT_CACHE_DIR"):
         return Path(os.environ["INTROSPECT_CACHE_DIR"])
@@ -73,6 +133,8 @@ def source_digest() -> str:
 
 
 def _from_registries() -> dict:
+    from .data import AUGMENTATIONS, available_datasets, dataset_source
+    from .explain import available_explainers
     from .methods import available_methods, hyperparameter_names, method_class
     from .methods.base import hyperparameter_specs
     from .models import available_models
@@ -82,7 +144,10 @@ def _from_registries() -> dict:
         cls = method_class(name)
         methods[name] = {"hyperparameters": hyperparameter_names(cls), "needs_teacher": bool(cls.needs_teacher),
                          "hyperparameter_specs": hyperparameter_specs(cls)}
-    return {"version": CATALOG_VERSION, "methods": methods, "models": available_models()}
+    datasets = {name: {f.name: getattr(dataset_source(name), f.name) for f in dataclasses.fields(DatasetFacts)}
+                for name in available_datasets()}
+    return {"version": CATALOG_VERSION, "methods": methods, "models": available_models(), "datasets": datasets,
+            "explainers": list(available_explainers()), "augmentations": list(AUGMENTATIONS)}
 
 
 def _from_json(data: dict) -> Catalog:
@@ -91,4 +156,6 @@ def _from_json(data: dict) -> Catalog:
     methods = {name: MethodInfo(tuple(info["hyperparameters"]), bool(info["needs_teacher"]),
                                 dict(info["hyperparameter_specs"]))
                for name, info in data["methods"].items()}
-    return Catalog(methods, tuple(data["models"]))
+    datasets = {name: DatasetFacts(**{**facts, "files": tuple(facts["files"])})
+                for name, facts in data["datasets"].items()}
+    return Catalog(methods, tuple(data["models"]), datasets, tuple(data["explainers"]), tuple(data["augmentations"]))

@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--socket", required=True, help="UNIX socket path to listen on")
     p.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
 
-    p = commands.add_parser("download", help="fetch CIFAR-10 or MNIST with torchvision (needs internet)")
-    p.add_argument("dataset", choices=["cifar10", "mnist"])
+    p = commands.add_parser("download", help="fetch a dataset's files into --root (needs internet)")
+    p.add_argument("dataset", help="a registered dataset whose files can be fetched (e.g. cifar10, mnist)")
     p.add_argument("--root", default="data")
 
     args = parser.parse_args(argv)
@@ -255,11 +255,14 @@ def _worker(args) -> int:
 
 
 def _download(args) -> int:
-    from torchvision.datasets import CIFAR10, MNIST
+    from .data import available_datasets, dataset_source
 
-    cls = CIFAR10 if args.dataset == "cifar10" else MNIST
-    for train in (True, False):
-        cls(args.root, train=train, download=True)
+    fetchable = [name for name in available_datasets() if dataset_source(name).downloadable]
+    if args.dataset not in fetchable:
+        print(f"error: download: {args.dataset!r} is not a dataset to fetch; choose one of {', '.join(fetchable)}",
+              file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    dataset_source(args.dataset).download(Path(args.root))
     print(f"{args.dataset} is ready under {Path(args.root).resolve()}")
     return 0
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .catalog import registry_catalog
+from .catalog import registry_catalog, with_registry_choices
 from .validation import config_problems, load_schema, strict_integers
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -56,7 +56,7 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
     """
     import jsonschema
 
-    schema = load_schema(str(schema_path))
+    schema = with_registry_choices(load_schema(str(schema_path)), registry_catalog())
     config = copy.deepcopy(config)
     validator_cls = jsonschema.validators.validator_for(schema)
     validator = _with_defaults(strict_integers(validator_cls))(schema)
@@ -120,9 +120,10 @@ def _check_references(config: dict[str, Any]) -> None:
                                   f"(it accepts: {', '.join(sorted(known))})")
     models = set(catalog.models)
     for name, dataset in config["datasets"].items():
-        if dataset.get("split") == "per_seed" and dataset["source"] not in ("digits", "mnist5k"):
+        if dataset.get("split") == "per_seed" and catalog.dataset(dataset["source"]).own_test_split:
+            drawn = [n for n in sorted(catalog.datasets) if not catalog.datasets[n].own_test_split]
             raise ConfigError(f"datasets.{name}.split: {dataset['source']} ships its own test set; "
-                              "per_seed applies only to digits and mnist5k")
+                              f"per_seed applies only to {', '.join(drawn)}")
     for name, teacher in config.get("teachers", {}).items():
         where = f"teachers.{name}"
         if teacher["model"] not in models:

@@ -106,10 +106,6 @@ class RunSpec:
             raise ValueError(f"run spec: stop_epoch {spec.stop_epoch} outside 1..{spec.budget.epochs}")
         return spec
 
-    @classmethod
-    def from_json(cls, text: str) -> RunSpec:
-        return cls.from_dict(json.loads(text))
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

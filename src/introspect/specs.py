@@ -12,8 +12,6 @@ from typing import Any
 
 from .runs import FinishedRun, ResultsLayout
 
-METRIC_KINDS = ("accuracy", "error")
-
 
 @dataclass
 class Selection:

@@ -92,10 +92,7 @@ def serve(path: str | Path, parent_pid: int | None = None) -> None:
     from . import analysis, cli, data, explain, methods, models, train  # noqa: F401
     from .analysis import figures, selection, students, tables  # noqa: F401
 
-    try:
-        data.read_digits()  # the embedded dataset, parsed once for every job
-    except data.DatasetError:
-        pass
+    data.preload_datasets()  # what every job would read again, read once
 
     path = Path(path)
     path.unlink(missing_ok=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# A real single-node SLURM cluster on this machine, for the tests (Debian's slurm-wlm and munge).
+# A real single-node SLURM cluster on this machine, for the tests (Debian's slurm-wlm and munge, which
+# .ci/provision installs).
 #
-#   cluster.sh install        apt-get install the daemons and clients (root; about 10 s)
 #   cluster.sh start DIR      munged, MariaDB + slurmdbd, slurmctld, slurmd on localhost, all state under DIR;
 #                             returns once `sinfo` shows the node idle; prints the env to source
 #   cluster.sh stop DIR       stops exactly the daemons `start` started (by their PIDs), in reverse
@@ -23,18 +23,7 @@
 #   partition chosen through the profile (SBATCH_PARTITION) reached sbatch.
 set -euo pipefail
 
-command=${1:?usage: cluster.sh install|start DIR|stop DIR}
-
-install() {
-    if command -v slurmctld >/dev/null && command -v munged >/dev/null && command -v sbatch >/dev/null \
-        && command -v slurmdbd >/dev/null && command -v mariadbd >/dev/null; then
-        echo "slurm, slurmdbd, mariadb and munge are installed"; return 0
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge slurmdbd mariadb-server >/dev/null
-    echo "installed: $(slurmctld -V), munge $(munged -V 2>&1 | head -1)"
-}
+command=${1:?usage: cluster.sh start DIR|stop DIR}
 
 start() {
     local dir; dir=$(realpath -m "${1:?state directory}")
@@ -187,7 +176,6 @@ stop() {
 }
 
 case "$command" in
-    install) install ;;
     start) start "${2:-}" ;;
     stop) stop "${2:-}" ;;
     *) echo "unknown command $command" >&2; exit 2 ;;

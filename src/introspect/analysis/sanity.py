@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Protocol
-
-import pandas as pd
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -149,10 +146,6 @@ def _missing(cell: SanityCell) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------- attaching flags to what is shown
 
-def flags_frame(flags: Sequence[Flag]) -> pd.DataFrame:
-    return pd.DataFrame([asdict(f) for f in flags], columns=["group", "model", "method", "code", "text"])
-
-
 def cell_marks(flags: Sequence[Flag]) -> dict[tuple[str, str], str]:
     """(group, method) -> a mark to print next to the cell, e.g. "⚑low_n,missing_seeds"."""
     codes: dict[tuple[str, str], list[str]] = {}
@@ -161,27 +154,3 @@ def cell_marks(flags: Sequence[Flag]) -> dict[tuple[str, str], str]:
         if f.code not in codes[(f.group, f.method)]:
             codes[(f.group, f.method)].append(f.code)
     return {key: "⚑" + ",".join(value) for key, value in codes.items()}
-
-
-def flag_lines(flags: Sequence[Flag]) -> list[str]:
-    """One line per flag, for a table's notes."""
-    return [f"⚑ {f.group} / {f.method} [{f.code}]: {f.text}" for f in flags]
-
-
-class _ClaimLike(Protocol):
-    name: str
-    model: str
-    method_a: str
-    method_b: str
-
-
-def claim_flags(flags: Sequence[Flag], claims: Sequence[_ClaimLike]) -> dict[str, list[str]]:
-    """Claim name -> the flags of its two cells (matched on model and method), for
-    ``claims.evaluate_claims(flags=...)``."""
-    out: dict[str, list[str]] = {}
-    for claim in claims:
-        texts = [f"{f.method} [{f.code}]: {f.text}" for f in flags
-                 if f.model == claim.model and f.method in (claim.method_a, claim.method_b)]
-        if texts:
-            out[claim.name] = list(dict.fromkeys(texts))
-    return out

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import torch.nn.functional as F
 
-from ..explain import EXPLAINERS, explanations_for_step
+from ..explain import EXPLAINERS, explainer_entry, explanations_for_step
 from ..targets import le_targets, soft_cross_entropy
 from ..validation import hp
 from .base import Method, StepContext, register_method
@@ -27,7 +27,7 @@ class LearningFromExplanations(Method):
     permute: bool = False
 
     def needs_input_grad(self, epoch: int) -> bool:
-        return epoch >= self.warmup_epochs and self.explainer in ("grad", "grad_input")
+        return epoch >= self.warmup_epochs and explainer_entry(self.explainer).needs_input_grad
 
     def stage(self, epoch: int) -> int:
         return 1 if epoch < self.warmup_epochs else 2
