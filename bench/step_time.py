@@ -22,7 +22,7 @@ from introspect.explain import EXPLAINERS
 from introspect.methods import build_method
 from introspect.models import build_model
 from introspect.spec import Performance
-from introspect.train.loop import train_step
+from introspect.train.step import train_step
 from introspect.train.sgd import SGD
 
 CIFAR, MNIST, DIGITS9 = (3, 32, 32), (1, 28, 28), (1, 9, 9)
