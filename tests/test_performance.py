@@ -9,8 +9,8 @@ from introspect.data import PerSampleAugmented, Split, augment_batch
 from introspect.methods import build_method
 from introspect.models import build_model
 from introspect.train import RunSpec, train
-from introspect.train.step import train_step
 from introspect.train.sgd import SGD
+from introspect.train.step import train_step
 
 
 @pytest.mark.parametrize("kind", ["crop", "crop_flip"])
