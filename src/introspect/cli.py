@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("worker", help="serve jobs from a warm process (started by the Snakefile)")
     p.add_argument("--socket", required=True, help="UNIX socket path to listen on")
     p.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
+    p.add_argument("--remove-directory", action="store_true",
+                   help="the socket's directory is the worker's own: remove it when the worker stops")
 
     p = commands.add_parser("download", help="fetch CIFAR-10 or MNIST with torchvision (needs internet)")
     p.add_argument("dataset", choices=["cifar10", "mnist"])
@@ -269,7 +271,7 @@ def _merge_tests(args) -> int:
 def _worker(args) -> int:
     from .worker import serve
 
-    serve(args.socket, args.parent_pid)
+    serve(args.socket, main, args.parent_pid, remove_directory=args.remove_directory)
     return 0
 
 
