@@ -118,9 +118,12 @@ def test_evaluation_runs_without_autograd_and_training_with_it():
                                     {"name": "xdistill"}])
 def test_one_step_of_a_spec_runs_from_outside_the_loop(tmp_path, monkeypatch, method):
     monkeypatch.chdir(tmp_path)  # nothing may be written here
-    result = run_one_step(spec(method), teacher_model="resnet14")
+    result = run_one_step(spec({**method, "warmup_epochs": 1} if method["name"] == "le" else method),
+                          teacher_model="resnet14")
     assert result["terms"] and all(torch.isfinite(torch.tensor(v)) for v in result["terms"].values())
     assert result["seconds"] > 0 and not any(tmp_path.iterdir())
+    if method["name"] == "le":  # the last epoch's step: LE's explanation stage, not its warm-up
+        assert result["epoch"] == 1 and set(result["terms"]) == {"le", "ce"}
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a usable CUDA device")

@@ -139,3 +139,14 @@ def test_the_worker_removes_its_directory_when_its_parent_is_gone():
 def test_the_worker_does_not_import_the_command_line_dispatcher():
     source = (ROOT / "src" / "introspect" / "worker.py").read_text()
     assert "from .cli" not in source and "import cli" not in source and "introspect.cli" not in source
+
+
+def test_the_worker_removes_its_directory_when_it_fails_to_start():
+    directory = Path(tempfile.mkdtemp(prefix="introspect-worker-")) / ("x" * 120)  # a socket path too long
+    directory.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    result = subprocess.run([sys.executable, "-m", "introspect", "worker", "--socket", str(directory / "socket"),
+                             "--remove-directory"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and not directory.exists()
+    assert result.stderr.strip().startswith("error: the worker cannot serve on") and "Traceback" not in result.stderr
+    directory.parent.rmdir()

@@ -271,7 +271,11 @@ def _merge_tests(args) -> int:
 def _worker(args) -> int:
     from .worker import serve
 
-    serve(args.socket, main, args.parent_pid, remove_directory=args.remove_directory)
+    try:
+        serve(args.socket, main, args.parent_pid, remove_directory=args.remove_directory)
+    except OSError as error:  # e.g. a socket path too long for AF_UNIX, or a directory not writable
+        print(f"error: the worker cannot serve on {args.socket}: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
