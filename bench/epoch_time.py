@@ -27,8 +27,8 @@ from introspect.data.sources.cifar10 import CIFAR10_MEAN, CIFAR10_STD
 from introspect.methods import build_method
 from introspect.models import build_model
 from introspect.spec import Performance
-from introspect.train.loop import batch_bounds, train_step
 from introspect.train.sgd import SGD
+from introspect.train.step import batch_bounds, train_step
 
 
 class PilImages(Dataset):

@@ -22,8 +22,8 @@ from introspect.explain import EXPLAINERS
 from introspect.methods import build_method
 from introspect.models import build_model
 from introspect.spec import Performance
-from introspect.train.loop import train_step
 from introspect.train.sgd import SGD
+from introspect.train.step import train_step
 
 CIFAR, MNIST, DIGITS9 = (3, 32, 32), (1, 28, 28), (1, 9, 9)
 CASES = [  # model, input shape, batch size, whether the distillation variants apply

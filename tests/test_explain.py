@@ -354,8 +354,8 @@ def test_guided_bp_in_a_training_step_leaves_batchnorm_statistics_alone(seeded):
 @pytest.mark.parametrize("explainer", ["grad", "grad_input", "guided_bp", "grad_cam"])
 def test_every_explainer_trains_an_le_step_on_a_resnet(explainer, seeded):
     from introspect.methods import build_method
-    from introspect.train.loop import train_step
     from introspect.train.sgd import SGD
+    from introspect.train.step import train_step
 
     model = build_model("resnet8", 10, SHAPE).train()
     optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9)

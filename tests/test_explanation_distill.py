@@ -25,7 +25,8 @@ def _step(method, student, teacher, x, y):
     out = student.forward_features(x)
     with torch.no_grad():
         teacher_out = teacher.forward_features(x)
-    ctx = StepContext(x=x, y=y, out=out, model=student, epoch=0, num_classes=10, teacher=teacher_out)
+    ctx = StepContext(x=x, y=y, out=out, model=student, epoch=0, num_classes=10, teacher=teacher_out,
+                      teacher_module=teacher)
     return method.loss(ctx), aux
 
 
@@ -79,7 +80,8 @@ def test_e2kd_every_k_batches_skips_the_explanation_term():
     out = student.forward_features(x)
     with torch.no_grad():
         t_out = teacher.forward_features(x)
-    steps = {s: method.loss(StepContext(x, y, out, student, 0, 10, teacher=t_out, step=s)) for s in range(4)}
+    steps = {s: method.loss(StepContext(x, y, out, student, 0, 10, teacher=t_out, step=s, teacher_module=teacher))
+             for s in range(4)}
     assert ["explanation" in steps[s] for s in range(4)] == [True, False, False, True]
 
 

@@ -13,7 +13,7 @@ import torch
 
 from introspect.runs import CHECKPOINT, METRICS
 from introspect.train import InjectedFailure, NonFiniteLossError, RunSpec, TrainingError, train
-from introspect.train.loop import progress_line
+from introspect.train.progress import progress_line
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +66,8 @@ def test_metrics_record_provenance_and_hyperparameters(tmp_path):
     assert not (tmp_path / "run" / CHECKPOINT).exists()
     assert (tmp_path / "run" / "model.pt").exists()
     header = history(tmp_path / "run")[0].split(",")
-    assert header == ["epoch", "stage", "lr", "loss", "loss_terms", "train_acc", "val_acc", "test_acc", "seconds"]
+    assert header == ["epoch", "stage", "lr", "loss", "loss_terms", "train_acc", "val_acc", "test_acc",
+                      "dead_explanations", "seconds"]
 
 
 def test_failure_then_resume_equals_an_uninterrupted_run(tmp_path):

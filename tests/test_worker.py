@@ -1,10 +1,13 @@
 """The local worker: jobs forked from a warm process give the same files as standalone jobs, forward
-signals, and fall back to running themselves when no worker answers."""
+signals, and fall back to running themselves when no worker answers. Each test of a job through the
+worker checks the worker's own log for that job, so a worker that serves nothing fails them; the
+worker removes its directory on every exit it can see."""
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,27 +19,43 @@ SPEC = {"run_id": "w", "dataset": {"name": "digits", "image_size": 8, "val_fract
         "budget": {"epochs": 2, "batch_size": 128, "lr": 0.1}, "seed": 3}
 
 
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory):
-    path = tmp_path_factory.mktemp("worker") / "socket"
+def _start_worker(directory: Path, *extra: str, log: Path | None = None) -> tuple[subprocess.Popen, Path]:
+    path = directory / "socket"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    process = subprocess.Popen([sys.executable, "-m", "introspect", "worker", "--socket", str(path)], env=env,
-                               stderr=subprocess.PIPE, text=True)
+    env.pop("INTROSPECT_WORKER", None)
+    stderr = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - the worker writes it
+    process = subprocess.Popen([sys.executable, "-m", "introspect", "worker", "--socket", str(path), *extra],
+                               env=env, stderr=stderr)
     deadline = time.monotonic() + 60
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert path.exists(), "the worker did not start"
-    yield path
+    return process, path
+
+
+class Worker:
+    def __init__(self, socket: Path, log: Path):
+        self.socket, self.log = socket, log
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory):
+    log = tmp_path_factory.mktemp("worker-log") / "worker.log"
+    process, path = _start_worker(tmp_path_factory.mktemp("worker"), log=log)
+    yield Worker(path, log)
     process.terminate()
     process.wait(timeout=10)
     assert not path.exists()  # it removes its socket
+
+
+def _jobs(worker: Worker) -> int:
+    return worker.log.read_text().count("introspect worker: job ")
 
 
 def _train(out, socket=None, spec=SPEC, **popen):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     env.pop("INTROSPECT_WORKER", None)
     if socket:
-        env["INTROSPECT_WORKER"] = str(socket)
+        env["INTROSPECT_WORKER"] = str(getattr(socket, "socket", socket))
     cmd = [sys.executable, "-m", "introspect", "train", "--spec", json.dumps(spec), "--out", str(out), "--threads", "1"]
     return subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, **popen)
 
@@ -47,8 +66,10 @@ def _metrics(out):
 
 
 def test_a_job_through_the_worker_equals_a_standalone_job(worker, tmp_path):
+    before = _jobs(worker)
     through, alone = _train(tmp_path / "through", worker), _train(tmp_path / "alone")
     assert through.wait(timeout=120) == 0 and alone.wait(timeout=120) == 0
+    assert _jobs(worker) == before + 1  # the worker forked it (and not the standalone one)
     assert "test accuracy" in through.stderr.read()  # the job's own stderr, via the passed descriptor
     assert _metrics(tmp_path / "through") == _metrics(tmp_path / "alone")
     epochs = [(tmp_path / d / "epochs.csv").read_text().splitlines() for d in ("through", "alone")]
@@ -58,6 +79,7 @@ def test_a_job_through_the_worker_equals_a_standalone_job(worker, tmp_path):
 
 def test_sigterm_to_the_client_stops_the_forked_job_at_an_epoch_boundary(worker, tmp_path):
     spec = {**SPEC, "budget": {**SPEC["budget"], "epochs": 200}}
+    before = _jobs(worker)
     client = _train(tmp_path / "run", worker, spec)
     deadline = time.monotonic() + 60
     while not (tmp_path / "run" / "checkpoint.pt").exists() and time.monotonic() < deadline:
@@ -65,6 +87,7 @@ def test_sigterm_to_the_client_stops_the_forked_job_at_an_epoch_boundary(worker,
     client.send_signal(signal.SIGTERM)
     assert client.wait(timeout=60) == 143
     assert "stopped by signal 15" in client.stderr.read()
+    assert _jobs(worker) == before + 1
     assert (tmp_path / "run" / "checkpoint.pt").exists() and not (tmp_path / "run" / "metrics.json").exists()
 
 
@@ -75,7 +98,55 @@ def test_without_a_worker_the_job_runs_itself(tmp_path):
 
 
 def test_a_failing_job_reports_its_exit_status_through_the_worker(worker, tmp_path):
+    before = _jobs(worker)
     client = _train(tmp_path / "run", worker, {**SPEC, "teacher": str(tmp_path / "missing.pt"),
                                                "method": {"name": "kd"}})
     assert client.wait(timeout=60) == 3
     assert "does not exist" in client.stderr.read()
+    assert _jobs(worker) == before + 1
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "SIGHUP"])
+def test_the_worker_removes_its_directory_when_stopped(how):
+    directory = Path(tempfile.mkdtemp(prefix="introspect-worker-"))
+    process, _ = _start_worker(directory, "--remove-directory")
+    process.send_signal(getattr(signal, how))
+    try:
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+    assert not directory.exists()
+
+
+def test_the_worker_removes_its_directory_when_its_parent_is_gone():
+    """As when Snakemake is killed: the parent starts the worker with --parent-pid and dies."""
+    directory = Path(tempfile.mkdtemp(prefix="introspect-worker-"))
+    parent = (
+        "import os, subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-m', 'introspect', 'worker', '--socket', sys.argv[1] + '/socket',"
+        " '--parent-pid', str(os.getpid()), '--remove-directory'], stderr=subprocess.DEVNULL)\n"
+        "while not os.path.exists(sys.argv[1] + '/socket'): time.sleep(0.1)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    subprocess.run([sys.executable, "-c", parent, str(directory)], env=env, timeout=120, check=True)
+    # the parent waited for the socket, so the worker was serving when its parent exited
+    deadline = time.monotonic() + 30
+    while directory.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not directory.exists()
+
+
+def test_the_worker_does_not_import_the_command_line_dispatcher():
+    source = (ROOT / "src" / "introspect" / "worker.py").read_text()
+    assert "from .cli" not in source and "import cli" not in source and "introspect.cli" not in source
+
+
+def test_the_worker_removes_its_directory_when_it_fails_to_start():
+    directory = Path(tempfile.mkdtemp(prefix="introspect-worker-")) / ("x" * 120)  # a socket path too long
+    directory.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    result = subprocess.run([sys.executable, "-m", "introspect", "worker", "--socket", str(directory / "socket"),
+                             "--remove-directory"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and not directory.exists()
+    assert result.stderr.strip().startswith("error: the worker cannot serve on") and "Traceback" not in result.stderr
+    directory.parent.rmdir()

@@ -11,7 +11,16 @@ import logging
 import sys
 from pathlib import Path
 
-EXIT_TRAINING_ERROR, EXIT_INTERRUPTED, EXIT_CONFIG_ERROR, EXIT_DATA_ERROR = 3, 143, 2, 4
+from .errors import (
+    EXIT_BUSY,
+    EXIT_DATA_ERROR,
+    EXIT_DEVICE_ERROR,
+    EXIT_INPUT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_TRAINING_ERROR,
+)
+
+EXIT_CONFIG_ERROR = EXIT_INPUT_ERROR
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fail-at-epoch", type=int, default=None, help="failure injection, for testing reruns")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--wait-for-lock", action="store_true",
+                   help="if another process is training this run, wait for it instead of refusing")
 
     p = commands.add_parser("plan", help="validate a config and print its runs per table")
     p.add_argument("--config", default="config/config.yaml")
@@ -84,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("worker", help="serve jobs from a warm process (started by the Snakefile)")
     p.add_argument("--socket", required=True, help="UNIX socket path to listen on")
     p.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
+    p.add_argument("--remove-directory", action="store_true",
+                   help="the socket's directory is the worker's own: remove it when the worker stops")
 
     p = commands.add_parser("download", help="fetch a dataset's files into --root (needs internet)")
     p.add_argument("dataset", help="a registered dataset whose files can be fetched (e.g. cifar10, mnist)")
@@ -105,7 +118,7 @@ def _train(args) -> int:
     from .data import DatasetError
     from .runs import RunFileError, RunRecord
     from .spec import RunSpec
-    from .train import Interrupted, TrainingError, train
+    from .train import DeviceError, Interrupted, RunBusyError, TrainingError, train
 
     try:
         if args.record:
@@ -122,14 +135,23 @@ def _train(args) -> int:
         print(f"error: bad run {'record' if args.record else 'spec'}: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     try:
-        metrics = train(spec, out, device=args.device, threads=args.threads)
+        metrics = train(spec, out, device=args.device, threads=args.threads, wait_for_lock=args.wait_for_lock)
     except Interrupted as error:
         print(f"interrupted: {error}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except RunBusyError as error:
+        print(f"busy: {error}", file=sys.stderr)
+        return EXIT_BUSY
+    except DeviceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_DEVICE_ERROR
     except DatasetError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_DATA_ERROR
-    except (TrainingError, RunFileError, ValueError) as error:
+    except RunFileError as error:  # a file in the results directory: fix or retrain it, a rerun alone will not
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except (TrainingError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_TRAINING_ERROR
     print(f"{spec.run_id}: test accuracy {metrics['test_acc_final']:.2f}% after {metrics['epochs']} epochs "
@@ -250,7 +272,11 @@ def _merge_tests(args) -> int:
 def _worker(args) -> int:
     from .worker import serve
 
-    serve(args.socket, args.parent_pid)
+    try:
+        serve(args.socket, main, args.parent_pid, remove_directory=args.remove_directory)
+    except OSError as error:  # e.g. a socket path too long for AF_UNIX, or a directory not writable
+        print(f"error: the worker cannot serve on {args.socket}: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .run_metrics import RunFileError, RunMetrics, redo  # noqa: F401 - RunFileError: readers import it here
+
 if TYPE_CHECKING:  # pragma: no cover
     from .data import Dataset
     from .models import IntrospectModel
@@ -26,10 +28,7 @@ RUN_KINDS = ("train", "teacher", "student", "warmup", "stage2")  # which rule tr
 # A run directory's files. Nothing else in the package or the workflow spells these names.
 CHECKPOINT, MODEL, METRICS, EPOCHS, LOG = "checkpoint.pt", "model.pt", "metrics.json", "epochs.csv", "train.log"
 RUN_OUTPUTS = (METRICS, EPOCHS, MODEL)  # what a finished training job leaves (its rule's outputs)
-
-
-class RunFileError(RuntimeError):
-    """A run's file is missing or unreadable; the message names the file and how to redo it."""
+WRITER_LOCK = "writer.lock"  # held by the one process training a run (introspect.train.lock)
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,10 @@ class RunFiles:
     @property
     def log(self) -> Path:
         return self.directory / LOG
+
+    @property
+    def writer_lock(self) -> Path:
+        return self.directory / WRITER_LOCK
 
     @property
     def outputs(self) -> list[Path]:
@@ -213,6 +216,7 @@ class RunRecord:
             spec["stop_epoch"] = self.stop_epoch
         if self.teacher:
             spec["teacher"] = str(self.layout.run(self.teacher).model)
+            spec["teacher_model"] = model_of_run(self.teacher)
         if self.init_from:
             spec["init_from"] = str(self.layout.run(self.init_from).model)
         if self.selection:
@@ -245,76 +249,121 @@ class RunRecord:
 
 @dataclass
 class FinishedRun:
-    """A completed run as analysis sees it: its metrics (with the spec it ran) and its files."""
+    """A completed run as analysis sees it: its validated ``metrics.json`` and its files."""
 
     run_id: str
     files: RunFiles
-    metrics: dict[str, Any] = field(repr=False)
+    record: RunMetrics = field(repr=False)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The metrics as the JSON object on disk (validated when read)."""
+        return self.record.to_dict()
 
     @property
     def seed(self) -> int:
-        return int(self.metrics["seed"])
+        return self.record.seed
 
     def value(self, metric: str) -> float:
-        try:
-            return float(self.metrics[metric])
-        except (KeyError, TypeError, ValueError):
-            raise RunFileError(f"{self.files.metrics} has no numeric {metric!r}; {_redo(self.files)}") from None
+        value = getattr(self.record, metric, None) if metric in RunMetrics.__dataclass_fields__ else None
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise RunFileError(f"{self.files.metrics} has no numeric {metric!r}; {redo(self.files.metrics)}")
+        return float(value)
 
     def load_model(self, device: str = "cpu") -> IntrospectModel:
-        return load_model(self.files.model, device)
+        return load_model(self.files.model, device, architecture=self.record.model)
 
     def load_data(self) -> Dataset:
         from .spec import RunSpec
 
-        return load_run_dataset(RunSpec.from_dict(self.metrics["spec"]))
+        return load_run_dataset(RunSpec.from_dict(self.record.spec))
 
 
 def read_run(layout: ResultsLayout, run_id: str) -> FinishedRun:
-    """A finished run's metrics; a missing or corrupt ``metrics.json`` is a :class:`RunFileError`."""
+    """A finished run's metrics, validated (types, ranges, its seed and run id); a missing, corrupt
+    or tampered ``metrics.json`` is a :class:`RunFileError` naming it and the fix."""
     files = layout.run(run_id)
     try:
-        metrics = json.loads(files.metrics.read_text())
+        data = json.loads(files.metrics.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunFileError(f"{files.metrics} does not exist: run {run_id} has not finished; "
                            "train it first (snakemake reruns only what is missing)") from None
     except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise RunFileError(f"{files.metrics} is corrupt ({error}); {_redo(files)}") from None
-    if not isinstance(metrics, dict) or "seed" not in metrics or "spec" not in metrics:
-        raise RunFileError(f"{files.metrics} is not a run's metrics (no seed or spec); {_redo(files)}")
-    return FinishedRun(run_id, files, metrics)
+        raise RunFileError(f"{files.metrics} is corrupt ({error}); {redo(files.metrics)}") from None
+    return FinishedRun(run_id, files, RunMetrics.from_dict(data, files.metrics, run_id))
 
 
-def _redo(files: RunFiles) -> str:
-    return (f"delete {files.directory} and run the same snakemake command again to retrain it "
-            f"(or: snakemake --forcerun {files.metrics})")
+def model_of_run(run_id: str) -> str | None:
+    """The architecture a run id made by :func:`make_run_id` names (None for another id)."""
+    parts = run_id.split("/")
+    return parts[1] if len(parts) == 5 else None
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> dict[str, Any]:
-    """A run's ``model.pt`` or ``checkpoint.pt`` as saved by the training loop. A missing, truncated or
-    foreign file is a :class:`RunFileError` naming it and the command that redoes it."""
+    """A run's ``model.pt`` or ``checkpoint.pt`` (tensors and plain metadata, see
+    :mod:`introspect.train.checkpoint`), loaded with ``weights_only=True``: a file in a results
+    directory never runs code. A missing, truncated, foreign or pickled-object file is a
+    :class:`RunFileError` naming it and how to redo it."""
+    import pickle
+
     import torch
 
     try:
-        saved = torch.load(path, map_location=device, weights_only=False)
-        saved["arch"], saved["model"], saved["history"]  # noqa: B018 - what every reader needs
+        saved = torch.load(path, map_location=device, weights_only=True)
     except FileNotFoundError:
         raise RunFileError(f"{path} does not exist; train that run first") from None
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RunFileError(f"{path} holds Python objects, not only tensors and plain data (an old pickled "
+                           f"file, or a tampered one: {first}); it was not loaded, as loading it could run "
+                           f"code. Retrain it: {redo(path)}") from None
     except Exception as error:  # torch raises many types for a truncated or foreign file
-        raise RunFileError(f"{path} is corrupt or not a run's checkpoint ({type(error).__name__}: {error}); "
-                           f"delete {Path(path).parent} and run the same snakemake command again "
-                           f"(or: snakemake --forcerun {path})") from None
+        raise RunFileError(f"{path} is corrupt or not a run's checkpoint ({type(error).__name__}: "
+                           f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}); "
+                           f"{redo(path)}") from None
+    if problem := _checkpoint_problem(saved):
+        raise RunFileError(f"{path} is not a run's checkpoint ({problem}); {redo(path)}")
     return saved
 
 
-def load_model(path: str | Path, device: str = "cpu") -> IntrospectModel:
-    """Rebuild a trained model (in eval mode) from a run's ``model.pt`` or checkpoint."""
+def _checkpoint_problem(saved: Any) -> str | None:
+    if not isinstance(saved, dict):
+        return f"a dictionary was expected, not {type(saved).__name__}"
+    missing = [k for k in ("arch", "model", "history", "epoch") if k not in saved]
+    if missing:
+        return f"no {', '.join(missing)}"
+    arch = saved["arch"]
+    if not (isinstance(arch, dict) and isinstance(arch.get("name"), str) and _is_int(arch.get("num_classes"))
+            and isinstance(arch.get("input_shape"), (list, tuple)) and all(map(_is_int, arch["input_shape"]))):
+        return "its 'arch' is not {name, num_classes, input_shape}"
+    if not isinstance(saved["model"], dict) or not isinstance(saved["history"], list):
+        return "its 'model' is not a state dict or its 'history' not a list"
+    if not _is_int(saved["epoch"]) or saved["epoch"] < 0:
+        return f"epoch {saved['epoch']!r} is not a non-negative integer"
+    return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def load_model(path: str | Path, device: str = "cpu", architecture: str | None = None) -> IntrospectModel:
+    """Rebuild a trained model (in eval mode) from a run's ``model.pt`` or checkpoint. With
+    ``architecture`` (the model the run record names), a file holding another one is an error; so is
+    a state dict that does not fit the architecture the file names."""
     from .models import build_model
 
     saved = load_checkpoint(path, device)
     arch = saved["arch"]
-    model = build_model(arch["name"], arch["num_classes"], tuple(arch["input_shape"]))
-    model.load_state_dict(saved["model"])
+    if architecture and arch["name"] != architecture:
+        raise RunFileError(f"{path} holds a {arch['name']} model, but the run names {architecture}; "
+                           f"{redo(path)}")
+    try:
+        model = build_model(arch["name"], arch["num_classes"], tuple(arch["input_shape"]))
+        model.load_state_dict(saved["model"])
+    except (KeyError, ValueError, RuntimeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RunFileError(f"{path}: its weights do not fit a {arch['name']} ({first}); {redo(path)}") from None
     return model.to(device).eval()
 
 

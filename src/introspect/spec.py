@@ -80,6 +80,7 @@ class RunSpec:
     stop_epoch: int | None = None  # stop early (LE warm-up runs); the schedule still spans `epochs`
     init_from: str | None = None  # the saved model of a warm-up run to start from (model + optimiser)
     teacher: str | None = None  # the saved model of a trained teacher
+    teacher_model: str | None = None  # the teacher's architecture as the plan names it (checked on loading)
     hyperparameters_from: str | None = None  # selection file whose "chosen" values complete `method`
     eval_batch_size: int = 1000
     fail_at_epoch: int | None = None  # failure injection for testing reruns

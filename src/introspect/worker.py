@@ -10,18 +10,23 @@ status and forwards SIGTERM/SIGINT to it (a preempted run still stops at an epoc
 its checkpoint). If the client disappears the child is stopped the same way. When no server answers,
 the client runs the command itself: the worker is an optimisation, never a requirement.
 
-The server never runs a torch operation itself, so no thread pool exists when it forks.
+The server never runs a torch operation itself, so no thread pool exists when it forks. It is handed
+the command dispatcher (``run``) by its caller and imports nothing of the CLI (no cli <-> worker
+cycle). With ``remove_directory`` it owns the socket's directory and removes it on every exit it can
+see (SIGTERM, SIGINT, SIGHUP, its parent gone, an error); the Snakefile removes it after a SIGKILL.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 SOCKET_ENV = "INTROSPECT_WORKER"
@@ -84,41 +89,56 @@ def _read_exactly(conn: socket.socket, size: int) -> bytes:
 
 # ---------------------------------------------------------------- server
 
-def serve(path: str | Path, parent_pid: int | None = None) -> None:
-    """Accept jobs on the UNIX socket ``path`` until SIGTERM, or until ``parent_pid`` is gone."""
+Dispatcher = Callable[[list[str]], int]  # runs one command line, returns its exit status
+
+
+def serve(path: str | Path, run: Dispatcher, parent_pid: int | None = None, remove_directory: bool = False) -> None:
+    """Accept jobs on the UNIX socket ``path`` until SIGTERM/SIGINT/SIGHUP, or until ``parent_pid`` is
+    gone; each job is ``run(argv)`` in a forked child. With ``remove_directory`` the socket's
+    directory is removed when the server stops."""
+    path = Path(path)
+    try:
+        _preload()
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        path.unlink(missing_ok=True)
+        server.bind(str(path))
+        try:
+            _accept_jobs(server, path, run, parent_pid)
+        finally:
+            server.close()
+            path.unlink(missing_ok=True)
+    finally:
+        if remove_directory:
+            shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def _preload() -> None:
     import numpy.random  # noqa: F401  (numpy imports it lazily, 0.1 s, at a job's first split)
     import torch  # noqa: F401  (the point: imported once, before any fork)
 
-    from . import analysis, cli, data, explain, methods, models, train  # noqa: F401
+    from . import analysis, data, explain, methods, models, train  # noqa: F401
     from .analysis import figures, selection, students, tables  # noqa: F401
 
     data.preload_datasets()  # what every job would read again, read once
 
-    path = Path(path)
-    path.unlink(missing_ok=True)
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
+
+def _accept_jobs(server: socket.socket, path: Path, run: Dispatcher, parent_pid: int | None) -> None:
     server.listen(64)
     server.settimeout(1.0)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stopping.set())
     print(f"introspect worker: serving on {path} (pid {os.getpid()})", file=sys.stderr, flush=True)
-    try:
-        while not stopping.is_set() and (parent_pid is None or os.getppid() == parent_pid):
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            except InterruptedError:
-                continue
-            _fork_job(server, conn)
-    finally:
-        server.close()
-        path.unlink(missing_ok=True)
+    while not stopping.is_set() and (parent_pid is None or os.getppid() == parent_pid):
+        try:
+            conn, _ = server.accept()
+        except (TimeoutError, InterruptedError):
+            continue
+        _fork_job(server, conn, run)
 
 
-def _fork_job(server: socket.socket, conn: socket.socket) -> None:
+def _fork_job(server: socket.socket, conn: socket.socket, run: Dispatcher) -> None:
     try:
         conn.settimeout(5.0)
         first, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 3)
@@ -131,22 +151,25 @@ def _fork_job(server: socket.socket, conn: socket.socket) -> None:
         print(f"introspect worker: bad request ({error})", file=sys.stderr, flush=True)
         conn.close()
         return
-    if os.fork() == 0:  # the child: becomes the job
+    child = os.fork()
+    if child == 0:  # the child: becomes the job
         server.close()
-        _run_child(conn, request, fds)
+        _run_child(conn, request, fds, run)
+    print(f"introspect worker: job {child}: {' '.join(request.get('argv', [])[:1])}", file=sys.stderr, flush=True)
     conn.close()
     for fd in fds:
         os.close(fd)
 
 
-def _run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
+def _run_child(conn: socket.socket, request: dict, fds: list[int], run: Dispatcher) -> None:
     status = 1
     try:
         for target, fd in zip((0, 1, 2), fds):
             os.dup2(fd, target)
             os.close(fd)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL if sig != signal.SIGINT else signal.default_int_handler)
         os.setsid()  # its own session: signals to the server's group do not reach it, the client's do
         os.chdir(request["cwd"])
         os.environ.clear()
@@ -156,9 +179,7 @@ def _run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
         conn.settimeout(None)
         conn.sendall(_PID.pack(os.getpid()))
         _stop_when_client_leaves(conn)
-        from .cli import main
-
-        status = main(request["argv"])
+        status = run(request["argv"])
     except SystemExit as exit_:
         status = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except BaseException:  # noqa: BLE001  (the job's own stderr gets the traceback)

@@ -101,6 +101,7 @@ LOCAL_WORKER = {}
 
 def start_local_worker():
     import os
+    import shutil
     import subprocess
     import tempfile
     import time
@@ -112,7 +113,8 @@ def start_local_worker():
     env = dict(os.environ)  # PYTHONPATH already names this checkout's src (Snakefile)
     env.pop("INTROSPECT_WORKER", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "introspect", "worker", "--socket", path, "--parent-pid", str(os.getpid())],
+        [sys.executable, "-m", "introspect", "worker", "--socket", path, "--parent-pid", str(os.getpid()),
+         "--remove-directory"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     deadline = time.monotonic() + 60
@@ -123,14 +125,19 @@ def start_local_worker():
         LOCAL_WORKER.update(process=process, directory=directory)
     else:
         process.kill()
+        shutil.rmtree(directory, ignore_errors=True)
         print("introspect: the local worker did not start; every job imports torch itself")
 
 
 def stop_local_worker():
     import shutil
+    import subprocess
 
     process = LOCAL_WORKER.pop("process", None)
     if process is not None:
         process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(LOCAL_WORKER.pop("directory"), ignore_errors=True)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(LOCAL_WORKER.pop("directory"), ignore_errors=True)  # after a SIGKILL of the worker too

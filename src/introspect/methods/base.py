@@ -3,7 +3,20 @@
 A method sees one training step (:class:`StepContext`) and returns named loss terms, already
 weighted; the training loop sums them, steps the optimiser and logs each term. To add a method,
 write one small module with a dataclass subclass of :class:`Method` decorated with
-:func:`register_method`, and name it in the config. Its fields are its hyper-parameters: their type
+:func:`register_method`, and name it in the config.
+
+The interface, all of it:
+
+- ``loss(ctx)``: the weighted loss terms of one batch (required).
+- ``needs``: what the loop must provide, declared, never special-cased by the loop:
+  :data:`TEACHER_OUTPUTS` (a trained teacher's forward pass of every batch in ``ctx.teacher``),
+  :data:`TEACHER_MODULE` (the frozen teacher network itself in ``ctx.teacher_module``, e.g. for its
+  gradients) and :data:`EAGER_ONLY` (the step must not run under ``torch.compile``). A method whose
+  needs depend on its hyper-parameters overrides ``requirements()``.
+- ``setup(student, teacher, input_shape)``: build trainable modules of its own (optional).
+- ``needs_input_grad(epoch)``, ``stage(epoch)``, ``model_options()``: optional, see each.
+- Diagnostics: ``ctx.count_dead_explanations(maps)`` records the share of all-zero explanation maps
+  (an ``epochs.csv`` column); a diagnostic is never added to the loss. Its fields are its hyper-parameters: their type
 annotations and :func:`~introspect.validation.hp` metadata (ranges, choices) are checked when the
 method is built and, through the registries' catalog, when a config is planned.
 """
@@ -19,6 +32,12 @@ from torch import Tensor, nn
 from ..models.base import Forward
 from ..validation import HP_KEY, field_spec, value_problem
 
+TEACHER_OUTPUTS = "teacher_outputs"
+TEACHER_MODULE = "teacher_module"
+EAGER_ONLY = "eager_only"
+NEEDS = frozenset({TEACHER_OUTPUTS, TEACHER_MODULE, EAGER_ONLY})
+DEAD_EXPLANATIONS = "dead_explanations"  # the diagnostic's name, also its epochs.csv column
+
 
 @dataclass
 class StepContext:
@@ -31,8 +50,23 @@ class StepContext:
     epoch: int
     num_classes: int
     generator: torch.Generator | None = None
-    teacher: Forward | None = None
+    teacher: Forward | None = None  # with TEACHER_OUTPUTS
     step: int = 0  # index of the mini-batch within the epoch
+    teacher_module: nn.Module | None = None  # with TEACHER_MODULE
+    # name -> (count on the device, number of samples it is out of); read by the loop once per epoch
+    diagnostics: dict[str, tuple[Tensor, int]] = dataclasses.field(default_factory=dict)
+
+    def count_dead_explanations(self, maps: Tensor) -> None:
+        """Record how many of these per-sample explanation maps ``(batch, ...)`` are all zero (an
+        explanation that carries no information, e.g. a Grad-CAM whose ReLU cut everything). The count
+        stays on the device: reading it here would make the host wait at every step."""
+        dead = maps.detach().flatten(1).ne(0).any(dim=1).logical_not().sum()
+        self.diagnostics[DEAD_EXPLANATIONS] = (dead, len(maps))
+
+    def teacher_network(self) -> nn.Module:
+        if self.teacher_module is None:
+            raise ValueError("this method needs the teacher network: declare TEACHER_MODULE in its `needs`")
+        return self.teacher_module
 
 
 @dataclass
@@ -40,7 +74,19 @@ class Method:
     """Base class. Subclasses are dataclasses whose fields are the method's hyper-parameters."""
 
     name: ClassVar[str] = ""
-    needs_teacher: ClassVar[bool] = False  # the loop then runs a frozen teacher on every batch
+    needs: ClassVar[frozenset[str]] = frozenset()  # what the loop provides: see the module's docstring
+    needs_teacher: ClassVar[bool] = False  # derived from `needs`: the run needs a trained teacher
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        unknown = sorted(set(cls.needs) - NEEDS)
+        if unknown:
+            raise TypeError(f"{cls.__name__}.needs has unknown entries {unknown}; known: {sorted(NEEDS)}")
+        cls.needs_teacher = bool({TEACHER_OUTPUTS, TEACHER_MODULE} & cls.needs)
+
+    def requirements(self) -> frozenset[str]:
+        """What this instance needs from the loop (``needs``, unless hyper-parameters change it)."""
+        return type(self).needs
 
     def __post_init__(self) -> None:
         for name, spec in hyperparameter_specs(type(self)).items():

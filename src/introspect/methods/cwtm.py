@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..validation import hp
-from .base import Method, StepContext, register_method
+from .base import TEACHER_OUTPUTS, Method, StepContext, register_method
 
 
 def weighted_cross_entropy(logits: Tensor, labels: Tensor, weights: Tensor) -> Tensor:
@@ -27,7 +27,7 @@ def weighted_cross_entropy(logits: Tensor, labels: Tensor, weights: Tensor) -> T
 @dataclass
 class ConfidenceWeightedByTeacherMax(Method):
     name = "cwtm"
-    needs_teacher = True
+    needs = frozenset({TEACHER_OUTPUTS})
 
     def weights(self, ctx: StepContext) -> Tensor:
         return F.softmax(self.teacher_output(ctx).logits, dim=1).max(dim=1).values
@@ -52,7 +52,7 @@ class ConfidenceWeightedPermuted(ConfidenceWeightedByTeacherMax):
 @dataclass
 class ConfidenceWeightedRandom(ConfidenceWeightedByTeacherMax):
     name = "cwtm_random"
-    needs_teacher = False
+    needs = frozenset()
     beta: float = field(default=0.5, metadata=hp(ge=0, lt=1))
 
     def weights(self, ctx: StepContext) -> Tensor:

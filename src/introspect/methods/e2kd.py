@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ..explain import grad_cam_of_class
 from ..models.base import Forward
 from ..validation import hp
-from .base import StepContext, register_method
+from .base import TEACHER_MODULE, StepContext, register_method
 from .kd import KnowledgeDistillation
 
 
@@ -49,19 +49,14 @@ class ExplanationEnhancedKD(KnowledgeDistillation):
     temperature: float = 1.0
     ce_weight: float = 0.0
     every: int = field(default=1, metadata=hp(ge=1))
-    _teacher: nn.Module | None = field(default=None, init=False, repr=False, compare=False)
-
-    def setup(self, student: nn.Module, teacher: nn.Module | None, input_shape) -> None:
-        self._teacher = teacher  # for teachers without a closed-form Grad-CAM (a second, gradient pass)
-        return None
+    # the teacher network: teachers without a closed-form Grad-CAM need a second, gradient pass
+    needs = KnowledgeDistillation.needs | {TEACHER_MODULE}
 
     def loss(self, ctx: StepContext):
         terms = super().loss(ctx)
         if ctx.step % self.every == 0:
-            teacher_out = self.teacher_output(ctx)
-            if self._teacher is None:
-                raise RuntimeError("e2kd: setup() must run before training (the loop does this)")
-            classes, teacher_maps = teacher_grad_cam(self._teacher, teacher_out, ctx.x)
+            classes, teacher_maps = teacher_grad_cam(ctx.teacher_network(), self.teacher_output(ctx), ctx.x)
             student_maps = grad_cam_of_class(ctx.model, ctx.out, classes, x=ctx.x, create_graph=True)
+            ctx.count_dead_explanations(student_maps)
             terms["explanation"] = self.gamma * explanation_cosine_loss(student_maps, teacher_maps)
         return terms

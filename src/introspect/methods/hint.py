@@ -20,14 +20,14 @@ from torch import Tensor, nn
 
 from ..distill import softened_kl
 from ..validation import hp
-from .base import Method, StepContext, register_method
+from .base import TEACHER_OUTPUTS, Method, StepContext, register_method
 
 
 @register_method
 @dataclass
 class Hint(Method):
     name = "hint"
-    needs_teacher = True
+    needs = frozenset({TEACHER_OUTPUTS})
     hint_stage: int = field(default=2, metadata=hp(ge=1))  # 1-based stage index, in student and teacher alike
     hint_weight: float = field(default=100.0, metadata=hp(ge=0))
     ce_weight: float = field(default=1.0, metadata=hp(ge=0))

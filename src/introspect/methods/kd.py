@@ -10,14 +10,14 @@ import torch.nn.functional as F
 
 from ..distill import softened_kl
 from ..validation import hp
-from .base import Method, StepContext, register_method
+from .base import TEACHER_OUTPUTS, Method, StepContext, register_method
 
 
 @register_method
 @dataclass
 class KnowledgeDistillation(Method):
     name = "kd"
-    needs_teacher = True
+    needs = frozenset({TEACHER_OUTPUTS})
     temperature: float = field(default=4.0, metadata=hp(gt=0))
     ce_weight: float = field(default=0.1, metadata=hp(ge=0))
 

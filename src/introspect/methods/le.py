@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 import torch.nn.functional as F
 
 from ..explain import EXPLAINERS, explainer_entry, explanations_for_step
 from ..targets import le_targets, soft_cross_entropy
 from ..validation import hp
-from .base import Method, StepContext, register_method
+from .base import EAGER_ONLY, Method, StepContext, register_method
 
 
 @register_method
@@ -26,6 +27,10 @@ class LearningFromExplanations(Method):
     warmup_epochs: int = field(default=0, metadata=hp(ge=0))
     permute: bool = False
 
+    def requirements(self) -> frozenset[str]:
+        # guided backprop swaps the ReLUs' backward between passes, which a compiled graph would freeze
+        return self.needs | {EAGER_ONLY} if self.explainer == "guided_bp" else self.needs
+
     def needs_input_grad(self, epoch: int) -> bool:
         return epoch >= self.warmup_epochs and explainer_entry(self.explainer).needs_input_grad
 
@@ -36,6 +41,8 @@ class LearningFromExplanations(Method):
         if ctx.epoch < self.warmup_epochs:
             return {"ce": F.cross_entropy(ctx.out.logits, ctx.y)}
         explanations = explanations_for_step(ctx.model, ctx.x, ctx.out, self.explainer)
+        # the ground-truth class's map is the reference of the targets: all zero, they fall back to uniform
+        ctx.count_dead_explanations(explanations[torch.arange(len(ctx.y), device=ctx.y.device), ctx.y])
         targets = le_targets(explanations, ctx.y, self.alpha, self.permute, ctx.generator)
         return {
             "le": soft_cross_entropy(ctx.out.logits, targets),

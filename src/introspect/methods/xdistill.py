@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..validation import hp
-from .base import StepContext, register_method
+from .base import TEACHER_MODULE, StepContext, register_method
 from .e2kd import teacher_grad_cam
 from .kd import KnowledgeDistillation
 
@@ -51,12 +51,9 @@ class XDistillation(KnowledgeDistillation):
     mu: float = field(default=1.0, metadata=hp(ge=0))
     decoder_width: int = field(default=32, metadata=hp(ge=1))
     decoder: ExplanationDecoder | None = field(default=None, init=False, repr=False, compare=False)
-    _teacher: nn.Module | None = field(default=None, init=False, repr=False, compare=False)
+    needs = KnowledgeDistillation.needs | {TEACHER_MODULE}  # the teacher network, for its Grad-CAM
 
     def setup(self, student: nn.Module, teacher: nn.Module | None, input_shape) -> nn.Module:
-        if teacher is None:
-            raise ValueError("xdistill needs a teacher")
-        self._teacher = teacher
         with torch.no_grad():
             features = student.forward_features(torch.zeros(2, *input_shape)).explain_features
         if features is None:
@@ -65,10 +62,11 @@ class XDistillation(KnowledgeDistillation):
         return self.decoder
 
     def loss(self, ctx: StepContext):
-        if self.decoder is None or self._teacher is None:
+        if self.decoder is None:
             raise RuntimeError("xdistill: setup() must run before training (the loop does this)")
         terms = super().loss(ctx)
-        _, teacher_maps = teacher_grad_cam(self._teacher, self.teacher_output(ctx), ctx.x)
+        _, teacher_maps = teacher_grad_cam(ctx.teacher_network(), self.teacher_output(ctx), ctx.x)
+        ctx.count_dead_explanations(teacher_maps)  # the targets it learns to decode
         target = F.interpolate(teacher_maps[:, None], size=self.decoder.size, mode="bilinear",
                                align_corners=False)[:, 0]
         decoded = self.decoder(ctx.out.explain_features)

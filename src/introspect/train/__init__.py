@@ -2,9 +2,10 @@
 from ..evaluate import accuracy
 from ..runs import load_model
 from ..spec import Budget, DatasetSpec, RunSpec
-from .loop import InjectedFailure, Interrupted, NonFiniteLossError, TrainingError, train
+from .errors import DeviceError, InjectedFailure, Interrupted, NonFiniteLossError, RunBusyError, TrainingError
+from .loop import train
 
 __all__ = [
-    "Budget", "DatasetSpec", "InjectedFailure", "Interrupted", "NonFiniteLossError", "RunSpec", "TrainingError",
-    "accuracy", "load_model", "train",
+    "Budget", "DatasetSpec", "DeviceError", "InjectedFailure", "Interrupted", "NonFiniteLossError", "RunBusyError",
+    "RunSpec", "TrainingError", "accuracy", "load_model", "train",
 ]

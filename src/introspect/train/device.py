@@ -1,0 +1,102 @@
+"""The device a run trains on: deterministic set-up, provenance for ``metrics.json``, and CUDA or
+driver failures turned into one line that names the device and the versions.
+
+What is bit-identical where (the README repeats this):
+- CPU: the same config and seed give the same numbers on one machine, and a run killed and resumed
+  equals the uninterrupted run (checked by the tests). Other CPUs may differ in the last bits.
+- CUDA: ``use_deterministic_algorithms`` with ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (set here, before
+  CUDA initialises) and cuDNN's deterministic kernels make a run repeat bit for bit on the same GPU
+  model, driver and torch build, resume included, except where torch warns that an operation has no
+  deterministic CUDA kernel (``warn_only``): e.g. the backward of bilinear upsampling, which e2KD uses
+  when the student's and the teacher's maps differ in size and XDistillation's decoder always uses.
+  Those runs train, and their log names the operation. Untested on a GPU by this project's CI.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import re
+from typing import Any
+
+import torch
+
+from .errors import DeviceError
+
+log = logging.getLogger("introspect.train")
+
+CUBLAS_WORKSPACE = ":4096:8"
+_DEVICE_FAILURE = re.compile(r"CUDA|cuDNN|CUDNN|cuBLAS|CUBLAS|NVIDIA|driver|device-side assert|"
+                             r"not compiled with CUDA", re.IGNORECASE)
+
+
+def configure(device: str, threads: int | None = None) -> None:
+    """Threads, and on CUDA the deterministic mode (before any CUDA call of the run)."""
+    if threads:
+        torch.set_num_threads(threads)
+    if not str(device).startswith("cuda"):
+        return  # CPU kernels are deterministic already
+    if torch.cuda.is_initialized() and os.environ.get("CUBLAS_WORKSPACE_CONFIG") not in (":4096:8", ":16:8"):
+        log.warning("CUDA was initialised before CUBLAS_WORKSPACE_CONFIG was set: cuBLAS may not be "
+                    "deterministic in this process")
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def provenance(device: str) -> dict[str, Any]:
+    """What ran the numbers: device name and capability, driver, CUDA and cuDNN versions."""
+    info: dict[str, Any] = {"device": str(device), "torch": torch.__version__, "cuda": torch.version.cuda,
+                            "cudnn": _cudnn_version()}
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        index = torch.device(device).index or 0
+        major, minor = torch.cuda.get_device_capability(index)
+        info.update(name=torch.cuda.get_device_name(index), capability=f"{major}.{minor}", driver=_driver_version(),
+                    cublas_workspace_config=os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+                    deterministic=torch.are_deterministic_algorithms_enabled())
+    else:
+        info.update(name=platform.processor() or platform.machine(), threads=torch.get_num_threads())
+    return info
+
+
+def as_device_error(error: BaseException, device: str) -> DeviceError | None:
+    """A CUDA, cuDNN or driver failure as one line with the device and versions (None: not one)."""
+    message = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    accelerator = getattr(torch, "AcceleratorError", ())
+    if not (isinstance(error, accelerator) or isinstance(error, (RuntimeError, AssertionError))
+            and _DEVICE_FAILURE.search(message)):
+        return None
+    try:
+        details = provenance(device)
+    except Exception:  # noqa: BLE001 - a broken device may fail its queries too
+        details = {"device": device, "torch": torch.__version__, "cuda": torch.version.cuda}
+    versions = ", ".join(f"{k} {v}" for k, v in details.items() if k in (
+        "device", "name", "capability", "driver", "cuda", "cudnn", "torch") and v is not None)
+    return DeviceError(f"device failure on {device}: {message} ({versions}); check the node's GPU and driver "
+                       "with nvidia-smi, or train with --device cpu")
+
+
+def _cudnn_version() -> int | None:
+    try:
+        return torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    except RuntimeError:
+        return None
+
+
+def _driver_version() -> str | None:
+    """The NVIDIA driver's version (nvidia-smi), else the CUDA version the driver supports."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout.split()
+        if out:
+            return out[0]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    getter = getattr(torch._C, "_cuda_getDriverVersion", None)  # private; absent from some builds
+    if getter is None:
+        return None
+    version = getter()  # e.g. 12040
+    return f"CUDA {version // 1000}.{version % 1000 // 10}"

@@ -1,0 +1,82 @@
+"""One optimisation step and the batches an epoch is made of."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+from ..data import Dataset, augment_batch
+from ..evaluate import autocast
+from ..methods import TEACHER_MODULE, TEACHER_OUTPUTS, StepContext
+from ..spec import Performance, RunSpec
+
+
+def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=None, teacher=None, step=0,
+               performance: Performance | None = None, diagnostics: dict | None = None):
+    """One optimisation step; returns the loss terms and the logits, detached and still on the device
+    (reading them here would make the host wait for the device at every step). The method gets what
+    it declares in ``needs``: the teacher's outputs and/or the teacher network. Diagnostics the method
+    records (counts on the device) are added to ``diagnostics``; they never enter the loss."""
+    performance = performance or Performance()
+    needs = method.requirements()
+    if performance.channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    if method.needs_input_grad(epoch):
+        x = x.requires_grad_(True)
+    with autocast(x, performance):
+        out = model.forward_features(x)
+        teacher_out = None
+        if teacher is not None and TEACHER_OUTPUTS in needs:
+            with torch.no_grad():
+                teacher_out = teacher.forward_features(x.detach())
+        ctx = StepContext(x=x, y=y, out=out, model=model, epoch=epoch, num_classes=num_classes,
+                          generator=generator, teacher=teacher_out, step=step,
+                          teacher_module=teacher if TEACHER_MODULE in needs else None)
+        terms = method.loss(ctx)
+    optimizer.zero_grad(set_to_none=True)
+    sum(terms.values()).backward()
+    optimizer.step()
+    if diagnostics is not None:
+        diagnostics.update(ctx.diagnostics)
+    return {k: v.detach() for k, v in terms.items()}, out.logits.detach()
+
+
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """Mini-batch [start, end) slices of an epoch. A last batch of one sample joins the one before:
+    BatchNorm cannot normalise a single sample where a feature map is 1x1 (CNN-8 on 8px digits)."""
+    bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
+
+
+def device_batches(spec: RunSpec, data: Dataset, order: Tensor, generator: torch.Generator) -> Iterator:
+    """The default data path: the split is one tensor on the device; each batch is gathered and
+    augmented (pad-crop-flip) in one batched operation, with no per-sample Python."""
+    for start, end in batch_bounds(len(order), spec.budget.batch_size):
+        index = order[start:end]
+        yield augment_batch(data.train.x[index], data.augment, generator, fill=data.pad_fill), data.train.y[index]
+
+
+def dataloader_batches(spec: RunSpec, data: Dataset, order: Tensor, generator: torch.Generator) -> Iterator:
+    """The conventional path (``dataset.loader: dataloader``): a DataLoader over per-sample
+    torchvision transforms, in the same sample order as the device path; the augmentation draws come
+    from torch's global RNG, seeded per epoch. Kept for comparison and for data that does not fit."""
+    from torch.utils.data import DataLoader
+
+    from ..data import PerSampleAugmented
+
+    dataset = PerSampleAugmented(data.train, data.augment, data.pad_fill)
+    indices = order.tolist()  # once: a read per batch would wait for the device each time
+    batches = [indices[start:end] for start, end in batch_bounds(len(order), spec.budget.batch_size)]
+    device = data.train.y.device
+    loader = DataLoader(dataset, batch_sampler=batches, num_workers=spec.dataset.loader_workers,
+                        generator=torch.Generator().manual_seed(int(torch.initial_seed()) % 2**63))
+    for x, y in loader:
+        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def batches(spec: RunSpec, data: Dataset, order: Tensor, generator: torch.Generator) -> Iterator:
+    make = device_batches if spec.dataset.loader == "device" else dataloader_batches
+    return make(spec, data, order, generator)

@@ -1,0 +1,93 @@
+"""One writer per run: a second trainer refuses (or waits) while the first runs; after the first is
+killed with SIGKILL, the next one takes the run over and resumes it."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from introspect.errors import EXIT_BUSY
+from introspect.train import RunBusyError
+from introspect.train.lock import writer_lock
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = {"run_id": "locked", "dataset": {"name": "digits", "image_size": 8, "val_fraction": 0.15,
+                                        "test_fraction": 0.2},
+        "model": "resnet8", "method": {"name": "ce"}, "budget": {"epochs": 40, "batch_size": 32, "lr": 0.05},
+        "seed": 1}
+
+
+def _train(out: Path, *extra: str, spec=SPEC) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "SLURM_JOB_ID": "4242"}
+    env.pop("INTROSPECT_WORKER", None)
+    cmd = [sys.executable, "-m", "introspect", "train", "--spec", json.dumps(spec), "--out", str(out),
+           "--threads", "1", *extra]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert path.exists(), f"{path} did not appear"
+
+
+def test_a_second_trainer_refuses_and_after_a_kill_the_next_one_resumes(tmp_path):
+    run = tmp_path / "run"
+    first = _train(run)
+    try:
+        _wait_for(run / "checkpoint.pt")
+        holder = json.loads((run / "writer.lock").read_text())
+        assert holder["pid"] == first.pid and holder["host"] == socket.gethostname()
+        assert holder["slurm_job_id"] == "4242" and holder["started"]
+        second = _train(run)
+        assert second.wait(timeout=120) == EXIT_BUSY
+        message = second.stderr.read().strip()
+        assert len(message.splitlines()) == 1 and f"pid {first.pid}" in message and "SLURM job 4242" in message
+        assert first.poll() is None  # the first one goes on
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    assert (run / "checkpoint.pt").exists() and not (run / "metrics.json").exists()
+    third = _train(run)
+    assert third.wait(timeout=600) == 0
+    log = third.stderr.read()
+    assert "resuming after epoch" in log
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 40
+
+
+def test_with_wait_for_lock_a_second_trainer_waits_for_the_first(tmp_path):
+    spec = {**SPEC, "budget": {**SPEC["budget"], "epochs": 2}}
+    run = tmp_path / "run"
+    with writer_lock(run.parent / "held.lock", "other"):
+        pass  # a lock that is released leaves nothing held
+    run.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, sys.argv[1]);"
+        "from pathlib import Path; from introspect.train.lock import writer_lock\n"
+        "with writer_lock(Path(sys.argv[2]), 'locked'):\n"
+        "    print('held', flush=True); time.sleep(3)"), str(ROOT / "src"), str(run / "writer.lock")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    waiter = _train(run, "--wait-for-lock", spec=spec)
+    assert waiter.wait(timeout=300) == 0 and holder.wait(timeout=10) == 0
+    assert (run / "metrics.json").exists()
+
+
+def test_a_lock_recorded_by_another_host_counts_until_its_heartbeat_is_stale(tmp_path):
+    path = tmp_path / "writer.lock"
+    fresh = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    path.write_text(json.dumps({"host": "elsewhere", "pid": 1, "started": fresh, "heartbeat": fresh}))
+    with pytest.raises(RunBusyError, match="pid 1 on elsewhere"):
+        with writer_lock(path, "r"):
+            pass
+    path.write_text(json.dumps({"host": "elsewhere", "pid": 1, "started": "2000-01-01T00:00:00+00:00",
+                                "heartbeat": "2000-01-01T00:00:00+00:00"}))
+    with writer_lock(path, "r") as holder:  # stale: taken over
+        assert holder["pid"] == os.getpid()
+    assert path.read_text() == ""  # released
