@@ -84,7 +84,7 @@ HOSTILE = {
     "a string in a sweep": (lambda c: c["methods"]["BAN"]["sweep"].update(temperature=[1, "hot"]),
                             ["methods.BAN.sweep.temperature[1]: expected a number > 0, got 'hot'"]),
     "a boolean for a number": (lambda c: c["methods"]["KD"].update(temperature=True),
-                               ["methods.KD.temperature: expected a number > 0, got True"]),
+                               ["methods.KD.temperature: expected a number in (0, 1000], got True"]),
     "a float for an integer": (lambda c: c["methods"]["e2KD"].update(every=1.5),
                                ["methods.e2KD.every: expected an integer >= 1, got 1.5"]),
     "an out-of-range override": (lambda c: c["tables"]["table6"]["groups"][0]["method_overrides"]["LE-Permut"]

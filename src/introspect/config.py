@@ -14,9 +14,10 @@ from typing import Any
 import yaml
 
 from .catalog import registry_catalog
+from .schemas import schema_path
 from .validation import config_problems, load_schema, strict_integers
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = schema_path("config")
 
 
 class ConfigError(ValueError):

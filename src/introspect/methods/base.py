@@ -4,7 +4,7 @@ A method sees one training step (:class:`StepContext`) and returns named loss te
 weighted; the training loop sums them, steps the optimiser and logs each term. To add a method,
 write one small module with a dataclass subclass of :class:`Method` decorated with
 :func:`register_method`, and name it in the config. Its fields are its hyper-parameters: their type
-annotations and :func:`~introspect.validation.hp` metadata (ranges, choices) are checked when the
+annotations and :func:`~introspect.methods.hyperparameters.hp` metadata (ranges, choices) are checked when the
 method is built and, through the registries' catalog, when a config is planned.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..models.base import Forward
-from ..validation import HP_KEY, field_spec, value_problem
+from .hyperparameters import HP_KEY, field_spec, value_problem
 
 
 @dataclass

@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from ..explain import grad_cam_of_class
 from ..models.base import Forward
-from ..validation import hp
 from .base import StepContext, register_method
+from .hyperparameters import MAX_STEPS, MAX_WEIGHT, hp
 from .kd import KnowledgeDistillation
 
 
@@ -45,10 +45,10 @@ def teacher_grad_cam(teacher: nn.Module, teacher_out: Forward, x: Tensor) -> tup
 @dataclass
 class ExplanationEnhancedKD(KnowledgeDistillation):
     name = "e2kd"
-    gamma: float = field(default=1.0, metadata=hp(ge=0))
+    gamma: float = field(default=1.0, metadata=hp(ge=0, le=MAX_WEIGHT))
     temperature: float = 1.0
     ce_weight: float = 0.0
-    every: int = field(default=1, metadata=hp(ge=1))
+    every: int = field(default=1, metadata=hp(ge=1, le=MAX_STEPS))
     _teacher: nn.Module | None = field(default=None, init=False, repr=False, compare=False)
 
     def setup(self, student: nn.Module, teacher: nn.Module | None, input_shape) -> None:
