@@ -1,5 +1,6 @@
-"""What planning needs from the method and model registries: the method names with their
-hyper-parameters (type and range of each) and whether they read a teacher, and the model names.
+"""What planning needs from the registries: the method names with their hyper-parameters (type and
+range of each) and whether they read a teacher, the model names, the datasets (and whether each ships
+its own test split), the explainers, the augmentations and torch's compile backends.
 
 The registries live in modules that import torch, which costs ~3.4 s per process: a third of
 `snakemake -n` on the paper config, paid again by every SLURM job step that re-reads the Snakefile.
@@ -21,7 +22,7 @@ from pathlib import Path
 from .io import atomic_write_json
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-CATALOG_VERSION = 2  # bump when the catalog's fields change
+CATALOG_VERSION = 3  # bump when the catalog's fields change
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,18 @@ class MethodInfo:
 
 
 @dataclass(frozen=True)
+class DatasetFacts:
+    own_test_split: bool  # False: a test split is drawn from its data (split: per_seed applies)
+
+
+@dataclass(frozen=True)
 class Catalog:
     methods: dict[str, MethodInfo]
     models: tuple[str, ...]
+    datasets: dict[str, DatasetFacts] = field(default_factory=dict)
+    explainers: tuple[str, ...] = ()
+    augmentations: tuple[str, ...] = ()
+    compile_backends: tuple[str, ...] = ()
 
     def method(self, name: str) -> MethodInfo:
         if name not in self.methods:
@@ -73,6 +83,8 @@ def source_digest() -> str:
 
 
 def _from_registries() -> dict:
+    from .data import AUGMENTATIONS, DATASETS, DRAWN_TEST_SETS
+    from .explain import EXPLAINERS
     from .methods import available_methods, hyperparameter_names, method_class
     from .methods.base import hyperparameter_specs
     from .models import available_models
@@ -82,7 +94,20 @@ def _from_registries() -> dict:
         cls = method_class(name)
         methods[name] = {"hyperparameters": hyperparameter_names(cls), "needs_teacher": bool(cls.needs_teacher),
                          "hyperparameter_specs": hyperparameter_specs(cls)}
-    return {"version": CATALOG_VERSION, "methods": methods, "models": available_models()}
+    return {"version": CATALOG_VERSION, "methods": methods, "models": available_models(),
+            "datasets": {name: {"own_test_split": name not in DRAWN_TEST_SETS} for name in DATASETS},
+            "explainers": list(EXPLAINERS), "augmentations": list(AUGMENTATIONS),
+            "compile_backends": _compile_backends()}
+
+
+def _compile_backends() -> list[str]:
+    """torch.compile's backends, the debugging ones (eager, aot_eager) included."""
+    try:
+        from torch._dynamo import list_backends
+
+        return sorted(list_backends(exclude_tags=()))
+    except Exception:  # a torch without dynamo: no backend to offer  # noqa: BLE001
+        return []
 
 
 def _from_json(data: dict) -> Catalog:
@@ -91,4 +116,6 @@ def _from_json(data: dict) -> Catalog:
     methods = {name: MethodInfo(tuple(info["hyperparameters"]), bool(info["needs_teacher"]),
                                 dict(info["hyperparameter_specs"]))
                for name, info in data["methods"].items()}
-    return Catalog(methods, tuple(data["models"]))
+    datasets = {name: DatasetFacts(bool(facts["own_test_split"])) for name, facts in data["datasets"].items()}
+    return Catalog(methods, tuple(data["models"]), datasets, tuple(data["explainers"]),
+                   tuple(data["augmentations"]), tuple(data["compile_backends"]))

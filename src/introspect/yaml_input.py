@@ -62,6 +62,34 @@ def read_yaml_text(text: str) -> Any:
         loader.dispose()
 
 
+def check_data_size(data: Any) -> None:
+    """The same limits for data that did not come through :func:`read_yaml_text` (e.g. a config that
+    Snakemake parsed): shared sub-objects are counted once per reference, without expanding them."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any, depth: int) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if depth > MAX_DEPTH or key in active:
+            raise YamlInputError(f"nested deeper than {MAX_DEPTH} levels, or recursive")
+        active.add(key)
+        total = 1
+        for child in (node.values() if isinstance(node, dict) else node):
+            total += size(child, depth + 1)
+            if total > MAX_NODES:
+                raise YamlInputError(f"more than {MAX_NODES:,} values once shared parts are expanded: "
+                                     "an alias bomb, or not a config")
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    size(data, 0)
+
+
 def _decoded(raw: bytes) -> str:
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(raw) > 1 and b"\x00" in raw[:2]):
         raise YamlInputError("UTF-16 text; save it as UTF-8")

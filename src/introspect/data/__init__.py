@@ -64,6 +64,7 @@ class Dataset:
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+DATASETS = ("digits", "mnist5k", "cifar10", "mnist")  # what load_dataset loads (the catalog lists them)
 DRAWN_TEST_SETS = ("digits", "mnist5k")  # the datasets without a test set of their own
 
 
@@ -98,7 +99,7 @@ def load_dataset(
     elif name == "mnist":
         data = _mnist(Path(root), val_fraction, split_seed)
     else:
-        raise KeyError(f"unknown dataset {name!r}; known: digits, mnist5k, cifar10, mnist")
+        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     if augment is not None:
         if augment not in AUGMENTATIONS:
             raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {augment!r}")

@@ -79,11 +79,16 @@ def describe(spec: dict[str, Any]) -> str:
     low = next(((b, spec[b]) for b in ("gt", "ge") if b in spec), None)
     high = next(((b, spec[b]) for b in ("lt", "le") if b in spec), None)
     if low and high:
-        return f"{noun} in {'(' if low[0] == 'gt' else '['}{low[1]:g}, {high[1]:g}{')' if high[0] == 'lt' else ']'}"
+        opening, closing = "(" if low[0] == "gt" else "[", ")" if high[0] == "lt" else "]"
+        return f"{noun} in {opening}{_limit(low[1])}, {_limit(high[1])}{closing}"
     if low or high:
         bound, limit = low or high
-        return f"{noun} {BOUND_SYMBOLS[bound]} {limit:g}"
+        return f"{noun} {BOUND_SYMBOLS[bound]} {_limit(limit)}"
     return noun
+
+
+def _limit(limit: float) -> str:
+    return str(int(limit)) if float(limit).is_integer() and abs(limit) < 1e16 else f"{limit:g}"
 
 
 def shown(value: Any) -> str:
