@@ -248,7 +248,7 @@ def _merge_tests(args) -> int:
 def _worker(args) -> int:
     from .worker import serve
 
-    serve(args.socket, args.parent_pid)
+    serve(args.socket, main, args.parent_pid)
     return 0
 
 

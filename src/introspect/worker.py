@@ -22,6 +22,7 @@ import struct
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 SOCKET_ENV = "INTROSPECT_WORKER"
@@ -84,12 +85,14 @@ def _read_exactly(conn: socket.socket, size: int) -> bytes:
 
 # ---------------------------------------------------------------- server
 
-def serve(path: str | Path, parent_pid: int | None = None) -> None:
-    """Accept jobs on the UNIX socket ``path`` until SIGTERM, or until ``parent_pid`` is gone."""
+def serve(path: str | Path, run_command: Callable[[list[str]], int], parent_pid: int | None = None) -> None:
+    """Accept jobs on the UNIX socket ``path`` until SIGTERM, or until ``parent_pid`` is gone; each job's
+    arguments go to ``run_command`` (the CLI's dispatcher, handed in so this module never imports the
+    CLI back) in a forked child."""
     import numpy.random  # noqa: F401  (numpy imports it lazily, 0.1 s, at a job's first split)
     import torch  # noqa: F401  (the point: imported once, before any fork)
 
-    from . import analysis, cli, data, explain, methods, models, train  # noqa: F401
+    from . import analysis, data, explain, methods, models, train  # noqa: F401
     from .analysis import figures, selection, students, tables  # noqa: F401
 
     try:
@@ -115,13 +118,13 @@ def serve(path: str | Path, parent_pid: int | None = None) -> None:
                 continue
             except InterruptedError:
                 continue
-            _fork_job(server, conn)
+            _fork_job(server, conn, run_command)
     finally:
         server.close()
         path.unlink(missing_ok=True)
 
 
-def _fork_job(server: socket.socket, conn: socket.socket) -> None:
+def _fork_job(server: socket.socket, conn: socket.socket, run_command: Callable[[list[str]], int]) -> None:
     try:
         conn.settimeout(5.0)
         first, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 3)
@@ -136,13 +139,13 @@ def _fork_job(server: socket.socket, conn: socket.socket) -> None:
         return
     if os.fork() == 0:  # the child: becomes the job
         server.close()
-        _run_child(conn, request, fds)
+        _run_child(conn, request, fds, run_command)
     conn.close()
     for fd in fds:
         os.close(fd)
 
 
-def _run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
+def _run_child(conn: socket.socket, request: dict, fds: list[int], run_command: Callable[[list[str]], int]) -> None:
     status = 1
     try:
         for target, fd in zip((0, 1, 2), fds):
@@ -159,9 +162,7 @@ def _run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
         conn.settimeout(None)
         conn.sendall(_PID.pack(os.getpid()))
         _stop_when_client_leaves(conn)
-        from .cli import main
-
-        status = main(request["argv"])
+        status = run_command(request["argv"])
     except SystemExit as exit_:
         status = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except BaseException:  # noqa: BLE001  (the job's own stderr gets the traceback)

@@ -5,11 +5,8 @@ package's API, not by importing the package: planning imports :mod:`.hyperparame
 """
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
-METHOD_MODULES = ("at", "ce", "cp", "cwtm", "dkpp", "dml", "dropout", "e2kd", "fsp", "hint", "kd", "le", "ls",
-                  "xdistill")
 __all__ = [
     "Method", "StepContext", "available_methods", "build_method", "hyperparameter_names", "method_class",
     "register_method",
@@ -19,6 +16,6 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    for module in METHOD_MODULES:  # registers every method
-        import_module(f"{__name__}.{module}")
-    return getattr(import_module(f"{__name__}.base"), name)
+    from . import at, base, ce, cp, cwtm, dkpp, dml, dropout, e2kd, fsp, hint, kd, le, ls, xdistill  # noqa: F401  (registers them)
+
+    return getattr(base, name)
