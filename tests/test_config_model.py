@@ -235,3 +235,17 @@ def test_merge_keys_may_override_what_they_merge(tmp_path):
     path.write_text("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n")
     assert load_config(path)["other"] == {"x": 1, "y": 3}
     assert copy.deepcopy(load_config(path))["base"] == {"x": 1, "y": 2}
+
+
+def test_grad_cam_on_a_model_without_convolutions_is_refused_by_the_plan():
+    config = tiny()
+    config["tables"]["t"]["groups"][0]["model"] = "mlp1024"
+    [problem] = problems_of(config)
+    assert problem.startswith("methods.LE(Grad-CAM).explainer: LE(Grad-CAM) explains mlp1024 with Grad-CAM")
+    config["tables"]["t"]["groups"][0]["method_overrides"] = {"LE(Grad-CAM)": {"explainer": "grad"}}
+    config["tables"]["t"]["groups"][1]["model"] = "cnn6"
+    build_plan(config)  # the override explains the MLP with gradients; CNN-6 has a convolutional layer
+    config["figures"] = {"f": {"kind": "explanations", "title": "F", "dataset": "digits", "panels": [
+        {"label": "p", "model": "mlp1024", "budget": "short", "method": "CE", "explainer": "grad_cam"}]}}
+    assert problems_of(config) == ["figures.f.panels[0].explainer: mlp1024 has no convolutional layer for "
+                                   "Grad-CAM; use an input-gradient explainer (grad, grad_input, guided_bp)"]

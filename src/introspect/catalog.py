@@ -22,7 +22,7 @@ from pathlib import Path
 from .io import atomic_write_json
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-CATALOG_VERSION = 3  # bump when the catalog's fields change
+CATALOG_VERSION = 4  # bump when the catalog's fields change
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class Catalog:
     explainers: tuple[str, ...] = ()
     augmentations: tuple[str, ...] = ()
     compile_backends: tuple[str, ...] = ()
+    grad_cam_models: tuple[str, ...] = ()  # models with a convolutional explanation layer (Grad-CAM applies)
 
     def method(self, name: str) -> MethodInfo:
         if name not in self.methods:
@@ -97,7 +98,23 @@ def _from_registries() -> dict:
     return {"version": CATALOG_VERSION, "methods": methods, "models": available_models(),
             "datasets": {name: {"own_test_split": name not in DRAWN_TEST_SETS} for name in DATASETS},
             "explainers": list(EXPLAINERS), "augmentations": list(AUGMENTATIONS),
-            "compile_backends": _compile_backends()}
+            "compile_backends": _compile_backends(), "grad_cam_models": _grad_cam_models()}
+
+
+def _grad_cam_models() -> list[str]:
+    """The models whose forward pass yields a convolutional explanation layer (asked of each model on a
+    small batch: the models say it, not a list kept here)."""
+    import torch
+
+    from .models import available_models, build_model
+
+    found = []
+    for name in available_models():
+        model = build_model(name, 10, (3, 32, 32)).eval()
+        with torch.no_grad():
+            if model.forward_features(torch.zeros(2, 3, 32, 32)).explain_features is not None:
+                found.append(name)
+    return found
 
 
 def _compile_backends() -> list[str]:
@@ -118,4 +135,4 @@ def _from_json(data: dict) -> Catalog:
                for name, info in data["methods"].items()}
     datasets = {name: DatasetFacts(bool(facts["own_test_split"])) for name, facts in data["datasets"].items()}
     return Catalog(methods, tuple(data["models"]), datasets, tuple(data["explainers"]),
-                   tuple(data["augmentations"]), tuple(data["compile_backends"]))
+                   tuple(data["augmentations"]), tuple(data["compile_backends"]), tuple(data["grad_cam_models"]))

@@ -32,6 +32,7 @@ def reference_problems(config: dict[str, Any], catalog: Catalog) -> list[str]:
             reported.add((warmup, budget))
             problems += _warmup_problems(where, label, variant, budget, config["budgets"][budget]["epochs"])
     problems += _teacher_problems(config, catalog)
+    problems += _grad_cam_problems(config, catalog)
     problems += _analysis_problems(config)
     problems += _claim_problems(config)
     return problems
@@ -44,14 +45,42 @@ def warmup_epochs(fraction: float, epochs: int) -> int:
 
 def variants_using(config: dict[str, Any], key: str, value: Any) -> list[tuple[str, str]]:
     """(label, key path) of every trained method variant whose ``key`` is (or sweeps over) ``value``."""
-    found = []
-    for _, label, variant, _ in method_uses(config):
+    return list(dict.fromkeys((label, at) for _, label, at, _ in _uses_of(config, key, value)))
+
+
+def _uses_of(config: dict[str, Any], key: str, value: Any) -> Iterator[tuple[str, str, str, str | None]]:
+    """(where used, label, key path of the value, model trained) of each use of ``key: value``."""
+    for where, label, variant, _ in method_uses(config):
+        model = _model_at(config, where)
         if key in variant and variant[key][0] == value:
-            found.append((label, variant[key][1]))
+            yield where, label, variant[key][1], model
         sweep, at = variant.get("sweep", ({}, ""))
         if isinstance(sweep, dict) and value in (sweep.get(key) or []):
-            found.append((label, f"{at}.{key}"))
-    return list(dict.fromkeys(found))
+            yield where, label, f"{at}.{key}", model
+
+
+def _model_at(config: dict[str, Any], where: str) -> str | None:
+    """The model of a group given by its key path (``tables.t.groups[0]``) or of a teacher."""
+    section, name, *rest = where.split(".", 2)
+    if section == "teachers":
+        return config["teachers"][name]["model"]
+    key, index = rest[0].rstrip("]").split("[")
+    return config[section][name][key][int(index)]["model"]
+
+
+def _grad_cam_problems(config: dict[str, Any], catalog: Catalog) -> list[str]:
+    """Grad-CAM needs a convolutional explanation layer, which some models (the MLP) do not have."""
+    if not catalog.grad_cam_models:
+        return []
+    problems = [f"{at}: {label} explains {model} with Grad-CAM (used at {where}), but {model} has no "
+                "convolutional layer to explain; use an input-gradient explainer (grad, grad_input, guided_bp)"
+                for where, label, at, model in _uses_of(config, "explainer", "grad_cam")
+                if model not in catalog.grad_cam_models]
+    problems += [f"{where}.explainer: {group['model']} has no convolutional layer for Grad-CAM; use an "
+                 "input-gradient explainer (grad, grad_input, guided_bp)"
+                 for where, _, group in groups(config)
+                 if group.get("explainer") == "grad_cam" and group["model"] not in catalog.grad_cam_models]
+    return problems
 
 
 def groups(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
