@@ -249,3 +249,23 @@ def test_grad_cam_on_a_model_without_convolutions_is_refused_by_the_plan():
         {"label": "p", "model": "mlp1024", "budget": "short", "method": "CE", "explainer": "grad_cam"}]}}
     assert problems_of(config) == ["figures.f.panels[0].explainer: mlp1024 has no convolutional layer for "
                                    "Grad-CAM; use an input-gradient explainer (grad, grad_input, guided_bp)"]
+
+
+def test_allowed_values_come_from_the_registries_the_run_spec_and_the_model():
+    from introspect.catalog import registry_catalog
+    from introspect.config import DIRECTIONS, SWEEP_USES
+    from introspect.spec import AMP_MODES, LOADERS, SPLITS
+
+    config = tiny()
+    config["sweeps"] = {"use": "always"}
+    config["datasets"]["digits"].update(loader="gpu", split="random", augment="rotate", source="imagenet")
+    config["performance"] = {"amp": "fp16"}
+    config["claims"][0]["direction"] = "less"
+    catalog = registry_catalog()
+    expected = {"claims[0].direction": DIRECTIONS, "datasets.digits.loader": LOADERS,
+                "datasets.digits.split": SPLITS, "performance.amp": AMP_MODES, "sweeps.use": SWEEP_USES,
+                "datasets.digits.augment": catalog.augmentations, "datasets.digits.source": sorted(catalog.datasets)}
+    problems = problems_of(config)
+    for key, allowed in expected.items():
+        assert f"{key}: " in "\n".join(problems) and any(
+            p.startswith(f"{key}: ") and p.endswith(f"is not one of {list(allowed)}") for p in problems), key

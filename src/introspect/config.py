@@ -21,6 +21,8 @@ from .yaml_input import YamlInputError, read_yaml_file
 
 Direction = Literal["greater", "equivalent"]
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
+SweepUse = Literal["validation", "paper"]  # sweep and select on the validation split, or the configured values
+SWEEP_USES: tuple[str, ...] = get_args(SweepUse)
 # YTE templating (Snakemake's): a config with these keys asks to be evaluated as code; we never do.
 TEMPLATE_KEYS = ("__use_yte__", "__definitions__")
 
@@ -167,7 +169,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class Sweeps:
-    use: Literal["validation", "paper"]
+    use: SweepUse
     seeds: tuple[int, ...]
     metric: str
 

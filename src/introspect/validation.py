@@ -27,9 +27,10 @@ from pathlib import PurePath
 from typing import Any
 
 from .catalog import Catalog
-from .config import DIRECTIONS, TEMPLATE_KEYS, Config, reject
+from .config import DIRECTIONS, SWEEP_USES, TEMPLATE_KEYS, Config, reject
 from .methods.hyperparameters import NAME_RULE, is_name, shown
 from .schemas import schema_path
+from .spec import AMP_MODES, LOADERS, SPLITS
 from .yaml_input import YamlInputError, check_data_size
 
 NAMED_SECTIONS = ("datasets", "budgets", "tables", "figures", "analyses", "teachers")
@@ -118,9 +119,13 @@ def load_schema(catalog: Catalog) -> dict[str, Any]:
     dataset = props["datasets"]["additionalProperties"]["properties"]
     dataset["source"]["enum"] = sorted(catalog.datasets)
     dataset["augment"]["enum"] = list(catalog.augmentations)
+    dataset["split"]["enum"] = list(SPLITS)
+    dataset["loader"]["enum"] = list(LOADERS)
+    props["performance"]["properties"]["amp"]["enum"] = list(AMP_MODES)
     panel = props["figures"]["additionalProperties"]["properties"]["panels"]["items"]["properties"]
     panel["explainer"]["enum"] = list(catalog.explainers)
     props["claims"]["items"]["properties"]["direction"]["enum"] = list(DIRECTIONS)
+    props["sweeps"]["properties"]["use"]["enum"] = list(SWEEP_USES)
     return schema
 
 
