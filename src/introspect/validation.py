@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 from collections.abc import Callable, Iterator
 from functools import lru_cache
@@ -35,6 +36,10 @@ from .yaml_input import YamlInputError, check_data_size
 
 NAMED_SECTIONS = ("datasets", "budgets", "tables", "figures", "analyses", "teachers")
 PATH_KEYS = ("results_dir", "data_root", "reported_results")
+# Directories a results_dir must not be or lie in (resolved, symlinks followed): the workflow writes,
+# renames and deletes files below it.
+SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/run", "/sbin", "/sys", "/usr",
+               "/var")
 SEED_KEYS = (("seeds",), ("sweeps", "seeds"))
 
 __all__ = ["NAME_RULE", "config_problems", "validate_config"]
@@ -204,6 +209,8 @@ def _name_and_path_problems(config: dict[str, Any]) -> list[str]:
     problems = [p for section in NAMED_SECTIONS if isinstance(config.get(section), dict)
                 for key in config[section] if (p := name_problem(f"{section}.{key}", key))]
     problems += [p for key in PATH_KEYS if key in config and (p := path_problem(key, config[key]))]
+    if isinstance(config.get("results_dir"), str) and not path_problem("results_dir", config["results_dir"]):
+        problems += [p for p in [results_dir_problem(config["results_dir"])] if p]
     if isinstance(config.get("name"), str):
         problems += [p for p in [name_problem("name", config["name"])] if p]
     gpu_model = config.get("cluster", {}).get("gpu_model")
@@ -231,6 +238,16 @@ def path_problem(where: str, path: Any) -> str | None:
     return (f"{where}: {shown(path)} must be a relative path inside the working directory (no '..') or an "
             "absolute path below '/', whose parts hold only letters, digits, '_', '.' and '-' and do not "
             "start with '-'")
+
+
+def results_dir_problem(results_dir: str) -> str | None:
+    """The resolved results_dir is no system directory, nor a home directory itself."""
+    resolved = os.path.realpath(results_dir)
+    homes = {os.path.realpath(os.path.expanduser("~")), "/home", "/root", "/tmp"}
+    if resolved in homes or any(resolved == d or resolved.startswith(d + os.sep) for d in SYSTEM_DIRS):
+        return (f"results_dir: {results_dir!r} resolves to {resolved}, a system or home directory; the workflow "
+                "writes and deletes files below it: give a directory of its own")
+    return None
 
 
 def label_problem(where: str, label: str) -> str | None:
