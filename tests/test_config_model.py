@@ -73,6 +73,17 @@ def test_several_independent_mistakes_are_reported_at_once_each_with_its_key_pat
         assert sum(p.startswith(expected) for p in problems) == 1, (expected, problems)
 
 
+def test_a_malformed_part_stops_only_the_checks_of_that_part():
+    config = tiny()
+    del config["tables"]["t"]["groups"][0]["model"]  # schema: the table's checks cannot run
+    config["teachers"]["big"]["model"] = "resnet9"
+    config["methods"]["KD"]["temperature"] = -1
+    problems = problems_of(config)
+    for expected in ("tables.t.groups[0]: 'model' is a required property", "teachers.big.model: unknown model",
+                     "methods.KD.temperature: expected a number in (0, 1000]"):
+        assert any(p.startswith(expected) for p in problems), (expected, problems)
+
+
 def test_checks_that_once_failed_while_planning_are_collected_too():
     config = tiny()
     del config["tables"]["t"]["groups"][0]["teacher"]  # KD without a teacher

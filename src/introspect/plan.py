@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import registry_catalog
-from .config import Analysis, Config, ConfigError, Group, MethodVariant, Table, load_config, reject
+from .config import Analysis, Config, ConfigError, Figure, Group, MethodVariant, Table, load_config, reject
 from .references import warmup_epochs
 from .runs import RUN_KINDS, ResultsLayout, RunRecord, label_slug, make_run_id, method_slug
 from .specs import AnalysisSpec, Cell, ClaimSpec, ClaimsSpec, FigureSpec, Panel, Selection, StudentPair, TableSpec
@@ -205,7 +205,7 @@ class _Builder:
                               self.config.results_dir)
         return self.selections.setdefault(selection_id, selection)
 
-    def figure(self, figure) -> FigureSpec:
+    def figure(self, figure: Figure) -> FigureSpec:
         spec = FigureSpec(figure.name, dict(figure.source), self.config.results_dir)
         seed = self.config.seeds[0]
         for panel in figure.panels:

@@ -6,7 +6,7 @@ Each function returns problems, each starting with its key path; none raises on 
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .catalog import Catalog
@@ -21,20 +21,25 @@ WARMUP_EPOCHS_SPEC = {"type": "integer", "ge": 0}
 Variant = dict[str, tuple[Any, str]]
 
 
-def reference_problems(config: dict[str, Any], catalog: Catalog) -> list[str]:
-    problems = _name_problems(config, catalog)
-    for where, variant in _variants(config):
-        problems += _variant_problems(where, variant, catalog)
-    reported = set()
+def reference_checks(config: dict[str, Any], catalog: Catalog) -> list[Callable[[], list[str]]]:
+    """The checks, each run on its own (so a malformed part the schema named stops only its own)."""
+    return [*_name_checks(config, catalog), lambda: _all_variant_problems(config, catalog),
+            lambda: _all_warmup_problems(config), lambda: _teacher_problems(config, catalog),
+            lambda: _grad_cam_problems(config, catalog), lambda: _analysis_problems(config),
+            lambda: _claim_problems(config)]
+
+
+def _all_variant_problems(config: dict[str, Any], catalog: Catalog) -> list[str]:
+    return [p for where, variant in _variants(config) for p in _variant_problems(where, variant, catalog)]
+
+
+def _all_warmup_problems(config: dict[str, Any]) -> list[str]:
+    problems, reported = [], set()
     for where, label, variant, budget in method_uses(config):
         warmup = tuple(variant[k][1] for k in WARMUP_KEYS if k in variant)  # key paths: values may be lists
         if warmup and (warmup, budget) not in reported and budget in config["budgets"]:
-            reported.add((warmup, budget))
+            reported.add((warmup, budget))  # once per warm-up value and budget
             problems += _warmup_problems(where, label, variant, budget, config["budgets"][budget]["epochs"])
-    problems += _teacher_problems(config, catalog)
-    problems += _grad_cam_problems(config, catalog)
-    problems += _analysis_problems(config)
-    problems += _claim_problems(config)
     return problems
 
 
@@ -115,25 +120,34 @@ def _located(where: str, variant: dict[str, Any]) -> Variant:
 
 # --- names that must exist ---------------------------------------------------------------------------
 
-def _name_problems(config: dict[str, Any], catalog: Catalog) -> list[str]:
-    problems = []
-    datasets, budgets, methods, teachers = (config[k] for k in ("datasets", "budgets", "methods", "teachers"))
+def _name_checks(config: dict[str, Any], catalog: Catalog) -> list[Callable[[], list[str]]]:
     models = set(catalog.models)
-    for name, dataset in datasets.items():
+    checks = [lambda: _split_problems(config, catalog), lambda: _teacher_name_problems(config, models)]
+    checks += [lambda where=f"{section}.{name}", container=container: _container_problems(where, container, config,
+                                                                                            models)
+               for section in ("tables", "figures") for name, container in config[section].items()]
+    return checks
+
+
+def _split_problems(config: dict[str, Any], catalog: Catalog) -> list[str]:
+    problems = []
+    for name, dataset in config["datasets"].items():
         facts = catalog.datasets.get(dataset["source"])
         if dataset.get("split") == "per_seed" and facts is not None and facts.own_test_split:
             problems.append(f"datasets.{name}.split: {dataset['source']} ships its own test set; per_seed applies "
                             f"only to {', '.join(n for n, f in catalog.datasets.items() if not f.own_test_split)}")
+    return problems
+
+
+def _teacher_name_problems(config: dict[str, Any], models: set[str]) -> list[str]:
+    problems, teachers = [], config["teachers"]
     for name, teacher in teachers.items():
         where = f"teachers.{name}"
         problems += _model_problem(f"{where}.model", teacher["model"], models)
-        problems += _missing(f"{where}.budget", teacher["budget"], budgets, "budgets")
-        problems += _missing(f"{where}.method", teacher["method"], methods, "methods")
+        problems += _missing(f"{where}.budget", teacher["budget"], config["budgets"], "budgets")
+        problems += _missing(f"{where}.method", teacher["method"], config["methods"], "methods")
         if teacher.get("teacher"):
             problems += _missing(f"{where}.teacher", teacher["teacher"], teachers, "teachers")
-    for section in ("tables", "figures"):
-        for name, container in config[section].items():
-            problems += _container_problems(f"{section}.{name}", container, config, models)
     return problems
 
 

@@ -77,9 +77,9 @@ def config_problems(config: Any, catalog: Catalog) -> tuple[dict[str, Any], list
         lambda: _combination_problems(document, catalog),
         lambda: _baseline_problems(config, document),
     ]
-    from .references import reference_problems
+    from .references import reference_checks
 
-    checks.append(lambda: reference_problems(document, catalog))
+    checks += reference_checks(document, catalog)
     for check in checks:
         problems += _guarded(check, tolerate=bool(problems))
     return document, list(dict.fromkeys(problems))
