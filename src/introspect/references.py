@@ -123,9 +123,10 @@ def _located(where: str, variant: dict[str, Any]) -> Variant:
 def _name_checks(config: dict[str, Any], catalog: Catalog) -> list[Callable[[], list[str]]]:
     models = set(catalog.models)
     checks = [lambda: _split_problems(config, catalog), lambda: _teacher_name_problems(config, models)]
+    sections = [s for s in ("tables", "figures") if isinstance(config.get(s), dict)]  # else the schema said why
     checks += [lambda where=f"{section}.{name}", container=container: _container_problems(where, container, config,
                                                                                             models)
-               for section in ("tables", "figures") for name, container in config[section].items()]
+               for section in sections for name, container in config[section].items()]
     return checks
 
 
