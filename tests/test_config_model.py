@@ -127,6 +127,9 @@ def test_a_baseline_with_another_label_still_finds_its_reference_runs():
     (lambda c: c.update(threads_per_run=10**6), "threads_per_run"),
     (lambda c: c.update(eval_batch_size=10**12), "eval_batch_size"),
     (lambda c: c.update(seeds=[0, 10**30]), "seeds[1]"),
+    (lambda c: c.update(seeds=list(range(101))), "seeds"),
+    (lambda c: c["methods"]["KD"].update(sweep={"temperature": list(range(1, 101)), "ce_weight": [0.1] * 11}),
+     "methods.KD.sweep"),
     (lambda c: c.update(results_dir="/"), "results_dir"),
     (lambda c: c.update(results_dir="/etc/introspect"), "results_dir"),
     (lambda c: c.update(results_dir="/usr"), "results_dir"),
@@ -140,6 +143,18 @@ def test_absurd_values_are_refused_at_planning_naming_the_key(edit, key):
     config = tiny()
     edit(config)
     assert any(p.startswith(f"{key}:") for p in problems_of(config))
+
+
+def test_a_plan_too_large_for_one_workflow_is_refused_before_it_is_built():
+    config = tiny()
+    config["tables"]["t"]["groups"] = [dict(g, label=f"g{i}") for i in range(10_000)
+                                       for g in config["tables"]["t"]["groups"][:1]]
+    config["claims"] = []
+    config["seeds"] = [0, 1, 2, 3]  # 10,000 groups x 3 methods x 4 seeds
+    started = time.monotonic()
+    problems = problems_of(config)
+    assert any(p.startswith("(top level): about 120,") and "at most 100,000" in p for p in problems), problems
+    assert time.monotonic() - started < 20
 
 
 def test_compile_with_guided_backprop_is_refused_by_the_plan_not_by_the_job():

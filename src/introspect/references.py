@@ -6,6 +6,7 @@ Each function returns problems, each starting with its key path; none raises on 
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,7 +27,28 @@ def reference_checks(config: dict[str, Any], catalog: Catalog) -> list[Callable[
     return [*_name_checks(config, catalog), lambda: _all_variant_problems(config, catalog),
             lambda: _all_warmup_problems(config), lambda: _teacher_problems(config, catalog),
             lambda: _grad_cam_problems(config, catalog), lambda: _analysis_problems(config),
-            lambda: _claim_problems(config)]
+            lambda: _claim_problems(config), lambda: _size_problems(config)]
+
+
+MAX_GRID_POINTS = 1_000
+MAX_RUNS = 100_000  # far above the paper's 415; a plan of millions of runs would hang Snakemake instead
+
+
+def _size_problems(config: dict[str, Any]) -> list[str]:
+    """Sweep grids and the whole plan stay of a size a workflow can hold (an upper bound, counted
+    before any run is planned)."""
+    problems, total = [], 0
+    seeds, sweep_seeds = len(config["seeds"]), len(config["sweeps"]["seeds"])
+    for _, _, variant, _ in method_uses(config):
+        sweep, at = variant.get("sweep", ({}, ""))
+        points = math.prod(len(v) for v in sweep.values() if isinstance(v, list)) if isinstance(sweep, dict) else 1
+        if points > MAX_GRID_POINTS:
+            problems.append(f"{at}: a grid of {points:,} points (at most {MAX_GRID_POINTS:,})")
+        total += seeds + (points * sweep_seeds if points > 1 or sweep else 0)
+    if total > MAX_RUNS:
+        problems.append(f"(top level): about {total:,} training runs (seeds x groups x methods x sweep points); "
+                        f"at most {MAX_RUNS:,} fit one workflow")
+    return list(dict.fromkeys(problems))
 
 
 def _all_variant_problems(config: dict[str, Any], catalog: Catalog) -> list[str]:
@@ -168,7 +190,7 @@ def _container_problems(where: str, container: dict[str, Any], config: dict[str,
                  for i, label in enumerate(labels) if label not in methods]
     problems += [f"{where}.compare_to[{i}]: {label!r} is not one of the table's methods ({', '.join(labels)})"
                  for i, label in enumerate(container.get("compare_to", [])) if label not in labels]
-    seen: list[str] = []
+    seen: set[str] = set()
     for key in ("groups", "panels"):
         for i, group in enumerate(container.get(key, [])):
             at = f"{where}.{key}[{i}]"
@@ -195,7 +217,7 @@ def _container_problems(where: str, container: dict[str, Any], config: dict[str,
                                 "printable text")
             if key == "groups" and group["label"] in seen:
                 problems.append(f"{at}.label: {group['label']!r} is the label of an earlier group too")
-            seen.append(group["label"])
+            seen.add(group["label"])
     return problems
 
 
