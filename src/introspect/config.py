@@ -7,7 +7,7 @@ once, each with its key path) and builds these frozen dataclasses (:mod:`introsp
 Planning reads only these.
 
 Defaults are written once, in the schema (``introspect/schemas/config.schema.yaml``, package data);
-the dataclasses below carry no defaults of their own.
+the dataclasses below repeat none of them.
 """
 from __future__ import annotations
 
