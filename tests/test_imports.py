@@ -6,6 +6,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "introspect"
 PLANNING = {"introspect.config", "introspect.config_model", "introspect.validation", "introspect.references",
+            "introspect.view_references",
             "introspect.catalog", "introspect.plan", "introspect.resources"}
 
 
