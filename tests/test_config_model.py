@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from introspect.config import Claim, Config, Group
 from introspect.plan import ConfigError, build_plan, load_config
@@ -199,6 +200,14 @@ def test_seeds_given_as_snakemake_passes_them_are_integers():
     config = tiny()
     config["budgets"]["short"]["epochs"] = "4"
     assert any("budgets.short.epochs" in p and "put them in a config file" in p for p in problems_of(config))
+
+
+def test_a_number_that_yaml_reads_as_text_gets_a_hint(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(tiny()).replace("lr: 0.1", "lr: 1e-3"))
+    [problem] = problems_of(load_config(path))
+    assert problem.startswith("budgets.short.lr: '1e-3' is not of type 'number' (YAML reads 1e-3 as text: "
+                              "write it as 1.0e-03;")
 
 
 # --- config text ----------------------------------------------------------------------------------

@@ -180,8 +180,16 @@ def _hint(error) -> str:
             "true", "false"):
         return " (snakemake --config reads only True and False as booleans)"
     if error.validator == "type" and error.validator_value in ("integer", "number") and isinstance(error.instance, str):
-        return " (snakemake --config passes values inside lists and mappings as text: put them in a config file)"
+        return f" ({_number_text_hint(error.instance)}snakemake --config passes values inside lists and mappings " \
+               "as text: put them in a config file)"
     return ""
+
+
+def _number_text_hint(text: str) -> str:
+    """YAML 1.1 reads 1e-4 (no dot, or an unsigned exponent) as text, not as a number."""
+    if not re.fullmatch(r"[-+]?[0-9]*\.?[0-9]+[eE][-+]?[0-9]+", text) or not math.isfinite(float(text)):
+        return ""
+    return f"YAML reads {text} as text: write it as {float(text):.1e}; "
 
 
 def key_path(path) -> str:
