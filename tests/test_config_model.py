@@ -307,3 +307,30 @@ def test_allowed_values_come_from_the_registries_the_run_spec_and_the_model():
     for key, allowed in expected.items():
         assert f"{key}: " in "\n".join(problems) and any(
             p.startswith(f"{key}: ") and p.endswith(f"is not one of {list(allowed)}") for p in problems), key
+
+
+def test_every_schema_key_has_a_field_in_the_model():
+    """A key added to the schema without its field in the model would fail while building the model."""
+    import dataclasses
+
+    from introspect import config as model
+    from introspect.schemas import schema_path
+
+    schema = yaml.safe_load(schema_path("config").read_text())["properties"]
+
+    def keys(node: dict) -> set[str]:
+        node = node.get("additionalProperties", node) if "properties" not in node else node
+        node = node.get("items", node)
+        return set(node["properties"])
+
+    sections = {model.Config: set(schema), model.Performance: keys(schema["performance"]),
+                model.Sweeps: keys(schema["sweeps"]), model.Cluster: keys(schema["cluster"]),
+                model.Dataset: keys(schema["datasets"]), model.Budget: keys(schema["budgets"]),
+                model.Teacher: keys(schema["teachers"]), model.Claim: keys(schema["claims"]),
+                model.Analysis: keys(schema["analyses"]), model.Figure: keys(schema["figures"]),
+                model.Table: keys(schema["tables"]),
+                model.Group: keys(schema["tables"]["additionalProperties"]["properties"]["groups"])
+                | keys(schema["figures"]["additionalProperties"]["properties"]["panels"])}
+    for cls, schema_keys in sections.items():
+        fields = {f.name for f in dataclasses.fields(cls)}
+        assert schema_keys <= fields, (cls.__name__, schema_keys - fields)
