@@ -28,7 +28,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(
 from introspect.plan import ConfigError, build_plan  # noqa: E402
 
 try:
-    # Validates against workflow/schemas/config.schema.yaml, then the method and model names against
+    # Validates against the package's schema (introspect/schemas), then the method and model names against
     # the registries' cached catalog (introspect.catalog: no torch import, so cluster jobs re-check cheaply).
     PLAN = build_plan(config)
 except ConfigError as error:

@@ -24,6 +24,13 @@ def test_the_catalog_is_the_registries():
         assert info.needs_teacher == method_class(name).needs_teacher
     assert entries.methods["kd"].needs_teacher and not entries.methods["le"].needs_teacher
     assert "explainer" in entries.methods["le"].hyperparameters
+    from introspect.data import DATASETS, DRAWN_TEST_SETS
+    from introspect.explain import EXPLAINERS
+
+    assert list(entries.datasets) == list(DATASETS) and entries.explainers == EXPLAINERS
+    assert {n for n, facts in entries.datasets.items() if not facts.own_test_split} == set(DRAWN_TEST_SETS)
+    assert "inductor" in entries.compile_backends and "resnet8" in entries.grad_cam_models
+    assert "mlp1024" not in entries.grad_cam_models
 
 
 def test_a_warm_catalog_plans_the_paper_without_importing_torch(tmp_path):
@@ -103,11 +110,12 @@ def test_a_dataset_check_names_what_is_missing_under_data_root(tmp_path):
 def test_the_schema_takes_dataset_and_explainer_names_from_the_registries():
     import yaml
 
-    from introspect.config import SCHEMA_PATH, ConfigError, validate_config
+    from introspect.config import ConfigError
+    from introspect.schemas import schema_path
+    from introspect.validation import load_schema, validate_config
 
     entries = catalog.registry_catalog()
-    text = SCHEMA_PATH.read_text()
-    assert all(f"x-registry: {name}" in text for name in ("datasets", "explainers", "augmentations"))
+    text = schema_path("config").read_text()
 
     def enums(node):
         if isinstance(node, dict):
@@ -120,7 +128,7 @@ def test_the_schema_takes_dataset_and_explainer_names_from_the_registries():
 
     written = {value for enum in enums(yaml.safe_load(text)) for value in enum}
     assert written and not written & {*entries.datasets, *entries.explainers, "crop", "crop_flip"}
-    schema = catalog.with_registry_choices(yaml.safe_load(text), entries)
+    schema = load_schema(entries)
     source = schema["properties"]["datasets"]["additionalProperties"]["properties"]["source"]
     assert source["enum"] == sorted(entries.datasets)
     config = {"seeds": [0], "datasets": {"d": {"source": "imagenet"}},

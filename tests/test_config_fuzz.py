@@ -15,15 +15,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from introspect.config import SCHEMA_PATH
 from introspect.methods import build_method
 from introspect.plan import ConfigError, build_plan, load_config
 from introspect.runs import RunRecord
+from introspect.schemas import schema_path
 from introspect.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = load_config(ROOT / "config" / "smoke.yaml")
-SCHEMA_KEYS = set(yaml.safe_load(SCHEMA_PATH.read_text())["properties"])
+SCHEMA_KEYS = set(yaml.safe_load(schema_path("config").read_text())["properties"])
 EXAMPLES = int(os.environ.get("INTROSPECT_FUZZ_EXAMPLES", "300"))
 
 # Strings that attack paths and shells, and names the config already uses (so edits reach the deeper checks).
@@ -91,7 +91,7 @@ def first_key(message: str) -> str:
 
 def outputs_of(plan):
     """Every planned output path, laid out as workflow/rules write them."""
-    results = Path(plan.config["results_dir"])
+    results = Path(plan.config.results_dir)
     yield from (results / "runs" / run_id for run_id in plan.runs)
     specs = [run.run_spec() for run in plan.runs.values()]
     yield from (Path(path) for spec in specs for path in (spec.teacher, spec.init_from, spec.hyperparameters_from)
@@ -113,7 +113,7 @@ def test_an_edited_config_is_planned_safely_or_rejected_naming_a_key(edit_list):
     except ConfigError as error:
         assert first_key(str(error)) in set(config) | SCHEMA_KEYS | {"(top level)"}, str(error)
         return
-    root = os.path.abspath(plan.config["results_dir"])
+    root = os.path.abspath(plan.config.results_dir)
     for path in outputs_of(plan):
         target = os.path.abspath(path)
         assert target.startswith(root.rstrip(os.sep) + os.sep), (path, root)

@@ -11,8 +11,9 @@ import pytest
 
 from introspect.catalog import registry_catalog
 from introspect.methods import available_methods, build_method, method_class
-from introspect.plan import ConfigError, build_plan, load_config
-from introspect.validation import describe, ensure_inside, path_problem, value_problem, warmup_summary
+from introspect.methods.hyperparameters import describe, value_problem
+from introspect.plan import ConfigError, build_plan, ensure_inside, load_config, warmup_summary
+from introspect.validation import path_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,13 +81,13 @@ HOSTILE = {
                       ["methods.LE(Grad).sweep.warmup_fraction", "cannot be swept"]),
     # hyper-parameter types and ranges
     "a string for a number": (lambda c: c["methods"]["DML"].update(kl_weight="abc"),
-                              ["methods.DML.kl_weight: expected a number >= 0, got 'abc'"]),
+                              ["methods.DML.kl_weight: expected a number in [0, 1000000], got 'abc'"]),
     "a string in a sweep": (lambda c: c["methods"]["BAN"]["sweep"].update(temperature=[1, "hot"]),
-                            ["methods.BAN.sweep.temperature[1]: expected a number > 0, got 'hot'"]),
+                            ["methods.BAN.sweep.temperature[1]: expected a number in (0, 1000], got 'hot'"]),
     "a boolean for a number": (lambda c: c["methods"]["KD"].update(temperature=True),
-                               ["methods.KD.temperature: expected a number > 0, got True"]),
+                               ["methods.KD.temperature: expected a number in (0, 1000], got True"]),
     "a float for an integer": (lambda c: c["methods"]["e2KD"].update(every=1.5),
-                               ["methods.e2KD.every: expected an integer >= 1, got 1.5"]),
+                               ["methods.e2KD.every: expected an integer in [1, 1000000], got 1.5"]),
     "an out-of-range override": (lambda c: c["tables"]["table6"]["groups"][0]["method_overrides"]["LE-Permut"]
                                  .update(alpha=0), ["tables.table6.groups[0].method_overrides.LE-Permut.alpha",
                                                     "expected a number in (0, 1], got 0"]),
@@ -211,7 +212,8 @@ def test_every_hyperparameter_check_comes_from_its_dataclass_field():
 
 
 def test_a_subclass_changing_a_default_keeps_the_parents_range():
-    assert registry_catalog().method("e2kd").hyperparameter_specs["temperature"] == {"type": "number", "gt": 0}
+    assert registry_catalog().method("e2kd").hyperparameter_specs["temperature"] == {"type": "number", "gt": 0,
+                                                                                     "le": 1000}
     with pytest.raises(ValueError, match="e2kd.temperature"):
         build_method("e2kd", temperature=0)
 
@@ -231,6 +233,6 @@ def test_the_plan_reports_the_warmup_it_chose(smoke):
 def test_no_planned_output_of_the_shipped_configs_leaves_results_dir():
     for path in sorted((ROOT / "config").glob("*.yaml")):
         plan = build_plan(load_config(path))
-        root = os.path.abspath(plan.config["results_dir"])
+        root = os.path.abspath(plan.config.results_dir)
         for run_id in plan.runs:
             assert os.path.abspath(plan.layout.run(run_id).directory).startswith(root + os.sep)

@@ -1,7 +1,7 @@
 """What planning needs from the registries: the method names with their hyper-parameters (type and
 range of each) and whether they read a teacher, the model names, the datasets' facts
 (:class:`DatasetFacts`: shape, classes, test split, what must exist under data_root and how to get
-it) and the explainer names.
+it), the explainers, the augmentations and torch's compile backends.
 
 The registries live in modules that import torch, which costs ~3.4 s per process: a third of
 `snakemake -n` on the paper config, paid again by every SLURM job step that re-reads the Snakefile.
@@ -25,7 +25,7 @@ from pathlib import Path
 from .io import atomic_write_json
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-CATALOG_VERSION = 3  # bump when the catalog's fields change
+CATALOG_VERSION = 5  # bump when the catalog's fields change
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,8 @@ class Catalog:
     datasets: dict[str, DatasetFacts]
     explainers: tuple[str, ...]
     augmentations: tuple[str, ...]  # a dataset's `augment:` values
+    compile_backends: tuple[str, ...] = ()
+    grad_cam_models: tuple[str, ...] = ()  # models with a convolutional explanation layer (Grad-CAM applies)
 
     def method(self, name: str) -> MethodInfo:
         if name not in self.methods:
@@ -105,20 +107,6 @@ def registry_catalog() -> Catalog:
     return _from_json(data)
 
 
-def with_registry_choices(schema: dict, catalog: Catalog) -> dict:
-    """A copy of the config's JSON schema in which every node ``{x-registry: datasets}`` (or
-    ``explainers``, ``augmentations``) also holds ``enum:`` the registry's names, so those names are
-    written once, in the registries, and a new dataset needs no schema edit."""
-    if isinstance(schema, list):
-        return [with_registry_choices(item, catalog) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    filled = {key: with_registry_choices(value, catalog) for key, value in schema.items()}
-    if "x-registry" in schema:
-        filled["enum"] = list(catalog.names(schema["x-registry"]))
-    return filled
-
-
 def cache_dir() -> Path:
     if os.environ.get("INTROSPECT_CACHE_DIR"):
         return Path(os.environ["INTROSPECT_CACHE_DIR"])
@@ -147,7 +135,34 @@ def _from_registries() -> dict:
     datasets = {name: {f.name: getattr(dataset_source(name), f.name) for f in dataclasses.fields(DatasetFacts)}
                 for name in available_datasets()}
     return {"version": CATALOG_VERSION, "methods": methods, "models": available_models(), "datasets": datasets,
-            "explainers": list(available_explainers()), "augmentations": list(AUGMENTATIONS)}
+            "explainers": list(available_explainers()), "augmentations": list(AUGMENTATIONS),
+            "compile_backends": _compile_backends(), "grad_cam_models": _grad_cam_models()}
+
+
+def _grad_cam_models() -> list[str]:
+    """The models whose forward pass yields a convolutional explanation layer (asked of each model on a
+    small batch: the models say it, not a list kept here)."""
+    import torch
+
+    from .models import available_models, build_model
+
+    found = []
+    for name in available_models():
+        model = build_model(name, 10, (3, 32, 32)).eval()
+        with torch.no_grad():
+            if model.forward_features(torch.zeros(2, 3, 32, 32)).explain_features is not None:
+                found.append(name)
+    return found
+
+
+def _compile_backends() -> list[str]:
+    """torch.compile's backends, the debugging ones (eager, aot_eager) included."""
+    try:
+        from torch._dynamo import list_backends
+
+        return sorted(list_backends(exclude_tags=()))
+    except Exception:  # a torch without dynamo: no backend to offer  # noqa: BLE001
+        return []
 
 
 def _from_json(data: dict) -> Catalog:
@@ -158,4 +173,5 @@ def _from_json(data: dict) -> Catalog:
                for name, info in data["methods"].items()}
     datasets = {name: DatasetFacts(**{**facts, "files": tuple(facts["files"])})
                 for name, facts in data["datasets"].items()}
-    return Catalog(methods, tuple(data["models"]), datasets, tuple(data["explainers"]), tuple(data["augmentations"]))
+    return Catalog(methods, tuple(data["models"]), datasets, tuple(data["explainers"]), tuple(data["augmentations"]),
+                   tuple(data["compile_backends"]), tuple(data["grad_cam_models"]))

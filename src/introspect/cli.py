@@ -160,9 +160,8 @@ def _train(args) -> int:
 
 
 def _plan(args) -> int:
-    from .plan import ConfigError, build_plan, load_config
+    from .plan import ConfigError, build_plan, load_config, warmup_summary
     from .resources import summary as plan_summary
-    from .validation import warmup_summary
 
     try:
         config = load_config(args.config)
@@ -185,11 +184,11 @@ def _plan(args) -> int:
         print(f"  LE {line}")
     if summary["selections"]:
         print(f"  sweeps: {summary['sweep_runs']} runs in {summary['selections']} selections "
-              f"(scored by {plan.config['sweeps']['metric']})")
-    seconds = plan.config["cluster"]["epoch_seconds"]
+              f"(scored by {plan.config.sweeps.metric})")
+    seconds = plan.config.cluster.epoch_seconds
     print(f"estimated GPU-hours: {summary['gpu_hours']:.1f} (epoch seconds per model: "
           f"{', '.join(f'{k}={v:g}' for k, v in seconds.items())}; LE explainer cost factors: "
-          f"{', '.join(f'{k}={v:g}' for k, v in plan.config['cluster']['explainer_cost'].items())})")
+          f"{', '.join(f'{k}={v:g}' for k, v in plan.config.cluster.explainer_cost.items())})")
     return 0
 
 

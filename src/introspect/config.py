@@ -1,45 +1,256 @@
-"""Config files: loading, and validation before any job starts.
+"""The config as a typed model, and reading a config file.
 
-A config is checked against the JSON schema (``workflow/schemas/config.schema.yaml``, which also
-fills in defaults), then for what a schema cannot express: the method, model, dataset, budget and
-teacher names it refers to must exist (checked against the registries' cached catalog, so no torch
-import). Every error is a :class:`ConfigError` whose message names the key.
+:func:`load_config` reads the YAML with limits (:mod:`introspect.yaml_input`) and never evaluates it;
+:func:`introspect.validation.validate_config` checks it once (the schema with its defaults, the
+cross-references, the hyper-parameter ranges and the combinations a job would refuse: every problem at
+once, each with its key path) and builds these frozen dataclasses (:mod:`introspect.config_model`).
+Planning reads only these.
+
+Defaults are written once, in the schema (``introspect/schemas/config.schema.yaml``, package data);
+the dataclasses below repeat none of them.
 """
 from __future__ import annotations
 
-import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-import yaml
+from .errors import InputError
+from .yaml_input import YamlInputError, read_yaml_file
 
-from .catalog import registry_catalog, with_registry_choices
-from .validation import config_problems, load_schema, strict_integers
+Direction = Literal["greater", "equivalent"]
+DIRECTIONS: tuple[str, ...] = get_args(Direction)
+SweepUse = Literal["validation", "paper"]  # sweep and select on the validation split, or the configured values
+SWEEP_USES: tuple[str, ...] = get_args(SweepUse)
+# YTE templating (Snakemake's): a config with these keys asks to be evaluated as code; we never do.
+TEMPLATE_KEYS = ("__use_yte__", "__definitions__")
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+class ConfigError(InputError):
+    """A config value is wrong; the message names the key (every problem found, one per line)."""
 
 
-class ConfigError(ValueError):
-    """A config value is wrong; the message names the key."""
+@dataclass(frozen=True)
+class Dataset:
+    key: str
+    source: str
+    val_fraction: float
+    test_fraction: float
+    split_seed: int
+    loader: str
+    loader_workers: int
+    image_size: int | None  # None: the run spec's default (not part of run records unless given)
+    augment: str | None
+    split: str | None  # None: "fixed"
+
+    @property
+    def per_seed(self) -> bool:
+        return self.split == "per_seed"
+
+
+@dataclass(frozen=True)
+class Budget:
+    key: str
+    epochs: int
+    batch_size: int
+    lr: float
+    lr_milestones: tuple[float, ...]
+    lr_gamma: float
+    momentum: float
+    weight_decay: float
+
+    def spec(self) -> dict[str, Any]:
+        """The budget as a run spec holds it."""
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
+                "lr_milestones": list(self.lr_milestones), "lr_gamma": self.lr_gamma, "momentum": self.momentum,
+                "weight_decay": self.weight_decay}
+
+
+@dataclass(frozen=True)
+class MethodVariant:
+    label: str  # display text, e.g. "LE(Grad-CAM)"
+    method: str  # registered method name
+    hyperparameters: Mapping[str, Any]  # as configured (warmup_fraction not yet turned into epochs)
+    sweep: Mapping[str, tuple[Any, ...]]
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> MethodVariant:
+        return MethodVariant(self.label, self.method, {**self.hyperparameters, **overrides}, self.sweep)
+
+
+@dataclass(frozen=True)
+class Teacher:
+    name: str
+    model: str
+    budget: str
+    method: str  # a method label
+    shared: bool
+    seed_shift: int
+    teacher: str | None  # its own teacher (TAKD assistants)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A model group of a table or figure (or an explanation panel), with its dataset resolved."""
+
+    label: str
+    model: str
+    budget: str
+    dataset: str  # the group's own, else its table's or figure's
+    paper_dataset: str | None  # likewise
+    teacher: str | None
+    teacher_overrides: Mapping[str, str]
+    exclude: tuple[str, ...]
+    method_overrides: Mapping[str, Mapping[str, Any]]
+    method: str | None = None  # panels: the method label of the run shown
+    explainer: str | None = None  # panels
+
+    def teacher_of(self, label: str) -> str | None:
+        return self.teacher_overrides.get(label, self.teacher)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    title: str
+    dataset: str
+    paper_table: int | None
+    paper_dataset: str | None
+    metric: str
+    layout: str
+    methods: tuple[str, ...]
+    compare_to: tuple[str, ...]
+    other_implementations: bool
+    baseline: str  # the method label the sanity flags compare teachers and collapses with
+    groups: tuple[Group, ...]
+    source: Mapping[str, Any] = field(compare=False, repr=False)  # the section as validated, for the specs
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    kind: str
+    title: str
+    dataset: str
+    images: int
+    paper_figure: int | None
+    note: str | None
+    paper_dataset: str | None
+    panels: tuple[Group, ...]
+    groups: tuple[Group, ...]
+    methods: tuple[str, ...]
+    source: Mapping[str, Any] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    name: str
+    title: str
+    tables: tuple[str, ...]
+    methods: tuple[str, ...] | None  # None: every method of its tables
+    fractions: tuple[float, ...]
+    images: int
+    figure_table: str  # resolved: the first table unless given
+    source: Mapping[str, Any] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Claim:
+    name: str
+    table: str
+    group: str
+    a: str
+    b: str
+    direction: Direction
+    margin: float | None
+    family: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Sweeps:
+    use: SweepUse
+    seeds: tuple[int, ...]
+    metric: str
+
+
+@dataclass(frozen=True)
+class Performance:
+    channels_last: bool
+    amp: str
+    compile: str | None
+
+    def spec(self) -> dict[str, Any]:
+        return {"channels_last": self.channels_last, "amp": self.amp, "compile": self.compile}
+
+
+@dataclass(frozen=True)
+class Cluster:
+    gpus_per_run: int
+    gpu_shards_per_run: int
+    gpu_model: str | None
+    mem_mb_per_run: int
+    epoch_seconds: Mapping[str, float]
+    explainer_cost: Mapping[str, float]
+    method_cost: Mapping[str, float]
+    runtime_margin: float
+    min_runtime_minutes: int
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    results_dir: str
+    data_root: str
+    reported_results: str
+    seeds: tuple[int, ...]
+    threads_per_run: int
+    device: str
+    eval_batch_size: int
+    table_metric: str
+    allow_missing_seeds: bool
+    local_worker: bool
+    fail_runs: Mapping[str, int]
+    performance: Performance
+    sweeps: Sweeps
+    cluster: Cluster
+    datasets: Mapping[str, Dataset]
+    budgets: Mapping[str, Budget]
+    methods: Mapping[str, MethodVariant]
+    teachers: Mapping[str, Teacher]
+    tables: Mapping[str, Table]
+    figures: Mapping[str, Figure]
+    analyses: Mapping[str, Analysis]
+    claims: tuple[Claim, ...]
+    document: Mapping[str, Any] = field(compare=False, repr=False)  # as validated, defaults filled (JSON)
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A config file's data (not yet validated). Never evaluates anything: a YTE-templated config
+    is refused."""
     try:
-        with open(path) as handle:
-            config = yaml.safe_load(handle) or {}
-    except OSError as error:
-        raise ConfigError(f"cannot read it ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"not valid YAML: {error}") from None
+        config = read_yaml_file(path)
+    except YamlInputError as error:
+        raise ConfigError(str(error)) from None
+    if config is None:
+        config = {}
     if not isinstance(config, dict):
         raise ConfigError(f"it must hold a mapping of config keys, not a {type(config).__name__}")
+    refuse_templates(config)
     if overrides:
         config = _deep_merge(config, overrides)
     return config
 
 
+def refuse_templates(config: dict[str, Any]) -> None:
+    templated = [key for key in TEMPLATE_KEYS if key in config]
+    if templated:
+        raise ConfigError(f"{templated[0]}: a YTE template (Snakemake would evaluate its expressions as Python); "
+                          "a config is data: write the values out")
+
+
 def _deep_merge(base: dict, extra: dict) -> dict:
-    merged = copy.deepcopy(base)
+    merged = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _deep_merge(merged[key], value)
@@ -48,125 +259,8 @@ def _deep_merge(base: dict, extra: dict) -> dict:
     return merged
 
 
-def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
-    """Check ``config`` against the JSON schema, then the cross-references a schema cannot express
-    (against the registries' catalog, :mod:`introspect.catalog`, which needs no torch).
-
-    Returns the config with schema defaults filled in. Raises :class:`ConfigError` naming the key.
-    """
-    import jsonschema
-
-    schema = with_registry_choices(load_schema(str(schema_path)), registry_catalog())
-    config = copy.deepcopy(config)
-    validator_cls = jsonschema.validators.validator_for(schema)
-    validator = _with_defaults(strict_integers(validator_cls))(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"  {_key(e.absolute_path)}: {e.message}{_hint(e)}" for e in errors[:10]]
-        raise ConfigError("invalid config:\n" + "\n".join(lines))
-    _check_references(config)
-    reject(config_problems(config, registry_catalog()))
-    return config
-
-
-def reject(problems: list[str]) -> None:
-    """One ConfigError listing (up to ten of) the problems found, each naming its key."""
+def reject(problems: list[str], limit: int = 50) -> None:
+    """One ConfigError listing the problems found (up to ``limit``), each naming its key."""
     if problems:
-        raise ConfigError("invalid config:\n" + "\n".join(f"  {p}" for p in problems[:10]))
-
-
-def _hint(error) -> str:
-    boolean_text = str(error.instance).lower() in ("true", "false")
-    if error.validator == "type" and error.validator_value == "boolean" and boolean_text:
-        return " (snakemake --config reads only True and False as booleans)"
-    return ""
-
-
-def _key(path) -> str:
-    parts = []
-    for part in path:
-        parts.append(f"[{part}]" if isinstance(part, int) else (("." if parts else "") + str(part)))
-    return "".join(parts) or "(top level)"
-
-
-def _with_defaults(validator_cls):
-    """A validator that also fills in the schema's ``default`` values (JSON Schema doesn't)."""
-    import jsonschema
-
-    validate_properties = validator_cls.VALIDATORS["properties"]
-
-    def set_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for name, sub in properties.items():
-                if "default" in sub and name not in instance:
-                    instance[name] = copy.deepcopy(sub["default"])
-        yield from validate_properties(validator, properties, instance, schema)
-
-    return jsonschema.validators.extend(validator_cls, {"properties": set_defaults})
-
-
-def _check_references(config: dict[str, Any]) -> None:
-    catalog = registry_catalog()
-    for label, variant in config["methods"].items():
-        name = variant["method"]
-        try:
-            known = set(catalog.method(name).hyperparameters)
-        except KeyError as error:
-            raise ConfigError(f"methods.{label}.method: {error.args[0]}") from None
-        keys = [k for k in variant if k not in ("method", "sweep")] + [f"sweep.{k}" for k in variant.get("sweep", {})]
-        for key in keys:
-            if key.removeprefix("sweep.") not in known | {"warmup_fraction"}:
-                raise ConfigError(f"methods.{label}.{key}: method {name!r} has no such hyper-parameter "
-                                  f"(it accepts: {', '.join(sorted(known))})")
-    models = set(catalog.models)
-    for name, dataset in config["datasets"].items():
-        if dataset.get("split") == "per_seed" and catalog.dataset(dataset["source"]).own_test_split:
-            drawn = [n for n in sorted(catalog.datasets) if not catalog.datasets[n].own_test_split]
-            raise ConfigError(f"datasets.{name}.split: {dataset['source']} ships its own test set; "
-                              f"per_seed applies only to {', '.join(drawn)}")
-    for name, teacher in config.get("teachers", {}).items():
-        where = f"teachers.{name}"
-        if teacher["model"] not in models:
-            raise ConfigError(f"{where}.model: unknown model {teacher['model']!r}")
-        if teacher["budget"] not in config["budgets"]:
-            raise ConfigError(f"{where}.budget: {teacher['budget']!r} is not under budgets")
-        if teacher["method"] not in config["methods"]:
-            raise ConfigError(f"{where}.method: {teacher['method']!r} is not defined under methods")
-        if teacher.get("teacher") and teacher["teacher"] not in config["teachers"]:
-            raise ConfigError(f"{where}.teacher: {teacher['teacher']!r} is not under teachers")
-    for table, t in config["tables"].items():
-        where = f"tables.{table}"
-        _check_groups(config, where, t, _named(where, t, "groups"), t["methods"] + t.get("compare_to", []), models)
-    for name, figure in config["figures"].items():
-        where = f"figures.{name}"
-        groups = _named(where, figure, "groups") + _named(where, figure, "panels")
-        labels = figure.get("methods", []) + [p["method"] for p in figure.get("panels", [])]
-        _check_groups(config, where, figure, groups, labels, models)
-
-
-def _named(where: str, container: dict[str, Any], key: str) -> list[tuple[str, dict[str, Any]]]:
-    return [(f"{where}.{key}[{i}]", group) for i, group in enumerate(container.get(key, []))]
-
-
-def _check_groups(config: dict[str, Any], where: str, container: dict[str, Any],
-                  groups: list[tuple[str, dict[str, Any]]], labels: list[str], models: set[str]) -> None:
-    if container["dataset"] not in config["datasets"]:
-        raise ConfigError(f"{where}.dataset: {container['dataset']!r} is not under datasets")
-    for label in labels:
-        if label not in config["methods"]:
-            raise ConfigError(f"{where}: method {label!r} is not defined under methods")
-    for at, group in groups:
-        if group.get("dataset", container["dataset"]) not in config["datasets"]:
-            raise ConfigError(f"{at}.dataset: {group['dataset']!r} is not under datasets")
-        if group["model"] not in models:
-            raise ConfigError(f"{at}.model: unknown model {group['model']!r} (known: {', '.join(sorted(models))})")
-        if group["budget"] not in config["budgets"]:
-            raise ConfigError(f"{at}.budget: {group['budget']!r} is not under budgets")
-        if group.get("teacher") and group["teacher"] not in config.get("teachers", {}):
-            raise ConfigError(f"{at}.teacher: {group['teacher']!r} is not under teachers")
-        for label, name in group.get("teacher_overrides", {}).items():
-            if name not in config.get("teachers", {}):
-                raise ConfigError(f"{at}.teacher_overrides.{label}: {name!r} is not under teachers")
-        for label in list(group.get("method_overrides", {})) + group.get("exclude", []):
-            if label not in container.get("methods", [label]):
-                raise ConfigError(f"{at}: {label!r} is not one of the table's methods")
+        more = [f"  ... and {len(problems) - limit} more"] if len(problems) > limit else []
+        raise ConfigError("invalid config:\n" + "\n".join([f"  {p}" for p in problems[:limit]] + more))

@@ -12,22 +12,25 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .catalog import registry_catalog
-from .config import ConfigError, load_config, reject, validate_config
+from .config import Analysis, Config, ConfigError, Figure, Group, MethodVariant, Table, load_config, reject
+from .references import warmup_epochs
 from .runs import RUN_KINDS, ResultsLayout, RunRecord, label_slug, make_run_id, method_slug
 from .specs import AnalysisSpec, Cell, ClaimSpec, ClaimsSpec, FigureSpec, Panel, Selection, StudentPair, TableSpec
-from .validation import output_problems, warmup_epochs
+from .validation import validate_config
 
 __all__ = ["ConfigError", "Plan", "build_plan", "load_config"]
 
 
 @dataclass
 class Plan:
-    config: dict[str, Any]
+    config: Config
     runs: dict[str, RunRecord]
     tables: dict[str, TableSpec]
     selections: dict[str, Selection] = field(default_factory=dict)
@@ -37,7 +40,7 @@ class Plan:
 
     @property
     def layout(self) -> ResultsLayout:
-        return ResultsLayout(self.config["results_dir"])
+        return ResultsLayout(self.config.results_dir)
 
     def ids(self, kind: str) -> list[str]:
         return sorted(r for r, run in self.runs.items() if run.kind == kind)
@@ -46,257 +49,209 @@ class Plan:
         return [r for r in sorted(self.runs) if not self.runs[r].files.is_finished()]
 
 
-def build_plan(config: dict[str, Any]) -> Plan:
-    """All runs the config's tables, figures and analyses need, their dependencies, sweeps, and cells."""
+def build_plan(config: dict[str, Any] | Config) -> Plan:
+    """All runs the config's tables, figures and analyses need, their dependencies, sweeps, and cells.
+    ``config`` is checked first (every problem at once); building the plan then refuses nothing but
+    outputs that would leave ``results_dir`` or collide."""
     config = validate_config(config)
     builder = _Builder(config, _methods_needing_a_teacher(config))
-    tables = {name: _table(builder, name, table) for name, table in config["tables"].items()}
-    figures = {name: builder.figure(name, figure) for name, figure in config["figures"].items()}
-    analyses = {name: _analysis(builder, name, analysis, tables) for name, analysis in config["analyses"].items()}
-    for table in tables.values():  # after every view is planned: reference runs are only looked up
-        table.references = _references(builder, table)
-    claims = _claims(config, tables, figures) if config["claims"] else None
+    tables = {name: _table(builder, table) for name, table in config.tables.items()}
+    figures = {name: builder.figure(figure) for name, figure in config.figures.items()}
+    analyses = {name: _analysis(builder, analysis, tables) for name, analysis in config.analyses.items()}
+    for name, table in tables.items():  # after every view is planned: reference runs are only looked up
+        table.references = _references(builder, config.tables[name])
+    claims = _claims(config, tables, figures) if config.claims else None
     plan = Plan(config, builder.runs, tables, builder.selections, figures, analyses, claims)
     reject(output_problems(plan))
     return plan
 
 
-def _claims(config: dict[str, Any], tables: dict[str, TableSpec], figures: dict[str, FigureSpec]) -> ClaimsSpec:
-    """The claims with their views' cells; every name a claim uses must exist in this config."""
+def _claims(config: Config, tables: dict[str, TableSpec], figures: dict[str, FigureSpec]) -> ClaimsSpec:
+    """The claims with their views' cells (every name a claim uses was checked by the validation)."""
     views = {**{n: f for n, f in figures.items() if f.kind == "accuracy"}, **tables}
-    claims, cells, names = [], {}, set()
-    for i, claim in enumerate(config["claims"]):
-        where = f"claims[{i}]"
-        if claim["name"] in names:
-            raise ConfigError(f"{where}.name: {claim['name']!r} is used by another claim")
-        names.add(claim["name"])
-        view = views.get(claim["table"])
-        if view is None:
-            raise ConfigError(f"{where}.table: {claim['table']!r} is neither a table nor an accuracy figure "
-                              f"of this config (known: {', '.join(sorted(views))})")
-        group_cells = [c for c in view.cells if c.group == claim["group"]]
-        if not group_cells:
-            groups = sorted({c.group for c in view.cells})
-            raise ConfigError(f"{where}.group: {claim['group']!r} is not a group of {claim['table']} "
-                              f"(its groups: {', '.join(groups)})")
-        for key in ("a", "b"):
-            if claim[key] not in {c.method for c in group_cells}:
-                raise ConfigError(f"{where}.{key}: {claim[key]!r} is not a method of {claim['table']} "
-                                  f"group {claim['group']!r}")
-        if claim["a"] == claim["b"]:
-            raise ConfigError(f"{where}.b: a claim compares two different methods")
-        if (claim["direction"] == "equivalent") != ("margin" in claim):
-            raise ConfigError(f"{where}.margin: an equivalent claim needs a margin, a greater claim has none")
-        group = next(g for g in view.config["groups"] if g["label"] == claim["group"])
-        dataset = group.get("dataset", view.config["dataset"])
+    groups = {**{n: f.groups for n, f in config.figures.items()}, **{n: t.groups for n, t in config.tables.items()}}
+    claims, cells = [], {}
+    for claim in config.claims:
+        view = views[claim.table]
+        group_cells = [c for c in view.cells if c.group == claim.group]
+        group = next(g for g in groups[claim.table] if g.label == claim.group)
+        table = config.tables.get(claim.table)
         claims.append(ClaimSpec(
-            claim["name"], claim["table"], claim["group"], group["model"], claim["a"], claim["b"],
-            claim["direction"], claim.get("margin"), claim["family"], claim["text"],
-            config["datasets"][dataset]["source"], group_cells[0].paper_dataset,
-            view.config.get("paper_table"), view.config.get("metric", "accuracy")))
-        known = {(c.group, c.method) for c in cells.get(claim["table"], [])}
-        cells.setdefault(claim["table"], []).extend(c for c in group_cells if (c.group, c.method) not in known)
+            claim.name, claim.table, claim.group, group.model, claim.a, claim.b, claim.direction, claim.margin,
+            claim.family, claim.text, config.datasets[group.dataset].source, group_cells[0].paper_dataset,
+            table.paper_table if table else None, table.metric if table else "accuracy"))
+        known = {(c.group, c.method) for c in cells.get(claim.table, [])}
+        cells.setdefault(claim.table, []).extend(c for c in group_cells if (c.group, c.method) not in known)
     references = {view: tables[view].references for view in cells if view in tables and tables[view].references}
-    return ClaimsSpec(config["results_dir"], claims, cells, references)
+    return ClaimsSpec(config.results_dir, claims, cells, references)
 
 
-def _table(builder: _Builder, name: str, table: dict[str, Any]) -> TableSpec:
+def _table(builder: _Builder, table: Table) -> TableSpec:
     config = builder.config
     cells, teachers = [], {}
-    for group in table["groups"]:
-        for label in table["methods"]:
-            if label in group.get("exclude", []):
+    for group in table.groups:
+        for label in table.methods:
+            if label in group.exclude:
                 continue
-            cell, teacher = builder.cell(f"tables.{name}", table, group, label)
+            cell, teacher = builder.cell(group, label)
             cells.append(cell)
             if teacher:
                 teachers[teacher[0]] = teacher[1]
-    budgets = {g["budget"]: config["budgets"][g["budget"]] for g in table["groups"]}
-    datasets = list(dict.fromkeys(g.get("dataset", table["dataset"]) for g in table["groups"]))
-    settings = {"dataset": ", ".join(datasets), "seeds": config["seeds"], "budgets": budgets,
-                "methods": {m: _shown_variant(config["methods"][m], config["sweeps"]["use"]) for m in table["methods"]},
-                "selection": {"use": config["sweeps"]["use"], "metric": config["sweeps"]["metric"],
-                              "seeds": config["sweeps"]["seeds"]}}
-    return TableSpec(name, table, cells, config["results_dir"], settings, teachers)
+    budgets = {g.budget: config.budgets[g.budget].spec() for g in table.groups}
+    datasets = list(dict.fromkeys(g.dataset for g in table.groups))
+    settings = {"dataset": ", ".join(datasets), "seeds": list(config.seeds), "budgets": budgets,
+                "methods": {m: _shown_variant(config.methods[m], config.sweeps.use) for m in table.methods},
+                "selection": {"use": config.sweeps.use, "metric": config.sweeps.metric,
+                              "seeds": list(config.sweeps.seeds)}}
+    return TableSpec(table.name, dict(table.source), cells, config.results_dir, settings, teachers)
 
 
-REFERENCE = "CE"  # the method label every sanity comparison is made against
-
-
-def _references(builder: _Builder, table: TableSpec) -> dict[str, list[str]]:
-    """For each group without a CE cell: the CE runs of its model, dataset and budget, where another view
-    has them planned anyway (Table 5's students against Table 2's CE). No run is added for this."""
-    variant = builder.config["methods"].get(REFERENCE)
-    if not variant or variant.get("sweep"):
+def _references(builder: _Builder, table: Table) -> dict[str, list[str]]:
+    """For each group without a cell of the table's baseline: the baseline's runs of its model, dataset
+    and budget, where another view has them planned anyway (Table 5's students against Table 2's CE).
+    No run is added for this."""
+    variant = builder.config.methods.get(table.baseline)
+    if not variant or variant.sweep:
         return {}
-    hyper = {k: v for k, v in variant.items() if k != "method"}
     references = {}
-    for group in table.config["groups"]:
-        if any(c.group == group["label"] and c.method == REFERENCE for c in table.cells):
+    for group in table.groups:
+        if table.baseline in table.methods and table.baseline not in group.exclude:
             continue
-        budget = builder.config["budgets"][group["budget"]]
-        ids = [make_run_id(group.get("dataset", table.config["dataset"]), group["model"], group["budget"],
-                           budget["epochs"], method_slug(variant["method"], hyper), seed)
-               for seed in builder.config["seeds"]]
+        budget = builder.config.budgets[group.budget]
+        ids = [make_run_id(group.dataset, group.model, group.budget, budget.epochs,
+                           method_slug(variant.method, dict(variant.hyperparameters)), seed)
+               for seed in builder.config.seeds]
         if all(run_id in builder.runs for run_id in ids):
-            references[group["label"]] = ids
+            references[group.label] = ids
     return references
 
 
-def _analysis(builder: _Builder, name: str, analysis: dict[str, Any], tables: dict[str, TableSpec]) -> AnalysisSpec:
+def _analysis(builder: _Builder, analysis: Analysis, tables: dict[str, TableSpec]) -> AnalysisSpec:
     """Every student of the named tables (all seeds) paired with its group's teacher of the same seed."""
     config, pairs = builder.config, []
-    where = f"analyses.{name}.tables"
-    for table_name in analysis["tables"]:
-        if table_name not in tables:
-            raise ConfigError(f"{where}: {table_name!r} is not under tables")
-        table = tables[table_name]
-        groups = {g["label"]: g for g in table.config["groups"]}
-        for cell in table.cells:
-            if analysis.get("methods") and cell.method not in analysis["methods"]:
+    for table_name in analysis.tables:
+        groups = {g.label: g for g in config.tables[table_name].groups}
+        for cell in tables[table_name].cells:
+            if analysis.methods and cell.method not in analysis.methods:
                 continue
             group = groups[cell.group]
-            if not group.get("teacher"):
-                raise ConfigError(f"{where}: group {cell.group!r} of {table_name} has no teacher to compare with")
-            dataset = group.get("dataset", table.config["dataset"])
             for seed, run_id in zip(cell.seeds, cell.run_ids):
-                teacher_id = builder.teacher_run(dataset, group["teacher"], seed)
+                teacher_id = builder.teacher_run(group.dataset, group.teacher, seed)
                 pairs.append(StudentPair(table_name, cell.group, cell.method, run_id, teacher_id, seed))
-    shown_table = analysis.get("figure_table", analysis["tables"][0])
-    if shown_table not in analysis["tables"]:
-        raise ConfigError(f"analyses.{name}.figure_table: {shown_table!r} is not one of its tables")
-    shown = [p for p in pairs if p.table == shown_table]
-    figure_pairs = [p for p in shown if p.group == shown[0].group and p.seed == config["seeds"][0]] if shown else []
-    return AnalysisSpec(name, analysis, config["results_dir"], config["seeds"], pairs, figure_pairs)
+    shown = [p for p in pairs if p.table == analysis.figure_table]
+    figure_pairs = [p for p in shown if p.group == shown[0].group and p.seed == config.seeds[0]] if shown else []
+    return AnalysisSpec(analysis.name, dict(analysis.source), config.results_dir, list(config.seeds), pairs,
+                        figure_pairs)
 
 
-def _shown_variant(variant: dict[str, Any], use: str) -> dict[str, Any]:
+def _shown_variant(variant: MethodVariant, use: str) -> dict[str, Any]:
     """A method variant as a table's notes show it: swept values as their grid (unless forced)."""
-    shown = {k: v for k, v in variant.items() if k != "sweep"}
+    shown = {"method": variant.method, **variant.hyperparameters}
     if use == "validation":
-        shown.update({k: f"swept over {values}" for k, values in variant.get("sweep", {}).items()})
+        shown.update({k: f"swept over {list(values)}" for k, values in variant.sweep.items()})
     return shown
 
 
-def _methods_needing_a_teacher(config: dict[str, Any]) -> set[str]:
+def _methods_needing_a_teacher(config: Config) -> set[str]:
     """Labels of method variants whose method reads a teacher."""
     catalog = registry_catalog()
-    return {label for label, v in config["methods"].items() if catalog.method(v["method"]).needs_teacher}
+    return {label for label, v in config.methods.items() if catalog.method(v.method).needs_teacher}
 
 
 class _Builder:
     """Accumulates the runs and sweeps of a plan; a run or sweep needed twice is added once."""
 
-    def __init__(self, config: dict[str, Any], students: set[str]):
+    def __init__(self, config: Config, students: set[str]):
         self.config = config
         self.students = students
         self.runs: dict[str, RunRecord] = {}
         self.selections: dict[str, Selection] = {}
 
-    def cell(self, where: str, container: dict[str, Any], group: dict[str, Any], label: str,
-             seeds: list[int] | None = None) -> tuple[Cell, tuple[str, list[str]] | None]:
+    def cell(self, group: Group, label: str, seeds: tuple[int, ...] | None = None
+             ) -> tuple[Cell, tuple[str, list[str]] | None]:
         """The runs of one method on one model group (one per seed), with its teacher and sweep."""
         config = self.config
-        dataset = group.get("dataset", container["dataset"])
-        variant = {**config["methods"][label], **group.get("method_overrides", {}).get(label, {})}
-        teacher = group.get("teacher_overrides", {}).get(label, group.get("teacher"))
-        seeds = config["seeds"] if seeds is None else seeds
+        variant = config.methods[label].with_overrides(group.method_overrides.get(label, {}))
+        teacher = group.teacher_of(label)
+        seeds = config.seeds if seeds is None else seeds
         teacher_for: Callable[[int], str | None] = lambda seed: None  # noqa: E731
         teacher_caption = None
         if label in self.students:
-            if not teacher:
-                raise ConfigError(f"{where}: {label} needs a teacher; give group {group['label']!r} a "
-                                  "`teacher:` (one of the config's teachers)")
-            teacher_for = lambda seed: self.teacher_run(dataset, teacher, seed)  # noqa: E731
-            caption = f"{config['teachers'][teacher]['model']} ({teacher})"
+            teacher_for = lambda seed: self.teacher_run(group.dataset, teacher, seed)  # noqa: E731
+            caption = f"{config.teachers[teacher].model} ({teacher})"
             teacher_caption = (caption, sorted({teacher_for(seed) for seed in seeds}))
-        sweep = variant.pop("sweep", None)
         selection = None
-        if sweep and config["sweeps"]["use"] == "validation":
-            selection = self._sweep(dataset, group, label, variant, sweep, teacher_for)
-        ids = [self.add_run(dataset, group, variant, seed, teacher_id=teacher_for(seed), selection=selection)
-               for seed in seeds]
-        paper_dataset = group.get("paper_dataset", container.get("paper_dataset"))
+        if variant.sweep and config.sweeps.use == "validation":
+            selection = self._sweep(group, label, variant, teacher_for)
+        ids = [self.add_run(group.dataset, group.model, group.budget, variant, seed, teacher_id=teacher_for(seed),
+                            selection=selection) for seed in seeds]
         teacher_ids = [t for t in (teacher_for(seed) for seed in seeds) if t]
-        cell = Cell(group["label"], label, group["model"], paper_dataset, ids, list(seeds),
+        cell = Cell(group.label, label, group.model, group.paper_dataset, ids, list(seeds),
                     selection.selection_id if selection else None, teacher_ids)
         return cell, teacher_caption
 
-    def _sweep(self, dataset: str, group: dict[str, Any], label: str, variant: dict[str, Any],
-               sweep: dict[str, list[Any]], teacher_for) -> Selection:
-        sweeps = self.config["sweeps"]
-        keys = sorted(sweep)
-        grid = [dict(zip(keys, values)) for values in itertools.product(*(sweep[k] for k in keys))]
-        candidates = [[self.add_run(dataset, group, {**variant, **point}, seed, teacher_id=teacher_for(seed))
-                       for seed in sweeps["seeds"]] for point in grid]
-        identity = json.dumps([candidates, sweeps["metric"]], sort_keys=True)
+    def _sweep(self, group: Group, label: str, variant: MethodVariant, teacher_for) -> Selection:
+        sweeps = self.config.sweeps
+        keys = sorted(variant.sweep)
+        grid = [dict(zip(keys, values)) for values in itertools.product(*(variant.sweep[k] for k in keys))]
+        candidates = [[self.add_run(group.dataset, group.model, group.budget, variant.with_overrides(point), seed,
+                                    teacher_id=teacher_for(seed)) for seed in sweeps.seeds] for point in grid]
+        identity = json.dumps([candidates, sweeps.metric], sort_keys=True)
         digest = hashlib.sha1(identity.encode()).hexdigest()[:8]
-        budget = self.config["budgets"][group["budget"]]
-        selection_id = (f"{dataset}/{group['model']}/{group['budget']}-e{budget['epochs']}/"
+        budget = self.config.budgets[group.budget]
+        selection_id = (f"{group.dataset}/{group.model}/{group.budget}-e{budget.epochs}/"
                         f"{label_slug(label)}-{'_'.join(keys)}-{digest}")
-        selection = Selection(selection_id, label, group["label"], grid, candidates, sweeps["metric"],
-                              self.config["results_dir"])
+        selection = Selection(selection_id, label, group.label, grid, candidates, sweeps.metric,
+                              self.config.results_dir)
         return self.selections.setdefault(selection_id, selection)
 
-    def figure(self, name: str, figure: dict[str, Any]) -> FigureSpec:
-        where = f"figures.{name}"
-        spec = FigureSpec(name, figure, self.config["results_dir"])
-        seed = self.config["seeds"][0]
-        for panel in figure.get("panels", []):
-            cell, _ = self.cell(where, figure, panel, panel["method"], seeds=[seed])
-            spec.panels.append(Panel(panel["label"], panel["model"], panel["method"], panel["explainer"],
-                                     panel.get("dataset", figure["dataset"]), cell.run_ids[0]))
-        for group in figure.get("groups", []):
-            for label in figure.get("methods", []):
-                spec.cells.append(self.cell(where, figure, group, label)[0])
+    def figure(self, figure: Figure) -> FigureSpec:
+        spec = FigureSpec(figure.name, dict(figure.source), self.config.results_dir)
+        seed = self.config.seeds[0]
+        for panel in figure.panels:
+            cell, _ = self.cell(panel, panel.method, seeds=(seed,))
+            spec.panels.append(Panel(panel.label, panel.model, panel.method, panel.explainer, panel.dataset,
+                                     cell.run_ids[0]))
+        for group in figure.groups:
+            for label in figure.methods:
+                spec.cells.append(self.cell(group, label)[0])
         return spec
 
-    def teacher_run(self, dataset: str, name: str, seed: int, chain: tuple[str, ...] = ()) -> str:
+    def teacher_run(self, dataset: str, name: str, seed: int) -> str:
         """The teacher run a student of ``seed`` learns from: one shared teacher or one per student seed.
         A teacher may have a teacher of its own (TAKD's assistants: ResNet26 -> ResNet20 -> ResNet14)."""
-        if name in chain:
-            raise ConfigError(f"teachers.{name}: teaches itself through {' -> '.join((*chain, name))}")
-        config = self.config
-        teacher = config["teachers"][name]
-        seeds = config["seeds"]
-        teacher_seed = seeds[0] if teacher["shared"] else _shifted_seed(seeds, seed, teacher["seed_shift"])
-        if teacher_seed != seed and config["datasets"][dataset].get("split") == "per_seed":
-            raise ConfigError(f"teachers.{name}: dataset {dataset!r} draws a test split per seed (split: "
-                              f"per_seed), so a teacher of seed {teacher_seed} was trained on test images of its "
-                              f"student of seed {seed}; give it `shared: false` and `seed_shift: 0`")
-        own_teacher = None
-        if teacher.get("teacher"):
-            own_teacher = self.teacher_run(dataset, teacher["teacher"], seed, (*chain, name))
-        group = {"model": teacher["model"], "budget": teacher["budget"]}
-        return self.add_run(dataset, group, config["methods"][teacher["method"]], teacher_seed,
+        teacher = self.config.teachers[name]
+        seeds = self.config.seeds
+        teacher_seed = seeds[0] if teacher.shared else _shifted_seed(seeds, seed, teacher.seed_shift)
+        own_teacher = self.teacher_run(dataset, teacher.teacher, seed) if teacher.teacher else None
+        return self.add_run(dataset, teacher.model, teacher.budget, self.config.methods[teacher.method], teacher_seed,
                             teacher_id=own_teacher, kind="teacher")
 
-    def add_run(self, dataset: str, group: dict[str, Any], variant: dict[str, Any], seed: int, *,
+    def add_run(self, dataset: str, model: str, budget_key: str, variant: MethodVariant, seed: int, *,
                 teacher_id: str | None = None, kind: str | None = None, selection: Selection | None = None) -> str:
         config = self.config
-        budget_key = group["budget"]
-        budget = dict(config["budgets"][budget_key])
-        hyper = {k: v for k, v in variant.items() if k not in ("method", "sweep")}
+        budget = config.budgets[budget_key]
+        hyper = dict(variant.hyperparameters)
         if selection is not None:  # the swept values come from the selection file when the run starts
             for key in selection.grid[0]:
                 hyper.pop(key, None)
         if "warmup_fraction" in hyper:
-            hyper["warmup_epochs"] = warmup_epochs(hyper.pop("warmup_fraction"), budget["epochs"])
-        slug = method_slug(variant["method"], hyper)
+            hyper["warmup_epochs"] = warmup_epochs(hyper.pop("warmup_fraction"), budget.epochs)
+        slug = method_slug(variant.method, hyper)
         if selection is not None:
             slug += f"-sel_{selection.selection_id.rsplit('-', 1)[1]}"
         if teacher_id:
             # which teacher taught it is part of what a student run computes (model + digest of its run id)
             digest = hashlib.sha1(teacher_id.encode()).hexdigest()[:8]
             slug += f"-from_{self.runs[teacher_id].model}-{digest}"
-        run_id = make_run_id(dataset, group["model"], budget_key, budget["epochs"], slug, seed)
-        common = {"results_dir": config["results_dir"], "dataset": dataset, "model": group["model"],
-                  "budget": budget_key, "seed": seed, "spec": _base_spec(config, dataset, budget)}
-        method = {"name": variant["method"], **hyper}
+        run_id = make_run_id(dataset, model, budget_key, budget.epochs, slug, seed)
+        common = {"results_dir": config.results_dir, "dataset": dataset, "model": model,
+                  "budget": budget_key, "seed": seed, "spec": _base_spec(config, dataset, budget_key)}
+        method = {"name": variant.method, **hyper}
         warmup = hyper.get("warmup_epochs", 0)
         init_from = None
         if warmup > 0:
-            init_from = make_run_id(dataset, group["model"], budget_key, budget["epochs"], f"warmup-w{warmup}", seed)
+            init_from = make_run_id(dataset, model, budget_key, budget.epochs, f"warmup-w{warmup}", seed)
             self.runs.setdefault(init_from, RunRecord(init_from, "warmup", method={"name": "ce"},
                                                       stop_epoch=warmup, **common))
             kind = "stage2"
@@ -307,7 +262,7 @@ class _Builder:
         return run_id
 
 
-def _shifted_seed(seeds: list[int], seed: int, shift: int) -> int:
+def _shifted_seed(seeds: tuple[int, ...], seed: int, shift: int) -> int:
     """The seed ``shift`` places after ``seed`` in ``seeds`` (cyclically). A BAN peer of the student's
     own seed would share its initialisation and data order, so peers use the next seed's CE run."""
     if not shift:
@@ -317,10 +272,80 @@ def _shifted_seed(seeds: list[int], seed: int, shift: int) -> int:
     return seed + 1000 * shift
 
 
-def _base_spec(config: dict[str, Any], dataset_key: str, budget: dict[str, Any]) -> dict[str, Any]:
+def _base_spec(config: Config, dataset_key: str, budget_key: str) -> dict[str, Any]:
     """The run-spec settings shared by every run of a dataset and budget."""
-    dataset = dict(config["datasets"][dataset_key])
-    dataset["name"] = dataset.pop("source")
-    dataset["root"] = config["data_root"]
-    return {"dataset": dataset, "budget": budget, "eval_batch_size": config["eval_batch_size"],
-            "performance": dict(config["performance"])}
+    d = config.datasets[dataset_key]
+    dataset = {"name": d.source, "val_fraction": d.val_fraction, "test_fraction": d.test_fraction,
+               "split_seed": d.split_seed, "loader": d.loader, "loader_workers": d.loader_workers,
+               "root": config.data_root}
+    dataset.update({k: v for k, v in (("image_size", d.image_size), ("augment", d.augment), ("split", d.split))
+                    if v is not None})
+    return {"dataset": dataset, "budget": config.budgets[budget_key].spec(),
+            "eval_batch_size": config.eval_batch_size, "performance": config.performance.spec()}
+
+
+# --- the plan's own outputs -----------------------------------------------------------------------
+
+def output_problems(plan: Plan) -> list[str]:
+    """Planned outputs outside results_dir, and files two entries would both write."""
+    results_dir, problems, writers = plan.config.results_dir, [], {}
+    for owner, path in planned_outputs(plan):
+        try:
+            ensure_inside(results_dir, path)
+        except ValueError as error:
+            problems.append(f"{owner}: {error}")
+        if any(len(part.encode()) > 255 for part in Path(path).parts):
+            problems.append(f"{owner}: a part of {path} is longer than 255 bytes (no file system accepts it)")
+        if owner.split(".")[0] in ("tables", "figures", "analyses"):
+            other = writers.setdefault(os.path.normpath(path), owner)
+            if other != owner:
+                problems.append(f"{owner}: writes {path}, as {other} does; rename one of them")
+    return list(dict.fromkeys(problems))
+
+
+def planned_outputs(plan: Plan) -> list[tuple[str, Path]]:
+    """(owner, path) of every file or run directory the workflow writes or reads, from the run layer."""
+    layout = plan.layout
+    outputs: list[tuple[str, Path]] = []
+    for run_id, run in plan.runs.items():
+        outputs.append((f"run {run_id}", run.files.directory))
+        outputs += [(f"run {run_id}: input", path) for path in run.input_files()]
+    outputs += [(f"selection {s.selection_id}", layout.selection(s.selection_id)) for s in plan.selections.values()]
+    for name in plan.tables:
+        outputs += [(f"tables.{name}", path) for path in layout.table_files(name)]
+    for name in plan.figures:
+        outputs += [(f"figures.{name}", path) for path in layout.figure_files(name)]
+    for name in plan.analyses:
+        outputs += [(f"analyses.{name}", path) for path in layout.analysis_files(name)]
+    if plan.claims:
+        outputs += [("claims", path) for path in layout.claims_files()]
+    return outputs
+
+
+def ensure_inside(results_dir: str | Path, path: str | Path) -> None:
+    """Raise ValueError unless ``path`` lies inside ``results_dir`` (lexically: after resolving
+    '.' and '..' against the working directory, without following symlinks the user made)."""
+    root = os.path.abspath(results_dir)
+    target = os.path.abspath(path)
+    if target == root or os.path.commonpath([root, target]) != root:
+        raise ValueError(f"{path} is not inside results_dir {results_dir}")
+
+
+def warmup_summary(config: Config) -> list[str]:
+    """One line per warm-up the plan chose, e.g. ``warm-up: 1 of 3 epochs (warmup_fraction 0.34 of
+    budget 'resnet'): LE(Grad-CAM), LE-Permut``."""
+    chosen: dict[tuple[str, float], list[str]] = {}
+    for container in [*config.tables.values(), *config.figures.values()]:
+        for group in [*container.groups, *getattr(container, "panels", ())]:
+            labels = [group.method] if group.method else [m for m in container.methods if m not in group.exclude]
+            for label in labels:
+                variant = config.methods[label].with_overrides(group.method_overrides.get(label, {}))
+                if "warmup_fraction" in variant.hyperparameters:
+                    key = (group.budget, variant.hyperparameters["warmup_fraction"])
+                    chosen.setdefault(key, []).append(label)
+    lines = []
+    for (budget, fraction), labels in chosen.items():
+        epochs = config.budgets[budget].epochs
+        lines.append(f"warm-up: {warmup_epochs(fraction, epochs)} of {epochs} epochs (warmup_fraction {fraction:g} "
+                     f"of budget {budget!r}): {', '.join(dict.fromkeys(labels))}")
+    return lines

@@ -18,19 +18,19 @@ def run_epochs(run: RunRecord) -> int:
 
 def run_seconds(plan: Plan, run_id: str) -> float:
     """Estimated GPU seconds of a run: per-model epoch cost times the method's and explainer's factors."""
-    cluster = plan.config["cluster"]
+    cluster = plan.config.cluster
     run = plan.runs[run_id]
-    per_epoch = cluster["epoch_seconds"].get(run.model, cluster["epoch_seconds"].get("default", 30))
-    factor = cluster["explainer_cost"].get(run.method.get("explainer"), 1.0)
-    factor *= cluster["method_cost"].get(run.method["name"], 1.0)
+    per_epoch = cluster.epoch_seconds.get(run.model, cluster.epoch_seconds.get("default", 30))
+    factor = cluster.explainer_cost.get(run.method.get("explainer"), 1.0)
+    factor *= cluster.method_cost.get(run.method["name"], 1.0)
     return run_epochs(run) * per_epoch * factor
 
 
 def runtime_minutes(plan: Plan, run_id: str) -> int:
     """The SLURM time limit to request: the estimate times a safety margin, never below a floor."""
-    cluster = plan.config["cluster"]
-    minutes = run_seconds(plan, run_id) * cluster["runtime_margin"] / 60
-    return max(cluster["min_runtime_minutes"], int(math.ceil(minutes)))
+    cluster = plan.config.cluster
+    minutes = run_seconds(plan, run_id) * cluster.runtime_margin / 60
+    return max(cluster.min_runtime_minutes, int(math.ceil(minutes)))
 
 
 def summary(plan: Plan) -> dict[str, Any]:

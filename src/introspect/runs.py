@@ -10,6 +10,7 @@ Importing this module costs no torch: planning uses it on every ``snakemake`` ca
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -152,13 +153,27 @@ def make_run_id(dataset: str, model: str, budget: str, epochs: int, method_slug:
     return f"{dataset}/{model}/{budget}-e{epochs}/{method_slug}/seed{seed}"
 
 
+# Path components stay far below the 255-byte limit of file names: the plan appends a selection and a
+# teacher suffix (about 40 bytes) to a method slug, and a sweep's keys and digest to a label slug.
+MAX_SLUG_BYTES = 160
+
+
 def method_slug(method: str, hyperparameters: dict[str, Any]) -> str:
-    return "-".join([method] + [f"{k}{_format_value(v)}" for k, v in sorted(hyperparameters.items())])
+    """A method with its hyper-parameters as a path component; a long one is cut and ends with a digest
+    of the whole (so distinct settings keep distinct ids)."""
+    return _bounded("-".join([method] + [f"{k}{_format_value(v)}" for k, v in sorted(hyperparameters.items())]))
 
 
 def label_slug(label: str) -> str:
-    """A display label (e.g. ``LE(Grad-CAM)``) as a path component."""
-    return re.sub(r"[^A-Za-z0-9.+-]+", "_", label).strip("_")
+    """A display label (e.g. ``LE(Grad-CAM)``) as a path component (a long one shortened with a digest)."""
+    return _bounded(re.sub(r"[^A-Za-z0-9.+-]+", "_", label).strip("_"), label)
+
+
+def _bounded(slug: str, identity: str | None = None) -> str:
+    if len(slug.encode()) <= MAX_SLUG_BYTES:
+        return slug
+    digest = hashlib.sha1((identity if identity is not None else slug).encode()).hexdigest()[:12]
+    return slug.encode()[:MAX_SLUG_BYTES - 13].decode(errors="ignore") + "-" + digest
 
 
 def _format_value(value: Any) -> str:

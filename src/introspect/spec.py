@@ -6,6 +6,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+# The allowed values of the run spec's choices, written once (the config schema gets its enums from here).
+SPLITS = ("fixed", "per_seed")
+LOADERS = ("device", "dataloader")
+AMP_MODES = ("none", "bf16")
+
 
 @dataclass
 class Budget:
@@ -44,8 +49,10 @@ class DatasetSpec:
     split: str = "fixed"
 
     def __post_init__(self) -> None:
-        if self.split not in ("fixed", "per_seed"):
-            raise ValueError(f"dataset.split must be 'fixed' or 'per_seed', not {self.split!r}")
+        if self.split not in SPLITS:
+            raise ValueError(f"dataset.split must be one of {', '.join(SPLITS)}, not {self.split!r}")
+        if self.loader not in LOADERS:
+            raise ValueError(f"dataset.loader must be one of {', '.join(LOADERS)}, not {self.loader!r}")
 
     def test_seed(self, run_seed: int) -> int | None:
         """The seed the test split is drawn with for a run of ``run_seed`` (None: the fixed split)."""
@@ -65,8 +72,8 @@ class Performance:
     compile: str | None = None  # a torch.compile backend, e.g. "inductor"
 
     def __post_init__(self) -> None:
-        if self.amp not in ("none", "bf16"):
-            raise ValueError(f"performance.amp must be 'none' or 'bf16', not {self.amp!r}")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"performance.amp must be one of {', '.join(AMP_MODES)}, not {self.amp!r}")
 
 
 @dataclass

@@ -1,60 +1,147 @@
-"""What a config must satisfy beyond its JSON schema, checked at planning, before any job starts.
+"""The one check of a config, before any job starts: every problem at once, each starting with the key
+path it is about, raised as one :class:`~introspect.config.ConfigError` by :func:`validate_config`.
 
-A config is shared, copied from papers and edited by hand, so nothing in it may run a command,
-write outside ``results_dir`` or start hours of jobs that fail at the end:
+A config is shared, copied from papers and edited by hand, so nothing in it may run a command, write
+outside ``results_dir``, hang the planner or start hours of jobs that fail at the end:
 
-- names that become file names or reach shell commands (dataset, budget, table, figure, analysis
-  and teacher keys) are plain names (:data:`NAME_RULE`); method labels are display text and reach
-  paths only through a slug;
+- its size as expanded (aliases) and its depth are bounded; YTE template keys are refused;
+- the JSON schema (package data), with its defaults filled in and the enums of the registries
+  (:mod:`introspect.catalog`) and of the typed model injected; every number that sizes work has an
+  upper bound there or on its method's dataclass field;
+- names that become file names or reach shell commands are plain names (:data:`NAME_RULE`); method
+  labels are display text and reach paths only through a slug;
 - ``results_dir``, ``data_root`` and ``reported_results`` are relative paths below the working
-  directory (no ``..``) or absolute paths the user chose, made of plain names;
-- every method hyper-parameter, wherever it is given (``methods``, ``method_overrides``, sweep
-  values), has the type and range its dataclass field declares (:func:`hp`; the registries'
-  catalog carries them, so this needs no torch);
-- an LE warm-up leaves at least one epoch of each stage of every budget it is used with;
-- cross-references (``compare_to``, ``teacher_overrides``, analyses) name entries that exist;
-- every planned output lies inside ``results_dir`` (:func:`ensure_inside`).
-
-Functions here return lists of problems, each starting with the key path it is about; planning
-raises them as one ``ConfigError``. Pure functions: no torch, no file access.
+  directory (no ``..``), or absolute paths the user chose (not ``/``), made of plain names, never
+  starting with ``-``;
+- cross-references, hyper-parameters, warm-ups, teachers and claims (:mod:`introspect.references`);
+- combinations a training job would refuse (``performance.compile`` with guided backprop).
 """
 from __future__ import annotations
 
+import copy
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
-from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from pathlib import PurePath
+from typing import Any
 
-if TYPE_CHECKING:
-    from .catalog import Catalog
-    from .plan import Plan
+from .catalog import Catalog
+from .config import DIRECTIONS, SWEEP_USES, TEMPLATE_KEYS, Config, reject
+from .methods.hyperparameters import NAME_RULE, is_name, shown
+from .schemas import schema_path
+from .spec import AMP_MODES, LOADERS, SPLITS
+from .yaml_input import YamlInputError, check_data_size
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-# No '+': table, figure and analysis names are joined unescaped into Snakemake wildcard regexes.
-NAME_RULE = ("letters, digits, '_', '.' and '-', starting with a letter or digit, without '..', "
-             "at most 64 characters")
 NAMED_SECTIONS = ("datasets", "budgets", "tables", "figures", "analyses", "teachers")
 PATH_KEYS = ("results_dir", "data_root", "reported_results")
+# Directories a results_dir must not be or lie in (resolved, symlinks followed): the workflow writes,
+# renames and deletes files below it.
+SYSTEM_DIRS = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/run", "/sbin", "/sys", "/usr",
+               "/var")
+SEED_KEYS = (("seeds",), ("sweeps", "seeds"))
 
-HP_KEY = "hyperparameter"
-WARMUP_KEYS = ("warmup_fraction", "warmup_epochs")
-# Not a field of any method: planning turns it into the method's warmup_epochs for each budget.
-WARMUP_FRACTION_SPEC = {"type": "number", "gt": 0, "lt": 1}
-WARMUP_EPOCHS_SPEC = {"type": "integer", "ge": 0}
-_TYPES = {"float": "number", "int": "integer", "bool": "boolean", "str": "string"}
-_BOUND_SYMBOLS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+__all__ = ["NAME_RULE", "config_problems", "validate_config"]
 
 
-@lru_cache(maxsize=4)
-def load_schema(path: str) -> dict[str, Any]:
-    """The config's JSON schema, parsed once per process (the YAML parse costs ~0.1 s). Read-only."""
-    import yaml
+def validate_config(config: dict[str, Any] | Config, catalog: Catalog | None = None) -> Config:
+    """The typed model of ``config``, or one :class:`ConfigError` listing every problem."""
+    if isinstance(config, Config):
+        return config
+    from .catalog import registry_catalog
+    from .config_model import build_model
 
-    with open(path) as handle:
-        return yaml.safe_load(handle)
+    document, problems = config_problems(config, catalog or registry_catalog())
+    reject(problems)
+    return build_model(document)
+
+
+def config_problems(config: Any, catalog: Catalog) -> tuple[dict[str, Any], list[str]]:
+    """The config with schema defaults filled in, and every problem found in it."""
+    if not isinstance(config, dict):
+        return {}, [f"(top level): a config is a mapping of keys, not {shown(config)}"]
+    try:
+        check_data_size(config)
+    except YamlInputError as error:
+        return {}, [f"(top level): {error}"]
+    templated = [key for key in TEMPLATE_KEYS if key in config]
+    if templated:
+        return {}, [f"{templated[0]}: a YTE template (Snakemake would evaluate its expressions as Python); "
+                    "a config is data: write the values out"]
+    document = _with_integer_seeds(copy.deepcopy(config))
+    problems = schema_problems(document, catalog)
+    checks: list[Callable[[], list[str]]] = [
+        lambda: list(_non_finite_problems(document)),
+        lambda: _name_and_path_problems(document),
+        lambda: _combination_problems(document, catalog),
+        lambda: _baseline_problems(config, document),
+    ]
+    from .references import reference_checks
+
+    checks += reference_checks(document, catalog)
+    for check in checks:
+        problems += _guarded(check, tolerate=bool(problems))
+    return document, list(dict.fromkeys(problems))
+
+
+def _guarded(check: Callable[[], list[str]], tolerate: bool) -> list[str]:
+    """With schema problems, a check may meet the malformed values the schema already named: it then
+    reports what it can instead of failing. Without them, an exception here is a bug and surfaces."""
+    if not tolerate:
+        return check()
+    try:
+        return check()
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError):
+        return []
+
+
+def _with_integer_seeds(config: dict[str, Any]) -> dict[str, Any]:
+    """``snakemake --config seeds=[0,1,2]`` passes the seeds as strings: digit strings become integers."""
+    for path in SEED_KEYS:
+        parent = config
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and isinstance(parent.get(path[-1]), list):
+            parent[path[-1]] = [int(s) if isinstance(s, str) and re.fullmatch(r"[0-9]{1,10}", s) else s
+                                for s in parent[path[-1]]]
+    return config
+
+
+# --- the schema ------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _schema_text() -> dict[str, Any]:
+    from .yaml_input import read_yaml_file
+
+    return read_yaml_file(schema_path("config"))
+
+
+def load_schema(catalog: Catalog) -> dict[str, Any]:
+    """The config's JSON schema with the enums that come from the registries and the typed model."""
+    schema = copy.deepcopy(_schema_text())
+    props = schema["properties"]
+    dataset = props["datasets"]["additionalProperties"]["properties"]
+    dataset["source"]["enum"] = sorted(catalog.datasets)
+    dataset["augment"]["enum"] = list(catalog.augmentations)
+    dataset["split"]["enum"] = list(SPLITS)
+    dataset["loader"]["enum"] = list(LOADERS)
+    props["performance"]["properties"]["amp"]["enum"] = list(AMP_MODES)
+    panel = props["figures"]["additionalProperties"]["properties"]["panels"]["items"]["properties"]
+    panel["explainer"]["enum"] = list(catalog.explainers)
+    props["claims"]["items"]["properties"]["direction"]["enum"] = list(DIRECTIONS)
+    props["sweeps"]["properties"]["use"]["enum"] = list(SWEEP_USES)
+    return schema
+
+
+def schema_problems(document: dict[str, Any], catalog: Catalog) -> list[str]:
+    """Every schema violation of ``document`` (which gets the schema's defaults filled in)."""
+    import jsonschema
+
+    schema = load_schema(catalog)
+    validator = _with_defaults(strict_integers(jsonschema.validators.validator_for(schema)))(schema)
+    errors = sorted(validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path])
+    return [f"{key_path(e.absolute_path)}: {_message(e)}{_hint(e)}" for e in errors]
 
 
 def strict_integers(validator_cls):
@@ -67,201 +154,52 @@ def strict_integers(validator_cls):
     return jsonschema.validators.extend(validator_cls, type_checker=checker)
 
 
-# --- hyper-parameter declarations (used by the method dataclasses) ----------------------------
+def _with_defaults(validator_cls):
+    """A validator that also fills in the schema's ``default`` values (JSON Schema doesn't)."""
+    import jsonschema
 
-def hp(*, gt: float | None = None, ge: float | None = None, lt: float | None = None,
-       le: float | None = None, choices: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """Field metadata declaring a hyper-parameter's range or choices, e.g.
-    ``temperature: float = field(default=4.0, metadata=hp(gt=0))``. The type comes from the annotation."""
-    bounds: dict[str, Any] = {k: v for k, v in {"gt": gt, "ge": ge, "lt": lt, "le": le}.items() if v is not None}
-    if choices is not None:
-        bounds["choices"] = list(choices)
-    return {HP_KEY: bounds}
+    validate_properties = validator_cls.VALIDATORS["properties"]
 
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
 
-def field_spec(annotation: Any, metadata: dict[str, Any]) -> dict[str, Any]:
-    """The JSON-able spec of one dataclass field: ``{"type": "number", "gt": 0}``."""
-    name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", repr(annotation))
-    if name not in _TYPES:
-        raise TypeError(f"hyper-parameters must be float, int, bool or str, not {name}")
-    return {"type": _TYPES[name], **metadata.get(HP_KEY, {})}
+    return jsonschema.validators.extend(validator_cls, {"properties": set_defaults})
 
 
-def value_problem(value: Any, spec: dict[str, Any]) -> str | None:
-    """Why ``value`` does not fit ``spec`` (None if it does). Booleans are not numbers; ints are."""
-    kind = spec["type"]
-    if kind == "boolean":
-        fits = isinstance(value, bool)
-    elif kind == "integer":
-        fits = isinstance(value, int) and not isinstance(value, bool)
-    elif kind == "number":
-        fits = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    else:
-        fits = isinstance(value, str) and (value in spec["choices"] if "choices" in spec else _is_name(value))
-    if fits and kind in ("integer", "number"):
-        fits = all(_within(value, bound, limit) for bound, limit in spec.items() if bound in _BOUND_SYMBOLS)
-    return None if fits else f"expected {describe(spec)}, got {_shown(value)}"
+def _message(error) -> str:
+    message = " ".join(error.message.split())
+    return message if len(message) <= 200 else message[:197] + "..."
 
 
-def describe(spec: dict[str, Any]) -> str:
-    """``a number in (0, 1]``, ``an integer >= 1``, ``one of 'grad', 'grad_cam'``..."""
-    kind = spec["type"]
-    if kind == "boolean":
-        return "true or false"
-    if kind == "string":
-        return ("one of " + ", ".join(map(repr, spec["choices"]))) if "choices" in spec else f"a name ({NAME_RULE})"
-    noun = "an integer" if kind == "integer" else "a number"
-    low = next(((b, spec[b]) for b in ("gt", "ge") if b in spec), None)
-    high = next(((b, spec[b]) for b in ("lt", "le") if b in spec), None)
-    if low and high:
-        return f"{noun} in {'(' if low[0] == 'gt' else '['}{low[1]:g}, {high[1]:g}{')' if high[0] == 'lt' else ']'}"
-    if low or high:
-        bound, limit = low or high
-        return f"{noun} {_BOUND_SYMBOLS[bound]} {limit:g}"
-    return noun
+def _hint(error) -> str:
+    if error.validator == "type" and error.validator_value == "boolean" and str(error.instance).lower() in (
+            "true", "false"):
+        return " (snakemake --config reads only True and False as booleans)"
+    if error.validator == "type" and error.validator_value in ("integer", "number") and isinstance(error.instance, str):
+        return f" ({_number_text_hint(error.instance)}snakemake --config passes values inside lists and mappings " \
+               "as text: put them in a config file)"
+    return ""
 
 
-def _within(value: float, bound: str, limit: float) -> bool:
-    return {"gt": value > limit, "ge": value >= limit, "lt": value < limit, "le": value <= limit}[bound]
+def _number_text_hint(text: str) -> str:
+    """YAML 1.1 reads 1e-4 (no dot, or an unsigned exponent) as text, not as a number."""
+    if not re.fullmatch(r"[-+]?[0-9]*\.?[0-9]+[eE][-+]?[0-9]+", text) or not math.isfinite(float(text)):
+        return ""
+    return f"YAML reads {text} as text: write it as {float(text):.1e}; "
 
 
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def key_path(path) -> str:
+    parts: list[str] = []
+    for part in path:
+        parts.append(f"[{part}]" if isinstance(part, int) else (("." if parts else "") + str(part)))
+    return "".join(parts) or "(top level)"
 
 
-# --- names and paths ----------------------------------------------------------------------------
-
-def _is_name(name: Any) -> bool:
-    return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None and ".." not in name
-
-
-def name_problem(where: str, name: Any) -> str | None:
-    if _is_name(name):
-        return None
-    return f"{where}: {_shown(name)} is not a valid name: use only {NAME_RULE} (it becomes part of file names)"
-
-
-def path_problem(where: str, path: Any) -> str | None:
-    """A path the workflow writes to or passes to shell commands unquoted: a relative path below the
-    working directory, or an absolute path, made of plain names (no spaces, no shell characters)."""
-    if isinstance(path, str) and path:
-        parts = PurePath(path).parts
-        parts = parts[1:] if PurePath(path).is_absolute() else parts
-        if all(part != ".." and re.fullmatch(r"[A-Za-z0-9_.-]+", part) for part in parts):
-            return None
-    return (f"{where}: {_shown(path)} must be a relative path inside the working directory (no '..') or an "
-            "absolute path, whose parts hold only letters, digits, '_', '.' and '-'")
-
-
-def label_problem(where: str, label: str) -> str | None:
-    """Method and group labels are display text (``LE(Grad×Input)``): any printable characters."""
-    if label.strip() and label.isprintable():
-        return None
-    return f"{where}: {_shown(label)} is not a valid label: it must be non-empty printable text"
-
-
-def ensure_inside(results_dir: str | Path, path: str | Path) -> None:
-    """Raise ValueError unless ``path`` lies inside ``results_dir`` (lexically: after resolving
-    '.' and '..' against the working directory, without following symlinks the user made)."""
-    root = os.path.abspath(results_dir)
-    target = os.path.abspath(path)
-    if target == root or os.path.commonpath([root, target]) != root:
-        raise ValueError(f"{path} is not inside results_dir {results_dir}")
-
-
-# --- the checks planning runs ---------------------------------------------------------------------
-
-def config_problems(config: dict[str, Any], catalog: Catalog) -> list[str]:
-    """Every problem of a schema-valid config whose names were checked by plan._check_references."""
-    gpu_model = config["cluster"]["gpu_model"]
-    problems = [
-        *_non_finite_problems(config),
-        *(p for section in NAMED_SECTIONS for key in config.get(section, {})
-          if (p := name_problem(f"{section}.{key}", key))),
-        *(p for key in PATH_KEYS if (p := path_problem(key, config[key]))),
-        *([p] if gpu_model is not None and (p := name_problem("cluster.gpu_model", gpu_model)) else []),
-        *(p for label in config["methods"] if (p := label_problem(f"methods.{label}", label))),
-        *_cross_reference_problems(config),
-    ]
-    for where, variant in _variants(config):
-        problems += _variant_problems(where, variant, catalog)
-    reported = set()
-    for where, label, variant, budget in _method_uses(config):
-        warmup = tuple(variant[k][1] for k in WARMUP_KEYS if k in variant)  # key paths: values may be lists
-        if warmup and (warmup, budget) not in reported:  # once per warm-up value and budget
-            reported.add((warmup, budget))
-            problems += _warmup_problems(where, label, variant, budget, config["budgets"][budget]["epochs"])
-    return list(dict.fromkeys(problems))
-
-
-def output_problems(plan: Plan) -> list[str]:
-    """Planned outputs outside results_dir, and files two entries would both write."""
-    results_dir, problems, writers = plan.config["results_dir"], [], {}
-    for owner, path in planned_outputs(plan):
-        try:
-            ensure_inside(results_dir, path)
-        except ValueError as error:
-            problems.append(f"{owner}: {error}")
-        if owner.split(".")[0] in ("tables", "figures", "analyses"):
-            other = writers.setdefault(os.path.normpath(path), owner)
-            if other != owner:
-                problems.append(f"{owner}: writes {path}, as {other} does; rename one of them")
-    return list(dict.fromkeys(problems))
-
-
-def planned_outputs(plan: Plan) -> list[tuple[str, Path]]:
-    """(owner, path) of every file or run directory the workflow writes or reads, from the run layer."""
-    layout = plan.layout
-    outputs: list[tuple[str, Path]] = []
-    for run_id, run in plan.runs.items():
-        outputs.append((f"run {run_id}", run.files.directory))
-        outputs += [(f"run {run_id}: input", path) for path in run.input_files()]
-    outputs += [(f"selection {s.selection_id}", layout.selection(s.selection_id)) for s in plan.selections.values()]
-    for name in plan.tables:
-        outputs += [(f"tables.{name}", path) for path in layout.table_files(name)]
-    for name in plan.figures:
-        outputs += [(f"figures.{name}", path) for path in layout.figure_files(name)]
-    for name in plan.analyses:
-        outputs += [(f"analyses.{name}", path) for path in layout.analysis_files(name)]
-    if plan.claims:
-        outputs += [("claims", path) for path in layout.claims_files()]
-    return outputs
-
-
-def warmup_epochs(fraction: float, epochs: int) -> int:
-    """Warm-up epochs of ``fraction`` of a budget (the one rounding planning and its checks share)."""
-    return int(round(fraction * epochs))
-
-
-def warmup_summary(config: dict[str, Any]) -> list[str]:
-    """One line per warm-up the plan chose, e.g. ``warm-up: 1 of 3 epochs (warmup_fraction 0.34 of
-    budget 'resnet'): LE(Grad-CAM), LE-Permut``."""
-    chosen: dict[tuple[str, float], list[str]] = {}
-    for _, label, variant, budget in _method_uses(config):
-        if "warmup_fraction" in variant:
-            chosen.setdefault((budget, variant["warmup_fraction"][0]), []).append(label)
-    lines = []
-    for (budget, fraction), labels in chosen.items():
-        epochs = config["budgets"][budget]["epochs"]
-        lines.append(f"warm-up: {warmup_epochs(fraction, epochs)} of {epochs} epochs (warmup_fraction {fraction:g} "
-                     f"of budget {budget!r}): {', '.join(dict.fromkeys(labels))}")
-    return lines
-
-
-# A method variant as checked: key -> (value, key path where it was given).
-Variant = dict[str, tuple[Any, str]]
-
-
-def _variants(config: dict[str, Any]) -> Iterator[tuple[str, Variant]]:
-    """Every method variant as configured, and as each group's ``method_overrides`` change it."""
-    for label, variant in config["methods"].items():
-        yield f"methods.{label}", _located(f"methods.{label}", variant)
-    for where, _container, group in _groups(config):
-        for label, override in group.get("method_overrides", {}).items():
-            at = f"{where}.method_overrides.{label}"
-            yield at, {**_located(f"methods.{label}", config["methods"][label]), **_located(at, override)}
-
+# --- values, names and paths -----------------------------------------------------------------------
 
 def _non_finite_problems(node: Any, where: str = "") -> Iterator[str]:
     """NaN and infinities pass every JSON-schema range (all comparisons with NaN are false)."""
@@ -275,127 +213,82 @@ def _non_finite_problems(node: Any, where: str = "") -> Iterator[str]:
             yield from _non_finite_problems(value, f"{where}[{i}]")
 
 
-def _located(where: str, variant: dict[str, Any]) -> Variant:
-    return {key: (value, f"{where}.{key}") for key, value in variant.items()}
-
-
-def _groups(config: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
-    for section in ("tables", "figures"):
-        for name, container in config[section].items():
-            for key in ("groups", "panels"):
-                for i, group in enumerate(container.get(key, [])):
-                    yield f"{section}.{name}.{key}[{i}]", container, group
-
-
-def _method_uses(config: dict[str, Any]) -> Iterator[tuple[str, str, Variant, str]]:
-    """(where, label, variant, budget name) of every place a method variant is trained."""
-    for where, container, group in _groups(config):
-        labels = [group["method"]] if "method" in group else container.get("methods", [])
-        for label in labels:
-            if label in group.get("exclude", []):
-                continue
-            override = group.get("method_overrides", {}).get(label, {})
-            variant = {**_located(f"methods.{label}", config["methods"][label]),
-                       **_located(f"{where}.method_overrides.{label}", override)}
-            yield where, label, variant, group["budget"]
-    for name, teacher in config["teachers"].items():
-        label = teacher["method"]
-        yield f"teachers.{name}", label, _located(f"methods.{label}", config["methods"][label]), teacher["budget"]
-
-
-def _variant_problems(where: str, variant: Variant, catalog: Catalog) -> list[str]:
-    """Hyper-parameters the variant's method does not have, and values of the wrong type or range."""
-    name, name_at = variant["method"]
-    if not isinstance(name, str) or name not in catalog.methods:
-        return [f"{name_at}: unknown method {_shown(name)}; known methods: {', '.join(sorted(catalog.methods))}"]
-    specs = dict(catalog.method(name).hyperparameter_specs)
-    if "warmup_epochs" in specs:
-        specs["warmup_fraction"] = WARMUP_FRACTION_SPEC
-    problems = []
-    for key, (value, at) in variant.items():
-        if key == "method":
-            if ".method_overrides." in at:
-                problems.append(f"{at}: an override changes hyper-parameters, not the method; "
-                                "define another method variant instead")
-            continue
-        if key == "sweep":
-            problems += _sweep_problems(at, value, specs, name)
-        elif key not in specs:
-            problems.append(_unknown_key(at, name, specs))
-        elif problem := value_problem(value, specs[key]):
-            problems.append(f"{at}: {problem}")
-    if "warmup_fraction" in variant and "warmup_epochs" in variant:
-        problems.append(f"{where}: give warmup_fraction or warmup_epochs, not both")
+def _name_and_path_problems(config: dict[str, Any]) -> list[str]:
+    problems = [p for section in NAMED_SECTIONS if isinstance(config.get(section), dict)
+                for key in config[section] if (p := name_problem(f"{section}.{key}", key))]
+    problems += [p for key in PATH_KEYS if key in config and (p := path_problem(key, config[key]))]
+    if isinstance(config.get("results_dir"), str) and not path_problem("results_dir", config["results_dir"]):
+        problems += [p for p in [results_dir_problem(config["results_dir"])] if p]
+    if isinstance(config.get("name"), str):
+        problems += [p for p in [name_problem("name", config["name"])] if p]
+    gpu_model = config.get("cluster", {}).get("gpu_model")
+    if gpu_model is not None:
+        problems += [p for p in [name_problem("cluster.gpu_model", gpu_model)] if p]
+    problems += [p for label in config.get("methods", {}) if (p := label_problem(f"methods.{label}", label))]
     return problems
 
 
-def _sweep_problems(where: str, sweep: Any, specs: dict[str, dict[str, Any]], method: str) -> list[str]:
-    if not isinstance(sweep, dict) or not sweep:
-        return [f"{where}: expected a mapping of hyper-parameter -> list of values, got {_shown(sweep)}"]
-    problems = []
-    for key, values in sweep.items():
-        at = f"{where}.{key}"
-        if key in WARMUP_KEYS:
-            problems.append(f"{at}: the warm-up length cannot be swept (its warm-up runs are planned before "
-                            "any selection); define one method variant per warm-up instead")
-        elif key not in specs:
-            problems.append(_unknown_key(at, method, specs))
-        elif not isinstance(values, list) or not values:
-            problems.append(f"{at}: expected a non-empty list of values, got {_shown(values)}")
-        else:
-            problems += [f"{at}[{i}]: {p}" for i, v in enumerate(values) if (p := value_problem(v, specs[key]))]
-    return problems
+def name_problem(where: str, name: Any) -> str | None:
+    if is_name(name):
+        return None
+    return f"{where}: {shown(name)} is not a valid name: use only {NAME_RULE} (it becomes part of file names)"
 
 
-def _unknown_key(at: str, method: str, specs: dict[str, Any]) -> str:
-    return f"{at}: method {method!r} has no such hyper-parameter (it accepts: {', '.join(sorted(specs))})"
+def path_problem(where: str, path: Any) -> str | None:
+    """A path the workflow writes to or passes to shell commands: a relative path below the working
+    directory, or an absolute path other than ``/``, made of plain names, none starting with '-' (a
+    command would read it as an option)."""
+    if isinstance(path, str) and path:
+        parts = PurePath(path).parts
+        parts = parts[1:] if PurePath(path).is_absolute() else parts
+        if parts and all(part != ".." and re.fullmatch(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*", part) for part in parts):
+            return None
+    return (f"{where}: {shown(path)} must be a relative path inside the working directory (no '..') or an "
+            "absolute path below '/', whose parts hold only letters, digits, '_', '.' and '-' and do not "
+            "start with '-'")
 
 
-def _warmup_problems(where: str, label: str, variant: Variant, budget: str, epochs: int) -> list[str]:
-    """An LE run needs at least one warm-up epoch (when a fraction asks for one) and one Stage-2 epoch;
-    otherwise it would be reported as LE without ever learning from explanations. Values of the wrong
-    type are left to :func:`_variant_problems`."""
-    if any(value_problem(variant[k][0], spec) for k, spec in
-           (("warmup_fraction", WARMUP_FRACTION_SPEC), ("warmup_epochs", WARMUP_EPOCHS_SPEC)) if k in variant):
+def results_dir_problem(results_dir: str) -> str | None:
+    """The resolved results_dir is no system directory, nor a home directory itself."""
+    resolved = os.path.realpath(results_dir)
+    homes = {os.path.realpath(os.path.expanduser("~")), "/home", "/root", "/tmp"}
+    if resolved in homes or any(resolved == d or resolved.startswith(d + os.sep) for d in SYSTEM_DIRS):
+        return (f"results_dir: {results_dir!r} resolves to {resolved}, a system or home directory; the workflow "
+                "writes and deletes files below it: give a directory of its own")
+    return None
+
+
+def label_problem(where: str, label: str) -> str | None:
+    """Method and group labels are display text (``LE(Grad×Input)``): any printable characters."""
+    if isinstance(label, str) and label.strip() and label.isprintable() and len(label) <= 200:
+        return None
+    return (f"{where}: {shown(label)} is not a valid label: it must be non-empty printable text of at most "
+            "200 characters")
+
+
+def _baseline_problems(given: dict[str, Any], document: dict[str, Any]) -> list[str]:
+    """A baseline a table names must be a method variant; the default one (CE) may be absent (then no
+    sanity flag compares with it)."""
+    tables = given.get("tables") if isinstance(given.get("tables"), dict) else {}
+    return [f"tables.{name}.baseline: {table['baseline']!r} is not defined under methods (the sanity flags "
+            "compare teachers and collapsed students with it)"
+            for name, table in tables.items() if isinstance(table, dict) and "baseline" in table
+            and table["baseline"] not in document["methods"]]
+
+
+# --- combinations a job would refuse ---------------------------------------------------------------
+
+def _combination_problems(config: dict[str, Any], catalog: Catalog) -> list[str]:
+    backend = config.get("performance", {}).get("compile")
+    if backend is None or not isinstance(backend, str):
         return []
-    if "warmup_fraction" in variant:
-        fraction, at = variant["warmup_fraction"]
-        warmup, lowest = warmup_epochs(fraction, epochs), 1
-        chosen = f"{fraction:g} of budget {budget!r} ({epochs} epochs) rounds to {warmup} warm-up epochs"
-    elif "warmup_epochs" in variant:
-        warmup, at = variant["warmup_epochs"]
-        lowest = 0
-        chosen = f"{warmup} of budget {budget!r} ({epochs} epochs)"
-    else:
-        return []
-    if lowest <= warmup <= epochs - 1:
-        return []
-    return [f"{at}: {chosen} and {epochs - warmup} Stage-2 epochs; {label} needs at least {lowest} warm-up and "
-            f"1 Stage-2 epoch (first used at {where})"]
+    if catalog.compile_backends and backend not in catalog.compile_backends:
+        return [f"performance.compile: unknown torch.compile backend {shown(backend)} "
+                f"(known: {', '.join(catalog.compile_backends)})"]
+    from .references import variants_using
 
-
-def _cross_reference_problems(config: dict[str, Any]) -> list[str]:
-    problems = []
-    for name, table in config["tables"].items():
-        methods = table["methods"]
-        problems += [f"tables.{name}.compare_to[{i}]: {label!r} is not one of the table's methods "
-                     f"({', '.join(methods)})"
-                     for i, label in enumerate(table.get("compare_to", [])) if label not in methods]
-        labels = [group["label"] for group in table["groups"]]
-        problems += [f"tables.{name}.groups[{i}].label: {label!r} is the label of an earlier group too"
-                     for i, label in enumerate(labels) if label in labels[:i]]
-    for where, container, group in _groups(config):
-        owner = where.rsplit(".", 1)[0]
-        problems += [f"{where}.teacher_overrides.{label}: {label!r} is not one of the methods of {owner}"
-                     for label in group.get("teacher_overrides", {}) if label not in container.get("methods", [])]
-        problems += [p for p in [label_problem(f"{where}.label", group["label"])] if p]
-    for name, analysis in config["analyses"].items():
-        where = f"analyses.{name}"
-        problems += [f"{where}.tables[{i}]: {t!r} is not under tables" for i, t in enumerate(analysis["tables"])
-                     if t not in config["tables"]]
-        studied = {m for t in analysis["tables"] if t in config["tables"] for m in config["tables"][t]["methods"]}
-        problems += [f"{where}.methods[{i}]: {m!r} is not a method of its tables ({', '.join(analysis['tables'])})"
-                     for i, m in enumerate(analysis.get("methods", [])) if m not in studied]
-        if analysis.get("figure_table", analysis["tables"][0]) not in analysis["tables"]:
-            problems.append(f"{where}.figure_table: {analysis['figure_table']!r} is not one of its tables")
-    return problems
+    # the training loop refuses to compile a model that guided backprop explains (its hooks change the
+    # backward pass of the compiled graph)
+    return [f"performance.compile: {backend!r} cannot train {label} ({at} is guided_bp: the training loop "
+            "refuses to compile guided backprop); set performance.compile to null or drop that method"
+            for label, at in variants_using(config, "explainer", "guided_bp")]

@@ -13,9 +13,9 @@ rule table:
         tests=str(LAYOUT.table_tests("{table}")),
     params:
         spec=lambda wildcards: escape.json_param(PLAN.tables[wildcards.table].to_dict()),
-        reported=PLAN.config["reported_results"],
-        metric=PLAN.config["table_metric"],
-        allow_missing="--allow-missing-seeds" if PLAN.config["allow_missing_seeds"] else "",
+        reported=PLAN.config.reported_results,
+        metric=PLAN.config.table_metric,
+        allow_missing="--allow-missing-seeds" if PLAN.config.allow_missing_seeds else "",
         caption=lambda wildcards: table_caption(PLAN.tables[wildcards.table]),
     log:
         str(LAYOUT.job_log("table", "{table}")),
@@ -38,9 +38,9 @@ rule claims:
         html=report(str(LAYOUT.claims("html")), caption="../report/claims.rst", category="Claims"),
     params:
         spec=lambda wildcards: escape.json_param(PLAN.claims.to_dict()),
-        reported=PLAN.config["reported_results"],
-        metric=PLAN.config["table_metric"],
-        allow_missing="--allow-missing-seeds" if PLAN.config["allow_missing_seeds"] else "",
+        reported=PLAN.config.reported_results,
+        metric=PLAN.config.table_metric,
+        allow_missing="--allow-missing-seeds" if PLAN.config.allow_missing_seeds else "",
     log:
         str(LAYOUT.job_log("claims")),
     localrule: True
@@ -69,7 +69,7 @@ rule summary:
     """`snakemake summary`: training runs per table, figure and sweep, and the estimated GPU-hours
     (from config `cluster.epoch_seconds`) of this config, without running anything."""
     params:
-        config=lambda wildcards: json.dumps(PLAN.config),
+        config=lambda wildcards: json.dumps(PLAN.config.document),
     log:
         str(LAYOUT.job_log("summary")),
     localrule: True

@@ -17,7 +17,7 @@ rule analyse_students:
     params:
         spec=lambda wildcards: escape.json_param(PLAN.analyses[wildcards.analysis].to_dict()),
         title=analysis_caption,
-        device=PLAN.config["device"],
+        device=PLAN.config.device,
     log:
         str(LAYOUT.job_log("analyse_students", "{analysis}")),
     threads: 2  # the last job of the DAG, nothing left to run beside it (capped at --cores)
@@ -29,7 +29,7 @@ rule analyse_students:
         gres=JOB_GRES,
         gpu_model=JOB_GPU_MODEL,
         runtime=60,
-        mem_mb=CLUSTER["mem_mb_per_run"],
+        mem_mb=CLUSTER.mem_mb_per_run,
     conda:
         "../../envs/introspect.yaml"
     shell:

@@ -32,13 +32,13 @@ def names_pattern(names):
     return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
-CLUSTER = PLAN.config["cluster"]
+CLUSTER = PLAN.config.cluster
 # What a job that runs models asks for (training, explanation figures, the student analysis). Shards go
 # through the plugin's `gres` (it refuses --gres in slurm_extra); with shards, no gpu_model either (it
 # would add --gpus=<model>:0).
-JOB_GPUS = 0 if CLUSTER["gpu_shards_per_run"] else CLUSTER["gpus_per_run"]
-JOB_GRES = f"shard:{CLUSTER['gpu_shards_per_run']}" if CLUSTER["gpu_shards_per_run"] else ""
-JOB_GPU_MODEL = "" if CLUSTER["gpu_shards_per_run"] else CLUSTER["gpu_model"] or ""
+JOB_GPUS = 0 if CLUSTER.gpu_shards_per_run else CLUSTER.gpus_per_run
+JOB_GRES = f"shard:{CLUSTER.gpu_shards_per_run}" if CLUSTER.gpu_shards_per_run else ""
+JOB_GPU_MODEL = "" if CLUSTER.gpu_shards_per_run else CLUSTER.gpu_model or ""
 
 
 def runtime(wildcards):
@@ -51,7 +51,7 @@ def run_record(wildcards):
 
 def fail_option(wildcards):
     """Failure injection for the rerun tests (config `fail_runs`)."""
-    epoch = PLAN.config["fail_runs"].get(wildcards.run)
+    epoch = PLAN.config.fail_runs.get(wildcards.run)
     return "" if epoch is None else f"--fail-at-epoch {int(epoch)}"
 
 
@@ -106,7 +106,7 @@ def start_local_worker():
     import tempfile
     import time
 
-    if not (PLAN.config["local_worker"] and workflow.local_exec):
+    if not (PLAN.config.local_worker and workflow.local_exec):
         return
     directory = tempfile.mkdtemp(prefix="introspect-worker-")
     path = os.path.join(directory, "socket")

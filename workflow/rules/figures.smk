@@ -12,10 +12,10 @@ rule figure:
         csv=str(LAYOUT.figure("{figure}", "csv")),
     params:
         spec=lambda wildcards: escape.json_param(PLAN.figures[wildcards.figure].to_dict()),
-        metric=PLAN.config["table_metric"],
-        reported=PLAN.config["reported_results"],
+        metric=PLAN.config.table_metric,
+        reported=PLAN.config.reported_results,
         caption=figure_caption,
-        device=PLAN.config["device"],
+        device=PLAN.config.device,
     log:
         str(LAYOUT.job_log("figure", "{figure}")),
     threads: 1
@@ -28,7 +28,7 @@ rule figure:
         gres=lambda wildcards: JOB_GRES if PLAN.figures[wildcards.figure].panels else "",
         gpu_model=lambda wildcards: JOB_GPU_MODEL if PLAN.figures[wildcards.figure].panels else "",
         runtime=60,
-        mem_mb=CLUSTER["mem_mb_per_run"],
+        mem_mb=CLUSTER.mem_mb_per_run,
     conda:
         "../../envs/introspect.yaml"
     shell:

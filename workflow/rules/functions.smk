@@ -13,7 +13,7 @@ def selection_inputs(wildcards):
 def runs_to_aggregate(run_ids):
     """With allow_missing_seeds, runs that were tried and failed (a log but no metrics) are left out,
     so a table or the claims are built with the seeds that finished."""
-    if not PLAN.config["allow_missing_seeds"]:
+    if not PLAN.config.allow_missing_seeds:
         return run_ids
     return [r for r in run_ids if LAYOUT.run(r).is_finished() or not LAYOUT.run(r).was_tried()]
 
@@ -23,7 +23,7 @@ def table_inputs(wildcards):
     table = PLAN.tables[wildcards.table]
     run_ids = runs_to_aggregate(sorted({*table.run_ids(), *table.teacher_run_ids(), *table.reference_run_ids()}))
     selections = [str(LAYOUT.selection(s)) for s in table.selection_ids()]
-    return metrics_of(run_ids) + selections + [PLAN.config["reported_results"]]
+    return metrics_of(run_ids) + selections + [PLAN.config.reported_results]
 
 
 def table_caption(table):
@@ -33,7 +33,7 @@ def table_caption(table):
 
 
 def claims_inputs(wildcards):
-    return metrics_of(runs_to_aggregate(PLAN.claims.run_ids())) + [PLAN.config["reported_results"]]
+    return metrics_of(runs_to_aggregate(PLAN.claims.run_ids())) + [PLAN.config.reported_results]
 
 
 def claims_outputs():
@@ -69,7 +69,7 @@ def figure_inputs(wildcards):
     figure = PLAN.figures[wildcards.figure]
     if figure.panels:
         return metrics_of(figure.run_ids()) + models_of(figure.run_ids())
-    return metrics_of(figure.run_ids()) + [PLAN.config["reported_results"]]  # the paper's values are drawn too
+    return metrics_of(figure.run_ids()) + [PLAN.config.reported_results]  # the paper's values are drawn too
 
 
 def analysis_inputs(wildcards):

@@ -12,8 +12,8 @@ rule train:
     params:
         record=run_record,
         fail=fail_option,
-        device=PLAN.config["device"],
-    threads: PLAN.config["threads_per_run"]
+        device=PLAN.config.device,
+    threads: PLAN.config.threads_per_run
     conda:
         "../../envs/introspect.yaml"
     resources:
@@ -21,7 +21,7 @@ rule train:
         gres=JOB_GRES,
         gpu_model=JOB_GPU_MODEL,
         runtime=runtime,
-        mem_mb=CLUSTER["mem_mb_per_run"],
+        mem_mb=CLUSTER.mem_mb_per_run,
     wildcard_constraints:
         run=run_pattern("train"),
     shell:

@@ -1,5 +1,5 @@
 """The paper's reported numbers (``reported_results.csv``): read, validated row by row against
-``workflow/schemas/reported_results.schema.yaml``, and looked up by table cell."""
+``introspect/schemas/reported_results.schema.yaml`` (package data), and looked up by table cell."""
 from __future__ import annotations
 
 import csv
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from ..config import SCHEMA_PATH
+from ..schemas import schema_path
 
-REPORTED_SCHEMA = SCHEMA_PATH.with_name("reported_results.schema.yaml")
+REPORTED_SCHEMA = schema_path("reported_results")
 PAPER_SOURCE = "LE paper"  # rows whose source starts with this are the paper's own numbers
 
 

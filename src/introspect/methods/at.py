@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..distill import attention_loss
-from ..validation import hp
 from .base import StepContext, register_method
+from .hyperparameters import MAX_SIDE, MAX_WEIGHT, hp
 from .kd import KnowledgeDistillation
 
 
@@ -25,9 +25,9 @@ from .kd import KnowledgeDistillation
 @dataclass
 class AttentionTransferKD(KnowledgeDistillation):
     name = "at_kd"
-    at_weight: float = field(default=1000.0, metadata=hp(ge=0))
+    at_weight: float = field(default=1000.0, metadata=hp(ge=0, le=MAX_WEIGHT))
     # input side length beta = 1000 was set for (CIFAR's 32); 0: no rescaling (the AT code's plain mean)
-    reference_size: int = field(default=32, metadata=hp(ge=0))
+    reference_size: int = field(default=32, metadata=hp(ge=0, le=MAX_SIDE))
 
     def loss(self, ctx: StepContext):
         terms = super().loss(ctx)

@@ -16,9 +16,11 @@ The interface, all of it:
 - ``setup(student, teacher, input_shape)``: build trainable modules of its own (optional).
 - ``needs_input_grad(epoch)``, ``stage(epoch)``, ``model_options()``: optional, see each.
 - Diagnostics: ``ctx.count_dead_explanations(maps)`` records the share of all-zero explanation maps
-  (an ``epochs.csv`` column); a diagnostic is never added to the loss. Its fields are its hyper-parameters: their type
-annotations and :func:`~introspect.validation.hp` metadata (ranges, choices) are checked when the
-method is built and, through the registries' catalog, when a config is planned.
+  (an ``epochs.csv`` column); a diagnostic is never added to the loss.
+
+A method's fields are its hyper-parameters: their type annotations and
+:func:`~introspect.methods.hyperparameters.hp` metadata (ranges, choices) are checked when the method is
+built and, through the registries' catalog, when a config is planned.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from ..models.base import Forward
-from ..validation import HP_KEY, field_spec, value_problem
+from .hyperparameters import HP_KEY, field_spec, value_problem
 
 TEACHER_OUTPUTS = "teacher_outputs"
 TEACHER_MODULE = "teacher_module"

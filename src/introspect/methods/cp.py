@@ -5,15 +5,15 @@ from dataclasses import dataclass, field
 
 import torch.nn.functional as F
 
-from ..validation import hp
 from .base import Method, StepContext, register_method
+from .hyperparameters import MAX_WEIGHT, hp
 
 
 @register_method
 @dataclass
 class ConfidencePenalty(Method):
     name = "cp"
-    beta: float = field(default=0.5, metadata=hp(ge=0))
+    beta: float = field(default=0.5, metadata=hp(ge=0, le=MAX_WEIGHT))
 
     def loss(self, ctx: StepContext):
         log_p = F.log_softmax(ctx.out.logits, dim=1)

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..validation import hp
 from .base import TEACHER_OUTPUTS, Method, StepContext, register_method
+from .hyperparameters import hp
 
 
 def weighted_cross_entropy(logits: Tensor, labels: Tensor, weights: Tensor) -> Tensor:

@@ -11,15 +11,15 @@ from torch import nn
 
 from ..distill import softened_kl
 from ..models import build_model
-from ..validation import hp
 from .base import Method, StepContext, register_method
+from .hyperparameters import MAX_WEIGHT, hp
 
 
 @register_method
 @dataclass
 class DeepMutualLearning(Method):
     name = "dml"
-    kl_weight: float = field(default=0.1, metadata=hp(ge=0))
+    kl_weight: float = field(default=0.1, metadata=hp(ge=0, le=MAX_WEIGHT))
     peer: nn.Module | None = field(default=None, init=False, repr=False, compare=False)
 
     def setup(self, student: nn.Module, teacher: nn.Module | None, input_shape) -> nn.Module:

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 
 import torch.nn.functional as F
 
-from ..validation import hp
 from .base import Method, StepContext, register_method
+from .hyperparameters import hp
 
 
 @register_method

@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from ..explain import grad_cam_of_class
 from ..models.base import Forward
-from ..validation import hp
 from .base import TEACHER_MODULE, StepContext, register_method
+from .hyperparameters import MAX_STEPS, MAX_WEIGHT, hp
 from .kd import KnowledgeDistillation
 
 
@@ -45,10 +45,10 @@ def teacher_grad_cam(teacher: nn.Module, teacher_out: Forward, x: Tensor) -> tup
 @dataclass
 class ExplanationEnhancedKD(KnowledgeDistillation):
     name = "e2kd"
-    gamma: float = field(default=1.0, metadata=hp(ge=0))
+    gamma: float = field(default=1.0, metadata=hp(ge=0, le=MAX_WEIGHT))
     temperature: float = 1.0
     ce_weight: float = 0.0
-    every: int = field(default=1, metadata=hp(ge=1))
+    every: int = field(default=1, metadata=hp(ge=1, le=MAX_STEPS))
     # the teacher network: teachers without a closed-form Grad-CAM need a second, gradient pass
     needs = KnowledgeDistillation.needs | {TEACHER_MODULE}
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..distill import fsp_loss
-from ..validation import hp
 from .base import StepContext, register_method
+from .hyperparameters import MAX_WEIGHT, hp
 from .kd import KnowledgeDistillation
 
 
@@ -20,7 +20,7 @@ from .kd import KnowledgeDistillation
 @dataclass
 class FlowOfSolutionKD(KnowledgeDistillation):
     name = "fsp_kd"
-    fsp_weight: float = field(default=1.0, metadata=hp(ge=0))
+    fsp_weight: float = field(default=1.0, metadata=hp(ge=0, le=MAX_WEIGHT))
 
     def loss(self, ctx: StepContext):
         terms = super().loss(ctx)

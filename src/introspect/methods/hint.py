@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..distill import softened_kl
-from ..validation import hp
 from .base import TEACHER_OUTPUTS, Method, StepContext, register_method
+from .hyperparameters import MAX_EPOCHS, MAX_STAGE, MAX_TEMPERATURE, MAX_WEIGHT, hp
 
 
 @register_method
@@ -28,12 +28,14 @@ from .base import TEACHER_OUTPUTS, Method, StepContext, register_method
 class Hint(Method):
     name = "hint"
     needs = frozenset({TEACHER_OUTPUTS})
-    hint_stage: int = field(default=2, metadata=hp(ge=1))  # 1-based stage index, in student and teacher alike
-    hint_weight: float = field(default=100.0, metadata=hp(ge=0))
-    ce_weight: float = field(default=1.0, metadata=hp(ge=0))
-    kd_weight: float = field(default=0.0, metadata=hp(ge=0))
-    temperature: float = field(default=4.0, metadata=hp(gt=0))
-    hint_epochs: int = field(default=0, metadata=hp(ge=0))  # FitNets stage 1: hint loss alone for these epochs
+    # 1-based stage index, in student and teacher alike
+    hint_stage: int = field(default=2, metadata=hp(ge=1, le=MAX_STAGE))
+    hint_weight: float = field(default=100.0, metadata=hp(ge=0, le=MAX_WEIGHT))
+    ce_weight: float = field(default=1.0, metadata=hp(ge=0, le=MAX_WEIGHT))
+    kd_weight: float = field(default=0.0, metadata=hp(ge=0, le=MAX_WEIGHT))
+    temperature: float = field(default=4.0, metadata=hp(gt=0, le=MAX_TEMPERATURE))
+    # FitNets stage 1: hint loss alone for these epochs
+    hint_epochs: int = field(default=0, metadata=hp(ge=0, le=MAX_EPOCHS))
     regressor: nn.Module | None = field(default=None, init=False, repr=False, compare=False)
 
     def stage(self, epoch: int) -> int:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import torch.nn.functional as F
 
 from ..distill import softened_kl
-from ..validation import hp
 from .base import TEACHER_OUTPUTS, Method, StepContext, register_method
+from .hyperparameters import MAX_TEMPERATURE, MAX_WEIGHT, hp
 
 
 @register_method
@@ -18,8 +18,8 @@ from .base import TEACHER_OUTPUTS, Method, StepContext, register_method
 class KnowledgeDistillation(Method):
     name = "kd"
     needs = frozenset({TEACHER_OUTPUTS})
-    temperature: float = field(default=4.0, metadata=hp(gt=0))
-    ce_weight: float = field(default=0.1, metadata=hp(ge=0))
+    temperature: float = field(default=4.0, metadata=hp(gt=0, le=MAX_TEMPERATURE))
+    ce_weight: float = field(default=0.1, metadata=hp(ge=0, le=MAX_WEIGHT))
 
     def loss(self, ctx: StepContext):
         teacher = self.teacher_output(ctx)

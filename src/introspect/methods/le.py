@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 from ..explain import EXPLAINERS, explainer_entry, explanations_for_step
 from ..targets import le_targets, soft_cross_entropy
-from ..validation import hp
 from .base import EAGER_ONLY, Method, StepContext, register_method
+from .hyperparameters import MAX_EPOCHS, MAX_WEIGHT, hp
 
 
 @register_method
@@ -23,8 +23,8 @@ class LearningFromExplanations(Method):
     name = "le"
     explainer: str = field(default="grad_cam", metadata=hp(choices=EXPLAINERS))
     alpha: float = field(default=0.9, metadata=hp(gt=0, le=1))
-    ce_weight: float = field(default=0.1, metadata=hp(ge=0))
-    warmup_epochs: int = field(default=0, metadata=hp(ge=0))
+    ce_weight: float = field(default=0.1, metadata=hp(ge=0, le=MAX_WEIGHT))
+    warmup_epochs: int = field(default=0, metadata=hp(ge=0, le=MAX_EPOCHS))
     permute: bool = False
 
     def requirements(self) -> frozenset[str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..targets import smoothed_targets, soft_cross_entropy
-from ..validation import hp
 from .base import Method, StepContext, register_method
+from .hyperparameters import hp
 
 
 @register_method

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..validation import hp
 from .base import TEACHER_MODULE, StepContext, register_method
 from .e2kd import teacher_grad_cam
+from .hyperparameters import MAX_SIDE, MAX_WEIGHT, hp
 from .kd import KnowledgeDistillation
 
 
@@ -48,8 +48,8 @@ def normalise_maps(maps: Tensor) -> Tensor:
 @dataclass
 class XDistillation(KnowledgeDistillation):
     name = "xdistill"
-    mu: float = field(default=1.0, metadata=hp(ge=0))
-    decoder_width: int = field(default=32, metadata=hp(ge=1))
+    mu: float = field(default=1.0, metadata=hp(ge=0, le=MAX_WEIGHT))
+    decoder_width: int = field(default=32, metadata=hp(ge=1, le=MAX_SIDE))
     decoder: ExplanationDecoder | None = field(default=None, init=False, repr=False, compare=False)
     needs = KnowledgeDistillation.needs | {TEACHER_MODULE}  # the teacher network, for its Grad-CAM
 
