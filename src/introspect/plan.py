@@ -13,13 +13,40 @@ import hashlib
 import itertools
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from .catalog import registry_catalog
 from .config import ConfigError, load_config, reject, validate_config
-from .runs import RUN_KINDS, ResultsLayout, RunRecord, label_slug, make_run_id, method_slug
-from .specs import AnalysisSpec, Cell, ClaimSpec, ClaimsSpec, FigureSpec, Panel, Selection, StudentPair, TableSpec
+from .errors import InputError
+from .runs import (
+    DEFAULT_CONFIG_NAME,
+    RUN_KINDS,
+    ResultsLayout,
+    RunOptions,
+    RunRecord,
+    label_slug,
+    make_run_id,
+    method_slug,
+)
+from .specfiles import digest, spec_text, write_if_changed
+from .specs import (
+    AnalysisSpec,
+    Cell,
+    ClaimSpec,
+    ClaimsSpec,
+    FigureSpec,
+    Group,
+    Panel,
+    Selection,
+    Setting,
+    Settings,
+    StudentPair,
+    SweepSettings,
+    TableNotes,
+    TableSpec,
+)
 from .validation import output_problems, warmup_epochs
 
 __all__ = ["ConfigError", "Plan", "build_plan", "load_config"]
@@ -37,7 +64,7 @@ class Plan:
 
     @property
     def layout(self) -> ResultsLayout:
-        return ResultsLayout(self.config["results_dir"])
+        return ResultsLayout(self.config["results_dir"], config_name(self.config))
 
     def ids(self, kind: str) -> list[str]:
         return sorted(r for r, run in self.runs.items() if run.kind == kind)
@@ -45,20 +72,80 @@ class Plan:
     def unfinished_runs(self) -> list[str]:
         return [r for r in sorted(self.runs) if not self.runs[r].files.is_finished()]
 
+    @property
+    def run_options(self) -> RunOptions:
+        """How every job runs its record without changing its numbers (passed as CLI flags)."""
+        return RunOptions(self.config["data_root"], self.config["eval_batch_size"])
+
+    def spec(self, kind: str, name: str) -> Any:
+        """One job's spec: ``kind`` is ``table``, ``figure``, ``analysis``, ``selection`` or ``claims``."""
+        if kind == "claims":
+            return self.claims
+        return {"table": self.tables, "figure": self.figures, "analysis": self.analyses,
+                "selection": self.selections}[kind][name]
+
+    def spec_file(self, kind: str, name: str) -> Path:
+        """The spec's file under results_dir, written now if its content changed (a job's input)."""
+        path = self.layout.spec_file(kind, None if kind == "claims" else name)
+        return write_if_changed(path, spec_text(self.spec(kind, name)))
+
+    def spec_digest(self, kind: str, name: str) -> str:
+        return digest(spec_text(self.spec(kind, name)))
+
+    def config_file(self) -> Path:
+        """The validated config as JSON under this config's folder (``introspect plan --config`` reads it)."""
+        text = json.dumps(self.config, sort_keys=True, indent=1, allow_nan=False) + "\n"
+        return write_if_changed(self.layout.spec_file("config"), text)
+
+    def record_file(self, run_id: str) -> Path:
+        """The run's record.json in its run directory, written now if its content changed."""
+        run = self.runs[run_id]
+        return write_if_changed(run.files.record, spec_text(run))
+
+    def record_digest(self, run_id: str) -> str:
+        """The digest of what the run trains (not where its data or results live): its params trigger."""
+        return digest(self.runs[run_id].identity())
+
+
+def config_name(config: dict[str, Any]) -> str:
+    """The name a config's views are kept under in ``results_dir`` (an overlay keeps its base's)."""
+    return config.get("name", DEFAULT_CONFIG_NAME)
+
 
 def build_plan(config: dict[str, Any]) -> Plan:
     """All runs the config's tables, figures and analyses need, their dependencies, sweeps, and cells."""
     config = validate_config(config)
+    try:
+        ResultsLayout(config["results_dir"], config_name(config))
+    except InputError as error:
+        raise ConfigError(str(error)) from None
     builder = _Builder(config, _methods_needing_a_teacher(config))
     tables = {name: _table(builder, name, table) for name, table in config["tables"].items()}
     figures = {name: builder.figure(name, figure) for name, figure in config["figures"].items()}
     analyses = {name: _analysis(builder, name, analysis, tables) for name, analysis in config["analyses"].items()}
-    for table in tables.values():  # after every view is planned: reference runs are only looked up
-        table.references = _references(builder, table)
+    # after every view is planned: reference runs are only looked up
+    tables = {name: replace(table, references=_references(builder, table)) for name, table in tables.items()}
     claims = _claims(config, tables, figures) if config["claims"] else None
     plan = Plan(config, builder.runs, tables, builder.selections, figures, analyses, claims)
     reject(output_problems(plan))
+    reject(_path_problems(plan))
     return plan
+
+
+def _path_problems(plan: Plan) -> list[str]:
+    """Every run and selection path, resolved (symlinks followed), inside results_dir."""
+    layout, problems = plan.layout, []
+    for run_id, run in plan.runs.items():
+        try:
+            run.check_paths()
+        except InputError as error:
+            problems.append(f"run {run_id}: {error}")
+    for selection_id in plan.selections:
+        try:
+            layout.inside(layout.selection(selection_id), "selection")
+        except InputError as error:
+            problems.append(f"selection {selection_id}: {error}")
+    return problems
 
 
 def _claims(config: dict[str, Any], tables: dict[str, TableSpec], figures: dict[str, FigureSpec]) -> ClaimsSpec:
@@ -87,17 +174,20 @@ def _claims(config: dict[str, Any], tables: dict[str, TableSpec], figures: dict[
             raise ConfigError(f"{where}.b: a claim compares two different methods")
         if (claim["direction"] == "equivalent") != ("margin" in claim):
             raise ConfigError(f"{where}.margin: an equivalent claim needs a margin, a greater claim has none")
-        group = next(g for g in view.config["groups"] if g["label"] == claim["group"])
-        dataset = group.get("dataset", view.config["dataset"])
+        container = config["tables"].get(claim["table"]) or config["figures"][claim["table"]]
+        group = next(g for g in container["groups"] if g["label"] == claim["group"])
+        dataset = group.get("dataset", container["dataset"])
+        table = tables.get(claim["table"])
         claims.append(ClaimSpec(
             claim["name"], claim["table"], claim["group"], group["model"], claim["a"], claim["b"],
             claim["direction"], claim.get("margin"), claim["family"], claim["text"],
             config["datasets"][dataset]["source"], group_cells[0].paper_dataset,
-            view.config.get("paper_table"), view.config.get("metric", "accuracy")))
+            table.paper_table if table else None, table.metric if table else "accuracy"))
         known = {(c.group, c.method) for c in cells.get(claim["table"], [])}
         cells.setdefault(claim["table"], []).extend(c for c in group_cells if (c.group, c.method) not in known)
     references = {view: tables[view].references for view in cells if view in tables and tables[view].references}
-    return ClaimsSpec(config["results_dir"], claims, cells, references)
+    baselines = {view: tables[view].baseline for view in cells if view in tables}
+    return ClaimsSpec(config["results_dir"], claims, cells, references, baselines, config_name(config))
 
 
 def _table(builder: _Builder, name: str, table: dict[str, Any]) -> TableSpec:
@@ -111,35 +201,42 @@ def _table(builder: _Builder, name: str, table: dict[str, Any]) -> TableSpec:
             cells.append(cell)
             if teacher:
                 teachers[teacher[0]] = teacher[1]
-    budgets = {g["budget"]: config["budgets"][g["budget"]] for g in table["groups"]}
-    datasets = list(dict.fromkeys(g.get("dataset", table["dataset"]) for g in table["groups"]))
-    settings = {"dataset": ", ".join(datasets), "seeds": config["seeds"], "budgets": budgets,
-                "methods": {m: _shown_variant(config["methods"][m], config["sweeps"]["use"]) for m in table["methods"]},
-                "selection": {"use": config["sweeps"]["use"], "metric": config["sweeps"]["metric"],
-                              "seeds": config["sweeps"]["seeds"]}}
-    return TableSpec(name, table, cells, config["results_dir"], settings, teachers)
+    groups = [Group(g["label"], g["model"], g["budget"], g.get("dataset", table["dataset"]), g.get("teacher"))
+              for g in table["groups"]]
+    budgets = {g.budget: config["budgets"][g.budget] for g in groups}
+    sweeps = config["sweeps"]
+    notes = TableNotes(
+        ", ".join(dict.fromkeys(g.dataset for g in groups)), list(config["seeds"]),
+        [_settings(name, budget) for name, budget in budgets.items()],
+        [_settings(m, _shown_variant(config["methods"][m], sweeps["use"])) for m in table["methods"]],
+        SweepSettings(sweeps["use"], sweeps["metric"], list(sweeps["seeds"])))
+    return TableSpec(name, table["title"], list(table["methods"]), groups, cells, config["results_dir"],
+                     config_name(config), table.get("paper_table"), table["metric"], table["layout"],
+                     list(table["compare_to"]), table.get("baseline", "CE"), table["other_implementations"], notes,
+                     teachers)
 
 
-REFERENCE = "CE"  # the method label every sanity comparison is made against
+def _settings(name: str, values: dict[str, Any]) -> Settings:
+    return Settings(name, [Setting(k, str(v)) for k, v in values.items()])
 
 
 def _references(builder: _Builder, table: TableSpec) -> dict[str, list[str]]:
-    """For each group without a CE cell: the CE runs of its model, dataset and budget, where another view
-    has them planned anyway (Table 5's students against Table 2's CE). No run is added for this."""
-    variant = builder.config["methods"].get(REFERENCE)
+    """For each group without a baseline cell: the baseline runs of its model, dataset and budget, where
+    another view has them planned anyway (Table 5's students against Table 2's CE). No run is added."""
+    variant = builder.config["methods"].get(table.baseline)
     if not variant or variant.get("sweep"):
         return {}
     hyper = {k: v for k, v in variant.items() if k != "method"}
     references = {}
-    for group in table.config["groups"]:
-        if any(c.group == group["label"] and c.method == REFERENCE for c in table.cells):
+    for group in table.groups:
+        if any(c.group == group.label and c.method == table.baseline for c in table.cells):
             continue
-        budget = builder.config["budgets"][group["budget"]]
-        ids = [make_run_id(group.get("dataset", table.config["dataset"]), group["model"], group["budget"],
-                           budget["epochs"], method_slug(variant["method"], hyper), seed)
+        budget = builder.config["budgets"][group.budget]
+        ids = [make_run_id(group.dataset, group.model, group.budget, budget["epochs"],
+                           method_slug(variant["method"], hyper), seed)
                for seed in builder.config["seeds"]]
         if all(run_id in builder.runs for run_id in ids):
-            references[group["label"]] = ids
+            references[group.label] = ids
     return references
 
 
@@ -151,23 +248,24 @@ def _analysis(builder: _Builder, name: str, analysis: dict[str, Any], tables: di
         if table_name not in tables:
             raise ConfigError(f"{where}: {table_name!r} is not under tables")
         table = tables[table_name]
-        groups = {g["label"]: g for g in table.config["groups"]}
+        groups = {g.label: g for g in table.groups}
         for cell in table.cells:
             if analysis.get("methods") and cell.method not in analysis["methods"]:
                 continue
             group = groups[cell.group]
-            if not group.get("teacher"):
+            if not group.teacher:
                 raise ConfigError(f"{where}: group {cell.group!r} of {table_name} has no teacher to compare with")
-            dataset = group.get("dataset", table.config["dataset"])
             for seed, run_id in zip(cell.seeds, cell.run_ids):
-                teacher_id = builder.teacher_run(dataset, group["teacher"], seed)
+                teacher_id = builder.teacher_run(group.dataset, group.teacher, seed)
                 pairs.append(StudentPair(table_name, cell.group, cell.method, run_id, teacher_id, seed))
     shown_table = analysis.get("figure_table", analysis["tables"][0])
     if shown_table not in analysis["tables"]:
         raise ConfigError(f"analyses.{name}.figure_table: {shown_table!r} is not one of its tables")
     shown = [p for p in pairs if p.table == shown_table]
     figure_pairs = [p for p in shown if p.group == shown[0].group and p.seed == config["seeds"][0]] if shown else []
-    return AnalysisSpec(name, analysis, config["results_dir"], config["seeds"], pairs, figure_pairs)
+    return AnalysisSpec(name, analysis["title"], config["results_dir"], list(config["seeds"]), pairs, figure_pairs,
+                        list(analysis["fractions"]), analysis["images"],
+                        config_name(config))
 
 
 def _shown_variant(variant: dict[str, Any], use: str) -> dict[str, Any]:
@@ -240,16 +338,17 @@ class _Builder:
 
     def figure(self, name: str, figure: dict[str, Any]) -> FigureSpec:
         where = f"figures.{name}"
-        spec = FigureSpec(name, figure, self.config["results_dir"])
         seed = self.config["seeds"][0]
+        panels, cells = [], []
         for panel in figure.get("panels", []):
             cell, _ = self.cell(where, figure, panel, panel["method"], seeds=[seed])
-            spec.panels.append(Panel(panel["label"], panel["model"], panel["method"], panel["explainer"],
-                                     panel.get("dataset", figure["dataset"]), cell.run_ids[0]))
+            panels.append(Panel(panel["label"], panel["model"], panel["method"], panel["explainer"],
+                                panel.get("dataset", figure["dataset"]), cell.run_ids[0]))
         for group in figure.get("groups", []):
             for label in figure.get("methods", []):
-                spec.cells.append(self.cell(where, figure, group, label)[0])
-        return spec
+                cells.append(self.cell(where, figure, group, label)[0])
+        return FigureSpec(name, figure["kind"], figure["title"], self.config["results_dir"], config_name(self.config),
+                          figure.get("paper_figure"), figure.get("note"), figure["images"], panels, cells)
 
     def teacher_run(self, dataset: str, name: str, seed: int, chain: tuple[str, ...] = ()) -> str:
         """The teacher run a student of ``seed`` learns from: one shared teacher or one per student seed.
@@ -318,9 +417,7 @@ def _shifted_seed(seeds: list[int], seed: int, shift: int) -> int:
 
 
 def _base_spec(config: dict[str, Any], dataset_key: str, budget: dict[str, Any]) -> dict[str, Any]:
-    """The run-spec settings shared by every run of a dataset and budget."""
+    """The run-spec settings shared by every run of a dataset and budget that determine its numbers."""
     dataset = dict(config["datasets"][dataset_key])
-    dataset["name"] = dataset.pop("source")
-    dataset["root"] = config["data_root"]
-    return {"dataset": dataset, "budget": budget, "eval_batch_size": config["eval_batch_size"],
-            "performance": dict(config["performance"])}
+    dataset["name"] = dataset.pop("source")  # its location (data_root) is a job option, not the run's identity
+    return {"dataset": dataset, "budget": budget, "performance": dict(config["performance"])}

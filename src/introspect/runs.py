@@ -14,17 +14,25 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from .errors import InputError, UnsafePathError
+from .paths import check_id, check_results_dir, inside
 
 if TYPE_CHECKING:  # pragma: no cover
     from .data import Dataset
     from .models import IntrospectModel
     from .spec import RunSpec
 
-RUN_KINDS = ("train", "teacher", "student", "warmup", "stage2")  # which rule trains a run
+RunKind = Literal["train", "teacher", "student", "warmup", "stage2"]  # which rule trains a run
+RUN_KINDS: tuple[str, ...] = get_args(RunKind)
 
 # A run directory's files. Nothing else in the package or the workflow spells these names.
 CHECKPOINT, MODEL, METRICS, EPOCHS, LOG = "checkpoint.pt", "model.pt", "metrics.json", "epochs.csv", "train.log"
+RECORD = "record.json"  # the run's RunRecord, written by the plan, read by its training job
+DEFAULT_CONFIG_NAME = "default"
+# Folders of results_dir shared by every config; a config's name (its views' folder) may not be one.
+SHARED_FOLDERS = ("runs", "selection")
 RUN_OUTPUTS = (METRICS, EPOCHS, MODEL)  # what a finished training job leaves (its rule's outputs)
 
 
@@ -59,6 +67,10 @@ class RunFiles:
         return self.directory / LOG
 
     @property
+    def record(self) -> Path:
+        return self.directory / RECORD
+
+    @property
     def outputs(self) -> list[Path]:
         return [self.directory / name for name in RUN_OUTPUTS]
 
@@ -71,32 +83,50 @@ class RunFiles:
 
 
 class ResultsLayout:
-    """Every path under ``results_dir``: run directories, selections, tables, tests, figures."""
+    """Every path under ``results_dir``. Runs (``runs/<run id>``) and selections (``selection/<id>.json``)
+    are shared by every config, under their content-addressed ids; a config's views (tables, stats,
+    figures, claims, job logs and spec files) go under ``<results_dir>/<config name>/``, so two configs
+    sharing a results folder never overwrite each other's tables."""
 
-    def __init__(self, results_dir: str | Path):
+    def __init__(self, results_dir: str | Path, config_name: str = DEFAULT_CONFIG_NAME):
+        check_results_dir(results_dir)
         self.root = Path(results_dir)
+        self.config_name = check_config_name(config_name)
 
     @property
     def runs_dir(self) -> Path:
         return self.root / "runs"
 
     def run(self, run_id: str) -> RunFiles:
-        return RunFiles(self.runs_dir / run_id)
+        return RunFiles(self.runs_dir / check_id("run id", run_id))
 
     def selection(self, selection_id: str) -> Path:
-        return self.root / "selection" / f"{selection_id}.json"
+        return self.root / "selection" / f"{check_id('selection id', selection_id)}.json"
+
+    def inside(self, path: Path, what: str) -> Path:
+        """``path`` (under this root) after checking that, resolved, it stays inside the root."""
+        return inside(self.root, Path(path).relative_to(self.root), what)
+
+    @property
+    def views_dir(self) -> Path:
+        return self.root / self.config_name
 
     @property
     def tables_dir(self) -> Path:
-        return self.root / "tables"
+        return self.views_dir / "tables"
 
     @property
     def figures_dir(self) -> Path:
-        return self.root / "figures"
+        return self.views_dir / "figures"
 
     @property
     def stats_dir(self) -> Path:
-        return self.root / "stats"
+        return self.views_dir / "stats"
+
+    def spec_file(self, kind: str, name: str | None = None) -> Path:
+        """The JSON file of one job's spec (``specs/<kind>/<name>.json``; ``specs/<kind>.json`` for one of a kind)."""
+        base = self.views_dir / "specs"
+        return base / kind / f"{check_id(f'{kind} name', name)}.json" if name else base / f"{kind}.json"
 
     def table(self, name: str, ext: str) -> Path:
         return self.tables_dir / f"{name}.{ext}"
@@ -112,7 +142,7 @@ class ResultsLayout:
         return self.figures_dir / f"{name}.{ext}"
 
     def claims(self, ext: str) -> Path:
-        return self.root / f"claims.{ext}"
+        return self.views_dir / f"claims.{ext}"
 
     # every file a view's rule writes (the all-target and the planner's inside-results_dir check use these)
     def table_files(self, name: str) -> list[Path]:
@@ -136,12 +166,20 @@ class ResultsLayout:
 
     @property
     def logs_dir(self) -> Path:
-        return self.root / "logs"
+        return self.views_dir / "logs"
 
     def job_log(self, step: str, name: str | None = None) -> Path:
         """The log of one job of a step that is not a training run (a run logs into its own directory):
         ``logs/<step>/<name>.log``, or ``logs/<step>.log`` for a step with a single job."""
         return self.logs_dir / step / f"{name}.log" if name else self.logs_dir / f"{step}.log"
+
+
+def check_config_name(name: object) -> str:
+    """A config's ``name``: one plain path component, not a folder every config shares."""
+    if not isinstance(name, str) or "/" in name or name in SHARED_FOLDERS:
+        raise UnsafePathError(f"name: {name!r} must be a plain name (one folder under results_dir, not "
+                              f"{' or '.join(SHARED_FOLDERS)})")
+    return check_id("name", name)
 
 
 def make_run_id(dataset: str, model: str, budget: str, epochs: int, method_slug: str, seed: int) -> str:
@@ -166,21 +204,33 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-@dataclass
+@dataclass(frozen=True)
+class RunOptions:
+    """How a job runs a record, without changing its numbers: where the data lives and the evaluation
+    batch size (device and threads are the CLI's own flags). Not part of a run's identity: they reach
+    the job as CLI flags (the workflow sets them from the config) and are recorded in ``metrics.json``
+    as provenance, so moving the data reruns nothing and an interrupted run resumes."""
+
+    data_root: str = "data"
+    eval_batch_size: int = 1000
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """One training run of the plan: what it computes and the runs it needs.
 
-    ``spec`` holds the settings of :class:`introspect.spec.RunSpec` except the paths, which
-    :meth:`run_spec` derives from the run ids ``teacher`` and ``init_from`` and the selection id.
+    ``spec`` holds the settings of :class:`introspect.spec.RunSpec` that determine its numbers (dataset
+    without its location, budget, performance); :meth:`run_spec` adds the paths, derived from the run
+    ids ``teacher`` and ``init_from`` and the selection id, and the :class:`RunOptions`.
     """
 
     run_id: str
-    kind: str  # one of RUN_KINDS
+    kind: RunKind
     results_dir: str
     dataset: str  # the config's dataset key
     model: str
     budget: str  # the config's budget key
-    method: dict[str, Any]  # {"name": ..., **hyper-parameters}
+    method: dict[str, float | int | bool | str]  # {"name": ..., **hyper-parameters}
     seed: int
     spec: dict[str, Any]
     teacher: str | None = None  # run id of the teacher (or BAN peer) it learns from
@@ -206,9 +256,26 @@ class RunRecord:
         files = [self.layout.run(r).model for r in self.depends_on]
         return files + ([self.layout.selection(self.selection)] if self.selection else [])
 
-    def run_spec_dict(self, fail_at_epoch: int | None = None) -> dict[str, Any]:
+    def identity(self) -> dict[str, Any]:
+        """What this run trains: everything of the record except where its results folder is. Its digest
+        is the rule's params (the rerun trigger); :meth:`RunSpec.training_identity` is the checkpoint's."""
+        data = self.to_dict()
+        data.pop("results_dir")
+        return data
+
+    def check_paths(self) -> None:
+        """Every id of the record as a path inside the results folder, resolved (symlinks followed)."""
+        layout = self.layout
+        for what, run_id in (("run_id", self.run_id), ("teacher", self.teacher), ("init_from", self.init_from)):
+            if run_id is not None:
+                layout.inside(layout.run(run_id).directory, what)
+        if self.selection is not None:
+            layout.inside(layout.selection(self.selection), "selection")
+
+    def run_spec_dict(self, fail_at_epoch: int | None = None, options: RunOptions = RunOptions()) -> dict[str, Any]:
         spec = {**self.spec, "run_id": self.run_id, "model": self.model, "seed": self.seed,
-                "method": dict(self.method)}
+                "method": dict(self.method), "eval_batch_size": options.eval_batch_size}
+        spec["dataset"] = {**spec["dataset"], "root": options.data_root}
         if self.stop_epoch is not None:
             spec["stop_epoch"] = self.stop_epoch
         if self.teacher:
@@ -221,24 +288,28 @@ class RunRecord:
             spec["fail_at_epoch"] = fail_at_epoch
         return spec
 
-    def run_spec(self) -> RunSpec:
+    def run_spec(self, options: RunOptions = RunOptions()) -> RunSpec:
         from .spec import RunSpec
 
-        return RunSpec.from_dict(self.run_spec_dict())
+        return RunSpec.from_dict(self.run_spec_dict(options=options))
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
+        return {**self.__dict__, "method": dict(self.method), "spec": dict(self.spec)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"run record has unknown key(s): {', '.join(unknown)}")
-        return cls(**data)
+    def from_dict(cls, data: Any) -> RunRecord:
+        """A record from JSON data: keys, types and every id that becomes a path checked (InputError)."""
+        from .typed import decode
+
+        record = decode(cls, data, "")
+        if not isinstance(record.spec.get("dataset"), dict) or "root" in record.spec["dataset"]:
+            raise InputError("spec.dataset: expected the dataset's settings without its root "
+                             "(data_root is a job option: --data-root)")
+        for what in ("run_id", "teacher", "init_from", "selection"):
+            if getattr(record, what) is not None:
+                check_id(what, getattr(record, what))
+        ResultsLayout(record.results_dir)  # the root's own check
+        return record
 
 
 # ---------------------------------------------------------------- reading finished runs

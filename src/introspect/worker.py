@@ -10,6 +10,10 @@ status and forwards SIGTERM/SIGINT to it (a preempted run still stops at an epoc
 its checkpoint). If the client disappears the child is stopped the same way. When no server answers,
 the client runs the command itself: the worker is an optimisation, never a requirement.
 
+The server serves only jobs that its own Snakemake process started (the client is a descendant of
+``--parent-pid``): a cluster job that happens to land on the same host and inherited the socket's
+variable runs itself, inside its own allocation.
+
 The server never runs a torch operation itself, so no thread pool exists when it forks.
 """
 from __future__ import annotations
@@ -115,10 +119,29 @@ def serve(path: str | Path, parent_pid: int | None = None) -> None:
                 continue
             except InterruptedError:
                 continue
-            _fork_job(server, conn)
+            if _started_by(conn, parent_pid):
+                _fork_job(server, conn)
+            else:
+                conn.close()  # the client runs the job itself
     finally:
         server.close()
         path.unlink(missing_ok=True)
+
+
+def _started_by(conn: socket.socket, ancestor: int | None) -> bool:
+    """Whether the connecting process descends from ``ancestor`` (Linux: its peer credentials and /proc)."""
+    if ancestor is None:
+        return True
+    try:
+        pid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+        while pid > 1:
+            if pid == ancestor:
+                return True
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state: the parent's pid
+    except (OSError, AttributeError, ValueError, IndexError, struct.error):
+        return False
+    return False
 
 
 def _fork_job(server: socket.socket, conn: socket.socket) -> None:

@@ -39,7 +39,7 @@ def draw_figure(spec: FigureSpec, *, metric: str = "test_acc_final", reported: P
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display on cluster nodes
-    layout = ResultsLayout(spec.results_dir)
+    layout = spec.view_layout
     if spec.kind == "accuracy":
         figure, table = _accuracy_figure(spec, layout, metric, read_reported(reported) if reported else None)
     else:
@@ -97,7 +97,7 @@ def _explanations_figure(spec: FigureSpec, layout: ResultsLayout, device: str):
 
     from ..explain import explain
 
-    n_images = spec.config.get("images", 3)
+    n_images = spec.images
     loaded = [(panel, *load_run(layout, panel.run_id, device)) for panel in spec.panels]
     classes = max(data.num_classes for _, _, data in loaded)
     rows = n_images * len(loaded)
@@ -182,7 +182,7 @@ def _accuracy_figure(spec: FigureSpec, layout: ResultsLayout, metric: str, repor
         legend.update(zip(*reversed(ax.get_legend_handles_labels())))
     figure.legend(legend.values(), legend.keys(), loc="outside lower center", ncols=len(legend), fontsize=7,
                   frameon=False)
-    note = spec.config.get("note")
+    note = spec.note
     width = 38 * len(groups) + 20  # characters that fit above the panels at this font size
     figure.suptitle(_title(spec) + (f"\n{textwrap.fill(note, width)}" if note else ""), fontsize=8)
     return figure, summary
@@ -293,5 +293,5 @@ def scaled_map(explanation: Tensor, size: int) -> Any:
 
 
 def _title(spec: FigureSpec) -> str:
-    number = spec.config.get("paper_figure")
-    return (f"Figure {number}: " if number else "") + spec.config["title"]
+    number = spec.paper_figure
+    return (f"Figure {number}: " if number else "") + spec.title
