@@ -27,17 +27,17 @@ SHARED_ROOTS = ("/", "/home", "/root", "/tmp", "/var", "/opt", "/srv", "/mnt", "
 
 
 def check_id(what: str, value: object) -> str:
-    """``value`` if it is a relative path of plain names (no ``..``, no empty or hidden component, each
-    component at most 255 bytes); otherwise an :class:`UnsafePathError` naming ``what``."""
+    """``value`` if it is a relative path of plain names (no ``..``, ``.`` or empty component, each component
+    at most 255 bytes); otherwise an :class:`UnsafePathError` naming ``what``."""
     if not isinstance(value, str) or not value:
         raise UnsafePathError(f"{what}: expected a non-empty id, got {value!r}")
     shown = value if len(value) <= 80 else value[:77] + "..."
     if len(value.encode()) > MAX_ID_BYTES:
         raise UnsafePathError(f"{what}: {shown!r} is longer than {MAX_ID_BYTES} bytes")
     for part in value.split("/"):
-        if part in ("", ".", "..") or part.startswith(".") or not _PART.fullmatch(part):
+        if part in ("", ".", "..") or not _PART.fullmatch(part):
             raise UnsafePathError(f"{what}: {shown!r} is not a relative path of plain names (letters, digits, "
-                                  "'_', '.', '+', '-'; no '..', no leading '/' or '.'): it would leave its folder")
+                                  "'_', '.', '+', '-'; no '..' or '.' part, no leading '/'): it could leave its folder")
         if len(part.encode()) > MAX_PART_BYTES:
             raise UnsafePathError(f"{what}: a component of {shown!r} is longer than {MAX_PART_BYTES} bytes")
     return value

@@ -63,10 +63,7 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 def _identity(spec: RunSpec) -> dict[str, Any]:
     """The parts of a spec that determine its numbers (a checkpoint must match them to resume)."""
-    data = spec.to_dict()
-    for key in ("fail_at_epoch", "eval_batch_size", "init_from", "teacher"):
-        data.pop(key)
-    return data
+    return spec.training_identity()
 
 
 @dataclass
