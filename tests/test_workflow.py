@@ -2,14 +2,14 @@
 import pandas as pd
 import pytest
 
-from workflow_helpers import ROOT, snakemake, write_config
+from workflow_helpers import ROOT, snakemake, views_dir, write_config
 
 pytestmark = pytest.mark.workflow
 
 
 def test_smoke_workflow_produces_every_table_figure_and_analysis(smoke_run):
     workdir, config, result = smoke_run
-    results = workdir / "results"
+    results = views_dir(workdir, config)
     tables = results / "tables"
     assert "Tables:" in result.stdout + result.stderr
     for name in ("table1", "table2", "table3", "table4", "table5", "table6"):
@@ -64,7 +64,7 @@ def test_sweeps_select_on_validation_and_the_final_runs_use_the_choice(smoke_run
     """sweep runs -> selection file (validation scores) -> final runs trained with the chosen value."""
     import json
 
-    workdir, _, _ = smoke_run
+    workdir, config, _ = smoke_run
     results = workdir / "results"
     (selection_file,) = (results / "selection").glob("digits/resnet8/*/Dropout-rate-*.json")
     selection = json.loads(selection_file.read_text())
@@ -79,7 +79,7 @@ def test_sweeps_select_on_validation_and_the_final_runs_use_the_choice(smoke_run
     for final in finals:
         assert final["hyperparameters"]["rate"] == selection["chosen"]["rate"]
         assert (workdir / final["spec"]["hyperparameters_from"]).resolve() == selection_file.resolve()
-    md = (results / "tables" / "table2.md").read_text()
+    md = (views_dir(workdir, config) / "tables" / "table2.md").read_text()
     assert f"Dropout (ResNet8): rate={selection['chosen']['rate']} selected by val_acc_final" in md
     assert "rate=swept over [0.1, 0.5]" in md
 
@@ -103,7 +103,7 @@ def test_every_claim_gets_an_effect_a_test_and_a_verdict_that_follows_from_them(
     import yaml
 
     workdir, config, result = smoke_run
-    results = workdir / "results"
+    results = views_dir(workdir, config)
     claims = pd.read_csv(results / "claims.csv", keep_default_na=False, na_values=[""])
     assert list(claims.name) == [c["name"] for c in config["claims"]]
     assert set(claims.verdict) <= {"replicated", "contradicted", "inconclusive", "inconclusive (underpowered)"}
@@ -188,9 +188,9 @@ def test_distillation_from_a_teacher_runs_end_to_end(tmp_path):  # in-process jo
     plan = snakemake(tmp_path, "-n", "--cores", "1").stdout
     assert plan.count("rule teacher:") == 2 and plan.count("rule distill:") == 6  # teacher, assistant
     snakemake(tmp_path, "--cores", "2")
-    md = (tmp_path / "results" / "tables" / "table5.md").read_text()
+    md = (tmp_path / "results" / "smoke" / "tables" / "table5.md").read_text()
     assert "Teacher resnet26 (resnet26):" in md and "Teacher resnet14 (assistant14):" in md
-    table = pd.read_csv(tmp_path / "results" / "tables" / "table5.csv")
+    table = pd.read_csv(tmp_path / "results" / "smoke" / "tables" / "table5.csv")
     assert set(table.method) == {"KD", "AT+KD", "TAKD"} and (table.n == 2).all()
     assert table.set_index("method").loc["KD", "paper_mean"] == 88.07
 
@@ -201,4 +201,5 @@ def test_the_summary_target_prints_runs_per_table_and_gpu_hours(tmp_path):
     assert "54 training runs" in result.stdout and "table5: 8 runs" in result.stdout
     assert "sweeps: 8 runs in 4 selections" in result.stdout and "estimated GPU-hours" in result.stdout
     written = [str(p.relative_to(tmp_path)) for p in (tmp_path / "results").rglob("*") if p.is_file()]
-    assert written == ["results/logs/summary.log"]  # its own log only: nothing was run
+    # its own log and the config it read (a file, not command-line text): nothing was run
+    assert sorted(written) == ["results/smoke/logs/summary.log", "results/smoke/specs/config.json"]
