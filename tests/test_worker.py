@@ -37,7 +37,9 @@ def _train(out, socket=None, spec=SPEC, **popen):
     env.pop("INTROSPECT_WORKER", None)
     if socket:
         env["INTROSPECT_WORKER"] = str(socket)
-    cmd = [sys.executable, "-m", "introspect", "train", "--spec", json.dumps(spec), "--out", str(out), "--threads", "1"]
+    spec_file = Path(str(out) + ".spec.json")
+    spec_file.write_text(spec if isinstance(spec, str) else json.dumps(spec))
+    cmd = [sys.executable, "-m", "introspect", "train", "--spec", str(spec_file), "--out", str(out), "--threads", "1"]
     return subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, **popen)
 
 
@@ -79,3 +81,30 @@ def test_a_failing_job_reports_its_exit_status_through_the_worker(worker, tmp_pa
                                                "method": {"name": "kd"}})
     assert client.wait(timeout=60) == 3
     assert "does not exist" in client.stderr.read()
+
+
+def test_an_input_error_through_the_worker_is_one_line_and_its_exit_code(worker, tmp_path):
+    client = _train(tmp_path / "run", worker, "{not json")
+    assert client.wait(timeout=60) == 2  # errors.EXIT_INPUT_ERROR
+    err = client.stderr.read().strip()
+    assert len(err.splitlines()) == 1 and "not valid JSON" in err and "Traceback" not in err, err
+
+
+def test_the_worker_serves_only_processes_its_snakemake_started():
+    """A cluster job on the worker's host (not a descendant of its Snakemake) runs itself."""
+    import socket
+
+    from introspect.worker import _started_by
+
+    server, client = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert _started_by(server, os.getpid())  # this process: the peer, its own ancestor
+        assert _started_by(server, os.getppid())  # and its parent
+        assert not _started_by(server, stranger.pid)  # a process that did not start it
+        assert _started_by(server, None)  # no Snakemake named: a worker started by hand serves anyone
+    finally:
+        stranger.kill()
+        stranger.wait()
+        server.close()
+        client.close()
