@@ -162,10 +162,13 @@ def test_the_paper_config_plans_without_error(tmp_path):
 
     shutil.copy(ROOT / "config" / "paper.yaml", tmp_path / "config.yaml")
     started = time.perf_counter()
-    result = snakemake(tmp_path, "-n", "--cores", "1", "--config", f"results_dir={tmp_path / 'results'}",
+    result = snakemake(tmp_path, "-n", "-p", "--cores", "1", "--config", f"results_dir={tmp_path / 'results'}",
                        f"reported_results={ROOT / 'config' / 'reported_results.csv'}")
     print(f"paper plan: {time.perf_counter() - started:.1f}s")
     jobs = next(line for line in result.stdout.splitlines() if line.startswith("total"))
+    # specs and records are files: no job's command carries one (Linux caps one argument at 128 KiB)
+    commands = [line for line in result.stdout.splitlines() if "-m introspect" in line]
+    assert len(commands) == int(jobs.split()[1]) - 1 and max(map(len, commands)) < 16 * 1024
     # training runs + selections + tables + figures + the student analysis + claims + tests file + all
     assert int(jobs.split()[1]) == 415 + 17 + 6 + 3 + 1 + 1 + 1 + 1
     assert "rule select_hyperparameters:" in result.stdout and "rule analyse_students:" in result.stdout
@@ -203,3 +206,72 @@ def test_the_summary_target_prints_runs_per_table_and_gpu_hours(tmp_path):
     written = [str(p.relative_to(tmp_path)) for p in (tmp_path / "results").rglob("*") if p.is_file()]
     # its own log and the config it read (a file, not command-line text): nothing was run
     assert sorted(written) == ["results/smoke/logs/summary.log", "results/smoke/specs/config.json"]
+
+
+def copy_of_the_smoke_runs(smoke_run, workdir):
+    """A new working directory whose results_dir holds the smoke run's finished runs and selections (times
+    kept), so configs over them plan and run only their views."""
+    import shutil
+
+    source = smoke_run[0] / "results"
+    for folder in ("runs", "selection"):
+        shutil.copytree(source / folder, workdir / "results" / folder)
+
+
+def test_options_that_change_no_numbers_rerun_nothing(smoke_run, tmp_path):
+    workdir, _, _ = smoke_run
+    result = snakemake(workdir, "-n", "--cores", "1", "--config", f"data_root={tmp_path / 'scratch'}",
+                       "eval_batch_size=7", "threads_per_run=2")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_an_interrupted_run_resumes_under_a_new_data_root(tmp_path):
+    import json
+
+    table = {"title": "CE", "dataset": "digits", "methods": ["CE"],
+             "groups": [{"label": "MLP1024", "model": "mlp1024", "budget": "mlp"}]}
+    run_id = "digits/mlp1024/mlp-e2/ce/seed0"
+    common = dict(tables={"t": table}, figures={}, analyses={}, claims=[], teachers={}, seeds=[0, 1],
+                  local_worker=False)
+    write_config(tmp_path, fail_runs={run_id: 1}, **common)
+    assert snakemake(tmp_path, "--cores", "1", check=False).returncode != 0
+    run = tmp_path / "results" / "runs" / run_id
+    assert (run / "checkpoint.pt").exists() and not (run / "metrics.json").exists()
+    write_config(tmp_path, data_root=str(tmp_path / "scratch"), **common)
+    snakemake(tmp_path, "--cores", "1")
+    assert "resuming after epoch 1" in (run / "train.log").read_text()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["spec"]["dataset"]["root"] == str(tmp_path / "scratch")  # provenance
+
+
+def test_a_config_with_600_claims_plans_and_runs_its_claims_job(smoke_run, tmp_path):
+    """The claims spec is a file (~0.8 MB here), not a command-line argument."""
+    copy_of_the_smoke_runs(smoke_run, tmp_path)
+    config = write_config(tmp_path)
+    claims = [{**claim, "name": f"{claim['name']}_{i}"} for i in range(600 // len(config["claims"]) + 1)
+              for claim in config["claims"]][:600]
+    config = write_config(tmp_path, claims=claims)
+    target = str(views_dir(tmp_path, config) / "claims.csv")
+    plan = snakemake(tmp_path, "-n", "-p", "--cores", "1", target).stdout
+    assert "rule claims:" in plan and "rule train:" not in plan and "rule select_hyperparameters:" not in plan
+    assert max(len(line) for line in plan.splitlines() if "-m introspect" in line) < 16 * 1024
+    snakemake(tmp_path, "--cores", "1", target)
+    written = pd.read_csv(target, keep_default_na=False)
+    assert len(written) == 600 and written.name.is_unique
+
+
+def test_two_configs_in_one_results_dir_keep_both_sets_of_views(smoke_run, tmp_path):
+    copy_of_the_smoke_runs(smoke_run, tmp_path)
+    smoke = write_config(tmp_path)
+    views = {}
+    for name, title in (("alpha", "First config"), ("beta", "Second config")):
+        table = {**smoke["tables"]["table3"], "title": title}
+        config = write_config(tmp_path, name=name, tables={"table3": table}, figures={}, analyses={}, teachers={},
+                              claims=[c for c in smoke["claims"] if c["table"] == "table3"])
+        result = snakemake(tmp_path, "--cores", "1")
+        assert "rule train:" not in result.stdout  # the runs are shared: nothing trains
+        views[name] = views_dir(tmp_path, config)
+    for name, title in (("alpha", "First config"), ("beta", "Second config")):
+        assert title in (views[name] / "tables" / "table3.md").read_text()
+        assert len(pd.read_csv(views[name] / "claims.csv")) == 1
+    assert not (tmp_path / "results" / "tables").exists() and not (tmp_path / "results" / "claims.csv").exists()
