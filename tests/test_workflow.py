@@ -275,3 +275,27 @@ def test_two_configs_in_one_results_dir_keep_both_sets_of_views(smoke_run, tmp_p
         assert title in (views[name] / "tables" / "table3.md").read_text()
         assert len(pd.read_csv(views[name] / "claims.csv")) == 1
     assert not (tmp_path / "results" / "tables").exists() and not (tmp_path / "results" / "claims.csv").exists()
+
+
+def test_an_overlay_keeps_its_base_configs_name_and_lint_stays_clean(tmp_path):
+    """`--configfile base overlay`: the overlay (other seeds, no name) is merged over the base and its views
+    stay under the base's name. `snakemake --lint` finds nothing (the Snakefile uses public interfaces)."""
+    import subprocess
+
+    import yaml
+
+    from workflow_helpers import BIN
+
+    write_config(tmp_path)  # the smoke config: name smoke
+    (tmp_path / "overlay.yaml").write_text(yaml.safe_dump({"seeds": [0]}))
+    common = ["--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
+    dry = subprocess.run([str(BIN / "snakemake"), "-n", "--cores", "1", *common, "--configfile",
+                          str(tmp_path / "config.yaml"), str(tmp_path / "overlay.yaml")],
+                         capture_output=True, text=True, timeout=600)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert str(tmp_path / "results" / "smoke" / "tables" / "table2.md") in dry.stdout
+    assert "/seed1/" not in dry.stdout and "/seed0/" in dry.stdout
+    for args in ([], ["--configfile", str(ROOT / "config" / "smoke.yaml")]):
+        lint = subprocess.run([str(BIN / "snakemake"), "--lint", *args], capture_output=True, text=True, cwd=ROOT,
+                              timeout=600)
+        assert "Congratulations, your workflow is in a good condition!" in lint.stdout + lint.stderr, lint.stdout
