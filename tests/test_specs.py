@@ -235,3 +235,14 @@ def test_a_record_is_its_planned_run(plan):
     assert RunRecord.from_dict(json.loads(spec_text(run))) == run
     assert "root" not in run.spec["dataset"] and "eval_batch_size" not in run.spec
     assert ResultsLayout(plan.config["results_dir"]).run(run.run_id).record.name == "record.json"
+
+
+def test_a_view_folder_symlinked_out_of_results_dir_is_refused(tmp_path, capsys):
+    plan = build_plan(smoke(tmp_path / "results"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    spec = plan.spec_file("table", "table2")
+    plan.layout.tables_dir.parent.mkdir(parents=True, exist_ok=True)
+    plan.layout.tables_dir.symlink_to(outside, target_is_directory=True)
+    assert main(["table", "--spec", str(spec), "--reported", str(ROOT / "config" / "reported_results.csv")]) == 2
+    assert "outside" in one_line_error(capsys) and not any(outside.iterdir())

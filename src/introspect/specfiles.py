@@ -18,7 +18,7 @@ from .errors import InputError
 from .io import atomic_write_text
 from .paths import check_id
 from .runs import DEFAULT_CONFIG_NAME, ResultsLayout, RunRecord
-from .specs import Spec
+from .specs import AnalysisSpec, ClaimsSpec, FigureSpec, Spec, TableSpec
 from .typed import decode, encode
 
 
@@ -46,12 +46,29 @@ def write_if_changed(path: Path, text: str) -> Path:
 
 
 def from_data(cls: type[Spec], data: Any) -> Spec:
-    """A spec from JSON data, its keys, types and path ids checked (an :class:`InputError` otherwise)."""
+    """A spec from JSON data, its keys, types and path ids checked (an :class:`InputError` otherwise): every
+    id lexically, and every file the command writes or run directory it reads on its resolved path."""
     spec = decode(cls, data, "")
-    ResultsLayout(spec.results_dir, getattr(spec, "config_name", DEFAULT_CONFIG_NAME))  # the root's own check
+    layout = ResultsLayout(spec.results_dir, getattr(spec, "config_name", DEFAULT_CONFIG_NAME))  # the root's check
     for at, value in spec.paths():
         check_id(at, value)
+    for path in _written_files(spec, layout):
+        layout.inside(path, "output")
+    for run_id in spec.run_ids():
+        layout.inside(layout.run(run_id).directory, "run")
     return spec
+
+
+def _written_files(spec: Any, layout: ResultsLayout) -> list[Path]:
+    if isinstance(spec, TableSpec):
+        return layout.table_files(spec.name)
+    if isinstance(spec, FigureSpec):
+        return layout.figure_files(spec.name)
+    if isinstance(spec, AnalysisSpec):
+        return layout.analysis_files(spec.name)
+    if isinstance(spec, ClaimsSpec):
+        return layout.claims_files()
+    return [layout.selection(spec.selection_id)]
 
 
 def read_spec(cls: type[Spec], path: str | Path) -> Spec:
