@@ -17,7 +17,16 @@ from introspect.errors import EXIT_INPUT_ERROR, InputError, UnsafePathError
 from introspect.paths import check_id, check_results_dir
 from introspect.plan import ConfigError, build_plan
 from introspect.runs import ResultsLayout, RunRecord
-from introspect.specfiles import from_data, read_record, read_spec, spec_text
+from introspect.specfiles import (
+    from_data,
+    read_record,
+    read_spec,
+    record_digest,
+    record_file,
+    spec_digest,
+    spec_file,
+    spec_text,
+)
 from introspect.specs import AnalysisSpec, ClaimsSpec, FigureSpec, Selection, TableSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,11 +51,11 @@ def test_every_spec_and_record_is_the_same_after_its_file(plan):
                  "selection": plan.selections}[kind]
         assert specs
         for name, spec in specs.items():
-            assert read_spec(cls, plan.spec_file(kind, name)) == spec, (kind, name)
-    assert read_spec(ClaimsSpec, plan.spec_file("claims", "claims")) == plan.claims
+            assert read_spec(cls, spec_file(plan, kind, name)) == spec, (kind, name)
+    assert read_spec(ClaimsSpec, spec_file(plan, "claims", "claims")) == plan.claims
     for run_id, run in plan.runs.items():
-        assert read_record(plan.record_file(run_id)) == run
-        assert plan.record_file(run_id) == plan.layout.run(run_id).record
+        assert read_record(record_file(plan, run_id)) == run
+        assert record_file(plan, run_id) == plan.layout.run(run_id).record
 
 
 def test_specs_have_typed_fields_and_no_config_dict(plan):
@@ -60,12 +69,12 @@ def test_specs_have_typed_fields_and_no_config_dict(plan):
 
 
 def test_a_spec_file_is_rewritten_only_when_its_content_changes(plan, tmp_path):
-    path = plan.spec_file("table", "table2")
+    path = spec_file(plan, "table", "table2")
     os.utime(path, (1_000_000, 1_000_000))
-    assert plan.spec_file("table", "table2") == path and path.stat().st_mtime == 1_000_000
+    assert spec_file(plan, "table", "table2") == path and path.stat().st_mtime == 1_000_000
     changed = build_plan(smoke(plan.config["results_dir"], seeds=[0, 1, 2]))
-    assert changed.spec_digest("table", "table2") != plan.spec_digest("table", "table2")
-    changed.spec_file("table", "table2")
+    assert spec_digest(changed, "table", "table2") != spec_digest(plan, "table", "table2")
+    spec_file(changed, "table", "table2")
     assert path.stat().st_mtime != 1_000_000 and json.loads(path.read_text())["notes"]["seeds"] == [0, 1, 2]
 
 
@@ -76,7 +85,7 @@ def test_options_that_change_no_numbers_leave_the_run_identity(plan, tmp_path):
                              device="cuda", threads_per_run=2))
     assert set(moved.runs) == set(plan.runs)
     for run_id in plan.runs:
-        assert moved.record_digest(run_id) == plan.record_digest(run_id)
+        assert record_digest(moved, run_id) == record_digest(plan, run_id)
         assert spec_text(moved.runs[run_id]) == spec_text(plan.runs[run_id])
         here, there = plan.runs[run_id].run_spec(plan.run_options), moved.runs[run_id].run_spec(moved.run_options)
         assert here.training_identity() == there.training_identity()
@@ -85,7 +94,7 @@ def test_options_that_change_no_numbers_leave_the_run_identity(plan, tmp_path):
     other_lr["budgets"]["mlp"]["lr"] = 0.5
     changed = build_plan(other_lr)
     mlp = next(r for r in plan.runs if "/mlp1024/" in r)
-    assert changed.record_digest(mlp) != plan.record_digest(mlp)
+    assert record_digest(changed, mlp) != record_digest(plan, mlp)
     assert changed.runs[mlp].run_spec().training_identity() != plan.runs[mlp].run_spec().training_identity()
 
 
@@ -241,7 +250,7 @@ def test_a_view_folder_symlinked_out_of_results_dir_is_refused(tmp_path, capsys)
     plan = build_plan(smoke(tmp_path / "results"))
     outside = tmp_path / "outside"
     outside.mkdir()
-    spec = plan.spec_file("table", "table2")
+    spec = spec_file(plan, "table", "table2")
     plan.layout.tables_dir.parent.mkdir(parents=True, exist_ok=True)
     plan.layout.tables_dir.symlink_to(outside, target_is_directory=True)
     assert main(["table", "--spec", str(spec), "--reported", str(ROOT / "config" / "reported_results.csv")]) == 2

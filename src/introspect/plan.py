@@ -14,7 +14,6 @@ import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from .catalog import registry_catalog
@@ -30,7 +29,6 @@ from .runs import (
     make_run_id,
     method_slug,
 )
-from .specfiles import digest, spec_text, write_if_changed
 from .specs import (
     AnalysisSpec,
     Cell,
@@ -83,28 +81,6 @@ class Plan:
             return self.claims
         return {"table": self.tables, "figure": self.figures, "analysis": self.analyses,
                 "selection": self.selections}[kind][name]
-
-    def spec_file(self, kind: str, name: str) -> Path:
-        """The spec's file under results_dir, written now if its content changed (a job's input)."""
-        path = self.layout.spec_file(kind, None if kind == "claims" else name)
-        return write_if_changed(path, spec_text(self.spec(kind, name)))
-
-    def spec_digest(self, kind: str, name: str) -> str:
-        return digest(spec_text(self.spec(kind, name)))
-
-    def config_file(self) -> Path:
-        """The validated config as JSON under this config's folder (``introspect plan --config`` reads it)."""
-        text = json.dumps(self.config, sort_keys=True, indent=1, allow_nan=False) + "\n"
-        return write_if_changed(self.layout.spec_file("config"), text)
-
-    def record_file(self, run_id: str) -> Path:
-        """The run's record.json in its run directory, written now if its content changed."""
-        run = self.runs[run_id]
-        return write_if_changed(run.files.record, spec_text(run))
-
-    def record_digest(self, run_id: str) -> str:
-        """The digest of what the run trains (not where its data or results live): its params trigger."""
-        return digest(self.runs[run_id].identity())
 
 
 def config_name(config: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import InputError
 from .io import atomic_write_text
@@ -110,3 +110,45 @@ def _prefixed(path: str | Path, load):
         return load()
     except InputError as error:
         raise type(error)(f"{path}: {error}") from None
+
+
+# ---------------------------------------------------------------- the plan's files (the workflow's inputs)
+
+class PlannedJobs(Protocol):
+    """What these functions need of an :class:`introspect.plan.Plan` (named here, not imported: the planner
+    imports this module)."""
+
+    config: dict[str, Any]
+    runs: dict[str, RunRecord]
+
+    @property
+    def layout(self) -> ResultsLayout: ...
+
+    def spec(self, kind: str, name: str) -> Any: ...
+
+
+def spec_file(plan: PlannedJobs, kind: str, name: str) -> Path:
+    """A job's spec file under results_dir, written now if its content changed (the job's input)."""
+    path = plan.layout.spec_file(kind, None if kind == "claims" else name)
+    return write_if_changed(path, spec_text(plan.spec(kind, name)))
+
+
+def spec_digest(plan: PlannedJobs, kind: str, name: str) -> str:
+    return digest(spec_text(plan.spec(kind, name)))
+
+
+def config_file(plan: PlannedJobs) -> Path:
+    """The validated config as JSON in its views' folder (``introspect plan --config`` reads it)."""
+    text = json.dumps(plan.config, sort_keys=True, indent=1, allow_nan=False) + "\n"
+    return write_if_changed(plan.layout.spec_file("config"), text)
+
+
+def record_file(plan: PlannedJobs, run_id: str) -> Path:
+    """The run's record.json in its run directory, written now if its content changed."""
+    run = plan.runs[run_id]
+    return write_if_changed(run.files.record, spec_text(run))
+
+
+def record_digest(plan: PlannedJobs, run_id: str) -> str:
+    """The digest of what the run trains (not where its data or results live): its params trigger."""
+    return digest(plan.runs[run_id].identity())

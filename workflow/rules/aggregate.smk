@@ -71,7 +71,7 @@ rule summary:
     """`snakemake summary`: training runs per table, figure and sweep, and the estimated GPU-hours
     (from config `cluster.epoch_seconds`) of this config, without running anything."""
     input:
-        config=lambda wildcards: ancient(str(PLAN.config_file())),
+        config=lambda wildcards: ancient(str(specfiles.config_file(PLAN))),
     log:
         str(LAYOUT.job_log("summary")),
     localrule: True

@@ -2,6 +2,7 @@
 # run layer (introspect.runs.ResultsLayout): no rule spells a run file's name or builds a run's path.
 import re
 
+from introspect import specfiles
 from introspect.resources import runtime_minutes
 
 LAYOUT = PLAN.layout
@@ -52,17 +53,17 @@ def runtime(wildcards):
 
 def record_digest(wildcards):
     """What the run trains, as a digest: its params (rerun trigger); the record itself is a file."""
-    return PLAN.record_digest(wildcards.run)
+    return specfiles.record_digest(PLAN, wildcards.run)
 
 
 def spec_input(kind, name_of=None):
     """An input function: the job's spec file (written when its content changed), named `spec`.
     ancient(): the file's time stamp is no trigger; its content's digest is the params (spec_digest)."""
-    return lambda wildcards: {"spec": ancient(str(PLAN.spec_file(kind, name_of(wildcards) if name_of else kind)))}
+    return lambda wildcards: {"spec": ancient(str(specfiles.spec_file(PLAN, kind, name_of(wildcards) if name_of else kind)))}
 
 
 def spec_digest(kind, name_of=None):
-    return lambda wildcards: PLAN.spec_digest(kind, name_of(wildcards) if name_of else kind)
+    return lambda wildcards: specfiles.spec_digest(PLAN, kind, name_of(wildcards) if name_of else kind)
 
 
 def fail_option(wildcards):
@@ -74,7 +75,7 @@ def fail_option(wildcards):
 def run_inputs(wildcards):
     """The run's record file, the checkpoints of the runs it starts from or learns from, and the selection
     file of its sweep."""
-    return {"record": ancient(str(PLAN.record_file(wildcards.run))),
+    return {"record": ancient(str(specfiles.record_file(PLAN, wildcards.run))),
             "needs": paths(PLAN.runs[wildcards.run].input_files())}
 
 
