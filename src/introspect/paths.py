@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from .errors import UnsafePathError
@@ -50,14 +51,21 @@ def check_results_dir(results_dir: str | Path) -> Path:
     if not text or text.startswith("-"):
         raise UnsafePathError(f"results_dir: {text!r} must be a directory path (not empty, not starting with '-')")
     resolved = Path(os.path.realpath(os.path.expanduser(text)))
-    refused = {Path(p) for p in SHARED_ROOTS} | {Path(os.path.realpath(Path.home()))}
-    system = next((d for d in SYSTEM_DIRS if _within(resolved, Path(os.path.realpath(d)))
-                   or _within(resolved, Path(d))), None)
+    refused, system_dirs = _refused_roots()
+    system = next((shown for shown, real in system_dirs if _within(resolved, real)), None)
     if resolved in refused or system:
         where = f"inside the system directory {system}" if system else "a shared root, not a results folder"
         raise UnsafePathError(f"results_dir: {text!r} resolves to {resolved}, {where}; give it a folder of its own "
                               "(e.g. results)")
     return resolved
+
+
+@lru_cache(maxsize=1)
+def _refused_roots() -> tuple[frozenset[Path], tuple[tuple[str, Path], ...]]:
+    """The shared roots (the home directory among them) and the system directories, as written and resolved."""
+    refused = frozenset({Path(p) for p in SHARED_ROOTS} | {Path(os.path.realpath(Path.home()))})
+    system = tuple((d, real) for d in SYSTEM_DIRS for real in dict.fromkeys([Path(d), Path(os.path.realpath(d))]))
+    return refused, system
 
 
 def inside(root: Path, relative: str | Path, what: str) -> Path:
@@ -71,4 +79,5 @@ def inside(root: Path, relative: str | Path, what: str) -> Path:
 
 
 def _within(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+    text, base = str(path), str(root)
+    return text == base or text.startswith(base if base.endswith(os.sep) else base + os.sep)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -206,10 +207,8 @@ def _format_value(value: Any) -> str:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How a job runs a record, without changing its numbers: where the data lives and the evaluation
-    batch size (device and threads are the CLI's own flags). Not part of a run's identity: they reach
-    the job as CLI flags (the workflow sets them from the config) and are recorded in ``metrics.json``
-    as provenance, so moving the data reruns nothing and an interrupted run resumes."""
+    """How a job runs a record without changing its numbers (so not its identity): where the data lives and
+    the evaluation batch size. CLI flags, like device and threads; ``metrics.json`` records them."""
 
     data_root: str = "data"
     eval_batch_size: int = 1000
@@ -238,7 +237,7 @@ class RunRecord:
     selection: str | None = None  # id of the sweep whose chosen hyper-parameters complete `method`
     stop_epoch: int | None = None
 
-    @property
+    @cached_property
     def layout(self) -> ResultsLayout:
         return ResultsLayout(self.results_dir)
 
@@ -294,7 +293,8 @@ class RunRecord:
         return RunSpec.from_dict(self.run_spec_dict(options=options))
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "method": dict(self.method), "spec": dict(self.spec)}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**data, "method": dict(self.method), "spec": dict(self.spec)}
 
     @classmethod
     def from_dict(cls, data: Any) -> RunRecord:
