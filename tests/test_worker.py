@@ -108,3 +108,19 @@ def test_the_worker_serves_only_processes_its_snakemake_started():
         stranger.wait()
         server.close()
         client.close()
+
+
+@pytest.mark.parametrize("request_data", [b"[1, 2]", b'{"argv": "train"}', b"{not json",
+                                          b'{"argv": [], "sys_argv": [], "cwd": 1, "env": {}}'])
+def test_a_malformed_request_is_refused_without_a_job_and_the_worker_serves_on(worker, tmp_path, request_data):
+    import socket
+
+    from introspect.worker import _HEADER
+
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.connect(str(worker))
+    socket.send_fds(conn, [_HEADER.pack(len(request_data)) + request_data], [0, 1, 2])
+    assert conn.recv(8) == b""  # closed without forking a job
+    conn.close()
+    client = _train(tmp_path / "run", worker)  # and the next job is served
+    assert client.wait(timeout=120) == 0

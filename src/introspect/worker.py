@@ -32,6 +32,7 @@ SOCKET_ENV = "INTROSPECT_WORKER"
 _HEADER = struct.Struct("!I")
 _STATUS = struct.Struct("!i")
 _PID = struct.Struct("!q")
+_MAX_REQUEST = 16 << 20  # argv and environment of one job; a larger length is not a client of ours
 
 
 # ---------------------------------------------------------------- client (no torch here)
@@ -145,17 +146,22 @@ def _started_by(conn: socket.socket, ancestor: int | None) -> bool:
 
 
 def _fork_job(server: socket.socket, conn: socket.socket) -> None:
+    fds: list[int] = []
     try:
         conn.settimeout(5.0)
         first, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 3)
         size = _HEADER.unpack(first[:_HEADER.size])[0]
+        if size > _MAX_REQUEST:
+            raise ValueError(f"a request of {size} bytes")
         body = first[_HEADER.size:]
         if len(body) < size:
             body += _read_exactly(conn, size - len(body))
-        request = json.loads(body)
+        request = _checked_request(json.loads(body), fds)
     except (OSError, ValueError, struct.error, ConnectionError) as error:
         print(f"introspect worker: bad request ({error})", file=sys.stderr, flush=True)
         conn.close()
+        for fd in fds:  # the streams a bad request passed
+            os.close(fd)
         return
     if os.fork() == 0:  # the child: becomes the job
         server.close()
@@ -163,6 +169,22 @@ def _fork_job(server: socket.socket, conn: socket.socket) -> None:
     conn.close()
     for fd in fds:
         os.close(fd)
+
+
+def _checked_request(request: object, fds: list[int]) -> dict:
+    """The request a client sends (argv, sys_argv, cwd, env) with its three standard streams, or ValueError."""
+    if len(fds) != 3 or not isinstance(request, dict):
+        raise ValueError("not a request with three standard streams")
+    valid = (_strings(request.get("argv")) and _strings(request.get("sys_argv"))
+             and isinstance(request.get("cwd"), str) and isinstance(request.get("env"), dict)
+             and _strings(list(request["env"])) and _strings(list(request["env"].values())))
+    if not valid:
+        raise ValueError("argv, sys_argv, cwd or env missing or of the wrong type")
+    return request
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def _run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
