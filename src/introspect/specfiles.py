@@ -1,7 +1,7 @@
 """Spec and record files: the plan writes each job's spec (or run record) as JSON under ``results_dir``,
 only when its content changes, and the job's command reads it back (``--spec FILE``, ``--record FILE``).
 
-A file, not the command line: the paper config's claims spec alone is ~80 KB, and Linux caps one
+A file, not the command line: a config's claims spec grows with its claims, and Linux caps one
 argument at 128 KiB. The rule names the file as an input (``ancient``: its time stamp is no trigger)
 and keeps :func:`digest` of its content as a param, so Snakemake reruns exactly the jobs whose
 definition changed. Reading checks every key, type and id that becomes a path: a spec file is data,
