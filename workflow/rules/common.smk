@@ -112,9 +112,10 @@ def claims_summary():
     return text + ("\nSanity flags under claims:\n" + "\n".join(lines) + more if lines else "")
 
 
-# A warm local worker (introspect.worker): on a local run, jobs fork from one process that imported
-# torch once, instead of paying ~2.5 s of imports each. Jobs fall back to running themselves if it
-# is not there (cluster jobs, `local_worker: false`, a worker that failed to start).
+# A warm local worker (introspect.worker): the jobs this Snakemake process starts itself (every job of a
+# local run, the local rules of a cluster run) fork from one process that imported torch once, instead
+# of importing it each. It serves no other process, so cluster jobs on this host run themselves, as do
+# jobs when it is not there (`local_worker: false`, a worker that failed to start).
 LOCAL_WORKER = {}
 
 
