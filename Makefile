@@ -29,4 +29,4 @@ test: setup lint
 	python -m pytest -ra
 
 clean-results:
-	rm -rf results/runs results/tables results/stats results/selection results/figures results/logs results/claims.* .snakemake
+	rm -rf results/runs results/selection results/default results/paper results/mnist5k results/smoke .snakemake

@@ -10,9 +10,11 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
-# The default config only when no --configfile is given: Snakemake would otherwise deep-merge the
-# given file into the default one, and a config's tables would inherit the default's.
-if not workflow.overwrite_configfiles:
+# The default config only when no --configfile gave a whole config (one with its tables): Snakemake would
+# otherwise deep-merge the given file into the default one, and a config's tables would inherit the
+# default's. A file without tables (an overlay, e.g. other seeds) is merged over the default; --config
+# values always win. `config` already holds --configfile and --config here.
+if "tables" not in config:
 
     configfile: "config/config.yaml"
 
@@ -40,7 +42,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/functions.smk"
-include: "workflow/rules/regularisers.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/teachers.smk"
 include: "workflow/rules/distillation.smk"
 include: "workflow/rules/le.smk"
@@ -61,7 +63,7 @@ onsuccess:
         print("Figures and analyses:\n  " + "\n  ".join(figure_outputs(PLAN.figures) + analysis_outputs(PLAN.analyses)))
     if PLAN.claims and LAYOUT.claims("md").exists():  # not built by a run of another target (e.g. summary)
         print(f"\nClaims ({LAYOUT.claims('md')}):\n{claims_summary()}")
-    print("HTML report of all of them: snakemake --report results/report.html (same --configfile)")
+    print(f"HTML report of all of them: snakemake --report {LAYOUT.views_dir / 'report.html'} (same --configfile)")
 
 
 onerror:

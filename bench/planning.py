@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from common import write_rows  # noqa: E402
 from introspect.analysis.tables import write_table  # noqa: E402
 from introspect.runs import ResultsLayout  # noqa: E402
-from introspect.specs import TableSpec  # noqa: E402
+from introspect.specs import Cell, TableSpec  # noqa: E402
 
 
 def time_paper_plan(workdir: Path, cache: Path) -> float:
@@ -48,11 +48,9 @@ def time_aggregation(workdir: Path, runs: int = 2000, seeds: int = 100) -> float
             files.directory.mkdir(parents=True)
             files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": 90 + (c + seed) % 7 / 10, "spec": {}}))
             ids.append(f"cell{c}/seed{seed}")
-        cells.append({"group": f"M{c // 5}", "method": f"method{c % 5}", "model": "resnet14",
-                      "paper_dataset": "cifar10", "run_ids": ids, "seeds": list(range(seeds))})
-    spec = TableSpec.from_dict({"name": "bench", "settings": {}, "cells": cells, "results_dir": str(workdir),
-                                "config": {"title": "bench", "metric": "accuracy",
-                                           "methods": [f"method{i}" for i in range(5)], "compare_to": ["method4"]}})
+        cells.append(Cell(f"M{c // 5}", f"method{c % 5}", "resnet14", "cifar10", ids, list(range(seeds))))
+    spec = TableSpec("bench", "bench", [f"method{i}" for i in range(5)], [], cells, str(workdir),
+                     compare_to=["method4"])
     start = time.perf_counter()
     write_table(spec, ROOT / "config" / "reported_results.csv")
     return time.perf_counter() - start

@@ -98,9 +98,9 @@ def outputs_of(plan):
                 if path)
     yield from (Path(s.path) for s in plan.selections.values())
     for name in [*plan.tables, *plan.analyses]:
-        yield results / "tables" / f"{name}.md"
+        yield plan.layout.table(name, "md")
     for name in plan.figures:
-        yield results / "figures" / f"{name}.png"
+        yield plan.layout.figure(name, "png")
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,

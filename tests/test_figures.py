@@ -16,7 +16,7 @@ from introspect.analysis.numbers import summarise
 from introspect.cli import main
 from introspect.explain import explain
 from introspect.models import build_model
-from introspect.runs import ResultsLayout
+from introspect.runs import ResultsLayout, label_slug
 
 REPORTED = Path(__file__).resolve().parents[1] / "config" / "reported_results.csv"
 
@@ -59,13 +59,14 @@ def accuracy_runs(results_dir: Path) -> dict:
     for method, accs in values.items():
         ids = []
         for seed, acc in enumerate(accs):
-            files = layout.run(f"resnet8/{method}/seed{seed}")
+            run_id = f"resnet8/{label_slug(method)}/seed{seed}"
+            files = layout.run(run_id)
             files.directory.mkdir(parents=True)
             files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": acc, "spec": {}}))
-            ids.append(f"resnet8/{method}/seed{seed}")
+            ids.append(run_id)
         cells.append({"group": "ResNet8", "method": method, "model": "resnet8", "paper_dataset": "cifar10",
                       "run_ids": ids, "seeds": [0, 1, 2]})
-    return {"name": "figure3", "config": {"kind": "accuracy", "paper_figure": 3, "title": "LE explainers"},
+    return {"name": "figure3", "kind": "accuracy", "paper_figure": 3, "title": "LE explainers",
             "results_dir": str(results_dir), "panels": [], "cells": cells}, values
 
 
@@ -76,7 +77,8 @@ def test_accuracy_figure_writes_every_file_the_cli_help_promises(tmp_path, capsy
     promised = re.findall(r"NAME(\.\w+)", capsys.readouterr().out.replace("NAME.png, NAME.pdf and NAME.csv",
                                                                              "NAME.png NAME.pdf NAME.csv"))
     assert set(promised) == {".png", ".pdf", ".csv"}
-    assert main(["figure", "--spec", json.dumps(spec), "--reported", str(REPORTED)]) == 0
+    (tmp_path / "figure3.json").write_text(json.dumps(spec))
+    assert main(["figure", "--spec", str(tmp_path / "figure3.json"), "--reported", str(REPORTED)]) == 0
     layout = ResultsLayout(tmp_path)
     for suffix in promised:
         assert layout.figure("figure3", suffix[1:]).stat().st_size > 0

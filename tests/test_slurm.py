@@ -94,6 +94,7 @@ def test_small_config_through_slurm_with_a_failed_seed_rerun_alone(slurm, tmp_pa
     failing = "digits/resnet8/resnet-e3/ls-alpha0.9/seed1"  # a run no other run depends on
     write_config(workdir, fail_runs={failing: 1}, **small_config())
     results = workdir / "results"
+    views = results / "smoke"  # the smoke config's name
 
     first = snakemake(workdir, *PROFILE, env=env, check=False, cwd=ROOT)
     output = first.stdout + first.stderr
@@ -101,16 +102,16 @@ def test_small_config_through_slurm_with_a_failed_seed_rerun_alone(slurm, tmp_pa
     assert "Tables not produced: 1 run(s) have not finished" in output and failing in output
     assert "failure injected at epoch 1" in (results / "runs" / failing / "train.log").read_text()
     # the table and the claims (which read all its cells) need the failed run and are refused; the figure is built
-    assert not (results / "tables" / "table2.csv").exists() and not (results / "claims.csv").exists()
-    assert (results / "figures" / "figure3.csv").exists()
+    assert not (views / "tables" / "table2.csv").exists() and not (views / "claims.csv").exists()
+    assert (views / "figures" / "figure3.csv").exists()
     finished = metrics_mtimes(results)
     assert len(finished) == 8 - 1  # every other run of the DAG finished (--keep-going)
 
     partial = snakemake(workdir, *PROFILE, "--config", "allow_missing_seeds=True", env=env, cwd=ROOT)
-    table = table_numbers(results, "table2").set_index(["group", "method"])
+    table = table_numbers(views, "table2").set_index(["group", "method"])
     assert table.loc[("ResNet8", "LS"), "n"] == 1 and (table.n.drop(("ResNet8", "LS")) == 2).all()
-    assert "Missing runs (1)" in (results / "tables" / "table2.md").read_text()
-    assert (results / "claims.csv").exists()
+    assert "Missing runs (1)" in (views / "tables" / "table2.md").read_text()
+    assert (views / "claims.csv").exists()
     assert metrics_mtimes(results) == finished, partial.stdout[-2000:]  # nothing retrained
 
     write_config(workdir, **small_config())  # the failure is gone from the config
@@ -119,10 +120,11 @@ def test_small_config_through_slurm_with_a_failed_seed_rerun_alone(slurm, tmp_pa
     assert set(after) - set(finished) == {f"runs/{failing}/metrics.json"}
     assert {k: v for k, v in after.items() if k in finished} == finished  # others untouched
     local.result(timeout=1500)
-    ours, reference = table_numbers(results, "table2"), table_numbers(reference_dir / "results", "table2")
+    reference_views = reference_dir / "results" / "smoke"
+    ours, reference = table_numbers(views, "table2"), table_numbers(reference_views, "table2")
     assert ours.reset_index(drop=True).equals(reference.reset_index(drop=True))
     for name in ("figures/figure3.csv", "claims.csv"):
-        assert (results / name).read_text() == (reference_dir / "results" / name).read_text(), name
+        assert (views / name).read_text() == (reference_views / name).read_text(), name
 
     calls = submissions(state)
     assert {c["partition"] for c in calls} == {PARTITION}

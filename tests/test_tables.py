@@ -1,6 +1,7 @@
 """Aggregation of run directories into a table, checked on synthetic runs with known numbers."""
 import json
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -9,8 +10,8 @@ import pytest
 
 from introspect.analysis.cells import MissingRunsError
 from introspect.analysis.tables import write_table
-from introspect.runs import ResultsLayout
-from introspect.specs import TableSpec
+from introspect.runs import ResultsLayout, label_slug
+from introspect.specs import Cell, SweepSettings, TableNotes, TableSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTED = ROOT / "config" / "reported_results.csv"
@@ -31,7 +32,7 @@ def make_runs(results_dir: Path, skip=(), name="table2"):
     for (group, method), values in VALUES.items():
         ids = []
         for seed, value in enumerate(values):
-            run_id = f"{group}/{method}/seed{seed}"
+            run_id = f"{group}/{label_slug(method)}/seed{seed}"
             ids.append(run_id)
             if run_id in skip:
                 continue
@@ -39,13 +40,10 @@ def make_runs(results_dir: Path, skip=(), name="table2"):
             files.directory.mkdir(parents=True)
             files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": value, "test_acc_max": value + 0.5,
                                                  "n_test": 359, "spec": {}}))
-        cells.append({"group": group, "method": method, "model": group.lower(), "paper_dataset": "cifar10",
-                      "run_ids": ids, "seeds": [0, 1, 2]})
-    return TableSpec.from_dict({
-        "name": name, "settings": {"dataset": "digits", "seeds": [0, 1, 2]}, "results_dir": str(results_dir),
-        "config": {"title": "Regularisers", "paper_table": 2, "metric": "accuracy", "layout": "models_as_rows",
-                   "methods": ["CE", "LS", "LE(Grad-CAM)"], "compare_to": ["LE(Grad-CAM)"]},
-        "cells": cells})
+        cells.append(Cell(group, method, group.lower(), "cifar10", ids, [0, 1, 2]))
+    notes = TableNotes("digits", [0, 1, 2], [], [], SweepSettings("validation", "val_acc_final", [0]))
+    return TableSpec(name, "Regularisers", ["CE", "LS", "LE(Grad-CAM)"], [], cells, str(results_dir), paper_table=2,
+                     compare_to=["LE(Grad-CAM)"], notes=notes)
 
 
 def markdown_text(md: str) -> str:
@@ -138,12 +136,10 @@ NASTY_TEX = (r"A\&B\%C\$D\#E\_F\{G\}H{\textasciitilde}I{\textasciicircum}J{\text
 def nasty_spec(results_dir: Path) -> TableSpec:
     """Table 2's synthetic runs with LaTeX and HTML specials in the title, a group and a method label."""
     spec = make_runs(results_dir)
-    spec.config["title"] = f"Title {NASTY}"
-    for cell in spec.cells:
-        cell.group = cell.group.replace("ResNet8", f"Net {NASTY}")
-        cell.method = cell.method.replace("LS", f"LS {NASTY}")
-    spec.config["methods"] = [m.replace("LS", f"LS {NASTY}") for m in spec.config["methods"]]
-    return spec
+    cells = [replace(cell, group=cell.group.replace("ResNet8", f"Net {NASTY}"),
+                     method=cell.method.replace("LS", f"LS {NASTY}")) for cell in spec.cells]
+    return replace(spec, title=f"Title {NASTY}", cells=cells,
+                   methods=[m.replace("LS", f"LS {NASTY}") for m in spec.methods])
 
 
 class PageText(HTMLParser):
@@ -210,7 +206,7 @@ def test_student_analysis_html_escapes_and_uses_the_same_page(tmp_path):
                              **{f"{k}_{s}": 0.5 for k in ("agreement", "explanation_similarity", "relevance",
                                                            "accuracy") for s in ("mean", "std")}}])
     page = PageText()
-    spec = AnalysisSpec("students", {"title": f"T {NASTY}"}, "results", [0, 1], [], [])
+    spec = AnalysisSpec("students", f"T {NASTY}", "results", [0, 1], [], [])
     page.feed(_html(spec, summary, [0.5]))
     assert "script" not in [tag for tag, _ in page.tags] and "style" in [tag for tag, _ in page.tags]
     assert page.rows[1][:4] == ["table5", f"G {NASTY}", "KD", "2"]
@@ -231,22 +227,19 @@ def test_a_group_without_ce_is_checked_against_the_ce_runs_of_another_table(tmp_
         finished(f"kd/seed{seed}", seed, 95.0)
         finished(f"ce/seed{seed}", seed, 96.0 + 0.1 * seed)  # the CE runs of another table
     finished("teacher/seed0", 0, 93.3)  # a teacher worse than its student's CE
-    spec = TableSpec.from_dict({
-        "name": "table5", "results_dir": str(tmp_path), "settings": {},
-        "config": {"title": "Students", "metric": "accuracy", "methods": ["KD"], "compare_to": []},
-        "cells": [{"group": "ResNet8", "method": "KD", "model": "resnet8", "paper_dataset": None,
-                   "run_ids": [f"kd/seed{s}" for s in range(5)], "seeds": list(range(5)),
-                   "teacher_run_ids": ["teacher/seed0"] * 5}],
-        "references": {"ResNet8": [f"ce/seed{s}" for s in range(5)]}})
+    cell = Cell("ResNet8", "KD", "resnet8", None, [f"kd/seed{s}" for s in range(5)], list(range(5)),
+                teacher_run_ids=["teacher/seed0"] * 5)
+    spec = TableSpec("table5", "Students", ["KD"], [], [cell], str(tmp_path),
+                     references={"ResNet8": [f"ce/seed{s}" for s in range(5)]})
     write_table(spec, REPORTED)
     row = pd.read_csv(layout.table("table5", "csv")).iloc[0]
     assert "[teacher_not_better] teacher of KD on ResNet8 (93.30%) is not better than CE on ResNet8 (96.20%)" \
         in row["flags"]
-    spec.references = {}
+    spec = replace(spec, references={})
     write_table(spec, REPORTED)  # without the reference there is nothing to compare the teacher with
     assert pd.isna(pd.read_csv(layout.table("table5", "csv")).iloc[0]["flags"])
     # a peer (BAN's: the student's own architecture, trained with CE) is no teacher to flag
-    spec.references = {"ResNet8": [f"ce/seed{s}" for s in range(5)]}
+    spec = replace(spec, references={"ResNet8": [f"ce/seed{s}" for s in range(5)]})
     peer = layout.run("teacher/seed0").metrics
     peer.write_text(json.dumps({**json.loads(peer.read_text()), "model": "resnet8"}))
     write_table(spec, REPORTED)

@@ -98,8 +98,9 @@ def test_a_corrupt_teacher_checkpoint_is_an_error_naming_it(tmp_path):
     teacher = tmp_path / "teacher" / "model.pt"
     teacher.parent.mkdir()
     teacher.write_bytes(b"PK\x03\x04 not a checkpoint")
-    kd = spec(method={"name": "kd"}, teacher=str(teacher)).to_dict()
-    result = subprocess.run([sys.executable, "-m", "introspect", "train", "--spec", json.dumps(kd), "--out",
+    kd = tmp_path / "kd.json"
+    kd.write_text(json.dumps(spec(method={"name": "kd"}, teacher=str(teacher)).to_dict()))
+    result = subprocess.run([sys.executable, "-m", "introspect", "train", "--spec", str(kd), "--out",
                              str(tmp_path / "run")], env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
                             capture_output=True, text=True, timeout=300)
     assert result.returncode != 0 and "Traceback" not in result.stderr
@@ -110,7 +111,7 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     """A real kill -9 of the CLI (no handler runs) after at least one epoch's checkpoint."""
     run_spec = spec(epochs=8, model="resnet8", method={"name": "le", "explainer": "grad", "warmup_epochs": 1})
     run_dir = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "introspect", "train", "--spec", json.dumps(run_spec.to_dict()),
+    cmd = [sys.executable, "-m", "introspect", "train", "--spec", spec_file(tmp_path, run_spec),
            "--out", str(run_dir), "--threads", "1"]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     process = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
@@ -135,7 +136,7 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
 def test_sigterm_stops_with_a_checkpoint_and_a_nonzero_exit(tmp_path):
     run_spec = spec(epochs=30, model="resnet8")
     run_dir = tmp_path / "run"
-    cmd = [sys.executable, "-m", "introspect", "train", "--spec", json.dumps(run_spec.to_dict()), "--out", str(run_dir)]
+    cmd = [sys.executable, "-m", "introspect", "train", "--spec", spec_file(tmp_path, run_spec), "--out", str(run_dir)]
     process = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stderr=subprocess.PIPE,
                                text=True)
     deadline = time.time() + 120
@@ -229,10 +230,20 @@ def test_resuming_with_a_different_spec_is_refused(tmp_path):
 
 
 def test_cli_rejects_a_bad_spec_with_exit_code_2(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "introspect", "train", "--spec", '{"run_id": "x", "colour": 1}',
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"run_id": "x", "colour": 1}')
+    result = subprocess.run([sys.executable, "-m", "introspect", "train", "--spec", str(bad),
                              "--out", str(tmp_path)], env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
                             capture_output=True, text=True)
     assert result.returncode == 2 and "unknown key(s): colour" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and str(bad) in result.stderr
+
+
+def spec_file(directory, run_spec) -> str:
+    """The CLI reads a run spec from a file."""
+    path = directory / f"{run_spec.run_id}.spec.json"
+    path.write_text(json.dumps(run_spec.to_dict()))
+    return str(path)
 
 
 def test_a_missing_warmup_checkpoint_is_a_clear_error(tmp_path):

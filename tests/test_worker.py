@@ -56,7 +56,9 @@ def _train(out, socket=None, spec=SPEC, **popen):
     env.pop("INTROSPECT_WORKER", None)
     if socket:
         env["INTROSPECT_WORKER"] = str(getattr(socket, "socket", socket))
-    cmd = [sys.executable, "-m", "introspect", "train", "--spec", json.dumps(spec), "--out", str(out), "--threads", "1"]
+    spec_file = Path(str(out) + ".spec.json")
+    spec_file.write_text(spec if isinstance(spec, str) else json.dumps(spec))
+    cmd = [sys.executable, "-m", "introspect", "train", "--spec", str(spec_file), "--out", str(out), "--threads", "1"]
     return subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, **popen)
 
 
@@ -150,3 +152,46 @@ def test_the_worker_removes_its_directory_when_it_fails_to_start():
     assert result.returncode == 1 and not directory.exists()
     assert result.stderr.strip().startswith("error: the worker cannot serve on") and "Traceback" not in result.stderr
     directory.parent.rmdir()
+
+
+def test_an_input_error_through_the_worker_is_one_line_and_its_exit_code(worker, tmp_path):
+    client = _train(tmp_path / "run", worker, "{not json")
+    assert client.wait(timeout=60) == 2  # errors.EXIT_INPUT_ERROR
+    err = client.stderr.read().strip()
+    assert len(err.splitlines()) == 1 and "not valid JSON" in err and "Traceback" not in err, err
+
+
+def test_the_worker_serves_only_processes_its_snakemake_started():
+    """A cluster job on the worker's host (not a descendant of its Snakemake) runs itself."""
+    import socket
+
+    from introspect.worker import _started_by
+
+    server, client = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert _started_by(server, os.getpid())  # this process: the peer, its own ancestor
+        assert _started_by(server, os.getppid())  # and its parent
+        assert not _started_by(server, stranger.pid)  # a process that did not start it
+        assert _started_by(server, None)  # no Snakemake named: a worker started by hand serves anyone
+    finally:
+        stranger.kill()
+        stranger.wait()
+        server.close()
+        client.close()
+
+
+@pytest.mark.parametrize("request_data", [b"[1, 2]", b'{"argv": "train"}', b"{not json",
+                                          b'{"argv": [], "sys_argv": [], "cwd": 1, "env": {}}'])
+def test_a_malformed_request_is_refused_without_a_job_and_the_worker_serves_on(worker, tmp_path, request_data):
+    import socket
+
+    from introspect.worker import _HEADER
+
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.connect(str(worker))
+    socket.send_fds(conn, [_HEADER.pack(len(request_data)) + request_data], [0, 1, 2])
+    assert conn.recv(8) == b""  # closed without forking a job
+    conn.close()
+    client = _train(tmp_path / "run", worker)  # and the next job is served
+    assert client.wait(timeout=120) == 0

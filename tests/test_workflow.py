@@ -3,14 +3,14 @@ import pandas as pd
 import pytest
 
 from introspect.plan import build_plan, load_config
-from workflow_helpers import ROOT, job_counts, snakemake, write_config
+from workflow_helpers import ROOT, job_counts, snakemake, views_dir, write_config
 
 pytestmark = pytest.mark.workflow
 
 
 def test_smoke_workflow_produces_every_table_figure_and_analysis(smoke_run):
     workdir, config, result = smoke_run
-    results = workdir / "results"
+    results = views_dir(workdir, config)
     tables = results / "tables"
     assert "Tables:" in result.stdout + result.stderr
     for name in ("table1", "table2", "table3", "table4", "table5", "table6"):
@@ -65,7 +65,7 @@ def test_sweeps_select_on_validation_and_the_final_runs_use_the_choice(smoke_run
     """sweep runs -> selection file (validation scores) -> final runs trained with the chosen value."""
     import json
 
-    workdir, _, _ = smoke_run
+    workdir, config, _ = smoke_run
     results = workdir / "results"
     (selection_file,) = (results / "selection").glob("digits/resnet8/*/Dropout-rate-*.json")
     selection = json.loads(selection_file.read_text())
@@ -80,7 +80,7 @@ def test_sweeps_select_on_validation_and_the_final_runs_use_the_choice(smoke_run
     for final in finals:
         assert final["hyperparameters"]["rate"] == selection["chosen"]["rate"]
         assert (workdir / final["spec"]["hyperparameters_from"]).resolve() == selection_file.resolve()
-    md = (results / "tables" / "table2.md").read_text()
+    md = (views_dir(workdir, config) / "tables" / "table2.md").read_text()
     assert f"Dropout (ResNet8): rate={selection['chosen']['rate']} selected by val_acc_final" in md
     assert "rate=swept over [0.1, 0.5]" in md
 
@@ -104,7 +104,7 @@ def test_every_claim_gets_an_effect_a_test_and_a_verdict_that_follows_from_them(
     import yaml
 
     workdir, config, result = smoke_run
-    results = workdir / "results"
+    results = views_dir(workdir, config)
     claims = pd.read_csv(results / "claims.csv", keep_default_na=False, na_values=[""])
     assert list(claims.name) == [c["name"] for c in config["claims"]]
     assert set(claims.verdict) <= {"replicated", "contradicted", "inconclusive", "inconclusive (underpowered)"}
@@ -163,7 +163,7 @@ def test_the_paper_config_plans_without_error(tmp_path):
 
     shutil.copy(ROOT / "config" / "paper.yaml", tmp_path / "config.yaml")
     started = time.perf_counter()
-    result = snakemake(tmp_path, "-n", "--cores", "1", "--config", f"results_dir={tmp_path / 'results'}",
+    result = snakemake(tmp_path, "-n", "-p", "--cores", "1", "--config", f"results_dir={tmp_path / 'results'}",
                        f"reported_results={ROOT / 'config' / 'reported_results.csv'}")
     print(f"paper plan: {time.perf_counter() - started:.1f}s")
     # one job per planned training run, selection, table, figure and analysis, plus claims, tests and all
@@ -177,6 +177,9 @@ def test_the_paper_config_plans_without_error(tmp_path):
     assert jobs["claims"] == jobs["significance_tests"] == jobs["all"] == 1
     assert jobs["total"] == len(plan.runs) + len(plan.selections) + len(plan.tables) + len(plan.figures) + len(
         plan.analyses) + 3
+    # specs and records are files: no job's command carries one (Linux caps one argument at 128 KiB)
+    commands = [line for line in result.stdout.splitlines() if "-m introspect" in line]
+    assert len(commands) == jobs["total"] - 1 and max(map(len, commands)) < 16 * 1024
 
 
 def test_distillation_from_a_teacher_runs_end_to_end(tmp_path):  # in-process jobs (no local worker)
@@ -196,9 +199,9 @@ def test_distillation_from_a_teacher_runs_end_to_end(tmp_path):  # in-process jo
     plan = snakemake(tmp_path, "-n", "--cores", "1").stdout
     assert plan.count("rule teacher:") == 2 and plan.count("rule distill:") == 6  # teacher, assistant
     snakemake(tmp_path, "--cores", "2")
-    md = (tmp_path / "results" / "tables" / "table5.md").read_text()
+    md = (tmp_path / "results" / "smoke" / "tables" / "table5.md").read_text()
     assert "Teacher resnet26 (resnet26):" in md and "Teacher resnet14 (assistant14):" in md
-    table = pd.read_csv(tmp_path / "results" / "tables" / "table5.csv")
+    table = pd.read_csv(tmp_path / "results" / "smoke" / "tables" / "table5.csv")
     assert set(table.method) == {"KD", "AT+KD", "TAKD"} and (table.n == 2).all()
     assert table.set_index("method").loc["KD", "paper_mean"] == 88.07
 
@@ -216,4 +219,98 @@ def test_the_summary_target_prints_runs_per_table_and_gpu_hours(tmp_path):
     assert "t1: 4 runs" in result.stdout and "sweeps: 3 runs in 1 selections" in result.stdout
     assert "estimated GPU-hours: 0.1 " in result.stdout  # 14 epochs x 30 s = 0.117 h
     written = [str(p.relative_to(tmp_path)) for p in (tmp_path / "results").rglob("*") if p.is_file()]
-    assert written == ["results/logs/summary.log"]  # its own log only: nothing was run
+    # its own log and the config it read (a file, not command-line text): nothing was run
+    assert sorted(written) == ["results/smoke/logs/summary.log", "results/smoke/specs/config.json"]
+
+
+def copy_of_the_smoke_runs(smoke_run, workdir):
+    """A new working directory whose results_dir holds the smoke run's finished runs and selections (times
+    kept), so configs over them plan and run only their views."""
+    import shutil
+
+    source = smoke_run[0] / "results"
+    for folder in ("runs", "selection"):
+        shutil.copytree(source / folder, workdir / "results" / folder)
+
+
+def test_options_that_change_no_numbers_rerun_nothing(smoke_run, tmp_path):
+    workdir, _, _ = smoke_run
+    result = snakemake(workdir, "-n", "--cores", "1", "--config", f"data_root={tmp_path / 'scratch'}",
+                       "eval_batch_size=7", "threads_per_run=2")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_an_interrupted_run_resumes_under_a_new_data_root(tmp_path):
+    import json
+
+    table = {"title": "CE", "dataset": "digits", "methods": ["CE"],
+             "groups": [{"label": "MLP1024", "model": "mlp1024", "budget": "mlp"}]}
+    run_id = "digits/mlp1024/mlp-e2/ce/seed0"
+    common = dict(tables={"t": table}, figures={}, analyses={}, claims=[], teachers={}, seeds=[0, 1],
+                  local_worker=False)
+    write_config(tmp_path, fail_runs={run_id: 1}, **common)
+    assert snakemake(tmp_path, "--cores", "1", check=False).returncode != 0
+    run = tmp_path / "results" / "runs" / run_id
+    assert (run / "checkpoint.pt").exists() and not (run / "metrics.json").exists()
+    write_config(tmp_path, data_root=str(tmp_path / "scratch"), **common)
+    snakemake(tmp_path, "--cores", "1")
+    assert "resuming after epoch 1" in (run / "train.log").read_text()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["spec"]["dataset"]["root"] == str(tmp_path / "scratch")  # provenance
+
+
+def test_a_config_with_600_claims_plans_and_runs_its_claims_job(smoke_run, tmp_path):
+    """The claims spec is a file (~0.8 MB here), not a command-line argument."""
+    copy_of_the_smoke_runs(smoke_run, tmp_path)
+    config = write_config(tmp_path)
+    claims = [{**claim, "name": f"{claim['name']}_{i}"} for i in range(600 // len(config["claims"]) + 1)
+              for claim in config["claims"]][:600]
+    config = write_config(tmp_path, claims=claims)
+    target = str(views_dir(tmp_path, config) / "claims.csv")
+    plan = snakemake(tmp_path, "-n", "-p", "--cores", "1", target).stdout
+    assert "rule claims:" in plan and "rule train:" not in plan and "rule select_hyperparameters:" not in plan
+    assert max(len(line) for line in plan.splitlines() if "-m introspect" in line) < 16 * 1024
+    snakemake(tmp_path, "--cores", "1", target)
+    written = pd.read_csv(target, keep_default_na=False)
+    assert len(written) == 600 and written.name.is_unique
+
+
+def test_two_configs_in_one_results_dir_keep_both_sets_of_views(smoke_run, tmp_path):
+    copy_of_the_smoke_runs(smoke_run, tmp_path)
+    smoke = write_config(tmp_path)
+    views = {}
+    for name, title in (("alpha", "First config"), ("beta", "Second config")):
+        table = {**smoke["tables"]["table3"], "title": title}
+        config = write_config(tmp_path, name=name, tables={"table3": table}, figures={}, analyses={}, teachers={},
+                              claims=[c for c in smoke["claims"] if c["table"] == "table3"])
+        result = snakemake(tmp_path, "--cores", "1")
+        assert "rule train:" not in result.stdout  # the runs are shared: nothing trains
+        views[name] = views_dir(tmp_path, config)
+    for name, title in (("alpha", "First config"), ("beta", "Second config")):
+        assert title in (views[name] / "tables" / "table3.md").read_text()
+        assert len(pd.read_csv(views[name] / "claims.csv")) == 1
+    assert not (tmp_path / "results" / "tables").exists() and not (tmp_path / "results" / "claims.csv").exists()
+
+
+def test_an_overlay_keeps_its_base_configs_name_and_lint_stays_clean(tmp_path):
+    """`--configfile base overlay`: the overlay (other seeds, no name) is merged over the base and its views
+    stay under the base's name. `snakemake --lint` finds nothing (the Snakefile uses public interfaces)."""
+    import subprocess
+
+    import yaml
+
+    from workflow_helpers import BIN
+
+    write_config(tmp_path)  # the smoke config: name smoke
+    (tmp_path / "overlay.yaml").write_text(yaml.safe_dump({"seeds": [0]}))
+    common = ["--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path)]
+    dry = subprocess.run([str(BIN / "snakemake"), "-n", "--cores", "1", *common, "--configfile",
+                          str(tmp_path / "config.yaml"), str(tmp_path / "overlay.yaml")],
+                         capture_output=True, text=True, timeout=600)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert str(tmp_path / "results" / "smoke" / "tables" / "table2.md") in dry.stdout
+    assert "/seed1/" not in dry.stdout and "/seed0/" in dry.stdout
+    for args in ([], ["--configfile", str(ROOT / "config" / "smoke.yaml")]):
+        lint = subprocess.run([str(BIN / "snakemake"), "--lint", *args], capture_output=True, text=True, cwd=ROOT,
+                              timeout=600)
+        assert "Congratulations, your workflow is in a good condition!" in lint.stdout + lint.stderr, lint.stdout

@@ -34,8 +34,13 @@ def snakemake(workdir: Path, *args: str, env: dict | None = None, check: bool = 
     return result
 
 
-def table_numbers(results: Path, name: str) -> pd.DataFrame:
-    table = pd.read_csv(results / "tables" / f"{name}.csv")
+def views_dir(workdir: Path, config: dict) -> Path:
+    """Where a config's tables, stats, figures and claims go (results_dir/<its name>/)."""
+    return workdir / "results" / config.get("name", "default")
+
+
+def table_numbers(views: Path, name: str) -> pd.DataFrame:
+    table = pd.read_csv(views / "tables" / f"{name}.csv")
     return table[["group", "method", "n", "mean", "std", "seeds", "values"]].sort_values(["group", "method"])
 
 

@@ -1,7 +1,9 @@
 """Command line: ``introspect {train,plan,table,select,figure,analyse,claims,merge-tests,worker,download}``
 (also ``python -m introspect ...``).
 
-The Snakemake rules call these commands; they hold no logic of their own.
+The Snakemake rules call these commands; they hold no logic of their own. Records and specs arrive as
+files (``--record FILE``, ``--spec FILE``) and are data: every key, type and id is checked, and any
+input error is one line and exit code :data:`~introspect.errors.EXIT_INPUT_ERROR`, never a traceback.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from .errors import (
     EXIT_INPUT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_TRAINING_ERROR,
+    InputError,
 )
 
 EXIT_CONFIG_ERROR = EXIT_INPUT_ERROR
@@ -36,15 +39,19 @@ def main(argv: list[str] | None = None) -> int:
 
     p = commands.add_parser("train", help="train one run (resumes from its checkpoint if there is one)")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--record", help="a planned run (introspect.runs.RunRecord) as JSON text, or @file.json; "
-                                         "trains into its run directory under its results_dir")
-    source.add_argument("--spec", help="a run spec (introspect.spec.RunSpec) as JSON text, or @file.json; needs --out")
+    source.add_argument("--record", metavar="FILE", help="a planned run's record.json (introspect.runs.RunRecord); "
+                                                         "trains into its run directory under its results_dir")
+    source.add_argument("--spec", metavar="FILE", help="a run spec file (introspect.spec.RunSpec); needs --out")
     p.add_argument("--out", help="run directory (with --spec)")
     p.add_argument("--fail-at-epoch", type=int, default=None, help="failure injection, for testing reruns")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--wait-for-lock", action="store_true",
                    help="if another process is training this run, wait for it instead of refusing")
+    # options that do not change a run's numbers (not part of its identity; recorded in metrics.json)
+    p.add_argument("--data-root", default=None, help="where the torchvision datasets are (with --record; "
+                                                      "default: data)")
+    p.add_argument("--eval-batch-size", type=int, default=None, help="evaluation batch size (with --record)")
 
     p = commands.add_parser("plan", help="validate a config and print its runs per table")
     p.add_argument("--config", default="config/config.yaml")
@@ -54,19 +61,18 @@ def main(argv: list[str] | None = None) -> int:
 
     p = commands.add_parser("table", help="aggregate the runs of one table into md/tex/csv/html and its tests CSV "
                                           "(under the spec's results_dir: tables/NAME.*, stats/NAME.tests.csv)")
-    p.add_argument("--spec", required=True, help="table spec (introspect.specs.TableSpec) as JSON text, or @file.json")
+    p.add_argument("--spec", required=True, metavar="FILE", help="table spec file (introspect.specs.TableSpec)")
     p.add_argument("--reported", required=True, help="CSV of the paper's reported numbers")
     p.add_argument("--metric", default="test_acc_final")
     p.add_argument("--allow-missing-seeds", action="store_true")
 
     p = commands.add_parser("select", help="choose a swept hyper-parameter on the validation split; writes the "
                                            "selection JSON whose 'chosen' values feed the final runs")
-    p.add_argument("--spec", required=True,
-                   help="selection spec (introspect.specs.Selection) as JSON text, or @file.json")
+    p.add_argument("--spec", required=True, metavar="FILE", help="selection spec file (introspect.specs.Selection)")
 
     p = commands.add_parser("figure", help="draw one figure (explanations, class similarity, accuracy)")
-    p.add_argument("--spec", required=True, help="figure spec (introspect.specs.FigureSpec) as JSON text, or "
-                                                 "@file.json; writes figures/NAME.png, NAME.pdf and NAME.csv")
+    p.add_argument("--spec", required=True, metavar="FILE", help="figure spec file (introspect.specs.FigureSpec); "
+                                                                 "writes figures/NAME.png, NAME.pdf and NAME.csv")
     p.add_argument("--metric", default="test_acc_final")
     p.add_argument("--reported", default=None,
                    help="CSV of the paper's reported numbers (kind accuracy: marks the paper's values)")
@@ -74,16 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="where the explanation figures run their models")
 
     p = commands.add_parser("analyse", help="what students learned: agreement, explanation similarity, relevance")
-    p.add_argument("--spec", required=True, help="analysis spec (introspect.specs.AnalysisSpec) as JSON text, or "
-                                                 "@file.json; writes tables/NAME.{md,csv,html}, NAME_runs.csv and "
-                                                 "figures/NAME_pairs.{png,pdf,csv}")
+    p.add_argument("--spec", required=True, metavar="FILE",
+                   help="analysis spec file (introspect.specs.AnalysisSpec); writes tables/NAME.{md,csv,html}, "
+                        "NAME_runs.csv and figures/NAME_pairs.{png,pdf,csv}")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="cpu", help="where the students and teachers run")
 
     p = commands.add_parser("claims", help="evaluate the config's claims: writes claims.{md,csv,html} under the "
                                            "spec's results_dir (effect, 95%% CI, Holm p, MDE, verdict per claim)")
-    p.add_argument("--spec", required=True,
-                   help="claims spec (introspect.specs.ClaimsSpec) as JSON text, or @file.json")
+    p.add_argument("--spec", required=True, metavar="FILE", help="claims spec file (introspect.specs.ClaimsSpec)")
     p.add_argument("--reported", required=True, help="CSV of the paper's reported numbers")
     p.add_argument("--metric", default="test_acc_final")
     p.add_argument("--allow-missing-seeds", action="store_true")
@@ -107,33 +112,46 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"train": _train, "plan": _plan, "table": _table, "select": _select, "figure": _figure,
                 "analyse": _analyse, "claims": _claims, "merge-tests": _merge_tests, "download": _download,
                 "worker": _worker}
-    return commands[args.command](args)
+    try:
+        return commands[args.command](args)
+    except InputError as error:  # a record, spec or results file handed to us: one line, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
 
 
-def _read_json_arg(value: str):
-    return json.loads(Path(value[1:]).read_text() if value.startswith("@") else value)
+def _run_to_train(args):
+    """The RunSpec and run directory of ``train --record FILE`` or ``train --spec FILE --out DIR``."""
+    from .runs import RunOptions
+    from .spec import RunSpec
+    from .specfiles import read_json_file, read_record
+
+    if args.record:
+        record = read_record(args.record)
+        defaults = RunOptions()
+        options = RunOptions(args.data_root or defaults.data_root, args.eval_batch_size or defaults.eval_batch_size)
+        data, out, what = record.run_spec_dict(args.fail_at_epoch, options), record.files.directory, args.record
+    else:
+        if not args.out:
+            raise InputError("train --spec needs --out (the run directory)")
+        data, out, what = read_json_file(args.spec, "run spec"), Path(args.out), args.spec
+        if not isinstance(data, dict):
+            raise InputError(f"{what}: a run spec is a JSON object")
+        data = {**data, **({"fail_at_epoch": args.fail_at_epoch} if args.fail_at_epoch is not None else {})}
+        if args.data_root:
+            data["dataset"] = {**data.get("dataset", {}), "root": args.data_root}
+        if args.eval_batch_size:
+            data["eval_batch_size"] = args.eval_batch_size
+    try:
+        return RunSpec.from_dict(data), out
+    except (ValueError, TypeError, KeyError) as error:
+        raise InputError(f"{what}: not a valid run ({type(error).__name__}: {error})") from None
 
 
 def _train(args) -> int:
     from .data import DatasetError
-    from .runs import RunFileError, RunRecord
-    from .spec import RunSpec
     from .train import DeviceError, Interrupted, RunBusyError, TrainingError, train
 
-    try:
-        if args.record:
-            record = RunRecord.from_dict(_read_json_arg(args.record))
-            spec, out = RunSpec.from_dict(record.run_spec_dict(args.fail_at_epoch)), record.files.directory
-        else:
-            if not args.out:
-                raise ValueError("--spec needs --out (the run directory)")
-            data = _read_json_arg(args.spec)
-            if args.fail_at_epoch is not None:
-                data["fail_at_epoch"] = args.fail_at_epoch
-            spec, out = RunSpec.from_dict(data), Path(args.out)
-    except (ValueError, TypeError, KeyError) as error:
-        print(f"error: bad run {'record' if args.record else 'spec'}: {error}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
+    spec, out = _run_to_train(args)
     try:
         metrics = train(spec, out, device=args.device, threads=args.threads, wait_for_lock=args.wait_for_lock)
     except Interrupted as error:
@@ -148,7 +166,7 @@ def _train(args) -> int:
     except DatasetError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_DATA_ERROR
-    except RunFileError as error:  # a file in the results directory: fix or retrain it, a rerun alone will not
+    except InputError as error:  # e.g. a tampered teacher or checkpoint file
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INPUT_ERROR
     except (TrainingError, ValueError) as error:
@@ -172,8 +190,10 @@ def _plan(args) -> int:
         print(f"error: {args.config}: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     if args.json:
+        from .typed import encode
+
         print(json.dumps({"runs": {r: run.to_dict() for r, run in plan.runs.items()},
-                          "tables": {t: spec.to_dict() for t, spec in plan.tables.items()}}, indent=1))
+                          "tables": {t: encode(spec) for t, spec in plan.tables.items()}}, indent=1))
         return 0
     summary = plan_summary(plan)
     print(f"{args.config}: {summary['runs']} training runs "
@@ -194,26 +214,29 @@ def _plan(args) -> int:
 
 def _table(args) -> int:
     from .analysis.tables import write_table
+    from .specfiles import read_spec
     from .specs import TableSpec
 
-    spec = TableSpec.from_dict(_read_json_arg(args.spec))
+    spec = read_spec(TableSpec, args.spec)
     return _reporting_errors(lambda: write_table(spec, Path(args.reported), metric=args.metric,
                                                  allow_missing=args.allow_missing_seeds))
 
 
 def _select(args) -> int:
     from .analysis.selection import describe, write_selection
+    from .specfiles import read_spec
     from .specs import Selection
 
-    spec = Selection.from_dict(_read_json_arg(args.spec))
+    spec = read_spec(Selection, args.spec)
     return _reporting_errors(lambda: print(describe(write_selection(spec)), file=sys.stderr))
 
 
 def _figure(args) -> int:
     from .analysis.figures import draw_figure
+    from .specfiles import read_spec
     from .specs import FigureSpec
 
-    spec = FigureSpec.from_dict(_read_json_arg(args.spec))
+    spec = read_spec(FigureSpec, args.spec)
     _set_threads(args.threads)
     return _reporting_errors(lambda: draw_figure(spec, metric=args.metric, device=args.device,
                                                  reported=Path(args.reported) if args.reported else None))
@@ -221,18 +244,20 @@ def _figure(args) -> int:
 
 def _analyse(args) -> int:
     from .analysis.students import write_student_analysis
+    from .specfiles import read_spec
     from .specs import AnalysisSpec
 
-    spec = AnalysisSpec.from_dict(_read_json_arg(args.spec))
+    spec = read_spec(AnalysisSpec, args.spec)
     _set_threads(args.threads)
     return _reporting_errors(lambda: write_student_analysis(spec, args.device))
 
 
 def _claims(args) -> int:
     from .analysis.claims import summary, write_claims_report
+    from .specfiles import read_spec
     from .specs import ClaimsSpec
 
-    spec = ClaimsSpec.from_dict(_read_json_arg(args.spec))
+    spec = read_spec(ClaimsSpec, args.spec)
     return _reporting_errors(lambda: print(summary(write_claims_report(
         spec, Path(args.reported), metric=args.metric, allow_missing=args.allow_missing_seeds)), file=sys.stderr))
 

@@ -12,17 +12,32 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .catalog import registry_catalog
 from .config import Analysis, Config, ConfigError, Figure, Group, MethodVariant, Table, load_config, reject
+from .errors import InputError
+from .plan_outputs import output_problems
 from .references import warmup_epochs
-from .runs import RUN_KINDS, ResultsLayout, RunRecord, label_slug, make_run_id, method_slug
-from .specs import AnalysisSpec, Cell, ClaimSpec, ClaimsSpec, FigureSpec, Panel, Selection, StudentPair, TableSpec
+from .runs import RUN_KINDS, ResultsLayout, RunOptions, RunRecord, label_slug, make_run_id, method_slug
+from .specs import (
+    AnalysisSpec,
+    Cell,
+    ClaimSpec,
+    ClaimsSpec,
+    FigureSpec,
+    Panel,
+    Selection,
+    Setting,
+    Settings,
+    StudentPair,
+    SweepSettings,
+    TableNotes,
+    TableSpec,
+)
+from .specs import Group as ViewGroup
 from .validation import validate_config
 
 __all__ = ["ConfigError", "Plan", "build_plan", "load_config"]
@@ -40,7 +55,7 @@ class Plan:
 
     @property
     def layout(self) -> ResultsLayout:
-        return ResultsLayout(self.config.results_dir)
+        return ResultsLayout(self.config.results_dir, self.config.name)
 
     def ids(self, kind: str) -> list[str]:
         return sorted(r for r, run in self.runs.items() if run.kind == kind)
@@ -48,18 +63,35 @@ class Plan:
     def unfinished_runs(self) -> list[str]:
         return [r for r in sorted(self.runs) if not self.runs[r].files.is_finished()]
 
+    @property
+    def run_options(self) -> RunOptions:
+        """How every job runs its record without changing its numbers (passed as CLI flags)."""
+        return RunOptions(self.config.data_root, self.config.eval_batch_size)
+
+    def spec(self, kind: str, name: str) -> Any:
+        """One job's spec: ``kind`` is ``table``, ``figure``, ``analysis``, ``selection`` or ``claims``."""
+        if kind == "claims":
+            return self.claims
+        return {"table": self.tables, "figure": self.figures, "analysis": self.analyses,
+                "selection": self.selections}[kind][name]
+
 
 def build_plan(config: dict[str, Any] | Config) -> Plan:
     """All runs the config's tables, figures and analyses need, their dependencies, sweeps, and cells.
     ``config`` is checked first (every problem at once); building the plan then refuses nothing but
     outputs that would leave ``results_dir`` or collide."""
     config = validate_config(config)
+    try:
+        ResultsLayout(config.results_dir, config.name)  # the resolved root: not a system or shared directory
+    except InputError as error:
+        raise ConfigError(str(error)) from None
     builder = _Builder(config, _methods_needing_a_teacher(config))
     tables = {name: _table(builder, table) for name, table in config.tables.items()}
     figures = {name: builder.figure(figure) for name, figure in config.figures.items()}
     analyses = {name: _analysis(builder, analysis, tables) for name, analysis in config.analyses.items()}
-    for name, table in tables.items():  # after every view is planned: reference runs are only looked up
-        table.references = _references(builder, config.tables[name])
+    # after every view is planned: reference runs are only looked up
+    tables = {name: replace(table, references=_references(builder, config.tables[name]))
+              for name, table in tables.items()}
     claims = _claims(config, tables, figures) if config.claims else None
     plan = Plan(config, builder.runs, tables, builder.selections, figures, analyses, claims)
     reject(output_problems(plan))
@@ -83,7 +115,8 @@ def _claims(config: Config, tables: dict[str, TableSpec], figures: dict[str, Fig
         known = {(c.group, c.method) for c in cells.get(claim.table, [])}
         cells.setdefault(claim.table, []).extend(c for c in group_cells if (c.group, c.method) not in known)
     references = {view: tables[view].references for view in cells if view in tables and tables[view].references}
-    return ClaimsSpec(config.results_dir, claims, cells, references)
+    baselines = {view: tables[view].baseline for view in cells if view in tables}
+    return ClaimsSpec(config.results_dir, claims, cells, references, baselines, config.name)
 
 
 def _table(builder: _Builder, table: Table) -> TableSpec:
@@ -97,13 +130,20 @@ def _table(builder: _Builder, table: Table) -> TableSpec:
             cells.append(cell)
             if teacher:
                 teachers[teacher[0]] = teacher[1]
-    budgets = {g.budget: config.budgets[g.budget].spec() for g in table.groups}
-    datasets = list(dict.fromkeys(g.dataset for g in table.groups))
-    settings = {"dataset": ", ".join(datasets), "seeds": list(config.seeds), "budgets": budgets,
-                "methods": {m: _shown_variant(config.methods[m], config.sweeps.use) for m in table.methods},
-                "selection": {"use": config.sweeps.use, "metric": config.sweeps.metric,
-                              "seeds": list(config.sweeps.seeds)}}
-    return TableSpec(table.name, dict(table.source), cells, config.results_dir, settings, teachers)
+    groups = [ViewGroup(g.label, g.model, g.budget, g.dataset, g.teacher) for g in table.groups]
+    sweeps = config.sweeps
+    notes = TableNotes(
+        ", ".join(dict.fromkeys(g.dataset for g in groups)), list(config.seeds),
+        [_settings(name, config.budgets[name].spec()) for name in dict.fromkeys(g.budget for g in groups)],
+        [_settings(m, _shown_variant(config.methods[m], sweeps.use)) for m in table.methods],
+        SweepSettings(sweeps.use, sweeps.metric, list(sweeps.seeds)))
+    return TableSpec(table.name, table.title, list(table.methods), groups, cells, config.results_dir, config.name,
+                     table.paper_table, table.metric, table.layout, list(table.compare_to), table.baseline,
+                     table.other_implementations, notes, teachers)
+
+
+def _settings(name: str, values: dict[str, Any]) -> Settings:
+    return Settings(name, [Setting(k, str(v)) for k, v in values.items()])
 
 
 def _references(builder: _Builder, table: Table) -> dict[str, list[str]]:
@@ -140,8 +180,8 @@ def _analysis(builder: _Builder, analysis: Analysis, tables: dict[str, TableSpec
                 pairs.append(StudentPair(table_name, cell.group, cell.method, run_id, teacher_id, seed))
     shown = [p for p in pairs if p.table == analysis.figure_table]
     figure_pairs = [p for p in shown if p.group == shown[0].group and p.seed == config.seeds[0]] if shown else []
-    return AnalysisSpec(analysis.name, dict(analysis.source), config.results_dir, list(config.seeds), pairs,
-                        figure_pairs)
+    return AnalysisSpec(analysis.name, analysis.title, config.results_dir, list(config.seeds), pairs, figure_pairs,
+                        list(analysis.fractions), analysis.images, config.name)
 
 
 def _shown_variant(variant: MethodVariant, use: str) -> dict[str, Any]:
@@ -206,16 +246,17 @@ class _Builder:
         return self.selections.setdefault(selection_id, selection)
 
     def figure(self, figure: Figure) -> FigureSpec:
-        spec = FigureSpec(figure.name, dict(figure.source), self.config.results_dir)
         seed = self.config.seeds[0]
+        panels, cells = [], []
         for panel in figure.panels:
             cell, _ = self.cell(panel, panel.method, seeds=(seed,))
-            spec.panels.append(Panel(panel.label, panel.model, panel.method, panel.explainer, panel.dataset,
-                                     cell.run_ids[0]))
+            panels.append(Panel(panel.label, panel.model, panel.method, panel.explainer, panel.dataset,
+                                cell.run_ids[0]))
         for group in figure.groups:
             for label in figure.methods:
-                spec.cells.append(self.cell(group, label)[0])
-        return spec
+                cells.append(self.cell(group, label)[0])
+        return FigureSpec(figure.name, figure.kind, figure.title, self.config.results_dir, self.config.name,
+                          figure.paper_figure, figure.note, figure.images, panels, cells)
 
     def teacher_run(self, dataset: str, name: str, seed: int) -> str:
         """The teacher run a student of ``seed`` learns from: one shared teacher or one per student seed.
@@ -273,62 +314,15 @@ def _shifted_seed(seeds: tuple[int, ...], seed: int, shift: int) -> int:
 
 
 def _base_spec(config: Config, dataset_key: str, budget_key: str) -> dict[str, Any]:
-    """The run-spec settings shared by every run of a dataset and budget."""
+    """The run-spec settings shared by every run of a dataset and budget that determine its numbers (where
+    the data lives is a job option, not the run's identity)."""
     d = config.datasets[dataset_key]
     dataset = {"name": d.source, "val_fraction": d.val_fraction, "test_fraction": d.test_fraction,
-               "split_seed": d.split_seed, "loader": d.loader, "loader_workers": d.loader_workers,
-               "root": config.data_root}
+               "split_seed": d.split_seed, "loader": d.loader, "loader_workers": d.loader_workers}
     dataset.update({k: v for k, v in (("image_size", d.image_size), ("augment", d.augment), ("split", d.split))
                     if v is not None})
     return {"dataset": dataset, "budget": config.budgets[budget_key].spec(),
-            "eval_batch_size": config.eval_batch_size, "performance": config.performance.spec()}
-
-
-# --- the plan's own outputs -----------------------------------------------------------------------
-
-def output_problems(plan: Plan) -> list[str]:
-    """Planned outputs outside results_dir, and files two entries would both write."""
-    results_dir, problems, writers = plan.config.results_dir, [], {}
-    for owner, path in planned_outputs(plan):
-        try:
-            ensure_inside(results_dir, path)
-        except ValueError as error:
-            problems.append(f"{owner}: {error}")
-        if any(len(part.encode()) > 255 for part in Path(path).parts):
-            problems.append(f"{owner}: a part of {path} is longer than 255 bytes (no file system accepts it)")
-        if owner.split(".")[0] in ("tables", "figures", "analyses"):
-            other = writers.setdefault(os.path.normpath(path), owner)
-            if other != owner:
-                problems.append(f"{owner}: writes {path}, as {other} does; rename one of them")
-    return list(dict.fromkeys(problems))
-
-
-def planned_outputs(plan: Plan) -> list[tuple[str, Path]]:
-    """(owner, path) of every file or run directory the workflow writes or reads, from the run layer."""
-    layout = plan.layout
-    outputs: list[tuple[str, Path]] = []
-    for run_id, run in plan.runs.items():
-        outputs.append((f"run {run_id}", run.files.directory))
-        outputs += [(f"run {run_id}: input", path) for path in run.input_files()]
-    outputs += [(f"selection {s.selection_id}", layout.selection(s.selection_id)) for s in plan.selections.values()]
-    for name in plan.tables:
-        outputs += [(f"tables.{name}", path) for path in layout.table_files(name)]
-    for name in plan.figures:
-        outputs += [(f"figures.{name}", path) for path in layout.figure_files(name)]
-    for name in plan.analyses:
-        outputs += [(f"analyses.{name}", path) for path in layout.analysis_files(name)]
-    if plan.claims:
-        outputs += [("claims", path) for path in layout.claims_files()]
-    return outputs
-
-
-def ensure_inside(results_dir: str | Path, path: str | Path) -> None:
-    """Raise ValueError unless ``path`` lies inside ``results_dir`` (lexically: after resolving
-    '.' and '..' against the working directory, without following symlinks the user made)."""
-    root = os.path.abspath(results_dir)
-    target = os.path.abspath(path)
-    if target == root or os.path.commonpath([root, target]) != root:
-        raise ValueError(f"{path} is not inside results_dir {results_dir}")
+            "performance": config.performance.spec()}
 
 
 def warmup_summary(config: Config) -> list[str]:

@@ -3,31 +3,36 @@ results folder.
 
 The plan produces :class:`RunRecord` objects; the workflow rules, the training command, tables,
 selection, figures and the student analysis consume them (by run id) and never build a path or parse
-an id themselves. Reading a finished run's metrics and loading its model live here too, so analysis
-code does not depend on the trainer.
+an id themselves. Reading a finished run's metrics and loading its model live beside it
+(:mod:`introspect.run_loading`), so analysis code does not depend on the trainer.
 
 Importing this module costs no torch: planning uses it on every ``snakemake`` call.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from .errors import InputError, UnsafePathError
+from .paths import check_id, check_results_dir, inside
 from .run_metrics import RunFileError, RunMetrics, redo  # noqa: F401 - RunFileError: readers import it here
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .data import Dataset
-    from .models import IntrospectModel
     from .spec import RunSpec
 
-RUN_KINDS = ("train", "teacher", "student", "warmup", "stage2")  # which rule trains a run
+RunKind = Literal["train", "teacher", "student", "warmup", "stage2"]  # which rule trains a run
+RUN_KINDS: tuple[str, ...] = get_args(RunKind)
 
 # A run directory's files. Nothing else in the package or the workflow spells these names.
 CHECKPOINT, MODEL, METRICS, EPOCHS, LOG = "checkpoint.pt", "model.pt", "metrics.json", "epochs.csv", "train.log"
+RECORD = "record.json"  # the run's RunRecord, written by the plan, read by its training job
+DEFAULT_CONFIG_NAME = "default"
+# Folders of results_dir shared by every config; a config's name (its views' folder) may not be one.
+SHARED_FOLDERS = ("runs", "selection")
 RUN_OUTPUTS = (METRICS, EPOCHS, MODEL)  # what a finished training job leaves (its rule's outputs)
 WRITER_LOCK = "writer.lock"  # held by the one process training a run (introspect.train.lock)
 
@@ -63,6 +68,10 @@ class RunFiles:
         return self.directory / WRITER_LOCK
 
     @property
+    def record(self) -> Path:
+        return self.directory / RECORD
+
+    @property
     def outputs(self) -> list[Path]:
         return [self.directory / name for name in RUN_OUTPUTS]
 
@@ -75,32 +84,50 @@ class RunFiles:
 
 
 class ResultsLayout:
-    """Every path under ``results_dir``: run directories, selections, tables, tests, figures."""
+    """Every path under ``results_dir``. Runs (``runs/<run id>``) and selections (``selection/<id>.json``)
+    are shared by every config, under their content-addressed ids; a config's views (tables, stats,
+    figures, claims, job logs and spec files) go under ``<results_dir>/<config name>/``, so two configs
+    sharing a results folder never overwrite each other's tables."""
 
-    def __init__(self, results_dir: str | Path):
+    def __init__(self, results_dir: str | Path, config_name: str = DEFAULT_CONFIG_NAME):
+        check_results_dir(results_dir)
         self.root = Path(results_dir)
+        self.config_name = check_config_name(config_name)
 
     @property
     def runs_dir(self) -> Path:
         return self.root / "runs"
 
     def run(self, run_id: str) -> RunFiles:
-        return RunFiles(self.runs_dir / run_id)
+        return RunFiles(self.runs_dir / check_id("run id", run_id))
 
     def selection(self, selection_id: str) -> Path:
-        return self.root / "selection" / f"{selection_id}.json"
+        return self.root / "selection" / f"{check_id('selection id', selection_id)}.json"
+
+    def inside(self, path: Path, what: str) -> Path:
+        """``path`` (under this root) after checking that, resolved, it stays inside the root."""
+        return inside(self.root, Path(path).relative_to(self.root), what)
+
+    @property
+    def views_dir(self) -> Path:
+        return self.root / self.config_name
 
     @property
     def tables_dir(self) -> Path:
-        return self.root / "tables"
+        return self.views_dir / "tables"
 
     @property
     def figures_dir(self) -> Path:
-        return self.root / "figures"
+        return self.views_dir / "figures"
 
     @property
     def stats_dir(self) -> Path:
-        return self.root / "stats"
+        return self.views_dir / "stats"
+
+    def spec_file(self, kind: str, name: str | None = None) -> Path:
+        """The JSON file of one job's spec (``specs/<kind>/<name>.json``; ``specs/<kind>.json`` for one of a kind)."""
+        base = self.views_dir / "specs"
+        return base / kind / f"{check_id(f'{kind} name', name)}.json" if name else base / f"{kind}.json"
 
     def table(self, name: str, ext: str) -> Path:
         return self.tables_dir / f"{name}.{ext}"
@@ -116,7 +143,7 @@ class ResultsLayout:
         return self.figures_dir / f"{name}.{ext}"
 
     def claims(self, ext: str) -> Path:
-        return self.root / f"claims.{ext}"
+        return self.views_dir / f"claims.{ext}"
 
     # every file a view's rule writes (the all-target and the planner's inside-results_dir check use these)
     def table_files(self, name: str) -> list[Path]:
@@ -140,12 +167,20 @@ class ResultsLayout:
 
     @property
     def logs_dir(self) -> Path:
-        return self.root / "logs"
+        return self.views_dir / "logs"
 
     def job_log(self, step: str, name: str | None = None) -> Path:
         """The log of one job of a step that is not a training run (a run logs into its own directory):
         ``logs/<step>/<name>.log``, or ``logs/<step>.log`` for a step with a single job."""
         return self.logs_dir / step / f"{name}.log" if name else self.logs_dir / f"{step}.log"
+
+
+def check_config_name(name: object) -> str:
+    """A config's ``name``: one plain path component, not a folder every config shares."""
+    if not isinstance(name, str) or "/" in name or name in SHARED_FOLDERS:
+        raise UnsafePathError(f"name: {name!r} must be a plain name (one folder under results_dir, not "
+                              f"{' or '.join(SHARED_FOLDERS)})")
+    return check_id("name", name)
 
 
 def make_run_id(dataset: str, model: str, budget: str, epochs: int, method_slug: str, seed: int) -> str:
@@ -184,21 +219,31 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-@dataclass
+@dataclass(frozen=True)
+class RunOptions:
+    """How a job runs a record without changing its numbers (so not its identity): where the data lives and
+    the evaluation batch size. CLI flags, like device and threads; ``metrics.json`` records them."""
+
+    data_root: str = "data"
+    eval_batch_size: int = 1000
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """One training run of the plan: what it computes and the runs it needs.
 
-    ``spec`` holds the settings of :class:`introspect.spec.RunSpec` except the paths, which
-    :meth:`run_spec` derives from the run ids ``teacher`` and ``init_from`` and the selection id.
+    ``spec`` holds the settings of :class:`introspect.spec.RunSpec` that determine its numbers (dataset
+    without its location, budget, performance); :meth:`run_spec` adds the paths, derived from the run
+    ids ``teacher`` and ``init_from`` and the selection id, and the :class:`RunOptions`.
     """
 
     run_id: str
-    kind: str  # one of RUN_KINDS
+    kind: RunKind
     results_dir: str
     dataset: str  # the config's dataset key
     model: str
     budget: str  # the config's budget key
-    method: dict[str, Any]  # {"name": ..., **hyper-parameters}
+    method: dict[str, float | int | bool | str]  # {"name": ..., **hyper-parameters}
     seed: int
     spec: dict[str, Any]
     teacher: str | None = None  # run id of the teacher (or BAN peer) it learns from
@@ -206,7 +251,7 @@ class RunRecord:
     selection: str | None = None  # id of the sweep whose chosen hyper-parameters complete `method`
     stop_epoch: int | None = None
 
-    @property
+    @cached_property
     def layout(self) -> ResultsLayout:
         return ResultsLayout(self.results_dir)
 
@@ -224,9 +269,26 @@ class RunRecord:
         files = [self.layout.run(r).model for r in self.depends_on]
         return files + ([self.layout.selection(self.selection)] if self.selection else [])
 
-    def run_spec_dict(self, fail_at_epoch: int | None = None) -> dict[str, Any]:
+    def identity(self) -> dict[str, Any]:
+        """What this run trains: everything of the record except where its results folder is. Its digest
+        is the rule's params (the rerun trigger); :meth:`RunSpec.training_identity` is the checkpoint's."""
+        data = self.to_dict()
+        data.pop("results_dir")
+        return data
+
+    def check_paths(self) -> None:
+        """Every id of the record as a path inside the results folder, resolved (symlinks followed)."""
+        layout = self.layout
+        for what, run_id in (("run_id", self.run_id), ("teacher", self.teacher), ("init_from", self.init_from)):
+            if run_id is not None:
+                layout.inside(layout.run(run_id).directory, what)
+        if self.selection is not None:
+            layout.inside(layout.selection(self.selection), "selection")
+
+    def run_spec_dict(self, fail_at_epoch: int | None = None, options: RunOptions = RunOptions()) -> dict[str, Any]:
         spec = {**self.spec, "run_id": self.run_id, "model": self.model, "seed": self.seed,
-                "method": dict(self.method)}
+                "method": dict(self.method), "eval_batch_size": options.eval_batch_size}
+        spec["dataset"] = {**spec["dataset"], "root": options.data_root}
         if self.stop_epoch is not None:
             spec["stop_epoch"] = self.stop_epoch
         if self.teacher:
@@ -240,153 +302,32 @@ class RunRecord:
             spec["fail_at_epoch"] = fail_at_epoch
         return spec
 
-    def run_spec(self) -> RunSpec:
+    def run_spec(self, options: RunOptions = RunOptions()) -> RunSpec:
         from .spec import RunSpec
 
-        return RunSpec.from_dict(self.run_spec_dict())
+        return RunSpec.from_dict(self.run_spec_dict(options=options))
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**data, "method": dict(self.method), "spec": dict(self.spec)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"run record has unknown key(s): {', '.join(unknown)}")
-        return cls(**data)
+    def from_dict(cls, data: Any) -> RunRecord:
+        """A record from JSON data: keys, types and every id that becomes a path checked (InputError)."""
+        from .typed import decode
 
-
-# ---------------------------------------------------------------- reading finished runs
-
-@dataclass
-class FinishedRun:
-    """A completed run as analysis sees it: its validated ``metrics.json`` and its files."""
-
-    run_id: str
-    files: RunFiles
-    record: RunMetrics = field(repr=False)
-
-    @property
-    def metrics(self) -> dict[str, Any]:
-        """The metrics as the JSON object on disk (validated when read)."""
-        return self.record.to_dict()
-
-    @property
-    def seed(self) -> int:
-        return self.record.seed
-
-    def value(self, metric: str) -> float:
-        value = getattr(self.record, metric, None) if metric in RunMetrics.__dataclass_fields__ else None
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise RunFileError(f"{self.files.metrics} has no numeric {metric!r}; {redo(self.files.metrics)}")
-        return float(value)
-
-    def load_model(self, device: str = "cpu") -> IntrospectModel:
-        return load_model(self.files.model, device, architecture=self.record.model)
-
-    def load_data(self) -> Dataset:
-        from .spec import RunSpec
-
-        return load_run_dataset(RunSpec.from_dict(self.record.spec))
-
-
-def read_run(layout: ResultsLayout, run_id: str) -> FinishedRun:
-    """A finished run's metrics, validated (types, ranges, its seed and run id); a missing, corrupt
-    or tampered ``metrics.json`` is a :class:`RunFileError` naming it and the fix."""
-    files = layout.run(run_id)
-    try:
-        data = json.loads(files.metrics.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunFileError(f"{files.metrics} does not exist: run {run_id} has not finished; "
-                           "train it first (snakemake reruns only what is missing)") from None
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise RunFileError(f"{files.metrics} is corrupt ({error}); {redo(files.metrics)}") from None
-    return FinishedRun(run_id, files, RunMetrics.from_dict(data, files.metrics, run_id))
+        record = decode(cls, data, "")
+        if not isinstance(record.spec.get("dataset"), dict) or "root" in record.spec["dataset"]:
+            raise InputError("spec.dataset: expected the dataset's settings without its root "
+                             "(data_root is a job option: --data-root)")
+        for what in ("run_id", "teacher", "init_from", "selection"):
+            if getattr(record, what) is not None:
+                check_id(what, getattr(record, what))
+        ResultsLayout(record.results_dir)  # the root's own check
+        return record
 
 
 def model_of_run(run_id: str) -> str | None:
     """The architecture a run id made by :func:`make_run_id` names (None for another id)."""
     parts = run_id.split("/")
     return parts[1] if len(parts) == 5 else None
-
-
-def load_checkpoint(path: str | Path, device: str = "cpu") -> dict[str, Any]:
-    """A run's ``model.pt`` or ``checkpoint.pt`` (tensors and plain metadata, see
-    :mod:`introspect.train.checkpoint`), loaded with ``weights_only=True``: a file in a results
-    directory never runs code. A missing, truncated, foreign or pickled-object file is a
-    :class:`RunFileError` naming it and how to redo it."""
-    import pickle
-
-    import torch
-
-    try:
-        saved = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise RunFileError(f"{path} does not exist; train that run first") from None
-    except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RunFileError(f"{path} holds Python objects, not only tensors and plain data (an old pickled "
-                           f"file, or a tampered one: {first}); it was not loaded, as loading it could run "
-                           f"code. Retrain it: {redo(path)}") from None
-    except Exception as error:  # torch raises many types for a truncated or foreign file
-        raise RunFileError(f"{path} is corrupt or not a run's checkpoint ({type(error).__name__}: "
-                           f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}); "
-                           f"{redo(path)}") from None
-    if problem := _checkpoint_problem(saved):
-        raise RunFileError(f"{path} is not a run's checkpoint ({problem}); {redo(path)}")
-    return saved
-
-
-def _checkpoint_problem(saved: Any) -> str | None:
-    if not isinstance(saved, dict):
-        return f"a dictionary was expected, not {type(saved).__name__}"
-    missing = [k for k in ("arch", "model", "history", "epoch") if k not in saved]
-    if missing:
-        return f"no {', '.join(missing)}"
-    arch = saved["arch"]
-    if not (isinstance(arch, dict) and isinstance(arch.get("name"), str) and _is_int(arch.get("num_classes"))
-            and isinstance(arch.get("input_shape"), (list, tuple)) and all(map(_is_int, arch["input_shape"]))):
-        return "its 'arch' is not {name, num_classes, input_shape}"
-    if not isinstance(saved["model"], dict) or not isinstance(saved["history"], list):
-        return "its 'model' is not a state dict or its 'history' not a list"
-    if not _is_int(saved["epoch"]) or saved["epoch"] < 0:
-        return f"epoch {saved['epoch']!r} is not a non-negative integer"
-    return None
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def load_model(path: str | Path, device: str = "cpu", architecture: str | None = None) -> IntrospectModel:
-    """Rebuild a trained model (in eval mode) from a run's ``model.pt`` or checkpoint. With
-    ``architecture`` (the model the run record names), a file holding another one is an error; so is
-    a state dict that does not fit the architecture the file names."""
-    from .models import build_model
-
-    saved = load_checkpoint(path, device)
-    arch = saved["arch"]
-    if architecture and arch["name"] != architecture:
-        raise RunFileError(f"{path} holds a {arch['name']} model, but the run names {architecture}; "
-                           f"{redo(path)}")
-    try:
-        model = build_model(arch["name"], arch["num_classes"], tuple(arch["input_shape"]))
-        model.load_state_dict(saved["model"])
-    except (KeyError, ValueError, RuntimeError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RunFileError(f"{path}: its weights do not fit a {arch['name']} ({first}); {redo(path)}") from None
-    return model.to(device).eval()
-
-
-def load_run_dataset(spec: RunSpec) -> Dataset:
-    """The dataset (with its splits) a run trained and was evaluated on."""
-    from .data import load_dataset
-
-    d = spec.dataset
-    return load_dataset(d.name, d.root, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
-                        image_size=d.image_size, augment=d.augment, split_seed=d.split_seed,
-                        test_seed=d.test_seed(spec.seed))

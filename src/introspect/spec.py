@@ -117,6 +117,16 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def training_identity(self) -> dict[str, Any]:
+        """What determines this run's numbers; a checkpoint must match it to resume. Without the options
+        that change no numbers (where the data lives, the evaluation batch size), the failure injection and
+        the paths of the checkpoints it starts from (their run ids are in ``run_id``)."""
+        data = self.to_dict()
+        for key in ("fail_at_epoch", "eval_batch_size", "init_from", "teacher", "teacher_model"):
+            data.pop(key, None)
+        data["dataset"].pop("root")
+        return data
+
     def with_selected_hyperparameters(self) -> RunSpec:
         """This spec with the values chosen by a sweep (``hyperparameters_from``) merged into ``method``."""
         if not self.hyperparameters_from:

@@ -10,6 +10,10 @@ status and forwards SIGTERM/SIGINT to it (a preempted run still stops at an epoc
 its checkpoint). If the client disappears the child is stopped the same way. When no server answers,
 the client runs the command itself: the worker is an optimisation, never a requirement.
 
+The server serves only jobs that its own Snakemake process started (the client is a descendant of
+``--parent-pid``): a cluster job that happens to land on the same host and inherited the socket's
+variable runs itself, inside its own allocation.
+
 The server never runs a torch operation itself, so no thread pool exists when it forks. It is handed
 the command dispatcher (``run``) by its caller and imports nothing of the CLI (no cli <-> worker
 cycle). With ``remove_directory`` it owns the socket's directory and removes it on every exit it can
@@ -33,6 +37,7 @@ SOCKET_ENV = "INTROSPECT_WORKER"
 _HEADER = struct.Struct("!I")
 _STATUS = struct.Struct("!i")
 _PID = struct.Struct("!q")
+_MAX_REQUEST = 16 << 20  # argv and environment of one job; a larger length is not a client of ours
 
 
 # ---------------------------------------------------------------- client (no torch here)
@@ -135,21 +140,44 @@ def _accept_jobs(server: socket.socket, path: Path, run: Dispatcher, parent_pid:
             conn, _ = server.accept()
         except (TimeoutError, InterruptedError):
             continue
-        _fork_job(server, conn, run)
+        if _started_by(conn, parent_pid):
+            _fork_job(server, conn, run)
+        else:
+            conn.close()  # not a job of our Snakemake: the client runs it itself
+
+def _started_by(conn: socket.socket, ancestor: int | None) -> bool:
+    """Whether the connecting process descends from ``ancestor`` (Linux: its peer credentials and /proc)."""
+    if ancestor is None:
+        return True
+    try:
+        pid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+        while pid > 1:
+            if pid == ancestor:
+                return True
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state: the parent's pid
+    except (OSError, AttributeError, ValueError, IndexError, struct.error):
+        return False
+    return False
 
 
 def _fork_job(server: socket.socket, conn: socket.socket, run: Dispatcher) -> None:
+    fds: list[int] = []
     try:
         conn.settimeout(5.0)
         first, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 3)
         size = _HEADER.unpack(first[:_HEADER.size])[0]
+        if size > _MAX_REQUEST:
+            raise ValueError(f"a request of {size} bytes")
         body = first[_HEADER.size:]
         if len(body) < size:
             body += _read_exactly(conn, size - len(body))
-        request = json.loads(body)
+        request = _checked_request(json.loads(body), fds)
     except (OSError, ValueError, struct.error, ConnectionError) as error:
         print(f"introspect worker: bad request ({error})", file=sys.stderr, flush=True)
         conn.close()
+        for fd in fds:  # the streams a bad request passed
+            os.close(fd)
         return
     child = os.fork()
     if child == 0:  # the child: becomes the job
@@ -159,6 +187,22 @@ def _fork_job(server: socket.socket, conn: socket.socket, run: Dispatcher) -> No
     conn.close()
     for fd in fds:
         os.close(fd)
+
+
+def _checked_request(request: object, fds: list[int]) -> dict:
+    """The request a client sends (argv, sys_argv, cwd, env) with its three standard streams, or ValueError."""
+    if len(fds) != 3 or not isinstance(request, dict):
+        raise ValueError("not a request with three standard streams")
+    valid = (_strings(request.get("argv")) and _strings(request.get("sys_argv"))
+             and isinstance(request.get("cwd"), str) and isinstance(request.get("env"), dict)
+             and _strings(list(request["env"])) and _strings(list(request["env"].values())))
+    if not valid:
+        raise ValueError("argv, sys_argv, cwd or env missing or of the wrong type")
+    return request
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def _run_child(conn: socket.socket, request: dict, fds: list[int], run: Dispatcher) -> None:

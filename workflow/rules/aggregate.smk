@@ -1,18 +1,19 @@
 # Tables (mean ± std over seeds, the paper's value and our difference, Holm-corrected tests) and
-# the file of every significance test.
-import json
+# the file of every significance test. Each job reads its spec from a file the plan writes (spec_input);
+# its params hold the spec's digest, the rerun trigger.
 
 
 rule table:
     input:
-        table_inputs,
+        unpack(spec_input("table", lambda wildcards: wildcards.table)),
+        runs=table_inputs,
     output:
         paths(LAYOUT.table("{table}", ext) for ext in ("md", "tex", "csv")),
         html=report(str(LAYOUT.table("{table}", "html")), caption="../report/table.rst", category="Tables",
                     labels=lambda wildcards: {"table": wildcards.table}),
         tests=str(LAYOUT.table_tests("{table}")),
     params:
-        spec=lambda wildcards: escape.json_param(PLAN.tables[wildcards.table].to_dict()),
+        spec=spec_digest("table", lambda wildcards: wildcards.table),
         reported=PLAN.config.reported_results,
         metric=PLAN.config.table_metric,
         allow_missing="--allow-missing-seeds" if PLAN.config.allow_missing_seeds else "",
@@ -25,19 +26,20 @@ rule table:
     conda:
         "../../envs/introspect.yaml"
     shell:
-        '"$INTROSPECT_PYTHON" -m introspect table --spec {params.spec:q} --reported {params.reported:q}'
+        "python -m introspect table --spec {input.spec:q} --reported {params.reported:q}"
         " --metric {params.metric:q} {params.allow_missing} 2> {log:q}"
 
 
 rule claims:
     """Every claim of the config: the paper's effect, ours with its 95% CI, Holm p, MDE, verdict."""
     input:
-        claims_inputs,
+        unpack(spec_input("claims")),
+        runs=claims_inputs,
     output:
         paths(LAYOUT.claims(ext) for ext in ("md", "csv")),
         html=report(str(LAYOUT.claims("html")), caption="../report/claims.rst", category="Claims"),
     params:
-        spec=lambda wildcards: escape.json_param(PLAN.claims.to_dict()),
+        spec=spec_digest("claims"),
         reported=PLAN.config.reported_results,
         metric=PLAN.config.table_metric,
         allow_missing="--allow-missing-seeds" if PLAN.config.allow_missing_seeds else "",
@@ -47,7 +49,7 @@ rule claims:
     conda:
         "../../envs/introspect.yaml"
     shell:
-        '"$INTROSPECT_PYTHON" -m introspect claims --spec {params.spec:q} --reported {params.reported:q}'
+        "python -m introspect claims --spec {input.spec:q} --reported {params.reported:q}"
         " --metric {params.metric:q} {params.allow_missing} 2> {log:q}"
 
 
@@ -62,18 +64,18 @@ rule significance_tests:
     conda:
         "../../envs/introspect.yaml"
     shell:
-        '"$INTROSPECT_PYTHON" -m introspect merge-tests {input:q} --out {output:q} 2> {log:q}'
+        "python -m introspect merge-tests {input:q} --out {output:q} 2> {log:q}"
 
 
 rule summary:
     """`snakemake summary`: training runs per table, figure and sweep, and the estimated GPU-hours
     (from config `cluster.epoch_seconds`) of this config, without running anything."""
-    params:
-        config=lambda wildcards: json.dumps(PLAN.config.document),
+    input:
+        config=lambda wildcards: ancient(str(specfiles.config_file(PLAN))),
     log:
         str(LAYOUT.job_log("summary")),
     localrule: True
     conda:
         "../../envs/introspect.yaml"
     shell:
-        'echo {params.config:q} | "$INTROSPECT_PYTHON" -m introspect plan --config /dev/stdin 2> {log:q}'
+        "python -m introspect plan --config {input.config:q} 2> {log:q}"

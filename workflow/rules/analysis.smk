@@ -5,7 +5,8 @@
 
 rule analyse_students:
     input:
-        analysis_inputs,
+        unpack(spec_input("analysis", lambda wildcards: wildcards.analysis)),
+        runs=analysis_inputs,
     output:
         paths([LAYOUT.table("{analysis}", "md"), LAYOUT.table("{analysis}", "csv"), LAYOUT.analysis_runs("{analysis}")]),
         html=report(str(LAYOUT.table("{analysis}", "html")), caption="../report/analysis.rst", category="Tables",
@@ -15,9 +16,8 @@ rule analyse_students:
         pdf=str(LAYOUT.analysis_figure("{analysis}", "pdf")),
         csv=str(LAYOUT.analysis_figure("{analysis}", "csv")),
     params:
-        spec=lambda wildcards: escape.json_param(PLAN.analyses[wildcards.analysis].to_dict()),
+        spec=spec_digest("analysis", lambda wildcards: wildcards.analysis),
         title=analysis_caption,
-        device=PLAN.config.device,
     log:
         str(LAYOUT.job_log("analyse_students", "{analysis}")),
     threads: 2  # the last job of the DAG, nothing left to run beside it (capped at --cores)
@@ -33,5 +33,5 @@ rule analyse_students:
     conda:
         "../../envs/introspect.yaml"
     shell:
-        '"$INTROSPECT_PYTHON" -m introspect analyse --spec {params.spec:q} --threads {threads}'
-        " --device {params.device:q} 2> {log:q}"
+        "python -m introspect analyse --spec {input.spec:q} --threads {threads}"
+        ' --device "$INTROSPECT_DEVICE" 2> {log:q}'

@@ -2,20 +2,26 @@
 # run layer (introspect.runs.ResultsLayout): no rule spells a run file's name or builds a run's path.
 import re
 
+from introspect import specfiles
 from introspect.resources import runtime_minutes
 
 LAYOUT = PLAN.layout
 TESTS_CSV = str(LAYOUT.tests)
-# The jobs' interpreter: the environment's `python` under --sdm conda (envs/introspect.yaml), else the
-# one running Snakemake (a bare `python` on a compute node may be another one). Job commands read it
-# from the environment variable INTROSPECT_PYTHON, like the package's source from PYTHONPATH (Snakefile):
-# the command text, which Snakemake's "code" rerun trigger compares, holds no absolute path, so moving
-# the checkout reruns nothing. A cluster job re-reads this file in its own Snakemake and sets it there.
-from snakemake_interface_executor_plugins.settings import DeploymentMethod
-
-CONDA_JOBS = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-INTROSPECT_PYTHON = "python" if CONDA_JOBS else sys.executable
-os.environ.update(INTROSPECT_PYTHON=INTROSPECT_PYTHON)
+# The jobs' interpreter is `python` on PATH: the one running Snakemake (its directory goes first on
+# PATH here; a bare `python` on a compute node may be another one), or under --sdm conda the job's
+# environment (envs/introspect.yaml), whose activation puts its own directory first in the job's shell.
+# Set in the environment, like the package's source (PYTHONPATH, Snakefile), so the command text, which
+# Snakemake's "code" rerun trigger compares, holds no absolute path: moving the checkout reruns nothing.
+# A cluster job re-reads this file in its own Snakemake and sets them there.
+os.environ.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+# Options that do not change a run's numbers reach its job through the environment, not the command or
+# its params (the rerun triggers): moving the data, another evaluation batch size or device reruns
+# nothing, and an interrupted run resumes under the new setting (metrics.json records them).
+os.environ.update(INTROSPECT_DATA_ROOT=str(PLAN.run_options.data_root),
+                  INTROSPECT_EVAL_BATCH_SIZE=str(PLAN.run_options.eval_batch_size),
+                  INTROSPECT_DEVICE=PLAN.config.device)
+RUN_OPTIONS = ('--device "$INTROSPECT_DEVICE" --data-root "$INTROSPECT_DATA_ROOT"'
+               ' --eval-batch-size "$INTROSPECT_EVAL_BATCH_SIZE"')
 
 
 def paths(files):
@@ -45,8 +51,19 @@ def runtime(wildcards):
     return runtime_minutes(PLAN, wildcards.run)
 
 
-def run_record(wildcards):
-    return PLAN.runs[wildcards.run].to_json()
+def record_digest(wildcards):
+    """What the run trains, as a digest: its params (rerun trigger); the record itself is a file."""
+    return specfiles.record_digest(PLAN, wildcards.run)
+
+
+def spec_input(kind, name_of=None):
+    """An input function: the job's spec file (written when its content changed), named `spec`.
+    ancient(): the file's time stamp is no trigger; its content's digest is the params (spec_digest)."""
+    return lambda wildcards: {"spec": ancient(str(specfiles.spec_file(PLAN, kind, name_of(wildcards) if name_of else kind)))}
+
+
+def spec_digest(kind, name_of=None):
+    return lambda wildcards: specfiles.spec_digest(PLAN, kind, name_of(wildcards) if name_of else kind)
 
 
 def fail_option(wildcards):
@@ -56,8 +73,10 @@ def fail_option(wildcards):
 
 
 def run_inputs(wildcards):
-    """Checkpoints of the runs it starts from or learns from, and the selection file of its sweep."""
-    return paths(PLAN.runs[wildcards.run].input_files())
+    """The run's record file, the checkpoints of the runs it starts from or learns from, and the selection
+    file of its sweep."""
+    return {"record": ancient(str(specfiles.record_file(PLAN, wildcards.run))),
+            "needs": paths(PLAN.runs[wildcards.run].input_files())}
 
 
 def run_outputs():
@@ -93,9 +112,10 @@ def claims_summary():
     return text + ("\nSanity flags under claims:\n" + "\n".join(lines) + more if lines else "")
 
 
-# A warm local worker (introspect.worker): on a local run, jobs fork from one process that imported
-# torch once, instead of paying ~2.5 s of imports each. Jobs fall back to running themselves if it
-# is not there (cluster jobs, `local_worker: false`, a worker that failed to start).
+# A warm local worker (introspect.worker): the jobs this Snakemake process starts itself (every job of a
+# local run, the local rules of a cluster run) fork from one process that imported torch once, instead
+# of importing it each. It serves no other process, so cluster jobs on this host run themselves, as do
+# jobs when it is not there (`local_worker: false`, a worker that failed to start).
 LOCAL_WORKER = {}
 
 
@@ -106,7 +126,7 @@ def start_local_worker():
     import tempfile
     import time
 
-    if not (PLAN.config.local_worker and workflow.local_exec):
+    if not PLAN.config.local_worker:
         return
     directory = tempfile.mkdtemp(prefix="introspect-worker-")
     path = os.path.join(directory, "socket")

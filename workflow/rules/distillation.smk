@@ -3,8 +3,6 @@
 
 
 use rule train as distill with:
-    input:
-        run_inputs,
     output:
         run_outputs(),
     priority: 1

@@ -4,18 +4,18 @@
 
 rule figure:
     input:
-        figure_inputs,
+        unpack(spec_input("figure", lambda wildcards: wildcards.figure)),
+        runs=figure_inputs,
     output:
         png=report(str(LAYOUT.figure("{figure}", "png")), caption="../report/figure.rst", category="Figures",
                    labels=lambda wildcards: {"figure": wildcards.figure}),
         pdf=str(LAYOUT.figure("{figure}", "pdf")),
         csv=str(LAYOUT.figure("{figure}", "csv")),
     params:
-        spec=lambda wildcards: escape.json_param(PLAN.figures[wildcards.figure].to_dict()),
+        spec=spec_digest("figure", lambda wildcards: wildcards.figure),
         metric=PLAN.config.table_metric,
         reported=PLAN.config.reported_results,
         caption=figure_caption,
-        device=PLAN.config.device,
     log:
         str(LAYOUT.job_log("figure", "{figure}")),
     threads: 1
@@ -32,5 +32,5 @@ rule figure:
     conda:
         "../../envs/introspect.yaml"
     shell:
-        '"$INTROSPECT_PYTHON" -m introspect figure --spec {params.spec:q} --metric {params.metric:q}'
-        " --reported {params.reported:q} --threads {threads} --device {params.device:q} 2> {log:q}"
+        "python -m introspect figure --spec {input.spec:q} --metric {params.metric:q}"
+        ' --reported {params.reported:q} --threads {threads} --device "$INTROSPECT_DEVICE" 2> {log:q}'

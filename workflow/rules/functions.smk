@@ -27,9 +27,9 @@ def table_inputs(wildcards):
 
 
 def table_caption(table):
-    number = f"Paper Table {table.config['paper_table']}. " if table.config.get("paper_table") else ""
+    number = f"Paper Table {table.paper_table}. " if table.paper_table else ""
     return escape.rst_param(
-        f"{number}{table.config['title']}. {table.metric_label.capitalize()} on {table.settings['dataset']}.")
+        f"{number}{table.title}. {table.metric_label.capitalize()} on {table.notes.dataset}.")
 
 
 def claims_inputs(wildcards):
@@ -54,15 +54,14 @@ FIGURE_KINDS = {
 
 def figure_caption(wildcards):
     figure = PLAN.figures[wildcards.figure]
-    config = figure.config
-    number = f"Paper Figure {config['paper_figure']}. " if config.get("paper_figure") else ""
+    number = f"Paper Figure {figure.paper_figure}. " if figure.paper_figure else ""
     panels = "; ".join(f"{p.label}: run {p.run_id}" for p in figure.panels)
-    return escape.rst_param(" ".join(filter(None, [f"{number}{config['title']}.", FIGURE_KINDS[config["kind"]],
-                                                   config.get("note"), f"Panels: {panels}." if panels else ""])))
+    return escape.rst_param(" ".join(filter(None, [f"{number}{figure.title}.", FIGURE_KINDS[figure.kind],
+                                                   figure.note, f"Panels: {panels}." if panels else ""])))
 
 
 def analysis_caption(wildcards):
-    return escape.rst_param(PLAN.analyses[wildcards.analysis].config["title"])
+    return escape.rst_param(PLAN.analyses[wildcards.analysis].title)
 
 
 def figure_inputs(wildcards):

@@ -12,8 +12,6 @@ use rule train as le_warmup with:
 
 
 use rule train as le_stage2 with:
-    input:
-        run_inputs,
     output:
         run_outputs(),
     priority: 2  # the longest runs (input-gradient explainers): started early, short runs fill the end

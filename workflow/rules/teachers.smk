@@ -4,8 +4,6 @@
 
 
 use rule train as teacher with:
-    input:
-        run_inputs,
     output:
         run_outputs(),
     priority: 3  # every student waits for its teacher

@@ -7,7 +7,8 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..runs import FinishedRun, ResultsLayout, RunFileError, read_run
+from ..run_loading import FinishedRun, read_run
+from ..runs import ResultsLayout, RunFileError
 from ..specs import Cell
 from .sanity import Flag, SanityCell, Thresholds, cell_marks, sanity_flags
 

@@ -44,7 +44,6 @@ import pandas as pd
 from tabulate import tabulate
 
 from ..io import atomic_write_text
-from ..runs import ResultsLayout
 from ..specs import ClaimSpec, ClaimsSpec
 from .cells import CellResult, collect_cells, flag_cells, reference_accuracies
 from .reported import Reported, paper_value, read_reported
@@ -289,7 +288,7 @@ def write_claims_report(spec: ClaimsSpec, reported_csv: Path, *, metric: str = "
     results_dir. Cells are compared within their view and group; each claim carries the sanity flags
     of its two cells. The paper's magnitudes are checked only where every claim ran on the paper's
     own dataset (``ClaimSpec.on_papers_data``)."""
-    layout = ResultsLayout(spec.results_dir)
+    layout = spec.view_layout
     reported = read_reported(reported_csv)
     cells: dict[tuple[str, str], CellResult] = {}
     for view, view_cells in spec.cells.items():

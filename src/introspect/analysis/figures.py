@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..io import atomic_write_text
-from ..runs import ResultsLayout, read_run
+from ..run_loading import read_run
+from ..runs import ResultsLayout
 from ..specs import Cell, FigureSpec
 from . import escape
 from .numbers import summarise
@@ -39,7 +40,7 @@ def draw_figure(spec: FigureSpec, *, metric: str = "test_acc_final", reported: P
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display on cluster nodes
-    layout = ResultsLayout(spec.results_dir)
+    layout = spec.view_layout
     if spec.kind == "accuracy":
         figure, table = _accuracy_figure(spec, layout, metric, read_reported(reported) if reported else None)
     else:
@@ -88,7 +89,7 @@ def _explanations_figure(spec: FigureSpec, layout: ResultsLayout, device: str):
 
     from ..explain import explain
 
-    n_images = spec.config.get("images", 3)
+    n_images = spec.images
     loaded = [(panel, *load_run(layout, panel.run_id, device)) for panel in spec.panels]
     classes = max(data.num_classes for _, _, data in loaded)
     rows = n_images * len(loaded)
@@ -173,7 +174,7 @@ def _accuracy_figure(spec: FigureSpec, layout: ResultsLayout, metric: str, repor
         legend.update(zip(*reversed(ax.get_legend_handles_labels())))
     figure.legend(legend.values(), legend.keys(), loc="outside lower center", ncols=len(legend), fontsize=7,
                   frameon=False)
-    note = spec.config.get("note")
+    note = spec.note
     width = 38 * len(groups) + 20  # characters that fit above the panels at this font size
     figure.suptitle(_title(spec) + (f"\n{escape.mathtext(textwrap.fill(note, width))}" if note else ""), fontsize=8)
     return figure, summary
@@ -285,5 +286,5 @@ def scaled_map(explanation: Tensor, size: int) -> Any:
 
 def _title(spec: FigureSpec) -> str:
     """The figure's title as matplotlib text (config text: no mathtext)."""
-    number = spec.config.get("paper_figure")
-    return escape.mathtext((f"Figure {number}: " if number else "") + spec.config["title"])
+    number = spec.paper_figure
+    return escape.mathtext((f"Figure {number}: " if number else "") + spec.title)

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write_json
-from ..runs import ResultsLayout, RunFileError, read_run
+from ..run_loading import read_run
+from ..runs import ResultsLayout, RunFileError
 from ..specs import Selection
 
 

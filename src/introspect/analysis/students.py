@@ -26,7 +26,8 @@ from ..data import Split
 from ..evaluate import accuracy
 from ..explain import grad_cam_of_class
 from ..io import atomic_write_text
-from ..runs import ResultsLayout, read_run
+from ..run_loading import read_run
+from ..runs import ResultsLayout
 from ..specs import AnalysisSpec
 from . import escape
 from .html_page import html_page, html_table
@@ -126,8 +127,8 @@ def write_student_analysis(spec: AnalysisSpec, device: str = "cpu") -> pd.DataFr
     CSV with the removal curves, and the explanation-pairs figure (png, pdf, csv)."""
     from .figures import load_run
 
-    layout = ResultsLayout(spec.results_dir)
-    fractions = spec.config.get("fractions", list(DEFAULT_FRACTIONS))
+    layout = spec.view_layout
+    fractions = spec.fractions
     records, cache = [], {}
     for pair in spec.pairs:
         student, data = load_run(layout, pair.run_id, device)
@@ -187,7 +188,7 @@ def _notes(spec, fractions) -> list[str]:
 def _markdown(spec, summary: pd.DataFrame, fractions) -> str:
     header, rows = _rows(summary)
     labelled = [[escape.markdown(label) for label in row[:3]] + row[3:] for row in rows]  # table, student, method
-    lines = ["# " + escape.markdown(f"{spec.name}: {spec.config['title']}"), "",
+    lines = ["# " + escape.markdown(f"{spec.name}: {spec.title}"), "",
              tabulate(labelled, header, tablefmt="github", disable_numparse=True), ""]
     return "\n".join(lines + [f"- {escape.markdown(n)}" for n in _notes(spec, fractions)]) + "\n"
 
@@ -196,7 +197,7 @@ def _html(spec, summary: pd.DataFrame, fractions) -> str:
     header, rows = _rows(summary)
     table = html_table(header, rows, caption="Mean ± std over seeds, against the teacher of each student's group",
                        label_columns=3)
-    return html_page(f"{spec.name}: {spec.config['title']}", tables=[table], notes=_notes(spec, fractions))
+    return html_page(f"{spec.name}: {spec.title}", tables=[table], notes=_notes(spec, fractions))
 
 
 def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict, device: str) -> None:
@@ -210,7 +211,7 @@ def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict, dev
     from .figures import image_for_display, load_run, one_image_per_class, save_figure, scaled_map
 
     shown = spec.figure_pairs
-    n_images = spec.config.get("images", 4)
+    n_images = spec.images
     figure, axes = plt.subplots(len(shown) + 1, n_images, figsize=(1.6 * n_images + 1.0, 1.5 * (len(shown) + 1) + 0.6),
                                 squeeze=False, layout="constrained")
     overlay = {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0, "alpha": 0.55}  # Grad-CAM is >= 0 (ReLU)
@@ -241,7 +242,7 @@ def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict, dev
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    figure.suptitle(escape.mathtext(f"{spec.config['title']}: teacher and student Grad-CAM for the teacher's class"),
+    figure.suptitle(escape.mathtext(f"{spec.title}: teacher and student Grad-CAM for the teacher's class"),
                     fontsize=8)
     bar = figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, pad=0.02)
     bar.set_label("Grad-CAM / max of its map", fontsize=7)

@@ -12,7 +12,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from ..io import atomic_write_text
-from ..runs import ResultsLayout, read_run
+from ..run_loading import read_run
 from ..specs import TableSpec
 from . import escape
 from .cells import OPTIMISTIC_METRIC, CellResult, collect_cells, flag_cells, flag_notes, reference_accuracies
@@ -23,12 +23,12 @@ from .stats import holm, paired_t, welch_t
 
 
 def load_cells(spec: TableSpec, metric: str, allow_missing: bool) -> list[CellResult]:
-    return collect_cells(f"table {spec.name}", spec.cells, ResultsLayout(spec.results_dir), spec.value, metric,
+    return collect_cells(f"table {spec.name}", spec.cells, spec.view_layout, spec.value, metric,
                          allow_missing=allow_missing)
 
 
 def attach_reported(cells: list[CellResult], spec: TableSpec, reported: list[Reported]) -> None:
-    table_no = spec.config.get("paper_table")
+    table_no = spec.paper_table
     if table_no is None:
         return
     for cell in cells:
@@ -76,7 +76,7 @@ def mark_cells(cells: list[CellResult], tests: list[dict[str, Any]], lower_is_be
 def write_table(spec: TableSpec, reported_csv: Path, *, metric: str = "test_acc_final",
                 allow_missing: bool = False) -> list[CellResult]:
     """Write the table's md, tex, csv and html and its tests CSV where :class:`ResultsLayout` puts them."""
-    layout = ResultsLayout(spec.results_dir)
+    layout = spec.view_layout
     cells = load_cells(spec, metric, allow_missing)
     paper = read_reported(reported_csv)
     attach_reported(cells, spec, paper)
@@ -115,7 +115,7 @@ def _grid(cells: list[CellResult], spec: TableSpec, render) -> tuple[list[str], 
     groups = _ordered(c.group for c in cells)
     methods = spec.methods
     lookup = {(c.group, c.method): c for c in cells}
-    if spec.config.get("layout", "models_as_rows") == "methods_as_rows":
+    if spec.layout == "methods_as_rows":
         header = ["Method"] + groups
         rows = [[m] + [render(lookup.get((g, m))) for g in groups] for m in methods]
     else:
@@ -125,7 +125,7 @@ def _grid(cells: list[CellResult], spec: TableSpec, render) -> tuple[list[str], 
 
 
 def _footer(cells: list[CellResult], spec: TableSpec, metric: str) -> list[str]:
-    settings = spec.settings
+    settings = spec.notes
     reference = ", ".join(spec.reference_methods) or "none"
     notes = [
         f"Metric: {spec.metric_label} from `{metric}` of each run; mean ± sample std over seeds, n seeds per cell.",
@@ -134,11 +134,11 @@ def _footer(cells: list[CellResult], spec: TableSpec, metric: str) -> list[str]:
         "compared method). Welch's t-tests are in the tests CSV. Bold: best mean per model.",
     ]
     if settings:
-        notes.append(f"Dataset: {settings.get('dataset')}; seeds: {settings.get('seeds')}.")
-        for name, budget in settings.get("budgets", {}).items():
-            notes.append(f"Budget `{name}`: " + ", ".join(f"{k}={v}" for k, v in budget.items()) + ".")
-        for label, variant in settings.get("methods", {}).items():
-            notes.append(f"{label}: " + ", ".join(f"{k}={v}" for k, v in variant.items()) + ".")
+        notes.append(f"Dataset: {settings.dataset}; seeds: {settings.seeds}.")
+        for budget in settings.budgets:
+            notes.append(f"Budget `{budget.name}`: " + ", ".join(f"{s.key}={s.value}" for s in budget.values) + ".")
+        for variant in settings.methods:
+            notes.append(f"{variant.name}: " + ", ".join(f"{s.key}={s.value}" for s in variant.values) + ".")
     notes += _selection_notes(spec)
     missing = [r for c in cells for r in c.missing]
     if missing:
@@ -150,15 +150,15 @@ def _selection_notes(spec: TableSpec) -> list[str]:
     """Which swept values the final runs used, and the validation scores they were chosen by."""
     from .selection import describe, read_selection
 
-    selection = spec.settings.get("selection", {})
-    layout = ResultsLayout(spec.results_dir)
+    selection = spec.notes.sweeps if spec.notes else None
+    layout = spec.view_layout
     paths = [layout.selection(s) for s in _ordered(c.selection for c in spec.cells if c.selection)]
-    if selection.get("use") == "paper":
+    if selection is not None and selection.use == "paper":
         return ["Hyper-parameters: the configured (paper's) values; sweeps were skipped (sweeps.use: paper)."]
     notes = []
     if paths:
         notes.append(f"Swept hyper-parameters were chosen on the validation split (mean over sweep seeds "
-                     f"{selection.get('seeds')}); the test set played no part:")
+                     f"{selection.seeds if selection else None}); the test set played no part:")
     for path in paths:
         notes.append(describe(read_selection(path)))
     return notes
@@ -174,13 +174,13 @@ def _html(cells: list[CellResult], spec: TableSpec, metric: str) -> str:
 
     header, rows = _grid(cells, spec, render)
     caption = f"{spec.metric_label}, mean ± std over seeds (n); bold: best per model; the paper's value below"
-    return html_page(f"{spec.name}: {spec.config['title']}", paragraphs=_teacher_lines(spec),
+    return html_page(f"{spec.name}: {spec.title}", paragraphs=_teacher_lines(spec),
                      tables=[html_table(header, rows, caption=caption)], notes=_footer(cells, spec, metric))
 
 
 def _teacher_lines(spec: TableSpec) -> list[str]:
     """Teacher accuracies, as the paper gives them in its captions (final-epoch test accuracy)."""
-    layout = ResultsLayout(spec.results_dir)
+    layout = spec.view_layout
     lines = []
     for label, run_ids in spec.teachers.items():
         summary = summarise(read_run(layout, r).value("test_acc_final") for r in run_ids)
@@ -190,18 +190,17 @@ def _teacher_lines(spec: TableSpec) -> list[str]:
 
 
 def _markdown(cells: list[CellResult], spec: TableSpec, reported: pd.DataFrame, metric: str) -> str:
-    config = spec.config
-    title = "# " + escape.markdown(f"{spec.name}: {config['title']}")
+    title = "# " + escape.markdown(f"{spec.name}: {spec.title}")
     lines = [title, ""] + [escape.markdown(line) for line in _teacher_lines(spec)]
-    lines += [f"Ours ({spec.metric_label}, dataset `{spec.settings.get('dataset', '')}`):", ""]
+    lines += [f"Ours ({spec.metric_label}, dataset `{spec.notes.dataset if spec.notes else ''}`):", ""]
     header, rows = _grid(cells, spec, lambda c: _cell_text(c, ("**", "**")))
     lines += [_markdown_table(header, rows), ""]
-    if config.get("paper_table"):
+    if spec.paper_table:
         header, rows = _grid(cells, spec, lambda c: MISSING if c is None else
                              f"{format_number(c.paper_mean)} ± {format_number(c.paper_std)}"
                              if not math.isnan(c.paper_std) else format_number(c.paper_mean))
         datasets = ", ".join(sorted({str(c.paper_dataset) for c in cells}))
-        lines += [f"Paper, Table {config['paper_table']} ({escape.markdown(datasets)}):",
+        lines += [f"Paper, Table {spec.paper_table} ({escape.markdown(datasets)}):",
                   "", _markdown_table(header, rows), ""]
         header, rows = _grid(cells, spec, lambda c: MISSING if c is None else _signed(c.mean - c.paper_mean))
         lines += ["Difference, ours − paper (different dataset and budget unless the config is the paper's):",
@@ -211,7 +210,7 @@ def _markdown(cells: list[CellResult], spec: TableSpec, reported: pd.DataFrame, 
         lines += [f"Ours at the best test epoch (`{OPTIMISTIC_METRIC}`, optimistic: chosen on test data; most "
                   "likely the paper's statistic, as the TAKD code it follows reports it), and its difference to "
                   "the paper:", "", _markdown_table(header, rows), ""]
-        if config.get("other_implementations"):
+        if spec.other_implementations:
             lines += _other_implementations(spec, reported)
     lines += [f"- {escape.markdown(note)}" for note in _footer(cells, spec, metric)]
     return "\n".join(lines) + "\n"
@@ -225,8 +224,7 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _other_implementations(spec: TableSpec, reported: pd.DataFrame) -> list[str]:
-    config = spec.config
-    rows = reported[(reported["table"] == config["paper_table"])
+    rows = reported[(reported["table"] == spec.paper_table)
                     & ~reported["source"].str.startswith(PAPER_SOURCE)]
     if rows.empty:
         return []
@@ -234,8 +232,8 @@ def _other_implementations(spec: TableSpec, reported: pd.DataFrame) -> list[str]
     for source, group in rows.groupby("source", sort=False):
         entries = {r.method: (format_number(r.mean) if pd.isna(r.std)
                               else f"{format_number(r.mean)} ± {format_number(r.std)}") for r in group.itertuples()}
-        out.append([source] + [entries.get(m, MISSING) for m in config["methods"]])
-    return ["Other implementations quoted by the paper:", "", _markdown_table(["Source"] + config["methods"], out), ""]
+        out.append([source] + [entries.get(m, MISSING) for m in spec.methods])
+    return ["Other implementations quoted by the paper:", "", _markdown_table(["Source"] + spec.methods, out), ""]
 
 
 def _signed(value: float) -> str:
@@ -254,9 +252,8 @@ def _latex(cells: list[CellResult], spec: TableSpec, metric: str) -> str:
         return text + mark + paper
 
     header, rows = _grid(cells, spec, render)
-    config = spec.config
     notes = " ".join(escape.latex(n) for n in _footer(cells, spec, metric)[:2])
-    caption = (f"{escape.latex(config['title'])}: {escape.latex(spec.metric_label)}, mean $\\pm$ std over "
+    caption = (f"{escape.latex(spec.title)}: {escape.latex(spec.metric_label)}, mean $\\pm$ std over "
                f"seeds; the paper's value in brackets. {notes}")
     lines = [
         "% generated by introspect; requires \\usepackage{booktabs}",

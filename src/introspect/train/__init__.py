@@ -1,6 +1,6 @@
 """The training loop. Run specifications live in :mod:`introspect.spec`, run files in :mod:`introspect.runs`."""
 from ..evaluate import accuracy
-from ..runs import load_model
+from ..run_loading import load_model
 from ..spec import Budget, DatasetSpec, RunSpec
 from .errors import DeviceError, InjectedFailure, Interrupted, NonFiniteLossError, RunBusyError, TrainingError
 from .loop import train

@@ -1,7 +1,7 @@
 """The checkpoint format: what ``checkpoint.pt`` (after each epoch) and ``model.pt`` (at the end) hold.
 
 Tensors and plain data only (dicts, lists, strings, numbers), so every reader loads them with
-``torch.load(..., weights_only=True)`` (:func:`introspect.runs.load_checkpoint`) and a file in a
+``torch.load(..., weights_only=True)`` (:func:`introspect.run_loading.load_checkpoint`) and a file in a
 results directory never runs code. A checkpoint resumes a run only if its identity (the settings that
 determine the numbers) is the run's.
 """
@@ -17,7 +17,8 @@ from torch import nn
 
 from ..io import atomic_torch_save
 from ..models import IntrospectModel
-from ..runs import RunFileError, RunFiles, load_checkpoint
+from ..run_loading import load_checkpoint
+from ..runs import RunFileError, RunFiles
 from ..spec import RunSpec
 from .errors import TrainingError
 from .sgd import SGD
@@ -25,18 +26,6 @@ from .sgd import SGD
 log = logging.getLogger("introspect.train")
 
 FORMAT = "introspect-run-state/1"  # plain tensors and data; readers check nothing else is in it
-# Settings that leave a run's numbers unchanged (or are paths checked on their own), not its identity.
-NOT_IDENTITY = ("fail_at_epoch", "eval_batch_size", "init_from", "teacher", "teacher_model")
-
-
-def identity(spec: RunSpec) -> dict[str, Any]:
-    """The parts of a spec that determine its numbers (a checkpoint must match them to resume)."""
-    data = spec.to_dict()
-    for key in NOT_IDENTITY:
-        data.pop(key, None)
-    return data
-
-
 @dataclass
 class TrainState:
     model: IntrospectModel
@@ -56,7 +45,7 @@ def snapshot(spec: RunSpec, state: TrainState) -> dict[str, Any]:
         "epoch": state.next_epoch,
         "history": state.history,
         "seconds": state.seconds,
-        "identity": identity(spec),
+        "identity": spec.training_identity(),
         "arch": {"name": spec.model, "num_classes": state.model.num_classes,
                  "input_shape": list(state.model.input_shape)},
     }
@@ -96,7 +85,7 @@ def resumable(spec: RunSpec, files: RunFiles, device: str) -> dict[str, Any] | N
         log.warning("%s: %s. Moved it to %s; training from scratch.", spec.run_id,
                     str(error).split("; delete")[0], aside)
         return None
-    if saved.get("identity") != identity(spec) or saved["arch"]["name"] != spec.model:
+    if saved.get("identity") != spec.training_identity() or saved["arch"]["name"] != spec.model:
         raise TrainingError(f"{files.checkpoint} belongs to a different run configuration; delete it (or the "
                             f"run directory) to start {spec.run_id} afresh")
     return saved

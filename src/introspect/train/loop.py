@@ -27,8 +27,9 @@ from ..io import atomic_torch_save, atomic_write_text, remove_stale_temporaries
 from ..io import provenance as code_provenance
 from ..methods import DEAD_EXPLANATIONS, EAGER_ONLY, Method, build_method
 from ..models import IntrospectModel, build_model
+from ..run_loading import load_checkpoint, load_model, load_run_dataset
 from ..run_metrics import RunMetrics
-from ..runs import RunFiles, load_checkpoint, load_model, load_run_dataset
+from ..runs import RunFiles
 from ..spec import RunSpec
 from . import checkpoint
 from . import device as devices

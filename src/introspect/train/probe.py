@@ -9,7 +9,7 @@ import torch
 
 from ..methods import build_method
 from ..models import build_model
-from ..runs import load_model, load_run_dataset
+from ..run_loading import load_model, load_run_dataset
 from ..spec import RunSpec
 from . import device as devices
 from .errors import TrainingError
