@@ -12,7 +12,8 @@ import pytest
 from introspect.catalog import registry_catalog
 from introspect.methods import available_methods, build_method, method_class
 from introspect.methods.hyperparameters import describe, value_problem
-from introspect.plan import ConfigError, build_plan, ensure_inside, load_config, warmup_summary
+from introspect.plan import ConfigError, build_plan, load_config, warmup_summary
+from introspect.plan_outputs import ensure_inside
 from introspect.validation import path_problem
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,12 +5,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from .errors import InputError
+from .runs import ResultsLayout
 
-if TYPE_CHECKING:
-    from .plan import Plan
+
+class Plan(Protocol):
+    """What these checks read of an :class:`introspect.plan.Plan` (typed here, not imported: the
+    planner imports this module)."""
+
+    config: Any
+    runs: dict[str, Any]
+    selections: dict[str, Any]
+    tables: dict[str, Any]
+    figures: dict[str, Any]
+    analyses: dict[str, Any]
+    claims: Any
+
+    @property
+    def layout(self) -> ResultsLayout: ...
 
 def output_problems(plan: Plan) -> list[str]:
     """Planned outputs outside results_dir, and files two entries would both write."""
