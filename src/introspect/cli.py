@@ -69,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="cpu", help="where the students and teachers run")
 
-    p = commands.add_parser("claims", help="evaluate the config's claims: writes claims.{md,csv,html} under the "
-                                           "spec's results_dir (effect, 95%% CI, Holm p, MDE, verdict per claim)")
+    p = commands.add_parser("claims", help="evaluate the config's claims: writes claims.{md,csv,html} and "
+                                           "claims_next.yaml under the spec's results_dir (effect, corrected CI, "
+                                           "Holm p, MDE, verdict, seeds needed per claim)")
     p.add_argument("--spec", required=True,
                    help="claims spec (introspect.specs.ClaimsSpec) as JSON text, or @file.json")
     p.add_argument("--reported", required=True, help="CSV of the paper's reported numbers")
@@ -208,7 +209,8 @@ def _analyse(args) -> int:
 
 
 def _claims(args) -> int:
-    from .analysis.claims import summary, write_claims_report
+    from .analysis.claims_render import summary
+    from .analysis.claims_report import write_claims_report
     from .specs import ClaimsSpec
 
     spec = ClaimsSpec.from_dict(_read_json_arg(args.spec))

@@ -18,8 +18,20 @@ from typing import Any
 
 from .catalog import registry_catalog
 from .config import ConfigError, load_config, reject, validate_config
+from .paper_claims import config_claims
 from .runs import RUN_KINDS, ResultsLayout, RunRecord, label_slug, make_run_id, method_slug
-from .specs import AnalysisSpec, Cell, ClaimSpec, ClaimsSpec, FigureSpec, Panel, Selection, StudentPair, TableSpec
+from .specs import (
+    AnalysisSpec,
+    Cell,
+    ClaimSettings,
+    ClaimSpec,
+    ClaimsSpec,
+    FigureSpec,
+    Panel,
+    Selection,
+    StudentPair,
+    TableSpec,
+)
 from .validation import output_problems, warmup_epochs
 
 __all__ = ["ConfigError", "Plan", "build_plan", "load_config"]
@@ -55,18 +67,32 @@ def build_plan(config: dict[str, Any]) -> Plan:
     analyses = {name: _analysis(builder, name, analysis, tables) for name, analysis in config["analyses"].items()}
     for table in tables.values():  # after every view is planned: reference runs are only looked up
         table.references = _references(builder, table)
-    claims = _claims(config, tables, figures) if config["claims"] else None
+    reject(_extra_seed_problems(config, tables, figures))
+    claim_entries = config_claims(config)
+    claims = _claims(config, claim_entries, tables, figures, builder.runs) if claim_entries else None
     plan = Plan(config, builder.runs, tables, builder.selections, figures, analyses, claims)
     reject(output_problems(plan))
     return plan
 
 
-def _claims(config: dict[str, Any], tables: dict[str, TableSpec], figures: dict[str, FigureSpec]) -> ClaimsSpec:
-    """The claims with their views' cells; every name a claim uses must exist in this config."""
+def _extra_seed_problems(config: dict[str, Any], tables: dict[str, TableSpec],
+                         figures: dict[str, FigureSpec]) -> list[str]:
+    """extra_seeds may only name cells the config has (an overlay for another config is a mistake)."""
+    cells = {(view, c.group, c.method) for view, spec in {**figures, **tables}.items() for c in spec.cells}
+    return [f"extra_seeds.{view}.{group}.{method}: no such cell (table or accuracy figure, group, method)"
+            for view, groups in config["extra_seeds"].items() for group, methods in groups.items()
+            for method in methods if (view, group, method) not in cells]
+
+
+def _claims(config: dict[str, Any], entries: list[dict[str, Any]], tables: dict[str, TableSpec],
+            figures: dict[str, FigureSpec], runs: dict[str, RunRecord]) -> ClaimsSpec:
+    """The claims (the catalogue's that apply, then the config's own) with their views' cells; every name a
+    claim uses must exist in this config."""
     views = {**{n: f for n, f in figures.items() if f.kind == "accuracy"}, **tables}
     claims, cells, names = [], {}, set()
-    for i, claim in enumerate(config["claims"]):
-        where = f"claims[{i}]"
+    own = len(entries) - len(config["claims"])
+    for i, claim in enumerate(entries):
+        where = f"claims[{i - own}]" if i >= own else f"{config['claim_settings']['catalogue']}: {claim['name']}"
         if claim["name"] in names:
             raise ConfigError(f"{where}.name: {claim['name']!r} is used by another claim")
         names.add(claim["name"])
@@ -97,7 +123,13 @@ def _claims(config: dict[str, Any], tables: dict[str, TableSpec], figures: dict[
         known = {(c.group, c.method) for c in cells.get(claim["table"], [])}
         cells.setdefault(claim["table"], []).extend(c for c in group_cells if (c.group, c.method) not in known)
     references = {view: tables[view].references for view in cells if view in tables and tables[view].references}
-    return ClaimsSpec(config["results_dir"], claims, cells, references)
+    teachers = {t for view in cells.values() for c in view for t in c.teacher_run_ids}
+    teacher_of = {t: runs[t].teacher for t in sorted(teachers) if runs[t].teacher}
+    settings = {k: v for k, v in config["claim_settings"].items() if k in ClaimSettings.__dataclass_fields__}
+    baselines = {view: getattr(views[view], "baseline", None) for view in cells}
+    return ClaimsSpec(config["results_dir"], claims, cells, references,
+                      ClaimSettings(**settings, seeds=tuple(config["seeds"])),
+                      {view: b for view, b in baselines.items() if b}, teacher_of)
 
 
 def _table(builder: _Builder, name: str, table: dict[str, Any]) -> TableSpec:
@@ -107,7 +139,7 @@ def _table(builder: _Builder, name: str, table: dict[str, Any]) -> TableSpec:
         for label in table["methods"]:
             if label in group.get("exclude", []):
                 continue
-            cell, teacher = builder.cell(f"tables.{name}", table, group, label)
+            cell, teacher = builder.cell(f"tables.{name}", table, group, label, seeds=builder.seeds(name, group, label))
             cells.append(cell)
             if teacher:
                 teachers[teacher[0]] = teacher[1]
@@ -222,6 +254,11 @@ class _Builder:
                     selection.selection_id if selection else None, teacher_ids)
         return cell, teacher_caption
 
+    def seeds(self, view: str, group: dict[str, Any], label: str) -> list[int]:
+        """The config's seeds plus the cell's ``extra_seeds`` (claims_next.yaml: seeds its claims need)."""
+        extra = self.config["extra_seeds"].get(view, {}).get(group["label"], {}).get(label, [])
+        return [*self.config["seeds"], *(s for s in extra if s not in self.config["seeds"])]
+
     def _sweep(self, dataset: str, group: dict[str, Any], label: str, variant: dict[str, Any],
                sweep: dict[str, list[Any]], teacher_for) -> Selection:
         sweeps = self.config["sweeps"]
@@ -248,7 +285,7 @@ class _Builder:
                                      panel.get("dataset", figure["dataset"]), cell.run_ids[0]))
         for group in figure.get("groups", []):
             for label in figure.get("methods", []):
-                spec.cells.append(self.cell(where, figure, group, label)[0])
+                spec.cells.append(self.cell(where, figure, group, label, seeds=self.seeds(name, group, label))[0])
         return spec
 
     def teacher_run(self, dataset: str, name: str, seed: int, chain: tuple[str, ...] = ()) -> str:

@@ -179,6 +179,17 @@ class ClaimSpec:
         return self.paper_dataset is not None and self.dataset == self.paper_dataset
 
 
+@dataclass(frozen=True)
+class ClaimSettings:
+    """How claims are judged and planned (config ``claim_settings``)."""
+
+    alpha: float = 0.05  # family-wise level of each Holm family
+    power: float = 0.8  # the power seeds_needed plans for
+    smallest_effect_pp: float = 0.5  # the target of claims without a positive paper effect (Figure 3's order)
+    max_seeds: int = 20  # claims_next.yaml never plans a cell beyond this many seeds
+    seeds: tuple[int, ...] = ()  # the config's own seeds: seeds of a cell beyond them are extra seeds
+
+
 @dataclass
 class ClaimsSpec:
     """Every claim of a config, with the cells of each group they name (sanity flags need the
@@ -188,6 +199,11 @@ class ClaimsSpec:
     claims: list[ClaimSpec]
     cells: dict[str, list[Cell]]  # view -> cells of the groups its claims name
     references: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # view -> TableSpec.references
+    settings: ClaimSettings = field(default_factory=lambda: ClaimSettings())
+    baselines: dict[str, str] = field(default_factory=dict)  # view -> the method label its flags compare with
+    teacher_of: dict[str, str] = field(default_factory=dict)  # teacher run -> the run it learned from (assistants)
+    # claim name -> estimated GPU-hours of one seed of its two cells in the paper config (introspect.claim_costs)
+    seed_gpu_hours: dict[str, float] = field(default_factory=dict)
 
     def run_ids(self) -> list[str]:
         cells = {r for cells in self.cells.values() for c in cells for r in (*c.run_ids, *c.teacher_run_ids)}
@@ -200,7 +216,8 @@ class ClaimsSpec:
     def from_dict(cls, data: dict[str, Any]) -> ClaimsSpec:
         return cls(data["results_dir"], [ClaimSpec(**c) for c in data["claims"]],
                    {view: [Cell(**c) for c in cells] for view, cells in data["cells"].items()},
-                   data.get("references", {}))
+                   data.get("references", {}), ClaimSettings(**data.get("settings", {})),
+                   data.get("baselines", {}), data.get("teacher_of", {}), data.get("seed_gpu_hours", {}))
 
 
 @dataclass

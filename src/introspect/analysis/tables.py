@@ -15,7 +15,15 @@ from tabulate import tabulate
 from ..io import atomic_write_text
 from ..runs import ResultsLayout, read_run
 from ..specs import TableSpec
-from .cells import OPTIMISTIC_METRIC, CellResult, collect_cells, flag_cells, flag_notes, reference_accuracies
+from .cells import (
+    OPTIMISTIC_METRIC,
+    CellResult,
+    baseline_of,
+    collect_cells,
+    flag_cells,
+    flag_notes,
+    reference_accuracies,
+)
 from .html_page import Cell, html_page, html_table
 from .reported import PAPER_SOURCE, Reported, paper_value, read_reported
 from .stats import holm, paired_t, welch_t
@@ -82,7 +90,7 @@ def write_table(spec: TableSpec, reported_csv: Path, *, metric: str = "test_acc_
     reported = pd.DataFrame([asdict(row) for row in paper])
     tests = compare(cells, spec)
     mark_cells(cells, tests, spec.lower_is_better)
-    flag_cells(cells, references=reference_accuracies(spec.references, layout))
+    flag_cells(cells, references=reference_accuracies(spec.references, layout), baseline=baseline_of(spec))
     atomic_write_text(layout.table(spec.name, "csv"), _csv(cells, spec, metric))
     atomic_write_text(layout.table(spec.name, "md"), _markdown(cells, spec, reported, metric))
     atomic_write_text(layout.table(spec.name, "tex"), _latex(cells, spec, metric))
