@@ -1,6 +1,6 @@
 """The claims of the shipped configs (the shared catalogue config/catalogue/claims.yaml and each config's own):
-every claim names a table (or accuracy figure), a group and two methods that exist in its config, and agrees with the paper's
-own numbers in reported_results.csv.
+every claim names a table (or accuracy figure), a group and two methods that exist in its config, and agrees with
+the paper's own numbers in reported_results.csv.
 
 Reads the YAML and the CSV directly (no plan): the cross-references are checked here by plain lookups.
 """
