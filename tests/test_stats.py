@@ -156,5 +156,5 @@ def test_seeds_needed_is_the_fewest_with_the_asked_power(effect, sd, m, paired):
 
 def test_seeds_needed_is_none_without_a_spread_or_an_effect():
     assert seeds_needed(0.5, float("nan")) is None and seeds_needed(0.5, 0.0) is None
-    assert seeds_needed(0.0, 0.4) is None and seeds_needed(1e-6, 10.0, limit=1000) is None
+    assert seeds_needed(0.0, 0.4) is None and seeds_needed(1e-3, 10.0, limit=1000) is None
     assert family_level(0.05, 0) == 0.05 and family_level(0.05, 4) == 0.0125

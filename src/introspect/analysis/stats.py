@@ -117,11 +117,12 @@ def minimum_detectable_effect(sd: float, n: int, *, alpha: float = 0.05, power: 
 
 
 def seeds_needed(effect: float, sd: float, *, alpha: float = 0.05, power: float = 0.8, paired: bool = True,
-                 limit: int = 100_000) -> int | None:
+                 limit: int = 10_000) -> int | None:
     """The fewest seeds (pairs, or seeds per method when unpaired) at which a two-sided t-test at level
     ``alpha`` detects a true difference ``effect`` with probability ``power``, given the spread ``sd``
     (of the paired differences, or the pooled one). None when it cannot be said (no spread estimate, no
-    effect) or would exceed ``limit``. Power grows with n, so the answer is found by bisection on whole n."""
+    effect) or would exceed ``limit``. Power grows with n: doubling, then bisection on whole n (statsmodels'
+    power is NaN for very large n, so it is never asked beyond the first n that suffices)."""
     if not (math.isfinite(effect) and math.isfinite(sd)) or effect == 0 or sd <= 0:
         return None
     solver, d = _power_solver(paired), abs(effect) / sd
@@ -130,11 +131,11 @@ def seeds_needed(effect: float, sd: float, *, alpha: float = 0.05, power: float 
         kw = {"nobs": n} if paired else {"nobs1": n, "ratio": 1.0}
         return float(solver.power(effect_size=d, alpha=alpha, alternative="two-sided", **kw)) >= power
 
-    if not enough(limit):
-        return None
-    low, high = 1, 2  # enough(low) is False by convention (n = 1 has no spread), enough(high) is searched
+    low, high = 1, 2  # n = 1 has no spread: never enough
     while not enough(high):
-        low, high = high, high * 2
+        if high >= limit:
+            return None
+        low, high = high, min(limit, high * 2)
     while high - low > 1:
         middle = (low + high) // 2
         low, high = (low, middle) if enough(middle) else (middle, high)

@@ -82,6 +82,7 @@ def explanations_for_step(
     out: Forward,
     method: str,
     *,
+    layer: str | None = None,
     create_graph: bool = False,
 ) -> Tensor:
     """Explanations of a training step's batch, reusing the step's own forward pass
@@ -92,9 +93,13 @@ def explanations_for_step(
     grad before that forward pass for the input-gradient methods. Otherwise, and always for guided
     backprop (whose ReLU backward differs), the explanation runs a forward pass of its own like
     :func:`explain`, which leaves the BatchNorm statistics as the step's forward pass left them.
+    Grad-CAM at another ``layer`` than the model's explanation layer (a dotted submodule name) always runs
+    that forward pass of its own.
     """
     if method not in EXPLAINERS:
         raise ValueError(f"unknown explainer {method!r}; choose one of {', '.join(EXPLAINERS)}")
+    if layer:
+        return explain(model, x.detach(), method, layer=layer, create_graph=create_graph)
     if method == "grad_cam":
         features = _explanation_features(model, out)
         if not create_graph:

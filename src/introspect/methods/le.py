@@ -25,6 +25,10 @@ class LearningFromExplanations(Method):
     ce_weight: float = field(default=0.1, metadata=hp(ge=0))
     warmup_epochs: int = field(default=0, metadata=hp(ge=0))
     permute: bool = False
+    # Grad-CAM at this submodule (dotted name, e.g. "stages.1") instead of the model's explanation layer
+    # ("default", its last stage): on small inputs the last stage is a few pixels wide and many classes'
+    # maps are zero everywhere. Input-gradient explainers have no layer and ignore it.
+    cam_layer: str = "default"
 
     def needs_input_grad(self, epoch: int) -> bool:
         return epoch >= self.warmup_epochs and self.explainer in ("grad", "grad_input")
@@ -35,7 +39,8 @@ class LearningFromExplanations(Method):
     def loss(self, ctx: StepContext):
         if ctx.epoch < self.warmup_epochs:
             return {"ce": F.cross_entropy(ctx.out.logits, ctx.y)}
-        explanations = explanations_for_step(ctx.model, ctx.x, ctx.out, self.explainer)
+        layer = None if self.cam_layer == "default" or self.explainer != "grad_cam" else self.cam_layer
+        explanations = explanations_for_step(ctx.model, ctx.x, ctx.out, self.explainer, layer=layer)
         targets = le_targets(explanations, ctx.y, self.alpha, self.permute, ctx.generator)
         return {
             "le": soft_cross_entropy(ctx.out.logits, targets),

@@ -420,7 +420,7 @@ def _finish(spec: RunSpec, data: Dataset, state: _State, files: RunFiles) -> dic
         "best_val_epoch": best["epoch"],
         "test_acc_max": max(r["test_acc"] for r in history),  # optimistic: selected on test data
         "train_acc_final": final["train_acc"],
-        "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),
+        "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test), "n_classes": data.num_classes,
         "wall_time_seconds": state.seconds,
         "spec": spec.to_dict(),
         **provenance(),
