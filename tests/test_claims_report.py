@@ -28,7 +28,9 @@ def finished(layout: ResultsLayout, run_id: str, seed: int, accuracy: float, *, 
     files = layout.run(run_id)
     files.directory.mkdir(parents=True)
     files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": accuracy, "test_acc_max": accuracy + 0.1,
-                                         "n_test": 360, "n_classes": 10, "model": model, "spec": {}}))
+                                         "n_test": 360, "n_classes": 10, "model": model, "spec": {},
+                                         "git_commit": "abc123", "host": "node7", "platform": "Linux-x86_64",
+                                         "versions": {"torch": "2.9.0"}}))
     if dead is not None:
         rows = "\n".join(f"{e},{share}" for e, share in enumerate(dead, 1))
         files.epochs.write_text(f"epoch,dead_explanations\n{rows}\n")
@@ -78,3 +80,17 @@ def test_claims_report_reads_runs_flags_cells_and_plans_seeds(spec, tmp_path):
     # the open claims' cells get seeds 5..11 (12 in all, the cap); Win's cell is resolved and gets none
     assert extra["LE"] == list(range(5, 12)) and extra["Cross-entropy"] == list(range(5, 12))
     assert "Win" not in extra and set(extra) == {"LE", "Cross-entropy", "KD"}
+
+
+def test_the_headline_is_generated_from_the_results_with_its_provenance(spec, tmp_path, capsys):
+    from introspect.cli import main
+
+    write_claims_report(spec, REPORTED)
+    assert main(["summary", "--results", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "- Commit: abc123 \\(21 runs\\)" in text and "- Machine: node7 \\(21 runs\\)" in text
+    assert "torch: 2.9.0" in text
+    assert "can flip across machines" in text and "| replicated | 1 |" in text and "| total | 3 |" in text
+    assert "| win\\_gt\\_ce |" in text and "teacher\\_not\\_better \\(1 claims\\)" in text
+    assert main(["summary", "--results", str(tmp_path / "nothing")]) != 0  # one line, no traceback
+    assert "claims.csv" in capsys.readouterr().err

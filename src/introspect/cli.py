@@ -1,4 +1,4 @@
-"""Command line: ``introspect {train,plan,table,select,figure,analyse,claims,merge-tests,worker,download}``
+"""Command line: ``introspect {train,plan,table,select,figure,analyse,claims,summary,merge-tests,worker,download}``
 (also ``python -m introspect ...``).
 
 The Snakemake rules call these commands; they hold no logic of their own.
@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--metric", default="test_acc_final")
     p.add_argument("--allow-missing-seeds", action="store_true")
 
+    p = commands.add_parser("summary", help="the README's headline results from a results directory (commit, "
+                                            "machine, verdicts, resolved claims, power, flags) as Markdown")
+    p.add_argument("--results", default="results", help="a results_dir with claims.csv and runs/")
+    p.add_argument("--out", default=None, help="write the Markdown here (default: print it)")
+
     p = commands.add_parser("merge-tests", help="concatenate per-table test CSVs")
     p.add_argument("inputs", nargs="+")
     p.add_argument("--out", required=True)
@@ -93,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     commands = {"train": _train, "plan": _plan, "table": _table, "select": _select, "figure": _figure,
-                "analyse": _analyse, "claims": _claims, "merge-tests": _merge_tests, "download": _download,
+                "analyse": _analyse, "claims": _claims, "summary": _summary, "merge-tests": _merge_tests,
+                "download": _download,
                 "worker": _worker}
     return commands[args.command](args)
 
@@ -216,6 +222,20 @@ def _claims(args) -> int:
     spec = ClaimsSpec.from_dict(_read_json_arg(args.spec))
     return _reporting_errors(lambda: print(summary(write_claims_report(
         spec, Path(args.reported), metric=args.metric, allow_missing=args.allow_missing_seeds)), file=sys.stderr))
+
+
+def _summary(args) -> int:
+    from .analysis.headline import headline
+    from .io import atomic_write_text
+
+    def run() -> None:
+        text = headline(args.results)
+        if args.out:
+            atomic_write_text(Path(args.out), text)
+        else:
+            print(text, end="")
+
+    return _reporting_errors(run)
 
 
 def _reporting_errors(command) -> int:

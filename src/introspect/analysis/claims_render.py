@@ -17,7 +17,7 @@ from .html_page import Cell, html_page, html_table
 from .numbers import format_number
 from .sanity import Flag
 
-COLUMNS = [f.name for f in fields(ClaimResult)]
+COLUMNS = [f.name for f in fields(ClaimResult)] + ["flag_codes"]  # flag_codes: the rules, space-separated
 RULES = [
     "Effects are mean paired differences A − B over seeds, in accuracy points (pp); p from the two-sided paired "
     "t-test, Holm-adjusted within each claim family.",
@@ -49,6 +49,7 @@ def claims_frame(results: Sequence[ClaimResult]) -> pd.DataFrame:
     for r in results:
         row = asdict(r)
         row["flags"] = "; ".join(flag_text(f) for f in r.flags)
+        row["flag_codes"] = " ".join(dict.fromkeys(f.code for f in r.flags))
         rows.append({k: escape.csv_cell(v) for k, v in row.items()})
     return pd.DataFrame(rows, columns=COLUMNS).astype({"seeds_needed": "Int64"})
 
