@@ -226,8 +226,9 @@ def prose_blocks(markdown: str) -> list[str]:
 
 
 def test_claims_md_opens_with_counts_and_resolved_claims_and_has_no_long_paragraph(results):
-    many = [replace(r, name=f"{r.name}{i}", reason=r.reason + " because" * 10) for i in range(8)
-            for r in results.values()]
+    low_n = Flag("low_n", "n = 2 seeds, fewer than the paper's 5", "ResNet14", "resnet14", "CE")
+    many = [replace(r, name=f"{r.name}_with_a_long_name_{i}", reason=r.reason + " because" * 10, flags=[low_n])
+            for i in range(8) for r in results.values()]
     md = claims_markdown(many)
     first, second = md.split("\n\n")[1:3]
     assert first.startswith("| Verdict | Claims |") and "| total | 64 |" in first

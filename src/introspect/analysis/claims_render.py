@@ -122,9 +122,10 @@ def flag_list(results: Sequence[ClaimResult]) -> list[tuple[Flag, list[str]]]:
     return list(touched.items())
 
 
-def _flag_line(flag: Flag, names: Sequence[str]) -> str:
+def _flag_line(flag: Flag, names: Sequence[str], shown: int = 6) -> str:
+    listed = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
     return (f"⚑{flag.code} ({flag.rule}) on {flag.model} · {flag_text(flag)}; touches {len(names)} "
-            f"claim{'s' if len(names) != 1 else ''}: {', '.join(names)}")
+            f"claim{'s' if len(names) != 1 else ''}: {listed}")
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -188,7 +189,8 @@ def summary(results: Sequence[ClaimResult]) -> str:
               for r in resolved]
     smaller = [r.name for r in resolved if r.verdict == SMALLER]
     if smaller:
-        lines.append(f"Smaller than reported: {', '.join(smaller)}")
+        more = f" and {len(smaller) - 8} more" if len(smaller) > 8 else ""
+        lines.append(f"Smaller than reported: {', '.join(smaller[:8])}{more}")
     lines += ["", what_it_would_take(results)]
     flagged = flag_list(results)
     if flagged:
