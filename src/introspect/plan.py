@@ -75,6 +75,13 @@ def build_plan(config: dict[str, Any]) -> Plan:
     return plan
 
 
+def _catalogue_key(settings: dict[str, Any], name: str) -> str:
+    """The config key that brought a catalogue claim in, for its error messages."""
+    if "only" in settings:
+        return f"claim_settings.only[{settings['only'].index(name)}] ({name} in {settings['catalogue']})"
+    return f"claim_settings.catalogue ({name} in {settings['catalogue']})"
+
+
 def _extra_seed_problems(config: dict[str, Any], tables: dict[str, TableSpec],
                          figures: dict[str, FigureSpec]) -> list[str]:
     """extra_seeds may only name cells the config has (an overlay for another config is a mistake)."""
@@ -92,7 +99,7 @@ def _claims(config: dict[str, Any], entries: list[dict[str, Any]], tables: dict[
     claims, cells, names = [], {}, set()
     own = len(entries) - len(config["claims"])
     for i, claim in enumerate(entries):
-        where = f"claims[{i - own}]" if i >= own else f"{config['claim_settings']['catalogue']}: {claim['name']}"
+        where = f"claims[{i - own}]" if i >= own else _catalogue_key(config["claim_settings"], claim["name"])
         if claim["name"] in names:
             raise ConfigError(f"{where}.name: {claim['name']!r} is used by another claim")
         names.add(claim["name"])
