@@ -158,3 +158,11 @@ def test_seeds_needed_is_none_without_a_spread_or_an_effect():
     assert seeds_needed(0.5, float("nan")) is None and seeds_needed(0.5, 0.0) is None
     assert seeds_needed(0.0, 0.4) is None and seeds_needed(1e-3, 10.0, limit=1000) is None
     assert family_level(0.05, 0) == 0.05 and family_level(0.05, 4) == 0.0125
+
+
+def test_seeds_needed_beyond_the_noncentral_t_uses_its_normal_limit():
+    """At d = 0.01 the answer is ~117,000 pairs, where statsmodels' noncentral t gives NaN: the z-test's sample
+    size, ((z_{1-alpha/2} + z_{power}) / d)^2, is the t-test's to within a few pairs."""
+    z = stats.norm.isf(0.005) + stats.norm.isf(0.2)
+    assert seeds_needed(0.05, 5.0, alpha=0.01) == pytest.approx((z / 0.01) ** 2, abs=10)
+    assert seeds_needed(0.05, 5.0, alpha=0.01, paired=False) == pytest.approx(2 * (z / 0.01) ** 2, abs=20)

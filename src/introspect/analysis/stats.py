@@ -117,19 +117,25 @@ def minimum_detectable_effect(sd: float, n: int, *, alpha: float = 0.05, power: 
 
 
 def seeds_needed(effect: float, sd: float, *, alpha: float = 0.05, power: float = 0.8, paired: bool = True,
-                 limit: int = 10_000) -> int | None:
+                 limit: int = 10_000_000) -> int | None:
     """The fewest seeds (pairs, or seeds per method when unpaired) at which a two-sided t-test at level
     ``alpha`` detects a true difference ``effect`` with probability ``power``, given the spread ``sd``
     (of the paired differences, or the pooled one). None when it cannot be said (no spread estimate, no
-    effect) or would exceed ``limit``. Power grows with n: doubling, then bisection on whole n (statsmodels'
-    power is NaN for very large n, so it is never asked beyond the first n that suffices)."""
+    effect) or would exceed ``limit``. Power grows with n: doubling, then bisection on whole n. Where
+    statsmodels' noncentral t gives no number (NaN, for n in the tens of thousands) the normal approximation
+    it converges to is used: the t-test's power at such n is the z-test's to many digits."""
     if not (math.isfinite(effect) and math.isfinite(sd)) or effect == 0 or sd <= 0:
         return None
     solver, d = _power_solver(paired), abs(effect) / sd
 
     def enough(n: int) -> bool:
         kw = {"nobs": n} if paired else {"nobs1": n, "ratio": 1.0}
-        return float(solver.power(effect_size=d, alpha=alpha, alternative="two-sided", **kw)) >= power
+        value = float(solver.power(effect_size=d, alpha=alpha, alternative="two-sided", **kw))
+        if math.isnan(value):
+            shift = d * math.sqrt(n if paired else n / 2)
+            critical = stats.norm.isf(alpha / 2)
+            value = float(stats.norm.sf(critical - shift) + stats.norm.cdf(-critical - shift))
+        return value >= power
 
     low, high = 1, 2  # n = 1 has no spread: never enough
     while not enough(high):
