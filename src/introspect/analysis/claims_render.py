@@ -4,6 +4,7 @@ sentences, the sanity flags and the rules), and the end-of-run summary. Every pi
 is escaped for its format (:mod:`.escape`); numbers go through :func:`.numbers.format_number`."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -105,12 +106,16 @@ def what_it_would_take(results: Sequence[ClaimResult]) -> str:
     if not open_claims:
         return "Every claim is resolved by this result set."
     known = [r for r in open_claims if r.seeds_needed is not None]
-    hours = sum(r.gpu_hours_needed for r in known if r.gpu_hours_needed == r.gpu_hours_needed)
+    priced = [r.gpu_hours_needed for r in known if not math.isnan(r.gpu_hours_needed)]
     most = max((r.seeds_needed for r in known), default=None)
-    return (f"What it would take: {len(known)} of {len(open_claims)} open claims have a seed count for 80% power "
-            f"at their corrected level (at most {most if most is not None else '–'} seeds); trained in the paper "
-            f"config they would cost {hours:.1f} GPU-hours in all. The others have no spread to plan with. "
-            "claims_next.yaml adds the seeds (up to max_seeds) to the cells that need them.")
+    text = (f"What it would take: {len(known)} of {len(open_claims)} open claims have a seed count for 80% power "
+            f"at their corrected level (at most {most if most is not None else '–'} seeds).")
+    if priced:
+        text += (f" Trained in the paper config, {len(priced)} of them would cost {sum(priced):.1f} GPU-hours in all "
+                 "(each claim's seeds of both its cells, counted per claim).")
+    if len(known) < len(open_claims):
+        text += " The others have no spread to plan with."
+    return text + " claims_next.yaml adds the seeds (up to max_seeds) to the cells that need them."
 
 
 def flag_list(results: Sequence[ClaimResult]) -> list[tuple[Flag, list[str]]]:
