@@ -265,3 +265,16 @@ def test_writers_escape_and_keep_every_column(tmp_path, results):
     assert "<script>" not in page and "&lt;script&gt;" in page and "n &amp; = &lt;2&gt;" in page
     md = (tmp_path / "claims" / "claims.md").read_text()
     assert "\\<script\\>" in md and "<script>" not in md
+
+
+def test_what_it_would_take_sums_only_known_costs(results):
+    from introspect.analysis.claims_render import what_it_would_take
+
+    open_claims = [r for r in results.values() if r.verdict == UNDERPOWERED]
+    assert len(open_claims) == 2 and all(r.seeds_needed for r in open_claims)
+    text = what_it_would_take(open_claims)
+    assert "2 of 2 open claims" in text and "GPU-hours" not in text and "others" not in text
+    priced = [replace(open_claims[0], gpu_hours_needed=1.5), replace(open_claims[1], seeds_needed=None)]
+    text = what_it_would_take(priced)
+    assert "1 of 2 open claims" in text and "1 of them would cost 1.5 GPU-hours" in text and "others" in text
+    assert what_it_would_take([results["Win>CE"]]) == "Every claim is resolved by this result set."
