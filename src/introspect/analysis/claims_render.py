@@ -18,6 +18,8 @@ from .html_page import Cell, html_page, html_table
 from .numbers import format_number
 from .sanity import Flag
 
+FLIP_NOTE = ("Verdicts near a threshold can flip across machines: the same commit and seed give bit-identical "
+             "numbers on one machine, but floating-point results differ between CPUs.")
 COLUMNS = [f.name for f in fields(ClaimResult)] + ["flag_codes"]  # flag_codes: the rules, space-separated
 RULES = [
     "Effects are mean paired differences A − B over seeds, in accuracy points (pp); p from the two-sided paired "
@@ -35,8 +37,7 @@ RULES = [
     "spread; GPU-hours: that many seeds of both cells in the paper config's estimate (introspect.resources).",
     "Headline numbers are final-epoch test accuracies; the optimistic column repeats the comparison on each "
     "run's best test epoch (test_acc_max), likely the paper's statistic, chosen on the test data.",
-    "Verdicts near a threshold can flip across machines: the same commit and seed give bit-identical numbers on "
-    "one machine, but floating-point results differ between CPUs.",
+    FLIP_NOTE,
 ]
 
 

@@ -13,10 +13,9 @@ import pandas as pd
 from ..runs import ResultsLayout, RunFileError
 from . import escape
 from .claims import RESOLVED, VERDICTS
+from .claims_render import FLIP_NOTE
 from .numbers import format_number
 
-FLIP_NOTE = ("Verdicts near a threshold can flip across machines: the same commit and seed give bit-identical "
-             "numbers on one machine, but floating-point results differ between CPUs.")
 
 
 def provenance(layout: ResultsLayout) -> dict[str, list[str]]:
