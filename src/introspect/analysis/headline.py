@@ -17,7 +17,6 @@ from .claims_render import FLIP_NOTE
 from .numbers import format_number
 
 
-
 def provenance(layout: ResultsLayout) -> dict[str, list[str]]:
     """The distinct commits, hosts, platforms and torch versions the finished runs recorded."""
     seen: dict[str, Counter] = {key: Counter() for key in ("git_commit", "host", "platform", "torch")}
