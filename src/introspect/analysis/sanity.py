@@ -165,8 +165,8 @@ def _teacher_worse(cell: SanityCell, teachers: Mapping[str, Teacher]) -> list[tu
     if mean < student:
         found.append(f"teacher {cell.teacher} ({mean:.2f}%) is below its student {cell.method} ({student:.2f}%)")
     if teacher.own_teacher and statistics.fmean(teacher.own_teacher) < mean:
-        found.append(f"the teacher of {cell.teacher} ({statistics.fmean(teacher.own_teacher):.2f}%) is below it "
-                     f"({mean:.2f}%), though it was distilled from it")
+        found.append(f"teacher {cell.teacher} ({mean:.2f}%) was distilled from a teacher of its own that is worse "
+                     f"({statistics.fmean(teacher.own_teacher):.2f}%)")
     return [("teacher_worse_than_student", "; ".join(found))] if found else []
 
 
