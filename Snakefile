@@ -27,12 +27,14 @@ sys.path.insert(0, str(SRC))  # plan without requiring an installed package
 os.environ.update(PYTHONPATH=os.pathsep.join(
     dict.fromkeys(filter(None, [str(SRC), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]))))
 
+from introspect.claim_costs import attach_claim_costs  # noqa: E402
 from introspect.plan import ConfigError, build_plan  # noqa: E402
 
 try:
     # Validates against the package's schema (introspect/schemas), then the method and model names against
     # the registries' cached catalog (introspect.catalog: no torch import, so cluster jobs re-check cheaply).
-    PLAN = build_plan(config)
+    # The claims' seeds_needed are priced in GPU-hours by the plan's estimate (introspect.resources).
+    PLAN = attach_claim_costs(build_plan(config))
 except ConfigError as error:
     raise WorkflowError(f"config rejected before any job started:\n{error}")
 

@@ -12,15 +12,15 @@ from introspect.analysis.claims import (
     CONTRADICTED,
     INCONCLUSIVE,
     REPLICATED,
+    SMALLER,
     UNDERPOWERED,
     Claim,
-    claims_frame,
     decide,
     evaluate_claims,
     measure,
-    summary,
-    write_claims,
 )
+from introspect.analysis.claims_render import claims_frame, claims_markdown, summary, write_claims
+from introspect.analysis.sanity import Flag
 
 CE = {0: 90.0, 1: 90.5, 2: 90.2, 3: 90.4, 4: 89.9}
 
@@ -43,8 +43,8 @@ DIFFS = {
 VALUES = {("resnet14", "CE"): CE, **{("resnet14", m): shifted(d) for m, d in DIFFS.items()}}
 
 
-def greater(method, paper_effect, **kw):
-    return Claim(f"{method}>CE", method, "CE", "resnet14", "cifar10", "greater", paper_effect, **kw)
+def greater(method, paper_effect, name=None, **kw):
+    return Claim(name or f"{method}>CE", method, "CE", "resnet14", "cifar10", "greater", paper_effect, **kw)
 
 
 def equivalent(method, margin=0.5, **kw):
@@ -60,27 +60,69 @@ def results():
     return {r.name: r for r in evaluate_claims(CLAIMS, VALUES)}
 
 
-def test_statistics_match_scipy_and_statsmodels(results):
+def test_statistics_match_scipy(results):
     for method, diffs in DIFFS.items():
         r = next(r for r in results.values() if r.method_a == method)
         a, b = [VALUES[("resnet14", method)][s] for s in CE], list(CE.values())
         ref = stats.ttest_rel(a, b)
-        ci = ref.confidence_interval()
+        ci, corrected = ref.confidence_interval(), ref.confidence_interval(1 - 0.05 / len(CLAIMS))
         assert r.effect == pytest.approx(np.mean(diffs)) and r.n_pairs == 5
         assert (r.t, r.p, r.df) == pytest.approx((ref.statistic, ref.pvalue, 4))
         assert (r.ci_low, r.ci_high) == pytest.approx((ci.low, ci.high))
-        sd = np.std(diffs, ddof=1)
-        assert r.sd_diff == pytest.approx(sd)
-        d = TTestPower().solve_power(nobs=5, alpha=0.05, power=0.8, alternative="two-sided")
-        assert r.mde == pytest.approx(d * sd, rel=1e-6)
+        assert (r.corrected_ci_low, r.corrected_ci_high) == pytest.approx((corrected.low, corrected.high))
+        assert r.sd_diff == pytest.approx(np.std(diffs, ddof=1))
 
 
-def test_statistics_by_hand_on_three_seeds():
-    # differences 2, 3, 2 (see test_stats): t = 7, p = 1 - 7/sqrt(51) with 2 df
-    r = measure(greater("X", None), {0: 3.0, 1: 5.0, 2: 4.0, 7: 1.0}, {0: 1.0, 1: 2.0, 2: 2.0, 8: 1.0})
-    assert (r.n_pairs, r.n_unpaired, r.unpaired_seeds) == (3, 2, "7 8")
-    assert r.effect == pytest.approx(7 / 3) and r.t == pytest.approx(7.0)
-    assert r.p == pytest.approx(1 - 7 / math.sqrt(51))
+def independent_power(frame: pd.DataFrame, values, claims, power=0.8):
+    """MDE and seeds needed of every row of claims.csv, recomputed from the raw values with statsmodels at
+    alpha / m, m the testable claims of the row's family."""
+    by_name = {c.name: c for c in claims}
+    testable = frame[frame.p.notna()].groupby("family").size()
+    for row in frame.itertuples():
+        claim = by_name[row.name]
+        a, b = values.get((claim.model, claim.method_a), {}), values.get((claim.model, claim.method_b), {})
+        diff = np.array([a[s] - b[s] for s in sorted(set(a) & set(b))])
+        if math.isnan(row.p):
+            yield row, None, None
+            continue
+        alpha, sd = 0.05 / testable[row.family], diff.std(ddof=1)
+        mde = TTestPower().solve_power(nobs=len(diff), alpha=alpha, power=power) * sd
+        needed = None
+        if row.verdict in (INCONCLUSIVE, UNDERPOWERED):  # resolved claims need no seeds (and may have n < 2)
+            needed = max(2, math.ceil(TTestPower().solve_power(effect_size=row.target / sd, alpha=alpha,
+                                                               power=power)))
+        yield row, mde, needed
+
+
+def test_mde_and_seeds_needed_in_claims_csv_agree_with_statsmodels_at_the_corrected_level(tmp_path):
+    claims = [replace(c, family="beats" if c.direction == "greater" else "same", seed_gpu_hours=0.5)
+              for c in CLAIMS] + [greater("Noisy", None, family="order", name="order1", seed_gpu_hours=0.5),
+                                  greater("Wide", None, family="order", name="order2", seed_gpu_hours=0.5)]
+    write_claims(evaluate_claims(claims, VALUES, smallest_effect=0.3), tmp_path / "claims")
+    frame = pd.read_csv(tmp_path / "claims.csv")
+    checked = 0
+    for row, mde, needed in independent_power(frame, VALUES, claims):
+        assert row.mde == pytest.approx(mde, rel=1e-6)
+        assert row.alpha_family == pytest.approx(0.05 / {"beats": 5, "same": 3, "order": 2}[row.family])
+        if row.verdict in (INCONCLUSIVE, UNDERPOWERED):
+            assert row.seeds_needed == needed and row.gpu_hours_needed == pytest.approx(0.5 * needed)
+            checked += 1
+        else:
+            assert math.isnan(row.seeds_needed)
+    assert checked >= 3
+    targets = frame.set_index("name")
+    assert targets.loc["order1", "target"] == 0.3
+    assert targets.loc["order1", "target_source"] == "smallest effect of interest"
+    assert targets.loc["Same~CE", "target_source"] == "margin" and targets.loc["Win>CE", "target"] == 0.95
+
+
+def test_the_mde_at_the_corrected_level_is_larger_than_at_alpha():
+    """The issue's case: 5 pairs in a 14-claim family need a bigger effect than at 0.05."""
+    alone = evaluate_claims([greater("Noisy", 0.2)], VALUES)[0]
+    crowd = [greater("Noisy", 0.2)] + [greater("Win", 1.0, name=f"w{i}") for i in range(13)]
+    in_family = evaluate_claims(crowd, VALUES)[0]
+    assert in_family.family_size == 14 and in_family.alpha_family == pytest.approx(0.05 / 14)
+    assert in_family.mde > 1.5 * alone.mde
 
 
 def test_holm_over_the_family_matches_statsmodels(results):
@@ -89,53 +131,66 @@ def test_holm_over_the_family_matches_statsmodels(results):
     assert [r.p_holm for r in ordered] == pytest.approx(list(expected))
 
 
-def test_holm_per_family():
-    claims = [replace(c, family="beats" if c.direction == "greater" else "same") for c in CLAIMS]
-    by_name = {r.name: r for r in evaluate_claims(claims, VALUES)}
-    for family in ("beats", "same"):
-        members = [by_name[c.name] for c in claims if c.family == family]
-        assert [r.p_holm for r in members] == pytest.approx(list(multipletests([r.p for r in members],
-                                                                               method="holm")[1]))
-
-
 def test_greater_verdicts(results):
     assert results["Win>CE"].verdict == REPLICATED
     assert results["Loss>CE"].verdict == CONTRADICTED and "CE significantly better" in results["Loss>CE"].reason
     noisy = results["Noisy>CE"]
-    assert noisy.verdict == UNDERPOWERED and noisy.underpowered and noisy.mde > 0.2
-    small = results["Small>CE"]  # not significant, but the CI excludes the paper's +0.95
-    assert small.p_holm > 0.05 and small.ci_high < 0.95
-    assert small.verdict == CONTRADICTED and "below the paper's" in small.reason and small.underpowered is False
-    smaller_win = results["SmallWin>CE"]
-    assert smaller_win.verdict == REPLICATED and "smaller than the paper's" in smaller_win.reason
+    assert noisy.verdict == UNDERPOWERED and noisy.underpowered and noisy.mde > 0.2 and noisy.seeds_needed > 5
+    small = results["Small>CE"]  # not significant, but even the corrected interval excludes the paper's +0.95
+    assert small.p_holm > 0.05 and small.corrected_ci_high < 0.95
+    assert small.verdict == SMALLER and "not significant against zero" in small.reason
+    smaller_win = results["SmallWin>CE"]  # significantly ahead, by less than the paper's effect
+    assert smaller_win.p_holm < 0.05 and smaller_win.verdict == SMALLER
+    assert "significantly ahead" in smaller_win.reason and smaller_win.seeds_needed is None
+
+
+def test_smaller_than_reported_uses_the_corrected_interval():
+    # the 95% interval excludes +0.35, the interval corrected for a family of 8 does not: no verdict from it
+    diffs = [0.3, 0.1, 0.2, 0.25, 0.15]
+    values = {("m", "A"): shifted(diffs), ("m", "CE"): CE}
+    ci = stats.ttest_rel(list(values[("m", "A")].values()), list(CE.values())).confidence_interval()
+    claim = Claim("A>CE", "A", "CE", "m", "d", "greater", 0.35)
+    alone = evaluate_claims([claim], values)[0]
+    family = evaluate_claims([claim] + [replace(claim, name=f"x{i}") for i in range(7)], values)[0]
+    assert ci.high < 0.35 and alone.verdict == SMALLER
+    assert family.corrected_ci_high > 0.35 and family.verdict != SMALLER
 
 
 def test_the_magnitude_rule_can_be_turned_off():
     by_name = {r.name: r for r in evaluate_claims(CLAIMS, VALUES, check_paper_magnitude=False)}
     assert by_name["Small>CE"].verdict == INCONCLUSIVE
+    assert by_name["SmallWin>CE"].verdict == REPLICATED
     assert by_name["Win>CE"].verdict == REPLICATED and by_name["Loss>CE"].verdict == CONTRADICTED
 
 
 def test_equivalence_verdicts(results):
-    assert results["Same~CE"].verdict == REPLICATED
-    assert -0.5 < results["Same~CE"].ci_low and results["Same~CE"].ci_high < 0.5
-    assert results["Far~CE"].verdict == CONTRADICTED and results["Far~CE"].ci_low > 0.5
+    same = results["Same~CE"]
+    assert same.verdict == REPLICATED and -0.5 < same.corrected_ci_low and same.corrected_ci_high < 0.5
+    assert results["Far~CE"].verdict == SMALLER and results["Far~CE"].corrected_ci_low > 0.5
     wide = results["Wide~CE"]
     assert wide.verdict == UNDERPOWERED and wide.mde > 0.5
 
 
 def test_equivalence_significant_and_beyond_the_margin_is_a_contradiction():
-    # CI [0.1, 1.3] overlaps the margin, but the difference is significant and its estimate beyond it
     base = measure(equivalent("Same"), VALUES[("resnet14", "Same")], CE)
-    r = replace(base, effect=0.7, ci_low=0.1, ci_high=1.3, p=0.01, p_holm=0.03, mde=0.4)
+    r = replace(base, effect=0.7, corrected_ci_low=0.1, corrected_ci_high=1.3, p=0.01, p_holm=0.03, mde=0.4,
+                target=0.5, target_source="margin", underpowered=False)
     assert decide(r).verdict == CONTRADICTED
     assert decide(replace(r, p_holm=0.2)).verdict == INCONCLUSIVE
-    assert decide(replace(r, p_holm=0.2, mde=0.9)).verdict == UNDERPOWERED
+    assert decide(replace(r, p_holm=0.2, mde=0.9, underpowered=True)).verdict == UNDERPOWERED
 
 
-def test_no_paper_effect_means_power_cannot_be_judged():
-    r = evaluate_claims([greater("Noisy", None)], VALUES)[0]
-    assert r.verdict == INCONCLUSIVE and r.underpowered is None and math.isnan(r.paper_effect)
+def test_a_claim_whose_table_disagrees_with_its_text_says_which_our_result_agrees_with():
+    loss = Claim("Loss>CE", "Loss", "CE", "resnet14", "cifar10", "greater", -0.73)
+    win = replace(loss, name="Win>CE", method_a="Win")
+    noisy = replace(loss, name="Noisy>CE", method_a="Noisy")
+    by_name = {r.name: r for r in evaluate_claims([loss, win, noisy], VALUES)}
+    assert all(r.table_disagrees for r in by_name.values())
+    assert by_name["Loss>CE"].verdict == CONTRADICTED and "ours agrees with the table" in by_name["Loss>CE"].reason
+    assert by_name["Win>CE"].verdict == REPLICATED and "ours agrees with the text" in by_name["Win>CE"].reason
+    assert "-0.73 pp against its text" in by_name["Noisy>CE"].reason
+    # no positive paper effect to plan with: the smallest effect of interest is the target
+    assert by_name["Noisy>CE"].target_source == "smallest effect of interest"
 
 
 def test_degenerate_claims_are_inconclusive_with_the_reason():
@@ -143,12 +198,12 @@ def test_degenerate_claims_are_inconclusive_with_the_reason():
     claims = [greater("Const", 0.5), greater("One", 0.5), greater("Absent", 0.5), greater("Win", 0.95)]
     by_name = {r.name: r for r in evaluate_claims(claims, {**VALUES, **values})}
     const = by_name["Const>CE"]
-    assert const.verdict == INCONCLUSIVE and "identical" in const.reason
+    assert const.verdict == INCONCLUSIVE and "identical" in const.reason and const.seeds_needed is None
     assert const.effect == pytest.approx(0.5) and all(math.isnan(v) for v in (const.p, const.p_holm, const.mde))
     assert "n < 2" in by_name["One>CE"].reason and by_name["One>CE"].n_unpaired == 4
     assert by_name["Absent>CE"].n_pairs == 0 and by_name["Absent>CE"].verdict == INCONCLUSIVE
     # the degenerate claims do not count in the Holm family: Win is alone in it
-    assert by_name["Win>CE"].p_holm == pytest.approx(by_name["Win>CE"].p)
+    assert by_name["Win>CE"].p_holm == pytest.approx(by_name["Win>CE"].p) and by_name["Win>CE"].family_size == 1
 
 
 def test_claims_are_validated():
@@ -160,21 +215,66 @@ def test_claims_are_validated():
         evaluate_claims([greater("Win", 1.0), greater("Win", 1.0)], VALUES)
 
 
-def test_summary_counts_and_names_what_stays_open(results):
-    text = summary(list(results.values()))
-    assert text.startswith("Of 8 claims from the paper, 3 replicated, 3 were contradicted and 2 are inconclusive "
-                           "(2 of them underpowered")
-    assert "cannot resolve: Noisy>CE (" in text and "Wide~CE (" in text and "Win>CE" not in text
+def prose_blocks(markdown: str) -> list[str]:
+    """Paragraphs and list items of a Markdown text (tables and headings are not prose)."""
+    blocks = []
+    for block in markdown.split("\n\n"):
+        lines = [line for line in block.splitlines() if not line.startswith(("|", "#"))]
+        items = [line for line in lines if line.startswith("- ")]
+        blocks += items if items else (["\n".join(lines)] if lines else [])
+    return blocks
 
 
-def test_writers(tmp_path, results):
-    hostile = replace(results["Win>CE"], name="<script>alert(1)</script>", flags="low n & missing seeds")
+def test_claims_md_opens_with_counts_and_resolved_claims_and_has_no_long_paragraph(results):
+    low_n = Flag("low_n", "n = 2 seeds, fewer than the paper's 5", "ResNet14", "resnet14", "CE")
+    many = [replace(r, name=f"{r.name}_with_a_long_name_{i}", reason=r.reason + " because" * 10, flags=[low_n])
+            for i in range(8) for r in results.values()]
+    md = claims_markdown(many)
+    first, second = md.split("\n\n")[1:3]
+    assert first.startswith("| Verdict | Claims |") and "| total | 64 |" in first
+    assert second.startswith("| Claim |") and "replicated" in second and "Noisy" not in second
+    assert max(map(len, prose_blocks(md))) <= 600
+    text = summary(many)
+    assert text.splitlines()[0].startswith("replicated") and "Resolved:" in text
+    assert max(map(len, text.splitlines())) <= 600
+
+
+def test_each_claim_shows_its_sentence_and_its_flags_name_the_rule_and_the_claims(tmp_path, results):
+    flag = Flag("outlier_seed", "seed 3 (80.00%) is 10.00 pp below", "ResNet14", "resnet14", "Win")
+    rows = [replace(r, text=f"Sec. 5: {r.name} says <so>", flags=[flag] if r.name.startswith("Win") else [])
+            for r in results.values()]
+    write_claims(rows, tmp_path / "claims")
+    md, page = (tmp_path / "claims.md").read_text(), (tmp_path / "claims.html").read_text()
+    for r in rows:
+        assert r.name.replace(">", "\\>").replace("~", "\\~") + ": Sec. 5" in md
+        assert f"{r.name.replace('>', '&gt;')} says &lt;so&gt;" in page
+    assert "outlier\\_seed \\(one seed far below its cell's other seeds\\)" in md and "touches 1 claim: Win\\>CE" in md
+    assert "What it would take" in md and "seeds" in md
+
+
+def test_writers_escape_and_keep_every_column(tmp_path, results):
+    flag = Flag("low_n", "n & = <2>", "g", "m", "CE")
+    hostile = replace(results["Win>CE"], name="<script>alert(1)</script>", flags=[flag], text="=HYPERLINK(x)")
     rows = list(results.values()) + [hostile]
     write_claims(rows, tmp_path / "claims" / "claims")
     csv = pd.read_csv(tmp_path / "claims" / "claims.csv")
     assert list(csv.columns) == list(claims_frame(rows).columns) and len(csv) == 9
     assert csv.set_index("name").loc["Win>CE", "verdict"] == REPLICATED
+    assert csv.text.iloc[-1] == "'=HYPERLINK(x)" and csv["flags"].iloc[-1] == "CE [low_n]: n & = <2>"
     page = (tmp_path / "claims" / "claims.html").read_text()
-    assert "<script>" not in page and "&lt;script&gt;" in page and "low n &amp; missing seeds" in page
+    assert "<script>" not in page and "&lt;script&gt;" in page and "n &amp; = &lt;2&gt;" in page
     md = (tmp_path / "claims" / "claims.md").read_text()
-    assert "| Win>CE" in md and "Of 9 claims" in md and "Holm" in md
+    assert "\\<script\\>" in md and "<script>" not in md
+
+
+def test_what_it_would_take_sums_only_known_costs(results):
+    from introspect.analysis.claims_render import what_it_would_take
+
+    open_claims = [r for r in results.values() if r.verdict == UNDERPOWERED]
+    assert len(open_claims) == 2 and all(r.seeds_needed for r in open_claims)
+    text = what_it_would_take(open_claims)
+    assert "2 of 2 open claims" in text and "GPU-hours" not in text and "others" not in text
+    priced = [replace(open_claims[0], gpu_hours_needed=1.5), replace(open_claims[1], seeds_needed=None)]
+    text = what_it_would_take(priced)
+    assert "1 of 2 open claims" in text and "1 of them would cost 1.5 GPU-hours" in text and "others" in text
+    assert what_it_would_take([results["Win>CE"]]) == "Every claim is resolved by this result set."

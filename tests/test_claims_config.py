@@ -1,7 +1,8 @@
-"""The `claims:` sections of the shipped configs: every claim names a table (or accuracy figure), a group and two
-methods that exist in its config, and agrees with the paper's own numbers in reported_results.csv.
+"""The claims of the shipped configs (the shared catalogue config/catalogue/claims.yaml and each config's own):
+every claim names a table (or accuracy figure), a group and two methods that exist in its config, and agrees with
+the paper's own numbers in reported_results.csv.
 
-Reads the YAML and the CSV directly (no plan, no schema): the cross-references are checked here by plain lookups.
+Reads the YAML and the CSV directly (no plan): the cross-references are checked here by plain lookups.
 """
 import math
 import re
@@ -11,8 +12,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from introspect.paper_claims import config_claims
+
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
-CONFIGS = ["config.yaml", "paper.yaml", "smoke.yaml"]
+CONFIGS = ["config.yaml", "paper.yaml", "smoke.yaml", "mnist5k.yaml"]
 KEYS = {"name", "table", "group", "a", "b", "direction", "margin", "family", "text"}
 NO_PAPER_NUMBER = "no paper number"
 PAPER_DISAGREES = "paper's own Table"  # a claim whose words the paper's own table contradicts says so
@@ -20,7 +23,12 @@ PAPER_DISAGREES = "paper's own Table"  # a claim whose words the paper's own tab
 
 def load(name: str) -> dict:
     with open(CONFIG_DIR / name) as handle:
-        return yaml.safe_load(handle)
+        config = yaml.safe_load(handle)
+    settings = config.get("claim_settings", {})
+    if "catalogue" in settings:  # relative to the checkout, where snakemake runs
+        settings["catalogue"] = str(CONFIG_DIR.parent / settings["catalogue"])
+    config["claims"] = config_claims(config)
+    return config
 
 
 def view(config: dict, claim: dict) -> dict:
@@ -131,3 +139,38 @@ def test_the_paper_number_lookup_converts_table3_error_to_accuracy(reported):
     group = group_of(table, "MLP1024")
     effect = paper_accuracy(reported, table, group, "LE(Grad)") - paper_accuracy(reported, table, group, "CP")
     assert math.isclose(effect, 1.18 - 1.10, abs_tol=1e-9)
+
+
+def catalogue() -> dict:
+    return {c["name"]: c for c in yaml.safe_load((CONFIG_DIR / "catalogue" / "claims.yaml").read_text())}
+
+
+def test_no_quotation_is_written_twice():
+    texts = list(yaml.safe_load((CONFIG_DIR / "catalogue" / "claims.yaml").read_text()))
+    for name in CONFIGS:
+        texts += yaml.safe_load((CONFIG_DIR / name).read_text()).get("claims", [])
+    # a sentence may serve several claims (one per group or pair), but each claim is written once, in one file
+    names = [c["name"] for c in texts]
+    assert len(names) == len(set(names))
+    for name in ("config.yaml", "paper.yaml", "mnist5k.yaml"):
+        own = yaml.safe_load((CONFIG_DIR / name).read_text())
+        assert "claims" not in own, f"{name}: its claims come from the catalogue"
+
+
+def test_the_claims_the_paper_makes_as_it_makes_them(reported):
+    claims = catalogue()
+    assert "t5_le_gradcam_gt_kd_resnet14" not in claims
+    kd = claims["t5_le_gradcam_equiv_kd_resnet14"]
+    assert kd["direction"] == "equivalent" and kd["margin"] == 0.5 and "0.07 pp" in kd["text"]
+    for group in ("resnet14", "resnet8"):
+        ls = claims[f"t6_le_permut_gt_ls_{group}"]
+        assert (ls["a"], ls["b"], ls["direction"]) == ("LE-Permut", "LS", "greater") and "Label Smoothing" in ls["text"]
+    assert PAPER_DISAGREES in claims["t4_ban_gt_ce_resnet8"]["text"]
+    assert "ResNet8 networks" not in claims["t4_ban_gt_ce_resnet14"]["text"]
+    for group in ("cnn8", "cnn6"):
+        for other in ("permut", "random"):
+            confidence = claims[f"t1_cwtm_equiv_cwtm_{other}_{group}"]
+            assert confidence["direction"] == "equivalent"
+            assert "not one of the effective components" in confidence["text"]
+    paper = load("paper.yaml")
+    assert {c["name"] for c in paper["claims"]} == set(claims)  # the paper config tests every catalogue claim

@@ -3,7 +3,8 @@ import pytest
 
 from introspect.cli import main
 
-COMMANDS = ["train", "plan", "table", "claims", "select", "figure", "analyse", "merge-tests", "worker", "download"]
+COMMANDS = ["train", "plan", "table", "claims", "summary", "select", "figure", "analyse", "merge-tests", "worker",
+            "download"]
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])

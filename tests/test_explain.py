@@ -383,3 +383,19 @@ def test_explainer_behaviour_is_declared_by_its_registry_entry(seeded):
     assert not explainer_entry("guided_bp").supports_compile and explainer_entry("grad").supports_compile
     with pytest.raises(ValueError, match="registered twice"):
         register_explainer(type(explainer_entry("grad")))
+
+
+def test_le_explains_the_layer_it_is_given_with_each_samples_own_maps():
+    """LE's cam_layer: Grad-CAM at the second ResNet stage in a training step equals explain() at that layer
+    (train mode, constant batch statistics) and is wider than the last stage's map."""
+    from introspect.methods import build_method
+
+    torch.manual_seed(0)
+    model = build_model("resnet8", 10, (1, 9, 9)).train()
+    x = torch.randn(6, 1, 9, 9)
+    out = model.forward_features(x)
+    step = explanations_for_step(model, x, out, "grad_cam", layer="stages.1")
+    assert step.shape == (6, 10, 5, 5)
+    assert torch.allclose(step, explain(model, x, "grad_cam", layer="stages.1"), atol=1e-6)
+    assert explanations_for_step(model, x, out, "grad_cam").shape == (6, 10, 3, 3)
+    assert build_method("le", explainer="grad", cam_layer="stages.1").cam_layer == "stages.1"  # ignored by Grad

@@ -4,9 +4,16 @@ import numpy as np
 import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.power import TTestPower
+from statsmodels.stats.power import TTestIndPower, TTestPower
 
-from introspect.analysis.stats import holm, minimum_detectable_effect, paired_t, welch_t
+from introspect.analysis.stats import (
+    family_level,
+    holm,
+    minimum_detectable_effect,
+    paired_t,
+    seeds_needed,
+    welch_t,
+)
 
 A = {0: 91.2, 1: 91.0, 2: 91.3, 3: 91.25, 4: 91.1}
 B = {0: 90.2, 1: 90.6, 2: 89.9, 3: 90.4, 4: 90.3}
@@ -117,3 +124,45 @@ def test_holm_matches_statsmodels():
     with_nan = list(p[:5]) + [float("nan")] + list(p[5:])
     adjusted = holm(with_nan)
     assert math.isnan(adjusted[5]) and adjusted[:5] + adjusted[6:] == pytest.approx(list(expected))
+
+
+@pytest.mark.parametrize("n, n_b", [(3, 3), (5, 5), (5, 8)])
+def test_unpaired_minimum_detectable_effect_at_a_corrected_level(n, n_b):
+    alpha = family_level(0.05, 8)
+    mde = minimum_detectable_effect(0.5, n, alpha=alpha, paired=False, n_b=n_b)
+    d = TTestIndPower().solve_power(nobs1=n, ratio=n_b / n, alpha=alpha, power=0.8)
+    assert mde == pytest.approx(d * 0.5, rel=1e-6)
+    assert TTestIndPower().power(effect_size=mde / 0.5, nobs1=n, ratio=n_b / n, alpha=alpha) == pytest.approx(0.8)
+    assert mde > minimum_detectable_effect(0.5, n, paired=False, n_b=n_b)  # the corrected level needs more
+
+
+@pytest.mark.parametrize("effect, sd, m", [(0.75, 0.4, 14), (0.3, 0.4, 1), (0.1, 0.5, 8), (2.0, 0.5, 3)])
+@pytest.mark.parametrize("paired", [True, False])
+def test_seeds_needed_is_the_fewest_with_the_asked_power(effect, sd, m, paired):
+    alpha = family_level(0.05, m)
+    n = seeds_needed(effect, sd, alpha=alpha, paired=paired)
+    solver, kw = (TTestPower(), {}) if paired else (TTestIndPower(), {"ratio": 1.0})
+
+    def power(k):
+        if paired:
+            return solver.power(effect_size=effect / sd, nobs=k, alpha=alpha)
+        return solver.power(effect_size=effect / sd, nobs1=k, alpha=alpha, **kw)
+
+    assert power(n) >= 0.8 and (n == 2 or power(n - 1) < 0.8)
+    if n > 2:  # statsmodels' own solver, rounded up, agrees
+        exact = solver.solve_power(effect_size=effect / sd, alpha=alpha, power=0.8, **({} if paired else kw))
+        assert n == math.ceil(exact)
+
+
+def test_seeds_needed_is_none_without_a_spread_or_an_effect():
+    assert seeds_needed(0.5, float("nan")) is None and seeds_needed(0.5, 0.0) is None
+    assert seeds_needed(0.0, 0.4) is None and seeds_needed(1e-3, 10.0, limit=1000) is None
+    assert family_level(0.05, 0) == 0.05 and family_level(0.05, 4) == 0.0125
+
+
+def test_seeds_needed_beyond_the_noncentral_t_uses_its_normal_limit():
+    """At d = 0.01 the answer is ~117,000 pairs, where statsmodels' noncentral t gives NaN: the z-test's sample
+    size, ((z_{1-alpha/2} + z_{power}) / d)^2, is the t-test's to within a few pairs."""
+    z = stats.norm.isf(0.005) + stats.norm.isf(0.2)
+    assert seeds_needed(0.05, 5.0, alpha=0.01) == pytest.approx((z / 0.01) ** 2, abs=10)
+    assert seeds_needed(0.05, 5.0, alpha=0.01, paired=False) == pytest.approx(2 * (z / 0.01) ** 2, abs=20)

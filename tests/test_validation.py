@@ -12,6 +12,7 @@ import pytest
 from introspect.catalog import registry_catalog
 from introspect.methods import available_methods, build_method, method_class
 from introspect.methods.hyperparameters import describe, value_problem
+from introspect.paper_claims import config_claims
 from introspect.plan import ConfigError, build_plan, load_config, warmup_summary
 from introspect.plan_outputs import ensure_inside
 from introspect.validation import path_problem
@@ -21,7 +22,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def smoke():
-    return load_config(ROOT / "config" / "smoke.yaml")
+    """The smoke config with its catalogue claims written out, so that renaming a table or method renames
+    them too."""
+    config = load_config(ROOT / "config" / "smoke.yaml")
+    config["claims"] = config_claims({**config, "claim_settings": {
+        **config["claim_settings"], "catalogue": str(ROOT / config["claim_settings"]["catalogue"])}})
+    del config["claim_settings"]
+    return config
 
 
 def rename_dataset(config, new):

@@ -17,16 +17,21 @@ def write_config(workdir: Path, base: str = "smoke.yaml", **changes) -> dict:
     config = yaml.safe_load((ROOT / "config" / base).read_text())
     config.update(results_dir=str(workdir / "results"), reported_results=str(ROOT / "config" / "reported_results.csv"))
     config.update(changes)
+    for key in ("catalogue", "cost_config"):  # relative to the checkout; snakemake runs in workdir
+        if key in config.get("claim_settings", {}):
+            config["claim_settings"][key] = str(ROOT / config["claim_settings"][key])
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return config
 
 
 def snakemake(workdir: Path, *args: str, env: dict | None = None, check: bool = True,
-              timeout: int = 1500, cwd: Path | None = None) -> subprocess.CompletedProcess:
+              timeout: int = 1500, cwd: Path | None = None, overlays: tuple[Path, ...] = ()
+              ) -> subprocess.CompletedProcess:
+    """``overlays``: config files given after the workdir's config.yaml (merged over it)."""
     environment = {**os.environ, **(env or {})}
     environment["PATH"] = f"{BIN}{os.pathsep}{environment['PATH']}"
     cmd = [str(BIN / "snakemake"), *args, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml")]
+           "--configfile", str(workdir / "config.yaml"), *map(str, overlays)]
     result = subprocess.run(cmd, env=environment, capture_output=True, text=True, timeout=timeout, cwd=cwd)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n"

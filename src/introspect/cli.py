@@ -1,4 +1,4 @@
-"""Command line: ``introspect {train,plan,table,select,figure,analyse,claims,merge-tests,worker,download}``
+"""Command line: ``introspect {train,plan,table,select,figure,analyse,claims,summary,merge-tests,worker,download}``
 (also ``python -m introspect ...``).
 
 The Snakemake rules call these commands; they hold no logic of their own. Records and specs arrive as
@@ -86,12 +86,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="cpu", help="where the students and teachers run")
 
-    p = commands.add_parser("claims", help="evaluate the config's claims: writes claims.{md,csv,html} under the "
-                                           "spec's results_dir (effect, 95%% CI, Holm p, MDE, verdict per claim)")
+    p = commands.add_parser("claims", help="evaluate the config's claims: writes claims.{md,csv,html} and "
+                                           "claims_next.yaml under the spec's results_dir (effect, corrected CI, "
+                                           "Holm p, MDE, verdict, seeds needed per claim)")
     p.add_argument("--spec", required=True, metavar="FILE", help="claims spec file (introspect.specs.ClaimsSpec)")
     p.add_argument("--reported", required=True, help="CSV of the paper's reported numbers")
     p.add_argument("--metric", default="test_acc_final")
     p.add_argument("--allow-missing-seeds", action="store_true")
+
+    p = commands.add_parser("summary", help="the README's headline results from a results directory (commit, "
+                                            "machine, verdicts, resolved claims, power, flags) as Markdown")
+    p.add_argument("--results", default="results", help="a results_dir with claims.csv and runs/")
+    p.add_argument("--out", default=None, help="write the Markdown here (default: print it)")
 
     p = commands.add_parser("merge-tests", help="concatenate per-table test CSVs")
     p.add_argument("inputs", nargs="+")
@@ -110,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     commands = {"train": _train, "plan": _plan, "table": _table, "select": _select, "figure": _figure,
-                "analyse": _analyse, "claims": _claims, "merge-tests": _merge_tests, "download": _download,
+                "analyse": _analyse, "claims": _claims, "summary": _summary, "merge-tests": _merge_tests,
+                "download": _download,
                 "worker": _worker}
     try:
         return commands[args.command](args)
@@ -253,13 +260,28 @@ def _analyse(args) -> int:
 
 
 def _claims(args) -> int:
-    from .analysis.claims import summary, write_claims_report
+    from .analysis.claims_render import summary
+    from .analysis.claims_report import write_claims_report
     from .specfiles import read_spec
     from .specs import ClaimsSpec
 
     spec = read_spec(ClaimsSpec, args.spec)
     return _reporting_errors(lambda: print(summary(write_claims_report(
         spec, Path(args.reported), metric=args.metric, allow_missing=args.allow_missing_seeds)), file=sys.stderr))
+
+
+def _summary(args) -> int:
+    from .analysis.headline import headline
+    from .io import atomic_write_text
+
+    def run() -> None:
+        text = headline(args.results)
+        if args.out:
+            atomic_write_text(Path(args.out), text)
+        else:
+            print(text, end="")
+
+    return _reporting_errors(run)
 
 
 def _reporting_errors(command) -> int:

@@ -221,7 +221,10 @@ class Config:
     tables: Mapping[str, Table]
     figures: Mapping[str, Figure]
     analyses: Mapping[str, Analysis]
-    claims: tuple[Claim, ...]
+    claims: tuple[Claim, ...]  # the catalogue's that apply (claim_settings.catalogue), then the config's own
+    claim_settings: Mapping[str, Any]  # how claims are judged and planned (introspect.specs.ClaimSettings)
+    # seeds beyond `seeds` for single cells: view -> group label -> method label -> seeds (claims_next.yaml)
+    extra_seeds: Mapping[str, Mapping[str, Mapping[str, tuple[int, ...]]]]
     document: Mapping[str, Any] = field(compare=False, repr=False)  # as validated, defaults filled (JSON)
 
 

@@ -41,6 +41,9 @@ def build_model(doc: dict[str, Any]) -> Config:
         figures={name: _figure(name, f) for name, f in doc["figures"].items()},
         analyses={name: _analysis(name, a) for name, a in doc["analyses"].items()},
         claims=tuple(_claim(c) for c in doc["claims"]),
+        claim_settings=dict(doc["claim_settings"]),
+        extra_seeds={view: {group: {label: tuple(seeds) for label, seeds in methods.items()}
+                            for group, methods in groups.items()} for view, groups in doc["extra_seeds"].items()},
         document=doc,
     )
 

@@ -25,6 +25,7 @@ from .runs import RUN_KINDS, ResultsLayout, RunOptions, RunRecord, label_slug, m
 from .specs import (
     AnalysisSpec,
     Cell,
+    ClaimSettings,
     ClaimSpec,
     ClaimsSpec,
     FigureSpec,
@@ -92,13 +93,14 @@ def build_plan(config: dict[str, Any] | Config) -> Plan:
     # after every view is planned: reference runs are only looked up
     tables = {name: replace(table, references=_references(builder, config.tables[name]))
               for name, table in tables.items()}
-    claims = _claims(config, tables, figures) if config.claims else None
+    claims = _claims(config, tables, figures, builder.runs) if config.claims else None
     plan = Plan(config, builder.runs, tables, builder.selections, figures, analyses, claims)
     reject(output_problems(plan))
     return plan
 
 
-def _claims(config: Config, tables: dict[str, TableSpec], figures: dict[str, FigureSpec]) -> ClaimsSpec:
+def _claims(config: Config, tables: dict[str, TableSpec], figures: dict[str, FigureSpec],
+            runs: dict[str, RunRecord]) -> ClaimsSpec:
     """The claims with their views' cells (every name a claim uses was checked by the validation)."""
     views = {**{n: f for n, f in figures.items() if f.kind == "accuracy"}, **tables}
     groups = {**{n: f.groups for n, f in config.figures.items()}, **{n: t.groups for n, t in config.tables.items()}}
@@ -115,8 +117,13 @@ def _claims(config: Config, tables: dict[str, TableSpec], figures: dict[str, Fig
         known = {(c.group, c.method) for c in cells.get(claim.table, [])}
         cells.setdefault(claim.table, []).extend(c for c in group_cells if (c.group, c.method) not in known)
     references = {view: tables[view].references for view in cells if view in tables and tables[view].references}
+    teachers = {t for view in cells.values() for c in view for t in c.teacher_run_ids}
+    teacher_of = {t: runs[t].teacher for t in sorted(teachers) if runs[t].teacher}
+    fields = ClaimSettings.__dataclass_fields__
+    settings = ClaimSettings(**{k: v for k, v in config.claim_settings.items() if k in fields}, seeds=config.seeds)
     baselines = {view: tables[view].baseline for view in cells if view in tables}
-    return ClaimsSpec(config.results_dir, claims, cells, references, baselines, config.name)
+    return ClaimsSpec(config.results_dir, claims, cells, references, settings, baselines, teacher_of,
+                      config_name=config.name)
 
 
 def _table(builder: _Builder, table: Table) -> TableSpec:
@@ -126,7 +133,7 @@ def _table(builder: _Builder, table: Table) -> TableSpec:
         for label in table.methods:
             if label in group.exclude:
                 continue
-            cell, teacher = builder.cell(group, label)
+            cell, teacher = builder.cell(group, label, seeds=builder.seeds(table.name, group, label))
             cells.append(cell)
             if teacher:
                 teachers[teacher[0]] = teacher[1]
@@ -230,6 +237,11 @@ class _Builder:
                     selection.selection_id if selection else None, teacher_ids)
         return cell, teacher_caption
 
+    def seeds(self, view: str, group: Group, label: str) -> tuple[int, ...]:
+        """The config's seeds plus the cell's ``extra_seeds`` (claims_next.yaml: seeds its claims need)."""
+        extra = self.config.extra_seeds.get(view, {}).get(group.label, {}).get(label, ())
+        return (*self.config.seeds, *(s for s in extra if s not in self.config.seeds))
+
     def _sweep(self, group: Group, label: str, variant: MethodVariant, teacher_for) -> Selection:
         sweeps = self.config.sweeps
         keys = sorted(variant.sweep)
@@ -254,7 +266,7 @@ class _Builder:
                                 cell.run_ids[0]))
         for group in figure.groups:
             for label in figure.methods:
-                cells.append(self.cell(group, label)[0])
+                cells.append(self.cell(group, label, seeds=self.seeds(figure.name, group, label))[0])
         return FigureSpec(figure.name, figure.kind, figure.title, self.config.results_dir, self.config.name,
                           figure.paper_figure, figure.note, figure.images, panels, cells)
 

@@ -24,7 +24,7 @@ from .errors import ResultFileError
 
 ACCURACY_FIELDS = ("test_acc_final", "val_acc_final", "test_acc_best_val", "val_acc_best", "test_acc_max",
                    "train_acc_final")
-COUNT_FIELDS = ("epochs", "best_val_epoch", "n_train", "n_val", "n_test")
+COUNT_FIELDS = ("epochs", "best_val_epoch", "n_train", "n_val", "n_test", "n_classes")
 TEXT_FIELDS = ("run_id", "dataset", "model", "method", "git_commit", "host", "platform", "command")
 DICT_FIELDS = ("hyperparameters", "budget", "versions", "device")
 _SEED_IN_RUN_ID = re.compile(r"(?:^|/)seed(\d+)$")  # the last component of runs.make_run_id
@@ -57,6 +57,7 @@ class RunMetrics:
     n_train: int | None = None
     n_val: int | None = None
     n_test: int | None = None
+    n_classes: int | None = None  # chance is 100 / n_classes (the near-chance flag)
     wall_time_seconds: float | None = None
     # provenance: what produced the numbers (never part of a run's identity)
     versions: dict[str, Any] | None = None

@@ -145,6 +145,11 @@ class ResultsLayout:
     def claims(self, ext: str) -> Path:
         return self.views_dir / f"claims.{ext}"
 
+    @property
+    def claims_next(self) -> Path:
+        """The config overlay that adds seeds to the cells whose claims need them (``--configfile``)."""
+        return self.views_dir / "claims_next.yaml"
+
     # every file a view's rule writes (the all-target and the planner's inside-results_dir check use these)
     def table_files(self, name: str) -> list[Path]:
         return [self.table(name, ext) for ext in ("md", "tex", "csv", "html")] + [self.table_tests(name)]
@@ -157,7 +162,7 @@ class ResultsLayout:
                 + [self.analysis_figure(name, ext) for ext in ("png", "pdf", "csv")])
 
     def claims_files(self) -> list[Path]:
-        return [self.claims(ext) for ext in ("md", "csv", "html")]
+        return [self.claims(ext) for ext in ("md", "csv", "html")] + [self.claims_next]
 
     def analysis_runs(self, name: str) -> Path:
         return self.tables_dir / f"{name}_runs.csv"

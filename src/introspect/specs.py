@@ -230,10 +230,18 @@ class ClaimSpec:
     paper_table: int | None
     metric_kind: MetricKind  # how the paper's table reports it
 
-    @property
-    def on_papers_data(self) -> bool:
-        """Runs on the paper's own dataset, so the paper's effect sizes are comparable in magnitude."""
-        return self.paper_dataset is not None and self.dataset == self.paper_dataset
+
+@dataclass(frozen=True)
+class ClaimSettings:
+    """How claims are judged and planned (config ``claim_settings``)."""
+
+    alpha: float = 0.05  # family-wise level of each Holm family
+    power: float = 0.8  # the power seeds_needed plans for
+    smallest_effect_pp: float = 0.5  # the target of claims without a positive paper effect (Figure 3's order)
+    max_seeds: int = 20  # claims_next.yaml never plans a cell beyond this many seeds
+    # "smaller than reported" for A > B claims: off for result sets whose effects are not meant to be the paper's
+    compare_magnitudes: bool = True
+    seeds: tuple[int, ...] = ()  # the config's own seeds: seeds of a cell beyond them are extra seeds
 
 
 @dataclass(frozen=True)
@@ -245,7 +253,11 @@ class ClaimsSpec:
     claims: list[ClaimSpec]
     cells: dict[str, list[Cell]]  # view -> cells of the groups its claims name
     references: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # view -> TableSpec.references
-    baselines: dict[str, str] = field(default_factory=dict)  # view -> its baseline method label
+    settings: ClaimSettings = field(default_factory=lambda: ClaimSettings())
+    baselines: dict[str, str] = field(default_factory=dict)  # view -> the method label its flags compare with
+    teacher_of: dict[str, str] = field(default_factory=dict)  # teacher run -> the run it learned from (assistants)
+    # claim name -> estimated GPU-hours of one seed of its two cells in the paper config (introspect.claim_costs)
+    seed_gpu_hours: dict[str, float] = field(default_factory=dict)
     config_name: str = DEFAULT_CONFIG_NAME
 
     @property

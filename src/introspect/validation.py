@@ -29,6 +29,7 @@ from typing import Any
 
 from .catalog import Catalog
 from .config import DIRECTIONS, SWEEP_USES, TEMPLATE_KEYS, Config, reject
+from .errors import InputError
 from .methods.hyperparameters import NAME_RULE, is_name, shown
 from .schemas import schema_path
 from .spec import AMP_MODES, LOADERS, SPLITS
@@ -71,6 +72,7 @@ def config_problems(config: Any, catalog: Catalog) -> tuple[dict[str, Any], list
                     "a config is data: write the values out"]
     document = _with_integer_seeds(copy.deepcopy(config))
     problems = schema_problems(document, catalog)
+    problems += _expand_claims(document)
     checks: list[Callable[[], list[str]]] = [
         lambda: list(_non_finite_problems(document)),
         lambda: _name_and_path_problems(document),
@@ -132,6 +134,20 @@ def load_schema(catalog: Catalog) -> dict[str, Any]:
     props["claims"]["items"]["properties"]["direction"]["enum"] = list(DIRECTIONS)
     props["sweeps"]["properties"]["use"]["enum"] = list(SWEEP_USES)
     return schema
+
+
+def _expand_claims(document: dict[str, Any]) -> list[str]:
+    """``document["claims"]`` becomes the config's claims: those of its catalogue that apply, then its own
+    (:func:`introspect.paper_claims.config_claims`); checked below like the config's own."""
+    from .paper_claims import config_claims
+
+    try:
+        document["claims"] = config_claims(document)
+    except InputError as error:
+        return [str(error)]
+    except (KeyError, TypeError, AttributeError):  # a malformed section: the schema named it
+        return []
+    return []
 
 
 def schema_problems(document: dict[str, Any], catalog: Catalog) -> list[str]:

@@ -27,9 +27,12 @@ def analysis_problems(config: dict[str, Any]) -> list[str]:
 
 def claim_problems(config: dict[str, Any]) -> list[str]:
     views = {**{n: f for n, f in config["figures"].items() if f["kind"] == "accuracy"}, **config["tables"]}
-    problems, names = [], set()
-    for i, claim in enumerate(config["claims"]):
-        where = f"claims[{i}]"
+    problems, names, own = [], set(), 0
+    for claim in config["claims"]:
+        if "from_catalogue" in claim:  # introspect.paper_claims.FROM_CATALOGUE
+            where = f"claim_settings.catalogue ({claim['name']} in {claim['from_catalogue']})"
+        else:
+            where, own = f"claims[{own}]", own + 1
         if claim["name"] in names:
             problems.append(f"{where}.name: {claim['name']!r} is used by another claim")
         names.add(claim["name"])

@@ -31,13 +31,15 @@ rule table:
 
 
 rule claims:
-    """Every claim of the config: the paper's effect, ours with its 95% CI, Holm p, MDE, verdict."""
+    """Every claim of the config: the paper's effect, ours with its corrected CI, Holm p, MDE, verdict, seeds
+    needed; and claims_next.yaml, the overlay that adds those seeds."""
     input:
         unpack(spec_input("claims")),
         runs=claims_inputs,
     output:
         paths(LAYOUT.claims(ext) for ext in ("md", "csv")),
         html=report(str(LAYOUT.claims("html")), caption="../report/claims.rst", category="Claims"),
+        next=str(LAYOUT.claims_next),
     params:
         spec=spec_digest("claims"),
         reported=PLAN.config.reported_results,

@@ -2,15 +2,16 @@
 runs, with the sanity flags that travel with them into tables and claims."""
 from __future__ import annotations
 
+import csv
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..run_loading import FinishedRun, read_run
 from ..runs import ResultsLayout, RunFileError
 from ..specs import Cell
-from .sanity import Flag, SanityCell, Thresholds, cell_marks, sanity_flags
+from .sanity import DEFAULT_BASELINE, Flag, SanityCell, Teacher, Thresholds, cell_marks, sanity_flags
 
 
 class MissingRunsError(RunFileError):
@@ -31,14 +32,22 @@ class CellResult:
     # its teachers' final test accuracies; not a peer's (BAN's peer has the student's architecture and is
     # a CE run by design, so "no better than CE" is what it is, not a fault)
     teacher_accuracy: list[float] = field(default_factory=list)
+    own_teacher_accuracy: list[float] = field(default_factory=list)  # its teachers' teachers (TAKD's assistants)
     n_test: int | None = None
+    n_classes: int | None = None
+    dead_share: dict[int, float] = field(default_factory=dict)  # seed -> mean share of all-zero explanation maps
     missing: list[str] = field(default_factory=list)
     paper_mean: float = float("nan")
     paper_std: float = float("nan")
     best: bool = False
     mark: str = ""  # significance mark
     flags: str = ""  # sanity-flag mark, e.g. "⚑low_n"
-    flag_texts: list[str] = field(default_factory=list)  # "[code] why" per flag
+    flag_list: list[Flag] = field(default_factory=list)  # the cell's flags, objects until rendered
+
+    @property
+    def flag_texts(self) -> list[str]:
+        """The cell's flags rendered as "[code] why", for a CSV column."""
+        return [f"[{f.code}] {f.text}" for f in self.flag_list]
 
     @property
     def n(self) -> int:
@@ -62,14 +71,16 @@ OPTIMISTIC_METRIC = "test_acc_max"  # max over epochs of the test accuracy: sele
 
 def collect_cells(view: str, cells: Sequence[Cell], layout: ResultsLayout,
                   value: Callable[[FinishedRun, str], float], metric: str, *, allow_missing: bool,
-                  accuracy_metric: str = "test_acc_final") -> list[CellResult]:
+                  accuracy_metric: str = "test_acc_final", teacher_of: Mapping[str, str] | None = None
+                  ) -> list[CellResult]:
     """Read every finished run of ``cells``: ``value(run, metric)`` is what the view shows, also
     taken of the optimistic ``test_acc_max`` (the statistic the paper most likely reports, since the
-    TAKD code it follows prints the best test epoch). Unfinished runs are an error unless
-    ``allow_missing`` (then the cell uses the seeds that finished and lists the others); an empty
-    cell is always one."""
+    TAKD code it follows prints the best test epoch). ``teacher_of[run]`` is the run a teacher run itself
+    learned from (TAKD's assistants), for the teacher-worse-than-student flag. Unfinished runs are an
+    error unless ``allow_missing`` (then the cell uses the seeds that finished and lists the others); an
+    empty cell is always one."""
     results, missing = [], []
-    teacher_accuracy: dict[str, float | None] = {}  # None: a peer of the student's architecture
+    accuracy = _TeacherAccuracy(layout, accuracy_metric)
     for cell in cells:
         result = CellResult(cell.group, cell.method, cell.model, cell.paper_dataset, {}, cell.run_ids,
                             list(cell.seeds))
@@ -77,18 +88,13 @@ def collect_cells(view: str, cells: Sequence[Cell], layout: ResultsLayout,
             if not layout.run(run_id).is_finished():
                 result.missing.append(run_id)
                 continue
-            run = read_run(layout, run_id)
-            result.values[run.seed] = value(run, metric)
-            result.optimistic[run.seed] = value(run, OPTIMISTIC_METRIC)
-            result.accuracy[run.seed] = run.value(accuracy_metric)
-            result.n_test = run.metrics.get("n_test", result.n_test)
+            _read_into(result, read_run(layout, run_id), value, metric, accuracy_metric)
         for teacher in dict.fromkeys(cell.teacher_run_ids):
-            if teacher not in teacher_accuracy and layout.run(teacher).is_finished():
-                run = read_run(layout, teacher)
-                peer = run.metrics.get("model") == cell.model
-                teacher_accuracy[teacher] = None if peer else run.value(accuracy_metric)
-            if teacher_accuracy.get(teacher) is not None:
-                result.teacher_accuracy.append(teacher_accuracy[teacher])
+            if accuracy(teacher, cell.model) is not None:
+                result.teacher_accuracy.append(accuracy(teacher, cell.model))
+                own = (teacher_of or {}).get(teacher)
+                if own and accuracy(own, None) is not None:
+                    result.own_teacher_accuracy.append(accuracy(own, None))
         missing += result.missing
         results.append(result)
     if missing and not allow_missing:
@@ -104,6 +110,47 @@ def collect_cells(view: str, cells: Sequence[Cell], layout: ResultsLayout,
     return results
 
 
+def _read_into(result: CellResult, run: FinishedRun, value: Callable[[FinishedRun, str], float], metric: str,
+               accuracy_metric: str) -> None:
+    result.values[run.seed] = value(run, metric)
+    result.optimistic[run.seed] = value(run, OPTIMISTIC_METRIC)
+    result.accuracy[run.seed] = run.value(accuracy_metric)
+    result.n_test = run.metrics.get("n_test", result.n_test)
+    result.n_classes = run.metrics.get("n_classes", result.n_classes)
+    share = dead_explanation_share(run)
+    if share is not None:
+        result.dead_share[run.seed] = share
+
+
+def dead_explanation_share(run: FinishedRun) -> float | None:
+    """Mean over a run's epochs of its share of all-zero explanation maps (``epochs.csv`` column
+    ``dead_explanations``); None for runs that record none (no explanations, or written before the column)."""
+    try:
+        with open(run.files.epochs, newline="", encoding="utf-8") as handle:
+            shares = [float(row["dead_explanations"]) for row in csv.DictReader(handle)
+                      if (row.get("dead_explanations") or "").strip()]
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError):
+        return None
+    shares = [s for s in shares if math.isfinite(s)]
+    return statistics.fmean(shares) if shares else None
+
+
+class _TeacherAccuracy:
+    """Final test accuracies of teacher runs, read once; None for an unfinished run or a peer of the
+    student's own architecture (BAN's peer is a CE run by design: "no better than CE" is what it is)."""
+
+    def __init__(self, layout: ResultsLayout, metric: str):
+        self.layout, self.metric, self.cache = layout, metric, {}
+
+    def __call__(self, run_id: str, student_model: str | None) -> float | None:
+        if run_id not in self.cache:
+            finished = self.layout.run(run_id).is_finished()
+            run = read_run(self.layout, run_id) if finished else None
+            self.cache[run_id] = (run.metrics.get("model"), run.value(self.metric)) if run else (None, None)
+        model, accuracy = self.cache[run_id]
+        return None if student_model is not None and model == student_model else accuracy
+
+
 def reference_accuracies(references: dict[str, list[str]], layout: ResultsLayout,
                          accuracy_metric: str = "test_acc_final") -> dict[str, dict[int, float]]:
     """Group -> {seed: accuracy} of the finished CE runs that stand in for a group without a CE cell."""
@@ -115,37 +162,43 @@ def reference_accuracies(references: dict[str, list[str]], layout: ResultsLayout
     return out
 
 
+def baseline_of(view: object) -> str:
+    """The method label a view's sanity flags compare with: its spec's ``baseline`` field (the config key
+    ``baseline:``), the paper's CE where a spec has none. The one place this default is applied."""
+    return getattr(view, "baseline", None) or DEFAULT_BASELINE
+
+
 def flag_cells(cells: Sequence[CellResult], *, key: Callable[[CellResult], str] = lambda c: c.group,
-               references: dict[str, dict[int, float]] | None = None, reference: str = "CE",
+               references: dict[str, dict[int, float]] | None = None, baseline: str = DEFAULT_BASELINE,
                thresholds: Thresholds = Thresholds()) -> list[Flag]:
-    """Sanity flags of the cells (teacher not better than the group's CE, collapse, ceiling, low n,
-    missing seeds); each cell's ``flags`` gets its mark. ``key`` names the group a cell is compared
-    within (its CE reference); flags carry it as their model. ``references[group]`` are CE accuracies
-    of a group that has no CE cell of its own (trained for another view)."""
+    """Sanity flags of the cells (see :mod:`.sanity`); each cell's ``flags`` gets its mark and its
+    ``flag_list`` the flags that touch it. ``key`` names the group a cell is compared within (its baseline);
+    flags carry it as their model. ``references[group]`` are baseline accuracies of a group that has no
+    baseline cell of its own (trained for another view)."""
     def teacher(c: CellResult) -> str:
         return f"of {c.method} on {key(c)}"
 
     sanity = [SanityCell(key(c), key(c), c.method, c.accuracy, c.expected_seeds, c.n_test,
-                         teacher=teacher(c) if c.teacher_accuracy else None) for c in cells]
+                         teacher=teacher(c) if c.teacher_accuracy else None, n_classes=c.n_classes,
+                         dead_share=c.dead_share) for c in cells]
     groups = {c.group: key(c) for c in cells}
-    sanity += [SanityCell(groups[group], groups[group], reference, values)
+    sanity += [SanityCell(groups[group], groups[group], baseline, values)
                for group, values in (references or {}).items() if group in groups]
-    teachers = {teacher(c): c.teacher_accuracy for c in cells if c.teacher_accuracy}
-    flags = sanity_flags(sanity, teachers=teachers, reference=reference, thresholds=thresholds)
+    teachers = {teacher(c): Teacher(c.teacher_accuracy, c.own_teacher_accuracy) for c in cells if c.teacher_accuracy}
+    flags = sanity_flags(sanity, teachers=teachers, baseline=baseline, thresholds=thresholds)
     marks = cell_marks(flags)
     for cell in cells:
         cell.flags = marks.get((key(cell), cell.method), "")
-        cell.flag_texts = [f"[{f.code}] {f.text}" for f in flags if (f.group, f.method) == (key(cell), cell.method)]
+        cell.flag_list = [f for f in flags if f.group == key(cell) and cell.method in (f.method, f.other)]
     return flags
 
 
 def flag_notes(cells: Sequence[CellResult]) -> list[str]:
     """Notes for a view's footer: which cells carry which flag (flagged cells are shown, never dropped)."""
     by_code: dict[str, list[str]] = {}
-    for cell in cells:
-        for text in cell.flag_texts:
-            code, why = text[1:].split("] ", 1)
-            by_code.setdefault(code, []).append(f"{cell.group}/{cell.method} ({why})")
+    for flag in dict.fromkeys(f for cell in cells for f in cell.flag_list):
+        cell = f"{flag.group}/{flag.method}" + (f" vs {flag.other}" if flag.other else "")
+        by_code.setdefault(flag.code, []).append(f"{cell} ({flag.text})")
     everyone = len(cells)
     notes = []
     for code, entries in by_code.items():

@@ -1,6 +1,6 @@
 """Significance tests between methods over seeds: paired t (seeds are shared across methods, so
 seed-matched differences remove the seed's variance) and Welch's t, Holm-corrected in a family, and the
-minimum detectable effect of a paired design.
+minimum detectable effect and the seeds a difference needs, paired or unpaired, at a family's corrected level.
 
 The tests and their intervals are scipy's (``ttest_rel``, ``ttest_ind(equal_var=False)`` and their
 ``confidence_interval()``), the power calculation is statsmodels'. What this module adds is the refusal to
@@ -84,16 +84,68 @@ def welch_t(a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95)
                       float(result.pvalue), diff / pooled, float(ci.low), float(ci.high))
 
 
-def minimum_detectable_effect(sd_diff: float, n: int, *, alpha: float = 0.05, power: float = 0.8) -> float:
-    """Smallest true mean difference (in the data's units) that a two-sided paired t-test of n pairs whose
-    differences have standard deviation ``sd_diff`` detects at level ``alpha`` with probability ``power``.
-    NaN when it cannot be computed (n < 2, zero or unknown spread)."""
-    if n < 2 or not math.isfinite(sd_diff) or sd_diff <= 0:
-        return NAN
-    from statsmodels.stats.power import TTestPower  # here: tables import this module and need no statsmodels
+def family_level(alpha: float, m: int) -> float:
+    """The level one claim of a Holm family of ``m`` tests must reach to be called significant whatever the
+    other claims' p-values are: alpha / m, Holm's first-step threshold. Holm's threshold at a claim's rank,
+    alpha / (m − rank + 1), depends on the other claims' p-values, so power planned at it would change
+    with the data of unrelated claims; alpha / m is the stable, conservative choice (one test: alpha)."""
+    return alpha / max(1, m)
 
-    d = TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power, alternative="two-sided")
-    return float(np.asarray(d).item()) * sd_diff
+
+def _power_solver(paired: bool):
+    from statsmodels.stats.power import TTestIndPower, TTestPower  # here: tables need no statsmodels
+
+    return TTestPower() if paired else TTestIndPower()
+
+
+def minimum_detectable_effect(sd: float, n: int, *, alpha: float = 0.05, power: float = 0.8,
+                              paired: bool = True, n_b: int | None = None) -> float:
+    """Smallest true mean difference (in the data's units) that a two-sided t-test detects at level
+    ``alpha`` with probability ``power``: paired (``n`` pairs whose differences have standard deviation
+    ``sd``) or unpaired (``n`` and ``n_b`` observations, ``sd`` the pooled standard deviation).
+    NaN when it cannot be computed (fewer than two observations, zero or unknown spread)."""
+    n_b = n if n_b is None else n_b
+    if n < 2 or (not paired and n_b < 2) or not math.isfinite(sd) or sd <= 0:
+        return NAN
+    solver = _power_solver(paired)
+    if paired:
+        d = solver.solve_power(effect_size=None, nobs=n, alpha=alpha, power=power, alternative="two-sided")
+    else:
+        d = solver.solve_power(effect_size=None, nobs1=n, ratio=n_b / n, alpha=alpha, power=power,
+                               alternative="two-sided")
+    return float(np.asarray(d).item()) * sd
+
+
+def seeds_needed(effect: float, sd: float, *, alpha: float = 0.05, power: float = 0.8, paired: bool = True,
+                 limit: int = 10_000_000) -> int | None:
+    """The fewest seeds (pairs, or seeds per method when unpaired) at which a two-sided t-test at level
+    ``alpha`` detects a true difference ``effect`` with probability ``power``, given the spread ``sd``
+    (of the paired differences, or the pooled one). None when it cannot be said (no spread estimate, no
+    effect) or would exceed ``limit``. Power grows with n: doubling, then bisection on whole n. Where
+    statsmodels' noncentral t gives no number (NaN, for n in the tens of thousands) the normal approximation
+    it converges to is used: the t-test's power at such n is the z-test's to many digits."""
+    if not (math.isfinite(effect) and math.isfinite(sd)) or effect == 0 or sd <= 0:
+        return None
+    solver, d = _power_solver(paired), abs(effect) / sd
+
+    def enough(n: int) -> bool:
+        kw = {"nobs": n} if paired else {"nobs1": n, "ratio": 1.0}
+        value = float(solver.power(effect_size=d, alpha=alpha, alternative="two-sided", **kw))
+        if math.isnan(value):
+            shift = d * math.sqrt(n if paired else n / 2)
+            critical = stats.norm.isf(alpha / 2)
+            value = float(stats.norm.sf(critical - shift) + stats.norm.cdf(-critical - shift))
+        return value >= power
+
+    low, high = 1, 2  # n = 1 has no spread: never enough
+    while not enough(high):
+        if high >= limit:
+            return None
+        low, high = high, min(limit, high * 2)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if enough(middle) else (middle, high)
+    return high
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

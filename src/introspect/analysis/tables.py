@@ -15,7 +15,15 @@ from ..io import atomic_write_text
 from ..run_loading import read_run
 from ..specs import TableSpec
 from . import escape
-from .cells import OPTIMISTIC_METRIC, CellResult, collect_cells, flag_cells, flag_notes, reference_accuracies
+from .cells import (
+    OPTIMISTIC_METRIC,
+    CellResult,
+    baseline_of,
+    collect_cells,
+    flag_cells,
+    flag_notes,
+    reference_accuracies,
+)
 from .html_page import Cell, html_page, html_table
 from .numbers import MISSING, format_number, summarise
 from .reported import PAPER_SOURCE, Reported, paper_value, read_reported
@@ -83,7 +91,7 @@ def write_table(spec: TableSpec, reported_csv: Path, *, metric: str = "test_acc_
     reported = pd.DataFrame([asdict(row) for row in paper])
     tests = compare(cells, spec)
     mark_cells(cells, tests, spec.lower_is_better)
-    flag_cells(cells, references=reference_accuracies(spec.references, layout))
+    flag_cells(cells, references=reference_accuracies(spec.references, layout), baseline=baseline_of(spec))
     atomic_write_text(layout.table(spec.name, "csv"), _csv(cells, spec, metric))
     atomic_write_text(layout.table(spec.name, "md"), _markdown(cells, spec, reported, metric))
     atomic_write_text(layout.table(spec.name, "tex"), _latex(cells, spec, metric))

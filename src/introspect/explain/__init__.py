@@ -30,6 +30,7 @@ def explanations_for_step(
     out: Forward,
     explainer: str,
     *,
+    layer: str | None = None,
     create_graph: bool = False,
 ) -> Tensor:
     """Explanations of a training step's batch, reusing the step's own forward pass
@@ -40,7 +41,11 @@ def explanations_for_step(
     grad before that forward pass for the explainers that declare ``needs_input_grad``. Otherwise, and
     always for guided backprop (whose ReLU backward differs), the explanation runs a forward pass of
     its own like :func:`explain`, which leaves the BatchNorm statistics as the step's forward pass left them.
+    Grad-CAM at another ``layer`` than the model's explanation layer (a dotted submodule name) always runs
+    that forward pass of its own.
     """
+    if layer:
+        return explain(model, x.detach(), explainer, layer=layer, create_graph=create_graph)
     maps = explainer_entry(explainer).for_step(model, x, out, create_graph=create_graph)
     return maps if maps is not None else explain(model, x.detach(), explainer, create_graph=create_graph)
 

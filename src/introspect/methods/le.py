@@ -26,6 +26,10 @@ class LearningFromExplanations(Method):
     ce_weight: float = field(default=0.1, metadata=hp(ge=0, le=MAX_WEIGHT))
     warmup_epochs: int = field(default=0, metadata=hp(ge=0, le=MAX_EPOCHS))
     permute: bool = False
+    # Grad-CAM at this submodule (dotted name, e.g. "stages.1") instead of the model's explanation layer
+    # ("default", its last stage): on small inputs the last stage is a few pixels wide and many classes'
+    # maps are zero everywhere. Input-gradient explainers have no layer and ignore it.
+    cam_layer: str = "default"
 
     def requirements(self) -> frozenset[str]:
         # guided backprop swaps the ReLUs' backward between passes, which a compiled graph would freeze
@@ -40,7 +44,8 @@ class LearningFromExplanations(Method):
     def loss(self, ctx: StepContext):
         if ctx.epoch < self.warmup_epochs:
             return {"ce": F.cross_entropy(ctx.out.logits, ctx.y)}
-        explanations = explanations_for_step(ctx.model, ctx.x, ctx.out, self.explainer)
+        layer = None if self.cam_layer == "default" or self.explainer != "grad_cam" else self.cam_layer
+        explanations = explanations_for_step(ctx.model, ctx.x, ctx.out, self.explainer, layer=layer)
         # the ground-truth class's map is the reference of the targets: all zero, they fall back to uniform
         ctx.count_dead_explanations(explanations[torch.arange(len(ctx.y), device=ctx.y.device), ctx.y])
         targets = le_targets(explanations, ctx.y, self.alpha, self.permute, ctx.generator)

@@ -204,7 +204,8 @@ def _finish(spec: RunSpec, data: Dataset, state: checkpoint.TrainState, files: R
         epochs=final["epoch"], test_acc_final=final["test_acc"], val_acc_final=final["val_acc"],
         test_acc_best_val=best["test_acc"], val_acc_best=best["val_acc"], best_val_epoch=best["epoch"],
         test_acc_max=max(r["test_acc"] for r in history), train_acc_final=final["train_acc"],
-        n_train=len(data.train), n_val=len(data.val), n_test=len(data.test), wall_time_seconds=state.seconds,
+        n_train=len(data.train), n_val=len(data.val), n_test=len(data.test), n_classes=data.num_classes,
+        wall_time_seconds=state.seconds,
         spec=spec.to_dict(), device=devices.provenance(device), **code_provenance(),
     )
     atomic_torch_save(files.model, checkpoint.snapshot(spec, state))

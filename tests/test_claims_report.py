@@ -1,0 +1,96 @@
+"""The claims adapter on a constructed results directory: the runs are read through the run layer, the cells
+carry their flags (with a baseline not called "CE"), and claims_next.yaml adds seeds only where a claim needs them."""
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from introspect.analysis.claims_report import write_claims_report
+from introspect.runs import ResultsLayout
+from introspect.specs import Cell, ClaimSettings, ClaimSpec, ClaimsSpec
+
+REPORTED = Path(__file__).resolve().parents[1] / "config" / "reported_results.csv"
+SEEDS = [0, 1, 2, 3, 4]
+# per method: final test accuracy per seed; LE is 0.4 pp ahead of the baseline with a wide spread (open claim),
+# Win 3 pp ahead on every seed (resolved), KD far below its weak teacher's student level on one seed
+ACCURACY = {
+    "Cross-entropy": [90.0, 90.5, 90.2, 90.4, 89.9],
+    "LE": [90.9, 90.1, 91.0, 90.3, 90.7],
+    "Win": [93.0, 93.6, 93.1, 93.5, 92.8],
+    "KD": [91.0, 91.2, 91.1, 91.0, 78.0],
+}
+
+
+def finished(layout: ResultsLayout, run_id: str, seed: int, accuracy: float, *, model: str = "resnet8",
+             dead: list[float] | None = None) -> None:
+    files = layout.run(run_id)
+    files.directory.mkdir(parents=True)
+    files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": accuracy, "test_acc_max": accuracy + 0.1,
+                                         "n_test": 360, "n_classes": 10, "model": model, "spec": {},
+                                         "git_commit": "abc123", "host": "node7", "platform": "Linux-x86_64",
+                                         "versions": {"torch": "2.9.0"}}))
+    if dead is not None:
+        rows = "\n".join(f"{e},{share}" for e, share in enumerate(dead, 1))
+        files.epochs.write_text(f"epoch,dead_explanations\n{rows}\n")
+
+
+def claim(name, a, b, direction="greater", margin=None):
+    return ClaimSpec(name, "table2", "ResNet8", "resnet8", a, b, direction, margin, "table2", f"the paper: {a} > {b}",
+                     "cifar10", "cifar10", 2, "accuracy")
+
+
+@pytest.fixture
+def spec(tmp_path) -> ClaimsSpec:
+    layout = ResultsLayout(tmp_path)
+    cells = []
+    for method, values in ACCURACY.items():
+        ids = [f"{method}/seed{s}" for s in SEEDS]
+        for s, v in zip(SEEDS, values):
+            finished(layout, ids[s], s, v, dead=[0.02, 0.2] if method == "LE" else None)
+        cells.append(Cell("ResNet8", method, "resnet8", "cifar10", ids, list(SEEDS),
+                          teacher_run_ids=["teacher/seed0"] * 5 if method == "KD" else []))
+    finished(layout, "teacher/seed0", 0, 89.0, model="resnet14")
+    claims = [claim("le_gt_ce", "LE", "Cross-entropy"), claim("win_gt_ce", "Win", "Cross-entropy"),
+              claim("le_equiv_kd", "LE", "KD", "equivalent", 0.5)]
+    return ClaimsSpec(str(tmp_path), claims, {"table2": cells},
+                      settings=ClaimSettings(max_seeds=12, seeds=(0, 1, 2, 3, 4)),
+                      baselines={"table2": "Cross-entropy"}, seed_gpu_hours={"le_gt_ce": 0.25})
+
+
+def test_claims_report_reads_runs_flags_cells_and_plans_seeds(spec, tmp_path):
+    results = {r.name: r for r in write_claims_report(spec, REPORTED)}
+    frame = pd.read_csv(tmp_path / "claims.csv").set_index("name")
+    le = results["le_gt_ce"]
+    assert le.verdict == "inconclusive (underpowered)" and le.seeds_needed > 12
+    assert frame.loc["le_gt_ce", "gpu_hours_needed"] == pytest.approx(0.25 * le.seeds_needed)
+    assert results["win_gt_ce"].verdict == "replicated" and pd.isna(frame.loc["win_gt_ce", "seeds_needed"])
+    # the baseline is called "Cross-entropy": KD still gets its teacher and collapse flags, LE its dead maps
+    kd_flags = {f.code for f in results["le_equiv_kd"].flags if f.method == "KD"}
+    assert {"teacher_not_better", "collapsed", "outlier_seed"} <= kd_flags
+    assert "dead_explanations" in {f.code for f in le.flags} and "11.0%" in frame.loc["le_gt_ce", "flags"]
+    # the paper prints no "LE" or "Cross-entropy": the smallest effect of interest is the target
+    assert frame.loc["le_gt_ce", "target_source"] == "smallest effect of interest"
+    assert frame.loc["le_gt_ce", "target"] == 0.5
+    md = (tmp_path / "claims.md").read_text()
+    assert "the paper: LE \\> Cross-entropy" in md and "touches" in md
+    overlay = yaml.safe_load((tmp_path / "claims_next.yaml").read_text())
+    extra = overlay["extra_seeds"]["table2"]["ResNet8"]
+    # the open claims' cells get seeds 5..11 (12 in all, the cap); Win's cell is resolved and gets none
+    assert extra["LE"] == list(range(5, 12)) and extra["Cross-entropy"] == list(range(5, 12))
+    assert "Win" not in extra and set(extra) == {"LE", "Cross-entropy", "KD"}
+
+
+def test_the_headline_is_generated_from_the_results_with_its_provenance(spec, tmp_path, capsys):
+    from introspect.cli import main
+
+    write_claims_report(spec, REPORTED)
+    assert main(["summary", "--results", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "- Commit: abc123 \\(21 runs\\)" in text and "- Machine: node7 \\(21 runs\\)" in text
+    assert "torch: 2.9.0" in text
+    assert "can flip across machines" in text and "| replicated | 1 |" in text and "| total | 3 |" in text
+    assert "| win\\_gt\\_ce |" in text and "teacher\\_not\\_better \\(1 claims\\)" in text
+    assert main(["summary", "--results", str(tmp_path / "nothing")]) != 0  # one line, no traceback
+    assert "claims.csv" in capsys.readouterr().err
