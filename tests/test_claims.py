@@ -248,7 +248,7 @@ def test_each_claim_shows_its_sentence_and_its_flags_name_the_rule_and_the_claim
     for r in rows:
         assert r.name.replace(">", "\\>").replace("~", "\\~") + ": Sec. 5" in md
         assert f"{r.name.replace('>', '&gt;')} says &lt;so&gt;" in page
-    assert "outlier\\_seed \\(one seed far below its cell's other seeds\\)" in md and "touches 1 claim: Win\\>CE" in md
+    assert "outlier\\_seed (one seed far below its cell's other seeds)" in md and "touches 1 claim: Win\\>CE" in md
     assert "What it would take" in md and "seeds" in md
 
 

@@ -1,4 +1,4 @@
-"""The claims of the shipped configs (the shared catalogue config/catalogue/claims.yaml and each config's own):
+"""The claims of the shipped configs (the shared catalogue introspect/catalogues/paper.yaml and each config's own):
 every claim names a table (or accuracy figure), a group and two methods that exist in its config, and agrees with
 the paper's own numbers in reported_results.csv.
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from introspect.paper_claims import config_claims
+from introspect.paper_claims import catalogue_path, config_claims
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 CONFIGS = ["config.yaml", "paper.yaml", "smoke.yaml", "mnist5k.yaml"]
@@ -24,10 +24,7 @@ PAPER_DISAGREES = "paper's own Table"  # a claim whose words the paper's own tab
 def load(name: str) -> dict:
     with open(CONFIG_DIR / name) as handle:
         config = yaml.safe_load(handle)
-    settings = config.get("claim_settings", {})
-    if "catalogue" in settings:  # relative to the checkout, where snakemake runs
-        settings["catalogue"] = str(CONFIG_DIR.parent / settings["catalogue"])
-    config["claims"] = config_claims(config)
+    config["claims"] = [{k: v for k, v in c.items() if k != "from_catalogue"} for c in config_claims(config)]
     return config
 
 
@@ -142,11 +139,11 @@ def test_the_paper_number_lookup_converts_table3_error_to_accuracy(reported):
 
 
 def catalogue() -> dict:
-    return {c["name"]: c for c in yaml.safe_load((CONFIG_DIR / "catalogue" / "claims.yaml").read_text())}
+    return {c["name"]: c for c in yaml.safe_load((catalogue_path("paper")).read_text())}
 
 
 def test_no_quotation_is_written_twice():
-    texts = list(yaml.safe_load((CONFIG_DIR / "catalogue" / "claims.yaml").read_text()))
+    texts = list(yaml.safe_load((catalogue_path("paper")).read_text()))
     for name in CONFIGS:
         texts += yaml.safe_load((CONFIG_DIR / name).read_text()).get("claims", [])
     # a sentence may serve several claims (one per group or pair), but each claim is written once, in one file

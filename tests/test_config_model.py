@@ -108,7 +108,7 @@ def test_a_baseline_with_another_label_still_finds_its_reference_runs():
     plan = build_plan(config)
     ce = {c.method: c.run_ids for c in plan.tables["t"].cells if c.group == "R8"}["Cross-entropy"]
     assert plan.tables["students"].references == {"R8": ce}
-    assert plan.tables["students"].config["baseline"] == "Cross-entropy"
+    assert plan.tables["students"].baseline == "Cross-entropy"
     config["tables"]["students"]["baseline"] = "CE"  # named, but not a method of this config
     assert any(p.startswith("tables.students.baseline: 'CE' is not defined under methods") for p in problems_of(config))
 

@@ -25,8 +25,7 @@ def smoke():
     """The smoke config with its catalogue claims written out, so that renaming a table or method renames
     them too."""
     config = load_config(ROOT / "config" / "smoke.yaml")
-    config["claims"] = config_claims({**config, "claim_settings": {
-        **config["claim_settings"], "catalogue": str(ROOT / config["claim_settings"]["catalogue"])}})
+    config["claims"] = [{k: v for k, v in claim.items() if k != "from_catalogue"} for claim in config_claims(config)]
     del config["claim_settings"]
     return config
 

@@ -18,7 +18,7 @@ def write_config(workdir: Path, base: str = "smoke.yaml", **changes) -> dict:
     config.update(results_dir=str(workdir / "results"), reported_results=str(ROOT / "config" / "reported_results.csv"))
     config.update(changes)
     for key in ("catalogue", "cost_config"):  # relative to the checkout; snakemake runs in workdir
-        if key in config.get("claim_settings", {}):
+        if "/" in config.get("claim_settings", {}).get(key, ""):  # a path, not a packaged catalogue's name
             config["claim_settings"][key] = str(ROOT / config["claim_settings"][key])
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return config

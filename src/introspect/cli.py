@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = commands.add_parser("summary", help="the README's headline results from a results directory (commit, "
                                             "machine, verdicts, resolved claims, power, flags) as Markdown")
-    p.add_argument("--results", default="results", help="a results_dir with claims.csv and runs/")
+    p.add_argument("--results", default="results", help="a results_dir with runs/ and the config's views")
+    p.add_argument("--name", default="default", help="the config's name: its claims are in RESULTS/NAME/claims.csv")
     p.add_argument("--out", default=None, help="write the Markdown here (default: print it)")
 
     p = commands.add_parser("merge-tests", help="concatenate per-table test CSVs")
@@ -275,7 +276,7 @@ def _summary(args) -> int:
     from .io import atomic_write_text
 
     def run() -> None:
-        text = headline(args.results)
+        text = headline(args.results, args.name)
         if args.out:
             atomic_write_text(Path(args.out), text)
         else:

@@ -22,7 +22,7 @@ from .config import (
 )
 
 
-def build_model(doc: dict[str, Any]) -> Config:
+def build_model(doc: dict[str, Any], claims: list[dict[str, Any]]) -> Config:
     """``doc`` must have passed :func:`introspect.validation.config_problems` without a problem."""
     return Config(
         name=doc["name"], results_dir=doc["results_dir"], data_root=doc["data_root"],
@@ -40,7 +40,7 @@ def build_model(doc: dict[str, Any]) -> Config:
         tables={name: _table(name, t) for name, t in doc["tables"].items()},
         figures={name: _figure(name, f) for name, f in doc["figures"].items()},
         analyses={name: _analysis(name, a) for name, a in doc["analyses"].items()},
-        claims=tuple(_claim(c) for c in doc["claims"]),
+        claims=tuple(_claim(c) for c in claims),
         claim_settings=dict(doc["claim_settings"]),
         extra_seeds={view: {group: {label: tuple(seeds) for label, seeds in methods.items()}
                             for group, methods in groups.items()} for view, groups in doc["extra_seeds"].items()},

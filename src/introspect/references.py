@@ -13,7 +13,7 @@ from typing import Any
 from .catalog import Catalog
 from .config_model import resolved_dataset
 from .methods.hyperparameters import shown, value_problem
-from .view_references import analysis_problems, claim_problems
+from .view_references import analysis_problems, claim_problems, extra_seed_problems
 
 WARMUP_KEYS = ("warmup_fraction", "warmup_epochs")
 # Not a field of any method: planning turns it into the method's warmup_epochs for each budget.
@@ -28,7 +28,7 @@ def reference_checks(config: dict[str, Any], catalog: Catalog) -> list[Callable[
     return [*_name_checks(config, catalog), lambda: _all_variant_problems(config, catalog),
             lambda: _all_warmup_problems(config), lambda: _teacher_problems(config, catalog),
             lambda: _grad_cam_problems(config, catalog), lambda: analysis_problems(config),
-            lambda: claim_problems(config), lambda: _size_problems(config)]
+            lambda: claim_problems(config), lambda: extra_seed_problems(config), lambda: _size_problems(config)]
 
 
 MAX_GRID_POINTS = 1_000

@@ -55,7 +55,7 @@ def validate_config(config: dict[str, Any] | Config, catalog: Catalog | None = N
 
     document, problems = config_problems(config, catalog or registry_catalog())
     reject(problems)
-    return build_model(document)
+    return build_model(document, expanded_claims(document)[0])
 
 
 def config_problems(config: Any, catalog: Catalog) -> tuple[dict[str, Any], list[str]]:
@@ -72,7 +72,8 @@ def config_problems(config: Any, catalog: Catalog) -> tuple[dict[str, Any], list
                     "a config is data: write the values out"]
     document = _with_integer_seeds(copy.deepcopy(config))
     problems = schema_problems(document, catalog)
-    problems += _expand_claims(document)
+    claims, claim_errors = expanded_claims(document)
+    problems += claim_errors
     checks: list[Callable[[], list[str]]] = [
         lambda: list(_non_finite_problems(document)),
         lambda: _name_and_path_problems(document),
@@ -81,7 +82,7 @@ def config_problems(config: Any, catalog: Catalog) -> tuple[dict[str, Any], list
     ]
     from .references import reference_checks
 
-    checks += reference_checks(document, catalog)
+    checks += reference_checks({**document, "claims": claims}, catalog)
     for check in checks:
         problems += _guarded(check, tolerate=bool(problems))
     return document, list(dict.fromkeys(problems))
@@ -136,18 +137,19 @@ def load_schema(catalog: Catalog) -> dict[str, Any]:
     return schema
 
 
-def _expand_claims(document: dict[str, Any]) -> list[str]:
-    """``document["claims"]`` becomes the config's claims: those of its catalogue that apply, then its own
-    (:func:`introspect.paper_claims.config_claims`); checked below like the config's own."""
+def expanded_claims(document: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The config's claims: those of its catalogue that apply, then its own
+    (:func:`introspect.paper_claims.config_claims`), and the problem reading the catalogue, if any. The
+    document keeps only its own claims, so a validated document validates again unchanged."""
     from .paper_claims import config_claims
 
+    own = document.get("claims", [])
     try:
-        document["claims"] = config_claims(document)
+        return config_claims(document), []
     except InputError as error:
-        return [str(error)]
+        return own if isinstance(own, list) else [], [str(error)]
     except (KeyError, TypeError, AttributeError):  # a malformed section: the schema named it
-        return []
-    return []
+        return own if isinstance(own, list) else [], []
 
 
 def schema_problems(document: dict[str, Any], catalog: Catalog) -> list[str]:

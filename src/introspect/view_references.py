@@ -55,3 +55,14 @@ def claim_problems(config: dict[str, Any]) -> list[str]:
         problems += [f"{where}.{key}: {claim[key]!r} is not a method of {claim['table']} group {claim['group']!r}"
                      for key in ("a", "b") if claim[key] not in methods]
     return problems
+
+
+def extra_seed_problems(config: dict[str, Any]) -> list[str]:
+    """``extra_seeds`` may only name cells the config has: a table or accuracy figure, one of its groups and a
+    method of that group (an overlay written for another config is a mistake)."""
+    views = {**{n: f for n, f in config["figures"].items() if f["kind"] == "accuracy"}, **config["tables"]}
+    cells = {(name, group["label"], method) for name, view in views.items() for group in view.get("groups", [])
+             for method in view.get("methods", []) if method not in group.get("exclude", [])}
+    return [f"extra_seeds.{view}.{group}.{method}: no such cell (table or accuracy figure, group, method)"
+            for view, groups in config["extra_seeds"].items() for group, methods in groups.items()
+            for method in methods if (view, group, method) not in cells]
