@@ -194,15 +194,15 @@ def assert_inert_markdown(md: str, *visible: str) -> None:
 def hostile_table(results_dir: Path):
     """Table 2's synthetic runs (test_tables.make_runs), its ResNet8 group and LS method relabelled
     with hostile text, the title too, and Table 3's other implementations shown."""
+    from dataclasses import replace
+
     from test_tables import make_runs
 
     spec = make_runs(results_dir)
-    spec.config.update(title=f"T {METHOD}", other_implementations=True, paper_table=3)
-    for cell in spec.cells:
-        cell.group = cell.group.replace("ResNet8", GROUP)
-        cell.method = cell.method.replace("LS", METHOD)
-    spec.config["methods"] = [m.replace("LS", METHOD) for m in spec.config["methods"]]
-    return spec
+    cells = [replace(c, group=c.group.replace("ResNet8", GROUP), method=c.method.replace("LS", METHOD))
+             for c in spec.cells]
+    return replace(spec, title=f"T {METHOD}", other_implementations=True, paper_table=3, cells=cells,
+                   methods=[m.replace("LS", METHOD) for m in spec.methods])
 
 
 def hostile_reported(path: Path) -> Path:
@@ -236,7 +236,7 @@ def test_the_student_analysis_markdown_is_inert_for_hostile_labels():
     summary = pd.DataFrame([{"table": "table5", "group": GROUP, "method": METHOD, "n": 2,
                              **{f"{k}_{s}": 0.5 for k in ("agreement", "explanation_similarity", "relevance",
                                                            "accuracy") for s in ("mean", "std")}}])
-    spec = AnalysisSpec("students", {"title": f"T {METHOD}"}, "results", [0, 1], [], [])
+    spec = AnalysisSpec("students", f"T {METHOD}", "results", [0, 1], [], [])
     md = _markdown(spec, summary, [0.5])
     assert_inert_markdown(md, GROUP, METHOD, f"students: T {METHOD}")
     assert markdown_tables(md) == [(8, [8])]
@@ -244,14 +244,15 @@ def test_the_student_analysis_markdown_is_inert_for_hostile_labels():
 
 def test_an_accuracy_figure_with_hostile_labels_draws_them_as_text_and_writes_an_inert_csv(tmp_path):
     from introspect.analysis.figures import draw_figure
+    from introspect.specfiles import from_data
     from introspect.specs import FigureSpec
     from test_figures import accuracy_runs
 
     spec, _ = accuracy_runs(tmp_path)
-    spec["config"].update(title="$\\undefinedcommand{$ " + METHOD, note="N $\\alpha$ " + SOURCE)
+    spec.update(title="$\\undefinedcommand{$ " + METHOD, note="N $\\alpha$ " + SOURCE)
     for cell in spec["cells"]:
         cell["group"], cell["method"] = GROUP, cell["method"].replace("LE(Grad)", METHOD)
-    draw_figure(FigureSpec.from_dict(spec), reported=REPORTED)  # unescaped, matplotlib's mathtext raises
+    draw_figure(from_data(FigureSpec, spec), reported=REPORTED)  # unescaped, matplotlib's mathtext raises
     text = ResultsLayout(tmp_path).figure("figure3", "csv").read_text()
     assert formula_cells(text) == []
     assert {"'" + METHOD, "LE(Grad-CAM)"} == set(pd.read_csv(io.StringIO(text)).method)

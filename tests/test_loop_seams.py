@@ -130,8 +130,10 @@ def test_one_step_of_a_spec_runs_from_outside_the_loop(tmp_path, monkeypatch, me
 def test_a_device_failure_is_one_line_with_the_device_and_versions_and_its_own_exit_code(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     env.pop("INTROSPECT_WORKER", None)
-    result = subprocess.run([sys.executable, "-m", "introspect", "train", "--spec", json.dumps(spec({"name": "ce"})
-                            .to_dict()), "--out", str(tmp_path / "r"), "--device", "cuda"], env=env,
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(spec({"name": "ce"}).to_dict()))
+    result = subprocess.run([sys.executable, "-m", "introspect", "train", "--spec", str(spec_file),
+                             "--out", str(tmp_path / "r"), "--device", "cuda"], env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == EXIT_DEVICE_ERROR
     lines = [line for line in result.stderr.splitlines() if "INFO" not in line]

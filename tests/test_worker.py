@@ -189,7 +189,7 @@ def test_a_malformed_request_is_refused_without_a_job_and_the_worker_serves_on(w
     from introspect.worker import _HEADER
 
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    conn.connect(str(worker))
+    conn.connect(str(worker.socket))
     socket.send_fds(conn, [_HEADER.pack(len(request_data)) + request_data], [0, 1, 2])
     assert conn.recv(8) == b""  # closed without forking a job
     conn.close()

@@ -25,7 +25,9 @@ SPEC = {"run_id": "locked", "dataset": {"name": "digits", "image_size": 8, "val_
 def _train(out: Path, *extra: str, spec=SPEC) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "SLURM_JOB_ID": "4242"}
     env.pop("INTROSPECT_WORKER", None)
-    cmd = [sys.executable, "-m", "introspect", "train", "--spec", json.dumps(spec), "--out", str(out),
+    spec_file = Path(f"{out}.spec.json")
+    spec_file.write_text(json.dumps(spec))
+    cmd = [sys.executable, "-m", "introspect", "train", "--spec", str(spec_file), "--out", str(out),
            "--threads", "1", *extra]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
