@@ -10,7 +10,6 @@ from dataclasses import replace
 import yaml
 
 from ..io import atomic_write_text
-from ..runs import ResultsLayout
 from ..specs import ClaimSpec, ClaimsSpec
 from .cells import CellResult, collect_cells, flag_cells, reference_accuracies
 from .claims import RESOLVED, Claim, ClaimResult, evaluate_claims
@@ -25,7 +24,7 @@ def write_claims_report(spec: ClaimsSpec, reported_csv, *, metric: str = "test_a
     ``claims_next.yaml`` under its results_dir. Cells are compared within their view and group; each claim
     carries the sanity flags of its two cells. The paper's magnitudes are compared (smaller than reported)
     unless ``claim_settings.compare_magnitudes`` is off."""
-    layout = ResultsLayout(spec.results_dir)
+    layout = spec.view_layout
     reported = read_reported(reported_csv)
     cells: dict[tuple[str, str], CellResult] = {}
     flags = []
