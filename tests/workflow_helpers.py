@@ -17,6 +17,9 @@ def write_config(workdir: Path, base: str = "smoke.yaml", **changes) -> dict:
     config = yaml.safe_load((ROOT / "config" / base).read_text())
     config.update(results_dir=str(workdir / "results"), reported_results=str(ROOT / "config" / "reported_results.csv"))
     config.update(changes)
+    if "claims" in changes and "claim_settings" not in changes:  # the test's claims only, none of the catalogue's
+        config["claim_settings"] = {k: v for k, v in config.get("claim_settings", {}).items()
+                                    if k not in ("catalogue", "only")}
     for key in ("catalogue", "cost_config"):  # relative to the checkout; snakemake runs in workdir
         if "/" in config.get("claim_settings", {}).get(key, ""):  # a path, not a packaged catalogue's name
             config["claim_settings"][key] = str(ROOT / config["claim_settings"][key])
