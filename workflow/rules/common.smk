@@ -2,7 +2,8 @@
 # run layer (introspect.runs.ResultsLayout): no rule spells a run file's name or builds a run's path.
 import re
 
-from introspect.resources import runtime_minutes
+from introspect.calibration import calibration_path, device_label
+from introspect.resources import gpu_request, partitions, runtime_minutes
 
 LAYOUT = PLAN.layout
 TESTS_CSV = str(LAYOUT.tests)
@@ -33,12 +34,33 @@ def names_pattern(names):
 
 
 CLUSTER = PLAN.config["cluster"]
-# What a job that runs models asks for (training, explanation figures, the student analysis). Shards go
-# through the plugin's `gres` (it refuses --gres in slurm_extra); with shards, no gpu_model either (it
-# would add --gpus=<model>:0).
-JOB_GPUS = 0 if CLUSTER["gpu_shards_per_run"] else CLUSTER["gpus_per_run"]
-JOB_GRES = f"shard:{CLUSTER['gpu_shards_per_run']}" if CLUSTER["gpu_shards_per_run"] else ""
-JOB_GPU_MODEL = "" if CLUSTER["gpu_shards_per_run"] else CLUSTER["gpu_model"] or ""
+# What a job that runs models asks for (the pre-flight, training, explanation figures, the student
+# analysis): --gpus or --gres=gpu[:model]:N or a GRES shard, see introspect.resources.gpu_request.
+GPU_REQUEST = gpu_request(PLAN.config)
+NO_GPU = {"gpu": 0, "gpu_model": "", "gres": ""}
+
+
+def partition(models):
+    """The partition of a job that runs models (cluster.gpu_partition) or of a CPU-only cluster job
+    (cluster.cpu_partition); unset, the profile's SBATCH_PARTITION."""
+    gpu_partition, cpu_partition = partitions(PLAN.config)
+    return (gpu_partition if models else cpu_partition) or os.environ.get("SBATCH_PARTITION", "")
+
+
+# cluster.runs_per_gpu = k > 1: the single-stage, student and Stage-2 training jobs join job groups, k
+# runs to one SLURM job (one GPU through a string `gres` resource, which a group takes once; see
+# gpu_request). Teachers and warm-ups stay alone: each is an input of many runs and would chain their
+# groups into one. One group per rule, so a BAN student never shares a group with its peer.
+RUNS_PER_GPU = CLUSTER["runs_per_gpu"]
+
+
+def pack_group(rule_name):
+    return f"pack_{rule_name}" if RUNS_PER_GPU > 1 else None
+
+
+if RUNS_PER_GPU > 1:
+    workflow.group_settings.group_components = workflow.group_settings.group_components.update(
+        {pack_group(name): RUNS_PER_GPU for name in ("train", "distill", "le_stage2")})
 
 
 def runtime(wildcards):
@@ -56,8 +78,9 @@ def fail_option(wildcards):
 
 
 def run_inputs(wildcards):
-    """Checkpoints of the runs it starts from or learns from, and the selection file of its sweep."""
-    return paths(PLAN.runs[wildcards.run].input_files())
+    """Checkpoints of the runs it starts from or learns from, the selection file of its sweep, and the
+    pre-flight (ancient: its time stamp never makes a finished run stale)."""
+    return paths(PLAN.runs[wildcards.run].input_files()) + [ancient(PREFLIGHT)]
 
 
 def run_outputs():

@@ -3,6 +3,7 @@
 
 
 use rule train as distill with:
+    group: pack_group("distill")
     input:
         run_inputs,
     output:

@@ -14,12 +14,12 @@ rule train:
         fail=fail_option,
         device=PLAN.config["device"],
     threads: PLAN.config["threads_per_run"]
+    group: pack_group("train")
     conda:
         "../../envs/introspect.yaml"
     resources:
-        gpu=JOB_GPUS,
-        gres=JOB_GRES,
-        gpu_model=JOB_GPU_MODEL,
+        **GPU_REQUEST,
+        slurm_partition=partition(models=True),
         runtime=runtime,
         mem_mb=CLUSTER["mem_mb_per_run"],
     wildcard_constraints:

@@ -1,0 +1,94 @@
+"""The failure report of a workflow run (the Snakefile's ``onerror``): the jobs that failed in this
+invocation and their log files, read from Snakemake's own log, and SLURM jobs that were pre-empted or
+cancelled rather than requeued. Not every unfinished run: after a failed pre-flight, that is all of them.
+
+No torch, no Snakemake import: it only reads text.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_ERROR = re.compile(r"^Error in (rule|group) (\S+?):?\s*$")
+_FIELD = re.compile(r"^\s+(\w+): (.*)$")
+_SLURM = re.compile(r"SLURM-job '(\d+)' failed, SLURM status is: '(\w+)'.*?(?:log: (\S+))?")
+_CANCELLED = ("PREEMPTED", "CANCELLED", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "TIMEOUT")
+
+
+@dataclass
+class FailedJob:
+    rule: str
+    wildcards: str = ""
+    logs: list[str] = field(default_factory=list)
+    slurm_job: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.rule, self.wildcards
+
+
+def failed_jobs(log_text: str) -> list[FailedJob]:
+    """Each failed job of a Snakemake log once (a job retried and failing again counts once), in order."""
+    jobs: dict[tuple[str, str], FailedJob] = {}
+    current: FailedJob | None = None
+    for line in log_text.splitlines():
+        start = _ERROR.match(line)
+        if start:
+            current = FailedJob(start.group(2))
+            continue
+        if current is None:
+            continue
+        match = _FIELD.match(line)
+        if not match:
+            if current.rule:
+                known = jobs.setdefault(current.key, current)
+                known.logs = list(dict.fromkeys(known.logs + current.logs))
+                known.slurm_job = current.slurm_job or known.slurm_job
+            current = None
+            continue
+        name, value = match.groups()
+        if name == "wildcards":
+            current.wildcards = value.strip()
+        elif name == "log":
+            current.logs += [p for p in value.split(" (check log")[0].split(", ") if p.strip()]
+        elif name == "external_jobid":
+            current.slurm_job = value.strip()
+    if current is not None:
+        jobs.setdefault(current.key, current)
+    return list(jobs.values())
+
+
+def slurm_states(log_text: str) -> dict[str, tuple[str, str | None]]:
+    """SLURM job id -> (its final state, its SLURM log) for every job the plugin saw fail."""
+    return {m.group(1): (m.group(2), m.group(3)) for m in _SLURM.finditer(log_text)}
+
+
+def failure_report(log_path: str | Path | None, unfinished: int = 0) -> str:
+    """The lines ``onerror`` prints: each failed job with its logs, how SLURM ended it, what to do."""
+    try:
+        text = Path(log_path).read_text(errors="replace") if log_path else ""
+    except OSError:
+        text = ""
+    jobs, states = failed_jobs(text), slurm_states(text)
+    if not jobs:
+        return ("\nThe workflow stopped before any job failed (see the error above)."
+                + (f" {unfinished} run(s) are not finished yet." if unfinished else ""))
+    lines = [f"\n{len(jobs)} job(s) failed:"]
+    cancelled = []
+    for job in jobs:
+        state, slurm_log = states.get(job.slurm_job or "", (None, None))
+        where = ", ".join(job.logs + ([slurm_log] if slurm_log else [])) or "no log file"
+        label = f"{job.rule}" + (f" ({job.wildcards})" if job.wildcards else "")
+        lines.append(f"  {label}: {where}" + (f" [SLURM {state}]" if state else ""))
+        if state in _CANCELLED:
+            cancelled.append(f"{job.rule} (SLURM job {job.slurm_job}: {state})")
+    if cancelled:
+        lines.append("Ended by SLURM, not by an error of the run (pre-emption that cancels instead of requeueing, "
+                     "or a time limit): " + "; ".join(cancelled) + ". Rerun the same command: each run resumes "
+                     "from its last checkpoint.")
+    lines.append("Each log says why. Rerun the same command: it redoes only these jobs and what depends on them "
+                 "(add --rerun-incomplete after a kill)."
+                 + (f" {unfinished} run(s) are not finished yet; with some seeds failed for good, build the tables "
+                    "from the seeds that finished: --config allow_missing_seeds=True" if unfinished else ""))
+    return "\n".join(lines)

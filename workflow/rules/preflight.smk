@@ -1,0 +1,32 @@
+# The pre-flight job (introspect.preflight): one short job on the training device that checks the
+# interpreter, torch, the device, every dataset at data_root, that results_dir is writable, and one
+# training step of every step kind of the plan; it writes the measured step costs (the calibration
+# file), which the training jobs' time limits use from then on (introspect.resources). Every training
+# job takes its output as an `ancient` input: a missing or refreshed pre-flight never retrains a
+# finished run, but no run starts before it passed.
+import json
+
+from introspect.preflight import preflight_spec
+
+PREFLIGHT = str(calibration_path(PLAN))
+
+
+rule preflight:
+    output:
+        PREFLIGHT,
+    params:
+        spec=json.dumps(preflight_spec(PLAN)),
+        threads=PLAN.config["threads_per_run"],
+    log:
+        str(LAYOUT.job_log("preflight", device_label(PLAN.config["device"]))),
+    threads: PLAN.config["threads_per_run"]
+    priority: 10
+    resources:
+        **GPU_REQUEST,
+        slurm_partition=partition(models=True),
+        runtime=30,
+        mem_mb=CLUSTER["mem_mb_per_run"],
+    conda:
+        "../../envs/introspect.yaml"
+    shell:
+        '"$INTROSPECT_PYTHON" -m introspect preflight --spec {params.spec:q} --threads {threads} 2> {log:q}'
