@@ -12,7 +12,7 @@ from introspect.catalog import registry_catalog
 from introspect.config import SCHEMA_PATH
 from introspect.errors import ResultFileError
 from introspect.plan import build_plan
-from introspect.resources import cluster_problems, gpu_request, runtime_minutes, run_seconds, summary
+from introspect.resources import cluster_problems, gpu_request, run_seconds, runtime_minutes, summary
 from workflow_helpers import ROOT
 
 

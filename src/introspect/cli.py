@@ -145,8 +145,8 @@ def _train(args) -> int:
 
 
 def _plan(args) -> int:
-    from .plan import ConfigError, build_plan, load_config
     from .config import reject
+    from .plan import ConfigError, build_plan, load_config
     from .resources import cluster_problems
     from .resources import summary as plan_summary
     from .validation import warmup_summary
