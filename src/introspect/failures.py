@@ -64,12 +64,15 @@ def slurm_states(log_text: str) -> dict[str, tuple[str, str | None]]:
     return {m.group(1): (m.group(2), m.group(3)) for m in _SLURM.finditer(log_text)}
 
 
-def failure_report(log_path: str | Path | None, unfinished: int = 0) -> str:
+def failure_report(log_path: str | Path | list | None, unfinished: int = 0) -> str:
     """The lines ``onerror`` prints: each failed job with its logs, how SLURM ended it, what to do."""
-    try:
-        text = Path(log_path).read_text(errors="replace") if log_path else ""
-    except OSError:
-        text = ""
+    paths = [log_path] if isinstance(log_path, (str, Path)) else list(log_path or [])  # Snakemake: a list
+    text = ""
+    for path in paths:
+        try:
+            text += Path(path).read_text(errors="replace")
+        except OSError:
+            pass
     jobs, states = failed_jobs(text), slurm_states(text)
     if not jobs:
         return ("\nThe workflow stopped before any job failed (see the error above)."

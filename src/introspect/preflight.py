@@ -158,7 +158,7 @@ def check_dataset(run, data_root: str):
             what = f"data_root {root} does not exist, so dataset {name} cannot be read"
         else:
             what = f"dataset {name} is not readable under data_root {root} ({' '.join(str(error).split())[:300]})"
-        raise PreflightError(what, f"data_root {root.resolve()}", _data_fix(name, root), EXIT_DATA_ERROR) from None
+        raise PreflightError(what, f"host {platform.node()}", _data_fix(name, root), EXIT_DATA_ERROR) from None
 
 
 def _data_fix(name: str, root: Path) -> str:
