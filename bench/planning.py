@@ -48,8 +48,8 @@ def time_aggregation(workdir: Path, runs: int = 2000, seeds: int = 100) -> float
             files = layout.run(f"cell{c}/seed{seed}")
             files.directory.mkdir(parents=True)
             accuracy = 90 + (c + seed) % 7 / 10  # every metric a table reads (cells.collect_cells)
-            files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": accuracy, "test_acc_max": accuracy + 0.2,
-                                                 "n_test": 10000, "spec": {}}))
+            files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": accuracy,
+                                                 "test_acc_max": accuracy + 0.2, "n_test": 10000, "spec": {}}))
             ids.append(f"cell{c}/seed{seed}")
         cells.append({"group": f"M{c // 5}", "method": f"method{c % 5}", "model": "resnet14",
                       "paper_dataset": "cifar10", "run_ids": ids, "seeds": list(range(seeds))})
