@@ -81,9 +81,12 @@ def gpu_request(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def gpus_per_run(config: dict[str, Any]) -> int:
-    """``cluster.gpus_per_run``, or by default one GPU where the config trains on CUDA and none on the CPU."""
-    explicit = config["cluster"]["gpus_per_run"]
-    return explicit if explicit is not None else int(config["device"].startswith("cuda"))
+    """``cluster.gpus_per_run``, or by default one GPU where the config trains on CUDA (or asks for the
+    fake GPUs of a test cluster) and none on the CPU."""
+    cluster = config["cluster"]
+    if cluster["gpus_per_run"] is not None:
+        return cluster["gpus_per_run"]
+    return int(config["device"].startswith("cuda") or cluster["fake_gpus"])
 
 
 def partitions(config: dict[str, Any]) -> tuple[str, str]:

@@ -47,20 +47,33 @@ def partition(models):
     return (gpu_partition if models else cpu_partition) or os.environ.get("SBATCH_PARTITION", "")
 
 
-# cluster.runs_per_gpu = k > 1: the single-stage, student and Stage-2 training jobs join job groups, k
-# runs to one SLURM job (one GPU through a string `gres` resource, which a group takes once; see
-# gpu_request). Teachers and warm-ups stay alone: each is an input of many runs and would chain their
-# groups into one. One group per rule, so a BAN student never shares a group with its peer.
+# cluster.runs_per_gpu = k > 1: training jobs join job groups of k runs, each group one SLURM job asking
+# for one GPU (through a string `gres` resource, which a group takes once; see gpu_request). Snakemake
+# submits a group's connected components separately, so the k runs of a pack all read one tiny
+# `pack_anchor` job of their group (temporary, ancient: it never makes a finished run stale). A run's
+# pack is fixed by its place among the plan's runs of its kind, so the job's own Snakemake (which
+# re-reads this file) finds the same groups. Runs that read a sweep's selection never share a pack
+# with the sweep's runs (the group would wait on itself through the selection job).
 RUNS_PER_GPU = CLUSTER["runs_per_gpu"]
 
 
-def pack_group(rule_name):
-    return f"pack_{rule_name}" if RUNS_PER_GPU > 1 else None
+def _pack_index():
+    subsets = {}
+    for run_id in sorted(PLAN.runs):
+        run = PLAN.runs[run_id]
+        subsets.setdefault(f"{run.kind}{'_selected' if run.selection else ''}", []).append(run_id)
+    return {r: f"pack_{subset}_{i // RUNS_PER_GPU}" for subset, ids in subsets.items() for i, r in enumerate(ids)}
 
 
-if RUNS_PER_GPU > 1:
-    workflow.group_settings.group_components = workflow.group_settings.group_components.update(
-        {pack_group(name): RUNS_PER_GPU for name in ("train", "distill", "le_stage2")})
+PACKS = _pack_index() if RUNS_PER_GPU > 1 else {}
+
+
+def pack_group(wildcards):
+    return PACKS[wildcards.run]
+
+
+def pack_anchor(pack):
+    return str(LAYOUT.root / "packs" / f"{pack}.anchor")
 
 
 def runtime(wildcards):
@@ -80,7 +93,8 @@ def fail_option(wildcards):
 def run_inputs(wildcards):
     """Checkpoints of the runs it starts from or learns from, the selection file of its sweep, and the
     pre-flight (ancient: its time stamp never makes a finished run stale)."""
-    return paths(PLAN.runs[wildcards.run].input_files()) + [ancient(PREFLIGHT)]
+    anchor = [ancient(pack_anchor(PACKS[wildcards.run]))] if PACKS else []
+    return paths(PLAN.runs[wildcards.run].input_files()) + [ancient(PREFLIGHT)] + anchor
 
 
 def run_outputs():

@@ -3,7 +3,6 @@
 
 
 use rule train as distill with:
-    group: pack_group("distill")
     input:
         run_inputs,
     output:

@@ -12,7 +12,6 @@ use rule train as le_warmup with:
 
 
 use rule train as le_stage2 with:
-    group: pack_group("le_stage2")
     input:
         run_inputs,
     output:

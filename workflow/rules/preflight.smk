@@ -30,3 +30,19 @@ rule preflight:
         "../../envs/introspect.yaml"
     shell:
         '"$INTROSPECT_PYTHON" -m introspect preflight --spec {params.spec:q} --threads {threads} 2> {log:q}'
+
+
+rule pack_anchor:
+    """The first job of each pack of runs (cluster.runs_per_gpu): it only ties the pack into one group job."""
+    output:
+        temp(pack_anchor("{pack}")),
+    group: lambda wildcards: wildcards.pack
+    wildcard_constraints:
+        pack=names_pattern(sorted(set(PACKS.values()))),
+    resources:
+        **GPU_REQUEST,
+        slurm_partition=partition(models=True),
+        runtime=1,
+        mem_mb=CLUSTER["mem_mb_per_run"],
+    shell:
+        "touch {output:q}"

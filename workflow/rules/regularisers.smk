@@ -14,7 +14,7 @@ rule train:
         fail=fail_option,
         device=PLAN.config["device"],
     threads: PLAN.config["threads_per_run"]
-    group: pack_group("train")
+    group: pack_group if RUNS_PER_GPU > 1 else None
     conda:
         "../../envs/introspect.yaml"
     resources:
