@@ -36,6 +36,8 @@ rule pack_anchor:
     """The first job of each pack of runs (cluster.runs_per_gpu): it only ties the pack into one group job."""
     output:
         temp(pack_anchor("{pack}")),
+    log:
+        str(LAYOUT.job_log("pack_anchor", "{pack}")),
     group: lambda wildcards: wildcards.pack
     wildcard_constraints:
         pack=names_pattern(sorted(set(PACKS.values()))),
@@ -44,5 +46,7 @@ rule pack_anchor:
         slurm_partition=partition(models=True),
         runtime=1,
         mem_mb=CLUSTER["mem_mb_per_run"],
+    conda:
+        "../../envs/introspect.yaml"
     shell:
-        "touch {output:q}"
+        "touch {output:q} 2> {log:q}"
