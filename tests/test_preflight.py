@@ -98,18 +98,26 @@ def test_missing_cifar_data_fails_one_job_and_starts_no_training(tmp_path):
 
 
 def test_failure_report_counts_a_retried_job_once_and_names_cancelled_slurm_jobs(tmp_path):
-    block = ("Error in rule train:\n    message: SLURM-job '{id}' failed, SLURM status is: '{state}'. For further "
-             "error details see the cluster/cloud log and the log files of the involved rule(s).\n"
-             "    jobid: 7\n    output: results/runs/a/metrics.json\n    log: results/runs/a/train.log, "
-             ".snakemake/slurm_logs/rule_train/a/{id}.log (check log file(s) for error details)\n"
-             "    wildcards: run=a\n    external_jobid: {id}\n\n")
-    text = "".join(block.format(id=i, state=s) for i, s in ((11, "FAILED"), (12, "FAILED"), (13, "PREEMPTED")))
+    """The blocks as Snakemake 9 and the SLURM plugin write them (no wildcards line; the shell command
+    indented deeper; external_jobid after it)."""
+    block = ("Error in rule train:\n    message: SLURM-job '{id}' failed, SLURM status is: '{state}'. Reason: "
+             "Unknown.For further error details see the cluster/cloud log and the log files of the involved "
+             "rule(s).\n    jobid: 7\n    input: results/preflight/cpu.json\n"
+             "    output: results/runs/{run}/metrics.json, results/runs/{run}/model.pt\n"
+             "    log: results/runs/{run}/train.log, "
+             ".snakemake/slurm_logs/rule_train/{run}/{id}.log (check log file(s) for error details)\n    shell:\n"
+             "        \"$INTROSPECT_PYTHON\" -m introspect train --record '{{\"log\": 1}}' "
+             "2> results/runs/{run}/train.log\n"
+             "        (command exited with non-zero exit code)\n    external_jobid: {id}\n\n")
+    attempts = ((11, "FAILED", "a"), (12, "FAILED", "a"), (13, "PREEMPTED", "a"), (14, "FAILED", "b"))
+    text = "[Sun Nov 29]\n" + "".join(block.format(id=i, state=s, run=r) for i, s, r in attempts)
     jobs = failed_jobs(text)
-    assert len(jobs) == 1 and jobs[0].wildcards == "run=a" and jobs[0].slurm_job == "13"
-    assert jobs[0].logs == ["results/runs/a/train.log", ".snakemake/slurm_logs/rule_train/a/11.log",
-                            ".snakemake/slurm_logs/rule_train/a/12.log", ".snakemake/slurm_logs/rule_train/a/13.log"]
+    assert [(job.rule, job.logs[0]) for job in jobs] == [("train", "results/runs/a/train.log"),
+                                                           ("train", "results/runs/b/train.log")]
+    assert jobs[0].slurm_job == "13" and jobs[1].slurm_job == "14"
+    assert jobs[0].logs[1:] == [f".snakemake/slurm_logs/rule_train/a/{i}.log" for i in (11, 12, 13)]
     log = tmp_path / "snakemake.log"
     log.write_text(text)
-    report = failure_report(log, unfinished=5)
-    assert "1 job(s) failed:" in report and "[SLURM PREEMPTED]" in report and "SLURM job 13: PREEMPTED" in report
-    assert "5 run(s) are not finished" in report
+    report = failure_report([str(log)], unfinished=5)
+    assert "2 job(s) failed:" in report and "[SLURM PREEMPTED]" in report and "SLURM job 13: PREEMPTED" in report
+    assert "[SLURM FAILED]" in report and "5 run(s) are not finished" in report

@@ -100,7 +100,7 @@ def test_small_config_through_slurm_with_a_failed_seed_rerun_alone(slurm, tmp_pa
     assert first.returncode != 0
     # onerror names the failed job (once, though SLURM ran it three times) and its logs, nothing else
     report = output[output.index("1 job(s) failed:"):]
-    assert f"train (run={failing}): {results / 'runs' / failing / 'train.log'}" in report, report
+    assert f"train: {results / 'runs' / failing / 'train.log'}, " in report, report
     assert "[SLURM FAILED]" in report and report.count("/seed") == 1
     assert "failure injected at epoch 1" in (results / "runs" / failing / "train.log").read_text()
     # the table and the claims (which read all its cells) need the failed run and are refused; the figure is built

@@ -21,41 +21,42 @@ class FailedJob:
     rule: str
     wildcards: str = ""
     logs: list[str] = field(default_factory=list)
+    output: str = ""
     slurm_job: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
-        return self.rule, self.wildcards
+        """A job is its rule and its own log (SLURM's error blocks name no wildcards; the log is per run)."""
+        return self.rule, self.logs[0] if self.logs else self.output
 
 
 def failed_jobs(log_text: str) -> list[FailedJob]:
     """Each failed job of a Snakemake log once (a job retried and failing again counts once), in order."""
     jobs: dict[tuple[str, str], FailedJob] = {}
     current: FailedJob | None = None
-    for line in log_text.splitlines():
+    for line in [*log_text.splitlines(), ""]:
         start = _ERROR.match(line)
-        if start:
-            current = FailedJob(start.group(2))
-            continue
-        if current is None:
-            continue
-        match = _FIELD.match(line)
-        if not match:
-            if current.rule:
-                known = jobs.setdefault(current.key, current)
+        if current is not None and (start or not line.startswith((" ", "\t"))):  # the block ends
+            known = jobs.setdefault(current.key, current)
+            if known is not current:
                 known.logs = list(dict.fromkeys(known.logs + current.logs))
                 known.slurm_job = current.slurm_job or known.slurm_job
             current = None
+        if start:
+            current = FailedJob(start.group(2))
+            continue
+        match = _FIELD.match(line) if current is not None else None
+        if not match or len(line) - len(line.lstrip()) > 4:  # a field, not a line of the shell command
             continue
         name, value = match.groups()
         if name == "wildcards":
             current.wildcards = value.strip()
+        elif name == "output":
+            current.output = value.split(", ")[0].strip()
         elif name == "log":
-            current.logs += [p for p in value.split(" (check log")[0].split(", ") if p.strip()]
+            current.logs += [p.strip() for p in value.split(" (check log")[0].split(", ") if p.strip()]
         elif name == "external_jobid":
             current.slurm_job = value.strip()
-    if current is not None:
-        jobs.setdefault(current.key, current)
     return list(jobs.values())
 
 
