@@ -25,6 +25,7 @@ RUN_KINDS = ("train", "teacher", "student", "warmup", "stage2")  # which rule tr
 
 # A run directory's files. Nothing else in the package or the workflow spells these names.
 CHECKPOINT, MODEL, METRICS, EPOCHS, LOG = "checkpoint.pt", "model.pt", "metrics.json", "epochs.csv", "train.log"
+OUTCOME = "outcome.json"  # a sweep point's job result: finished, or failed after its retries (never blocks a selection)
 RUN_OUTPUTS = (METRICS, EPOCHS, MODEL)  # what a finished training job leaves (its rule's outputs)
 
 
@@ -57,6 +58,17 @@ class RunFiles:
     @property
     def log(self) -> Path:
         return self.directory / LOG
+
+    @property
+    def outcome(self) -> Path:
+        return self.directory / OUTCOME
+
+    def failure(self) -> str | None:
+        """Why a sweep point failed for good (its outcome file), or None."""
+        try:
+            return json.loads(self.outcome.read_text()).get("failed")
+        except (OSError, ValueError, AttributeError):
+            return None
 
     @property
     def outputs(self) -> list[Path]:

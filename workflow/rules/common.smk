@@ -23,9 +23,25 @@ def paths(files):
     return [str(f) for f in files]
 
 
+def _sweep_points():
+    """Runs that only a sweep's selection reads: their rule (sweep_point) records a failure instead of
+    failing, so one diverged point does not block its cell. A run some view or other run also reads is
+    trained by its kind's rule, and its failure fails as any run's does."""
+    used = {d for run in PLAN.runs.values() for d in run.depends_on}
+    for table in PLAN.tables.values():
+        used.update(table.run_ids(), table.teacher_run_ids(), table.reference_run_ids())
+    for view in [*PLAN.figures.values(), *PLAN.analyses.values()]:
+        used.update(view.run_ids())
+    return {r for selection in PLAN.selections.values() for r in selection.run_ids()} - used
+
+
+SWEEP_POINTS = _sweep_points()
+
+
 def run_pattern(kind):
-    """A wildcard constraint matching exactly the plan's runs of one kind (rules stay disjoint)."""
-    ids = PLAN.ids(kind)
+    """A wildcard constraint matching exactly the plan's runs of one kind (rules stay disjoint); the
+    sweep points have their own rule (`sweep_point`, kind "sweep")."""
+    ids = sorted(SWEEP_POINTS) if kind == "sweep" else [r for r in PLAN.ids(kind) if r not in SWEEP_POINTS]
     return "|".join(re.escape(run_id) for run_id in ids) if ids else "(?!)"
 
 
