@@ -121,3 +121,29 @@ def test_failure_report_counts_a_retried_job_once_and_names_cancelled_slurm_jobs
     report = failure_report([str(log)], unfinished=5)
     assert "2 job(s) failed:" in report and "[SLURM PREEMPTED]" in report and "SLURM job 13: PREEMPTED" in report
     assert "[SLURM FAILED]" in report and "5 run(s) are not finished" in report
+
+
+@pytest.mark.workflow
+def test_paper_dry_run_on_slurm_lists_the_preflight_and_sends_cpu_jobs_to_the_cpu_partition(tmp_path):
+    """`snakemake -n --profile slurm` on config/paper.yaml: one run's metrics.json needs the pre-flight; the
+    accuracy figure (CPU only) asks cluster.cpu_partition and no GPU, the pre-flight the GPU partition."""
+    config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    write_config(tmp_path, base="paper.yaml", cluster={**config["cluster"], "cpu_partition": "cpu",
+                                                       "gpu_partition": "gpu_a100"})
+    metrics = tmp_path / "results" / "runs" / "cifar10" / "resnet8" / "resnet-e160" / "ce" / "seed0" / "metrics.json"
+    figure3 = tmp_path / "results" / "figures" / "figure3.csv"
+    result = snakemake(tmp_path, str(metrics), "-n", "--profile", "slurm", cwd=ROOT)
+    preflight = job_block(result.stdout + result.stderr, "preflight")
+    assert "slurm_partition=gpu_a100," in preflight and "gpu=1," in preflight
+    assert job_block(result.stdout + result.stderr, "train")
+    result = snakemake(tmp_path, str(figure3), "-n", "--profile", "slurm", "--until", "figure", cwd=ROOT)
+    figure = job_block(result.stdout + result.stderr, "figure")
+    assert "slurm_partition=cpu," in figure and "gpu=0," in figure and "gres=" in figure and "gres=gpu" not in figure
+
+
+def job_block(output: str, rule: str) -> str:
+    """The lines of the first job of ``rule`` in Snakemake's dry-run listing."""
+    lines = output.splitlines()
+    start = lines.index(f"rule {rule}:")
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), len(lines))
+    return "\n".join(lines[start:end])
