@@ -166,8 +166,8 @@ def test_the_paper_config_plans_without_error(tmp_path):
                        f"reported_results={ROOT / 'config' / 'reported_results.csv'}")
     print(f"paper plan: {time.perf_counter() - started:.1f}s")
     jobs = next(line for line in result.stdout.splitlines() if line.startswith("total"))
-    # training runs + selections + tables + figures + the student analysis + claims + tests file + all
-    assert int(jobs.split()[1]) == 415 + 17 + 6 + 3 + 1 + 1 + 1 + 1
+    # training runs + the pre-flight + selections + tables + figures + the student analysis + claims + tests file + all
+    assert int(jobs.split()[1]) == 415 + 1 + 17 + 6 + 3 + 1 + 1 + 1 + 1
     assert "rule select_hyperparameters:" in result.stdout and "rule analyse_students:" in result.stdout
 
 
