@@ -16,7 +16,6 @@ rule preflight:
         PREFLIGHT,
     params:
         spec=json.dumps(preflight_spec(PLAN)),
-        threads=PLAN.config["threads_per_run"],
     log:
         str(LAYOUT.job_log("preflight", device_label(PLAN.config["device"]))),
     threads: PLAN.config["threads_per_run"]
