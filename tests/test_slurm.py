@@ -55,8 +55,8 @@ def slurm(tmp_path_factory):
 
 def submissions(state: Path) -> list[dict]:
     """Every sbatch call so far (the cluster's sbatch wrapper logs its arguments but the command)."""
-    calls = []
-    for line in (state / "log" / "sbatch.args").read_text().splitlines():
+    calls, log = [], state / "log" / "sbatch.args"
+    for line in (log.read_text() if log.exists() else "").splitlines():
         args = line.rstrip("\t").split("\t")
         log = Path(args[args.index("--output") + 1])  # .snakemake/slurm_logs/rule_<rule>/<wildcards>/%j.log
         rule = log.parts[log.parts.index("slurm_logs") + 1].removeprefix("rule_")
@@ -266,3 +266,25 @@ def test_the_head_runs_as_a_slurm_job(slurm, tmp_path):
     assert "SLURM run ID: introspect_" in log
     calls = [c for c in submissions(state) if str(tmp_path) in " ".join(c["args"])]
     assert {c["rule"] for c in calls} == {"preflight", "train"}
+
+
+def test_a_missing_dataset_fails_one_job_not_hundreds(slurm, tmp_path):
+    """A CIFAR-10 config whose data_root does not exist: the pre-flight is the one job submitted and the one
+    that fails (not every run three times), with the line naming the data root and the fix."""
+    env, state = slurm
+    smoke = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    data_root = tmp_path / "no-data"
+    write_config(tmp_path, data_root=str(data_root), teachers={}, analyses={}, claims=[], figures={},
+                 cluster=SMALL_JOBS, datasets={"digits": {"source": "cifar10", "val_fraction": 0.1}},
+                 tables={"table2": {**smoke["tables"]["table2"], "methods": ["CE", "LE(Grad-CAM)"]}})
+    before = len(submissions(state))
+    result = snakemake(tmp_path, *PROFILE, env=env, check=False, cwd=ROOT)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    calls = submissions(state)[before:]
+    assert [c["rule"] for c in calls] == ["preflight"] * 3, calls  # the pre-flight and its 2 retries, nothing else
+    assert not (tmp_path / "results" / "runs").exists()
+    line = next(line for line in output.splitlines() if line.startswith("pre-flight failed:"))
+    assert f"python -m introspect download cifar10 --root {data_root}" in line
+    report = output[output.index("1 job(s) failed:"):]
+    assert report.splitlines()[1].startswith(f"  preflight: {tmp_path / 'results' / 'logs' / 'preflight' / 'cpu.log'}")
