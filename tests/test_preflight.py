@@ -147,3 +147,18 @@ def job_block(output: str, rule: str) -> str:
     start = lines.index(f"rule {rule}:")
     end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), len(lines))
     return "\n".join(lines[start:end])
+
+
+def test_failure_report_reads_a_block_whose_message_runs_over_lines(tmp_path):
+    """The plugin's sbatch failure: its message spans an unindented line before the job's fields."""
+    text = ("Error in rule preflight:\n    message: SLURM sbatch failed. The error message was 'sbatch: error: "
+            "Unable to contact slurm controller'\n    sbatch call:\n        sbatch --parsable -p gpu\n"
+            "For further error details see the cluster/cloud log and the log files of the involved rule(s).\n"
+            "    jobid: 3\n    output: results/preflight/cpu.json\n"
+            "    log: results/logs/preflight/cpu.log (check log file(s) for error details)\n"
+            "Exiting because a job execution failed. Look above for error messages\n")
+    (job,) = failed_jobs(text)
+    assert job.rule == "preflight" and job.logs == ["results/logs/preflight/cpu.log"]
+    log = tmp_path / "snakemake.log"
+    log.write_text(text)
+    assert "\n  preflight: results/logs/preflight/cpu.log\n" in failure_report(str(log))

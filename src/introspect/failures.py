@@ -34,9 +34,11 @@ def failed_jobs(log_text: str) -> list[FailedJob]:
     """Each failed job of a Snakemake log once (a job retried and failing again counts once), in order."""
     jobs: dict[tuple[str, str], FailedJob] = {}
     current: FailedJob | None = None
+    in_message = False  # the plugin's messages run over unindented lines ("For further error details ...")
     for line in [*log_text.splitlines(), ""]:
         start = _ERROR.match(line)
-        if current is not None and (start or not line.startswith((" ", "\t"))):  # the block ends
+        indented = line.startswith((" ", "\t"))
+        if current is not None and (start or not line or (not indented and not in_message)):  # the block ends
             known = jobs.setdefault(current.key, current)
             if known is not current:
                 known.logs = list(dict.fromkeys(known.logs + current.logs))
@@ -49,6 +51,7 @@ def failed_jobs(log_text: str) -> list[FailedJob]:
         if not match or len(line) - len(line.lstrip()) > 4:  # a field, not a line of the shell command
             continue
         name, value = match.groups()
+        in_message = name == "message"
         if name == "wildcards":
             current.wildcards = value.strip()
         elif name == "output":
