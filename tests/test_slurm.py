@@ -288,3 +288,34 @@ def test_a_missing_dataset_fails_one_job_not_hundreds(slurm, tmp_path):
     assert f"python -m introspect download cifar10 --root {data_root}" in line
     report = output[output.index("1 job(s) failed:"):]
     assert report.splitlines()[1].startswith(f"  preflight: {tmp_path / 'results' / 'logs' / 'preflight' / 'cpu.log'}")
+
+
+def test_a_job_slurm_cancels_is_detected_and_reported(slurm, tmp_path):
+    """Pre-emption that cancels instead of requeueing leaves sacct's State as `CANCELLED by <uid>`, which the
+    plugin alone never sees end (introspect.slurm_status); the head ends and names the job and its state."""
+    env, state = slurm
+    budgets = {"resnet": {"epochs": 15, "batch_size": 128, "lr": 0.1, "lr_milestones": [0.5, 0.75]}}
+    tables = {"table2": {"title": "one run", "dataset": "digits", "methods": ["CE"],
+                         "groups": [{"label": "ResNet8", "model": "resnet8", "budget": "resnet"}]}}
+    write_config(tmp_path, seeds=[0], budgets=budgets, tables=tables, teachers={}, figures={}, analyses={},
+                 claims=[], cluster=SMALL_JOBS)
+    run_dir = tmp_path / "results" / "runs" / "digits" / "resnet8" / "resnet-e15" / "ce" / "seed0"
+    env = {**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{env['PATH']}"}
+    cmd = [str(BIN / "snakemake"), *PROFILE, "--retries", "0", "--directory", str(tmp_path),
+           "--configfile", str(tmp_path / "config.yaml")]
+    workflow = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (run_dir / "checkpoint.pt").exists() and workflow.poll() is None:
+        time.sleep(0.2)
+    jobs = subprocess.run(["squeue", "-h", "-o", "%i %k"], env=env, capture_output=True, text=True).stdout
+    (job_id,) = [line.split()[0] for line in jobs.splitlines() if "rule_train" in line]
+    subprocess.run(["scancel", job_id], env=env, check=True)
+    try:
+        log, _ = workflow.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        workflow.kill()
+        raise AssertionError("the head never saw the cancelled job end") from None
+    assert workflow.returncode != 0
+    report = log[log.index("1 job(s) failed:"):]
+    assert f"{job_id}.log [SLURM CANCELLED]" in report
+    assert f"train (SLURM job {job_id}: CANCELLED). Rerun the same command" in report

@@ -113,7 +113,7 @@ WRAP
     chmod +x "$dir/bin/srun" "$dir/bin/sbatch"
     export SLURM_CONF="$dir/slurm.conf"
     if ! start_accounting "$dir"; then
-        tail -20 "$dir/log/mariadbd.log" "$dir/log/slurmdbd.out" "$dir/log/slurmdbd.log" >&2 || true
+        tail -n 20 "$dir/log/mariadbd.log" "$dir/log/slurmdbd.out" "$dir/log/slurmdbd.log" >&2 || true
         stop "$dir"
         return 1
     fi
@@ -129,7 +129,7 @@ WRAP
         sleep 0.1
     done
     echo "SLURM did not become idle; node state: $(sinfo -h -o '%t %E' 2>&1)" >&2
-    tail -20 "$dir/log/slurmctld.log" "$dir/log/slurmd.log" >&2 || true
+    tail -n 20 "$dir/log/slurmctld.log" "$dir/log/slurmd.log" >&2 || true
     stop "$dir"
     return 1
 }

@@ -7,6 +7,9 @@
 import json
 
 from introspect.preflight import preflight_spec
+from introspect.slurm_status import read_cancelled_as_cancelled
+
+read_cancelled_as_cancelled()  # a job SLURM cancels (pre-emption without requeue) fails instead of hanging
 
 PREFLIGHT = str(calibration_path(PLAN))
 
