@@ -29,12 +29,15 @@ os.environ.update(PYTHONPATH=os.pathsep.join(
 
 from introspect.claim_costs import attach_claim_costs  # noqa: E402
 from introspect.plan import ConfigError, build_plan  # noqa: E402
+from introspect.config import reject  # noqa: E402
+from introspect.resources import cluster_problems  # noqa: E402
 
 try:
     # Validates against the package's schema (introspect/schemas), then the method and model names against
     # the registries' cached catalog (introspect.catalog: no torch import, so cluster jobs re-check cheaply).
     # The claims' seeds_needed are priced in GPU-hours by the plan's estimate (introspect.resources).
     PLAN = attach_claim_costs(build_plan(config))
+    reject(cluster_problems(PLAN.config))  # GPU model names the SLURM plugin accepts, no GPU for device: cpu
 except ConfigError as error:
     raise WorkflowError(f"config rejected before any job started:\n{error}")
 
@@ -43,11 +46,13 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/preflight.smk"
 include: "workflow/rules/functions.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/teachers.smk"
 include: "workflow/rules/distillation.smk"
 include: "workflow/rules/le.smk"
+include: "workflow/rules/sweep_points.smk"
 include: "workflow/rules/sweeps.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
@@ -70,12 +75,11 @@ onsuccess:
 
 onerror:
     stop_local_worker()
-    missing = PLAN.unfinished_runs()
-    if missing:
-        print(f"\nTables not produced: {len(missing)} run(s) have not finished:\n  " + "\n  ".join(missing))
-        print(f"Each run's log (e.g. {LAYOUT.run(missing[0]).log}) says why. Rerun: the same command again redoes only these runs "
-              "(add --rerun-incomplete after a kill). Or build the tables from the seeds that finished: "
-              "--config allow_missing_seeds=True")
+    # The jobs that failed in this invocation and their logs, read from Snakemake's own log (not every
+    # unfinished run: after a failed pre-flight that would be all of them).
+    from introspect.failures import failure_report
+
+    print(failure_report(log, unfinished=len(PLAN.unfinished_runs())))
 
 
 rule all:

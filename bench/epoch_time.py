@@ -4,7 +4,7 @@ channels_last layout: its defaults) against a loop written the way common KD rep
 model, data and batch size, interleaved in one process; median over rounds. The row "ours, NCHW"
 runs our loop in the baseline's memory layout, separating the data path's share from the layout's.
 
-    python bench/epoch_time.py [--images 5000] [--rounds 3] [--model resnet8] [--threads 1]
+    python bench/epoch_time.py [--images 5000] [--rounds 3] [--model resnet8] [--threads 1] [--quick]
 
 Goal (issue 6): ours <= 0.8 x the baseline on CPU. Prints figures and writes results/bench/epoch_time.csv.
 """
@@ -80,7 +80,10 @@ def main() -> None:
     parser.add_argument("--model", default="resnet8")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="results/bench/epoch_time.csv")
+    parser.add_argument("--quick", action="store_true", help="256 images, one round (checks that it runs)")
     args = parser.parse_args()
+    if args.quick:
+        args.images, args.rounds = 256, 1
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (args.images, 32, 32, 3), dtype=np.uint8)

@@ -1,7 +1,7 @@
 """Training-step time of every method variant over a CE step of the same model, measured in one
 process with the variants interleaved (drift in machine load hits all alike); median over rounds.
 
-    python bench/step_time.py [--rounds 20] [--threads 1] [--only resnet8] [--batch 16]
+    python bench/step_time.py [--rounds 20] [--threads 1] [--only resnet8] [--batch 16] [--quick]
     python bench/step_time.py --layouts [--rounds 8]
 
 Goals (issue 6): LE(Grad-CAM) <= 1.10 x CE; LE with input-gradient explainers <= 3 x CE on mlp1024 at
@@ -102,7 +102,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None, help="every model at this batch size")
     parser.add_argument("--layouts", action="store_true", help="compare NCHW and channels_last steps")
     parser.add_argument("--out", default=None, help="CSV (default results/bench/step_time.csv or layout.csv)")
+    parser.add_argument("--quick", action="store_true", help="one round, ResNet8 at batch 16 (checks that it runs)")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.only, args.batch = 1, args.only or "resnet8", args.batch or 16
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), median of {args.rounds} interleaved rounds")
     if args.layouts:

@@ -12,6 +12,7 @@ Elsewhere the tests are skipped, with the reason printed, when SLURM is not inst
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -29,7 +30,8 @@ pytestmark = pytest.mark.workflow
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 # `slurm` resolves in the current directory: the commands run from ROOT (cwd=ROOT), with --directory.
 PROFILE = ["--profile", "slurm", "--slurm-init-seconds-before-status-checks", "3", "--latency-wait", "5"]
-SMALL_JOBS = {"mem_mb_per_run": 1000}  # four jobs at once on the test node (12 GB declared)
+# four jobs at once on the test node (12 GB declared); its GPUs are fake GRES, the runs train on the CPU
+SMALL_JOBS = {"mem_mb_per_run": 1000, "fake_gpus": True}
 PARTITION = "gpu"  # the test cluster's second partition (its default is `debug`)
 TRAINING_RULES = {"train", "teacher", "distill", "le_warmup", "le_stage2"}
 
@@ -54,8 +56,8 @@ def slurm(tmp_path_factory):
 
 def submissions(state: Path) -> list[dict]:
     """Every sbatch call so far (the cluster's sbatch wrapper logs its arguments but the command)."""
-    calls = []
-    for line in (state / "log" / "sbatch.args").read_text().splitlines():
+    calls, log = [], state / "log" / "sbatch.args"
+    for line in (log.read_text() if log.exists() else "").splitlines():
         args = line.rstrip("\t").split("\t")
         log = Path(args[args.index("--output") + 1])  # .snakemake/slurm_logs/rule_<rule>/<wildcards>/%j.log
         rule = log.parts[log.parts.index("slurm_logs") + 1].removeprefix("rule_")
@@ -99,7 +101,11 @@ def test_small_config_through_slurm_with_a_failed_seed_rerun_alone(slurm, tmp_pa
     first = snakemake(workdir, *PROFILE, env=env, check=False, cwd=ROOT)
     output = first.stdout + first.stderr
     assert first.returncode != 0
-    assert "Tables not produced: 1 run(s) have not finished" in output and failing in output
+    # onerror names the failed job (once, though SLURM ran it three times) and its logs, nothing else
+    report = output[output.index("1 job(s) failed:"):]
+    report = report[:report.index("Each log says why")]
+    assert f"train: {results / 'runs' / failing / 'train.log'}, " in report, report
+    assert "[SLURM FAILED]" in report and report.count("/results/runs/") == 1, report
     assert "failure injected at epoch 1" in (results / "runs" / failing / "train.log").read_text()
     # the table and the claims (which read all its cells) need the failed run and are refused; the figure is built
     assert not (views / "tables" / "table2.csv").exists() and not (views / "claims.csv").exists()
@@ -131,11 +137,12 @@ def test_small_config_through_slurm_with_a_failed_seed_rerun_alone(slurm, tmp_pa
     training = [c for c in calls if c["rule"] in TRAINING_RULES]
     assert len(training) >= 8 + 2  # every run once, the failing one 1 + retries (2) times in the first pass
     assert {c["rule"] for c in training} == {"train", "le_warmup", "le_stage2"}
+    assert [c["rule"] for c in calls].count("preflight") == 1  # one pre-flight, before any training job
     for call in training:  # smoke config: threads_per_run 1, default cluster section
         assert call["options"]["--gpus"] == "1" and call["options"]["--cpus-per-task"] == "1", call
         assert call["mem"] == "1000" and "--requeue" in call["args"], call
     ce_runs = [c for c in training if "_ce_seed" in c["comment"]]
-    # 3 epochs x 30 s x margin 2 = 3 min, below the 10-minute floor
+    # measured (pre-flight) or not (3 epochs x 30 s x margin 2 = 3 min), below the 10-minute floor
     assert ce_runs and {c["time"] for c in ce_runs} == {"10"}
     figures = [c for c in calls if c["rule"] == "figure"]
     assert figures
@@ -175,9 +182,12 @@ def test_sigterm_preemption_under_slurm_on_a_gpu_shard_resumes_to_identical_metr
     assert "resuming after epoch" in train_log, train_log[-2000:]
     shard_jobs = [c for c in submissions(state) if "resnet-e15" in c["comment"]]
     assert shard_jobs, submissions(state)[-3:]
-    for call in shard_jobs:  # a share of a GPU instead of a whole one; 15 epochs x 30 s x margin 2 = 15 min
+    # the time limit from the pre-flight's measured epoch seconds: 15 epochs x margin 2, at least 10 minutes
+    (measured,) = json.loads((tmp_path / "results" / "preflight" / "cpu.json").read_text())["kinds"].values()
+    limit = max(10, math.ceil(15 * measured["epoch_seconds"] * 2 / 60))
+    for call in shard_jobs:  # a share of a GPU instead of a whole one
         assert call["options"]["--gres"] == "shard:1" and "--gpus" not in call["options"], call
-        assert call["time"] == "15" and call["options"]["--cpus-per-task"] == "1", call
+        assert call["time"] == str(limit) and call["options"]["--cpus-per-task"] == "1", call
 
     from introspect.plan import build_plan, load_config
     from introspect.train import train
@@ -188,3 +198,127 @@ def test_sigterm_preemption_under_slurm_on_a_gpu_shard_resumes_to_identical_metr
     preempted = json.loads((run_dir / "metrics.json").read_text())
     for key in ("test_acc_final", "val_acc_final", "train_acc_final", "test_acc_best_val", "epochs"):
         assert preempted[key] == straight[key], key
+
+
+def test_four_runs_packed_on_one_gpu_equal_the_unpacked_runs(slurm, tmp_path):
+    """cluster.runs_per_gpu: 4 -> one SLURM job for four runs, asking one GPU; the CPU-only accuracy figure
+    goes to cluster.cpu_partition; the runs' numbers equal those of the same runs trained one per job."""
+    env, state = slurm
+    smoke = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    views = {"seeds": [0, 1, 2, 3], "teachers": {}, "analyses": {}, "claims": [],
+             "tables": {"table2": {**smoke["tables"]["table2"], "methods": ["CE"], "compare_to": []}},
+             "figures": {"figure3": {**smoke["figures"]["figure3"], "methods": ["CE"]}}}
+    reference_dir = tmp_path / "local"
+    reference_dir.mkdir()
+    write_config(reference_dir, **views)
+    local = ThreadPoolExecutor(1).submit(snakemake, reference_dir, "--cores", "1")
+    workdir = tmp_path / "slurm"
+    workdir.mkdir()
+    write_config(workdir, **views, cluster={**SMALL_JOBS, "runs_per_gpu": 4, "cpu_partition": "debug"})
+    before = len(submissions(state))
+    snakemake(workdir, *PROFILE, env=env, cwd=ROOT)
+    calls = submissions(state)[before:]
+    packed = [c for c in calls if "pack_train" in c["rule"]]
+    assert len(packed) == 1, calls  # one job for the four runs
+    (job,) = packed
+    assert job["options"]["--gres"] == "gpu:1" and "--gpus" not in job["options"], job  # one GPU
+    assert job["options"]["--cpus-per-task"] == "4" and job["mem"] == "4000", job  # what four runs need
+    assert job["partition"] == PARTITION
+    assert {c["rule"] for c in calls} == {"preflight", job["rule"], "figure"}
+    (figure,) = [c for c in calls if c["rule"] == "figure"]
+    assert figure["partition"] == "debug" and "--gres" not in figure["options"] and "--gpus" not in figure["options"]
+    local.result(timeout=1500)
+    keys = ("test_acc_final", "val_acc_final", "train_acc_final", "test_acc_best_val", "test_acc_max", "epochs",
+            "spec", "hyperparameters")
+    runs = sorted((workdir / "results" / "runs").glob("**/metrics.json"))
+    assert len(runs) == 4
+    for path in runs:
+        twin = reference_dir / "results" / path.relative_to(workdir / "results")
+        ours, theirs = json.loads(path.read_text()), json.loads(twin.read_text())
+        assert {k: ours[k] for k in keys if k != "spec"} == {k: theirs[k] for k in keys if k != "spec"}, path
+        assert ours["spec"]["run_id"] == theirs["spec"]["run_id"]
+        epochs = [line.rsplit(",", 1)[0] for line in (path.parent / "epochs.csv").read_text().splitlines()]
+        assert epochs == [line.rsplit(",", 1)[0] for line in (twin.parent / "epochs.csv").read_text().splitlines()]
+
+
+def test_the_head_runs_as_a_slurm_job(slurm, tmp_path):
+    """profiles/slurm/head.sbatch: the workflow's head submitted as a low-resource job of its own runs the
+    campaign to the end (its jobs named introspect_<run id>, which the README's recovery steps look for)."""
+    env, state = slurm
+    smoke = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    write_config(tmp_path, seeds=[0], teachers={}, analyses={}, claims=[], figures={}, cluster=SMALL_JOBS,
+                 tables={"table2": {**smoke["tables"]["table2"], "methods": ["CE"], "compare_to": []}})
+    env = {**os.environ, **env, "INTROSPECT_VENV": str(BIN.parent)}
+    sbatch = shutil.which("sbatch", path=os.environ["PATH"])  # the real one: the wrapper logs the head's jobs only
+    script = ROOT / "profiles" / "slurm" / "head.sbatch"
+    submitted = subprocess.run(
+        [sbatch, "--parsable", "--output", str(tmp_path / "head.log"), str(script), "--snakefile",
+         str(ROOT / "Snakefile"), "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
+         *PROFILE[2:]],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    head = submitted.stdout.strip().split(";")[0]
+    deadline = time.time() + 600
+    while time.time() < deadline and head in subprocess.run(["squeue", "-h", "-o", "%i"], env=env,
+                                                             capture_output=True, text=True).stdout.split():
+        time.sleep(2)
+    log = (tmp_path / "head.log").read_text()
+    state_line = subprocess.run(["sacct", "-n", "-X", "-j", head, "-o", "State"], env=env, capture_output=True,
+                                text=True).stdout.strip()
+    assert state_line == "COMPLETED", log[-4000:]
+    assert (tmp_path / "results" / "tables" / "table2.csv").exists()
+    assert "SLURM run ID: introspect_" in log
+    calls = [c for c in submissions(state) if str(tmp_path) in " ".join(c["args"])]
+    assert {c["rule"] for c in calls} == {"preflight", "train"}
+
+
+def test_a_missing_dataset_fails_one_job_not_hundreds(slurm, tmp_path):
+    """A CIFAR-10 config whose data_root does not exist: the pre-flight is the one job submitted and the one
+    that fails (not every run three times), with the line naming the data root and the fix."""
+    env, state = slurm
+    smoke = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    data_root = tmp_path / "no-data"
+    write_config(tmp_path, data_root=str(data_root), teachers={}, analyses={}, claims=[], figures={},
+                 cluster=SMALL_JOBS, datasets={"digits": {"source": "cifar10", "val_fraction": 0.1}},
+                 tables={"table2": {**smoke["tables"]["table2"], "methods": ["CE", "LE(Grad-CAM)"]}})
+    before = len(submissions(state))
+    result = snakemake(tmp_path, *PROFILE, env=env, check=False, cwd=ROOT)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    calls = submissions(state)[before:]
+    assert [c["rule"] for c in calls] == ["preflight"] * 3, calls  # the pre-flight and its 2 retries, nothing else
+    assert not (tmp_path / "results" / "runs").exists()
+    line = next(line for line in output.splitlines() if line.startswith("pre-flight failed:"))
+    assert f"python -m introspect download cifar10 --root {data_root}" in line
+    report = output[output.index("1 job(s) failed:"):]
+    assert report.splitlines()[1].startswith(f"  preflight: {tmp_path / 'results' / 'logs' / 'preflight' / 'cpu.log'}")
+
+
+def test_a_job_slurm_cancels_is_detected_and_reported(slurm, tmp_path):
+    """Pre-emption that cancels instead of requeueing leaves sacct's State as `CANCELLED by <uid>`, which the
+    plugin alone never sees end (introspect.slurm_status); the head ends and names the job and its state."""
+    env, state = slurm
+    budgets = {"resnet": {"epochs": 15, "batch_size": 128, "lr": 0.1, "lr_milestones": [0.5, 0.75]}}
+    tables = {"table2": {"title": "one run", "dataset": "digits", "methods": ["CE"],
+                         "groups": [{"label": "ResNet8", "model": "resnet8", "budget": "resnet"}]}}
+    write_config(tmp_path, seeds=[0], budgets=budgets, tables=tables, teachers={}, figures={}, analyses={},
+                 claims=[], cluster=SMALL_JOBS)
+    run_dir = tmp_path / "results" / "runs" / "digits" / "resnet8" / "resnet-e15" / "ce" / "seed0"
+    env = {**os.environ, **env, "PATH": f"{BIN}{os.pathsep}{env['PATH']}"}
+    cmd = [str(BIN / "snakemake"), *PROFILE, "--retries", "0", "--directory", str(tmp_path),
+           "--configfile", str(tmp_path / "config.yaml")]
+    workflow = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (run_dir / "checkpoint.pt").exists() and workflow.poll() is None:
+        time.sleep(0.2)
+    jobs = subprocess.run(["squeue", "-h", "-o", "%i %k"], env=env, capture_output=True, text=True).stdout
+    (job_id,) = [line.split()[0] for line in jobs.splitlines() if "rule_train" in line]
+    subprocess.run(["scancel", job_id], env=env, check=True)
+    try:
+        log, _ = workflow.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        workflow.kill()
+        raise AssertionError("the head never saw the cancelled job end") from None
+    assert workflow.returncode != 0
+    report = log[log.index("1 job(s) failed:"):]
+    assert f"{job_id}.log [SLURM CANCELLED]" in report
+    assert f"train (SLURM job {job_id}: CANCELLED). Rerun the same command" in report

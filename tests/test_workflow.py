@@ -180,9 +180,9 @@ def test_the_paper_config_plans_without_error(tmp_path):
     assert jobs["select_hyperparameters"] == len(plan.selections) > 0
     assert (jobs["table"], jobs["figure"], jobs["analyse_students"]) == (
         len(plan.tables), len(plan.figures), len(plan.analyses))
-    assert jobs["claims"] == jobs["significance_tests"] == jobs["all"] == 1
+    assert jobs["claims"] == jobs["significance_tests"] == jobs["all"] == jobs["preflight"] == 1
     assert jobs["total"] == len(plan.runs) + len(plan.selections) + len(plan.tables) + len(plan.figures) + len(
-        plan.analyses) + 3
+        plan.analyses) + 4  # claims, tests, all and the pre-flight
     # specs and records are files: no job's command carries one (Linux caps one argument at 128 KiB)
     commands = [line for line in result.stdout.splitlines() if "-m introspect" in line]
     assert len(commands) == jobs["total"] - 1 and max(map(len, commands)) < 16 * 1024

@@ -110,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--remove-directory", action="store_true",
                    help="the socket's directory is the worker's own: remove it when the worker stops")
 
+    p = commands.add_parser("preflight", help="check the device, data, results_dir and one step of every step "
+                                              "kind of a plan; writes the measured step costs (calibration)")
+    p.add_argument("--spec", required=True, metavar="FILE", help="pre-flight spec file (introspect.preflight)")
+    p.add_argument("--threads", type=int, default=None)
+
     p = commands.add_parser("download", help="fetch a dataset's files into --root (needs internet)")
     p.add_argument("dataset", help="a registered dataset whose files can be fetched (e.g. cifar10, mnist)")
     p.add_argument("--root", default="data")
@@ -118,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     commands = {"train": _train, "plan": _plan, "table": _table, "select": _select, "figure": _figure,
                 "analyse": _analyse, "claims": _claims, "summary": _summary, "merge-tests": _merge_tests,
-                "download": _download,
+                "download": _download, "preflight": _preflight,
                 "worker": _worker}
     try:
         return commands[args.command](args)
@@ -186,7 +191,9 @@ def _train(args) -> int:
 
 
 def _plan(args) -> int:
+    from .config import reject
     from .plan import ConfigError, build_plan, load_config, warmup_summary
+    from .resources import cluster_problems
     from .resources import summary as plan_summary
 
     try:
@@ -194,6 +201,7 @@ def _plan(args) -> int:
         if args.epoch_seconds:
             config.setdefault("cluster", {})["epoch_seconds"] = {"default": args.epoch_seconds}
         plan = build_plan(config)
+        reject(cluster_problems(plan.config))
     except ConfigError as error:
         print(f"error: {args.config}: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -213,11 +221,24 @@ def _plan(args) -> int:
     if summary["selections"]:
         print(f"  sweeps: {summary['sweep_runs']} runs in {summary['selections']} selections "
               f"(scored by {plan.config.sweeps.metric})")
-    seconds = plan.config.cluster.epoch_seconds
-    print(f"estimated GPU-hours: {summary['gpu_hours']:.1f} (epoch seconds per model: "
-          f"{', '.join(f'{k}={v:g}' for k, v in seconds.items())}; LE explainer cost factors: "
-          f"{', '.join(f'{k}={v:g}' for k, v in plan.config.cluster.explainer_cost.items())})")
+    print(_cost_lines(plan, summary))
     return 0
+
+
+def _cost_lines(plan, summary) -> str:
+    """GPU-hours and time limits, saying whether they come from a pre-flight's measurements."""
+    limits = summary["time_limits_minutes"]
+    limit_text = f"time limits {limits['min']}-{limits['max']} min (median {limits['median']})" if limits else ""
+    if summary["calibration"]:
+        missing = summary["uncalibrated_kinds"]
+        note = f"; {len(missing)} step kind(s) not measured use the hand constants" if missing else ""
+        return (f"GPU-hours: {summary['gpu_hours']:.1f}, {limit_text}, from the measured step costs in "
+                f"{summary['calibration']}{note}")
+    seconds = plan.config.cluster["epoch_seconds"]
+    return (f"estimated GPU-hours: {summary['gpu_hours']:.1f}, {limit_text}, from the hand constants (epoch seconds "
+            f"per model: {', '.join(f'{k}={v:g}' for k, v in seconds.items())}; LE explainer cost factors: "
+            f"{', '.join(f'{k}={v:g}' for k, v in plan.config.cluster['explainer_cost'].items())}); "
+            "a pre-flight job measures them")
 
 
 def _table(args) -> int:
@@ -324,6 +345,21 @@ def _worker(args) -> int:
     except OSError as error:  # e.g. a socket path too long for AF_UNIX, or a directory not writable
         print(f"error: the worker cannot serve on {args.socket}: {error}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _preflight(args) -> int:
+    from .preflight import PreflightError, run_preflight
+    from .specfiles import read_json_file
+
+    try:
+        report = run_preflight(read_json_file(args.spec, "pre-flight spec"), args.threads)
+    except PreflightError as error:
+        print(str(error), file=sys.stderr)
+        return error.exit_code
+    device = report["device"]
+    print(f"pre-flight passed on {report['host']} ({device.get('name', device['device'])}, torch {device['torch']}): "
+          f"{len(report['kinds'])} step kind(s) measured", file=sys.stderr)
     return 0
 
 

@@ -186,7 +186,12 @@ class Performance:
 
 @dataclass(frozen=True)
 class Cluster:
-    gpus_per_run: int
+    gpus_per_run: int | None  # None: 1 with device cuda, 0 on the CPU (introspect.resources.gpus_per_run)
+    gpu_request: str  # "gpus" (--gpus) or "gres" (--gres=gpu[:model]:N)
+    runs_per_gpu: int  # k > 1: k training runs packed into one SLURM job asking for one GPU
+    gpu_partition: str | None
+    cpu_partition: str | None
+    fake_gpus: bool  # test clusters only: GPU requests while training on the CPU
     gpu_shards_per_run: int
     gpu_model: str | None
     mem_mb_per_run: int

@@ -11,6 +11,7 @@ Importing this module costs no torch: planning uses it on every ``snakemake`` ca
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -33,6 +34,7 @@ RECORD = "record.json"  # the run's RunRecord, written by the plan, read by its 
 DEFAULT_CONFIG_NAME = "default"
 # Folders of results_dir shared by every config; a config's name (its views' folder) may not be one.
 SHARED_FOLDERS = ("runs", "selection")
+OUTCOME = "outcome.json"  # a sweep point's job result: finished, or failed after its retries (never blocks a selection)
 RUN_OUTPUTS = (METRICS, EPOCHS, MODEL)  # what a finished training job leaves (its rule's outputs)
 WRITER_LOCK = "writer.lock"  # held by the one process training a run (introspect.train.lock)
 
@@ -70,6 +72,17 @@ class RunFiles:
     @property
     def record(self) -> Path:
         return self.directory / RECORD
+
+    @property
+    def outcome(self) -> Path:
+        return self.directory / OUTCOME
+
+    def failure(self) -> str | None:
+        """Why a sweep point failed for good (its outcome file), or None."""
+        try:
+            return json.loads(self.outcome.read_text()).get("failed")
+        except (OSError, ValueError, AttributeError):
+            return None
 
     @property
     def outputs(self) -> list[Path]:

@@ -89,12 +89,20 @@ WRAP
 line=""
 for arg in "\$@"; do case "\$arg" in --wrap=*) ;; *) line+="\$arg"\$'\t' ;; esac; done
 { flock 9; printf '%s\n' "\$line" >&9; } 9>> $dir/log/sbatch.args
+export SLURM_CONF=$dir/slurm.conf
 exec $(command -v sbatch) "\$@"
 WRAP
+    # The SLURM plugin clears SLURM_* (SLURM_CONF too) when the head runs inside a job
+    # (profiles/slurm/head.sbatch): every client it calls finds the config through these wrappers.
+    for client in squeue sacct scancel sinfo scontrol; do
+        printf '#!/bin/sh\nexport SLURM_CONF=%s/slurm.conf\nexec %s "$@"\n' "$dir" "$(command -v $client)" \
+            > "$dir/bin/$client"
+        chmod +x "$dir/bin/$client"
+    done
     chmod +x "$dir/bin/srun" "$dir/bin/sbatch"
     export SLURM_CONF="$dir/slurm.conf"
     if ! start_accounting "$dir"; then
-        tail -20 "$dir/log/mariadbd.log" "$dir/log/slurmdbd.out" "$dir/log/slurmdbd.log" >&2 || true
+        tail -n 20 "$dir/log/mariadbd.log" "$dir/log/slurmdbd.out" "$dir/log/slurmdbd.log" >&2 || true
         stop "$dir"
         return 1
     fi
@@ -110,7 +118,7 @@ WRAP
         sleep 0.1
     done
     echo "SLURM did not become idle; node state: $(sinfo -h -o '%t %E' 2>&1)" >&2
-    tail -20 "$dir/log/slurmctld.log" "$dir/log/slurmd.log" >&2 || true
+    tail -n 20 "$dir/log/slurmctld.log" "$dir/log/slurmd.log" >&2 || true
     stop "$dir"
     return 1
 }

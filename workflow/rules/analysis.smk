@@ -25,9 +25,8 @@ rule analyse_students:
         analysis=names_pattern(PLAN.analyses),
     # A cluster job with a device, like training: it runs every student and teacher over the test set.
     resources:
-        gpu=JOB_GPUS,
-        gres=JOB_GRES,
-        gpu_model=JOB_GPU_MODEL,
+        **GPU_REQUEST,
+        slurm_partition=partition(models=True),
         runtime=60,
         mem_mb=CLUSTER.mem_mb_per_run,
     conda:

@@ -3,7 +3,8 @@
 import re
 
 from introspect import specfiles
-from introspect.resources import runtime_minutes
+from introspect.calibration import calibration_path, device_label
+from introspect.resources import gpu_request, partitions, runtime_minutes
 
 LAYOUT = PLAN.layout
 TESTS_CSV = str(LAYOUT.tests)
@@ -28,9 +29,25 @@ def paths(files):
     return [str(f) for f in files]
 
 
+def _sweep_points():
+    """Runs that only a sweep's selection reads: their rule (sweep_point) records a failure instead of
+    failing, so one diverged point does not block its cell. A run some view or other run also reads is
+    trained by its kind's rule, and its failure fails as any run's does."""
+    used = {d for run in PLAN.runs.values() for d in run.depends_on}
+    for table in PLAN.tables.values():
+        used.update(table.run_ids(), table.teacher_run_ids(), table.reference_run_ids())
+    for view in [*PLAN.figures.values(), *PLAN.analyses.values()]:
+        used.update(view.run_ids())
+    return {r for selection in PLAN.selections.values() for r in selection.run_ids()} - used
+
+
+SWEEP_POINTS = _sweep_points()
+
+
 def run_pattern(kind):
-    """A wildcard constraint matching exactly the plan's runs of one kind (rules stay disjoint)."""
-    ids = PLAN.ids(kind)
+    """A wildcard constraint matching exactly the plan's runs of one kind (rules stay disjoint); the
+    sweep points have their own rule (`sweep_point`, kind "sweep")."""
+    ids = sorted(SWEEP_POINTS) if kind == "sweep" else [r for r in PLAN.ids(kind) if r not in SWEEP_POINTS]
     return "|".join(re.escape(run_id) for run_id in ids) if ids else "(?!)"
 
 
@@ -39,12 +56,46 @@ def names_pattern(names):
 
 
 CLUSTER = PLAN.config.cluster
-# What a job that runs models asks for (training, explanation figures, the student analysis). Shards go
-# through the plugin's `gres` (it refuses --gres in slurm_extra); with shards, no gpu_model either (it
-# would add --gpus=<model>:0).
-JOB_GPUS = 0 if CLUSTER.gpu_shards_per_run else CLUSTER.gpus_per_run
-JOB_GRES = f"shard:{CLUSTER.gpu_shards_per_run}" if CLUSTER.gpu_shards_per_run else ""
-JOB_GPU_MODEL = "" if CLUSTER.gpu_shards_per_run else CLUSTER.gpu_model or ""
+# What a job that runs models asks for (the pre-flight, training, explanation figures, the student
+# analysis): --gpus or --gres=gpu[:model]:N or a GRES shard, see introspect.resources.gpu_request.
+GPU_REQUEST = gpu_request(PLAN.config)
+NO_GPU = {"gpu": 0, "gpu_model": "", "gres": ""}
+
+
+def partition(models):
+    """The partition of a job that runs models (cluster.gpu_partition) or of a CPU-only cluster job
+    (cluster.cpu_partition); unset, the profile's SBATCH_PARTITION."""
+    gpu_partition, cpu_partition = partitions(PLAN.config)
+    return (gpu_partition if models else cpu_partition) or os.environ.get("SBATCH_PARTITION", "")
+
+
+# cluster.runs_per_gpu = k > 1: training jobs join job groups of k runs, each group one SLURM job asking
+# for one GPU (through a string `gres` resource, which a group takes once; see gpu_request). Snakemake
+# submits a group's connected components separately, so the k runs of a pack all read one tiny
+# `pack_anchor` job of their group (temporary, ancient: it never makes a finished run stale). A run's
+# pack is fixed by its place among the plan's runs of its kind, so the job's own Snakemake (which
+# re-reads this file) finds the same groups. Runs that read a sweep's selection never share a pack
+# with the sweep's runs (the group would wait on itself through the selection job).
+RUNS_PER_GPU = CLUSTER.runs_per_gpu
+
+
+def _pack_index():
+    subsets = {}
+    for run_id in sorted(PLAN.runs):
+        run = PLAN.runs[run_id]
+        subsets.setdefault(f"{run.kind}{'_selected' if run.selection else ''}", []).append(run_id)
+    return {r: f"pack_{subset}_{i // RUNS_PER_GPU}" for subset, ids in subsets.items() for i, r in enumerate(ids)}
+
+
+PACKS = _pack_index() if RUNS_PER_GPU > 1 else {}
+
+
+def pack_group(wildcards):
+    return PACKS[wildcards.run]
+
+
+def pack_anchor(pack):
+    return str(LAYOUT.root / "packs" / f"{pack}.anchor")
 
 
 def runtime(wildcards):
@@ -73,10 +124,11 @@ def fail_option(wildcards):
 
 
 def run_inputs(wildcards):
-    """The run's record file, the checkpoints of the runs it starts from or learns from, and the selection
-    file of its sweep."""
+    """The run's record file, the checkpoints of the runs it starts from or learns from, the selection file
+    of its sweep, and the pre-flight (ancient: its time stamp never makes a finished run stale)."""
+    anchor = [ancient(pack_anchor(PACKS[wildcards.run]))] if PACKS else []
     return {"record": ancient(str(specfiles.record_file(PLAN, wildcards.run))),
-            "needs": paths(PLAN.runs[wildcards.run].input_files())}
+            "needs": paths(PLAN.runs[wildcards.run].input_files()) + [ancient(PREFLIGHT)] + anchor}
 
 
 def run_outputs():

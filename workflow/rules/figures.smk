@@ -24,9 +24,9 @@ rule figure:
     # A cluster job: explanation figures run their models over test images, on the configured device
     # (the accuracy figure only reads metrics and asks for no GPU).
     resources:
-        gpu=lambda wildcards: JOB_GPUS if PLAN.figures[wildcards.figure].panels else 0,
-        gres=lambda wildcards: JOB_GRES if PLAN.figures[wildcards.figure].panels else "",
-        gpu_model=lambda wildcards: JOB_GPU_MODEL if PLAN.figures[wildcards.figure].panels else "",
+        **{key: (lambda wildcards, key=key: (GPU_REQUEST if PLAN.figures[wildcards.figure].panels else NO_GPU)[key])
+           for key in NO_GPU},
+        slurm_partition=lambda wildcards: partition(models=bool(PLAN.figures[wildcards.figure].panels)),
         runtime=60,
         mem_mb=CLUSTER.mem_mb_per_run,
     conda:

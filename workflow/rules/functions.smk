@@ -7,7 +7,10 @@ from introspect.analysis import escape
 
 
 def selection_inputs(wildcards):
-    return metrics_of(PLAN.selections[wildcards.selection].run_ids())
+    """Each sweep run's outcome (finished, or failed for good: scored as failed) or, for a run that other
+    views read too, its metrics."""
+    run_ids = PLAN.selections[wildcards.selection].run_ids()
+    return [str(LAYOUT.run(r).outcome if r in SWEEP_POINTS else LAYOUT.run(r).metrics) for r in run_ids]
 
 
 def runs_to_aggregate(run_ids):

@@ -16,12 +16,12 @@ rule train:
         record=record_digest,
         fail=fail_option,
     threads: PLAN.config.threads_per_run
+    group: pack_group if RUNS_PER_GPU > 1 else None
     conda:
         "../../envs/introspect.yaml"
     resources:
-        gpu=JOB_GPUS,
-        gres=JOB_GRES,
-        gpu_model=JOB_GPU_MODEL,
+        **GPU_REQUEST,
+        slurm_partition=partition(models=True),
         runtime=runtime,
         mem_mb=CLUSTER.mem_mb_per_run,
     wildcard_constraints:

@@ -20,9 +20,17 @@ def select_hyperparameters(selection: Selection) -> dict[str, Any]:
     layout = ResultsLayout(selection.results_dir)
     scores = []
     for point, run_ids in zip(selection.grid, selection.candidates):
+        failed = [f"{run_id}: {layout.run(run_id).failure()}" for run_id in run_ids if layout.run(run_id).failure()]
+        if failed:  # a sweep point that failed after its retries is scored as failed, not a blocker
+            scores.append({"point": point, "score": None, "values": [], "runs": run_ids, "failed": failed})
+            continue
         values = [read_run(layout, run_id).value(selection.metric) for run_id in run_ids]
         scores.append({"point": point, "score": sum(values) / len(values), "values": values, "runs": run_ids})
-    best = max(range(len(scores)), key=lambda i: (scores[i]["score"], -i))
+    scored = [i for i, s in enumerate(scores) if s["score"] is not None]
+    if not scored:
+        raise RunFileError(f"every point of sweep {selection.selection_id} failed: "
+                           + "; ".join(f for s in scores for f in s["failed"]))
+    best = max(scored, key=lambda i: (scores[i]["score"], -i))
     return {"label": selection.label, "group": selection.group, "metric": selection.metric,
             "chosen": scores[best]["point"], "score": scores[best]["score"], "scores": scores}
 
@@ -49,6 +57,6 @@ def read_selection(path: str | Path) -> dict[str, Any]:
 def describe(record: dict[str, Any]) -> str:
     """One line for a table's notes: what was chosen, from what, on which score."""
     chosen = ", ".join(f"{k}={v}" for k, v in record["chosen"].items())
-    tried = "; ".join(f"{', '.join(f'{k}={v}' for k, v in s['point'].items())}: {s['score']:.2f}"
-                      for s in record["scores"])
+    tried = "; ".join(f"{', '.join(f'{k}={v}' for k, v in s['point'].items())}: "
+                      + (f"{s['score']:.2f}" if s["score"] is not None else "failed") for s in record["scores"])
     return f"{record['label']} ({record['group']}): {chosen} selected by {record['metric']} ({tried})."

@@ -1,0 +1,51 @@
+"""Every bench/ script runs in its quick mode, so none of them rots unnoticed (bench/planning.py once
+crashed on synthetic runs without test_acc_max). gpu_check.py also keeps its CPU promise: under 2 minutes."""
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from workflow_helpers import BIN, ROOT
+
+pytestmark = pytest.mark.workflow
+SCRIPTS = sorted(p.name for p in (ROOT / "bench").glob("*.py") if p.name != "common.py")
+
+
+def run_quick(script: str, tmp_path, *extra: str) -> tuple[subprocess.CompletedProcess, float]:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--quick", "--out",
+                             str(tmp_path / "out.csv"), *extra], capture_output=True, text=True, env=env,
+                            cwd=tmp_path, timeout=600)
+    return result, time.perf_counter() - start
+
+
+def test_every_bench_script_is_covered():
+    assert set(SCRIPTS) == {"epoch_time.py", "gpu_check.py", "planning.py", "step_time.py", "workflow_time.py"}
+
+
+@pytest.mark.parametrize("script", [s for s in SCRIPTS if s != "gpu_check.py"])
+def test_bench_script_runs_in_quick_mode(script, tmp_path):
+    result, _ = run_quick(script, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+    assert rows
+
+
+def test_gpu_check_on_the_cpu_prints_its_table_in_under_two_minutes(tmp_path):
+    result, seconds = run_quick("gpu_check.py", tmp_path, "--device", "cpu")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert seconds < 120
+    rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+    checks = {r["check"] for r in rows}
+    assert checks == {"step", "epoch_seconds", "determinism", "resume", "packing"}
+    assert all(r["ok"] == "True" for r in rows)
+    steps = {r["item"] for r in rows if r["check"] == "step"}
+    assert {"e2kd", "xdistill", "le(guided_bp)", "le(grad_cam)", "dml"} <= steps
+    assert "determinism    two 2-epoch runs                 yes identical" in result.stdout

@@ -1,0 +1,94 @@
+"""What jobs ask SLURM for (introspect.resources): GPU request forms, partitions, the plan-time refusals,
+and time limits from the pre-flight's measured step costs (introspect.calibration) or the hand constants."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from introspect.calibration import CALIBRATION_VERSION, calibration_path, step_kind
+from introspect.catalog import registry_catalog
+from introspect.config import SCHEMA_PATH
+from introspect.errors import ResultFileError
+from introspect.plan import build_plan
+from introspect.resources import cluster_problems, gpu_request, run_seconds, runtime_minutes, summary
+from workflow_helpers import ROOT
+
+
+def tiny_config(tmp_path, **cluster) -> dict:
+    """Table 2 of the smoke config cut to CE and LE(Grad-CAM) on ResNet8, two seeds."""
+    config = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    table2 = {**config["tables"]["table2"], "methods": ["CE", "LE(Grad-CAM)"]}
+    config.update(tables={"table2": table2}, figures={}, analyses={}, claims=[], teachers={},
+                  results_dir=str(tmp_path / "results"), cluster=cluster)
+    return config
+
+
+def test_gpu_request_forms(tmp_path):
+    cuda = {**tiny_config(tmp_path), "device": "cuda"}
+    assert gpu_request(build_plan(cuda).config) == {"gpu": 1, "gpu_model": "", "gres": ""}
+    plan = build_plan({**cuda, "cluster": {"gpu_model": "a100", "gpus_per_run": 2}})
+    assert gpu_request(plan.config) == {"gpu": 2, "gpu_model": "a100", "gres": ""}
+    plan = build_plan({**cuda, "cluster": {"gpu_model": "a100", "gpu_request": "gres"}})
+    assert gpu_request(plan.config) == {"gpu": 0, "gpu_model": "", "gres": "gpu:a100:1"}
+    plan = build_plan({**cuda, "cluster": {"runs_per_gpu": 4}})  # packed: one GPU per group, as a string
+    assert gpu_request(plan.config) == {"gpu": 0, "gpu_model": "", "gres": "gpu:1"}
+    plan = build_plan({**cuda, "cluster": {"gpu_shards_per_run": 2}})
+    assert gpu_request(plan.config) == {"gpu": 0, "gpu_model": "", "gres": "shard:2"}
+    # device cpu: no GPU by default
+    assert gpu_request(build_plan(tiny_config(tmp_path)).config) == {"gpu": 0, "gpu_model": "", "gres": ""}
+
+
+def test_plan_refuses_what_the_plugin_or_the_device_would_refuse(tmp_path):
+    cuda = {**tiny_config(tmp_path), "device": "cuda"}
+    problems = cluster_problems(build_plan({**cuda, "cluster": {"gpu_model": "a100-80gb"}}).config)
+    assert len(problems) == 1 and problems[0].startswith("cluster.gpu_model: 'a100-80gb'")
+    assert cluster_problems(build_plan({**cuda, "cluster": {"gpu_model": "h100_80gb.mig"}}).config) == []
+    for key, value in (("gpus_per_run", 1), ("gpu_shards_per_run", 1), ("runs_per_gpu", 2)):
+        problems = cluster_problems(build_plan(tiny_config(tmp_path, **{key: value})).config)
+        assert len(problems) == 1 and problems[0].startswith(f"cluster.{key}:") and "device" in problems[0]
+    assert cluster_problems(build_plan(tiny_config(tmp_path, gpus_per_run=1, fake_gpus=True)).config) == []
+
+
+def test_every_registered_method_has_a_cost_factor():
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    defaults = schema["properties"]["cluster"]["properties"]["method_cost"]["default"]
+    assert set(registry_catalog().methods) <= set(defaults)
+    assert defaults["e2kd"] > defaults["kd"] and defaults["xdistill"] > defaults["kd"]
+
+
+def write_calibration(plan, seconds: dict[str, float]) -> None:
+    path = calibration_path(plan)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"version": CALIBRATION_VERSION, "device": {"device": "cpu"},
+                                "kinds": {k: {"epoch_seconds": v} for k, v in seconds.items()}}))
+
+
+def test_time_limits_use_the_measured_epoch_seconds_once_there(tmp_path):
+    plan = build_plan(tiny_config(tmp_path, runtime_margin=2.0, min_runtime_minutes=1))
+    ce = "digits/resnet8/resnet-e3/ce/seed0"
+    stage2 = next(r for r in plan.ids("stage2") if r.endswith("seed0"))
+    # hand constants: 30 s per epoch (default), x1.1 for Grad-CAM; Stage 2 trains epochs 1..3 (warm-up 1)
+    assert run_seconds(plan, ce) == 3 * 30 and run_seconds(plan, stage2) == pytest.approx(2 * 30 * 1.1)
+    assert runtime_minutes(plan, ce) == 3  # 90 s x 2 = 3 min
+    assert summary(plan)["calibration"] is None
+    measured = {step_kind(plan, plan.runs[ce]).key: 400.0, step_kind(plan, plan.runs[stage2]).key: 700.0}
+    write_calibration(plan, measured)
+    assert runtime_minutes(plan, ce) == 40  # 3 x 400 s x 2 / 60
+    assert runtime_minutes(plan, stage2) == 47  # ceil(2 x 700 x 2 / 60)
+    facts = summary(plan)
+    assert facts["calibration"] == str(calibration_path(plan))
+    # the warm-up runs are CE steps of ResNet8 (measured); every kind of this plan is measured
+    assert facts["uncalibrated_kinds"] == []
+    assert facts["gpu_hours"] == pytest.approx((4 * 3 * 400 / 2 + 2 * 2 * 700 + 2 * 1 * 400) / 3600)
+
+
+def test_packed_runs_get_k_times_the_limit_and_a_corrupt_calibration_is_named(tmp_path):
+    config = {**tiny_config(tmp_path, runs_per_gpu=4, min_runtime_minutes=1), "device": "cuda"}
+    plan = build_plan(config)
+    assert runtime_minutes(plan, "digits/resnet8/resnet-e3/ce/seed0") == 4 * 3
+    calibration_path(plan).parent.mkdir(parents=True)
+    calibration_path(plan).write_text("{not json")
+    with pytest.raises(ResultFileError, match="delete it"):
+        runtime_minutes(plan, "digits/resnet8/resnet-e3/ce/seed0")

@@ -1,0 +1,63 @@
+# The pre-flight job (introspect.preflight): one short job on the training device that checks the
+# interpreter, torch, the device, every dataset at data_root, that results_dir is writable, and one
+# training step of every step kind of the plan; it writes the measured step costs (the calibration
+# file), which the training jobs' time limits use from then on (introspect.resources). Every training
+# job takes its output as an `ancient` input: a missing or refreshed pre-flight never retrains a
+# finished run, but no run starts before it passed.
+import json
+
+from introspect.preflight import preflight_spec
+from introspect.slurm_status import read_cancelled_as_cancelled
+
+read_cancelled_as_cancelled()  # a job SLURM cancels (pre-emption without requeue) fails instead of hanging
+
+PREFLIGHT = str(calibration_path(PLAN))
+PREFLIGHT_TEXT = json.dumps(preflight_spec(PLAN), sort_keys=True, indent=1) + "\n"
+
+
+def preflight_spec_file(wildcards):
+    """The pre-flight's spec as a file under results_dir (written when its content changes), never a command
+    line: the paper config's spec lists every step kind (~40 KB)."""
+    return ancient(str(specfiles.write_if_changed(LAYOUT.spec_file("preflight"), PREFLIGHT_TEXT)))
+
+
+rule preflight:
+    input:
+        spec=preflight_spec_file,
+    output:
+        PREFLIGHT,
+    params:
+        spec=specfiles.digest(PREFLIGHT_TEXT),
+    log:
+        str(LAYOUT.job_log("preflight", device_label(PLAN.config.device))),
+    threads: PLAN.config.threads_per_run
+    priority: 10
+    resources:
+        **GPU_REQUEST,
+        slurm_partition=partition(models=True),
+        runtime=30,
+        mem_mb=CLUSTER.mem_mb_per_run,
+    conda:
+        "../../envs/introspect.yaml"
+    shell:
+        "python -m introspect preflight --spec {input.spec:q} --threads {threads} 2> {log:q}"
+
+
+rule pack_anchor:
+    """The first job of each pack of runs (cluster.runs_per_gpu): it only ties the pack into one group job."""
+    output:
+        temp(pack_anchor("{pack}")),
+    log:
+        str(LAYOUT.job_log("pack_anchor", "{pack}")),
+    group: lambda wildcards: wildcards.pack
+    wildcard_constraints:
+        pack=names_pattern(sorted(set(PACKS.values()))),
+    resources:
+        **GPU_REQUEST,
+        slurm_partition=partition(models=True),
+        runtime=1,
+        mem_mb=CLUSTER.mem_mb_per_run,
+    conda:
+        "../../envs/introspect.yaml"
+    shell:
+        "touch {output:q} 2> {log:q}"

@@ -1,0 +1,41 @@
+# Sweep points: the runs only a selection reads (SWEEP_POINTS, common.smk). The same training command
+# as every run; the job's output is the run's outcome file (introspect.runs.OUTCOME). A point that still
+# fails after its retries is recorded as failed and the job succeeds, so the selection scores it as
+# failed (the table's notes say so) instead of waiting for it. Interruptions (exit 143) are never
+# recorded: they are retried and resume. To train a failed point again, delete its outcome.json.
+SWEEP_RETRIES = 2
+
+
+rule sweep_point:
+    input:
+        unpack(run_inputs),
+    output:
+        str(LAYOUT.run("{run}").outcome),
+    log:
+        str(LAYOUT.run("{run}").log),
+    params:
+        record=record_digest,
+        fail=fail_option,
+        retries=SWEEP_RETRIES,
+    threads: PLAN.config.threads_per_run
+    group: pack_group if RUNS_PER_GPU > 1 else None
+    retries: SWEEP_RETRIES
+    conda:
+        "../../envs/introspect.yaml"
+    resources:
+        **GPU_REQUEST,
+        slurm_partition=partition(models=True),
+        runtime=runtime,
+        mem_mb=CLUSTER.mem_mb_per_run,
+        sweep_attempt=lambda wildcards, attempt: attempt,
+    wildcard_constraints:
+        run=run_pattern("sweep"),
+    shell:
+        "python -m introspect train --record {input.record:q} {params.fail} --threads {threads} "
+        + RUN_OPTIONS
+        + " 2> {log:q} && status=0 || status=$?; "
+        'if [ "$status" -eq 0 ]; then echo \'{{"finished": true}}\' > {output:q}; '
+        'elif [ "$status" -ne 143 ] && [ {resources.sweep_attempt} -gt {params.retries} ]; then '
+        'python -c \'import json, sys; json.dump({{"failed": sys.argv[2]}}, open(sys.argv[1], "w"))\' '
+        '{output:q} "exit $status in attempt {resources.sweep_attempt}: $(tail -n 1 {log:q})"; '
+        'else exit "$status"; fi'
