@@ -234,10 +234,10 @@ def _cost_lines(plan, summary) -> str:
         note = f"; {len(missing)} step kind(s) not measured use the hand constants" if missing else ""
         return (f"GPU-hours: {summary['gpu_hours']:.1f}, {limit_text}, from the measured step costs in "
                 f"{summary['calibration']}{note}")
-    seconds = plan.config.cluster["epoch_seconds"]
+    seconds = plan.config.cluster.epoch_seconds
     return (f"estimated GPU-hours: {summary['gpu_hours']:.1f}, {limit_text}, from the hand constants (epoch seconds "
             f"per model: {', '.join(f'{k}={v:g}' for k, v in seconds.items())}; LE explainer cost factors: "
-            f"{', '.join(f'{k}={v:g}' for k, v in plan.config.cluster['explainer_cost'].items())}); "
+            f"{', '.join(f'{k}={v:g}' for k, v in plan.config.cluster.explainer_cost.items())}); "
             "a pre-flight job measures them")
 
 

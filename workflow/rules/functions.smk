@@ -81,3 +81,9 @@ def analysis_inputs(wildcards):
 
 def analysis_outputs(analyses):
     return [str(path) for name in analyses for path in LAYOUT.analysis_files(name)]
+
+
+def preflight_spec_file(wildcards):
+    """The pre-flight's spec as a file under results_dir (written when its content changes), never a command
+    line: the paper config's spec lists every step kind (~40 KB)."""
+    return ancient(str(specfiles.write_if_changed(LAYOUT.spec_file("preflight"), PREFLIGHT_TEXT)))

@@ -15,12 +15,6 @@ PREFLIGHT = str(calibration_path(PLAN))
 PREFLIGHT_TEXT = json.dumps(preflight_spec(PLAN), sort_keys=True, indent=1) + "\n"
 
 
-def preflight_spec_file(wildcards):
-    """The pre-flight's spec as a file under results_dir (written when its content changes), never a command
-    line: the paper config's spec lists every step kind (~40 KB)."""
-    return ancient(str(specfiles.write_if_changed(LAYOUT.spec_file("preflight"), PREFLIGHT_TEXT)))
-
-
 rule preflight:
     input:
         spec=preflight_spec_file,
