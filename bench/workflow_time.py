@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from introspect.plan import build_plan  # noqa: E402
-from introspect.runs import ResultsLayout, read_run  # noqa: E402
+from introspect.run_loading import read_run  # noqa: E402
+from introspect.runs import ResultsLayout  # noqa: E402
 
 
 def load(config_name: str) -> dict:

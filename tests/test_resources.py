@@ -9,10 +9,10 @@ import yaml
 
 from introspect.calibration import CALIBRATION_VERSION, calibration_path, step_kind
 from introspect.catalog import registry_catalog
-from introspect.config import SCHEMA_PATH
 from introspect.errors import ResultFileError
 from introspect.plan import build_plan
 from introspect.resources import cluster_problems, gpu_request, run_seconds, runtime_minutes, summary
+from introspect.schemas import schema_path
 from workflow_helpers import ROOT
 
 
@@ -52,7 +52,7 @@ def test_plan_refuses_what_the_plugin_or_the_device_would_refuse(tmp_path):
 
 
 def test_every_registered_method_has_a_cost_factor():
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    schema = yaml.safe_load(schema_path("config").read_text())
     defaults = schema["properties"]["cluster"]["properties"]["method_cost"]["default"]
     assert set(registry_catalog().methods) <= set(defaults)
     assert defaults["e2kd"] > defaults["kd"] and defaults["xdistill"] > defaults["kd"]

@@ -31,7 +31,8 @@ def config_claims(config: dict[str, Any]) -> list[dict[str, Any]]:
         unknown = sorted(set(only) - {c["name"] for c in catalogue})
         if unknown:
             raise ConfigError(f"claim_settings.only: {', '.join(unknown)} not in {settings['catalogue']}")
-        chosen = [c for c in catalogue if c["name"] in only]
+        # of those named, the ones this config has the cells of (a config cut down from another keeps its list)
+        chosen = [c for c in catalogue if c["name"] in only and applies(config, c)]
     else:
         chosen = [c for c in catalogue if applies(config, c)]
     # where a catalogue claim came from, for the key its problems name (validation.claim_problems)

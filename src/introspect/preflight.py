@@ -148,7 +148,7 @@ def check_dataset(run, data_root: str):
     """The run's dataset, read by the loader the runs use; unreadable data is a PreflightError naming
     data_root and the command that fixes it."""
     from .data import DatasetError
-    from .runs import load_run_dataset
+    from .run_loading import load_run_dataset
 
     name, root = run.dataset.name, Path(run.dataset.root)
     try:
