@@ -81,7 +81,7 @@ def test_sweeps_select_on_validation_and_the_final_runs_use_the_choice(smoke_run
         assert final["hyperparameters"]["rate"] == selection["chosen"]["rate"]
         assert (workdir / final["spec"]["hyperparameters_from"]).resolve() == selection_file.resolve()
     md = (views_dir(workdir, config) / "tables" / "table2.md").read_text()
-    assert f"Dropout (ResNet8): rate={selection['chosen']['rate']} selected by val\\_acc\\_final" in md  # Markdown-escaped
+    assert f"Dropout (ResNet8): rate={selection['chosen']['rate']} selected by val\\_acc\\_final" in md
     assert "rate=swept over [0.1, 0.5]" in md
 
 

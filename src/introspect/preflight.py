@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -150,6 +151,7 @@ def check_dataset(run, data_root: str):
     from .data import DatasetError
     from .run_loading import load_run_dataset
 
+    run = replace(run, dataset=replace(run.dataset, root=str(data_root)))  # a job option, not in the record
     name, root = run.dataset.name, Path(run.dataset.root)
     try:
         return load_run_dataset(run)
