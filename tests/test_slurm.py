@@ -322,3 +322,36 @@ def test_a_job_slurm_cancels_is_detected_and_reported(slurm, tmp_path):
     report = log[log.index("1 job(s) failed:"):]
     assert f"{job_id}.log [SLURM CANCELLED]" in report
     assert f"train (SLURM job {job_id}: CANCELLED). Rerun the same command" in report
+
+
+def test_a_second_trainer_of_a_running_run_refuses_under_slurm(slurm, tmp_path):
+    """A SLURM job that would train a run another process is training (a resubmission after a head crash)
+    refuses at once with the lock's holder named, and the first trainer goes on."""
+    from introspect.errors import EXIT_BUSY
+
+    env, _ = slurm
+    spec = {"run_id": "locked", "model": "resnet8", "method": {"name": "ce"}, "seed": 1,
+            "dataset": {"name": "digits", "image_size": 8, "val_fraction": 0.15, "test_fraction": 0.2},
+            "budget": {"epochs": 40, "batch_size": 32, "lr": 0.05}}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    command = [str(BIN / "python"), "-m", "introspect", "train", "--spec", str(tmp_path / "spec.json"),
+               "--out", str(tmp_path / "run"), "--threads", "1"]
+    job_env = {**os.environ, **env, "PYTHONPATH": str(ROOT / "src")}
+    job_env.pop("INTROSPECT_WORKER", None)
+    first = subprocess.Popen(command, env=job_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "run" / "checkpoint.pt").exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert (tmp_path / "run" / "checkpoint.pt").exists(), "the first trainer did not start"
+        job = subprocess.run(["sbatch", "--wait", "-o", str(tmp_path / "job.out"), "--mem", "1000",
+                              "--wrap", " ".join(command)], env=job_env, capture_output=True, text=True,
+                             timeout=300)
+        output = (tmp_path / "job.out").read_text()
+        assert job.returncode == EXIT_BUSY, (job.stdout, job.stderr, output)
+        assert "busy: locked is being trained by" in output and f"pid {first.pid}" in output, output
+        assert "not training it twice" in output and "Traceback" not in output
+        assert first.poll() is None  # the first trainer goes on
+    finally:
+        first.kill()
+        first.wait()
