@@ -19,7 +19,7 @@ benchmark: setup
 # Zero findings or it fails: ruff on the Python code, Snakemake's linter on the workflow with the default
 # config and with the smoke config (a config decides which rules and functions are reached).
 lint: setup
-	ruff check src tests bench
+	ruff check src tests bench tools
 	snakemake --lint
 	snakemake --lint --configfile config/smoke.yaml
 

@@ -76,7 +76,10 @@ def main() -> None:
     parser.add_argument("--layers", nargs="+", default=["last"],
                         help="explained layers: 'last' (the model's explanation layer) or a dotted submodule name")
     parser.add_argument("--out", default="bench/results/dead_explanations.csv")
+    parser.add_argument("--quick", action="store_true", help="one model, size and epoch (CI: the script still runs)")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.models, args.epochs, args.layers = [9], ["resnet8"], 1, ["last", "stages.1"]
     torch.set_num_threads(args.threads)
     layers = [None if layer == "last" else layer for layer in args.layers]
     rows = [row for model in args.models for size in args.sizes for layer in layers for seed in args.seeds

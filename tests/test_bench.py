@@ -27,7 +27,9 @@ def run_quick(script: str, tmp_path, *extra: str) -> tuple[subprocess.CompletedP
 
 
 def test_every_bench_script_is_covered():
-    assert set(SCRIPTS) == {"epoch_time.py", "gpu_check.py", "planning.py", "step_time.py", "workflow_time.py"}
+    """Every script in bench/ is parametrised below; these are the ones the README quotes figures of."""
+    assert {"dead_explanations.py", "epoch_time.py", "gpu_check.py", "planning.py", "step_time.py",
+            "workflow_time.py"} <= set(SCRIPTS)
 
 
 @pytest.mark.parametrize("script", [s for s in SCRIPTS if s != "gpu_check.py"])

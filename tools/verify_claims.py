@@ -4,7 +4,7 @@ paired t, the row's n and spread), seeds_needed for the open claims (against the
 interval's agreement with the verdict rules. Prints the largest disagreements; exits 1 if any exceeds 1e-6
 (relative) or a seed count differs.
 
-    python bench/verify_claims.py results/claims.csv
+    python tools/verify_claims.py results/default/claims.csv
 """
 from __future__ import annotations
 
@@ -42,4 +42,4 @@ def main(path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "results/claims.csv"))
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "results/default/claims.csv"))
