@@ -13,7 +13,7 @@ from introspect.errors import EXIT_DATA_ERROR, EXIT_INPUT_ERROR
 from introspect.failures import failed_jobs, failure_report
 from introspect.plan import build_plan
 from introspect.preflight import PreflightError, preflight_spec, run_preflight
-from workflow_helpers import ROOT, snakemake, write_config
+from workflow_helpers import ROOT, snakemake, views_dir, write_config
 
 
 def small_config(tmp_path) -> dict:
@@ -79,19 +79,21 @@ def test_missing_cifar_data_fails_one_job_and_starts_no_training(tmp_path):
     data_root = tmp_path / "no-such-data"
     config = small_config(tmp_path)
     config.pop("reported_results")  # write_config points it at the repository's copy
-    write_config(tmp_path, **{**config, "data_root": str(data_root),
+    written = write_config(tmp_path, **{**config, "data_root": str(data_root),
                               "datasets": {"digits": {"source": "cifar10", "val_fraction": 0.1,
                                                       "augment": "crop_flip"}}})
     result = snakemake(tmp_path, "--cores", "2", "-k", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert output.count("Error in rule") == 1 and "Error in rule preflight" in output, output[-3000:]
-    assert not (tmp_path / "results" / "runs").exists()  # no training job started
+    # no training job started: the plan wrote each run's record.json, and nothing else is in a run directory
+    written = {p.name for p in (tmp_path / "results" / "runs").rglob("*") if p.is_file()}
+    assert written <= {"record.json"}, written
     line = next(line for line in output.splitlines() if line.startswith("pre-flight failed:"))
     assert str(data_root) in line and f"python -m introspect download cifar10 --root {data_root}" in line
     # onerror names the one failed job and its log, not the runs that never started
     report = output[output.index("1 job(s) failed:"):]
-    assert f"preflight: {tmp_path / 'results' / 'logs' / 'preflight' / 'cpu.log'}" in report
+    assert f"preflight: {views_dir(tmp_path, written) / 'logs' / 'preflight' / 'cpu.log'}" in report
     assert "/runs/" not in report
     log = sorted((tmp_path / ".snakemake" / "log").glob("*.snakemake.log"))[-1]
     assert [job.rule for job in failed_jobs(log.read_text())] == ["preflight"]
@@ -128,10 +130,10 @@ def test_paper_dry_run_on_slurm_lists_the_preflight_and_sends_cpu_jobs_to_the_cp
     """`snakemake -n --profile slurm` on config/paper.yaml: one run's metrics.json needs the pre-flight; the
     accuracy figure (CPU only) asks cluster.cpu_partition and no GPU, the pre-flight the GPU partition."""
     config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
-    write_config(tmp_path, base="paper.yaml", cluster={**config["cluster"], "cpu_partition": "cpu",
-                                                       "gpu_partition": "gpu_a100"})
+    written = write_config(tmp_path, base="paper.yaml", cluster={**config["cluster"], "cpu_partition": "cpu",
+                                                                 "gpu_partition": "gpu_a100"})
     metrics = tmp_path / "results" / "runs" / "cifar10" / "resnet8" / "resnet-e160" / "ce" / "seed0" / "metrics.json"
-    figure3 = tmp_path / "results" / "figures" / "figure3.csv"
+    figure3 = views_dir(tmp_path, written) / "figures" / "figure3.csv"
     result = snakemake(tmp_path, str(metrics), "-n", "--profile", "slurm", cwd=ROOT)
     preflight = job_block(result.stdout + result.stderr, "preflight")
     assert "slurm_partition=gpu_a100," in preflight and "gpu=1," in preflight
