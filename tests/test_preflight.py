@@ -87,8 +87,8 @@ def test_missing_cifar_data_fails_one_job_and_starts_no_training(tmp_path):
     assert result.returncode != 0
     assert output.count("Error in rule") == 1 and "Error in rule preflight" in output, output[-3000:]
     # no training job started: the plan wrote each run's record.json, and nothing else is in a run directory
-    written = {p.name for p in (tmp_path / "results" / "runs").rglob("*") if p.is_file()}
-    assert written <= {"record.json"}, written
+    in_runs = {p.name for p in (tmp_path / "results" / "runs").rglob("*") if p.is_file()}
+    assert in_runs <= {"record.json"}, in_runs
     line = next(line for line in output.splitlines() if line.startswith("pre-flight failed:"))
     assert str(data_root) in line and f"python -m introspect download cifar10 --root {data_root}" in line
     # onerror names the one failed job and its log, not the runs that never started
