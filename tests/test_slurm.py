@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from conftest import in_ci
-from workflow_helpers import BIN, ROOT, snakemake, table_numbers, write_config
+from workflow_helpers import BIN, ROOT, catalogue_claims, snakemake, table_numbers, write_config
 
 pytestmark = pytest.mark.workflow
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
@@ -79,7 +79,7 @@ def small_config() -> dict:
     smoke = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
     table2 = {**smoke["tables"]["table2"], "methods": ["CE", "LS", "LE(Grad-CAM)"]}
     figure3 = {**smoke["figures"]["figure3"], "methods": ["CE"]}
-    claims = [c for c in smoke["claims"] if c["name"] == "t2_le_gradcam_gt_ce_resnet8"]
+    claims = catalogue_claims("t2_le_gradcam_gt_ce_resnet8")
     return {"tables": {"table2": table2}, "figures": {"figure3": figure3}, "claims": claims, "teachers": {},
             "analyses": {}, "cluster": SMALL_JOBS}
 
@@ -265,7 +265,7 @@ def test_the_head_runs_as_a_slurm_job(slurm, tmp_path):
     state_line = subprocess.run(["sacct", "-n", "-X", "-j", head, "-o", "State"], env=env, capture_output=True,
                                 text=True).stdout.strip()
     assert state_line == "COMPLETED", log[-4000:]
-    assert (tmp_path / "results" / "tables" / "table2.csv").exists()
+    assert (tmp_path / "results" / "smoke" / "tables" / "table2.csv").exists()
     assert "SLURM run ID: introspect_" in log
     calls = [c for c in submissions(state) if str(tmp_path) in " ".join(c["args"])]
     assert {c["rule"] for c in calls} == {"preflight", "train"}
@@ -286,7 +286,8 @@ def test_a_missing_dataset_fails_one_job_not_hundreds(slurm, tmp_path):
     assert result.returncode != 0
     calls = submissions(state)[before:]
     assert [c["rule"] for c in calls] == ["preflight"] * 3, calls  # the pre-flight and its 2 retries, nothing else
-    assert not (tmp_path / "results" / "runs").exists()
+    in_runs = {p.name for p in (tmp_path / "results" / "runs").rglob("*") if p.is_file()}
+    assert in_runs <= {"record.json"}, in_runs  # the plan's record files only: no training job started
     line = next(line for line in output.splitlines() if line.startswith("pre-flight failed:"))
     assert f"python -m introspect download cifar10 --root {data_root}" in line
     report = output[output.index("1 job(s) failed:"):]

@@ -30,7 +30,7 @@ def test_a_failed_sweep_point_is_scored_as_failed_and_the_cell_is_built(tmp_path
     assert selection["chosen"] == {"rate": 0.1}
     failed = [s for s in selection["scores"] if s["score"] is None]
     assert [s["point"] for s in failed] == [{"rate": 0.5}] and FAILING_POINT in failed[0]["failed"][0]
-    assert "rate=0.5: failed" in (results / "tables" / "table2.md").read_text()
+    assert "rate=0.5: failed" in (results / "smoke" / "tables" / "table2.md").read_text()
     finals = list(results.glob("runs/digits/resnet8/*/dropout-sel_*/seed*/metrics.json"))
     assert len(finals) == 2 and all(json.loads(p.read_text())["hyperparameters"]["rate"] == 0.1 for p in finals)
     again = snakemake(tmp_path, "--cores", "2", "-n")  # recorded: nothing left to do
@@ -43,5 +43,5 @@ def test_a_failed_final_run_still_fails(tmp_path):
     result = snakemake(tmp_path, "--cores", "2", "-k", check=False)
     assert result.returncode != 0
     assert not (tmp_path / "results" / "runs" / final_ce / "outcome.json").exists()
-    assert not (tmp_path / "results" / "tables" / "table2.md").exists()
+    assert not (tmp_path / "results" / "smoke" / "tables" / "table2.md").exists()
     assert f"train: {tmp_path / 'results' / 'runs' / final_ce / 'train.log'}" in result.stdout + result.stderr

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from introspect.plan import build_plan, load_config
-from workflow_helpers import ROOT, job_counts, snakemake, views_dir, write_config
+from workflow_helpers import ROOT, catalogue_claims, job_counts, snakemake, views_dir, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -82,7 +82,7 @@ def test_sweeps_select_on_validation_and_the_final_runs_use_the_choice(smoke_run
         assert (workdir / final["spec"]["hyperparameters_from"]).resolve() == selection_file.resolve()
     md = (views_dir(workdir, config) / "tables" / "table2.md").read_text()
     assert f"Dropout (ResNet8): rate={selection['chosen']['rate']} selected by val\\_acc\\_final" in md
-    assert "rate=swept over [0.1, 0.5]" in md
+    assert "rate=swept over \\[0.1, 0.5\\]" in md  # Markdown-escaped brackets
 
 
 def test_ban_students_learn_from_the_ce_run_of_the_next_seed(smoke_run):
@@ -175,7 +175,7 @@ def test_the_paper_config_plans_without_error(tmp_path):
     # one job per planned training run, selection, table, figure and analysis, plus claims, tests and all
     plan = build_plan(load_config(tmp_path / "config.yaml"))
     jobs = job_counts(result.stdout)
-    training = ("train", "teacher", "distill", "le_warmup", "le_stage2")
+    training = ("train", "teacher", "distill", "le_warmup", "le_stage2", "sweep_point")
     assert sum(jobs.get(rule, 0) for rule in training) == len(plan.runs)
     assert jobs["select_hyperparameters"] == len(plan.selections) > 0
     assert (jobs["table"], jobs["figure"], jobs["analyse_students"]) == (
@@ -223,7 +223,7 @@ def test_the_summary_target_prints_runs_per_table_and_gpu_hours(tmp_path):
     # seeds [0, 1]: CE and LS of the table, 2 x 2 runs; LS's sweep: 3 alphas x sweep seed 0; 2 epochs each
     assert "7 training runs (7 train, 0 teacher" in result.stdout and "14 epochs in all" in result.stdout
     assert "t1: 4 runs" in result.stdout and "sweeps: 3 runs in 1 selections" in result.stdout
-    assert "estimated GPU-hours: 0.1 " in result.stdout  # 14 epochs x 30 s = 0.117 h
+    assert "estimated GPU-hours: 0.1," in result.stdout  # 14 epochs x 30 s = 0.117 h
     written = [str(p.relative_to(tmp_path)) for p in (tmp_path / "results").rglob("*") if p.is_file()]
     # its own log and the config it read (a file, not command-line text): nothing was run
     assert sorted(written) == ["results/smoke/logs/summary.log", "results/smoke/specs/config.json"]
@@ -288,7 +288,7 @@ def test_two_configs_in_one_results_dir_keep_both_sets_of_views(smoke_run, tmp_p
     for name, title in (("alpha", "First config"), ("beta", "Second config")):
         table = {**smoke["tables"]["table3"], "title": title}
         config = write_config(tmp_path, name=name, tables={"table3": table}, figures={}, analyses={}, teachers={},
-                              claims=[c for c in smoke["claims"] if c["table"] == "table3"])
+                              claims=catalogue_claims("t3_le_grad_gt_dropout_mlp1024"))
         result = snakemake(tmp_path, "--cores", "1")
         assert "rule train:" not in result.stdout  # the runs are shared: nothing trains
         views[name] = views_dir(tmp_path, config)

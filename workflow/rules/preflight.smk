@@ -13,6 +13,9 @@ read_cancelled_as_cancelled()  # a job SLURM cancels (pre-emption without requeu
 
 PREFLIGHT = str(calibration_path(PLAN))
 PREFLIGHT_TEXT = json.dumps(preflight_spec(PLAN), sort_keys=True, indent=1) + "\n"
+# What the pre-flight checks, without where the data lives: like a run's identity, moving the data
+# (--config data_root=...) redoes nothing; the next pre-flight, for new step kinds, reads the new root.
+PREFLIGHT_IDENTITY = {k: v for k, v in preflight_spec(PLAN).items() if k != "data_root"}
 
 
 rule preflight:
@@ -21,7 +24,7 @@ rule preflight:
     output:
         PREFLIGHT,
     params:
-        spec=specfiles.digest(PREFLIGHT_TEXT),
+        spec=specfiles.digest(PREFLIGHT_IDENTITY),
     log:
         str(LAYOUT.job_log("preflight", device_label(PLAN.config.device))),
     threads: PLAN.config.threads_per_run
