@@ -291,7 +291,7 @@ def test_a_missing_dataset_fails_one_job_not_hundreds(slurm, tmp_path):
     line = next(line for line in output.splitlines() if line.startswith("pre-flight failed:"))
     assert f"python -m introspect download cifar10 --root {data_root}" in line
     report = output[output.index("1 job(s) failed:"):]
-    assert report.splitlines()[1].startswith(f"  preflight: {tmp_path / 'results' / 'logs' / 'preflight' / 'cpu.log'}")
+    assert report.splitlines()[1].startswith(f"  preflight: {tmp_path / 'results' / 'smoke' / 'logs' / 'preflight' / 'cpu.log'}")
 
 
 def test_a_job_slurm_cancels_is_detected_and_reported(slurm, tmp_path):
@@ -333,7 +333,7 @@ def test_a_second_trainer_of_a_running_run_refuses_under_slurm(slurm, tmp_path):
     env, _ = slurm
     spec = {"run_id": "locked", "model": "resnet8", "method": {"name": "ce"}, "seed": 1,
             "dataset": {"name": "digits", "image_size": 8, "val_fraction": 0.15, "test_fraction": 0.2},
-            "budget": {"epochs": 40, "batch_size": 32, "lr": 0.05}}
+            "budget": {"epochs": 1000, "batch_size": 32, "lr": 0.05}}  # still training when the job starts
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     command = [str(BIN / "python"), "-m", "introspect", "train", "--spec", str(tmp_path / "spec.json"),
                "--out", str(tmp_path / "run"), "--threads", "1"]
