@@ -291,7 +291,8 @@ def test_a_missing_dataset_fails_one_job_not_hundreds(slurm, tmp_path):
     line = next(line for line in output.splitlines() if line.startswith("pre-flight failed:"))
     assert f"python -m introspect download cifar10 --root {data_root}" in line
     report = output[output.index("1 job(s) failed:"):]
-    assert report.splitlines()[1].startswith(f"  preflight: {tmp_path / 'results' / 'smoke' / 'logs' / 'preflight' / 'cpu.log'}")
+    log = tmp_path / "results" / "smoke" / "logs" / "preflight" / "cpu.log"
+    assert report.splitlines()[1].startswith(f"  preflight: {log}")
 
 
 def test_a_job_slurm_cancels_is_detected_and_reported(slurm, tmp_path):
