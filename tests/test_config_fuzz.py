@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from introspect.methods import build_method
 from introspect.plan import ConfigError, build_plan, load_config
+from introspect.run_spec import RunSpec
 from introspect.runs import RunRecord
 from introspect.schemas import schema_path
-from introspect.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = load_config(ROOT / "config" / "smoke.yaml")

@@ -292,7 +292,7 @@ def test_grad_cam_on_a_model_without_convolutions_is_refused_by_the_plan():
 def test_allowed_values_come_from_the_registries_the_run_spec_and_the_model():
     from introspect.catalog import registry_catalog
     from introspect.config import DIRECTIONS, SWEEP_USES
-    from introspect.spec import AMP_MODES, LOADERS, SPLITS
+    from introspect.run_spec import AMP_MODES, LOADERS, SPLITS
 
     config = tiny()
     config["sweeps"] = {"use": "always"}

@@ -275,7 +275,7 @@ def test_all_runs_of_a_seed_train_and_test_on_one_split():
 
     from introspect.plan import build_plan, load_config
     from introspect.run_loading import load_run_dataset
-    from introspect.spec import RunSpec
+    from introspect.run_spec import RunSpec
 
     plan = build_plan(load_config(Path(__file__).resolve().parents[1] / "config" / "mnist5k.yaml"))
     by_seed: dict[int, list[RunSpec]] = {}

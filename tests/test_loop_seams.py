@@ -15,7 +15,7 @@ from introspect.errors import EXIT_DEVICE_ERROR
 from introspect.evaluate import accuracy
 from introspect.methods import DEAD_EXPLANATIONS, EAGER_ONLY, TEACHER_MODULE, StepContext, build_method
 from introspect.models import build_model
-from introspect.spec import Performance
+from introspect.run_spec import Performance
 from introspect.train import RunSpec, TrainingError, train
 from introspect.train.probe import run_one_step
 from introspect.train.records import BatchRecord, epoch_sums

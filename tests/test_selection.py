@@ -4,8 +4,8 @@ import json
 import pytest
 
 from introspect.analysis.selection import describe, select_hyperparameters
+from introspect.run_spec import RunSpec
 from introspect.runs import ResultsLayout, RunFileError
-from introspect.spec import RunSpec
 from introspect.specs import Selection
 
 

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--record", metavar="FILE", help="a planned run's record.json (introspect.runs.RunRecord); "
                                                          "trains into its run directory under its results_dir")
-    source.add_argument("--spec", metavar="FILE", help="a run spec file (introspect.spec.RunSpec); needs --out")
+    source.add_argument("--spec", metavar="FILE", help="a run spec file (introspect.run_spec.RunSpec); needs --out")
     p.add_argument("--out", help="run directory (with --spec)")
     p.add_argument("--fail-at-epoch", type=int, default=None, help="failure injection, for testing reruns")
     p.add_argument("--threads", type=int, default=None)
@@ -134,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_to_train(args):
     """The RunSpec and run directory of ``train --record FILE`` or ``train --spec FILE --out DIR``."""
+    from .run_spec import RunSpec
     from .runs import RunOptions
-    from .spec import RunSpec
     from .specfiles import read_json_file, read_record
 
     if args.record:

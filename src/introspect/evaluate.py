@@ -5,7 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from .data import Split
-from .spec import Performance
+from .run_spec import Performance
 
 
 def autocast(x: Tensor, performance: Performance):

@@ -64,7 +64,7 @@ def run_preflight(spec: dict[str, Any], threads: int | None = None) -> dict[str,
     check_writable(Path(spec["results_dir"]))
     datasets = {}
     for kind in spec["kinds"]:
-        from .spec import RunSpec
+        from .run_spec import RunSpec
 
         run = RunSpec.from_dict(kind["spec"])
         name = _dataset_identity(run)

@@ -17,7 +17,7 @@ from .runs import ResultsLayout, RunFiles
 if TYPE_CHECKING:  # pragma: no cover
     from .data import Dataset
     from .models import IntrospectModel
-    from .spec import RunSpec
+    from .run_spec import RunSpec
 
 
 @dataclass
@@ -47,7 +47,7 @@ class FinishedRun:
         return load_model(self.files.model, device, architecture=self.record.model)
 
     def load_data(self) -> Dataset:
-        from .spec import RunSpec
+        from .run_spec import RunSpec
 
         return load_run_dataset(RunSpec.from_dict(self.record.spec))
 

@@ -23,7 +23,7 @@ from .paths import check_id, check_results_dir, inside
 from .run_metrics import RunFileError, RunMetrics, redo  # noqa: F401 - RunFileError: readers import it here
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .spec import RunSpec
+    from .run_spec import RunSpec
 
 RunKind = Literal["train", "teacher", "student", "warmup", "stage2"]  # which rule trains a run
 RUN_KINDS: tuple[str, ...] = get_args(RunKind)
@@ -250,7 +250,7 @@ class RunOptions:
 class RunRecord:
     """One training run of the plan: what it computes and the runs it needs.
 
-    ``spec`` holds the settings of :class:`introspect.spec.RunSpec` that determine its numbers (dataset
+    ``spec`` holds the settings of :class:`introspect.run_spec.RunSpec` that determine its numbers (dataset
     without its location, budget, performance); :meth:`run_spec` adds the paths, derived from the run
     ids ``teacher`` and ``init_from`` and the selection id, and the :class:`RunOptions`.
     """
@@ -321,7 +321,7 @@ class RunRecord:
         return spec
 
     def run_spec(self, options: RunOptions = RunOptions()) -> RunSpec:
-        from .spec import RunSpec
+        from .run_spec import RunSpec
 
         return RunSpec.from_dict(self.run_spec_dict(options=options))
 

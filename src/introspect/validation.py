@@ -31,8 +31,8 @@ from .catalog import Catalog
 from .config import DIRECTIONS, SWEEP_USES, TEMPLATE_KEYS, Config, reject
 from .errors import InputError
 from .methods.hyperparameters import NAME_RULE, is_name, shown
+from .run_spec import AMP_MODES, LOADERS, SPLITS
 from .schemas import schema_path
-from .spec import AMP_MODES, LOADERS, SPLITS
 from .yaml_input import YamlInputError, check_data_size
 
 NAMED_SECTIONS = ("datasets", "budgets", "tables", "figures", "analyses", "teachers")

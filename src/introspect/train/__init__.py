@@ -1,7 +1,7 @@
-"""The training loop. Run specifications live in :mod:`introspect.spec`, run files in :mod:`introspect.runs`."""
+"""The training loop. Run specifications live in :mod:`introspect.run_spec`, run files in :mod:`introspect.runs`."""
 from ..evaluate import accuracy
 from ..run_loading import load_model
-from ..spec import Budget, DatasetSpec, RunSpec
+from ..run_spec import Budget, DatasetSpec, RunSpec
 from .errors import DeviceError, InjectedFailure, Interrupted, NonFiniteLossError, RunBusyError, TrainingError
 from .loop import train
 

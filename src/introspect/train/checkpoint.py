@@ -18,8 +18,8 @@ from torch import nn
 from ..io import atomic_torch_save
 from ..models import IntrospectModel
 from ..run_loading import load_checkpoint
+from ..run_spec import RunSpec
 from ..runs import RunFileError, RunFiles
-from ..spec import RunSpec
 from .errors import TrainingError
 from .sgd import SGD
 

@@ -29,8 +29,8 @@ from ..methods import DEAD_EXPLANATIONS, EAGER_ONLY, Method, build_method
 from ..models import IntrospectModel, build_model
 from ..run_loading import load_checkpoint, load_model, load_run_dataset
 from ..run_metrics import RunMetrics
+from ..run_spec import RunSpec
 from ..runs import RunFiles
-from ..spec import RunSpec
 from . import checkpoint
 from . import device as devices
 from .errors import InjectedFailure, Interrupted, TrainingError

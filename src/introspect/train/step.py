@@ -9,7 +9,7 @@ from torch import Tensor
 from ..data import Dataset, augment_batch
 from ..evaluate import autocast
 from ..methods import TEACHER_MODULE, TEACHER_OUTPUTS, StepContext
-from ..spec import Performance, RunSpec
+from ..run_spec import Performance, RunSpec
 
 
 def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=None, teacher=None, step=0,
