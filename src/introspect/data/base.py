@@ -15,6 +15,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from ..registry import Registry
+
 AUGMENTATIONS = ("none", "crop", "crop_flip")
 
 
@@ -88,26 +90,16 @@ class DatasetSource:
                             "A corrupt copy must be deleted and fetched again.")
 
 
-_SOURCES: dict[str, DatasetSource] = {}
-
-
-def register_dataset(cls: type[DatasetSource]) -> type[DatasetSource]:
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} must set a class attribute `name`")
-    if cls.name in _SOURCES:
-        raise ValueError(f"dataset {cls.name!r} is registered twice")
-    _SOURCES[cls.name] = cls()
-    return cls
+_SOURCES: Registry[DatasetSource] = Registry("dataset")
+register_dataset = _SOURCES.register
 
 
 def available_datasets() -> list[str]:
-    return sorted(_SOURCES)
+    return sorted(_SOURCES.names())
 
 
 def dataset_source(name: str) -> DatasetSource:
-    if name not in _SOURCES:
-        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(available_datasets())}")
-    return _SOURCES[name]
+    return _SOURCES.get(name)
 
 
 def load_dataset(
@@ -131,7 +123,7 @@ def load_dataset(
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     source = dataset_source(name)
     if test_seed is not None and source.own_test_split:
-        drawn = [n for n in available_datasets() if not _SOURCES[n].own_test_split]
+        drawn = [n for n in available_datasets() if not _SOURCES.get(n).own_test_split]
         raise ValueError(f"{name} ships its own test set; a per-seed split (test_seed) applies only to "
                          f"{', '.join(drawn)}")
     data = source.load(Path(root), val_fraction=val_fraction, test_fraction=test_fraction, image_size=image_size,

@@ -13,6 +13,7 @@ from typing import ClassVar
 from torch import Tensor, nn
 
 from ..models.base import Forward
+from ..registry import Registry
 
 
 class Explainer:
@@ -37,24 +38,17 @@ class Explainer:
         return None
 
 
-_EXPLAINERS: dict[str, Explainer] = {}
-
-
-def register_explainer(cls: type[Explainer]) -> type[Explainer]:
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} must set a class attribute `name`")
-    if cls.name in _EXPLAINERS:
-        raise ValueError(f"explainer {cls.name!r} is registered twice")
-    _EXPLAINERS[cls.name] = cls()
-    return cls
+_EXPLAINERS: Registry[Explainer] = Registry("explainer")
+register_explainer = _EXPLAINERS.register
 
 
 def available_explainers() -> tuple[str, ...]:
     """The registered explainers, in registration order (the order of the docs and figures)."""
-    return tuple(_EXPLAINERS)
+    return _EXPLAINERS.names()
 
 
 def explainer_entry(name: str) -> Explainer:
-    if name not in _EXPLAINERS:
-        raise ValueError(f"unknown explainer {name!r}; choose one of {', '.join(_EXPLAINERS)}")
-    return _EXPLAINERS[name]
+    try:
+        return _EXPLAINERS.get(name)
+    except KeyError as error:  # callers (and their tests) expect a ValueError for a bad explainer argument
+        raise ValueError(error.args[0]) from None
