@@ -148,27 +148,20 @@ def _dataset_identity(run) -> str:
 def check_dataset(run, data_root: str):
     """The run's dataset, read by the loader the runs use; unreadable data is a PreflightError naming
     data_root and the command that fixes it."""
-    from .data import DatasetError
+    from .data import DatasetError, dataset_source
     from .run_loading import load_run_dataset
 
     run = replace(run, dataset=replace(run.dataset, root=str(data_root)))  # a job option, not in the record
     name, root = run.dataset.name, Path(run.dataset.root)
+    source = dataset_source(name)
     try:
         return load_run_dataset(run)
     except (DatasetError, OSError, ValueError) as error:
-        if not root.exists() and name in ("cifar10", "mnist"):
+        if not root.exists() and source.files:  # a dataset read from files under data_root
             what = f"data_root {root} does not exist, so dataset {name} cannot be read"
         else:
             what = f"dataset {name} is not readable under data_root {root} ({' '.join(str(error).split())[:300]})"
-        raise PreflightError(what, f"host {platform.node()}", _data_fix(name, root), EXIT_DATA_ERROR) from None
-
-
-def _data_fix(name: str, root: Path) -> str:
-    gz = sorted((root / "MNIST" / "raw").glob("*.gz")) if name == "mnist" else []
-    if gz:
-        return f"the MNIST files are still compressed: run `gunzip -k {root}/MNIST/raw/*.gz`"
-    return (f"run `python -m introspect download {name} --root {root}` on a machine with internet and copy "
-            f"{root} here, or set data_root to an existing copy (e.g. --config data_root=/scratch/data)")
+        raise PreflightError(what, f"host {platform.node()}", source.fix(root), EXIT_DATA_ERROR) from None
 
 
 @contextmanager

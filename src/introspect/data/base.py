@@ -83,6 +83,13 @@ class DatasetSource:
     def download(self, root: Path) -> None:
         raise DatasetError(f"{self.name} cannot be downloaded: {self.obtain}")
 
+    def fix(self, root: Path) -> str:
+        """What to do when this dataset cannot be read under ``root`` (the pre-flight's one-line fix)."""
+        if self.downloadable:
+            return (f"run `python -m introspect download {self.name} --root {root}` on a machine with internet and "
+                    f"copy {root} here, or set data_root to an existing copy (e.g. --config data_root=/scratch/data)")
+        return self.obtain.replace("DATA_ROOT", str(root))
+
     def unreadable(self, root: Path, error: Exception) -> DatasetError:
         """The error for files under ``root`` that could not be read."""
         obtain = self.obtain.replace("DATA_ROOT", str(root))

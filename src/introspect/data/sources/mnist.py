@@ -20,6 +20,11 @@ class Mnist(DatasetSource):
               "and copy the folder here, or point `data_root` in the config at an existing copy.")
     downloadable = True
 
+    def fix(self, root: Path) -> str:
+        if sorted((root / "MNIST" / "raw").glob("*.gz")):  # as torchvision's mirrors serve them
+            return f"the MNIST files are still compressed: run `gunzip -k {root}/MNIST/raw/*.gz`"
+        return super().fix(root)
+
     def load(self, root: Path, *, val_fraction: float, test_fraction: float, image_size: int | None,
              split_seed: int, test_seed: int | None) -> Dataset:
         from torchvision.datasets import MNIST
