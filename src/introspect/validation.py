@@ -53,23 +53,24 @@ def validate_config(config: dict[str, Any] | Config, catalog: Catalog | None = N
     from .catalog import registry_catalog
     from .config_model import build_model
 
-    document, problems = config_problems(config, catalog or registry_catalog())
+    document, claims, problems = config_problems(config, catalog or registry_catalog())
     reject(problems)
-    return build_model(document, expanded_claims(document)[0])
+    return build_model(document, claims)
 
 
-def config_problems(config: Any, catalog: Catalog) -> tuple[dict[str, Any], list[str]]:
-    """The config with schema defaults filled in, and every problem found in it."""
+def config_problems(config: Any, catalog: Catalog) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    """The config with schema defaults filled in, its claims (the catalogue's that apply, then its own), and
+    every problem found in it."""
     if not isinstance(config, dict):
-        return {}, [f"(top level): a config is a mapping of keys, not {shown(config)}"]
+        return {}, [], [f"(top level): a config is a mapping of keys, not {shown(config)}"]
     try:
         check_data_size(config)
     except YamlInputError as error:
-        return {}, [f"(top level): {error}"]
+        return {}, [], [f"(top level): {error}"]
     templated = [key for key in TEMPLATE_KEYS if key in config]
     if templated:
-        return {}, [f"{templated[0]}: a YTE template (Snakemake would evaluate its expressions as Python); "
-                    "a config is data: write the values out"]
+        return {}, [], [f"{templated[0]}: a YTE template (Snakemake would evaluate its expressions as Python); "
+                        "a config is data: write the values out"]
     document = _with_integer_seeds(copy.deepcopy(config))
     problems = schema_problems(document, catalog)
     claims, claim_errors = expanded_claims(document)
@@ -85,7 +86,7 @@ def config_problems(config: Any, catalog: Catalog) -> tuple[dict[str, Any], list
     checks += reference_checks({**document, "claims": claims}, catalog)
     for check in checks:
         problems += _guarded(check, tolerate=bool(problems))
-    return document, list(dict.fromkeys(problems))
+    return document, claims, list(dict.fromkeys(problems))
 
 
 def _guarded(check: Callable[[], list[str]], tolerate: bool) -> list[str]:
