@@ -13,7 +13,15 @@ import torch
 
 from introspect.errors import EXIT_DEVICE_ERROR
 from introspect.evaluate import accuracy
-from introspect.methods import DEAD_EXPLANATIONS, EAGER_ONLY, TEACHER_MODULE, StepContext, build_method
+from introspect.explain import explain
+from introspect.methods import (
+    DEAD_EXPLANATIONS,
+    DEAD_MAPS_ALL_CLASSES,
+    EAGER_ONLY,
+    TEACHER_MODULE,
+    StepContext,
+    build_method,
+)
 from introspect.models import build_model
 from introspect.run_spec import Performance
 from introspect.train import RunSpec, TrainingError, train
@@ -59,9 +67,36 @@ def _epochs(run_dir: Path) -> list[dict]:
 def test_epochs_csv_records_the_dead_share_for_explaining_methods_only(tmp_path):
     train(spec({"name": "le", "explainer": "grad_cam", "warmup_epochs": 1}), tmp_path / "le")
     train(spec({"name": "ce"}), tmp_path / "ce")
-    le = [row["dead_explanations"] for row in _epochs(tmp_path / "le")]
-    assert le[0] == "" and 0.0 <= float(le[1]) <= 1.0  # the warm-up epoch explains nothing
-    assert [row["dead_explanations"] for row in _epochs(tmp_path / "ce")] == ["", ""]
+    for column in ("dead_explanations", "dead_maps_all_classes"):
+        le = [row[column] for row in _epochs(tmp_path / "le")]
+        assert le[0] == "" and 0.0 <= float(le[1]) <= 1.0  # the warm-up epoch explains nothing
+        assert [row[column] for row in _epochs(tmp_path / "ce")] == ["", ""]
+
+
+def test_le_counts_dead_true_class_maps_and_dead_maps_of_every_class():
+    """Against an independent count on the public explainer's maps (eval mode: the closed-form Grad-CAM),
+    on a model whose last layer is set so that some classes' maps are zero everywhere."""
+    torch.manual_seed(0)
+    model = build_model("resnet8", 4, (1, 9, 9)).eval()
+    with torch.no_grad():
+        model.fc.weight[1].fill_(-1.0)  # activations are >= 0 after the last ReLU: class 1's map is all zero
+        model.fc.weight[2].fill_(1.0)  # and class 2's is positive wherever any channel is
+    x, y = torch.randn(6, 1, 9, 9), torch.tensor([0, 1, 1, 2, 3, 1])
+    ctx = StepContext(x=x, y=y, out=model.forward_features(x), model=model, epoch=1, num_classes=4)
+    build_method("le", explainer="grad_cam").loss(ctx)
+    maps = explain(model, x, "grad_cam")
+    zero = maps.flatten(2).amax(dim=2) == 0  # (samples, classes)
+    count, of = ctx.diagnostics[DEAD_EXPLANATIONS]
+    assert (int(count), of) == (int(zero[torch.arange(6), y].sum()), 6) and int(count) >= 3  # the three 1s
+    count, of = ctx.diagnostics[DEAD_MAPS_ALL_CLASSES]
+    assert (int(count), of) == (int(zero.sum()), 24) and int(count) >= 6  # class 1's map of every sample
+    assert not zero[:, 2].any()
+
+
+def test_an_unknown_diagnostic_is_refused():
+    ctx = StepContext(x=None, y=torch.zeros(2), out=None, model=None, epoch=0, num_classes=3)
+    with pytest.raises(ValueError, match="unknown diagnostic"):
+        ctx.count_dead_explanations(torch.zeros(2, 3), "dead_things")
 
 
 class Spy:

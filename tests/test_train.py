@@ -67,7 +67,7 @@ def test_metrics_record_provenance_and_hyperparameters(tmp_path):
     assert (tmp_path / "run" / "model.pt").exists()
     header = history(tmp_path / "run")[0].split(",")
     assert header == ["epoch", "stage", "lr", "loss", "loss_terms", "train_acc", "val_acc", "test_acc",
-                      "dead_explanations", "seconds"]
+                      "dead_explanations", "dead_maps_all_classes", "seconds"]
 
 
 def test_failure_then_resume_equals_an_uninterrupted_run(tmp_path):

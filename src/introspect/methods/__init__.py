@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "DEAD_EXPLANATIONS", "EAGER_ONLY", "TEACHER_MODULE", "TEACHER_OUTPUTS", "Method", "StepContext",
+    "DEAD_EXPLANATIONS", "DEAD_MAPS_ALL_CLASSES", "DIAGNOSTICS", "EAGER_ONLY", "TEACHER_MODULE", "TEACHER_OUTPUTS",
+    "Method", "StepContext",
     "available_methods", "build_method", "hyperparameter_names", "method_class",
     "register_method",
 ]

@@ -16,7 +16,8 @@ The interface, all of it:
 - ``setup(student, teacher, input_shape)``: build trainable modules of its own (optional).
 - ``needs_input_grad(epoch)``, ``stage(epoch)``, ``model_options()``: optional, see each.
 - Diagnostics: ``ctx.count_dead_explanations(maps)`` records the share of all-zero explanation maps
-  (an ``epochs.csv`` column); a diagnostic is never added to the loss.
+  among those the method learns from (``epochs.csv`` column ``dead_explanations``; LE also records
+  ``dead_maps_all_classes``); a diagnostic is never added to the loss.
 
 A method's fields are its hyper-parameters: their type annotations and
 :func:`~introspect.methods.hyperparameters.hp` metadata (ranges, choices) are checked when the method is
@@ -38,7 +39,10 @@ TEACHER_OUTPUTS = "teacher_outputs"
 TEACHER_MODULE = "teacher_module"
 EAGER_ONLY = "eager_only"
 NEEDS = frozenset({TEACHER_OUTPUTS, TEACHER_MODULE, EAGER_ONLY})
-DEAD_EXPLANATIONS = "dead_explanations"  # the diagnostic's name, also its epochs.csv column
+# The diagnostics' names, also their epochs.csv columns (train.progress.EPOCH_COLUMNS):
+DEAD_EXPLANATIONS = "dead_explanations"  # share of the maps a method learns from that are all zero
+DEAD_MAPS_ALL_CLASSES = "dead_maps_all_classes"  # LE: share of every class's map (the rejected classes' too)
+DIAGNOSTICS = (DEAD_EXPLANATIONS, DEAD_MAPS_ALL_CLASSES)
 
 
 @dataclass
@@ -58,12 +62,14 @@ class StepContext:
     # name -> (count on the device, number of samples it is out of); read by the loop once per epoch
     diagnostics: dict[str, tuple[Tensor, int]] = dataclasses.field(default_factory=dict)
 
-    def count_dead_explanations(self, maps: Tensor) -> None:
-        """Record how many of these per-sample explanation maps ``(batch, ...)`` are all zero (an
-        explanation that carries no information, e.g. a Grad-CAM whose ReLU cut everything). The count
-        stays on the device: reading it here would make the host wait at every step."""
+    def count_dead_explanations(self, maps: Tensor, name: str = DEAD_EXPLANATIONS) -> None:
+        """Record under ``name`` (one of :data:`DIAGNOSTICS`) how many of these explanation maps
+        ``(count, ...)`` are all zero (e.g. a Grad-CAM whose ReLU cut everything). The count stays on the
+        device: reading it here would make the host wait at every step."""
+        if name not in DIAGNOSTICS:
+            raise ValueError(f"unknown diagnostic {name!r}; known: {', '.join(DIAGNOSTICS)}")
         dead = maps.detach().flatten(1).ne(0).any(dim=1).logical_not().sum()
-        self.diagnostics[DEAD_EXPLANATIONS] = (dead, len(maps))
+        self.diagnostics[name] = (dead, len(maps))
 
     def teacher_network(self) -> nn.Module:
         if self.teacher_module is None:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ..explain import EXPLAINERS, explainer_entry, explanations_for_step
 from ..targets import le_targets, soft_cross_entropy
-from .base import EAGER_ONLY, Method, StepContext, register_method
+from .base import DEAD_MAPS_ALL_CLASSES, EAGER_ONLY, Method, StepContext, register_method
 from .hyperparameters import MAX_EPOCHS, MAX_WEIGHT, hp
 
 
@@ -46,8 +46,11 @@ class LearningFromExplanations(Method):
             return {"ce": F.cross_entropy(ctx.out.logits, ctx.y)}
         layer = None if self.cam_layer == "default" or self.explainer != "grad_cam" else self.cam_layer
         explanations = explanations_for_step(ctx.model, ctx.x, ctx.out, self.explainer, layer=layer)
-        # the ground-truth class's map is the reference of the targets: all zero, they fall back to uniform
+        # The ground-truth class's map is the reference of the targets: all zero, they fall back to uniform
+        # (label smoothing). Another class's zero map (Grad-CAM's ReLU of evidence that is negative at every
+        # position: a class the network rejects) has cosine 0 with it, as a live map with no overlap has.
         ctx.count_dead_explanations(explanations[torch.arange(len(ctx.y), device=ctx.y.device), ctx.y])
+        ctx.count_dead_explanations(explanations.flatten(0, 1), DEAD_MAPS_ALL_CLASSES)
         targets = le_targets(explanations, ctx.y, self.alpha, self.permute, ctx.generator)
         return {
             "le": soft_cross_entropy(ctx.out.logits, targets),

@@ -25,7 +25,7 @@ from ..data import Dataset
 from ..evaluate import accuracy
 from ..io import atomic_torch_save, atomic_write_text, remove_stale_temporaries
 from ..io import provenance as code_provenance
-from ..methods import DEAD_EXPLANATIONS, EAGER_ONLY, Method, build_method
+from ..methods import DIAGNOSTICS, EAGER_ONLY, Method, build_method
 from ..models import IntrospectModel, build_model
 from ..run_loading import load_checkpoint, load_model, load_run_dataset
 from ..run_metrics import RunMetrics
@@ -176,7 +176,6 @@ def _train_epoch(spec: RunSpec, method: Method, data: Dataset, state: checkpoint
         epoch_sums(spec.run_id, epoch, record.read(), cause=error)
         raise
     sums = epoch_sums(spec.run_id, epoch, record.read())  # the one device read
-    dead, explained = sums.diagnostics.get(DEAD_EXPLANATIONS, (0.0, 0))
     return {
         "epoch": epoch + 1,
         "stage": method.stage(epoch),
@@ -186,9 +185,13 @@ def _train_epoch(spec: RunSpec, method: Method, data: Dataset, state: checkpoint
         "train_acc": 100.0 * sums.correct / sums.seen,
         "val_acc": accuracy(model, data.val, spec.eval_batch_size, spec.performance),
         "test_acc": accuracy(model, data.test, spec.eval_batch_size, spec.performance),
-        "dead_explanations": dead / explained if explained else None,
+        **{name: _share(*sums.diagnostics.get(name, (0.0, 0))) for name in DIAGNOSTICS},
         "seconds": time.perf_counter() - started,
     }
+
+
+def _share(count: float, out_of: int) -> float | None:
+    return count / out_of if out_of else None
 
 
 def _finish(spec: RunSpec, data: Dataset, state: checkpoint.TrainState, files: RunFiles, device: str

@@ -9,9 +9,10 @@ from typing import Any
 
 log = logging.getLogger("introspect.train")
 
-# dead_explanations: the share of explained samples whose map was all zero (empty without explanations)
+# dead_explanations: the share of the maps the method learns from that were all zero (LE: the true class's,
+# the reference of its targets); dead_maps_all_classes: LE's every class's maps. Empty without explanations.
 EPOCH_COLUMNS = ["epoch", "stage", "lr", "loss", "loss_terms", "train_acc", "val_acc", "test_acc",
-                 "dead_explanations", "seconds"]
+                 "dead_explanations", "dead_maps_all_classes", "seconds"]
 
 
 def progress_line(run_id: str, last_epoch: int, row: dict[str, Any], seconds_per_epoch: float) -> str:
