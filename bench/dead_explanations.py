@@ -1,8 +1,10 @@
 """Share of all-zero Grad-CAM maps of the default benchmark's conv models, by input size and epoch.
 
 LE's Stage 2 learns from the model's own all-class Grad-CAM maps; a map that is zero everywhere (the ReLU
-of a weighted sum that is negative at every position) carries no class-similarity information. With the
-digits upsampled to a small input, the ResNets' last stage is a few pixels wide and many maps die. This
+of a weighted sum that is negative at every position) carries no class-similarity information. The true
+class's map is the reference of LE's targets (all zero: they fall back to label smoothing); at the last
+stage it cannot die while the true logit exceeds its bias (its pre-ReLU values sum to H*W*(z_y - b_y)),
+while the classes the network rejects often have negative evidence at all of a 3x3 map's positions. This
 trains each model with the default budget's SGD settings (plain CE, the LE warm-up) and, after each epoch,
 counts the maps of the validation images (train-mode explanations, as the LE step computes them) whose
 every pixel is zero: of all classes' maps, and of the true class's.

@@ -95,13 +95,21 @@ def relevance(model, x: Tensor, y: Tensor, saliency: Tensor, fractions=DEFAULT_F
     return {"accuracy": base, "curve": curve, "relevance": score}
 
 
+def teacher_predictions(teacher, x: Tensor, batch_size: int = 500) -> list[tuple[Tensor, Tensor]]:
+    """The teacher's top-1 classes and Grad-CAM maps for them, per batch of ``x``: what every student of
+    this teacher on this test set is compared with (computed once for all of them)."""
+    return [predictions_and_cam(teacher, x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+
+
 def analyse_student(student, teacher, x: Tensor, y: Tensor, fractions=DEFAULT_FRACTIONS,
-                    batch_size: int = 500) -> dict[str, Any]:
-    """The three measures of one student against one teacher on ``(x, y)``."""
+                    batch_size: int = 500, teacher_results: list[tuple[Tensor, Tensor]] | None = None
+                    ) -> dict[str, Any]:
+    """The three measures of one student against one teacher on ``(x, y)`` (``teacher_results``:
+    :func:`teacher_predictions` of this teacher on ``x`` with this ``batch_size``, if already computed)."""
+    teacher_results = teacher_results or teacher_predictions(teacher, x, batch_size)
     agree, similarity, own_maps = [], [], []
-    for i in range(0, len(y), batch_size):
+    for i, (teacher_classes, teacher_maps) in zip(range(0, len(y), batch_size), teacher_results):
         xb = x[i:i + batch_size]
-        teacher_classes, teacher_maps = predictions_and_cam(teacher, xb)
         with torch.enable_grad():  # one student pass: its map for its own class and for the teacher's
             out = student.forward_features(xb)
             student_classes = out.logits.argmax(dim=1).detach()
@@ -129,12 +137,17 @@ def write_student_analysis(spec: AnalysisSpec, device: str = "cpu") -> pd.DataFr
 
     layout = spec.view_layout
     fractions = spec.fractions
-    records, cache = [], {}
+    records, cache, compared = [], {}, {}
     for pair in spec.pairs:
         student, data = load_run(layout, pair.run_id, device)
         if pair.teacher_run_id not in cache:
             cache[pair.teacher_run_id] = read_run(layout, pair.teacher_run_id).load_model(device)
-        result = analyse_student(student, cache[pair.teacher_run_id], data.test.x, data.test.y, fractions)
+        teacher, x = cache[pair.teacher_run_id], data.test.x
+        # Students of a teacher share its test set unless their split is drawn per seed.
+        seen = compared.get(pair.teacher_run_id)
+        if seen is None or not torch.equal(seen[0], x):
+            compared[pair.teacher_run_id] = seen = (x, teacher_predictions(_fast(teacher), x))
+        result = analyse_student(_fast(student), teacher, x, data.test.y, fractions, teacher_results=seen[1])
         records.append({"table": pair.table, "group": pair.group, "method": pair.method, "run_id": pair.run_id,
                         "teacher_run_id": pair.teacher_run_id, **{k: result[k] for k, _ in MEASURES},
                         "curve": json.dumps(result["curve"])})
@@ -147,6 +160,12 @@ def write_student_analysis(spec: AnalysisSpec, device: str = "cpu") -> pd.DataFr
     atomic_write_text(layout.table(spec.name, "html"), _html(spec, summary, fractions))
     _pairs_figure(spec, layout, cache, device)
     return summary
+
+
+def _fast(model):
+    """Channels-last weights: the same maps and predictions up to summation order, convolutions ~1.5x
+    faster on a CPU (bench/step_time.py); what training uses by default (``performance.channels_last``)."""
+    return model.to(memory_format=torch.channels_last) if any(p.dim() == 4 for p in model.parameters()) else model
 
 
 def _summary(runs: pd.DataFrame) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from ..io import atomic_torch_save, atomic_write_text, remove_stale_temporaries
 from ..io import provenance as code_provenance
 from ..methods import DIAGNOSTICS, EAGER_ONLY, Method, build_method
 from ..models import IntrospectModel, build_model
+from ..models.base import Forward
 from ..run_loading import load_checkpoint, load_model, load_run_dataset
 from ..run_metrics import RunMetrics
 from ..run_spec import RunSpec
@@ -40,6 +41,7 @@ from .records import BatchRecord, epoch_sums
 from .sgd import SGD
 from .signals import StopFlag, stop_on_signals
 from .step import batch_bounds, batches, train_step
+from .teacher import precompute_teacher_outputs, teacher_outputs_of
 
 log = logging.getLogger("introspect.train")
 
@@ -77,6 +79,8 @@ def _train_locked(spec: RunSpec, files: RunFiles, device: str, threads: int | No
     # on the CPU until setup() has seen it; a file of another architecture than the plan's is an error
     teacher = load_model(spec.teacher, architecture=spec.teacher_model) if spec.teacher else None
     state = initial_state(spec, method, data, files, device, teacher)
+    teacher_cache = precompute_teacher_outputs(method, teacher, data, spec.dataset.loader, spec.performance,
+                                               spec.budget.batch_size)
 
     started, first_epoch = time.perf_counter(), state.next_epoch
     with stop_on_signals() as stop:
@@ -84,7 +88,7 @@ def _train_locked(spec: RunSpec, files: RunFiles, device: str, threads: int | No
             epoch = state.next_epoch
             if spec.fail_at_epoch is not None and epoch == spec.fail_at_epoch:
                 raise InjectedFailure(f"{spec.run_id}: failure injected at epoch {epoch} (fail_at_epoch)")
-            row = _train_epoch(spec, method, data, state, epoch, teacher, stop)
+            row = _train_epoch(spec, method, data, state, epoch, teacher, teacher_cache, stop)
             state.history.append(row)
             state.seconds += row["seconds"]
             state.next_epoch = epoch + 1
@@ -156,19 +160,20 @@ def prepare_epoch(spec: RunSpec, data: Dataset, state: checkpoint.TrainState, ep
 
 
 def _train_epoch(spec: RunSpec, method: Method, data: Dataset, state: checkpoint.TrainState, epoch: int,
-                 teacher: IntrospectModel | None, stop: StopFlag) -> dict[str, Any]:
+                 teacher: IntrospectModel | None, teacher_cache: Forward | None, stop: StopFlag) -> dict[str, Any]:
     started = time.perf_counter()
     model, optimizer = state.model, state.optimizer
     order, generator = prepare_epoch(spec, data, state, epoch)
     record = BatchRecord(len(batch_bounds(len(order), spec.budget.batch_size)), data.train.y.device)
     try:
-        for step, (x, y) in enumerate(batches(spec, data, order, generator)):
+        for step, (index, x, y) in enumerate(batches(spec, data, order, generator)):
             if stop.requested:
                 raise Interrupted(f"{spec.run_id}: stopped by signal {stop.signal} in epoch {epoch}; "
                                   f"the checkpoint after epoch {epoch} is kept for the retry")
             diagnostics: dict = {}
             terms, logits = train_step(method, model, optimizer, x, y, epoch, data.num_classes, generator, teacher,
-                                       step=step, performance=spec.performance, diagnostics=diagnostics)
+                                       step=step, performance=spec.performance, diagnostics=diagnostics,
+                                       teacher_outputs=teacher_outputs_of(teacher_cache, index))
             record.add(terms, logits, y, diagnostics)
     except Interrupted:
         raise

@@ -48,7 +48,7 @@ def _one_step(spec: RunSpec, device: str, teacher_model: str | None, epoch: int)
                                data.input_shape).eval())
     state = initial_state(spec, method, data, None, device, teacher)
     order, generator = prepare_epoch(spec, data, state, epoch)
-    x, y = next(iter(batches(spec, data, order, generator)))
+    _index, x, y = next(iter(batches(spec, data, order, generator)))
     cuda = str(device).startswith("cuda")
     if cuda:
         torch.cuda.synchronize(device)

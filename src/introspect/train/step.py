@@ -9,15 +9,19 @@ from torch import Tensor
 from ..data import Dataset, augment_batch
 from ..evaluate import autocast
 from ..methods import TEACHER_MODULE, TEACHER_OUTPUTS, StepContext
+from ..models.base import Forward
 from ..run_spec import Performance, RunSpec
 
 
 def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=None, teacher=None, step=0,
-               performance: Performance | None = None, diagnostics: dict | None = None):
+               performance: Performance | None = None, diagnostics: dict | None = None,
+               teacher_outputs: Forward | None = None):
     """One optimisation step; returns the loss terms and the logits, detached and still on the device
     (reading them here would make the host wait for the device at every step). The method gets what
-    it declares in ``needs``: the teacher's outputs and/or the teacher network. Diagnostics the method
-    records (counts on the device) are added to ``diagnostics``; they never enter the loss."""
+    it declares in ``needs``: the teacher's outputs (``teacher_outputs`` where the loop has them for this
+    batch already, :mod:`.teacher`; otherwise the teacher's forward pass of ``x``) and/or the teacher
+    network. Diagnostics the method records (counts on the device) are added to ``diagnostics``; they
+    never enter the loss."""
     performance = performance or Performance()
     needs = method.requirements()
     if performance.channels_last and x.dim() == 4:
@@ -26,8 +30,8 @@ def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=Non
         x = x.requires_grad_(True)
     with autocast(x, performance):
         out = model.forward_features(x)
-        teacher_out = None
-        if teacher is not None and TEACHER_OUTPUTS in needs:
+        teacher_out = teacher_outputs if TEACHER_OUTPUTS in needs else None
+        if teacher_out is None and teacher is not None and TEACHER_OUTPUTS in needs:
             with torch.no_grad():
                 teacher_out = teacher.forward_features(x.detach())
         ctx = StepContext(x=x, y=y, out=out, model=model, epoch=epoch, num_classes=num_classes,
@@ -53,10 +57,12 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
 
 def device_batches(spec: RunSpec, data: Dataset, order: Tensor, generator: torch.Generator) -> Iterator:
     """The default data path: the split is one tensor on the device; each batch is gathered and
-    augmented (pad-crop-flip) in one batched operation, with no per-sample Python."""
+    augmented (pad-crop-flip) in one batched operation, with no per-sample Python. Yields
+    ``(sample indices, x, y)``."""
     for start, end in batch_bounds(len(order), spec.budget.batch_size):
         index = order[start:end]
-        yield augment_batch(data.train.x[index], data.augment, generator, fill=data.pad_fill), data.train.y[index]
+        x = augment_batch(data.train.x[index], data.augment, generator, fill=data.pad_fill)
+        yield index, x, data.train.y[index]
 
 
 def dataloader_batches(spec: RunSpec, data: Dataset, order: Tensor, generator: torch.Generator) -> Iterator:
@@ -73,10 +79,12 @@ def dataloader_batches(spec: RunSpec, data: Dataset, order: Tensor, generator: t
     device = data.train.y.device
     loader = DataLoader(dataset, batch_sampler=batches, num_workers=spec.dataset.loader_workers,
                         generator=torch.Generator().manual_seed(int(torch.initial_seed()) % 2**63))
-    for x, y in loader:
-        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    for index, (x, y) in zip(batches, loader):
+        yield (torch.as_tensor(index).to(device, non_blocking=True), x.to(device, non_blocking=True),
+               y.to(device, non_blocking=True))
 
 
 def batches(spec: RunSpec, data: Dataset, order: Tensor, generator: torch.Generator) -> Iterator:
+    """The epoch's batches as ``(sample indices, x, y)``, through the dataset's configured loader."""
     make = device_batches if spec.dataset.loader == "device" else dataloader_batches
     return make(spec, data, order, generator)
