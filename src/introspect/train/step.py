@@ -24,16 +24,17 @@ def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=Non
     never enter the loss."""
     performance = performance or Performance()
     needs = method.requirements()
-    if performance.channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
+    x = in_memory_layout(x, performance)
     if method.needs_input_grad(epoch):
         x = x.requires_grad_(True)
     with autocast(x, performance):
         out = model.forward_features(x)
-        teacher_out = teacher_outputs if TEACHER_OUTPUTS in needs else None
-        if teacher_out is None and teacher is not None and TEACHER_OUTPUTS in needs:
-            with torch.no_grad():
-                teacher_out = teacher.forward_features(x.detach())
+        teacher_out = None
+        if TEACHER_OUTPUTS in needs:
+            teacher_out = teacher_outputs
+            if teacher_out is None and teacher is not None:
+                with torch.no_grad():
+                    teacher_out = teacher.forward_features(x.detach())
         ctx = StepContext(x=x, y=y, out=out, model=model, epoch=epoch, num_classes=num_classes,
                           generator=generator, teacher=teacher_out, step=step,
                           teacher_module=teacher if TEACHER_MODULE in needs else None)
@@ -44,6 +45,11 @@ def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=Non
     if diagnostics is not None:
         diagnostics.update(ctx.diagnostics)
     return {k: v.detach() for k, v in terms.items()}, out.logits.detach()
+
+
+def in_memory_layout(x: Tensor, performance: Performance) -> Tensor:
+    """A batch of images in the memory layout the networks run in (channels-last where configured)."""
+    return x.contiguous(memory_format=torch.channels_last) if performance.channels_last and x.dim() == 4 else x
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:

@@ -15,6 +15,8 @@ device, no host read), not run here.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -23,6 +25,7 @@ from ..evaluate import autocast
 from ..methods import TEACHER_OUTPUTS, Method
 from ..models.base import Forward
 from ..run_spec import Performance
+from .step import in_memory_layout
 
 # Digits' ResNet26 outputs (logits and three stages) take ~12 MB; CIFAR trains with augmentation and never
 # reaches this. A bound keeps a large dataset without augmentation from filling a GPU.
@@ -44,13 +47,11 @@ def precompute_teacher_outputs(method: Method, teacher: nn.Module | None, data: 
     parts: list[Forward] = []
     with torch.no_grad(), autocast(x, performance):
         for start in range(0, len(x), chunk):
-            batch = x[start:start + chunk]
-            if performance.channels_last and batch.dim() == 4:
-                batch = batch.contiguous(memory_format=torch.channels_last)
+            batch = in_memory_layout(x[start:start + chunk], performance)
             parts.append(teacher.forward_features(batch))
             if start == 0 and _bytes(parts[0]) * len(x) > max_bytes * len(batch):
                 return None
-    return _concatenate(parts)
+    return _combined(parts, torch.cat)
 
 
 def teacher_outputs_of(cache: Forward | None, index: Tensor) -> Forward | None:
@@ -58,25 +59,28 @@ def teacher_outputs_of(cache: Forward | None, index: Tensor) -> Forward | None:
     Each field is a new tensor, so a method that changes its batch's outputs leaves the cache as it was."""
     if cache is None:
         return None
-    stages = [stage[index] for stage in cache.stages]
-    features = cache.explain_features
+    return _combined([cache], lambda tensors: tensors[0][index])
+
+
+def _combined(parts: list[Forward], combine: Callable[[list[Tensor]], Tensor]) -> Forward:
+    """One Forward whose every field is ``combine`` of that field's tensors in ``parts`` (``torch.cat``, or
+    rows of a single one). An ``explain_features`` that is one of the stages (as the ResNets and CNNs return
+    it) stays that stage's new tensor, not a second copy."""
+    stages = [combine([p.stages[i] for p in parts]) for i in range(len(parts[0].stages))]
+    same = _features_stage(parts[0])
+    features = parts[0].explain_features
     if features is not None:
-        same = next((i for i, stage in enumerate(cache.stages) if stage is features), None)
-        features = stages[same] if same is not None else features[index]
-    return Forward(logits=cache.logits[index], stages=stages, explain_features=features)
+        features = stages[same] if same is not None else combine([p.explain_features for p in parts])
+    return Forward(logits=combine([p.logits for p in parts]), stages=stages, explain_features=features)
+
+
+def _features_stage(out: Forward) -> int | None:
+    """The index of the stage that *is* ``out.explain_features`` (the same tensor), if one is."""
+    return next((i for i, stage in enumerate(out.stages) if stage is out.explain_features), None)
 
 
 def _bytes(out: Forward) -> int:
     tensors = [out.logits, *out.stages]
-    if out.explain_features is not None and not any(out.explain_features is s for s in out.stages):
+    if out.explain_features is not None and _features_stage(out) is None:
         tensors.append(out.explain_features)
     return sum(t.numel() * t.element_size() for t in tensors)
-
-
-def _concatenate(parts: list[Forward]) -> Forward:
-    stages = [torch.cat([p.stages[i] for p in parts]) for i in range(len(parts[0].stages))]
-    features = parts[0].explain_features
-    if features is not None:
-        same = next((i for i, stage in enumerate(parts[0].stages) if stage is features), None)
-        features = stages[same] if same is not None else torch.cat([p.explain_features for p in parts])
-    return Forward(logits=torch.cat([p.logits for p in parts]), stages=stages, explain_features=features)
