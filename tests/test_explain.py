@@ -309,6 +309,9 @@ def test_grad_cam_at_a_named_layer(seeded):
     torch.testing.assert_close(explain(model, x, "grad_cam", layer="stages.2"), explain(model, x, "grad_cam"))
     middle = explain(model, x, "grad_cam", layer=model.stages[1])
     assert middle.shape == (2, 10, 8, 8)
+    missing = r"cam_layer 'stages.9': CifarResNet has no such submodule \(it has e.g. stem, "
+    with pytest.raises(ValueError, match=missing):
+        explain(model, x, "grad_cam", layer="stages.9")
 
 
 def test_step_form_reuses_the_forward_pass_for_input_gradients(seeded):

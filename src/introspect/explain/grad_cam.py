@@ -62,7 +62,7 @@ class GradCam(Explainer):
         if layer is None:
             out = explanation_forward(model, x)
             return grad_cam_from_features(out.logits, _explanation_features(model, out), create_graph=create_graph)
-        module = model.get_submodule(layer) if isinstance(layer, str) else layer
+        module = _submodule(model, layer) if isinstance(layer, str) else layer
         with _capture_output(module) as captured:
             logits = explanation_forward(model, x).logits
         if "output" not in captured:
@@ -78,6 +78,17 @@ class GradCam(Explainer):
         if not couples_samples(model, out.logits, features):
             return grad_cam_from_features(out.logits, features, create_graph=create_graph)
         return None
+
+
+def _submodule(model: nn.Module, name: str) -> nn.Module:
+    """The submodule a config's ``cam_layer`` names; a name the model lacks is a ValueError (an input error:
+    one line from the CLI) naming the model's stages instead of an AttributeError from deep in torch."""
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        shallow = [n for n, _ in model.named_modules() if n and n.count(".") <= 1][:12]
+        raise ValueError(f"cam_layer {name!r}: {type(model).__name__} has no such submodule "
+                         f"(it has e.g. {', '.join(shallow)})") from None
 
 
 def _closed_form_cam(model: nn.Module, features: Tensor) -> Tensor | None:
