@@ -1,5 +1,5 @@
 # The LE-paper benchmark as one DAG. The plan (which runs each table needs, which run feeds which)
-# is computed by introspect.plan from the validated config; the rules only map runs to files and
+# is computed by introspect.plan.build from the validated config; the rules only map runs to files and
 # call the package's CLI. Run: snakemake --cores 2   (default embedded config, see README.md)
 import os
 from pathlib import Path
@@ -27,15 +27,15 @@ sys.path.insert(0, str(SRC))  # plan without requiring an installed package
 os.environ.update(PYTHONPATH=os.pathsep.join(
     dict.fromkeys(filter(None, [str(SRC), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]))))
 
-from introspect.claim_costs import attach_claim_costs  # noqa: E402
-from introspect.plan import ConfigError, build_plan  # noqa: E402
-from introspect.config import reject  # noqa: E402
-from introspect.resources import cluster_problems  # noqa: E402
+from introspect.claims.costs import attach_claim_costs  # noqa: E402
+from introspect.plan.build import ConfigError, build_plan  # noqa: E402
+from introspect.config.model import reject  # noqa: E402
+from introspect.cluster.resources import cluster_problems  # noqa: E402
 
 try:
-    # Validates against the package's schema (introspect/schemas), then the method and model names against
-    # the registries' cached catalog (introspect.catalog: no torch import, so cluster jobs re-check cheaply).
-    # The claims' seeds_needed are priced in GPU-hours by the plan's estimate (introspect.resources).
+    # Validates against the package's schema (introspect/config/schemas), then the method and model names against
+    # the registries' cached catalog (introspect.config.registry_facts: no torch import, so cluster jobs re-check cheaply).
+    # The claims' seeds_needed are priced in GPU-hours by the plan's estimate (introspect.cluster.resources).
     PLAN = attach_claim_costs(build_plan(config))
     reject(cluster_problems(PLAN.config))  # GPU model names the SLURM plugin accepts, no GPU for device: cpu
 except ConfigError as error:
@@ -77,7 +77,7 @@ onerror:
     stop_local_worker()
     # The jobs that failed in this invocation and their logs, read from Snakemake's own log (not every
     # unfinished run: after a failed pre-flight that would be all of them).
-    from introspect.failures import failure_report
+    from introspect.cluster.failures import failure_report
 
     print(failure_report(log, unfinished=len(PLAN.unfinished_runs())))
 

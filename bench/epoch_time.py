@@ -26,7 +26,7 @@ from introspect.data import augment_batch
 from introspect.data.sources.cifar10 import CIFAR10_MEAN, CIFAR10_STD
 from introspect.methods import build_method
 from introspect.models import build_model
-from introspect.run_spec import Performance
+from introspect.runs.spec import Performance
 from introspect.train.sgd import SGD
 from introspect.train.step import batch_bounds, train_step
 

@@ -28,11 +28,11 @@ sys.path.insert(0, str(ROOT / "src"))
 import torch  # noqa: E402
 
 from common import write_rows  # noqa: E402
+from introspect.cluster.preflight import PreflightError, _step_runner, _sync_errors, _synchronize  # noqa: E402
 from introspect.data import Dataset, Split  # noqa: E402
 from introspect.explain import EXPLAINERS  # noqa: E402
 from introspect.methods import available_methods, method_class  # noqa: E402
-from introspect.preflight import PreflightError, _step_runner, _sync_errors, _synchronize  # noqa: E402
-from introspect.run_spec import RunSpec  # noqa: E402
+from introspect.runs.spec import RunSpec  # noqa: E402
 
 CIFAR, MNIST = (3, 32, 32), (1, 28, 28)
 EPOCH_IMAGES = {CIFAR: 45_000, MNIST: 54_000}

@@ -4,7 +4,7 @@
     python bench/planning.py [--quick] [--out results/bench/planning.csv]
 
 Goals (issue 6): planning <= 10 s, aggregation of 2,000 runs <= 5 s. Planning is timed twice with a
-fresh registry catalog cache (introspect.catalog): first as after an edit to the package, then warm.
+fresh registry catalog cache (introspect.config.registry_facts): first as after an edit to the package, then warm.
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from common import write_rows  # noqa: E402
 from introspect.analysis.tables import write_table  # noqa: E402
-from introspect.runs import ResultsLayout  # noqa: E402
-from introspect.specs import Cell, TableSpec  # noqa: E402
+from introspect.plan.views import Cell, TableSpec  # noqa: E402
+from introspect.runs.record import ResultsLayout  # noqa: E402
 
 
 def time_paper_plan(workdir: Path, cache: Path) -> float:

@@ -21,7 +21,7 @@ from common import interleaved_medians, write_rows
 from introspect.explain import EXPLAINERS
 from introspect.methods import build_method
 from introspect.models import build_model
-from introspect.run_spec import Performance
+from introspect.runs.spec import Performance
 from introspect.train.sgd import SGD
 from introspect.train.step import train_step
 

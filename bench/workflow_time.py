@@ -22,9 +22,9 @@ from common import write_rows
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from introspect.plan import build_plan  # noqa: E402
-from introspect.run_loading import read_run  # noqa: E402
-from introspect.runs import ResultsLayout  # noqa: E402
+from introspect.plan.build import build_plan  # noqa: E402
+from introspect.runs.loading import read_run  # noqa: E402
+from introspect.runs.record import ResultsLayout  # noqa: E402
 
 
 def load(config_name: str) -> dict:

@@ -13,7 +13,7 @@ torch.set_num_threads(1)
 
 @pytest.fixture(autouse=True, scope="session")
 def registry_cache(tmp_path_factory):
-    """Keep the registries' catalog cache (introspect.catalog) out of the user's ~/.cache;
+    """Keep the registries' catalog cache (introspect.config.registry_facts) out of the user's ~/.cache;
     workflow subprocesses inherit the variable."""
     os.environ["INTROSPECT_CACHE_DIR"] = str(tmp_path_factory.mktemp("introspect-cache"))
 

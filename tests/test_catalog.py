@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from introspect import catalog
+from introspect.config import registry_facts as catalog
 from introspect.methods import available_methods, hyperparameter_names, method_class
 from introspect.models import available_models
 
@@ -35,7 +35,7 @@ def test_the_catalog_is_the_registries():
 
 
 def test_a_warm_catalog_plans_the_paper_without_importing_torch(tmp_path):
-    script = ("import sys; from introspect.plan import build_plan, load_config; "
+    script = ("import sys; from introspect.plan.build import build_plan, load_config; "
               f"plan = build_plan(load_config({str(ROOT / 'config' / 'paper.yaml')!r})); "
               "print(len(plan.runs), 'torch' in sys.modules)")
     env = {**os.environ, "INTROSPECT_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT / "src")}
@@ -111,9 +111,9 @@ def test_a_dataset_check_names_what_is_missing_under_data_root(tmp_path):
 def test_the_schema_takes_dataset_and_explainer_names_from_the_registries():
     import yaml
 
-    from introspect.config import ConfigError
-    from introspect.schemas import schema_path
-    from introspect.validation import load_schema, validate_config
+    from introspect.config.model import ConfigError
+    from introspect.config.schemas import schema_path
+    from introspect.config.validate import load_schema, validate_config
 
     entries = catalog.registry_catalog()
     text = schema_path("config").read_text()

@@ -8,7 +8,8 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
-from introspect.analysis.claims import (
+from introspect.analysis.sanity import Flag
+from introspect.claims.engine import (
     CONTRADICTED,
     INCONCLUSIVE,
     REPLICATED,
@@ -19,8 +20,7 @@ from introspect.analysis.claims import (
     evaluate_claims,
     measure,
 )
-from introspect.analysis.claims_render import claims_frame, claims_markdown, summary, write_claims
-from introspect.analysis.sanity import Flag
+from introspect.claims.render import claims_frame, claims_markdown, summary, write_claims
 
 CE = {0: 90.0, 1: 90.5, 2: 90.2, 3: 90.4, 4: 89.9}
 
@@ -268,7 +268,7 @@ def test_writers_escape_and_keep_every_column(tmp_path, results):
 
 
 def test_what_it_would_take_sums_only_known_costs(results):
-    from introspect.analysis.claims_render import what_it_would_take
+    from introspect.claims.render import what_it_would_take
 
     open_claims = [r for r in results.values() if r.verdict == UNDERPOWERED]
     assert len(open_claims) == 2 and all(r.seeds_needed for r in open_claims)

@@ -1,4 +1,5 @@
-"""The claims of the shipped configs (the shared catalogue introspect/catalogues/paper.yaml and each config's own):
+"""The claims of the shipped configs (the shared catalogue introspect/claims/catalogues/paper.yaml and each
+config's own):
 every claim names a table (or accuracy figure), a group and two methods that exist in its config, and agrees with
 the paper's own numbers in reported_results.csv.
 
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from introspect.paper_claims import catalogue_path, config_claims
+from introspect.claims.catalogue import catalogue_path, config_claims
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 CONFIGS = ["config.yaml", "paper.yaml", "smoke.yaml", "mnist5k.yaml"]

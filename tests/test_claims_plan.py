@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from introspect.claim_costs import attach_claim_costs
-from introspect.config import ConfigError
-from introspect.plan import build_plan, load_config
+from introspect.claims.costs import attach_claim_costs
+from introspect.config.model import ConfigError
+from introspect.plan.build import build_plan, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,7 @@ def test_extra_seeds_for_a_cell_the_config_lacks_are_rejected(smoke):
 
 
 def test_a_bad_catalogue_is_one_line_naming_the_file_and_claim(smoke, tmp_path):
-    catalogue = yaml.safe_load((ROOT / "src" / "introspect" / "catalogues" / "paper.yaml").read_text())
+    catalogue = yaml.safe_load((ROOT / "src" / "introspect" / "claims" / "catalogues" / "paper.yaml").read_text())
     catalogue[3]["direction"] = "less"
     (tmp_path / "claims.yaml").write_text(yaml.safe_dump(catalogue))
     config = copy.deepcopy(smoke)
@@ -64,7 +64,7 @@ def test_a_claims_seed_costs_its_two_cells_in_the_cost_config(smoke, monkeypatch
     assert set(hours) == {c.name for c in plan.claims.claims} and all(h > 0 for h in hours.values())
     config = copy.deepcopy(smoke)
     config["claim_settings"]["cost_config"] = str(ROOT / "config" / "paper.yaml")
-    config["claim_settings"]["catalogue"] = str(ROOT / "src" / "introspect" / "catalogues" / "paper.yaml")
+    config["claim_settings"]["catalogue"] = str(ROOT / "src" / "introspect" / "claims" / "catalogues" / "paper.yaml")
     monkeypatch.chdir(ROOT)  # the paper config names its catalogue relative to the checkout
     paper_priced = attach_claim_costs(build_plan(config)).claims.seed_gpu_hours
     # the paper's 160-epoch budgets on a GPU: one seed of LE(Grad-CAM) and CE on ResNet8 costs more

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from introspect.analysis.claims_report import write_claims_report
-from introspect.runs import ResultsLayout
-from introspect.specs import Cell, ClaimSettings, ClaimSpec, ClaimsSpec
+from introspect.claims.report import write_claims_report
+from introspect.plan.views import Cell, ClaimSettings, ClaimSpec, ClaimsSpec
+from introspect.runs.record import ResultsLayout
 
 REPORTED = Path(__file__).resolve().parents[1] / "config" / "reported_results.csv"
 SEEDS = [0, 1, 2, 3, 4]

@@ -15,11 +15,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from introspect.config.schemas import schema_path
 from introspect.methods import build_method
-from introspect.plan import ConfigError, build_plan, load_config
-from introspect.run_spec import RunSpec
-from introspect.runs import RunRecord
-from introspect.schemas import schema_path
+from introspect.plan.build import ConfigError, build_plan, load_config
+from introspect.runs.record import RunRecord
+from introspect.runs.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = load_config(ROOT / "config" / "smoke.yaml")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from introspect.config import Claim, Config, Group
-from introspect.plan import ConfigError, build_plan, load_config
-from introspect.validation import validate_config
+from introspect.config.model import Claim, Config, Group
+from introspect.config.validate import validate_config
+from introspect.plan.build import ConfigError, build_plan, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -290,9 +290,9 @@ def test_grad_cam_on_a_model_without_convolutions_is_refused_by_the_plan():
 
 
 def test_allowed_values_come_from_the_registries_the_run_spec_and_the_model():
-    from introspect.catalog import registry_catalog
-    from introspect.config import DIRECTIONS, SWEEP_USES
-    from introspect.run_spec import AMP_MODES, LOADERS, SPLITS
+    from introspect.config.model import DIRECTIONS, SWEEP_USES
+    from introspect.config.registry_facts import registry_catalog
+    from introspect.runs.spec import AMP_MODES, LOADERS, SPLITS
 
     config = tiny()
     config["sweeps"] = {"use": "always"}
@@ -313,8 +313,8 @@ def test_every_schema_key_has_a_field_in_the_model():
     """A key added to the schema without its field in the model would fail while building the model."""
     import dataclasses
 
-    from introspect import config as model
-    from introspect.schemas import schema_path
+    from introspect.config import model
+    from introspect.config.schemas import schema_path
 
     schema = yaml.safe_load(schema_path("config").read_text())["properties"]
 

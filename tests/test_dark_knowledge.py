@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from introspect.methods import StepContext, build_method
-from introspect.targets import permute_off_argmax
+from introspect.methods.targets import permute_off_argmax
 
 STUDENT = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
 LABELS = torch.tensor([0, 1, 1])

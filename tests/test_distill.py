@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from introspect.distill import attention_loss, attention_map, fsp_loss, fsp_matrix, softened_kl
 from introspect.methods import StepContext, build_method
+from introspect.methods.distill import attention_loss, attention_map, fsp_loss, fsp_matrix, softened_kl
 from introspect.models import build_model
 from introspect.train import RunSpec, train
 

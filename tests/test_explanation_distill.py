@@ -6,9 +6,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from introspect.analysis.students import analyse_student, explanation_similarity, relevance, remove_pixels
-from introspect.distill import softened_kl
 from introspect.explain import grad_cam_of_class
 from introspect.methods import StepContext, build_method
+from introspect.methods.distill import softened_kl
 from introspect.methods.xdistill import normalise_maps
 from introspect.models import build_model
 

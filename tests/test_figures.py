@@ -16,7 +16,7 @@ from introspect.analysis.numbers import summarise
 from introspect.cli import main
 from introspect.explain import explain
 from introspect.models import build_model
-from introspect.runs import ResultsLayout, label_slug
+from introspect.runs.record import ResultsLayout, label_slug
 
 REPORTED = Path(__file__).resolve().parents[1] / "config" / "reported_results.csv"
 

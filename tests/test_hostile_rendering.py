@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from introspect.analysis import escape
 from introspect.analysis.tables import write_table
-from introspect.runs import ResultsLayout
+from introspect.runs.record import ResultsLayout
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTED = ROOT / "config" / "reported_results.csv"
@@ -231,7 +231,7 @@ def test_a_table_with_hostile_labels_title_and_source_is_inert_in_markdown_and_c
 
 def test_the_student_analysis_markdown_is_inert_for_hostile_labels():
     from introspect.analysis.students import _markdown
-    from introspect.specs import AnalysisSpec
+    from introspect.plan.views import AnalysisSpec
 
     summary = pd.DataFrame([{"table": "table5", "group": GROUP, "method": METHOD, "n": 2,
                              **{f"{k}_{s}": 0.5 for k in ("agreement", "explanation_similarity", "relevance",
@@ -244,8 +244,8 @@ def test_the_student_analysis_markdown_is_inert_for_hostile_labels():
 
 def test_an_accuracy_figure_with_hostile_labels_draws_them_as_text_and_writes_an_inert_csv(tmp_path):
     from introspect.analysis.figures import draw_figure
-    from introspect.specfiles import from_data
-    from introspect.specs import FigureSpec
+    from introspect.plan.job_files import from_data
+    from introspect.plan.views import FigureSpec
     from test_figures import accuracy_runs
 
     spec, _ = accuracy_runs(tmp_path)

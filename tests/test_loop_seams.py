@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from introspect.errors import EXIT_DEVICE_ERROR
-from introspect.evaluate import accuracy
 from introspect.explain import explain
 from introspect.methods import (
     DEAD_EXPLANATIONS,
@@ -23,7 +22,8 @@ from introspect.methods import (
     build_method,
 )
 from introspect.models import build_model
-from introspect.run_spec import Performance
+from introspect.models.evaluate import accuracy
+from introspect.runs.spec import Performance
 from introspect.train import RunSpec, TrainingError, train
 from introspect.train.probe import run_one_step
 from introspect.train.records import BatchRecord, epoch_sums

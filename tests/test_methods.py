@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from introspect.methods import StepContext, available_methods, build_method
+from introspect.methods.targets import le_targets
 from introspect.models import Forward, build_model
-from introspect.targets import le_targets
 
 LOGITS = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 1.0]])
 LABELS = torch.tensor([0, 2])

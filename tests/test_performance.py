@@ -8,7 +8,7 @@ import torch
 from introspect.data import PerSampleAugmented, Split, augment_batch
 from introspect.methods import build_method
 from introspect.models import build_model
-from introspect.run_spec import Performance
+from introspect.runs.spec import Performance
 from introspect.train import RunSpec, train
 from introspect.train.sgd import SGD
 from introspect.train.step import train_step

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from introspect.plan import ConfigError, build_plan, load_config
-from introspect.resources import summary as plan_summary
-from introspect.validation import validate_config
+from introspect.cluster.resources import summary as plan_summary
+from introspect.config.validate import validate_config
+from introspect.plan.build import ConfigError, build_plan, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""The pre-flight job (introspect.preflight): its checks fail with one line naming what, where and the fix;
+"""The pre-flight job (introspect.cluster.preflight): its checks fail with one line naming what, where and the fix;
 it measures every step kind of a plan; in the workflow it is the one job that fails when the data is
 missing, and every training job waits for it."""
 from __future__ import annotations
@@ -8,11 +8,11 @@ import json
 import pytest
 import yaml
 
-from introspect.calibration import calibration_path, read_calibration, step_kinds
+from introspect.cluster.calibration import calibration_path, read_calibration, step_kinds
+from introspect.cluster.failures import failed_jobs, failure_report
+from introspect.cluster.preflight import PreflightError, preflight_spec, run_preflight
 from introspect.errors import EXIT_DATA_ERROR, EXIT_INPUT_ERROR
-from introspect.failures import failed_jobs, failure_report
-from introspect.plan import build_plan
-from introspect.preflight import PreflightError, preflight_spec, run_preflight
+from introspect.plan.build import build_plan
 from workflow_helpers import ROOT, snakemake, views_dir, write_config
 
 

@@ -1,5 +1,5 @@
-"""What jobs ask SLURM for (introspect.resources): GPU request forms, partitions, the plan-time refusals,
-and time limits from the pre-flight's measured step costs (introspect.calibration) or the hand constants."""
+"""What jobs ask SLURM for (introspect.cluster.resources): GPU request forms, partitions, the plan-time refusals,
+and time limits from the pre-flight's measured step costs (introspect.cluster.calibration) or the hand constants."""
 from __future__ import annotations
 
 import json
@@ -7,12 +7,12 @@ import json
 import pytest
 import yaml
 
-from introspect.calibration import CALIBRATION_VERSION, calibration_path, step_kind
-from introspect.catalog import registry_catalog
+from introspect.cluster.calibration import CALIBRATION_VERSION, calibration_path, step_kind
+from introspect.cluster.resources import cluster_problems, gpu_request, run_seconds, runtime_minutes, summary
+from introspect.config.registry_facts import registry_catalog
+from introspect.config.schemas import schema_path
 from introspect.errors import ResultFileError
-from introspect.plan import build_plan
-from introspect.resources import cluster_problems, gpu_request, run_seconds, runtime_minutes, summary
-from introspect.schemas import schema_path
+from introspect.plan.build import build_plan
 from workflow_helpers import ROOT
 
 

@@ -10,9 +10,9 @@ import torch
 
 from introspect.errors import ResultFileError
 from introspect.models import build_model
-from introspect.run_loading import load_checkpoint, load_model, read_run
-from introspect.run_metrics import RunMetrics
-from introspect.runs import CHECKPOINT, ResultsLayout, RunFileError
+from introspect.runs.loading import load_checkpoint, load_model, read_run
+from introspect.runs.metrics import RunMetrics
+from introspect.runs.record import CHECKPOINT, ResultsLayout, RunFileError
 from introspect.train import RunSpec, TrainingError, train
 
 RUN = "digits/mlp1024/b-e2/ce/seed3"

@@ -4,9 +4,9 @@ import json
 import pytest
 
 from introspect.analysis.selection import describe, select_hyperparameters
-from introspect.run_spec import RunSpec
-from introspect.runs import ResultsLayout, RunFileError
-from introspect.specs import Selection
+from introspect.plan.views import Selection
+from introspect.runs.record import ResultsLayout, RunFileError
+from introspect.runs.spec import RunSpec
 
 
 def _runs(tmp_path, values):

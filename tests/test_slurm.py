@@ -189,7 +189,7 @@ def test_sigterm_preemption_under_slurm_on_a_gpu_shard_resumes_to_identical_metr
         assert call["options"]["--gres"] == "shard:1" and "--gpus" not in call["options"], call
         assert call["time"] == str(limit) and call["options"]["--cpus-per-task"] == "1", call
 
-    from introspect.plan import build_plan, load_config
+    from introspect.plan.build import build_plan, load_config
     from introspect.train import train
 
     plan = build_plan(load_config(tmp_path / "config.yaml"))
@@ -297,7 +297,7 @@ def test_a_missing_dataset_fails_one_job_not_hundreds(slurm, tmp_path):
 
 def test_a_job_slurm_cancels_is_detected_and_reported(slurm, tmp_path):
     """Pre-emption that cancels instead of requeueing leaves sacct's State as `CANCELLED by <uid>`, which the
-    plugin alone never sees end (introspect.slurm_status); the head ends and names the job and its state."""
+    plugin alone never sees end (introspect.cluster.slurm_status); the head ends and names the job and its state."""
     env, state = slurm
     budgets = {"resnet": {"epochs": 15, "batch_size": 128, "lr": 0.1, "lr_milestones": [0.5, 0.75]}}
     tables = {"table2": {"title": "one run", "dataset": "digits", "methods": ["CE"],

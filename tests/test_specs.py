@@ -14,10 +14,8 @@ import yaml
 
 from introspect.cli import main
 from introspect.errors import EXIT_INPUT_ERROR, InputError, UnsafePathError
-from introspect.paths import check_id, check_results_dir
-from introspect.plan import ConfigError, build_plan
-from introspect.runs import ResultsLayout, RunRecord
-from introspect.specfiles import (
+from introspect.plan.build import ConfigError, build_plan
+from introspect.plan.job_files import (
     from_data,
     read_record,
     read_spec,
@@ -27,7 +25,9 @@ from introspect.specfiles import (
     spec_file,
     spec_text,
 )
-from introspect.specs import AnalysisSpec, ClaimsSpec, FigureSpec, Selection, TableSpec
+from introspect.plan.views import AnalysisSpec, ClaimsSpec, FigureSpec, Selection, TableSpec
+from introspect.runs.paths import check_id, check_results_dir
+from introspect.runs.record import ResultsLayout, RunRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = {"table": TableSpec, "figure": FigureSpec, "analysis": AnalysisSpec, "selection": Selection}

@@ -10,8 +10,8 @@ import pytest
 
 from introspect.analysis.cells import MissingRunsError
 from introspect.analysis.tables import write_table
-from introspect.runs import ResultsLayout, label_slug
-from introspect.specs import Cell, SweepSettings, TableNotes, TableSpec
+from introspect.plan.views import Cell, SweepSettings, TableNotes, TableSpec
+from introspect.runs.record import ResultsLayout, label_slug
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTED = ROOT / "config" / "reported_results.csv"
@@ -118,7 +118,7 @@ def test_missing_runs_are_refused_or_reported(tmp_path):
 
 
 def test_a_corrupt_metrics_file_is_an_error_naming_it(tmp_path):
-    from introspect.runs import RunFileError
+    from introspect.runs.record import RunFileError
 
     spec = make_runs(tmp_path)
     ResultsLayout(tmp_path).run("ResNet8/LS/seed1").metrics.write_text("{not json")
@@ -200,7 +200,7 @@ def test_html_table_shows_labels_as_text_and_is_styled(tmp_path):
 
 def test_student_analysis_html_escapes_and_uses_the_same_page(tmp_path):
     from introspect.analysis.students import _html
-    from introspect.specs import AnalysisSpec
+    from introspect.plan.views import AnalysisSpec
 
     summary = pd.DataFrame([{"table": "table5", "group": f"G {NASTY}", "method": "KD", "n": 2,
                              **{f"{k}_{s}": 0.5 for k in ("agreement", "explanation_similarity", "relevance",

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from introspect.targets import le_targets, permute_off_argmax, smoothed_targets, soft_cross_entropy
+from introspect.methods.targets import le_targets, permute_off_argmax, smoothed_targets, soft_cross_entropy
 
 
 def test_le_targets_hand_computed_example():

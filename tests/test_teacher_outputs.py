@@ -7,7 +7,7 @@ import introspect.train.loop as loop
 from introspect.data import load_dataset
 from introspect.methods import build_method
 from introspect.models import build_model
-from introspect.run_spec import Performance
+from introspect.runs.spec import Performance
 from introspect.train import RunSpec, train
 from introspect.train.teacher import precompute_teacher_outputs, teacher_outputs_of
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from introspect.runs import CHECKPOINT, METRICS
+from introspect.runs.record import CHECKPOINT, METRICS
 from introspect.train import InjectedFailure, NonFiniteLossError, RunSpec, TrainingError, train
 from introspect.train.progress import progress_line
 

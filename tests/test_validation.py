@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from introspect.catalog import registry_catalog
+from introspect.claims.catalogue import config_claims
+from introspect.config.registry_facts import registry_catalog
+from introspect.config.validate import path_problem
 from introspect.methods import available_methods, build_method, method_class
 from introspect.methods.hyperparameters import describe, value_problem
-from introspect.paper_claims import config_claims
-from introspect.plan import ConfigError, build_plan, load_config, warmup_summary
-from introspect.plan_outputs import ensure_inside
-from introspect.validation import path_problem
+from introspect.plan.build import ConfigError, build_plan, load_config, warmup_summary
+from introspect.plan.outputs import ensure_inside
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -139,7 +139,7 @@ def test_the_worker_removes_its_directory_when_its_parent_is_gone():
 
 
 def test_the_worker_does_not_import_the_command_line_dispatcher():
-    source = (ROOT / "src" / "introspect" / "worker.py").read_text()
+    source = (ROOT / "src" / "introspect" / "cluster" / "worker.py").read_text()
     assert "from .cli" not in source and "import cli" not in source and "introspect.cli" not in source
 
 
@@ -165,7 +165,7 @@ def test_the_worker_serves_only_processes_its_snakemake_started():
     """A cluster job on the worker's host (not a descendant of its Snakemake) runs itself."""
     import socket
 
-    from introspect.worker import _started_by
+    from introspect.cluster.worker import _started_by
 
     server, client = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
@@ -186,7 +186,7 @@ def test_the_worker_serves_only_processes_its_snakemake_started():
 def test_a_malformed_request_is_refused_without_a_job_and_the_worker_serves_on(worker, tmp_path, request_data):
     import socket
 
-    from introspect.worker import _HEADER
+    from introspect.cluster.worker import _HEADER
 
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.connect(str(worker.socket))

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from introspect.plan import build_plan, load_config
+from introspect.plan.build import build_plan, load_config
 from workflow_helpers import ROOT, catalogue_claims, job_counts, snakemake, views_dir, write_config
 
 pytestmark = pytest.mark.workflow

@@ -66,7 +66,7 @@ def job_counts(dry_run: str) -> dict[str, int]:
 
 def catalogue_claims(*names: str) -> list[dict]:
     """Claims of the packaged catalogue of the paper's claims, by name, as a config's own ``claims:`` items."""
-    from introspect.paper_claims import catalogue_path
+    from introspect.claims.catalogue import catalogue_path
 
     entries = yaml.safe_load(catalogue_path("paper").read_text())
     return [entry for name in names for entry in entries if entry["name"] == name]

@@ -11,13 +11,13 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# Attributes are imported lazily so that `introspect.plan` (used while Snakemake plans the DAG)
+# Attributes are imported lazily so that `introspect.plan.build` (used while Snakemake plans the DAG)
 # does not pay for importing torch.
 _EXPORTS = {
     "explain": "introspect.explain",
-    "le_targets": "introspect.targets",
-    "smoothed_targets": "introspect.targets",
-    "soft_cross_entropy": "introspect.targets",
+    "le_targets": "introspect.methods.targets",
+    "smoothed_targets": "introspect.methods.targets",
+    "soft_cross_entropy": "introspect.methods.targets",
     "build_model": "introspect.models",
     "available_models": "introspect.models",
     "build_method": "introspect.methods",

@@ -29,7 +29,7 @@ EXIT_CONFIG_ERROR = EXIT_INPUT_ERROR
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] not in ("worker", "-h", "--help"):
-        from .worker import run_through_worker
+        from .cluster.worker import run_through_worker
 
         status = run_through_worker(argv)  # a warm local worker, if the workflow started one
         if status is not None:
@@ -39,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = commands.add_parser("train", help="train one run (resumes from its checkpoint if there is one)")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--record", metavar="FILE", help="a planned run's record.json (introspect.runs.RunRecord); "
+    source.add_argument("--record", metavar="FILE", help="a planned run's record.json (a RunRecord); "
                                                          "trains into its run directory under its results_dir")
-    source.add_argument("--spec", metavar="FILE", help="a run spec file (introspect.run_spec.RunSpec); needs --out")
+    source.add_argument("--spec", metavar="FILE", help="a run spec file (introspect.runs.spec.RunSpec); needs --out")
     p.add_argument("--out", help="run directory (with --spec)")
     p.add_argument("--fail-at-epoch", type=int, default=None, help="failure injection, for testing reruns")
     p.add_argument("--threads", type=int, default=None)
@@ -61,17 +61,17 @@ def main(argv: list[str] | None = None) -> int:
 
     p = commands.add_parser("table", help="aggregate the runs of one table into md/tex/csv/html and its tests CSV "
                                           "(under the spec's results_dir: tables/NAME.*, stats/NAME.tests.csv)")
-    p.add_argument("--spec", required=True, metavar="FILE", help="table spec file (introspect.specs.TableSpec)")
+    p.add_argument("--spec", required=True, metavar="FILE", help="table spec file (introspect.plan.views.TableSpec)")
     p.add_argument("--reported", required=True, help="CSV of the paper's reported numbers")
     p.add_argument("--metric", default="test_acc_final")
     p.add_argument("--allow-missing-seeds", action="store_true")
 
     p = commands.add_parser("select", help="choose a swept hyper-parameter on the validation split; writes the "
                                            "selection JSON whose 'chosen' values feed the final runs")
-    p.add_argument("--spec", required=True, metavar="FILE", help="selection spec file (introspect.specs.Selection)")
+    p.add_argument("--spec", required=True, metavar="FILE", help="selection spec file (a Selection)")
 
     p = commands.add_parser("figure", help="draw one figure (explanations, class similarity, accuracy)")
-    p.add_argument("--spec", required=True, metavar="FILE", help="figure spec file (introspect.specs.FigureSpec); "
+    p.add_argument("--spec", required=True, metavar="FILE", help="figure spec file (introspect.plan.views.FigureSpec); "
                                                                  "writes figures/NAME.png, NAME.pdf and NAME.csv")
     p.add_argument("--metric", default="test_acc_final")
     p.add_argument("--reported", default=None,
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = commands.add_parser("analyse", help="what students learned: agreement, explanation similarity, relevance")
     p.add_argument("--spec", required=True, metavar="FILE",
-                   help="analysis spec file (introspect.specs.AnalysisSpec); writes tables/NAME.{md,csv,html}, "
+                   help="analysis spec file (introspect.plan.views.AnalysisSpec); writes tables/NAME.{md,csv,html}, "
                         "NAME_runs.csv and figures/NAME_pairs.{png,pdf,csv}")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="cpu", help="where the students and teachers run")
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("claims", help="evaluate the config's claims: writes claims.{md,csv,html} and "
                                            "claims_next.yaml under the spec's results_dir (effect, corrected CI, "
                                            "Holm p, MDE, verdict, seeds needed per claim)")
-    p.add_argument("--spec", required=True, metavar="FILE", help="claims spec file (introspect.specs.ClaimsSpec)")
+    p.add_argument("--spec", required=True, metavar="FILE", help="claims spec file (introspect.plan.views.ClaimsSpec)")
     p.add_argument("--reported", required=True, help="CSV of the paper's reported numbers")
     p.add_argument("--metric", default="test_acc_final")
     p.add_argument("--allow-missing-seeds", action="store_true")
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = commands.add_parser("preflight", help="check the device, data, results_dir and one step of every step "
                                               "kind of a plan; writes the measured step costs (calibration)")
-    p.add_argument("--spec", required=True, metavar="FILE", help="pre-flight spec file (introspect.preflight)")
+    p.add_argument("--spec", required=True, metavar="FILE", help="pre-flight spec file (introspect.cluster.preflight)")
     p.add_argument("--threads", type=int, default=None)
 
     p = commands.add_parser("download", help="fetch a dataset's files into --root (needs internet)")
@@ -134,9 +134,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_to_train(args):
     """The RunSpec and run directory of ``train --record FILE`` or ``train --spec FILE --out DIR``."""
-    from .run_spec import RunSpec
-    from .runs import RunOptions
-    from .specfiles import read_json_file, read_record
+    from .plan.job_files import read_json_file, read_record
+    from .runs.record import RunOptions
+    from .runs.spec import RunSpec
 
     if args.record:
         record = read_record(args.record)
@@ -191,10 +191,10 @@ def _train(args) -> int:
 
 
 def _plan(args) -> int:
-    from .config import reject
-    from .plan import ConfigError, build_plan, load_config, warmup_summary
-    from .resources import cluster_problems
-    from .resources import summary as plan_summary
+    from .cluster.resources import cluster_problems
+    from .cluster.resources import summary as plan_summary
+    from .config.model import reject
+    from .plan.build import ConfigError, build_plan, load_config, warmup_summary
 
     try:
         config = load_config(args.config)
@@ -206,7 +206,7 @@ def _plan(args) -> int:
         print(f"error: {args.config}: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     if args.json:
-        from .typed import encode
+        from .runs.typed import encode
 
         print(json.dumps({"runs": {r: run.to_dict() for r, run in plan.runs.items()},
                           "tables": {t: encode(spec) for t, spec in plan.tables.items()}}, indent=1))
@@ -243,8 +243,8 @@ def _cost_lines(plan, summary) -> str:
 
 def _table(args) -> int:
     from .analysis.tables import write_table
-    from .specfiles import read_spec
-    from .specs import TableSpec
+    from .plan.job_files import read_spec
+    from .plan.views import TableSpec
 
     spec = read_spec(TableSpec, args.spec)
     return _reporting_errors(lambda: write_table(spec, Path(args.reported), metric=args.metric,
@@ -253,8 +253,8 @@ def _table(args) -> int:
 
 def _select(args) -> int:
     from .analysis.selection import describe, write_selection
-    from .specfiles import read_spec
-    from .specs import Selection
+    from .plan.job_files import read_spec
+    from .plan.views import Selection
 
     spec = read_spec(Selection, args.spec)
     return _reporting_errors(lambda: print(describe(write_selection(spec)), file=sys.stderr))
@@ -262,8 +262,8 @@ def _select(args) -> int:
 
 def _figure(args) -> int:
     from .analysis.figures import draw_figure
-    from .specfiles import read_spec
-    from .specs import FigureSpec
+    from .plan.job_files import read_spec
+    from .plan.views import FigureSpec
 
     spec = read_spec(FigureSpec, args.spec)
     _set_threads(args.threads)
@@ -273,8 +273,8 @@ def _figure(args) -> int:
 
 def _analyse(args) -> int:
     from .analysis.students import write_student_analysis
-    from .specfiles import read_spec
-    from .specs import AnalysisSpec
+    from .plan.job_files import read_spec
+    from .plan.views import AnalysisSpec
 
     spec = read_spec(AnalysisSpec, args.spec)
     _set_threads(args.threads)
@@ -282,10 +282,10 @@ def _analyse(args) -> int:
 
 
 def _claims(args) -> int:
-    from .analysis.claims_render import summary
-    from .analysis.claims_report import write_claims_report
-    from .specfiles import read_spec
-    from .specs import ClaimsSpec
+    from .claims.render import summary
+    from .claims.report import write_claims_report
+    from .plan.job_files import read_spec
+    from .plan.views import ClaimsSpec
 
     spec = read_spec(ClaimsSpec, args.spec)
     return _reporting_errors(lambda: print(summary(write_claims_report(
@@ -309,7 +309,7 @@ def _summary(args) -> int:
 def _reporting_errors(command) -> int:
     """Run an aggregation command; a missing or corrupt run file is one line naming it, not a traceback."""
     from .analysis.reported import ReportedResultsError
-    from .runs import RunFileError
+    from .runs.record import RunFileError
 
     try:
         command()
@@ -338,7 +338,7 @@ def _merge_tests(args) -> int:
 
 
 def _worker(args) -> int:
-    from .worker import serve
+    from .cluster.worker import serve
 
     try:
         serve(args.socket, main, args.parent_pid, remove_directory=args.remove_directory)
@@ -349,8 +349,8 @@ def _worker(args) -> int:
 
 
 def _preflight(args) -> int:
-    from .preflight import PreflightError, run_preflight
-    from .specfiles import read_json_file
+    from .cluster.preflight import PreflightError, run_preflight
+    from .plan.job_files import read_json_file
 
     try:
         report = run_preflight(read_json_file(args.spec, "pre-flight spec"), args.threads)

@@ -1,10 +1,10 @@
 # Paths and parameters derived from the plan; shared by every rule file. Every path comes from the
-# run layer (introspect.runs.ResultsLayout): no rule spells a run file's name or builds a run's path.
+# run layer (introspect.runs.record.ResultsLayout): no rule spells a run file's name or builds a run's path.
 import re
 
-from introspect import specfiles
-from introspect.calibration import calibration_path, device_label
-from introspect.resources import gpu_request, partitions, runtime_minutes
+from introspect.plan import job_files as specfiles
+from introspect.cluster.calibration import calibration_path, device_label
+from introspect.cluster.resources import gpu_request, partitions, runtime_minutes
 
 LAYOUT = PLAN.layout
 TESTS_CSV = str(LAYOUT.tests)
@@ -57,7 +57,7 @@ def names_pattern(names):
 
 CLUSTER = PLAN.config.cluster
 # What a job that runs models asks for (the pre-flight, training, explanation figures, the student
-# analysis): --gpus or --gres=gpu[:model]:N or a GRES shard, see introspect.resources.gpu_request.
+# analysis): --gpus or --gres=gpu[:model]:N or a GRES shard, see introspect.cluster.resources.gpu_request.
 GPU_REQUEST = gpu_request(PLAN.config)
 NO_GPU = {"gpu": 0, "gpu_model": "", "gres": ""}
 
@@ -163,7 +163,7 @@ def claims_summary():
     return opening + ("\n\nSanity flags under claims:\n" + "\n".join(lines[:20]) + more if lines else "")
 
 
-# A warm local worker (introspect.worker): the jobs this Snakemake process starts itself (every job of a
+# A warm local worker (introspect.cluster.worker): the jobs this Snakemake process starts itself (every job of a
 # local run, the local rules of a cluster run) fork from one process that imported torch once, instead
 # of importing it each. It serves no other process, so cluster jobs on this host run themselves, as do
 # jobs when it is not there (`local_worker: false`, a worker that failed to start).

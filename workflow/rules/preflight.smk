@@ -1,13 +1,13 @@
-# The pre-flight job (introspect.preflight): one short job on the training device that checks the
+# The pre-flight job (introspect.cluster.preflight): one short job on the training device that checks the
 # interpreter, torch, the device, every dataset at data_root, that results_dir is writable, and one
 # training step of every step kind of the plan; it writes the measured step costs (the calibration
-# file), which the training jobs' time limits use from then on (introspect.resources). Every training
+# file), which the training jobs' time limits use from then on (introspect.cluster.resources). Every training
 # job takes its output as an `ancient` input: a missing or refreshed pre-flight never retrains a
 # finished run, but no run starts before it passed.
 import json
 
-from introspect.preflight import preflight_spec
-from introspect.slurm_status import read_cancelled_as_cancelled
+from introspect.cluster.preflight import preflight_spec
+from introspect.cluster.slurm_status import read_cancelled_as_cancelled
 
 read_cancelled_as_cancelled()  # a job SLURM cancels (pre-emption without requeue) fails instead of hanging
 

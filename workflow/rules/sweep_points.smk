@@ -1,5 +1,5 @@
 # Sweep points: the runs only a selection reads (SWEEP_POINTS, common.smk). The same training command
-# as every run; the job's output is the run's outcome file (introspect.runs.OUTCOME). A point that still
+# as every run; the job's output is the run's outcome file (introspect.runs.record.OUTCOME). A point that still
 # fails after its retries is recorded as failed and the job succeeds, so the selection scores it as
 # failed (the table's notes say so) instead of waiting for it. Interruptions (exit 143) are never
 # recorded: they are retried and resume. To train a failed point again, delete its outcome.json.

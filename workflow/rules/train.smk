@@ -1,4 +1,4 @@
-# The base training rule: one job per planned run (introspect.runs.RunRecord). The job reads its record
+# The base training rule: one job per planned run (introspect.runs.record.RunRecord). The job reads its record
 # from the run's record.json (written by the plan when its content changes); the params hold a digest of
 # what the run trains, so Snakemake reruns exactly the runs whose definition changed. Where the data
 # lives, the device and the evaluation batch size come from the environment (common.smk): they change

@@ -8,9 +8,9 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..run_loading import FinishedRun, read_run
-from ..runs import ResultsLayout, RunFileError
-from ..specs import Cell
+from ..plan.views import Cell
+from ..runs.loading import FinishedRun, read_run
+from ..runs.record import ResultsLayout, RunFileError
 from .sanity import DEFAULT_BASELINE, Flag, SanityCell, Teacher, Thresholds, cell_marks, sanity_flags
 
 

@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..io import atomic_write_text
-from ..run_loading import read_run
-from ..runs import ResultsLayout
-from ..specs import Cell, FigureSpec
+from ..plan.views import Cell, FigureSpec
+from ..runs.loading import read_run
+from ..runs.record import ResultsLayout
 from . import escape
 from .numbers import summarise
 from .reported import Reported, paper_row, read_reported
@@ -32,7 +32,7 @@ from .reported import Reported, paper_row, read_reported
 
 def draw_figure(spec: FigureSpec, *, metric: str = "test_acc_final", reported: Path | None = None,
                 device: str = "cpu") -> None:
-    """Write the figure's PNG, PDF and CSV where :class:`~introspect.runs.ResultsLayout` puts them.
+    """Write the figure's PNG, PDF and CSV where :class:`~introspect.runs.record.ResultsLayout` puts them.
 
     ``reported``: the CSV of the paper's numbers; the accuracy figure marks the paper's value of each
     (model, method) it has on the cells' ``paper_dataset``.

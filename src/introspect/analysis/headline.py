@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..runs import DEFAULT_CONFIG_NAME, ResultsLayout, RunFileError
+from ..claims.engine import RESOLVED, VERDICTS
+from ..claims.render import FLIP_NOTE
+from ..runs.record import DEFAULT_CONFIG_NAME, ResultsLayout, RunFileError
 from . import escape
-from .claims import RESOLVED, VERDICTS
-from .claims_render import FLIP_NOTE
 from .numbers import format_number
 
 

@@ -1,5 +1,5 @@
 """The paper's reported numbers (``reported_results.csv``): read, validated row by row against
-``introspect/schemas/reported_results.schema.yaml`` (package data), and looked up by table cell."""
+``introspect/config/schemas/reported_results.schema.yaml`` (package data), and looked up by table cell."""
 from __future__ import annotations
 
 import csv
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from ..schemas import schema_path
+from ..config.schemas import schema_path
 
 REPORTED_SCHEMA = schema_path("reported_results")
 PAPER_SOURCE = "LE paper"  # rows whose source starts with this are the paper's own numbers

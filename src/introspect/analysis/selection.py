@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write_json
-from ..run_loading import read_run
-from ..runs import ResultsLayout, RunFileError
-from ..specs import Selection
+from ..plan.views import Selection
+from ..runs.loading import read_run
+from ..runs.record import ResultsLayout, RunFileError
 
 
 def select_hyperparameters(selection: Selection) -> dict[str, Any]:

@@ -23,12 +23,12 @@ from tabulate import tabulate
 from torch import Tensor
 
 from ..data import Split
-from ..evaluate import accuracy
 from ..explain import grad_cam_of_class
 from ..io import atomic_write_text
-from ..run_loading import read_run
-from ..runs import ResultsLayout
-from ..specs import AnalysisSpec
+from ..models.evaluate import accuracy
+from ..plan.views import AnalysisSpec
+from ..runs.loading import read_run
+from ..runs.record import ResultsLayout
 from . import escape
 from .html_page import html_page, html_table
 from .numbers import format_number, is_missing, summarise

@@ -12,8 +12,8 @@ import pandas as pd
 from tabulate import tabulate
 
 from ..io import atomic_write_text
-from ..run_loading import read_run
-from ..specs import TableSpec
+from ..plan.views import TableSpec
+from ..runs.loading import read_run
 from . import escape
 from .cells import (
     OPTIMISTIC_METRIC,

@@ -3,7 +3,7 @@
 Every dataset is a registered source, one module under :mod:`introspect.data.sources` (all imported
 here, so a new dataset is one new module there): some ship inside Python packages (offline) and have
 no test set of their own, others are read from the config's ``data_root``. ``load_dataset(name, root,
-...)`` builds one; :mod:`introspect.catalog` carries the sources' facts (channels, classes, files
+...)`` builds one; :mod:`introspect.config.registry_facts` carries the sources' facts (channels, classes, files
 under data_root, how to obtain them) to planning without torch.
 """
 from __future__ import annotations

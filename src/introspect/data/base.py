@@ -3,7 +3,7 @@ that finds a dataset's source by the config's ``source`` name.
 
 A source is one module under :mod:`introspect.data.sources` with a registered subclass of
 :class:`DatasetSource`; its class attributes are the facts planning needs without torch
-(:class:`introspect.catalog.DatasetFacts` reads them), its :meth:`~DatasetSource.load` builds the
+(:class:`introspect.config.registry_facts.DatasetFacts` reads them), its :meth:`~DatasetSource.load` builds the
 splits. Nothing else names a dataset.
 """
 from __future__ import annotations

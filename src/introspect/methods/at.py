@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..distill import attention_loss
 from .base import StepContext, register_method
+from .distill import attention_loss
 from .hyperparameters import MAX_SIDE, MAX_WEIGHT, hp
 from .kd import KnowledgeDistillation
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from ..targets import permute_off_argmax
 from .base import StepContext, register_method
 from .kd import KnowledgeDistillation
+from .targets import permute_off_argmax
 
 
 @register_method

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import torch.nn.functional as F
 from torch import nn
 
-from ..distill import softened_kl
 from ..models import build_model
 from .base import Method, StepContext, register_method
+from .distill import softened_kl
 from .hyperparameters import MAX_WEIGHT, hp
 
 

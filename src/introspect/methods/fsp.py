@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..distill import fsp_loss
 from .base import StepContext, register_method
+from .distill import fsp_loss
 from .hyperparameters import MAX_WEIGHT, hp
 from .kd import KnowledgeDistillation
 

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..distill import softened_kl
 from .base import TEACHER_OUTPUTS, Method, StepContext, register_method
+from .distill import softened_kl
 from .hyperparameters import MAX_EPOCHS, MAX_STAGE, MAX_TEMPERATURE, MAX_WEIGHT, hp
 
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import torch.nn.functional as F
 
-from ..distill import softened_kl
 from .base import TEACHER_OUTPUTS, Method, StepContext, register_method
+from .distill import softened_kl
 from .hyperparameters import MAX_TEMPERATURE, MAX_WEIGHT, hp
 
 

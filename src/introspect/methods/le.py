@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from ..explain import EXPLAINERS, explainer_entry, explanations_for_step
-from ..targets import le_targets, soft_cross_entropy
 from .base import DEAD_MAPS_ALL_CLASSES, EAGER_ONLY, Method, StepContext, register_method
 from .hyperparameters import MAX_EPOCHS, MAX_WEIGHT, hp
+from .targets import le_targets, soft_cross_entropy
 
 
 @register_method

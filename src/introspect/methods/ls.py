@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..targets import smoothed_targets, soft_cross_entropy
 from .base import Method, StepContext, register_method
 from .hyperparameters import hp
+from .targets import smoothed_targets, soft_cross_entropy
 
 
 @register_method

@@ -1,7 +1,8 @@
-"""The training loop. Run specifications live in :mod:`introspect.run_spec`, run files in :mod:`introspect.runs`."""
-from ..evaluate import accuracy
-from ..run_loading import load_model
-from ..run_spec import Budget, DatasetSpec, RunSpec
+"""The training loop. Run specifications live in :mod:`introspect.runs.spec`, run files in
+:mod:`introspect.runs.record`."""
+from ..models.evaluate import accuracy
+from ..runs.loading import load_model
+from ..runs.spec import Budget, DatasetSpec, RunSpec
 from .errors import DeviceError, InjectedFailure, Interrupted, NonFiniteLossError, RunBusyError, TrainingError
 from .loop import train
 

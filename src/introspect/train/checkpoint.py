@@ -1,7 +1,7 @@
 """The checkpoint format: what ``checkpoint.pt`` (after each epoch) and ``model.pt`` (at the end) hold.
 
 Tensors and plain data only (dicts, lists, strings, numbers), so every reader loads them with
-``torch.load(..., weights_only=True)`` (:func:`introspect.run_loading.load_checkpoint`) and a file in a
+``torch.load(..., weights_only=True)`` (:func:`introspect.runs.loading.load_checkpoint`) and a file in a
 results directory never runs code. A checkpoint resumes a run only if its identity (the settings that
 determine the numbers) is the run's.
 """
@@ -17,9 +17,9 @@ from torch import nn
 
 from ..io import atomic_torch_save
 from ..models import IntrospectModel
-from ..run_loading import load_checkpoint
-from ..run_spec import RunSpec
-from ..runs import RunFileError, RunFiles
+from ..runs.loading import load_checkpoint
+from ..runs.record import RunFileError, RunFiles
+from ..runs.spec import RunSpec
 from .errors import TrainingError
 from .sgd import SGD
 

@@ -22,16 +22,16 @@ import torch
 from torch import nn
 
 from ..data import Dataset
-from ..evaluate import accuracy
 from ..io import atomic_torch_save, atomic_write_text, remove_stale_temporaries
 from ..io import provenance as code_provenance
 from ..methods import DIAGNOSTICS, EAGER_ONLY, Method, build_method
 from ..models import IntrospectModel, build_model
 from ..models.base import Forward
-from ..run_loading import load_checkpoint, load_model, load_run_dataset
-from ..run_metrics import RunMetrics
-from ..run_spec import RunSpec
-from ..runs import RunFiles
+from ..models.evaluate import accuracy
+from ..runs.loading import load_checkpoint, load_model, load_run_dataset
+from ..runs.metrics import RunMetrics
+from ..runs.record import RunFiles
+from ..runs.spec import RunSpec
 from . import checkpoint
 from . import device as devices
 from .errors import InjectedFailure, Interrupted, TrainingError

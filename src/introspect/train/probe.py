@@ -9,8 +9,8 @@ import torch
 
 from ..methods import build_method
 from ..models import build_model
-from ..run_loading import load_model, load_run_dataset
-from ..run_spec import RunSpec
+from ..runs.loading import load_model, load_run_dataset
+from ..runs.spec import RunSpec
 from . import device as devices
 from .errors import TrainingError
 from .loop import initial_state, prepare_epoch

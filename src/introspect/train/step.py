@@ -7,10 +7,10 @@ import torch
 from torch import Tensor
 
 from ..data import Dataset, augment_batch
-from ..evaluate import autocast
 from ..methods import TEACHER_MODULE, TEACHER_OUTPUTS, StepContext
 from ..models.base import Forward
-from ..run_spec import Performance, RunSpec
+from ..models.evaluate import autocast
+from ..runs.spec import Performance, RunSpec
 
 
 def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=None, teacher=None, step=0,

@@ -21,10 +21,10 @@ import torch
 from torch import Tensor, nn
 
 from ..data import Dataset
-from ..evaluate import autocast
 from ..methods import TEACHER_OUTPUTS, Method
 from ..models.base import Forward
-from ..run_spec import Performance
+from ..models.evaluate import autocast
+from ..runs.spec import Performance
 from .step import in_memory_layout
 
 # Digits' ResNet26 outputs (logits and three stages) take ~12 MB; CIFAR trains with augmentation and never

@@ -1,0 +1,5 @@
+"""The paper's claims: the shared catalogue of its sentences (:mod:`.catalogue`, ``catalogues/*.yaml``),
+the engine that turns two cells' per-seed accuracies into an effect, corrected interval, Holm p, power and
+a verdict (:mod:`.engine`), the report that feeds it from a plan's runs (:mod:`.report`), the rendering of
+``claims.{md,csv,html}`` (:mod:`.render`) and the GPU-hours of one more seed (:mod:`.costs`).
+"""

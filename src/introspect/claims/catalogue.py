@@ -1,0 +1,102 @@
+"""The claims a config tests: its own ``claims:`` plus those of a shared catalogue of the paper's claims
+(``claim_settings.catalogue``: ``paper``, the package's ``introspect/claims/catalogues/paper.yaml``, or a YAML file's
+path), so that each of the paper's sentences is written
+once for every config that tests it. A catalogue claim applies to a config when the config has its table (or
+accuracy figure), its group and both of its methods in that group; ``claim_settings.only`` names a subset."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..config.model import DIRECTIONS, ConfigError
+from ..config.schemas import schema_path
+from ..config.yaml_input import YamlInputError, read_yaml_file
+
+CATALOGUES = Path(__file__).resolve().parent / "catalogues"
+
+DEFAULTS = {"family": "all", "text": ""}
+FROM_CATALOGUE = "from_catalogue"
+
+
+def config_claims(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The catalogue's claims that apply to ``config`` (or those ``only`` names), then the config's own."""
+    settings = config.get("claim_settings", {})
+    own = list(config.get("claims", []))
+    if not settings.get("catalogue"):
+        return own
+    catalogue = load_catalogue(settings["catalogue"])
+    only = settings.get("only")
+    if only is not None:
+        unknown = sorted(set(only) - {c["name"] for c in catalogue})
+        if unknown:
+            raise ConfigError(f"claim_settings.only: {', '.join(unknown)} not in {settings['catalogue']}")
+        # of those named, the ones this config has the cells of (a config cut down from another keeps its list)
+        chosen = [c for c in catalogue if c["name"] in only and applies(config, c)]
+    else:
+        chosen = [c for c in catalogue if applies(config, c)]
+    # where a catalogue claim came from, for the key its problems name (validation.claim_problems)
+    return [{**c, FROM_CATALOGUE: settings["catalogue"]} for c in chosen] + own
+
+
+def applies(config: dict[str, Any], claim: dict[str, Any]) -> bool:
+    """Whether ``config`` has the claim's view, group and both methods (not excluded from the group)."""
+    view = config.get("tables", {}).get(claim["table"])
+    if view is None:
+        figure = config.get("figures", {}).get(claim["table"])
+        view = figure if figure and figure.get("kind") == "accuracy" else None
+    if view is None:
+        return False
+    group = next((g for g in view.get("groups", []) if g["label"] == claim["group"]), None)
+    methods = set(view.get("methods", [])) - set((group or {}).get("exclude", []))
+    return group is not None and {claim["a"], claim["b"]} <= methods
+
+
+@lru_cache(maxsize=8)
+def _read(path: str, mtime: float) -> tuple[dict[str, Any], ...]:
+    import jsonschema
+
+    try:
+        entries = read_yaml_file(path)
+    except YamlInputError as error:
+        raise ConfigError(f"claim_settings.catalogue: {error}") from None
+    if not isinstance(entries, list):
+        raise ConfigError(f"claim_settings.catalogue: {path} is not a YAML list of claims")
+    validator = jsonschema.Draft202012Validator(claim_item_schema())
+    names = set()
+    for i, entry in enumerate(entries):
+        for error in validator.iter_errors(entry):
+            key = ".".join(map(str, error.absolute_path))
+            raise ConfigError(f"{path}: claims[{i}]{'.' + key if key else ''}: {error.message}")
+        if entry["name"] in names:
+            raise ConfigError(f"{path}: claims[{i}].name: {entry['name']!r} is used by another claim")
+        names.add(entry["name"])
+    return tuple({**DEFAULTS, **entry} for entry in entries)
+
+
+def claim_item_schema() -> dict[str, Any]:
+    """The schema of one claim (an item of a config's ``claims:``, and of a catalogue)."""
+    item = read_yaml_file(schema_path("config"))["properties"]["claims"]["items"]
+    item["properties"]["direction"]["enum"] = list(DIRECTIONS)
+    return item
+
+
+def catalogue_path(catalogue: str) -> Path:
+    """A packaged catalogue's file (a plain name such as ``paper``), or the path given."""
+    if "/" not in catalogue and not catalogue.endswith((".yaml", ".yml")):
+        return CATALOGUES / f"{catalogue}.yaml"
+    return Path(catalogue)
+
+
+def load_catalogue(catalogue: str | Path) -> list[dict[str, Any]]:
+    """The catalogue's claims, each checked against the schema of a ``claims:`` item, defaults filled."""
+    path = catalogue_path(str(catalogue))
+    try:
+        mtime = Path(path).stat().st_mtime
+    except OSError as error:
+        raise ConfigError(f"claim_settings.catalogue: cannot read {path} ({one_line(error)})") from None
+    return [dict(entry) for entry in _read(str(path), mtime)]
+
+
+def one_line(error: Exception) -> str:
+    return " ".join(str(error).split())

@@ -1,0 +1,214 @@
+"""How claim results are shown: ``claims.csv`` (every column), ``claims.md`` and ``claims.html`` (a table of
+counts and the resolved claims first, then the open ones, what resolving them would take, the paper's
+sentences, the sanity flags and the rules), and the end-of-run summary. Every piece of config or result text
+is escaped for its format (:mod:`.escape`); numbers go through :func:`.numbers.format_number`."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import pandas as pd
+
+from ..analysis import escape
+from ..analysis.html_page import Cell, html_page, html_table
+from ..analysis.numbers import format_number
+from ..analysis.sanity import Flag
+from ..io import atomic_write_text
+from .engine import INCONCLUSIVE, RESOLVED, SMALLER, UNDERPOWERED, VERDICTS, ClaimResult
+
+FLIP_NOTE = ("Verdicts near a threshold can flip across machines: the same commit and seed give bit-identical "
+             "numbers on one machine, but floating-point results differ between CPUs.")
+COLUMNS = [f.name for f in fields(ClaimResult)] + ["flag_codes"]  # flag_codes: the rules, space-separated
+RULES = [
+    "Effects are mean paired differences A − B over seeds, in accuracy points (pp); p from the two-sided paired "
+    "t-test, Holm-adjusted within each claim family.",
+    "The corrected level of a claim is alpha / m for the m testable claims of its family (Holm's first-step "
+    "threshold, the level at which a claim is significant whatever the others' p-values). The corrected "
+    "interval, the MDE (80% power) and seeds needed are computed at it.",
+    "A > B: replicated when Holm p < 0.05 with A ahead; contradicted when B is significantly ahead; smaller than "
+    "reported when the corrected interval lies below the paper's effect, significant against zero or not.",
+    "A ≈ B: replicated when the corrected interval lies inside ±margin; smaller than reported when it lies "
+    "entirely outside; contradicted when the difference is significant and beyond the margin.",
+    "Anything else is inconclusive, 'underpowered' when the MDE exceeds the target: the paper's effect, the "
+    "margin, or the config's smallest effect of interest where the paper gives no positive effect.",
+    "Seeds needed: paired seeds for 80% power at the corrected level against the target at the observed "
+    "spread; GPU-hours: that many seeds of both cells in the paper config's estimate (introspect.cluster.resources).",
+    "Headline numbers are final-epoch test accuracies; the optimistic column repeats the comparison on each "
+    "run's best test epoch (test_acc_max), likely the paper's statistic, chosen on the test data.",
+    FLIP_NOTE,
+]
+
+
+def flag_text(flag: Flag) -> str:
+    cell = flag.method + (f" vs {flag.other}" if flag.other else "")
+    return f"{cell} [{flag.code}]: {flag.text}"
+
+
+def claims_frame(results: Sequence[ClaimResult]) -> pd.DataFrame:
+    rows = []
+    for r in results:
+        row = asdict(r)
+        row["flags"] = "; ".join(flag_text(f) for f in r.flags)
+        row["flag_codes"] = " ".join(dict.fromkeys(f.code for f in r.flags))
+        rows.append({k: escape.csv_cell(v) for k, v in row.items()})
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"seeds_needed": "Int64"})
+
+
+def counts(results: Sequence[ClaimResult]) -> list[tuple[str, int]]:
+    return [(v, sum(r.verdict == v for r in results)) for v in VERDICTS] + [("total", len(results))]
+
+
+def _says(r: ClaimResult) -> str:
+    says = f"A ≈ B (±{r.margin:g} pp)" if r.direction == "equivalent" else "A > B"
+    return says + (" (its own table disagrees)" if r.table_disagrees else "")
+
+
+def _ours(r: ClaimResult) -> str:
+    return (f"{format_number(r.effect, '+.2f')} [{format_number(r.corrected_ci_low, '+.2f')}, "
+            f"{format_number(r.corrected_ci_high, '+.2f')}]")
+
+
+def _optimistic(r: ClaimResult) -> str:
+    if not r.optimistic_verdict:
+        return format_number(None)
+    return (f"{format_number(r.optimistic_effect, '+.2f')} [{format_number(r.optimistic_ci_low, '+.2f')}, "
+            f"{format_number(r.optimistic_ci_high, '+.2f')}]: {r.optimistic_verdict}")
+
+
+def _needed(r: ClaimResult) -> str:
+    if r.verdict in RESOLVED:
+        return ""
+    return format_number(None) if r.seeds_needed is None else str(r.seeds_needed)
+
+
+RESOLVED_HEADER = ["Claim", "A vs B", "Model", "Paper says", "Paper A−B", "Ours A−B [corrected CI]", "Verdict", "Why"]
+OPEN_HEADER = ["Claim", "A vs B", "Model", "Paper says", "Paper A−B", "Ours A−B [corrected CI]", "n (unpaired)",
+               "Holm p", "MDE", "Target", "Verdict", "Why", "Seeds needed", "GPU-hours", "Flags",
+               "Best test epoch A−B (optimistic)"]
+
+
+def _resolved_row(r: ClaimResult) -> list[str]:
+    return [r.name, f"{r.method_a} vs {r.method_b}", r.model, _says(r), format_number(r.paper_effect, "+.2f"),
+            _ours(r), r.verdict, r.reason]
+
+
+def _open_row(r: ClaimResult) -> list[str]:
+    return [r.name, f"{r.method_a} vs {r.method_b}", r.model, _says(r), format_number(r.paper_effect, "+.2f"),
+            _ours(r), f"{r.n_pairs} ({r.n_unpaired})", format_number(r.p_holm, ".3g"), format_number(r.mde),
+            f"{format_number(r.target)} ({r.target_source})", r.verdict, r.reason, _needed(r),
+            format_number(r.gpu_hours_needed, ".1f"), "; ".join(flag_text(f) for f in r.flags), _optimistic(r)]
+
+
+def what_it_would_take(results: Sequence[ClaimResult]) -> str:
+    """One line: how many open claims a known number of seeds would resolve, and at what cost."""
+    open_claims = [r for r in results if r.verdict in (INCONCLUSIVE, UNDERPOWERED)]
+    if not open_claims:
+        return "Every claim is resolved by this result set."
+    known = [r for r in open_claims if r.seeds_needed is not None]
+    priced = [r.gpu_hours_needed for r in known if not math.isnan(r.gpu_hours_needed)]
+    most = max((r.seeds_needed for r in known), default=None)
+    text = (f"What it would take: {len(known)} of {len(open_claims)} open claims have a seed count for 80% power "
+            f"at their corrected level (at most {most if most is not None else '–'} seeds).")
+    if priced:
+        text += (f" Trained in the paper config, {len(priced)} of them would cost {sum(priced):.1f} GPU-hours in all "
+                 "(each claim's seeds of both its cells, counted per claim).")
+    if len(known) < len(open_claims):
+        text += " The others have no spread to plan with."
+    return text + " claims_next.yaml adds the seeds (up to max_seeds) to the cells that need them."
+
+
+def flag_list(results: Sequence[ClaimResult]) -> list[tuple[Flag, list[str]]]:
+    """Every flag under some claim, once, with the claims it touches."""
+    touched: dict[Flag, list[str]] = {}
+    for r in results:
+        for f in r.flags:
+            touched.setdefault(f, []).append(r.name)
+    return list(touched.items())
+
+
+def _flag_line(flag: Flag, names: Sequence[str], shown: int = 6) -> str:
+    listed = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+    return (f"⚑{flag.code} ({flag.rule}) on {flag.model} · {flag_text(flag)}; touches {len(names)} "
+            f"claim{'s' if len(names) != 1 else ''}: {listed}")
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(escape.markdown(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(escape.markdown(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def claims_summary_block(results: Sequence[ClaimResult]) -> str:
+    """The opening of claims.md and of the end-of-run summary: the counts and the resolved claims."""
+    resolved = [r for r in results if r.verdict in RESOLVED]
+    block = _md_table(["Verdict", "Claims"], [[v, str(n)] for v, n in counts(results)])
+    if resolved:
+        block += "\n\n" + _md_table(RESOLVED_HEADER, [_resolved_row(r) for r in resolved])
+    else:
+        block += "\n\nNo claim is resolved by this result set."
+    return block
+
+
+def claims_markdown(results: Sequence[ClaimResult], title: str = "Claims") -> str:
+    open_claims = [r for r in results if r.verdict not in RESOLVED]
+    parts = [f"# {escape.markdown(title)}", claims_summary_block(results)]
+    if open_claims:
+        parts += ["## Open claims", _md_table(OPEN_HEADER, [_open_row(r) for r in open_claims])]
+    parts += ["## What it would take", escape.markdown(what_it_would_take(results))]
+    parts += ["## The paper's sentences",
+              "\n".join(f"- {escape.markdown(r.name)}: {escape.markdown(r.text)}" for r in results if r.text)
+              or "No claim quotes the paper."]
+    flags = flag_list(results)
+    if flags:
+        parts += ["## Sanity flags under claims", "\n".join(f"- {escape.markdown(_flag_line(f, n))}" for f, n in flags)]
+    parts += ["## How to read it", "\n".join(f"- {escape.markdown(rule)}" for rule in RULES)]
+    return "\n\n".join(parts) + "\n"
+
+
+def claims_html(results: Sequence[ClaimResult], title: str = "Claims") -> str:
+    resolved = [r for r in results if r.verdict in RESOLVED]
+    open_claims = [r for r in results if r.verdict not in RESOLVED]
+    tables = [html_table(["Verdict", "Claims"], [[v, Cell(str(n))] for v, n in counts(results)], caption="Counts")]
+    if resolved:
+        tables.append(html_table(RESOLVED_HEADER, [_resolved_row(r) for r in resolved], caption="Resolved claims",
+                                 label_columns=len(RESOLVED_HEADER)))
+    if open_claims:
+        tables.append(html_table(OPEN_HEADER, [_open_row(r) for r in open_claims], caption="Open claims",
+                                 label_columns=4))
+    tables.append(html_table(["Claim", "The paper says"], [[r.name, r.text] for r in results if r.text],
+                             caption="The paper's sentences", label_columns=2))
+    notes = [_flag_line(f, n) for f, n in flag_list(results)] + RULES
+    return html_page(title, tables=tables, paragraphs=[what_it_would_take(results)], notes=notes)
+
+
+def summary(results: Sequence[ClaimResult]) -> str:
+    """The end-of-run summary: the counts and resolved claims (plain text), what the rest would take, and the
+    smaller-than-reported ones named."""
+    if not results:
+        return "No claims were evaluated."
+    lines = [f"{verdict:<28} {n}" for verdict, n in counts(results)]
+    resolved = [r for r in results if r.verdict in RESOLVED]
+    lines += ["", "Resolved:" if resolved else "Resolved: none"]
+    lines += [f"  {r.name}: {r.verdict} ({_ours(r)} pp vs paper {format_number(r.paper_effect, '+.2f')})"
+              for r in resolved]
+    smaller = [r.name for r in resolved if r.verdict == SMALLER]
+    if smaller:
+        more = f" and {len(smaller) - 8} more" if len(smaller) > 8 else ""
+        lines.append(f"Smaller than reported: {', '.join(smaller[:8])}{more}")
+    lines += ["", what_it_would_take(results)]
+    flagged = flag_list(results)
+    if flagged:
+        lines += ["", "Sanity flags under claims:"] + [f"  {_flag_line(f, n)}" for f, n in flagged[:20]]
+        if len(flagged) > 20:
+            lines.append(f"  ... and {len(flagged) - 20} more (claims.md)")
+    return "\n".join(lines)
+
+
+def write_claims(results: Sequence[ClaimResult], out_prefix: Path, title: str = "Claims") -> None:
+    """``<out_prefix>.md``, ``.csv`` (every column of ClaimResult) and ``.html``."""
+    out_prefix.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_prefix.with_suffix(".csv"), claims_frame(results).to_csv(index=False))
+    atomic_write_text(out_prefix.with_suffix(".md"), claims_markdown(results, title))
+    atomic_write_text(out_prefix.with_suffix(".html"), claims_html(results, title))

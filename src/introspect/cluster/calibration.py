@@ -1,0 +1,100 @@
+"""Measured step costs: what the pre-flight job writes and what the plan's time limits read.
+
+A *step kind* is what decides the cost of one training step: the dataset, the model, the method
+with its explainer, the teacher's architecture and the batch size. The pre-flight job
+(:mod:`introspect.cluster.preflight`) times one step of every kind the plan contains, and an evaluation
+pass, on the campaign's device, and writes the epoch seconds per kind to the calibration file
+(``ResultsLayout.root / "preflight" / "<device>.json"``). :mod:`introspect.cluster.resources` prefers those
+figures over the hand constants of config ``cluster``.
+
+No torch here: planning reads this on every ``snakemake`` call.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ResultFileError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..plan.build import Plan
+    from ..runs.record import RunRecord
+
+CALIBRATION_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StepKind:
+    """What one training step costs is decided by these (not by seeds or hyper-parameter values)."""
+
+    dataset: str  # the config's dataset key
+    model: str
+    method: str
+    explainer: str | None
+    teacher_model: str | None
+    batch_size: int
+
+    @property
+    def key(self) -> str:
+        return "/".join([self.dataset, self.model, self.method, self.explainer or "-",
+                         self.teacher_model or "-", f"b{self.batch_size}"])
+
+
+def step_kind(plan: Plan, run: RunRecord) -> StepKind:
+    teacher = plan.runs[run.teacher].model if run.teacher else None
+    return StepKind(run.dataset, run.model, run.method["name"], run.method.get("explainer"), teacher,
+                    int(run.spec["budget"]["batch_size"]))
+
+
+def step_kinds(plan: Plan) -> dict[str, tuple[StepKind, RunRecord]]:
+    """Every step kind of the plan with one run of that kind (the first by run id)."""
+    kinds: dict[str, tuple[StepKind, RunRecord]] = {}
+    for run_id in sorted(plan.runs):
+        kind = step_kind(plan, plan.runs[run_id])
+        kinds.setdefault(kind.key, (kind, plan.runs[run_id]))
+    return kinds
+
+
+def device_label(device: str) -> str:
+    """A device as a file name: ``cuda:1`` -> ``cuda1``."""
+    return re.sub(r"[^A-Za-z0-9]+", "", device)
+
+
+def calibration_path(plan: Plan) -> Path:
+    """The pre-flight's output for the plan's device: its checks and the measured step costs."""
+    return Path(plan.config.results_dir) / "preflight" / f"{device_label(plan.config.device)}.json"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    path: Path
+    device: dict[str, Any]
+    epoch_seconds: dict[str, float]  # step kind key -> seconds of one epoch (steps + evaluation)
+
+    def seconds_per_epoch(self, key: str) -> float | None:
+        return self.epoch_seconds.get(key)
+
+
+def read_calibration(path: str | Path) -> Calibration | None:
+    """The calibration file, or None before any pre-flight. A corrupt one is a ResultFileError naming it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ResultFileError(f"{path} is not a readable calibration file ({error}); delete it and the "
+                              "pre-flight job measures again") from None
+    try:
+        if data["version"] != CALIBRATION_VERSION:
+            raise ValueError(f"version {data['version']!r}")
+        seconds = {str(k): float(v["epoch_seconds"]) for k, v in data["kinds"].items()}
+        if not all(s > 0 and s == s and s != float("inf") for s in seconds.values()):
+            raise ValueError("a non-positive or non-finite epoch time")
+        return Calibration(path, dict(data["device"]), seconds)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ResultFileError(f"{path} is not a calibration file of this version ({error}); delete it and the "
+                              "pre-flight job measures again") from None

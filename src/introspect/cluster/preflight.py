@@ -1,0 +1,263 @@
+"""The pre-flight job: every training job of a campaign depends on it, so a broken node, wheel, data
+copy or results folder fails ONE short job with one line (what, where, the fix) instead of every run
+three times over.
+
+It checks, in order: the interpreter and torch; the device (CUDA available, its name, capability,
+driver and cuDNN, and that the wheel was built for it); every dataset of the plan at ``data_root``
+through the same loader the runs use; that ``results_dir`` is writable; then one training step of
+every step kind of the plan (:mod:`introspect.cluster.calibration`) on the device, under
+``torch.cuda.set_sync_debug_mode("error")`` on CUDA (a host sync in the step is an error). It then
+times a few more steps and an evaluation pass of each kind and writes the epoch seconds to the
+calibration file, which the plan's time limits read from then on (:mod:`introspect.cluster.resources`).
+"""
+from __future__ import annotations
+
+import platform
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import EXIT_DATA_ERROR, EXIT_DEVICE_ERROR, EXIT_INPUT_ERROR, EXIT_TRAINING_ERROR
+from .calibration import CALIBRATION_VERSION, calibration_path, step_kinds
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..plan.build import Plan
+
+TIMED_STEPS = 3  # after the checked step; the median is the step's cost
+
+
+class PreflightError(RuntimeError):
+    """A check failed: one line saying what, where, and the fix; ``exit_code`` from introspect.errors."""
+
+    def __init__(self, what: str, where: str, fix: str, exit_code: int):
+        super().__init__(f"pre-flight failed: {what} ({where}). Fix: {fix}")
+        self.exit_code = exit_code
+
+
+def preflight_spec(plan: Plan) -> dict[str, Any]:
+    """What the pre-flight job checks for a plan: its device, folders and one run of every step kind.
+    It is the job's params, so a change of data_root or of the plan's kinds redoes the pre-flight."""
+    kinds = []
+    for key, (kind, run) in step_kinds(plan).items():
+        spec = run.run_spec_dict()
+        for path_key in ("teacher", "init_from", "hyperparameters_from"):  # checked by their own jobs
+            spec.pop(path_key, None)
+        kinds.append({"key": key, "spec": spec, "teacher_model": kind.teacher_model,
+                      "stage2_epoch": run.method.get("warmup_epochs", 0) if run.init_from else 0})
+    return {"device": plan.config.device, "data_root": plan.config.data_root,
+            "results_dir": plan.config.results_dir, "output": str(calibration_path(plan)), "kinds": kinds}
+
+
+def run_preflight(spec: dict[str, Any], threads: int | None = None) -> dict[str, Any]:
+    """Every check of ``spec`` (see :func:`preflight_spec`); writes and returns the calibration.
+    Raises :class:`PreflightError` at the first failed check."""
+    torch = _import_torch()
+    if threads:
+        torch.set_num_threads(threads)
+    device = spec["device"]
+    report = {"version": CALIBRATION_VERSION, "python": sys.version.split()[0], "executable": sys.executable,
+              "host": platform.node(), "device": check_device(torch, device), "kinds": {}}
+    check_writable(Path(spec["results_dir"]))
+    datasets = {}
+    for kind in spec["kinds"]:
+        from ..runs.spec import RunSpec
+
+        run = RunSpec.from_dict(kind["spec"])
+        name = _dataset_identity(run)
+        if name not in datasets:
+            datasets[name] = check_dataset(run, spec["data_root"]).to(device)
+        report["kinds"][kind["key"]] = measure_kind(torch, run, datasets[name], kind, device)
+    from ..io import atomic_write_json
+
+    atomic_write_json(spec["output"], report)
+    return report
+
+
+def _import_torch():
+    try:
+        import torch
+    except Exception as error:  # a missing, CPU-only or broken wheel raises many types
+        raise PreflightError(f"torch does not import ({type(error).__name__}: {error})", sys.executable,
+                             "install the project's pinned torch in the environment the jobs use (on shared "
+                             "storage, visible from the compute nodes)", EXIT_DEVICE_ERROR) from None
+    return torch
+
+
+def check_device(torch, device: str) -> dict[str, Any]:
+    """The device's facts for the report; a CUDA device that cannot run this wheel is a PreflightError."""
+    facts: dict[str, Any] = {"device": device, "torch": torch.__version__, "cuda_build": torch.version.cuda}
+    if not device.startswith("cuda"):
+        return facts
+    where = f"host {platform.node()}, torch {torch.__version__} built for CUDA {torch.version.cuda}"
+    if not torch.cuda.is_available():
+        raise PreflightError(f"device {device} is not available (torch.cuda.is_available() is False)", where,
+                             "run on a GPU node with a GPU requested (cluster.gpus_per_run), a CUDA build of torch "
+                             "and a driver at least as new as its CUDA", EXIT_DEVICE_ERROR)
+    index = torch.device(device).index or 0
+    if index >= torch.cuda.device_count():
+        raise PreflightError(f"device {device} does not exist ({torch.cuda.device_count()} visible)", where,
+                             "use device: cuda (SLURM sets CUDA_VISIBLE_DEVICES to the allocated GPUs)",
+                             EXIT_DEVICE_ERROR)
+    capability = torch.cuda.get_device_capability(index)
+    facts.update(name=torch.cuda.get_device_name(index), capability=f"{capability[0]}.{capability[1]}",
+                 driver=_driver_version(torch), cudnn=torch.backends.cudnn.version(),
+                 arch_list=torch.cuda.get_arch_list())
+    if not _wheel_runs_on(facts["arch_list"], capability):
+        raise PreflightError(f"this torch wheel has no kernels for {facts['name']} (compute capability "
+                             f"{facts['capability']}; built for {', '.join(facts['arch_list'])})", where,
+                             "install a torch wheel built for this GPU generation", EXIT_DEVICE_ERROR)
+    return facts
+
+
+def _wheel_runs_on(arch_list: list[str], capability: tuple[int, int]) -> bool:
+    """Whether a wheel built for ``arch_list`` (``sm_80``, ``compute_90``...) has kernels for a device:
+    an exact build, or one of the same major generation and a lower minor (binary compatible)."""
+    built = [int(a.split("_")[-1]) for a in arch_list if a.split("_")[-1].isdigit()]
+    major, minor = capability
+    return not built or any(b // 10 == major and b % 10 <= minor for b in built)
+
+
+def _driver_version(torch) -> str | None:
+    try:
+        version = torch._C._cuda_getDriverVersion()  # e.g. 12040 for 12.4
+        return f"{version // 1000}.{version % 1000 // 10}"
+    except Exception:  # a private API: the report just lacks it
+        return None
+
+
+def check_writable(results_dir: Path) -> None:
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=results_dir, prefix=".preflight-"):
+            pass
+    except OSError as error:
+        raise PreflightError(f"results_dir is not writable ({error.strerror})", str(results_dir.resolve()),
+                             "point results_dir at shared storage the compute nodes can write", EXIT_INPUT_ERROR
+                             ) from None
+
+
+def _dataset_identity(run) -> str:
+    d = run.dataset
+    return repr((d.name, d.root, d.val_fraction, d.test_fraction, d.image_size, d.augment, d.split_seed, d.split))
+
+
+def check_dataset(run, data_root: str):
+    """The run's dataset, read by the loader the runs use; unreadable data is a PreflightError naming
+    data_root and the command that fixes it."""
+    from ..data import DatasetError, dataset_source
+    from ..runs.loading import load_run_dataset
+
+    run = replace(run, dataset=replace(run.dataset, root=str(data_root)))  # a job option, not in the record
+    name, root = run.dataset.name, Path(run.dataset.root)
+    source = dataset_source(name)
+    try:
+        return load_run_dataset(run)
+    except (DatasetError, OSError, ValueError) as error:
+        if not root.exists() and source.files:  # a dataset read from files under data_root
+            what = f"data_root {root} does not exist, so dataset {name} cannot be read"
+        else:
+            what = f"dataset {name} is not readable under data_root {root} ({' '.join(str(error).split())[:300]})"
+        raise PreflightError(what, f"host {platform.node()}", source.fix(root), EXIT_DATA_ERROR) from None
+
+
+@contextmanager
+def _sync_errors(torch, device: str):
+    """On CUDA, any host-device synchronisation inside the block raises (the step must have none)."""
+    if not device.startswith("cuda"):
+        yield
+        return
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        yield
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+def measure_kind(torch, run, data, kind: dict[str, Any], device: str) -> dict[str, Any]:
+    """One checked training step of a step kind, then TIMED_STEPS timed ones and an evaluation pass."""
+    from ..models.evaluate import accuracy
+    from ..train.loop import batch_bounds
+
+    step = _step_runner(torch, run, data, kind, device)
+    try:
+        with _sync_errors(torch, device):
+            step()
+        times = []
+        for _ in range(TIMED_STEPS):
+            _synchronize(torch, device)
+            start = time.perf_counter()
+            step()
+            _synchronize(torch, device)
+            times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        model = step.model
+        accuracy(model, data.val, run.eval_batch_size, run.performance)
+        accuracy(model, data.test, run.eval_batch_size, run.performance)
+        eval_seconds = time.perf_counter() - start
+    except PreflightError:
+        raise
+    except Exception as error:  # a CUDA, driver or method error: one line, not a traceback
+        raise _step_error(torch, kind["key"], device, error) from None
+    step_seconds = sorted(times)[len(times) // 2]
+    batches = len(batch_bounds(len(data.train), run.budget.batch_size))
+    return {"step_seconds": step_seconds, "eval_seconds": eval_seconds, "batches_per_epoch": batches,
+            "epoch_seconds": batches * step_seconds + eval_seconds}
+
+
+def _step_error(torch, key: str, device: str, error: Exception) -> PreflightError:
+    text = " ".join(str(error).split())[:300]
+    cuda = "CUDA" in text or "cuda" in text or "cudnn" in text.lower()
+    if "synchroniz" in text:
+        return PreflightError(f"one training step of {key} synchronises the host with the device ({text})", device,
+                              "a host sync in the training step is a bug: report it with this line",
+                              EXIT_TRAINING_ERROR)
+    where = f"{device}, torch {torch.__version__}, CUDA {torch.version.cuda}"
+    fix = ("check the node's driver against the wheel's CUDA (nvidia-smi) and run bench/gpu_check.py there"
+           if cuda else "run this step kind alone: python bench/gpu_check.py --quick (it names the failing step)")
+    return PreflightError(f"one training step of {key} failed ({type(error).__name__}: {text})", where, fix,
+                          EXIT_DEVICE_ERROR if cuda else EXIT_TRAINING_ERROR)
+
+
+def _synchronize(torch, device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _step_runner(torch, run, data, kind: dict[str, Any], device: str):
+    """A callable doing one training step of the kind on a fixed batch, as the training loop does it
+    (the loop's own train_step; the one place that builds a step outside the loop)."""
+    from ..data import augment_batch
+    from ..methods import build_method
+    from ..models import build_model
+    from ..train.loop import _apply_performance, train_step
+    from ..train.sgd import SGD
+
+    torch.manual_seed(run.seed)
+    method = build_method(run.method["name"], **run.method_hyperparameters())
+    model = build_model(run.model, data.num_classes, data.input_shape, **method.model_options())
+    teacher = None
+    if kind["teacher_model"]:
+        teacher = build_model(kind["teacher_model"], data.num_classes, data.input_shape).eval()
+    aux = method.setup(model, teacher, data.input_shape)
+    for network in filter(None, (model, teacher)):
+        network.to(device)
+    _apply_performance(run, model, teacher, method)
+    params = list(model.parameters()) + (list(aux.to(device).parameters()) if aux is not None else [])
+    b = run.budget
+    optimizer = SGD(params, lr=b.lr, momentum=b.momentum, weight_decay=b.weight_decay)
+    generator = torch.Generator().manual_seed(run.seed)
+    size = min(b.batch_size, len(data.train))
+    x_all, y = data.train.x[:size], data.train.y[:size]
+    model.train()
+
+    def step():
+        x = augment_batch(x_all, data.augment, generator, fill=data.pad_fill)
+        train_step(method, model, optimizer, x, y, kind["stage2_epoch"], data.num_classes, generator, teacher,
+                   performance=run.performance)
+
+    step.model = model
+    return step

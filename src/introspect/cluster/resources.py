@@ -1,0 +1,141 @@
+"""What a plan costs and what its jobs ask SLURM for: per-run GPU seconds, the time limit of each job,
+the GPU request of each kind of job, and the plan's summary (runs per kind, table and sweep; epochs;
+GPU-hours), all from config ``cluster`` and, once the pre-flight job has measured them, from the
+measured step costs (:mod:`introspect.cluster.calibration`)."""
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+from typing import Any
+
+from ..config.model import Config
+from ..plan.build import Plan
+from ..runs.record import RUN_KINDS, RunRecord
+from .calibration import Calibration, calibration_path, read_calibration, step_kind
+
+# What snakemake-executor-plugin-slurm 2.8.0 accepts as a GPU model (utils.set_gres_string): checked at
+# plan time so a hyphenated name fails before any job is queued, not at the first submission.
+PLUGIN_GPU_MODEL = re.compile(r"^[a-zA-Z0-9_\.]+$")
+
+
+def run_epochs(run: RunRecord) -> int:
+    """Epochs a run trains itself (a Stage-2 run starts after its warm-up's epochs)."""
+    end = run.stop_epoch or run.spec["budget"]["epochs"]
+    start = run.method.get("warmup_epochs", 0) if run.init_from else 0
+    return end - start
+
+
+def hand_epoch_seconds(plan: Plan, run: RunRecord) -> float:
+    """The hand constants: per-model epoch seconds times the method's and the explainer's cost factors."""
+    cluster = plan.config.cluster
+    per_epoch = cluster.epoch_seconds.get(run.model, cluster.epoch_seconds.get("default", 30))
+    factor = cluster.explainer_cost.get(run.method.get("explainer"), 1.0)
+    return per_epoch * factor * cluster.method_cost.get(run.method["name"], 1.0)
+
+
+@lru_cache(maxsize=8)
+def _calibration_at(path: str, mtime_ns: int) -> Calibration | None:
+    return read_calibration(path)
+
+
+def plan_calibration(plan: Plan) -> Calibration | None:
+    """The pre-flight's measurements for this plan's device, or None before the first pre-flight."""
+    path = calibration_path(plan)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _calibration_at(str(path), mtime)
+
+
+def run_seconds(plan: Plan, run_id: str, calibration: Calibration | None = None) -> float:
+    """Estimated device seconds of a run: measured epoch seconds of its step kind when the pre-flight
+    measured them, the hand constants otherwise."""
+    run = plan.runs[run_id]
+    measured = calibration.seconds_per_epoch(step_kind(plan, run).key) if calibration else None
+    return run_epochs(run) * (measured if measured is not None else hand_epoch_seconds(plan, run))
+
+
+def runtime_minutes(plan: Plan, run_id: str) -> int:
+    """The SLURM time limit to request: the estimate times a safety margin, never below a floor. Runs
+    packed k to a GPU share it, so each may run up to k times slower."""
+    cluster = plan.config.cluster
+    seconds = run_seconds(plan, run_id, plan_calibration(plan)) * cluster.runs_per_gpu
+    return max(cluster.min_runtime_minutes, int(math.ceil(seconds * cluster.runtime_margin / 60)))
+
+
+def gpu_request(config: Config) -> dict[str, Any]:
+    """The SLURM resources of a job that runs models: ``gpu``/``gpu_model`` (the plugin's ``--gpus``)
+    or ``gres`` (``--gres=gpu[:model]:N``, or ``shard:N``). Packed runs (``runs_per_gpu`` > 1) ask
+    through ``gres``: Snakemake sums a group's integer resources (k runs would ask k GPUs) but takes a
+    string resource once, so k runs of one group job ask one GPU."""
+    cluster = config.cluster
+    gpus, model = gpus_per_run(config), cluster.gpu_model or ""
+    if cluster.gpu_shards_per_run:
+        return {"gpu": 0, "gpu_model": "", "gres": f"shard:{cluster.gpu_shards_per_run}"}
+    if gpus == 0:
+        return {"gpu": 0, "gpu_model": "", "gres": ""}
+    if cluster.gpu_request == "gres" or cluster.runs_per_gpu > 1:
+        return {"gpu": 0, "gpu_model": "", "gres": ":".join(filter(None, ["gpu", model, str(gpus)]))}
+    return {"gpu": gpus, "gpu_model": model, "gres": ""}
+
+
+def gpus_per_run(config: Config) -> int:
+    """``cluster.gpus_per_run``, or by default one GPU where the config trains on CUDA (or asks for the
+    fake GPUs of a test cluster) and none on the CPU."""
+    cluster = config.cluster
+    if cluster.gpus_per_run is not None:
+        return cluster.gpus_per_run
+    return int(config.device.startswith("cuda") or cluster.fake_gpus)
+
+
+def partitions(config: Config) -> tuple[str, str]:
+    """(partition of jobs that run models, partition of CPU-only jobs); '' leaves it to SBATCH_PARTITION."""
+    cluster = config.cluster
+    return cluster.gpu_partition or "", cluster.cpu_partition or ""
+
+
+def cluster_problems(config: Config) -> list[str]:
+    """What the plan refuses about the cluster requests, each naming its key."""
+    cluster, problems = config.cluster, []
+    model = cluster.gpu_model
+    if model and not PLUGIN_GPU_MODEL.match(model):
+        problems.append(f"cluster.gpu_model: {model!r} is refused by the SLURM plugin (letters, digits, '_' and "
+                        "'.' only); use the name your site's gres.conf gives, e.g. a100 or h100_80gb")
+    on_cpu = not config.device.startswith("cuda")
+    asked = {"gpus_per_run": cluster.gpus_per_run or 0, "gpu_shards_per_run": cluster.gpu_shards_per_run,
+             "runs_per_gpu": cluster.runs_per_gpu - 1}
+    if on_cpu and not cluster.fake_gpus:
+        for key, value in asked.items():
+            if value:
+                problems.append(f"cluster.{key}: asks for a GPU but device is {config.device!r}, so the runs "
+                                "would train on the CPU of a GPU node; set device: cuda (config/paper.yaml does)")
+    if cluster.gpu_shards_per_run and cluster.runs_per_gpu > 1:
+        problems.append("cluster.runs_per_gpu: packing and gpu_shards_per_run are two ways of sharing a GPU; "
+                        "use one of them")
+    return problems
+
+
+def summary(plan: Plan) -> dict[str, Any]:
+    per_table = {name: len(t.run_ids()) for name, t in plan.tables.items()}
+    per_table.update({name: len(f.run_ids()) for name, f in plan.figures.items()})
+    per_table.update({name: len(a.run_ids()) for name, a in plan.analyses.items()})
+    kinds = {kind: len(plan.ids(kind)) for kind in RUN_KINDS}
+    sweep_runs = {r for sel in plan.selections.values() for r in sel.run_ids()}
+    calibration = plan_calibration(plan)
+    limits = sorted(runtime_minutes(plan, r) for r in plan.runs)
+    return {"runs": len(plan.runs), "by_kind": kinds, "runs_per_table": per_table,
+            "epochs": sum(run_epochs(run) for run in plan.runs.values()),
+            "sweep_runs": len(sweep_runs), "selections": len(plan.selections),
+            "gpu_hours": sum(run_seconds(plan, r, calibration) for r in plan.runs) / 3600,
+            "calibration": str(calibration.path) if calibration else None,
+            "uncalibrated_kinds": _uncalibrated(plan, calibration),
+            "time_limits_minutes": {"min": limits[0], "median": limits[len(limits) // 2], "max": limits[-1]}
+            if limits else {}}
+
+
+def _uncalibrated(plan: Plan, calibration: Calibration | None) -> list[str]:
+    if calibration is None:
+        return []
+    return sorted({step_kind(plan, run).key for run in plan.runs.values()} - set(calibration.epoch_seconds))

@@ -1,0 +1,274 @@
+"""The config as a typed model, and reading a config file.
+
+:func:`load_config` reads the YAML with limits (:mod:`introspect.config.yaml_input`) and never evaluates it;
+:func:`introspect.config.validate.validate_config` checks it once (the schema with its defaults, the
+cross-references, the hyper-parameter ranges and the combinations a job would refuse: every problem at
+once, each with its key path) and builds these frozen dataclasses (:mod:`introspect.config.build`).
+Planning reads only these.
+
+Defaults are written once, in the schema (``introspect/config/schemas/config.schema.yaml``, package data);
+the dataclasses below repeat none of them.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from ..errors import InputError
+from .yaml_input import YamlInputError, read_yaml_file
+
+Direction = Literal["greater", "equivalent"]
+DIRECTIONS: tuple[str, ...] = get_args(Direction)
+SweepUse = Literal["validation", "paper"]  # sweep and select on the validation split, or the configured values
+SWEEP_USES: tuple[str, ...] = get_args(SweepUse)
+# YTE templating (Snakemake's): a config with these keys asks to be evaluated as code; we never do.
+TEMPLATE_KEYS = ("__use_yte__", "__definitions__")
+
+
+class ConfigError(InputError):
+    """A config value is wrong; the message names the key (every problem found, one per line)."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    key: str
+    source: str
+    val_fraction: float
+    test_fraction: float
+    split_seed: int
+    loader: str
+    loader_workers: int
+    image_size: int | None  # None: the run spec's default (not part of run records unless given)
+    augment: str | None
+    split: str | None  # None: "fixed"
+
+    @property
+    def per_seed(self) -> bool:
+        return self.split == "per_seed"
+
+
+@dataclass(frozen=True)
+class Budget:
+    key: str
+    epochs: int
+    batch_size: int
+    lr: float
+    lr_milestones: tuple[float, ...]
+    lr_gamma: float
+    momentum: float
+    weight_decay: float
+
+    def spec(self) -> dict[str, Any]:
+        """The budget as a run spec holds it."""
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
+                "lr_milestones": list(self.lr_milestones), "lr_gamma": self.lr_gamma, "momentum": self.momentum,
+                "weight_decay": self.weight_decay}
+
+
+@dataclass(frozen=True)
+class MethodVariant:
+    label: str  # display text, e.g. "LE(Grad-CAM)"
+    method: str  # registered method name
+    hyperparameters: Mapping[str, Any]  # as configured (warmup_fraction not yet turned into epochs)
+    sweep: Mapping[str, tuple[Any, ...]]
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> MethodVariant:
+        return MethodVariant(self.label, self.method, {**self.hyperparameters, **overrides}, self.sweep)
+
+
+@dataclass(frozen=True)
+class Teacher:
+    name: str
+    model: str
+    budget: str
+    method: str  # a method label
+    shared: bool
+    seed_shift: int
+    teacher: str | None  # its own teacher (TAKD assistants)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A model group of a table or figure (or an explanation panel), with its dataset resolved."""
+
+    label: str
+    model: str
+    budget: str
+    dataset: str  # the group's own, else its table's or figure's
+    paper_dataset: str | None  # likewise
+    teacher: str | None
+    teacher_overrides: Mapping[str, str]
+    exclude: tuple[str, ...]
+    method_overrides: Mapping[str, Mapping[str, Any]]
+    method: str | None = None  # panels: the method label of the run shown
+    explainer: str | None = None  # panels
+
+    def teacher_of(self, label: str) -> str | None:
+        return self.teacher_overrides.get(label, self.teacher)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    title: str
+    dataset: str
+    paper_table: int | None
+    paper_dataset: str | None
+    metric: str
+    layout: str
+    methods: tuple[str, ...]
+    compare_to: tuple[str, ...]
+    other_implementations: bool
+    baseline: str  # the method label the sanity flags compare teachers and collapses with
+    groups: tuple[Group, ...]
+    source: Mapping[str, Any] = field(compare=False, repr=False)  # the section as validated, for the specs
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    kind: str
+    title: str
+    dataset: str
+    images: int
+    paper_figure: int | None
+    note: str | None
+    paper_dataset: str | None
+    panels: tuple[Group, ...]
+    groups: tuple[Group, ...]
+    methods: tuple[str, ...]
+    source: Mapping[str, Any] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    name: str
+    title: str
+    tables: tuple[str, ...]
+    methods: tuple[str, ...] | None  # None: every method of its tables
+    fractions: tuple[float, ...]
+    images: int
+    figure_table: str  # resolved: the first table unless given
+    source: Mapping[str, Any] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Claim:
+    name: str
+    table: str
+    group: str
+    a: str
+    b: str
+    direction: Direction
+    margin: float | None
+    family: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Sweeps:
+    use: SweepUse
+    seeds: tuple[int, ...]
+    metric: str
+
+
+@dataclass(frozen=True)
+class Performance:
+    channels_last: bool
+    amp: str
+    compile: str | None
+
+    def spec(self) -> dict[str, Any]:
+        return {"channels_last": self.channels_last, "amp": self.amp, "compile": self.compile}
+
+
+@dataclass(frozen=True)
+class Cluster:
+    gpus_per_run: int | None  # None: 1 with device cuda, 0 on the CPU (introspect.cluster.resources.gpus_per_run)
+    gpu_request: str  # "gpus" (--gpus) or "gres" (--gres=gpu[:model]:N)
+    runs_per_gpu: int  # k > 1: k training runs packed into one SLURM job asking for one GPU
+    gpu_partition: str | None
+    cpu_partition: str | None
+    fake_gpus: bool  # test clusters only: GPU requests while training on the CPU
+    gpu_shards_per_run: int
+    gpu_model: str | None
+    mem_mb_per_run: int
+    epoch_seconds: Mapping[str, float]
+    explainer_cost: Mapping[str, float]
+    method_cost: Mapping[str, float]
+    runtime_margin: float
+    min_runtime_minutes: int
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    results_dir: str
+    data_root: str
+    reported_results: str
+    seeds: tuple[int, ...]
+    threads_per_run: int
+    device: str
+    eval_batch_size: int
+    table_metric: str
+    allow_missing_seeds: bool
+    local_worker: bool
+    fail_runs: Mapping[str, int]
+    performance: Performance
+    sweeps: Sweeps
+    cluster: Cluster
+    datasets: Mapping[str, Dataset]
+    budgets: Mapping[str, Budget]
+    methods: Mapping[str, MethodVariant]
+    teachers: Mapping[str, Teacher]
+    tables: Mapping[str, Table]
+    figures: Mapping[str, Figure]
+    analyses: Mapping[str, Analysis]
+    claims: tuple[Claim, ...]  # the catalogue's that apply (claim_settings.catalogue), then the config's own
+    claim_settings: Mapping[str, Any]  # how claims are judged and planned (introspect.plan.views.ClaimSettings)
+    # seeds beyond `seeds` for single cells: view -> group label -> method label -> seeds (claims_next.yaml)
+    extra_seeds: Mapping[str, Mapping[str, Mapping[str, tuple[int, ...]]]]
+    document: Mapping[str, Any] = field(compare=False, repr=False)  # as validated, defaults filled (JSON)
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A config file's data (not yet validated). Never evaluates anything: a YTE-templated config
+    is refused."""
+    try:
+        config = read_yaml_file(path)
+    except YamlInputError as error:
+        raise ConfigError(str(error)) from None
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"it must hold a mapping of config keys, not a {type(config).__name__}")
+    refuse_templates(config)
+    if overrides:
+        config = _deep_merge(config, overrides)
+    return config
+
+
+def refuse_templates(config: dict[str, Any]) -> None:
+    templated = [key for key in TEMPLATE_KEYS if key in config]
+    if templated:
+        raise ConfigError(f"{templated[0]}: a YTE template (Snakemake would evaluate its expressions as Python); "
+                          "a config is data: write the values out")
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def reject(problems: list[str], limit: int = 50) -> None:
+    """One ConfigError listing the problems found (up to ``limit``), each naming its key."""
+    if problems:
+        more = [f"  ... and {len(problems) - limit} more"] if len(problems) > limit else []
+        raise ConfigError("invalid config:\n" + "\n".join([f"  {p}" for p in problems[:limit]] + more))

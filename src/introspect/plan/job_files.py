@@ -1,0 +1,154 @@
+"""Spec and record files: the plan writes each job's spec (or run record) as JSON under ``results_dir``,
+only when its content changes, and the job's command reads it back (``--spec FILE``, ``--record FILE``).
+
+A file, not the command line: a config's claims spec grows with its claims, and Linux caps one
+argument at 128 KiB. The rule names the file as an input (``ancient``: its time stamp is no trigger)
+and keeps :func:`digest` of its content as a param, so Snakemake reruns exactly the jobs whose
+definition changed. Reading checks every key, type and id that becomes a path: a spec file is data,
+possibly tampered with, and every problem is one :class:`~introspect.errors.InputError` naming the file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import InputError
+from ..io import atomic_write_text
+from ..runs.paths import check_id
+from ..runs.record import DEFAULT_CONFIG_NAME, ResultsLayout, RunRecord
+from ..runs.typed import decode, encode
+from .views import AnalysisSpec, ClaimsSpec, FigureSpec, Spec, TableSpec
+
+
+def spec_text(spec: Any) -> str:
+    """A spec or run record as the canonical JSON text of its file."""
+    data = spec.to_dict() if isinstance(spec, RunRecord) else encode(spec)
+    return json.dumps(data, sort_keys=True, indent=1, allow_nan=False) + "\n"
+
+
+def digest(data: Any) -> str:
+    """A short digest of JSON-able data (a spec file's text, a record's identity): the params trigger."""
+    text = data if isinstance(data, str) else json.dumps(data, sort_keys=True, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def write_if_changed(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically unless it already holds exactly that (no time stamp moves)."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return path
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write_text(path, text)
+    return path
+
+
+def from_data(cls: type[Spec], data: Any) -> Spec:
+    """A spec from JSON data, its keys, types and path ids checked (an :class:`InputError` otherwise): every
+    id lexically, and every file the command writes or run directory it reads on its resolved path."""
+    spec = decode(cls, data, "")
+    layout = ResultsLayout(spec.results_dir, getattr(spec, "config_name", DEFAULT_CONFIG_NAME))  # the root's check
+    for at, value in spec.paths():
+        check_id(at, value)
+    for path in _written_files(spec, layout):
+        layout.inside(path, "output")
+    for run_id in spec.run_ids():
+        layout.inside(layout.run(run_id).directory, "run")
+    return spec
+
+
+def _written_files(spec: Any, layout: ResultsLayout) -> list[Path]:
+    if isinstance(spec, TableSpec):
+        return layout.table_files(spec.name)
+    if isinstance(spec, FigureSpec):
+        return layout.figure_files(spec.name)
+    if isinstance(spec, AnalysisSpec):
+        return layout.analysis_files(spec.name)
+    if isinstance(spec, ClaimsSpec):
+        return layout.claims_files()
+    return [layout.selection(spec.selection_id)]
+
+
+def read_spec(cls: type[Spec], path: str | Path) -> Spec:
+    """A spec file handed to a command."""
+    return _prefixed(path, lambda: from_data(cls, _read_json(path, "spec")))
+
+
+def read_record(path: str | Path) -> RunRecord:
+    """A run record file handed to ``introspect train --record``, its ids checked on the resolved paths."""
+    def load() -> RunRecord:
+        record = RunRecord.from_dict(_read_json(path, "run record"))
+        record.check_paths()
+        return record
+
+    return _prefixed(path, load)
+
+
+def read_json_file(path: str | Path, what: str) -> Any:
+    """JSON data from a file handed to a command (one-line InputError naming it)."""
+    return _prefixed(path, lambda: _read_json(path, what))
+
+
+def _read_json(path: str | Path, what: str) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"no such {what} file (the workflow writes it when it plans the job: run the same "
+                         "snakemake command again)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"cannot read the {what} file ({error})") from None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise InputError(f"not valid JSON ({error})") from None
+
+
+def _prefixed(path: str | Path, load):
+    try:
+        return load()
+    except InputError as error:
+        raise type(error)(f"{path}: {error}") from None
+
+
+# ---------------------------------------------------------------- the plan's files (the workflow's inputs)
+
+class PlannedJobs(Protocol):
+    """What these functions need of an :class:`introspect.plan.build.Plan` (named here, not imported: the planner
+    imports this module)."""
+
+    config: dict[str, Any]
+    runs: dict[str, RunRecord]
+
+    @property
+    def layout(self) -> ResultsLayout: ...
+
+    def spec(self, kind: str, name: str) -> Any: ...
+
+
+def spec_file(plan: PlannedJobs, kind: str, name: str) -> Path:
+    """A job's spec file under results_dir, written now if its content changed (the job's input)."""
+    path = plan.layout.spec_file(kind, None if kind == "claims" else name)
+    return write_if_changed(path, spec_text(plan.spec(kind, name)))
+
+
+def spec_digest(plan: PlannedJobs, kind: str, name: str) -> str:
+    return digest(spec_text(plan.spec(kind, name)))
+
+
+def config_file(plan: PlannedJobs) -> Path:
+    """The validated config as JSON in its views' folder (``introspect plan --config`` reads it)."""
+    text = json.dumps(plan.config.document, sort_keys=True, indent=1, allow_nan=False) + "\n"
+    return write_if_changed(plan.layout.spec_file("config"), text)
+
+
+def record_file(plan: PlannedJobs, run_id: str) -> Path:
+    """The run's record.json in its run directory, written now if its content changed."""
+    run = plan.runs[run_id]
+    return write_if_changed(run.files.record, spec_text(run))
+
+
+def record_digest(plan: PlannedJobs, run_id: str) -> str:
+    """The digest of what the run trains (not where its data or results live): its params trigger."""
+    return digest(plan.runs[run_id].identity())
