@@ -342,7 +342,10 @@ def test_a_new_dataset_is_one_module_and_a_config_entry(tmp_path):
     [record] = build_plan(config).runs.values()
     metrics = train(record.run_spec(), record.files.directory)
     assert metrics["n_test"] == 240  # 20% of 4 x 300 images, drawn for seed 0
-    assert metrics["test_acc_final"] > 50  # four classes: chance is 25%
+    # Four classes: chance is 25%, with a standard error of 2.8 pp on 240 images, so 35% is more than three
+    # standard errors above it. Three epochs of a chaotic optimiser land anywhere in 45-60% depending on the
+    # CPU's kernel set; the test asks that it learned, not how well.
+    assert metrics["test_acc_final"] > 35
 
 
 def test_download_offers_the_datasets_that_declare_it(capsys):
