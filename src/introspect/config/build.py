@@ -33,7 +33,7 @@ def build_model(doc: dict[str, Any], claims: list[dict[str, Any]]) -> Config:
         sweeps=Sweeps(doc["sweeps"]["use"], tuple(doc["sweeps"]["seeds"]), doc["sweeps"]["metric"]),
         cluster=Cluster(**doc["cluster"]),
         datasets={key: _dataset(key, d) for key, d in doc["datasets"].items()},
-        budgets={key: _budget(key, b) for key, b in doc["budgets"].items()},
+        budgets={key: Budget.from_dict(b) for key, b in doc["budgets"].items()},
         methods={label: method_variant(label, v) for label, v in doc["methods"].items()},
         teachers={name: Teacher(name, t["model"], t["budget"], t["method"], t["shared"], t["seed_shift"],
                                 t.get("teacher")) for name, t in doc["teachers"].items()},
@@ -75,11 +75,6 @@ def _group(g: dict[str, Any], container: dict[str, Any]) -> Group:
 def _dataset(key: str, d: dict[str, Any]) -> Dataset:
     return Dataset(key, d["source"], d["val_fraction"], d["test_fraction"], d["split_seed"], d["loader"],
                    d["loader_workers"], d.get("image_size"), d.get("augment"), d.get("split"))
-
-
-def _budget(key: str, b: dict[str, Any]) -> Budget:
-    return Budget(key, b["epochs"], b["batch_size"], b["lr"], tuple(b["lr_milestones"]), b["lr_gamma"],
-                  b["momentum"], b["weight_decay"])
 
 
 def _table(name: str, t: dict[str, Any]) -> Table:

@@ -6,8 +6,10 @@ cross-references, the hyper-parameter ranges and the combinations a job would re
 once, each with its key path) and builds these frozen dataclasses (:mod:`introspect.config.build`).
 Planning reads only these.
 
-Defaults are written once, in the schema (``introspect/config/schemas/config.schema.yaml``, package data);
-the dataclasses below repeat none of them.
+Defaults are written once: in the schema (``introspect/config/schemas/config.schema.yaml``, package data), or,
+for the types a run spec shares with the config (:class:`~introspect.runs.spec.Budget`,
+:class:`~introspect.runs.spec.Performance`), on the type, from which the schema gets them
+(:func:`introspect.config.validate.load_schema`). The dataclasses below repeat none of them.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from ..errors import InputError
+from ..runs.spec import Budget, Performance
 from .yaml_input import YamlInputError, read_yaml_file
 
 Direction = Literal["greater", "equivalent"]
@@ -47,24 +50,6 @@ class Dataset:
     @property
     def per_seed(self) -> bool:
         return self.split == "per_seed"
-
-
-@dataclass(frozen=True)
-class Budget:
-    key: str
-    epochs: int
-    batch_size: int
-    lr: float
-    lr_milestones: tuple[float, ...]
-    lr_gamma: float
-    momentum: float
-    weight_decay: float
-
-    def spec(self) -> dict[str, Any]:
-        """The budget as a run spec holds it."""
-        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
-                "lr_milestones": list(self.lr_milestones), "lr_gamma": self.lr_gamma, "momentum": self.momentum,
-                "weight_decay": self.weight_decay}
 
 
 @dataclass(frozen=True)
@@ -172,16 +157,6 @@ class Sweeps:
     use: SweepUse
     seeds: tuple[int, ...]
     metric: str
-
-
-@dataclass(frozen=True)
-class Performance:
-    channels_last: bool
-    amp: str
-    compile: str | None
-
-    def spec(self) -> dict[str, Any]:
-        return {"channels_last": self.channels_last, "amp": self.amp, "compile": self.compile}
 
 
 @dataclass(frozen=True)

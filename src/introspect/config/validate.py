@@ -19,6 +19,7 @@ outside ``results_dir``, hang the planner or start hours of jobs that fail at th
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import re
@@ -29,7 +30,8 @@ from typing import Any
 
 from ..errors import InputError
 from ..methods.hyperparameters import NAME_RULE, is_name, shown
-from ..runs.spec import AMP_MODES, LOADERS, SPLITS
+from ..runs.spec import AMP_MODES, LOADERS, SPLITS, Budget, Performance
+from ..runs.typed import encode
 from .model import DIRECTIONS, SWEEP_USES, TEMPLATE_KEYS, Config, reject
 from .registry_facts import Catalog
 from .schemas import schema_path
@@ -135,7 +137,18 @@ def load_schema(catalog: Catalog) -> dict[str, Any]:
     panel["explainer"]["enum"] = list(catalog.explainers)
     props["claims"]["items"]["properties"]["direction"]["enum"] = list(DIRECTIONS)
     props["sweeps"]["properties"]["use"]["enum"] = list(SWEEP_USES)
+    type_defaults(props["budgets"]["additionalProperties"], Budget)
+    type_defaults(props["performance"], Performance)
     return schema
+
+
+def type_defaults(section: dict[str, Any], cls: type) -> None:
+    """The defaults of ``cls`` (a run spec's type the config shares) as ``section``'s schema defaults: written
+    once, on the type."""
+    for f in dataclasses.fields(cls):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if default is not dataclasses.MISSING:
+            section["properties"][f.name]["default"] = encode(default)
 
 
 def expanded_claims(document: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:

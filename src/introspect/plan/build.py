@@ -22,6 +22,7 @@ from ..config.registry_facts import registry_catalog
 from ..config.validate import validate_config
 from ..errors import InputError
 from ..runs.record import RUN_KINDS, ResultsLayout, RunOptions, RunRecord, label_slug, make_run_id, method_slug
+from ..runs.typed import encode
 from .outputs import output_problems
 from .views import (
     AnalysisSpec,
@@ -141,7 +142,7 @@ def _table(builder: _Builder, table: Table) -> TableSpec:
     sweeps = config.sweeps
     notes = TableNotes(
         ", ".join(dict.fromkeys(g.dataset for g in groups)), list(config.seeds),
-        [_settings(name, config.budgets[name].spec()) for name in dict.fromkeys(g.budget for g in groups)],
+        [_settings(name, config.budgets[name].to_dict()) for name in dict.fromkeys(g.budget for g in groups)],
         [_settings(m, _shown_variant(config.methods[m], sweeps.use)) for m in table.methods],
         SweepSettings(sweeps.use, sweeps.metric, list(sweeps.seeds)))
     return TableSpec(table.name, table.title, list(table.methods), groups, cells, config.results_dir, config.name,
@@ -333,8 +334,8 @@ def _base_spec(config: Config, dataset_key: str, budget_key: str) -> dict[str, A
                "split_seed": d.split_seed, "loader": d.loader, "loader_workers": d.loader_workers}
     dataset.update({k: v for k, v in (("image_size", d.image_size), ("augment", d.augment), ("split", d.split))
                     if v is not None})
-    return {"dataset": dataset, "budget": config.budgets[budget_key].spec(),
-            "performance": config.performance.spec()}
+    return {"dataset": dataset, "budget": config.budgets[budget_key].to_dict(),
+            "performance": encode(config.performance)}
 
 
 def warmup_summary(config: Config) -> list[str]:

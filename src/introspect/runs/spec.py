@@ -2,28 +2,42 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-# The allowed values of the run spec's choices, written once (the config schema gets its enums from here).
-SPLITS = ("fixed", "per_seed")
-LOADERS = ("device", "dataloader")
-AMP_MODES = ("none", "bf16")
+from .typed import encode
+
+# The closed sets of the run spec's choices, written once (the config schema gets its enums from here).
+Split = Literal["fixed", "per_seed"]
+Loader = Literal["device", "dataloader"]
+AmpMode = Literal["none", "bf16"]
+SPLITS: tuple[str, ...] = get_args(Split)
+LOADERS: tuple[str, ...] = get_args(Loader)
+AMP_MODES: tuple[str, ...] = get_args(AmpMode)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Budget:
-    """Optimiser and schedule. ``lr_milestones`` are fractions of ``epochs`` (the paper's 80 and 120
-    of 160 are 0.5 and 0.75), so a shorter run keeps the schedule's shape."""
+    """Optimiser and schedule, as the config's ``budgets`` section names them and a run spec holds them (one
+    type for both; the defaults here are the schema's too). ``lr_milestones`` are fractions of ``epochs``
+    (the paper's 80 and 120 of 160 are 0.5 and 0.75), so a shorter run keeps the schedule's shape."""
 
     epochs: int
     batch_size: int
     lr: float
-    lr_milestones: list[float] = field(default_factory=list)
+    lr_milestones: tuple[float, ...] = ()
     lr_gamma: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 1e-4
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Budget:
+        return cls(**{**data, "lr_milestones": tuple(data.get("lr_milestones", ()))})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The budget as JSON data (the run record's and the table notes' form)."""
+        return encode(self)
 
     def milestone_epochs(self) -> list[int]:
         return [int(round(m * self.epochs)) for m in self.lr_milestones]
@@ -59,16 +73,17 @@ class DatasetSpec:
         return run_seed if self.split == "per_seed" else None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Performance:
-    """How a run executes on its device. ``channels_last`` and ``compile`` change only speed (up to
+    """How a run executes on its device (the config's ``performance`` section and the run spec's; the
+    defaults here are the schema's too). ``channels_last`` and ``compile`` change only speed (up to
     floating-point summation order); ``amp="bf16"`` computes in bfloat16 under autocast, which changes
     rounding. ``channels_last`` is on by default: with it a CPU step of our CNNs and ResNets takes
     0.70-0.92x as long (oneDNN's NHWC convolutions; only CNN-10 on 9px digits is slower, 1.06-1.09x;
     bench/step_time.py --layouts), and GPU convolutions prefer the layout as well."""
 
     channels_last: bool = True
-    amp: str = "none"  # "none" or "bf16"
+    amp: AmpMode = "none"
     compile: str | None = None  # a torch.compile backend, e.g. "inductor"
 
     def __post_init__(self) -> None:
@@ -105,7 +120,7 @@ class RunSpec:
         if unknown:
             raise ValueError(f"run spec has unknown key(s): {', '.join(unknown)}")
         data["dataset"] = DatasetSpec(**data["dataset"])
-        data["budget"] = Budget(**data["budget"])
+        data["budget"] = Budget.from_dict(data["budget"])
         data["performance"] = Performance(**data.get("performance", {}))
         spec = cls(**data)
         if "name" not in spec.method:
@@ -115,7 +130,7 @@ class RunSpec:
         return spec
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return encode(self)
 
     def training_identity(self) -> dict[str, Any]:
         """What determines this run's numbers; a checkpoint must match it to resume. Without the options
