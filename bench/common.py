@@ -1,10 +1,20 @@
-"""Shared by the bench scripts (run as `python bench/<script>.py`, so this folder is on sys.path)."""
+"""Shared by the bench scripts (run as `python bench/<script>.py`, so this folder is on sys.path).
+
+Importing it pins the CPU kernels as every training process does (:mod:`introspect.kernels`), so the scripts
+import it before torch: they time and check the kernels the runs use."""
 from __future__ import annotations
 
 import csv
 import statistics
+import sys
 from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's package
+
+from introspect.kernels import pin_kernels  # noqa: E402
+
+pin_kernels()
 
 
 def write_rows(path: str | Path, rows: list[dict]) -> None:

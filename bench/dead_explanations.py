@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import argparse
 
+import common  # noqa: F401  (pins the CPU kernels before torch loads)
+
+# isort: split
 import torch
 import torch.nn.functional as F
 

@@ -15,6 +15,10 @@ import copy
 import time
 
 import numpy as np
+
+import common  # noqa: F401  (pins the CPU kernels before torch loads)
+
+# isort: split
 import torch
 import torch.nn.functional as F
 from PIL import Image

@@ -25,9 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from common import write_rows  # noqa: E402  (pins the CPU kernels before torch loads)
+
+# isort: split
 import torch  # noqa: E402
 
-from common import write_rows  # noqa: E402
 from introspect.cluster.preflight import PreflightError, _step_runner, _sync_errors, _synchronize  # noqa: E402
 from introspect.data import Dataset, Split  # noqa: E402
 from introspect.explain import EXPLAINERS  # noqa: E402

@@ -3,11 +3,17 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))
+
+from introspect.kernels import pin_kernels  # noqa: E402
+
+pin_kernels()  # the kernels every run uses (introspect.kernels), before torch loads; subprocesses inherit them
+
+import torch  # noqa: E402
+
 torch.set_num_threads(1)
 
 

@@ -28,11 +28,11 @@ def run_quick(script: str, tmp_path, *extra: str) -> tuple[subprocess.CompletedP
 
 def test_every_bench_script_is_covered():
     """Every script in bench/ is parametrised below; these are the ones the README quotes figures of."""
-    assert {"dead_explanations.py", "epoch_time.py", "gpu_check.py", "planning.py", "step_time.py",
+    assert {"dead_explanations.py", "epoch_time.py", "gpu_check.py", "kernel_pin.py", "planning.py", "step_time.py",
             "workflow_time.py"} <= set(SCRIPTS)
 
 
-@pytest.mark.parametrize("script", [s for s in SCRIPTS if s != "gpu_check.py"])
+@pytest.mark.parametrize("script", [s for s in SCRIPTS if s not in ("gpu_check.py", "kernel_pin.py")])
 def test_bench_script_runs_in_quick_mode(script, tmp_path):
     result, _ = run_quick(script, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -51,3 +51,25 @@ def test_gpu_check_on_the_cpu_prints_its_table_in_under_two_minutes(tmp_path):
     steps = {r["item"] for r in rows if r["check"] == "step"}
     assert {"e2kd", "xdistill", "le(guided_bp)", "le(grad_cam)", "dml"} <= steps
     assert "determinism    two 2-epoch runs                 yes identical" in result.stdout
+
+
+def test_kernel_pin_shows_pinned_equals_forced_avx2_and_the_cost():
+    """Pinned and hand-forced AVX2 processes train the same weights; the ratio line is printed."""
+    import tempfile
+    from pathlib import Path
+
+    from introspect.kernels import applies
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result, _ = run_quick("kernel_pin.py", Path(tmp))
+        assert result.returncode == 0, result.stderr[-3000:]
+        rows = {r["mode"]: r for r in csv.DictReader((Path(tmp) / "out.csv").open())}
+    assert set(rows) == {"pinned", "forced", "native"}
+    assert rows["pinned"]["digest"] == rows["forced"]["digest"]
+    if applies():
+        assert rows["pinned"]["kernels"] == rows["forced"]["kernels"] == "AVX2"
+    if rows["native"]["kernels"] != "AVX2":  # an AVX-512 machine: other kernels, other bits
+        assert rows["native"]["digest"] != rows["pinned"]["digest"]
+    assert "pinned == forced AVX2: identical" in result.stdout
+    ratio = float(result.stdout.split("step time pinned / native: ")[1].split()[0])
+    assert ratio == pytest.approx(float(rows["pinned"]["step_ms"]) / float(rows["native"]["step_ms"]), abs=0.01)

@@ -22,11 +22,13 @@ from .errors import (
     EXIT_TRAINING_ERROR,
     InputError,
 )
+from .kernels import pin_kernels
 
 EXIT_CONFIG_ERROR = EXIT_INPUT_ERROR
 
 
 def main(argv: list[str] | None = None) -> int:
+    pin_kernels()  # before anything imports torch: the same kernels on every x86 CPU (introspect.kernels)
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] not in ("worker", "-h", "--help"):
         from .cluster.worker import run_through_worker
@@ -99,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", default="results", help="a results_dir with runs/ and the config's views")
     p.add_argument("--name", default="default", help="the config's name: its claims are in RESULTS/NAME/claims.csv")
     p.add_argument("--out", default=None, help="write the Markdown here (default: print it)")
+    p.add_argument("--fingerprint", default="config/expected_fingerprint.json",
+                   help="the committed fingerprint the runs' numbers are compared with (introspect.runs.fingerprint)")
+    p.add_argument("--write-fingerprint", action="store_true",
+                   help="write the runs' fingerprint to --fingerprint instead of printing the headline")
 
     p = commands.add_parser("merge-tests", help="concatenate per-table test CSVs")
     p.add_argument("inputs", nargs="+")
@@ -295,9 +301,16 @@ def _claims(args) -> int:
 def _summary(args) -> int:
     from .analysis.headline import headline
     from .io import atomic_write_text
+    from .runs.fingerprint import compare, fingerprint, read_expected
 
     def run() -> None:
-        text = headline(args.results, args.name)
+        ours = fingerprint(args.results, args.name)
+        if args.write_fingerprint:
+            atomic_write_text(Path(args.fingerprint), json.dumps(ours, indent=1, sort_keys=True) + "\n")
+            print(f"wrote {args.fingerprint}: {ours['runs']} runs, fingerprint {ours['fingerprint']}")
+            return
+        lines = compare(ours, read_expected(args.fingerprint), args.fingerprint)
+        text = headline(args.results, args.name) + "".join(f"- {line}\n" for line in lines)
         if args.out:
             atomic_write_text(Path(args.out), text)
         else:

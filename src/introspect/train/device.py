@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import re
 from typing import Any
 
 import torch
 
+from ..kernels import kernel_facts, run_threads
 from .errors import DeviceError
 
 log = logging.getLogger("introspect.train")
@@ -31,7 +31,9 @@ _DEVICE_FAILURE = re.compile(r"CUDA|cuDNN|CUDNN|cuBLAS|CUBLAS|NVIDIA|driver|devi
 
 
 def configure(device: str, threads: int | None = None) -> None:
-    """Threads, and on CUDA the deterministic mode (before any CUDA call of the run)."""
+    """The run's fixed thread count (:func:`introspect.kernels.run_threads`: the thread count changes the
+    bits), and on CUDA the deterministic mode (before any CUDA call of the run)."""
+    threads = run_threads(threads)
     if threads:
         torch.set_num_threads(threads)
     if not str(device).startswith("cuda"):
@@ -46,9 +48,10 @@ def configure(device: str, threads: int | None = None) -> None:
 
 
 def provenance(device: str) -> dict[str, Any]:
-    """What ran the numbers: device name and capability, driver, CUDA and cuDNN versions."""
+    """What ran the numbers: device name and capability, driver, CUDA and cuDNN versions, and the CPU's
+    model, kernel set and threads (:func:`introspect.kernels.kernel_facts`; CPU ops run on a GPU run too)."""
     info: dict[str, Any] = {"device": str(device), "torch": torch.__version__, "cuda": torch.version.cuda,
-                            "cudnn": _cudnn_version()}
+                            "cudnn": _cudnn_version(), **kernel_facts()}
     if str(device).startswith("cuda") and torch.cuda.is_available():
         index = torch.device(device).index or 0
         major, minor = torch.cuda.get_device_capability(index)
@@ -56,7 +59,7 @@ def provenance(device: str) -> dict[str, Any]:
                     cublas_workspace_config=os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
                     deterministic=torch.are_deterministic_algorithms_enabled())
     else:
-        info.update(name=platform.processor() or platform.machine(), threads=torch.get_num_threads())
+        info.update(name=info["cpu"])
     return info
 
 
