@@ -3,7 +3,11 @@ seed-matched differences remove the seed's variance) and Welch's t, Holm-correct
 minimum detectable effect and the seeds a difference needs, paired or unpaired, at a family's corrected level.
 
 The tests and their intervals are scipy's (``ttest_rel``, ``ttest_ind(equal_var=False)`` and their
-``confidence_interval()``), the power calculation is statsmodels'. What this module adds is the refusal to
+``confidence_interval()``). Power is computed here: the t-test's from the noncentral t (upper tails only,
+where scipy is stable), the paired TOST's by exact integration over the sample spread, each solved for the MDE
+with a bracketing root finder (statsmodels' solver returns NaN power at large noncentrality and stops early:
+at n = 5 and alpha = 0.05 / 14 it reported an MDE of 3.08 sd where 80% power needs 3.44).
+``tools/verify_claims.py`` checks these by simulation. What this module adds to scipy is the refusal to
 test degenerate data: with fewer than two observations, or when every paired difference is the same number
 (zero spread, so t is ±inf and scipy reports p = 0), there is no estimate of the noise and every statistic is
 NaN, with the reason in ``TestResult.reason``.
@@ -15,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 NAN = float("nan")
 # Accuracies are percentages of whole test images; two equal differences computed from different accuracy
@@ -92,51 +96,104 @@ def family_level(alpha: float, m: int) -> float:
     return alpha / max(1, m)
 
 
-def _power_solver(paired: bool):
-    from statsmodels.stats.power import TTestIndPower, TTestPower  # here: tables need no statsmodels
+ALTERNATIVES = ("two-sided", "greater")
 
-    return TTestPower() if paired else TTestIndPower()
+
+def _tail(critical: float, df: float, nc: float) -> float:
+    """P(T > critical) for T ~ noncentral t(df, nc). scipy's upper tail is stable where its lower one is not
+    (``nct.cdf`` is NaN far in the tail at large nc: why statsmodels' solver stopped early). Should it still
+    give no number: for nc <= 0 the tail is below P(T > 0) = Phi(nc) and is returned as that bound; for nc > 0
+    the normal limit P(Z > critical − nc) of large df is used."""
+    value = float(stats.nct.sf(critical, df, nc))
+    if math.isfinite(value):
+        return value
+    return float(stats.norm.cdf(nc)) if nc <= 0 else float(stats.norm.sf(critical - nc))
+
+
+def t_power(d: float, n: int, *, alpha: float = 0.05, alternative: str = "two-sided", paired: bool = True,
+            n_b: int | None = None) -> float:
+    """Power of a t-test at level ``alpha`` when the true difference is ``d`` standard deviations: a one-sample
+    (paired) test of ``n`` differences, or Student's two-sample test of ``n`` and ``n_b`` observations (``d`` in
+    pooled standard deviations). ``alternative``: "two-sided", or "greater" (one-sided, rejecting for large t).
+    Computed from the noncentral t as upper tails only: P(T < −c | nc) = P(T > c | −nc)."""
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {ALTERNATIVES}")
+    n_b = n if n_b is None else n_b
+    df = n - 1 if paired else n + n_b - 2
+    if df < 1:
+        return NAN
+    nc = d * math.sqrt(n if paired else n * n_b / (n + n_b))
+    if alternative == "greater":
+        return _tail(stats.t.isf(alpha, df), df, nc)
+    critical = stats.t.isf(alpha / 2, df)
+    return _tail(critical, df, nc) + _tail(critical, df, -nc)
+
+
+def tost_power(difference: float, margin: float, n: int, *, alpha: float = 0.05) -> float:
+    """Power of the paired TOST (two one-sided t-tests, each at level ``alpha``) to establish
+    |mean difference| < ``margin`` from ``n`` differences whose true mean is ``difference``; both in standard
+    deviations of the differences. Exact: given the sample sd s, the test passes when the sample mean lies in
+    (−margin + c·s/√n, margin − c·s/√n), a normal probability; that is integrated over the chi-square law of
+    (n − 1)s²/σ². (The two noncentral t tails are dependent through s; their product is not the power.)"""
+    df = n - 1
+    if df < 1 or margin <= 0:
+        return NAN if df < 1 else 0.0
+    critical, root_n = stats.t.isf(alpha, df), math.sqrt(n)
+    top = df * (margin * root_n / critical) ** 2  # chi-square value beyond which the interval is empty
+    low, high = stats.chi2.ppf(1e-15, df), min(top, stats.chi2.isf(1e-15, df))
+    if high <= low:
+        return 0.0
+
+    def passes(v: float) -> float:
+        half = margin - critical * math.sqrt(v / df) / root_n  # half-width of the passing range, in sd
+        return float(stats.norm.cdf((half - difference) * root_n) - stats.norm.cdf((-half - difference) * root_n))
+
+    from scipy.integrate import quad  # here: the tables never integrate
+
+    value, _ = quad(lambda v: passes(v) * stats.chi2.pdf(v, df), low, high, limit=200, epsabs=1e-10)
+    return min(1.0, max(0.0, value))
+
+
+def _solve_increasing(f, target: float, low: float) -> float:
+    """x > ``low`` where the increasing function ``f`` reaches ``target`` (brentq on a doubled bracket)."""
+    high = max(2 * low, 1.0)
+    while f(high) < target:
+        low, high = high, 2 * high
+        if high > 1e9:
+            return NAN
+    return float(optimize.brentq(lambda x: f(x) - target, low, high, xtol=1e-12, rtol=1e-10))
 
 
 def minimum_detectable_effect(sd: float, n: int, *, alpha: float = 0.05, power: float = 0.8,
-                              paired: bool = True, n_b: int | None = None) -> float:
-    """Smallest true mean difference (in the data's units) that a two-sided t-test detects at level
-    ``alpha`` with probability ``power``: paired (``n`` pairs whose differences have standard deviation
-    ``sd``) or unpaired (``n`` and ``n_b`` observations, ``sd`` the pooled standard deviation).
-    NaN when it cannot be computed (fewer than two observations, zero or unknown spread)."""
+                              paired: bool = True, n_b: int | None = None, alternative: str = "two-sided"
+                              ) -> float:
+    """Smallest true mean difference (in the data's units) that a t-test at level ``alpha`` detects with
+    probability ``power``: paired (``n`` pairs whose differences have standard deviation ``sd``) or unpaired
+    (``n`` and ``n_b`` observations, ``sd`` the pooled standard deviation); two-sided or one-sided ("greater").
+    The root of the noncentral-t power (:func:`t_power`) by a bracketing solver. NaN when it cannot be
+    computed (fewer than two observations, zero or unknown spread)."""
     n_b = n if n_b is None else n_b
     if n < 2 or (not paired and n_b < 2) or not math.isfinite(sd) or sd <= 0:
         return NAN
-    solver = _power_solver(paired)
-    if paired:
-        d = solver.solve_power(effect_size=None, nobs=n, alpha=alpha, power=power, alternative="two-sided")
-    else:
-        d = solver.solve_power(effect_size=None, nobs1=n, ratio=n_b / n, alpha=alpha, power=power,
-                               alternative="two-sided")
-    return float(np.asarray(d).item()) * sd
+    d = _solve_increasing(lambda x: t_power(x, n, alpha=alpha, alternative=alternative, paired=paired, n_b=n_b),
+                          power, 0.0)
+    return d * sd
 
 
-def seeds_needed(effect: float, sd: float, *, alpha: float = 0.05, power: float = 0.8, paired: bool = True,
-                 limit: int = 10_000_000) -> int | None:
-    """The fewest seeds (pairs, or seeds per method when unpaired) at which a two-sided t-test at level
-    ``alpha`` detects a true difference ``effect`` with probability ``power``, given the spread ``sd``
-    (of the paired differences, or the pooled one). None when it cannot be said (no spread estimate, no
-    effect) or would exceed ``limit``. Power grows with n: doubling, then bisection on whole n. Where
-    statsmodels' noncentral t gives no number (NaN, for n in the tens of thousands) the normal approximation
-    it converges to is used: the t-test's power at such n is the z-test's to many digits."""
-    if not (math.isfinite(effect) and math.isfinite(sd)) or effect == 0 or sd <= 0:
-        return None
-    solver, d = _power_solver(paired), abs(effect) / sd
+def minimum_equivalence_margin(sd: float, n: int, *, difference: float = 0.0, alpha: float = 0.05,
+                               power: float = 0.8) -> float:
+    """The equivalence claim's MDE: the narrowest margin (data units) that a paired TOST at level ``alpha``
+    of ``n`` differences (spread ``sd``) establishes with probability ``power`` when the true difference is
+    ``difference``. NaN when it cannot be computed."""
+    if n < 2 or not (math.isfinite(sd) and math.isfinite(difference)) or sd <= 0:
+        return NAN
+    shift = abs(difference) / sd
+    margin = _solve_increasing(lambda m: tost_power(shift, m, n, alpha=alpha), power, shift)
+    return margin * sd
 
-    def enough(n: int) -> bool:
-        kw = {"nobs": n} if paired else {"nobs1": n, "ratio": 1.0}
-        value = float(solver.power(effect_size=d, alpha=alpha, alternative="two-sided", **kw))
-        if math.isnan(value):
-            shift = d * math.sqrt(n if paired else n / 2)
-            critical = stats.norm.isf(alpha / 2)
-            value = float(stats.norm.sf(critical - shift) + stats.norm.cdf(-critical - shift))
-        return value >= power
 
+def _fewest(enough, limit: int) -> int | None:
+    """The fewest n >= 2 with ``enough(n)`` (an increasing condition): doubling, then bisection."""
     low, high = 1, 2  # n = 1 has no spread: never enough
     while not enough(high):
         if high >= limit:
@@ -146,6 +203,52 @@ def seeds_needed(effect: float, sd: float, *, alpha: float = 0.05, power: float 
         middle = (low + high) // 2
         low, high = (low, middle) if enough(middle) else (middle, high)
     return high
+
+
+def seeds_needed(effect: float, sd: float, *, alpha: float = 0.05, power: float = 0.8, paired: bool = True,
+                 alternative: str = "two-sided", limit: int = 10_000_000) -> int | None:
+    """The fewest seeds (pairs, or seeds per method when unpaired) at which a t-test at level ``alpha`` detects
+    a true difference ``effect`` with probability ``power``, given the spread ``sd`` (of the paired
+    differences, or the pooled one). None when it cannot be said (no spread estimate, no effect) or would
+    exceed ``limit``."""
+    if not (math.isfinite(effect) and math.isfinite(sd)) or effect == 0 or sd <= 0:
+        return None
+    d = abs(effect) / sd
+    return _fewest(lambda n: t_power(d, n, alpha=alpha, alternative=alternative, paired=paired) >= power, limit)
+
+
+def tost_seeds_needed(difference: float, margin: float, sd: float, *, alpha: float = 0.05, power: float = 0.8,
+                      limit: int = 10_000_000) -> int | None:
+    """The fewest paired seeds at which a TOST at level ``alpha`` establishes equivalence within ``margin``
+    with probability ``power`` when the true difference is ``difference`` (spread ``sd``). None when it cannot
+    be said (no spread, or |difference| >= margin: no n establishes it)."""
+    if not all(map(math.isfinite, (difference, margin, sd))) or sd <= 0 or abs(difference) >= margin:
+        return None
+    shift, width = abs(difference) / sd, margin / sd
+    return _fewest(lambda n: tost_power(shift, width, n, alpha=alpha) >= power, limit)
+
+
+def tost_p(diff: np.ndarray, margin: float) -> float:
+    """p-value of the paired TOST of |mean| < ``margin``: the larger of the two one-sided p-values. NaN for
+    degenerate differences (:func:`degenerate_reason`)."""
+    if degenerate_reason(diff):
+        return NAN
+    n = len(diff)
+    se = float(diff.std(ddof=1)) / math.sqrt(n)
+    mean = float(diff.mean())
+    lower = stats.t.sf((mean + margin) / se, n - 1)  # H0: mean <= -margin
+    upper = stats.t.cdf((mean - margin) / se, n - 1)  # H0: mean >= +margin
+    return float(max(lower, upper))
+
+
+def one_sided_p(diff: np.ndarray, bound: float) -> float:
+    """p-value of the one-sided paired t-test of H0: mean >= ``bound`` (small when the mean is surely below
+    it): a non-superiority test ("A is not better than B by ``bound`` or more"). NaN for degenerate data."""
+    if degenerate_reason(diff):
+        return NAN
+    n = len(diff)
+    se = float(diff.std(ddof=1)) / math.sqrt(n)
+    return float(stats.t.cdf((float(diff.mean()) - bound) / se, n - 1))
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

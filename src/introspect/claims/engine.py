@@ -3,36 +3,45 @@
 A claim names two methods on one model, the paper's direction, and (when its tables give it) the paper's
 effect A − B in accuracy points (pp). Accuracies are paired by seed (seeds present for only one method are
 dropped and counted). For each claim we report our effect (mean paired difference), its 95% CI, the two-sided
-paired t p-value and the Holm-adjusted p over the claim's family.
+paired t p-value against zero (``p``), the p-value of the claim's own test (``p_test``: the two-sided t for
+A > B, the TOST for A ≈ B, the one-sided non-superiority test for "A is not better than B") and that p
+Holm-adjusted over the claim's family (``p_holm``).
 
 **The corrected level.** A claim in a Holm family of m testable claims is called significant for sure only at
 p ≤ alpha / m (Holm's first step; its threshold at later ranks depends on the other claims' p-values, so it
-cannot be planned for). Every quantity that plans or bounds a claim uses that level, ``alpha_family``:
+cannot be planned for). Every quantity that plans or bounds a claim uses that level, ``alpha_family``: the
+corrected interval (confidence 1 − alpha / m); the MDE, at 80% power, of the claim's own test (for A ≈ B the
+narrowest margin a TOST establishes, at the paper's gap); ``seeds_needed`` for that test against the claim's
+target. Power is :mod:`introspect.analysis.stats`' (noncentral t; exact integration for TOST).
 
-- the corrected interval: the paired t interval at confidence 1 − alpha / m;
-- the MDE: the smallest true difference a two-sided paired t-test of our n pairs, with the observed spread of
-  the differences, detects with 80% power at alpha / m;
-- ``seeds_needed``: the fewest paired seeds for 80% power at alpha / m against the claim's target at the
-  observed spread; the target is the paper's effect (greater), the margin (equivalent), or, when the paper
-  gives no positive effect (Figure 3's ordering), the config's smallest effect of interest.
+**Magnitudes only where comparable.** "Smaller than reported" sets our effect against the paper's; that is
+meaningful only when the dataset, model and budget are the paper's (``Claim.paper_setting``, from the plan).
+Elsewhere the verdict is about the direction only and the reason says why (``Claim.setting_note``).
 
-Verdict rules (``check_paper_magnitude`` off: magnitudes are not compared, for result sets that deliberately
-differ from the paper's dataset and budget):
+Verdict rules:
 
 direction "greater" (the paper says A > B):
   1. contradicted           Holm p < alpha and effect < 0: B is significantly better.
-  2. smaller than reported  the paper's effect is positive and the corrected interval lies entirely below it,
-                            significant against zero or not: an advantage of the size the paper reports is
-                            excluded even after the family's correction.
+  2. smaller than reported  paper setting only: the paper's effect is positive and the corrected interval lies
+                            entirely below it, significant against zero or not.
   3. replicated             Holm p < alpha and effect > 0.
   4. inconclusive           otherwise; "inconclusive (underpowered)" when MDE > target.
 
 direction "equivalent" (the paper says A ≈ B within ± margin pp):
-  1. replicated             the corrected interval lies inside (−margin, +margin) (TOST at the corrected level).
-  2. smaller than reported  the corrected interval lies entirely outside ±margin: the paper's "comparable"
-                            is excluded even after correction.
-  3. contradicted           Holm p < alpha and |effect| > margin.
-  4. inconclusive           otherwise; "inconclusive (underpowered)" when MDE > margin.
+  1. replicated             TOST at the corrected level: its Holm-adjusted p < alpha.
+  2. contradicted           the corrected interval lies entirely outside ±margin. (A significant difference
+                            whose estimate is beyond the margin is not enough: with the true gap at the margin
+                            that rule's false-positive rate approaches 50% as n grows.)
+  3. inconclusive           otherwise; underpowered when the MDE (narrowest establishable margin) > margin.
+
+direction "not_better" (the paper says A is not better than B):
+  1. contradicted           the corrected interval lies entirely above 0: A significantly better.
+  2. replicated             the one-sided non-superiority test of A − B < smallest effect of interest, Holm p
+                            < alpha: any advantage of A is surely below the smallest effect worth resolving.
+  3. inconclusive           otherwise; underpowered when the one-sided MDE > that effect.
+
+A resolved verdict on a claim whose two cells carry a ``resolution`` flag (paired differences all within one
+test image) is withheld: "withheld (test-set resolution)", with the verdict the rules gave in the reason.
 
 Where the paper's text (the claim's direction) and its own table disagree (a "greater" claim whose table
 effect is ≤ 0), the claim says so and the reason reports which of the two our result agrees with.
@@ -46,27 +55,38 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+from scipy import stats
+
 from ..analysis.numbers import format_number
 from ..analysis.sanity import Flag
 from ..analysis.stats import (
     NAN,
+    degenerate_reason,
     family_level,
     holm,
     minimum_detectable_effect,
+    minimum_equivalence_margin,
+    one_sided_p,
     paired_differences,
     paired_t,
     seeds_needed,
+    tost_p,
+    tost_seeds_needed,
 )
 
 ALPHA = 0.05
 POWER = 0.8
 SMALLEST_EFFECT_PP = 0.5  # default target of claims with no positive paper effect (config: smallest_effect_pp)
-DIRECTIONS = ("greater", "equivalent")
+DIRECTIONS = ("greater", "equivalent", "not_better")
 REPLICATED, CONTRADICTED, INCONCLUSIVE = "replicated", "contradicted", "inconclusive"
 SMALLER = "smaller than reported"
 UNDERPOWERED = "inconclusive (underpowered)"
+WITHHELD = "withheld (test-set resolution)"
 RESOLVED = (REPLICATED, CONTRADICTED, SMALLER)
-VERDICTS = (REPLICATED, CONTRADICTED, SMALLER, INCONCLUSIVE, UNDERPOWERED)
+OPEN = (INCONCLUSIVE, UNDERPOWERED)
+VERDICTS = (REPLICATED, CONTRADICTED, SMALLER, INCONCLUSIVE, UNDERPOWERED, WITHHELD)
+TESTS = {"greater": "paired t, two-sided", "equivalent": "TOST", "not_better": "non-superiority, one-sided"}
 
 
 @dataclass(frozen=True)
@@ -76,12 +96,15 @@ class Claim:
     method_b: str
     model: str
     dataset: str  # the paper's dataset, for the reader
-    direction: str  # "greater" (A > B) | "equivalent" (|A − B| <= margin)
+    direction: str  # "greater" (A > B) | "equivalent" (|A − B| <= margin) | "not_better" (A ≤ B)
     paper_effect: float | None = None  # A − B in pp from the paper's tables
     margin: float | None = None  # pp; required for "equivalent"
     family: str = "all"  # Holm family
     text: str = ""  # the paper's wording or where it says so
-    seed_gpu_hours: float | None = None  # estimated GPU-hours of one seed of both cells (paper config)
+    seed_gpu_hours: float | None = None  # estimated GPU-hours of one seed of both cells (cost config)
+    paper_setting: bool = True  # dataset, model and budget are the paper's: its magnitudes are comparable
+    setting_note: str = ""  # why they are not, when not
+    paper_sd: float | None = None  # spread of A − B from the paper's reported stds (planning the paper config)
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
@@ -96,6 +119,8 @@ class Claim:
             return False
         if self.direction == "greater":
             return self.paper_effect <= 0
+        if self.direction == "not_better":
+            return False  # "not better" holds for any table gap the paper calls small; nothing to disagree with
         return abs(self.paper_effect) > self.margin
 
 
@@ -119,7 +144,9 @@ class ClaimResult:
     sd_diff: float
     t: float
     df: float
-    p: float
+    p: float  # two-sided paired t against zero
+    test: str = ""  # the claim's own test (TESTS)
+    p_test: float = NAN  # its p-value; Holm runs over these
     family_size: int = 0  # testable claims in the family (m)
     alpha_family: float = NAN  # alpha / m: the corrected level
     corrected_ci_low: float = NAN  # the paired t interval at confidence 1 − alpha / m
@@ -127,13 +154,18 @@ class ClaimResult:
     p_holm: float = NAN
     target: float = NAN  # what the MDE and seeds_needed are planned against, pp
     target_source: str = ""  # "paper effect" | "margin" | "smallest effect of interest"
-    mde: float = NAN  # at alpha_family, 80% power
+    planned_difference: float = NAN  # TOST: the true difference power is computed at (the paper's gap, or 0)
+    mde: float = NAN  # of the claim's test at alpha_family, 80% power (TOST: the narrowest margin)
     underpowered: bool | None = None
-    seeds_needed: int | None = None  # unresolved claims: paired seeds for 80% power at alpha_family
-    gpu_hours_needed: float = NAN  # seeds_needed seeds of both cells, in the paper config's estimate
+    seeds_needed: int | None = None  # open claims: paired seeds for 80% power at alpha_family, our spread
+    paper_sd: float = NAN  # spread of A − B from the paper's stds (independent cells)
+    paper_seeds_needed: int | None = None  # the same plan at that spread: seeds for the paper config
+    gpu_hours_needed: float = NAN  # seeds of both cells in the cost config (paper_seeds_needed where priced there)
     verdict: str = ""
     reason: str = ""
+    paper_setting: bool = True
     table_disagrees: bool = False
+    repeat_probability: float = NAN  # chance a rerun with new seeds gives the same verdict (claims.repeat)
     flags: list[Flag] = field(default_factory=list)
     text: str = ""
     # the same comparison on the best *test* epoch of each run (the paper's likely statistic): optimistic
@@ -143,7 +175,8 @@ class ClaimResult:
     optimistic_verdict: str = ""
 
 
-def measure(claim: Claim, a: Mapping[int, float], b: Mapping[int, float]) -> ClaimResult:
+def measure(claim: Claim, a: Mapping[int, float], b: Mapping[int, float], *,
+            smallest_effect: float = SMALLEST_EFFECT_PP) -> ClaimResult:
     """Statistics of one claim from per-seed accuracies of A and B; no family, power or verdict yet."""
     seeds, diff = paired_differences(a, b)
     unpaired = sorted(set(a) ^ set(b))
@@ -156,42 +189,97 @@ def measure(claim: Claim, a: Mapping[int, float], b: Mapping[int, float]) -> Cla
         n_pairs=len(seeds), n_unpaired=len(unpaired), unpaired_seeds=" ".join(map(str, unpaired)),
         effect=test.mean_diff, ci_low=test.ci_low, ci_high=test.ci_high,
         sd_diff=float(diff.std(ddof=1)) if len(diff) > 1 else NAN, t=test.statistic, df=test.df, p=test.p,
+        test=TESTS[claim.direction], p_test=own_test_p(claim.direction, diff, claim.margin, smallest_effect, test.p),
         reason=test.reason, text=claim.text, table_disagrees=claim.table_disagrees,
+        paper_setting=claim.paper_setting, paper_sd=NAN if claim.paper_sd is None else claim.paper_sd,
     )
 
 
-def at_family_level(result: ClaimResult, a: Mapping[int, float], b: Mapping[int, float], m: int, *,
-                    alpha: float = ALPHA, power: float = POWER, smallest_effect: float = SMALLEST_EFFECT_PP
-                    ) -> ClaimResult:
-    """The result with its family's corrected level, corrected interval, target and MDE."""
-    level = family_level(alpha, m)
+def own_test_p(direction: str, diff: np.ndarray, margin: float | None, smallest_effect: float,
+               two_sided: float) -> float:
+    """The p-value of the claim's own test (see :data:`TESTS`)."""
+    if direction == "equivalent":
+        return tost_p(diff, float(margin))
+    if direction == "not_better":
+        return one_sided_p(diff, smallest_effect)
+    return two_sided
+
+
+def corrected_interval(diff: np.ndarray, level: float) -> tuple[float, float]:
+    """The paired t interval of the mean difference at confidence 1 − ``level`` (NaN when degenerate)."""
+    if degenerate_reason(diff):
+        return NAN, NAN
+    n = len(diff)
+    half = stats.t.isf(level / 2, n - 1) * float(diff.std(ddof=1)) / math.sqrt(n)
+    return float(diff.mean()) - half, float(diff.mean()) + half
+
+
+def target_of(result: ClaimResult, smallest_effect: float) -> tuple[float, str]:
     if result.direction == "equivalent":
-        target, source = result.margin, "margin"
-    elif result.paper_effect > 0:  # False when NaN
-        target, source = result.paper_effect, "paper effect"
-    else:
-        target, source = smallest_effect, "smallest effect of interest"
-    corrected = paired_t(a, b, confidence=1 - level)
-    mde = NAN if result.reason else minimum_detectable_effect(result.sd_diff, result.n_pairs, alpha=level,
-                                                              power=power)
-    return replace(result, family_size=m, alpha_family=level, corrected_ci_low=corrected.ci_low,
-                   corrected_ci_high=corrected.ci_high, target=target, target_source=source, mde=mde,
-                   underpowered=None if math.isnan(mde) else bool(mde > target))
+        return result.margin, "margin"
+    if result.direction == "greater" and result.paper_effect > 0:  # False when NaN
+        return result.paper_effect, "paper effect"
+    return smallest_effect, "smallest effect of interest"
 
 
-def decide(result: ClaimResult, *, alpha: float = ALPHA, check_paper_magnitude: bool = True) -> ClaimResult:
+def planned_difference(result: ClaimResult) -> float:
+    """TOST's power is planned at the paper's gap where it lies inside the margin, else at no difference."""
+    if result.direction != "equivalent":
+        return NAN
+    gap = result.paper_effect
+    return abs(gap) if math.isfinite(gap) and abs(gap) < result.margin else 0.0
+
+
+def mde_of(result: ClaimResult, n: int, sd: float, level: float, power: float) -> float:
+    if result.direction == "equivalent":
+        return minimum_equivalence_margin(sd, n, difference=planned_difference(result), alpha=level, power=power)
+    alternative = "greater" if result.direction == "not_better" else "two-sided"
+    return minimum_detectable_effect(sd, n, alpha=level, power=power, alternative=alternative)
+
+
+def seeds_for(result: ClaimResult, sd: float, level: float, power: float) -> int | None:
+    """Paired seeds the claim's own test needs for ``power`` at ``level`` against its target, spread ``sd``."""
+    if result.direction == "equivalent":
+        return tost_seeds_needed(planned_difference(result), result.margin, sd, alpha=level, power=power)
+    alternative = "greater" if result.direction == "not_better" else "two-sided"
+    return seeds_needed(result.target, sd, alpha=level, power=power, alternative=alternative)
+
+
+def at_family_level(result: ClaimResult, diff: np.ndarray, m: int, *, alpha: float = ALPHA, power: float = POWER,
+                    smallest_effect: float = SMALLEST_EFFECT_PP, plan: bool = True) -> ClaimResult:
+    """The result with its family's corrected level, corrected interval, target and (``plan``) MDE."""
+    level = family_level(alpha, m)
+    target, source = target_of(result, smallest_effect)
+    low, high = corrected_interval(diff, level)
+    result = replace(result, family_size=m, alpha_family=level, corrected_ci_low=low, corrected_ci_high=high,
+                     target=target, target_source=source, planned_difference=planned_difference(result))
+    if not plan:
+        return result
+    mde = NAN if result.reason else mde_of(result, result.n_pairs, result.sd_diff, level, power)
+    return replace(result, mde=mde, underpowered=None if math.isnan(mde) else bool(mde > target))
+
+
+def decide(result: ClaimResult, *, alpha: float = ALPHA, check_paper_magnitude: bool = True,
+           setting_note: str = "") -> ClaimResult:
     """The result with ``verdict`` and ``reason`` filled in by the module's rules; ``p_holm`` and the
     family level must already be set (NaN p-values mean the test was degenerate)."""
-    if math.isnan(result.p):
+    compare = check_paper_magnitude and result.paper_setting
+    if math.isnan(result.p_test):
         verdict, reason = INCONCLUSIVE, result.reason or "no test"
     else:
-        rule = _equivalent if result.direction == "equivalent" else _greater
-        verdict, reason = rule(result, alpha, check_paper_magnitude)
+        rule = {"equivalent": _equivalent, "not_better": _not_better}.get(result.direction, _greater)
+        verdict, reason = rule(result, alpha, compare)
     if verdict == INCONCLUSIVE and result.underpowered:
         verdict = UNDERPOWERED
         reason += f"; MDE {result.mde:.2f} pp > {result.target_source} {result.target:.2f} pp"
+    if result.direction == "greater" and not result.paper_setting and math.isfinite(result.paper_effect):
+        why = setting_note or "not the paper setting"
+        reason += f"; direction only: {why}, so the paper's magnitude is not compared"
     if result.table_disagrees:
         reason += "; " + _which_agrees(result, verdict, alpha)
+    if verdict in RESOLVED and any(f.code == "resolution" for f in result.flags):
+        verdict, reason = WITHHELD, f"the rules gave '{verdict}', but the two cells differ by at most one test " \
+                                    f"image on every seed (resolution flag): {reason}"
     return replace(result, verdict=verdict, reason=reason)
 
 
@@ -199,11 +287,11 @@ def _interval(r: ClaimResult) -> str:
     return f"[{format_number(r.corrected_ci_low, '+.2f')}, {format_number(r.corrected_ci_high, '+.2f')}] pp"
 
 
-def _greater(r: ClaimResult, alpha: float, check_paper_magnitude: bool) -> tuple[str, str]:
+def _greater(r: ClaimResult, alpha: float, compare: bool) -> tuple[str, str]:
     significant = r.p_holm < alpha
     if significant and r.effect < 0:
         return CONTRADICTED, f"{r.method_b} significantly better (Holm p = {r.p_holm:.3g})"
-    if check_paper_magnitude and r.paper_effect > 0 and r.corrected_ci_high < r.paper_effect:
+    if compare and r.paper_effect > 0 and r.corrected_ci_high < r.paper_effect:
         ahead = (f"{r.method_a} significantly ahead (Holm p = {r.p_holm:.3g}), but" if significant and r.effect > 0
                  else f"not significant against zero (Holm p = {r.p_holm:.3g});")
         return SMALLER, (f"{ahead} the corrected interval {_interval(r)} excludes the paper's "
@@ -213,15 +301,22 @@ def _greater(r: ClaimResult, alpha: float, check_paper_magnitude: bool) -> tuple
     return INCONCLUSIVE, f"not significant (Holm p = {r.p_holm:.3g})"
 
 
-def _equivalent(r: ClaimResult, alpha: float, check_paper_magnitude: bool) -> tuple[str, str]:
+def _equivalent(r: ClaimResult, alpha: float, compare: bool) -> tuple[str, str]:
     m = r.margin
-    if -m < r.corrected_ci_low and r.corrected_ci_high < m:
-        return REPLICATED, f"corrected interval {_interval(r)} within ±{m:g} pp"
+    if r.p_holm < alpha:
+        return REPLICATED, f"TOST within ±{m:g} pp, Holm p = {r.p_holm:.3g}"
     if r.corrected_ci_low > m or r.corrected_ci_high < -m:
-        return SMALLER, f"corrected interval {_interval(r)} entirely outside ±{m:g} pp"
-    if r.p_holm < alpha and abs(r.effect) > m:
-        return CONTRADICTED, f"significant difference (Holm p = {r.p_holm:.3g}) larger than ±{m:g} pp"
-    return INCONCLUSIVE, f"corrected interval {_interval(r)} overlaps the ±{m:g} pp boundary"
+        return CONTRADICTED, f"corrected interval {_interval(r)} entirely outside ±{m:g} pp"
+    return INCONCLUSIVE, f"TOST not significant (Holm p = {r.p_holm:.3g}); corrected interval {_interval(r)}"
+
+
+def _not_better(r: ClaimResult, alpha: float, compare: bool) -> tuple[str, str]:
+    if r.corrected_ci_low > 0:
+        return CONTRADICTED, f"{r.method_a} significantly better: corrected interval {_interval(r)} above 0"
+    if r.p_holm < alpha:
+        return REPLICATED, (f"{r.method_a} − {r.method_b} surely below the smallest effect of interest "
+                            f"{r.target:g} pp (one-sided, Holm p = {r.p_holm:.3g})")
+    return INCONCLUSIVE, f"non-superiority not shown (Holm p = {r.p_holm:.3g}); corrected interval {_interval(r)}"
 
 
 def _which_agrees(r: ClaimResult, verdict: str, alpha: float) -> str:
@@ -235,19 +330,37 @@ def _which_agrees(r: ClaimResult, verdict: str, alpha: float) -> str:
     return f"{table}; ours agrees with neither"
 
 
-def plan_seeds(result: ClaimResult, *, power: float = POWER, seed_gpu_hours: float | None = None) -> ClaimResult:
-    """``seeds_needed`` (and its GPU-hours) for a claim the result set does not resolve."""
-    if result.verdict in RESOLVED:
+def plan_seeds(result: ClaimResult, *, power: float = POWER, seed_gpu_hours: float | None = None,
+               price_paper_seeds: bool = False) -> ClaimResult:
+    """``seeds_needed`` at our spread, ``paper_seeds_needed`` at the paper's, and the GPU-hours of the one the
+    cost config trains (the paper's seeds where ``price_paper_seeds``: the cost config is the paper's)."""
+    if result.verdict not in OPEN:
         return result
-    needed = seeds_needed(result.target, result.sd_diff, alpha=result.alpha_family, power=power)
-    hours = needed * seed_gpu_hours if needed is not None and seed_gpu_hours is not None else NAN
-    return replace(result, seeds_needed=needed, gpu_hours_needed=hours)
+    needed = seeds_for(result, result.sd_diff, result.alpha_family, power)
+    paper = seeds_for(result, result.paper_sd, result.alpha_family, power) if math.isfinite(result.paper_sd) else None
+    priced = paper if price_paper_seeds else needed
+    hours = priced * seed_gpu_hours if priced is not None and seed_gpu_hours is not None else NAN
+    return replace(result, seeds_needed=needed, paper_seeds_needed=paper, gpu_hours_needed=hours)
+
+
+def judge_family(results: list[ClaimResult], diffs: Sequence[np.ndarray], *, alpha: float = ALPHA,
+                 power: float = POWER, smallest_effect: float = SMALLEST_EFFECT_PP, plan: bool = True
+                 ) -> list[ClaimResult]:
+    """Holm over each family's testable claims (their own tests' p), then each claim at its family's level."""
+    out = list(results)
+    for family in dict.fromkeys(r.family for r in out):
+        members = [i for i, r in enumerate(out) if r.family == family]
+        m = sum(not math.isnan(out[i].p_test) for i in members)
+        for i, p in zip(members, holm([out[i].p_test for i in members])):
+            out[i] = at_family_level(replace(out[i], p_holm=p), diffs[i], m, alpha=alpha, power=power,
+                                     smallest_effect=smallest_effect, plan=plan)
+    return out
 
 
 def evaluate_claims(claims: Sequence[Claim], values: Mapping[tuple[str, str], Mapping[int, float]], *,
                     alpha: float = ALPHA, power: float = POWER, smallest_effect: float = SMALLEST_EFFECT_PP,
-                    check_paper_magnitude: bool = True,
-                    flags: Mapping[str, Sequence[Flag]] | None = None) -> list[ClaimResult]:
+                    check_paper_magnitude: bool = True, flags: Mapping[str, Sequence[Flag]] | None = None,
+                    price_paper_seeds: bool = False) -> list[ClaimResult]:
     """Every claim against one result set. ``values[(model, method)]`` is {seed: accuracy %}; a missing entry
     counts as no seeds. Holm runs over the claims of each ``Claim.family``; ``flags[claim.name]`` are the
     sanity flags its cells carry."""
@@ -255,14 +368,13 @@ def evaluate_claims(claims: Sequence[Claim], values: Mapping[tuple[str, str], Ma
     if len(set(names)) != len(names):
         raise ValueError(f"claim names must be unique: {sorted({n for n in names if names.count(n) > 1})}")
     sides = [(values.get((c.model, c.method_a), {}), values.get((c.model, c.method_b), {})) for c in claims]
-    results = [measure(c, a, b) for c, (a, b) in zip(claims, sides)]
-    for family in dict.fromkeys(r.family for r in results):
-        members = [i for i, r in enumerate(results) if r.family == family]
-        m = sum(not math.isnan(results[i].p) for i in members)
-        for i, p in zip(members, holm([results[i].p for i in members])):
-            results[i] = at_family_level(replace(results[i], p_holm=p), *sides[i], m, alpha=alpha, power=power,
-                                         smallest_effect=smallest_effect)
+    results = [measure(c, a, b, smallest_effect=smallest_effect) for c, (a, b) in zip(claims, sides)]
+    diffs = [paired_differences(a, b)[1] for a, b in sides]
+    results = judge_family(results, diffs, alpha=alpha, power=power, smallest_effect=smallest_effect)
     flags = flags or {}
-    return [replace(plan_seeds(decide(r, alpha=alpha, check_paper_magnitude=check_paper_magnitude), power=power,
-                               seed_gpu_hours=c.seed_gpu_hours), flags=list(flags.get(r.name, ())))
-            for c, r in zip(claims, results)]
+    out = []
+    for c, r in zip(claims, results):
+        r = decide(replace(r, flags=list(flags.get(r.name, ()))), alpha=alpha,
+                   check_paper_magnitude=check_paper_magnitude, setting_note=c.setting_note)
+        out.append(plan_seeds(r, power=power, seed_gpu_hours=c.seed_gpu_hours, price_paper_seeds=price_paper_seeds))
+    return out

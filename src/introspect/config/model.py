@@ -22,7 +22,7 @@ from ..errors import InputError
 from ..runs.spec import Budget, Performance
 from .yaml_input import YamlInputError, read_yaml_file
 
-Direction = Literal["greater", "equivalent"]
+Direction = Literal["greater", "equivalent", "not_better"]  # claims.engine.DIRECTIONS
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
 SweepUse = Literal["validation", "paper"]  # sweep and select on the validation split, or the configured values
 SWEEP_USES: tuple[str, ...] = get_args(SweepUse)

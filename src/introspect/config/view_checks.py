@@ -37,7 +37,7 @@ def claim_problems(config: dict[str, Any]) -> list[str]:
             problems.append(f"{where}.name: {claim['name']!r} is used by another claim")
         names.add(claim["name"])
         if (claim["direction"] == "equivalent") != ("margin" in claim):
-            problems.append(f"{where}.margin: an equivalent claim needs a margin, a greater claim has none")
+            problems.append(f"{where}.margin: an equivalent claim needs a margin, other claims have none")
         if claim["a"] == claim["b"]:
             problems.append(f"{where}.b: a claim compares two different methods")
         view = views.get(claim["table"])
