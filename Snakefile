@@ -10,17 +10,28 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
-# The default config only when no --configfile gave a whole config (one with its tables): Snakemake would
-# otherwise deep-merge the given file into the default one, and a config's tables would inherit the
-# default's. A file without tables (an overlay, e.g. other seeds) is merged over the default; --config
-# values always win. `config` already holds --configfile and --config here.
-if "tables" not in config:
+# The default config only when no --configfile gave a whole config (one with its tables, or one that
+# `extends:` a base): Snakemake would otherwise deep-merge the given file into the default one, and a
+# config's tables would inherit the default's. A file without either (an overlay, e.g. other seeds) is merged
+# over the default; --config values always win. `config` already holds --configfile and --config here.
+if "tables" not in config and "extends" not in config:
 
     configfile: "config/config.yaml"
 
 
 SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(SRC))  # plan without requiring an installed package
+from introspect.config.overlays import OverlayError, declaring_directory, resolve_extends  # noqa: E402
+
+# `extends: base.yaml` (config/base.yaml holds the paper's tables once): the base, read as data with limits
+# and relative to the file that names it, under everything Snakemake merged (introspect.config.overlays).
+try:
+    if "extends" in config:
+        _resolved = resolve_extends(config, declaring_directory(config, workflow.configfiles))
+        config.clear()
+        config.update(_resolved)
+except OverlayError as error:
+    raise WorkflowError(f"config rejected before any job started:\n  {error}")
 # Jobs import this checkout's package too. Set here, not in the job commands, so that no absolute path
 # enters their text (Snakemake's "code" rerun trigger compares it): a moved checkout reruns nothing.
 # A cluster job re-reads this Snakefile in its own Snakemake, which sets it there as well.

@@ -11,24 +11,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from common import write_rows  # noqa: E402
 from introspect.analysis.tables import write_table  # noqa: E402
+from introspect.config.model import load_config  # noqa: E402
 from introspect.plan.views import Cell, TableSpec  # noqa: E402
 from introspect.runs.record import ResultsLayout  # noqa: E402
 
 
 def time_paper_plan(workdir: Path, cache: Path) -> float:
-    shutil.copy(ROOT / "config" / "paper.yaml", workdir / "config.yaml")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(load_config(ROOT / "config" / "paper.yaml")))  # base resolved
     snakemake = Path(sys.executable).parent / "snakemake"
     start = time.perf_counter()
     subprocess.run([str(snakemake), "-n", "--cores", "1", "--snakefile", str(ROOT / "Snakefile"), "--directory",

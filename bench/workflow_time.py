@@ -22,6 +22,7 @@ from common import write_rows
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from introspect.config.model import load_config  # noqa: E402
 from introspect.plan.build import build_plan  # noqa: E402
 from introspect.runs.loading import read_run  # noqa: E402
 from introspect.runs.record import ResultsLayout  # noqa: E402
@@ -30,8 +31,8 @@ from introspect.runs.record import ResultsLayout  # noqa: E402
 def load(config_name: str) -> dict:
     """A shipped config, or `quick`: the smoke config cut to Table 2's CE runs (a check that this runs)."""
     if config_name != "quick":
-        return yaml.safe_load((ROOT / "config" / f"{config_name}.yaml").read_text())
-    config = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+        return load_config(ROOT / "config" / f"{config_name}.yaml")
+    config = load_config(ROOT / "config" / "smoke.yaml")
     config["tables"] = {"table2": {**config["tables"]["table2"], "methods": ["CE"], "compare_to": []}}
     config.update(figures={}, analyses={}, claims=[], teachers={})
     return config

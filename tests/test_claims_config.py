@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from introspect.claims.catalogue import catalogue_path, config_claims
+from introspect.config.model import load_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 CONFIGS = ["config.yaml", "paper.yaml", "smoke.yaml", "mnist5k.yaml"]
@@ -23,8 +24,7 @@ PAPER_DISAGREES = "paper's own Table"  # a claim whose words the paper's own tab
 
 
 def load(name: str) -> dict:
-    with open(CONFIG_DIR / name) as handle:
-        config = yaml.safe_load(handle)
+    config = load_config(CONFIG_DIR / name)  # its base (extends) resolved
     config["claims"] = [{k: v for k, v in c.items() if k != "from_catalogue"} for c in config_claims(config)]
     return config
 
@@ -145,12 +145,12 @@ def catalogue() -> dict:
 
 def test_no_quotation_is_written_twice():
     texts = list(yaml.safe_load((catalogue_path("paper")).read_text()))
-    for name in CONFIGS:
+    for name in [*CONFIGS, "base.yaml"]:
         texts += yaml.safe_load((CONFIG_DIR / name).read_text()).get("claims", [])
     # a sentence may serve several claims (one per group or pair), but each claim is written once, in one file
     names = [c["name"] for c in texts]
     assert len(names) == len(set(names))
-    for name in ("config.yaml", "paper.yaml", "mnist5k.yaml"):
+    for name in ("base.yaml", "config.yaml", "paper.yaml", "mnist5k.yaml"):
         own = yaml.safe_load((CONFIG_DIR / name).read_text())
         assert "claims" not in own, f"{name}: its claims come from the catalogue"
 

@@ -24,7 +24,7 @@ def rejected(config, *fragments):
 
 
 def test_every_shipped_config_is_valid_and_plans():
-    for path in sorted((ROOT / "config").glob("*.yaml")):
+    for path in sorted(set((ROOT / "config").glob("*.yaml")) - {ROOT / "config" / "base.yaml"}):
         plan = build_plan(load_config(path))
         assert plan.runs and plan.tables, path
 

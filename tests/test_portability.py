@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from introspect.config.model import load_config
 from test_validation import HOSTILE
 from workflow_helpers import ROOT, snakemake, write_config
 
@@ -20,7 +21,7 @@ SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 def tiny_config() -> dict:
     """Table 3 of the smoke config alone (MLP, a sweep, an LE warm-up and Stage 2), paths relative."""
-    config = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    config = load_config(ROOT / "config" / "smoke.yaml")
     config.update(tables={"table3": config["tables"]["table3"]}, figures={}, analyses={}, teachers={},
                   claims=[c for c in config["claims"] if c["table"] == "table3"],
                   results_dir="results", reported_results="config/reported_results.csv")

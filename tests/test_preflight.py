@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
 from introspect.cluster.calibration import calibration_path, read_calibration, step_kinds
 from introspect.cluster.failures import failed_jobs, failure_report
 from introspect.cluster.preflight import PreflightError, preflight_spec, run_preflight
+from introspect.config.model import load_config
 from introspect.errors import EXIT_DATA_ERROR, EXIT_INPUT_ERROR
 from introspect.plan.build import build_plan
 from workflow_helpers import ROOT, snakemake, views_dir, write_config
@@ -18,7 +18,7 @@ from workflow_helpers import ROOT, snakemake, views_dir, write_config
 
 def small_config(tmp_path) -> dict:
     """Smoke Table 2 (CE, LE(Grad-CAM)) and Table 5 (KD, XDistillation from a ResNet14 teacher)."""
-    config = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    config = load_config(ROOT / "config" / "smoke.yaml")
     table5 = {**config["tables"]["table5"], "methods": ["KD", "XDistillation"], "compare_to": ["KD"],
               "groups": [{"label": "ResNet8", "model": "resnet8", "budget": "resnet", "teacher": "resnet14"}]}
     tables = {"table2": {**config["tables"]["table2"], "methods": ["CE", "LE(Grad-CAM)"]}, "table5": table5}
@@ -129,7 +129,7 @@ def test_failure_report_counts_a_retried_job_once_and_names_cancelled_slurm_jobs
 def test_paper_dry_run_on_slurm_lists_the_preflight_and_sends_cpu_jobs_to_the_cpu_partition(tmp_path):
     """`snakemake -n --profile slurm` on config/paper.yaml: one run's metrics.json needs the pre-flight; the
     accuracy figure (CPU only) asks cluster.cpu_partition and no GPU, the pre-flight the GPU partition."""
-    config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    config = load_config(ROOT / "config" / "paper.yaml")
     written = write_config(tmp_path, base="paper.yaml", cluster={**config["cluster"], "cpu_partition": "cpu",
                                                                  "gpu_partition": "gpu_a100"})
     metrics = tmp_path / "results" / "runs" / "cifar10" / "resnet8" / "resnet-e160" / "ce" / "seed0" / "metrics.json"

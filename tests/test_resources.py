@@ -9,6 +9,7 @@ import yaml
 
 from introspect.cluster.calibration import CALIBRATION_VERSION, calibration_path, step_kind
 from introspect.cluster.resources import cluster_problems, gpu_request, run_seconds, runtime_minutes, summary
+from introspect.config.model import load_config
 from introspect.config.registry_facts import registry_catalog
 from introspect.config.schemas import schema_path
 from introspect.errors import ResultFileError
@@ -18,7 +19,7 @@ from workflow_helpers import ROOT
 
 def tiny_config(tmp_path, **cluster) -> dict:
     """Table 2 of the smoke config cut to CE and LE(Grad-CAM) on ResNet8, two seeds."""
-    config = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    config = load_config(ROOT / "config" / "smoke.yaml")
     table2 = {**config["tables"]["table2"], "methods": ["CE", "LE(Grad-CAM)"]}
     config.update(tables={"table2": table2}, figures={}, analyses={}, claims=[], teachers={},
                   results_dir=str(tmp_path / "results"), cluster=cluster)

@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import in_ci
+from introspect.config.model import load_config
 from workflow_helpers import BIN, ROOT, catalogue_claims, snakemake, table_numbers, write_config
 
 pytestmark = pytest.mark.workflow
@@ -76,7 +76,7 @@ def small_config() -> dict:
     """The smoke config cut to one table (ResNet8: CE, LS and LE(Grad-CAM), its warm-up and Stage 2; 2 seeds,
     8 runs), one accuracy figure (a cluster job on the CPU) and one claim (a local job, like the table): a few
     minutes on SLURM. The figure reads only CE, so it runs beside the Stage-2 runs rather than after them."""
-    smoke = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    smoke = load_config(ROOT / "config" / "smoke.yaml")
     table2 = {**smoke["tables"]["table2"], "methods": ["CE", "LS", "LE(Grad-CAM)"]}
     figure3 = {**smoke["figures"]["figure3"], "methods": ["CE"]}
     claims = catalogue_claims("t2_le_gradcam_gt_ce_resnet8")
@@ -204,7 +204,7 @@ def test_four_runs_packed_on_one_gpu_equal_the_unpacked_runs(slurm, tmp_path):
     """cluster.runs_per_gpu: 4 -> one SLURM job for four runs, asking one GPU; the CPU-only accuracy figure
     goes to cluster.cpu_partition; the runs' numbers equal those of the same runs trained one per job."""
     env, state = slurm
-    smoke = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    smoke = load_config(ROOT / "config" / "smoke.yaml")
     views = {"seeds": [0, 1, 2, 3], "teachers": {}, "analyses": {}, "claims": [],
              "tables": {"table2": {**smoke["tables"]["table2"], "methods": ["CE"], "compare_to": []}},
              "figures": {"figure3": {**smoke["figures"]["figure3"], "methods": ["CE"]}}}
@@ -245,7 +245,7 @@ def test_the_head_runs_as_a_slurm_job(slurm, tmp_path):
     """profiles/slurm/head.sbatch: the workflow's head submitted as a low-resource job of its own runs the
     campaign to the end (its jobs named introspect_<run id>, which the README's recovery steps look for)."""
     env, state = slurm
-    smoke = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    smoke = load_config(ROOT / "config" / "smoke.yaml")
     write_config(tmp_path, seeds=[0], teachers={}, analyses={}, claims=[], figures={}, cluster=SMALL_JOBS,
                  tables={"table2": {**smoke["tables"]["table2"], "methods": ["CE"], "compare_to": []}})
     env = {**os.environ, **env, "INTROSPECT_VENV": str(BIN.parent)}
@@ -275,7 +275,7 @@ def test_a_missing_dataset_fails_one_job_not_hundreds(slurm, tmp_path):
     """A CIFAR-10 config whose data_root does not exist: the pre-flight is the one job submitted and the one
     that fails (not every run three times), with the line naming the data root and the fix."""
     env, state = slurm
-    smoke = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    smoke = load_config(ROOT / "config" / "smoke.yaml")
     data_root = tmp_path / "no-data"
     write_config(tmp_path, data_root=str(data_root), teachers={}, analyses={}, claims=[], figures={},
                  cluster=SMALL_JOBS, datasets={"digits": {"source": "cifar10", "val_fraction": 0.1}},

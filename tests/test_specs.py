@@ -10,9 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import yaml
 
 from introspect.cli import main
+from introspect.config.model import load_config
 from introspect.errors import EXIT_INPUT_ERROR, InputError, UnsafePathError
 from introspect.plan.build import ConfigError, build_plan
 from introspect.plan.job_files import (
@@ -34,7 +34,7 @@ KINDS = {"table": TableSpec, "figure": FigureSpec, "analysis": AnalysisSpec, "se
 
 
 def smoke(results_dir: Path, **changes) -> dict:
-    config = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    config = load_config(ROOT / "config" / "smoke.yaml")
     config.update(results_dir=str(results_dir), reported_results=str(ROOT / "config" / "reported_results.csv"))
     config.update(changes)
     return config

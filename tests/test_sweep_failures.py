@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
+from introspect.config.model import load_config
 from workflow_helpers import ROOT, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
@@ -14,7 +14,7 @@ FAILING_POINT = "digits/resnet8/resnet-e3/dropout-rate0.5/seed0"  # a sweep poin
 
 
 def views() -> dict:
-    smoke = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    smoke = load_config(ROOT / "config" / "smoke.yaml")
     table2 = {**smoke["tables"]["table2"], "methods": ["CE", "Dropout"], "compare_to": []}
     return {"tables": {"table2": table2}, "figures": {}, "analyses": {}, "claims": [], "teachers": {}}
 

@@ -238,7 +238,7 @@ def test_the_plan_reports_the_warmup_it_chose(smoke):
 
 
 def test_no_planned_output_of_the_shipped_configs_leaves_results_dir():
-    for path in sorted((ROOT / "config").glob("*.yaml")):
+    for path in sorted(set((ROOT / "config").glob("*.yaml")) - {ROOT / "config" / "base.yaml"}):
         plan = build_plan(load_config(path))
         root = os.path.abspath(plan.config.results_dir)
         for run_id in plan.runs:

@@ -1,6 +1,7 @@
 """End-to-end: `snakemake` on the smoke config in a temporary directory, then the tables' contents."""
 import pandas as pd
 import pytest
+import yaml
 
 from introspect.plan.build import build_plan, load_config
 from workflow_helpers import ROOT, catalogue_claims, job_counts, snakemake, views_dir, write_config
@@ -132,7 +133,7 @@ def test_every_claim_gets_an_effect_a_test_and_a_verdict_that_follows_from_them(
     assert md.count("| t") + md.count("| f") >= len(claims) and "What it would take" in md
     summary = result.stdout + result.stderr
     assert "Claims (" in summary and "| Verdict | Claims |" in summary and "Sanity flags under claims" in summary
-    assert yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())["claims"] == config["claims"]
+    assert load_config(ROOT / "config" / "smoke.yaml")["claims"] == config["claims"]
     assert "extra_seeds" in yaml.safe_load((results / "claims_next.yaml").read_text())
 
 
@@ -164,12 +165,9 @@ def test_a_bad_config_fails_before_any_job_naming_the_key(tmp_path):
 
 def test_the_paper_config_plans_without_error(tmp_path):
     """`snakemake -n --configfile config/paper.yaml` plans the full reproduction (no data needed)."""
-    import shutil
     import time
 
-    shutil.copy(ROOT / "config" / "paper.yaml", tmp_path / "config.yaml")
-    text = (tmp_path / "config.yaml").read_text().replace("catalogue: config/", f"catalogue: {ROOT}/config/")
-    (tmp_path / "config.yaml").write_text(text)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(load_config(ROOT / "config" / "paper.yaml")))
     started = time.perf_counter()
     result = snakemake(tmp_path, "-n", "-p", "--cores", "1", "--config", f"results_dir={tmp_path / 'results'}",
                        f"reported_results={ROOT / 'config' / 'reported_results.csv'}")

@@ -9,12 +9,14 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from introspect.config.model import load_config
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
 def write_config(workdir: Path, base: str = "smoke.yaml", **changes) -> dict:
-    config = yaml.safe_load((ROOT / "config" / base).read_text())
+    config = load_config(ROOT / "config" / base)
     config.update(results_dir=str(workdir / "results"), reported_results=str(ROOT / "config" / "reported_results.csv"))
     config.update(changes)
     if "claims" in changes and "claim_settings" not in changes:  # the test's claims only, none of the catalogue's

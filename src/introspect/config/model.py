@@ -20,14 +20,12 @@ from typing import Any, Literal, get_args
 
 from ..errors import InputError
 from ..runs.spec import Budget, Performance
-from .yaml_input import YamlInputError, read_yaml_file
+from .overlays import TEMPLATE_KEYS, read_config_file
 
 Direction = Literal["greater", "equivalent", "not_better"]  # claims.engine.DIRECTIONS
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
 SweepUse = Literal["validation", "paper"]  # sweep and select on the validation split, or the configured values
 SWEEP_USES: tuple[str, ...] = get_args(SweepUse)
-# YTE templating (Snakemake's): a config with these keys asks to be evaluated as code; we never do.
-TEMPLATE_KEYS = ("__use_yte__", "__definitions__")
 
 
 class ConfigError(InputError):
@@ -209,17 +207,12 @@ class Config:
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A config file's data (not yet validated). Never evaluates anything: a YTE-templated config
-    is refused."""
+    """A config file's data with its ``extends`` resolved (:mod:`introspect.config.overlays`), not yet
+    validated. Never evaluates anything: a YTE-templated config is refused."""
     try:
-        config = read_yaml_file(path)
-    except YamlInputError as error:
+        config = read_config_file(path)
+    except InputError as error:
         raise ConfigError(str(error)) from None
-    if config is None:
-        config = {}
-    if not isinstance(config, dict):
-        raise ConfigError(f"it must hold a mapping of config keys, not a {type(config).__name__}")
-    refuse_templates(config)
     if overrides:
         config = _deep_merge(config, overrides)
     return config
