@@ -59,9 +59,11 @@ def tiny_config(workdir: Path, methods: tuple[str, ...] = ("CE",), seeds: tuple[
     return write_config(workdir, **{**settings, **changes})
 
 
-def run_workflow(workdir: Path, state: Path, *args: str, check: bool = True, timeout: int = 600):
+def run_workflow(workdir: Path, state: Path, *args: str, check: bool = True, timeout: int = 600,
+                 env: dict | None = None):
     """`snakemake --profile slurm` on the workdir's config.yaml, against the stand-in at ``state``."""
-    return snakemake(workdir, *PROFILE, *args, env=standin_env(state), check=check, timeout=timeout, cwd=ROOT)
+    return snakemake(workdir, *PROFILE, *args, env={**standin_env(state), **(env or {})}, check=check,
+                     timeout=timeout, cwd=ROOT)
 
 
 def read_yaml(path: Path) -> dict:

@@ -7,9 +7,11 @@
 import json
 
 from introspect.cluster.preflight import preflight_spec
-from introspect.cluster.slurm_status import read_cancelled_as_cancelled
+from introspect.cluster.slurm_status import install_plugin_fixes
 
-read_cancelled_as_cancelled()  # a job SLURM cancels (pre-emption without requeue) fails instead of hanging
+# SLURM's faults and limits fail or delay a job instead of stalling the head: a job cancelled, or pre-empted
+# or on a failed node and not requeued, fails (and is retried); a submit-limit refusal waits and resubmits
+install_plugin_fixes()
 
 PREFLIGHT = str(calibration_path(PLAN))
 PREFLIGHT_TEXT = json.dumps(preflight_spec(PLAN), sort_keys=True, indent=1) + "\n"

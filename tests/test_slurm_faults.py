@@ -1,0 +1,50 @@
+"""SLURM's faults and limits, through the stand-in SLURM commands (tests/slurm/standin/) and the real
+`snakemake --profile slurm` with snakemake-executor-plugin-slurm 2.8.0: each fault is injected for the
+first matching submission(s) and the campaign must go on to its table. Measured here with stand-ins
+only (one machine, jobs run locally); docs/cluster.md says what each fault does."""
+from __future__ import annotations
+
+import pytest
+
+from standin import jobs, rule_of, run_workflow, standin_env, submissions, tiny_config
+
+pytestmark = pytest.mark.workflow
+pytest.importorskip("snakemake_executor_plugin_slurm")
+
+
+def table_built(workdir) -> bool:
+    return (workdir / "results" / "smoke" / "tables" / "table2.csv").exists()
+
+
+def training_jobs(state) -> list[dict]:
+    return [job for job in jobs(state) if rule_of(job) == "train"]
+
+
+@pytest.mark.parametrize("end", ["PREEMPTED", "NODE_FAIL"])
+def test_a_job_ended_without_requeue_is_retried_once_slurm_forgets_it(tmp_path, end):
+    """The plugin alone waits on such a job forever ("leaving it to SLURM to requeue"); here squeue lists it
+    for 2 s after it ended, then no more: it is failed, retried, and the campaign finishes."""
+    tiny_config(tmp_path)
+    state = tmp_path / "slurm"
+    standin_env(state, {"faults": [{"match": "rule_train_", "state": end, "listed": 2}]})
+    result = run_workflow(tmp_path, state, timeout=300)
+    assert table_built(tmp_path)
+    assert [job["state"] for job in training_jobs(state)] == [end, "COMPLETED"]
+    first = training_jobs(state)[0]["id"]
+    assert f"SLURM job {first} ended {end} and SLURM no longer lists it" in result.stdout + result.stderr
+
+
+def test_a_submit_limit_delays_jobs_and_fails_none(tmp_path):
+    """MaxSubmitJobs 50 with 49 of the user's jobs elsewhere: one job of the campaign at a time is accepted,
+    every other submission is refused until it ends; the refusals are waited out (here every 1 s)."""
+    tiny_config(tmp_path, seeds=(0, 1, 2))
+    state = tmp_path / "slurm"
+    standin_env(state, {"submit_limit": 50, "other_jobs": 49})
+    result = run_workflow(tmp_path, state, "--retries", "0", timeout=400,
+                          env={"INTROSPECT_SUBMIT_WAIT": "1"})
+    assert table_built(tmp_path), result.stderr[-3000:]
+    calls = submissions(state)
+    accepted = [rule_of(c) for c in calls if not c["refused"]]
+    assert sorted(accepted) == ["preflight", "train", "train", "train"]  # each job once
+    assert any(c["refused"] for c in calls)  # the limit did bite (three training jobs were ready at once)
+    assert "QOSMaxSubmitJobPerUserLimit): submitting it again every 1 s" in result.stdout + result.stderr
