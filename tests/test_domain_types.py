@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import introspect
@@ -12,13 +13,13 @@ from introspect.config import model
 from introspect.config.registry_facts import registry_catalog
 from introspect.config.validate import load_schema
 from introspect.runs import spec
+from introspect.runs.record import RunRecord
 
 SRC = Path(introspect.__file__).parent
 
 # Names still defined twice, each with why; the test fails when one is resolved (drop it here) or a new one
 # appears (define it once and import it).
 KNOWN_DUPLICATES = {
-    "Dataset": "config.model.Dataset (a config's dataset section) vs data.base.Dataset (loaded tensors)",
     "Group": "config.model.Group vs plan.views.Group (a planned table's group)",
     "Claim": "config.model.Claim vs claims.engine.Claim (the engine's input)",
     "Teacher": "config.model.Teacher vs analysis.sanity.Teacher (a teacher's accuracies)",
@@ -42,14 +43,18 @@ def test_each_class_name_is_defined_once():
     assert set(KNOWN_DUPLICATES) - set(twice) == set(), "resolved: drop from KNOWN_DUPLICATES"
 
 
-def test_budget_and_performance_are_the_run_specs_types():
+def test_the_config_holds_the_run_specs_types():
     assert model.Budget is spec.Budget and model.Performance is spec.Performance
+    assert model.DatasetSpec is spec.DatasetSpec
     hints = {f.name: f.type for f in dataclasses.fields(model.Config)}
     assert hints["performance"] == "Performance" and hints["budgets"] == "Mapping[str, Budget]"
+    assert hints["datasets"] == "Mapping[str, DatasetSpec]"
+    record_hints = {f.name: f.type for f in dataclasses.fields(RunRecord)}
+    assert record_hints["spec"] == "RunSettings"  # typed from the plan to the job; JSON only at the file
 
 
 def test_shared_types_are_frozen():
-    for cls in (spec.Budget, spec.Performance):
+    for cls in (spec.Budget, spec.Performance, spec.DatasetSpec, spec.RunSettings, spec.RunSpec):
         assert cls.__dataclass_params__.frozen, cls
 
 
@@ -63,9 +68,38 @@ def test_schema_defaults_come_from_the_types():
     performance = schema["performance"]["properties"]
     assert {k: v["default"] for k, v in performance.items()} == {"channels_last": True, "amp": "none",
                                                                  "compile": None}
+    dataset = schema["datasets"]["additionalProperties"]["properties"]
+    assert {k: v["default"] for k, v in dataset.items() if "default" in v} == {
+        "val_fraction": 0.1, "test_fraction": 0.2, "split_seed": 0, "loader": "device", "loader_workers": 0}
     raw = (SRC / "config" / "schemas" / "config.schema.yaml").read_text(encoding="utf-8")
-    budgets_text = raw[raw.index("  budgets:"):raw.index("  methods:")]
-    assert "default" not in budgets_text.replace("# defaults:", "")
+    sections = (("  datasets:", "  budgets:"), ("  budgets:", "  methods:"), ("  performance:", "  local_worker:"))
+    for start, end in sections:
+        section = raw[raw.index(start):raw.index(end)]
+        assert "default:" not in section[section.index("properties:"):], start
+
+
+def test_a_record_carries_the_config_models_objects(tmp_path):
+    """The plan hands the job the config's own dataset, budget and performance (no copy through a dict), and
+    the record's file holds the dataset's optional settings only where the config gives them."""
+    from introspect.plan.build import build_plan
+
+    plan = build_plan({"results_dir": str(tmp_path), "seeds": [0],
+                       "datasets": {"d": {"source": "digits", "image_size": 8}},
+                       "budgets": {"b": {"epochs": 2, "batch_size": 32, "lr": 0.1}},
+                       "methods": {"CE": {"method": "ce"}},
+                       "tables": {"t": {"title": "t", "dataset": "d", "methods": ["CE"],
+                                        "groups": [{"label": "g", "model": "mlp1024", "budget": "b"}]}}})
+    (record,) = plan.runs.values()
+    assert record.spec.dataset is plan.config.datasets["d"] and record.spec.budget is plan.config.budgets["b"]
+    assert record.spec.performance is plan.config.performance
+    assert record.to_dict()["spec"]["dataset"] == {"name": "digits", "image_size": 8, "val_fraction": 0.1,
+                                                   "test_fraction": 0.2, "split_seed": 0, "loader": "device",
+                                                   "loader_workers": 0}
+    assert RunRecord.from_dict(record.to_dict()) == record
+    run = record.run_spec()
+    assert run.dataset is record.spec.dataset and run.data_root == "data"
+    assert run.to_dict()["dataset"]["root"] == "data" and run.to_dict()["dataset"]["split"] == "fixed"
+    assert spec.RunSpec.from_dict(run.to_dict()) == replace(run, dataset=replace(run.dataset, split="fixed"))
 
 
 def test_a_budget_round_trips_through_its_json_form():

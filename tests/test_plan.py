@@ -151,7 +151,7 @@ def test_per_seed_splits_reject_a_teacher_of_another_seed(default):
     for run_id in plan.ids("student"):
         (teacher,) = plan.runs[run_id].depends_on
         assert plan.runs[teacher].seed == plan.runs[run_id].seed
-        assert plan.runs[run_id].spec["dataset"]["split"] == "per_seed"
+        assert plan.runs[run_id].spec.dataset.split == "per_seed"
 
 
 def test_a_distillation_method_without_a_teacher_is_rejected(default):

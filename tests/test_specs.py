@@ -89,7 +89,7 @@ def test_options_that_change_no_numbers_leave_the_run_identity(plan, tmp_path):
         assert spec_text(moved.runs[run_id]) == spec_text(plan.runs[run_id])
         here, there = plan.runs[run_id].run_spec(plan.run_options), moved.runs[run_id].run_spec(moved.run_options)
         assert here.training_identity() == there.training_identity()
-        assert there.dataset.root == str(tmp_path / "scratch") and there.eval_batch_size == 7
+        assert there.data_root == str(tmp_path / "scratch") and there.eval_batch_size == 7
     other_lr = copy.deepcopy(dict(plan.config.document))
     other_lr["budgets"]["mlp"]["lr"] = 0.5
     changed = build_plan(other_lr)
@@ -242,7 +242,8 @@ def test_spec_ids_are_checked_in_every_cell(plan):
 def test_a_record_is_its_planned_run(plan):
     run = plan.runs[plan.ids("stage2")[0]]
     assert RunRecord.from_dict(json.loads(spec_text(run))) == run
-    assert "root" not in run.spec["dataset"] and "eval_batch_size" not in run.spec
+    saved = run.to_dict()["spec"]
+    assert "root" not in saved["dataset"] and "eval_batch_size" not in saved
     assert ResultsLayout(plan.config.results_dir).run(run.run_id).record.name == "record.json"
 
 

@@ -233,7 +233,7 @@ def test_the_plan_reports_the_warmup_it_chose(smoke):
     lines = warmup_summary(plan.config)
     assert "warm-up: 2 of 4 epochs (warmup_fraction 0.5 of budget 'resnet'): LE(Grad-CAM)" in lines
     stage2 = [r for r in plan.runs.values() if r.kind == "stage2" and r.method["name"] == "le"
-              and r.spec["budget"]["epochs"] == 4 and r.method["explainer"] == "grad_cam"]
+              and r.spec.budget.epochs == 4 and r.method["explainer"] == "grad_cam"]
     assert stage2 and all(r.method["warmup_epochs"] == 2 for r in stage2)
 
 

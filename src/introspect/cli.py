@@ -148,7 +148,10 @@ def _run_to_train(args):
         record = read_record(args.record)
         defaults = RunOptions()
         options = RunOptions(args.data_root or defaults.data_root, args.eval_batch_size or defaults.eval_batch_size)
-        data, out, what = record.run_spec_dict(args.fail_at_epoch, options), record.files.directory, args.record
+        try:
+            return record.run_spec(options, args.fail_at_epoch), record.files.directory
+        except ValueError as error:
+            raise InputError(f"{args.record}: not a valid run ({error})") from None
     else:
         if not args.out:
             raise InputError("train --spec needs --out (the run directory)")

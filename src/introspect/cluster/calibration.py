@@ -46,7 +46,7 @@ class StepKind:
 def step_kind(plan: Plan, run: RunRecord) -> StepKind:
     teacher = plan.runs[run.teacher].model if run.teacher else None
     return StepKind(run.dataset, run.model, run.method["name"], run.method.get("explainer"), teacher,
-                    int(run.spec["budget"]["batch_size"]))
+                    run.spec.budget.batch_size)
 
 
 def step_kinds(plan: Plan) -> dict[str, tuple[StepKind, RunRecord]]:

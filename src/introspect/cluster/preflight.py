@@ -141,8 +141,7 @@ def check_writable(results_dir: Path) -> None:
 
 
 def _dataset_identity(run) -> str:
-    d = run.dataset
-    return repr((d.name, d.root, d.val_fraction, d.test_fraction, d.image_size, d.augment, d.split_seed, d.split))
+    return repr((run.dataset, run.data_root))  # a frozen DatasetSpec: every setting that changes the data
 
 
 def check_dataset(run, data_root: str):
@@ -151,8 +150,8 @@ def check_dataset(run, data_root: str):
     from ..data import DatasetError, dataset_source
     from ..runs.loading import load_run_dataset
 
-    run = replace(run, dataset=replace(run.dataset, root=str(data_root)))  # a job option, not in the record
-    name, root = run.dataset.name, Path(run.dataset.root)
+    run = replace(run, data_root=str(data_root))  # a job option, not in the record
+    name, root = run.dataset.name, Path(run.data_root)
     source = dataset_source(name)
     try:
         return load_run_dataset(run)

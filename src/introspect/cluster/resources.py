@@ -21,7 +21,7 @@ PLUGIN_GPU_MODEL = re.compile(r"^[a-zA-Z0-9_\.]+$")
 
 def run_epochs(run: RunRecord) -> int:
     """Epochs a run trains itself (a Stage-2 run starts after its warm-up's epochs)."""
-    end = run.stop_epoch or run.spec["budget"]["epochs"]
+    end = run.stop_epoch or run.spec.budget.epochs
     start = run.method.get("warmup_epochs", 0) if run.init_from else 0
     return end - start
 

@@ -11,7 +11,7 @@ from .model import (
     Claim,
     Cluster,
     Config,
-    Dataset,
+    DatasetSpec,
     Figure,
     Group,
     MethodVariant,
@@ -32,7 +32,7 @@ def build_model(doc: dict[str, Any], claims: list[dict[str, Any]]) -> Config:
         fail_runs=dict(doc["fail_runs"]), performance=Performance(**doc["performance"]),
         sweeps=Sweeps(doc["sweeps"]["use"], tuple(doc["sweeps"]["seeds"]), doc["sweeps"]["metric"]),
         cluster=Cluster(**doc["cluster"]),
-        datasets={key: _dataset(key, d) for key, d in doc["datasets"].items()},
+        datasets={key: _dataset(d) for key, d in doc["datasets"].items()},
         budgets={key: Budget.from_dict(b) for key, b in doc["budgets"].items()},
         methods={label: method_variant(label, v) for label, v in doc["methods"].items()},
         teachers={name: Teacher(name, t["model"], t["budget"], t["method"], t["shared"], t["seed_shift"],
@@ -72,9 +72,9 @@ def _group(g: dict[str, Any], container: dict[str, Any]) -> Group:
         method=g.get("method"), explainer=g.get("explainer"))
 
 
-def _dataset(key: str, d: dict[str, Any]) -> Dataset:
-    return Dataset(key, d["source"], d["val_fraction"], d["test_fraction"], d["split_seed"], d["loader"],
-                   d["loader_workers"], d.get("image_size"), d.get("augment"), d.get("split"))
+def _dataset(d: dict[str, Any]) -> DatasetSpec:
+    """A dataset entry: its ``source`` is the spec's ``name``."""
+    return DatasetSpec(**{("name" if k == "source" else k): v for k, v in d.items()})
 
 
 def _table(name: str, t: dict[str, Any]) -> Table:

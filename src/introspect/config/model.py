@@ -7,9 +7,9 @@ once, each with its key path) and builds these frozen dataclasses (:mod:`introsp
 Planning reads only these.
 
 Defaults are written once: in the schema (``introspect/config/schemas/config.schema.yaml``, package data), or,
-for the types a run spec shares with the config (:class:`~introspect.runs.spec.Budget`,
-:class:`~introspect.runs.spec.Performance`), on the type, from which the schema gets them
-(:func:`introspect.config.validate.load_schema`). The dataclasses below repeat none of them.
+for the types a run spec shares with the config (:class:`~introspect.runs.spec.DatasetSpec`,
+:class:`~introspect.runs.spec.Budget`, :class:`~introspect.runs.spec.Performance`), on the type, from which
+the schema gets them (:func:`introspect.config.validate.load_schema`). The dataclasses below repeat none of them.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from ..errors import InputError
-from ..runs.spec import Budget, Performance
+from ..runs.spec import Budget, DatasetSpec, Performance
 from .overlays import TEMPLATE_KEYS, read_config_file
 
 Direction = Literal["greater", "equivalent", "not_better"]  # claims.engine.DIRECTIONS
@@ -30,24 +30,6 @@ SWEEP_USES: tuple[str, ...] = get_args(SweepUse)
 
 class ConfigError(InputError):
     """A config value is wrong; the message names the key (every problem found, one per line)."""
-
-
-@dataclass(frozen=True)
-class Dataset:
-    key: str
-    source: str
-    val_fraction: float
-    test_fraction: float
-    split_seed: int
-    loader: str
-    loader_workers: int
-    image_size: int | None  # None: the run spec's default (not part of run records unless given)
-    augment: str | None
-    split: str | None  # None: "fixed"
-
-    @property
-    def per_seed(self) -> bool:
-        return self.split == "per_seed"
 
 
 @dataclass(frozen=True)
@@ -192,7 +174,7 @@ class Config:
     performance: Performance
     sweeps: Sweeps
     cluster: Cluster
-    datasets: Mapping[str, Dataset]
+    datasets: Mapping[str, DatasetSpec]  # by key; DatasetSpec.name is the entry's source
     budgets: Mapping[str, Budget]
     methods: Mapping[str, MethodVariant]
     teachers: Mapping[str, Teacher]

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..methods.hyperparameters import NAME_RULE, is_name, shown
-from ..runs.spec import AMP_MODES, LOADERS, SPLITS, Budget, Performance
+from ..runs.spec import AMP_MODES, LOADERS, SPLITS, Budget, DatasetSpec, Performance
 from ..runs.typed import encode
 from .model import DIRECTIONS, SWEEP_USES, TEMPLATE_KEYS, Config, reject
 from .registry_facts import Catalog
@@ -137,6 +137,7 @@ def load_schema(catalog: Catalog) -> dict[str, Any]:
     panel["explainer"]["enum"] = list(catalog.explainers)
     props["claims"]["items"]["properties"]["direction"]["enum"] = list(DIRECTIONS)
     props["sweeps"]["properties"]["use"]["enum"] = list(SWEEP_USES)
+    type_defaults(props["datasets"]["additionalProperties"], DatasetSpec)
     type_defaults(props["budgets"]["additionalProperties"], Budget)
     type_defaults(props["performance"], Performance)
     return schema
@@ -147,8 +148,11 @@ def type_defaults(section: dict[str, Any], cls: type) -> None:
     once, on the type."""
     for f in dataclasses.fields(cls):
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if default is not dataclasses.MISSING:
-            section["properties"][f.name]["default"] = encode(default)
+        prop = section["properties"].get(f.name)
+        if prop is None or default is dataclasses.MISSING:
+            continue
+        if default is not None or "null" in prop.get("type", ()):  # an unset optional value stays unset
+            prop["default"] = encode(default)
 
 
 def expanded_claims(document: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:

@@ -22,7 +22,7 @@ from ..config.registry_facts import registry_catalog
 from ..config.validate import validate_config
 from ..errors import InputError
 from ..runs.record import RUN_KINDS, ResultsLayout, RunOptions, RunRecord, label_slug, make_run_id, method_slug
-from ..runs.typed import encode
+from ..runs.spec import RunSettings
 from .outputs import output_problems
 from .views import (
     AnalysisSpec,
@@ -113,7 +113,7 @@ def _claims(config: Config, tables: dict[str, TableSpec], figures: dict[str, Fig
         table = config.tables.get(claim.table)
         claims.append(ClaimSpec(
             claim.name, claim.table, claim.group, group.model, claim.a, claim.b, claim.direction, claim.margin,
-            claim.family, claim.text, config.datasets[group.dataset].source, group_cells[0].paper_dataset,
+            claim.family, claim.text, config.datasets[group.dataset].name, group_cells[0].paper_dataset,
             table.paper_table if table else None, table.metric if table else "accuracy"))
         known = {(c.group, c.method) for c in cells.get(claim.table, [])}
         cells.setdefault(claim.table, []).extend(c for c in group_cells if (c.group, c.method) not in known)
@@ -326,16 +326,10 @@ def _shifted_seed(seeds: tuple[int, ...], seed: int, shift: int) -> int:
     return seed + 1000 * shift
 
 
-def _base_spec(config: Config, dataset_key: str, budget_key: str) -> dict[str, Any]:
+def _base_spec(config: Config, dataset_key: str, budget_key: str) -> RunSettings:
     """The run-spec settings shared by every run of a dataset and budget that determine its numbers (where
     the data lives is a job option, not the run's identity)."""
-    d = config.datasets[dataset_key]
-    dataset = {"name": d.source, "val_fraction": d.val_fraction, "test_fraction": d.test_fraction,
-               "split_seed": d.split_seed, "loader": d.loader, "loader_workers": d.loader_workers}
-    dataset.update({k: v for k, v in (("image_size", d.image_size), ("augment", d.augment), ("split", d.split))
-                    if v is not None})
-    return {"dataset": dataset, "budget": config.budgets[budget_key].to_dict(),
-            "performance": encode(config.performance)}
+    return RunSettings(config.datasets[dataset_key], config.budgets[budget_key], config.performance)
 
 
 def warmup_summary(config: Config) -> list[str]:

@@ -139,6 +139,6 @@ def load_run_dataset(spec: RunSpec) -> Dataset:
     from ..data import load_dataset
 
     d = spec.dataset
-    return load_dataset(d.name, d.root, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
+    return load_dataset(d.name, spec.data_root, val_fraction=d.val_fraction, test_fraction=d.test_fraction,
                         image_size=d.image_size, augment=d.augment, split_seed=d.split_seed,
                         test_seed=d.test_seed(spec.seed))

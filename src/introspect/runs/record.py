@@ -16,14 +16,12 @@ import re
 from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 from ..errors import InputError, UnsafePathError
 from .metrics import RunFileError, RunMetrics, redo  # noqa: F401 - RunFileError: readers import it here
 from .paths import check_id, check_results_dir, inside
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .spec import RunSpec
+from .spec import RunSettings, RunSpec
 
 RunKind = Literal["train", "teacher", "student", "warmup", "stage2"]  # which rule trains a run
 RUN_KINDS: tuple[str, ...] = get_args(RunKind)
@@ -251,8 +249,9 @@ class RunRecord:
     """One training run of the plan: what it computes and the runs it needs.
 
     ``spec`` holds the settings of :class:`introspect.runs.spec.RunSpec` that determine its numbers (dataset
-    without its location, budget, performance); :meth:`run_spec` adds the paths, derived from the run
-    ids ``teacher`` and ``init_from`` and the selection id, and the :class:`RunOptions`.
+    without its location, budget, performance: the config model's own objects); :meth:`run_spec` adds the
+    paths, derived from the run ids ``teacher`` and ``init_from`` and the selection id, and the
+    :class:`RunOptions`. The record becomes JSON only at its file (:meth:`to_dict`).
     """
 
     run_id: str
@@ -263,7 +262,7 @@ class RunRecord:
     budget: str  # the config's budget key
     method: dict[str, float | int | bool | str]  # {"name": ..., **hyper-parameters}
     seed: int
-    spec: dict[str, Any]
+    spec: RunSettings
     teacher: str | None = None  # run id of the teacher (or BAN peer) it learns from
     init_from: str | None = None  # run id of the LE warm-up it starts from
     selection: str | None = None  # id of the sweep whose chosen hyper-parameters complete `method`
@@ -303,8 +302,21 @@ class RunRecord:
         if self.selection is not None:
             layout.inside(layout.selection(self.selection), "selection")
 
-    def run_spec_dict(self, fail_at_epoch: int | None = None, options: RunOptions = RunOptions()) -> dict[str, Any]:
-        spec = {**self.spec, "run_id": self.run_id, "model": self.model, "seed": self.seed,
+    def run_spec(self, options: RunOptions = RunOptions(), fail_at_epoch: int | None = None) -> RunSpec:
+        """The run spec its training job runs: the record's settings, the paths its ids name, the job options."""
+        return RunSpec(
+            run_id=self.run_id, dataset=self.spec.dataset, model=self.model, method=dict(self.method),
+            budget=self.spec.budget, seed=self.seed, stop_epoch=self.stop_epoch,
+            init_from=str(self.layout.run(self.init_from).model) if self.init_from else None,
+            teacher=str(self.layout.run(self.teacher).model) if self.teacher else None,
+            teacher_model=model_of_run(self.teacher) if self.teacher else None,
+            hyperparameters_from=str(self.layout.selection(self.selection)) if self.selection else None,
+            eval_batch_size=options.eval_batch_size, fail_at_epoch=fail_at_epoch, performance=self.spec.performance,
+            data_root=options.data_root)
+
+    def run_spec_dict(self, options: RunOptions = RunOptions()) -> dict[str, Any]:
+        """:meth:`run_spec` as JSON data with only the settings given (the pre-flight job's params)."""
+        spec = {**self.spec.to_dict(), "run_id": self.run_id, "model": self.model, "seed": self.seed,
                 "method": dict(self.method), "eval_batch_size": options.eval_batch_size}
         spec["dataset"] = {**spec["dataset"], "root": options.data_root}
         if self.stop_epoch is not None:
@@ -316,28 +328,27 @@ class RunRecord:
             spec["init_from"] = str(self.layout.run(self.init_from).model)
         if self.selection:
             spec["hyperparameters_from"] = str(self.layout.selection(self.selection))
-        if fail_at_epoch is not None:
-            spec["fail_at_epoch"] = fail_at_epoch
         return spec
-
-    def run_spec(self, options: RunOptions = RunOptions()) -> RunSpec:
-        from .spec import RunSpec
-
-        return RunSpec.from_dict(self.run_spec_dict(options=options))
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        return {**data, "method": dict(self.method), "spec": dict(self.spec)}
+        return {**data, "method": dict(self.method), "spec": self.spec.to_dict()}
 
     @classmethod
     def from_dict(cls, data: Any) -> RunRecord:
         """A record from JSON data: keys, types and every id that becomes a path checked (InputError)."""
         from .typed import decode
 
-        record = decode(cls, data, "")
-        if not isinstance(record.spec.get("dataset"), dict) or "root" in record.spec["dataset"]:
+        spec = data.get("spec") if isinstance(data, dict) else None
+        if isinstance(spec, dict) and isinstance(spec.get("dataset"), dict) and "root" in spec["dataset"]:
             raise InputError("spec.dataset: expected the dataset's settings without its root "
                              "(data_root is a job option: --data-root)")
+        try:
+            record = decode(cls, data, "")
+        except InputError:
+            raise
+        except ValueError as error:  # a combination the types' own checks refuse
+            raise InputError(f"spec: {error}") from None
         for what in ("run_id", "teacher", "init_from", "selection"):
             if getattr(record, what) is not None:
                 check_id(what, getattr(record, what))

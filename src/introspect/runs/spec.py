@@ -47,30 +47,42 @@ class Budget:
         return self.lr * self.lr_gamma**drops
 
 
-@dataclass
+@dataclass(frozen=True)
 class DatasetSpec:
-    name: str
-    root: str = "data"
+    """A dataset's settings that determine a run's numbers: a config's ``datasets`` entry (``name`` is its
+    ``source``) and a run spec's ``dataset`` (one type for both; the defaults here are the schema's too). Where
+    the data lives is a job option (:attr:`RunSpec.data_root`), not part of it."""
+
+    name: str  # a registered dataset source
     val_fraction: float = 0.1
     test_fraction: float = 0.2
-    image_size: int | None = None
-    augment: str | None = None
+    image_size: int | None = None  # None: the source's own size
+    augment: str | None = None  # None: the source's default augmentation
     split_seed: int = 0
-    loader: str = "device"  # "device": one tensor, batched augmentation; "dataloader": per-sample, DataLoader
+    loader: Loader = "device"  # "device": one tensor, batched augmentation; "dataloader": per-sample, DataLoader
     loader_workers: int = 0
-    # "fixed": one split (split_seed) for every run; "per_seed": the test split is drawn with the run's
-    # seed (datasets without a test set of their own), the validation split stays fixed
-    split: str = "fixed"
+    # "fixed" (None: not given): one split (split_seed) for every run; "per_seed": the test split is drawn with
+    # the run's seed (datasets without a test set of their own), the validation split stays fixed
+    split: Split | None = None
 
     def __post_init__(self) -> None:
-        if self.split not in SPLITS:
+        if self.split is not None and self.split not in SPLITS:
             raise ValueError(f"dataset.split must be one of {', '.join(SPLITS)}, not {self.split!r}")
         if self.loader not in LOADERS:
             raise ValueError(f"dataset.loader must be one of {', '.join(LOADERS)}, not {self.loader!r}")
 
+    @property
+    def resolved_split(self) -> Split:
+        return self.split or SPLITS[0]
+
     def test_seed(self, run_seed: int) -> int | None:
         """The seed the test split is drawn with for a run of ``run_seed`` (None: the fixed split)."""
         return run_seed if self.split == "per_seed" else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a run record holds them: the optional ones only where given (so a record's identity,
+        and with it its run's, does not depend on how this type spells an unset option)."""
+        return {k: v for k, v in encode(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -91,7 +103,22 @@ class Performance:
             raise ValueError(f"performance.amp must be one of {', '.join(AMP_MODES)}, not {self.amp!r}")
 
 
-@dataclass
+@dataclass(frozen=True)
+class RunSettings:
+    """What a run record's ``spec`` holds: the settings the plan takes from the config's dataset, budget and
+    performance sections, as the config model holds them (no copy, no dict in between)."""
+
+    dataset: DatasetSpec
+    budget: Budget
+    performance: Performance
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record file's form (its identity: the dataset's optional settings only where given)."""
+        return {"dataset": self.dataset.to_dict(), "budget": self.budget.to_dict(),
+                "performance": encode(self.performance)}
+
+
+@dataclass(frozen=True)
 class RunSpec:
     run_id: str
     dataset: DatasetSpec
@@ -107,6 +134,13 @@ class RunSpec:
     eval_batch_size: int = 1000
     fail_at_epoch: int | None = None  # failure injection for testing reruns
     performance: Performance = field(default_factory=Performance)
+    data_root: str = "data"  # where the data lives (a job option; its JSON form is ``dataset.root``)
+
+    def __post_init__(self) -> None:
+        if "name" not in self.method:
+            raise ValueError("run spec: method needs a 'name'")
+        if self.stop_epoch is not None and not 0 < self.stop_epoch <= self.budget.epochs:
+            raise ValueError(f"run spec: stop_epoch {self.stop_epoch} outside 1..{self.budget.epochs}")
 
     @property
     def last_epoch(self) -> int:
@@ -115,22 +149,24 @@ class RunSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:
         data = dict(data)
-        known = set(cls.__dataclass_fields__)
+        known = set(cls.__dataclass_fields__) - {"data_root"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"run spec has unknown key(s): {', '.join(unknown)}")
-        data["dataset"] = DatasetSpec(**data["dataset"])
+        dataset = dict(data["dataset"])
+        if "root" in dataset:
+            data["data_root"] = dataset.pop("root")
+        data["dataset"] = DatasetSpec(**dataset)
         data["budget"] = Budget.from_dict(data["budget"])
         data["performance"] = Performance(**data.get("performance", {}))
-        spec = cls(**data)
-        if "name" not in spec.method:
-            raise ValueError("run spec: method needs a 'name'")
-        if spec.stop_epoch is not None and not 0 < spec.stop_epoch <= spec.budget.epochs:
-            raise ValueError(f"run spec: stop_epoch {spec.stop_epoch} outside 1..{spec.budget.epochs}")
-        return spec
+        return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
-        return encode(self)
+        """The spec as JSON data (a ``train --spec`` file, ``metrics.json``'s ``spec``): every dataset setting,
+        the data's location as ``dataset.root``."""
+        data = encode(self)
+        data["dataset"].update(root=data.pop("data_root"), split=self.dataset.resolved_split)
+        return data
 
     def training_identity(self) -> dict[str, Any]:
         """What determines this run's numbers; a checkpoint must match it to resume. Without the options
