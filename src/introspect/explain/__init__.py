@@ -2,7 +2,7 @@
 
 ``explain(model, x, explainer)`` returns a tensor ``(batch, classes, *spatial)``: one explanation per
 class for every sample. The trick that makes LE affordable: the gradients of all ``c`` logits are
-one vmapped backward (``is_grads_batched``) over the same forward graph, not ``c`` backward calls.
+one batched backward over the same forward graph (:func:`.gradients.class_gradients`), not ``c`` backward calls.
 That backward differentiates the batch-summed logit of each class, which is every sample's own
 derivative only if no operation couples the samples. BatchNorm in training mode does, so explanations
 come from a forward pass that holds the batch statistics constant (:mod:`.forward`): sample i's map is

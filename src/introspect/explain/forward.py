@@ -110,11 +110,12 @@ def uses_batch_statistics(model: nn.Module) -> bool:
 
 
 def couples_samples(model: nn.Module, output: Tensor, wrt: Tensor) -> bool:
-    """Whether ``d output / d wrt`` in an existing graph mixes samples: a batch-statistics BatchNorm
-    (or a compiled graph that may contain one) lies between them. Walks ``output``'s autograd graph,
-    not expanding past ``wrt``."""
-    if not uses_batch_statistics(model):
-        return False
+    """Whether ``d output / d wrt`` cannot be taken per sample from an existing graph: a batch-statistics
+    BatchNorm lies between them (it mixes the samples), or a compiled graph does (its backward may hide a
+    BatchNorm, and a batched backward cannot run through it: vmap has no rule for its copies). Walks
+    ``output``'s autograd graph, not expanding past ``wrt``; the compiled-graph check comes first, as a
+    model without BatchNorm (an MLP) may be compiled too."""
+    batch_statistics = uses_batch_statistics(model)
     stop, seen, stack = wrt.grad_fn, set(), [output.grad_fn]
     while stack:
         node = stack.pop()
@@ -126,7 +127,7 @@ def couples_samples(model: nn.Module, output: Tensor, wrt: Tensor) -> bool:
             return True
         if node is stop:
             continue
-        if any(coupling in name for coupling in _BATCH_COUPLING_NODES):
+        if batch_statistics and any(coupling in name for coupling in _BATCH_COUPLING_NODES):
             return True
         stack.extend(child for child, _ in node.next_functions)
     return False
