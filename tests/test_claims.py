@@ -275,11 +275,11 @@ def test_claims_md_opens_with_counts_and_resolved_claims_and_has_no_long_paragra
             for i in range(8) for r in results.values()]
     md = claims_markdown(many)
     first, second = md.split("\n\n")[1:3]
-    assert first.startswith("| Verdict | Claims |") and "| total | 64 |" in first
+    assert first.startswith("| Verdict | Claims | Expected in a rerun |") and "| total | 64 | – |" in first
     assert second.startswith("| Claim |") and "replicated" in second and "Noisy" not in second
     assert max(map(len, prose_blocks(md))) <= 600
     text = summary(many)
-    assert text.splitlines()[0].startswith("replicated") and "Resolved:" in text
+    assert text.splitlines()[1].startswith("replicated") and "Resolved:" in text
     assert max(map(len, text.splitlines())) <= 600
 
 
@@ -311,14 +311,50 @@ def test_writers_escape_and_keep_every_column(tmp_path, results):
     assert "\\<script\\>" in md and "<script>" not in md
 
 
-def test_what_it_would_take_sums_only_known_costs(results):
+def test_what_it_would_take_counts_each_cell_once(results):
     from introspect.claims.render import what_it_would_take
 
     open_claims = [r for r in results.values() if r.verdict == UNDERPOWERED]
-    assert len(open_claims) == 2 and all(r.seeds_needed for r in open_claims)
+    assert {r.name for r in open_claims} == {"Noisy>CE", "Wide~CE"} and all(r.seeds_needed for r in open_claims)
     text = what_it_would_take(open_claims)
     assert "2 of 2 open claims" in text and "GPU-hours" not in text and "others" not in text
-    priced = [replace(open_claims[0], gpu_hours_needed=1.5), replace(open_claims[1], seeds_needed=None)]
-    text = what_it_would_take(priced)
-    assert "1 of 2 open claims" in text and "1 of them would cost 1.5 GPU-hours" in text and "others" in text
-    assert what_it_would_take([results["Win>CE"]]) == "Every claim is resolved by this result set."
+    noisy, wide = (results[n].seeds_needed for n in ("Noisy>CE", "Wide~CE"))
+    hours = {"resnet14 · Noisy": 1.0, "resnet14 · Wide": 0.5, "resnet14 · CE": 2.0}
+    # CE serves both claims: priced once, at the larger seed count
+    total = noisy * 1.0 + wide * 0.5 + max(noisy, wide) * 2.0
+    assert f"the 3 cells they name would cost {total:.1f} GPU-hours" in what_it_would_take(open_claims, hours)
+    paper = [replace(r, paper_seeds_needed=7) for r in open_claims]
+    assert f"would cost {7 * 3.5:.1f} GPU-hours" in what_it_would_take(paper, hours, True)
+    unplanned = [open_claims[0], replace(open_claims[1], seeds_needed=None)]
+    assert "1 of 2 open claims" in what_it_would_take(unplanned) and "others" in what_it_would_take(unplanned)
+    assert what_it_would_take([results["Win>CE"]]).startswith("Every claim is resolved")
+
+
+def test_every_verdict_has_a_repeat_probability_from_seed_resamples():
+    from introspect.claims.render import counts
+    from introspect.claims.repeat import verdict_distributions, with_repeat_probabilities
+
+    judged = evaluate_claims(CLAIMS, VALUES)
+    again = with_repeat_probabilities(CLAIMS, VALUES, judged)
+    by_name = {r.name: r for r in again}
+    assert all(0.0 <= r.repeat_probability <= 1.0 for r in again)
+    assert by_name["Win>CE"].repeat_probability > 0.95  # 1 pp ahead on every seed: every resample agrees
+    # each claim's shares add up to one, so the expected counts add up to the number of claims
+    shares = verdict_distributions(CLAIMS, VALUES, judged)
+    assert all(sum(s.values()) == pytest.approx(1.0) for s in shares)
+    rows = {label: (n, expected) for label, n, expected in counts(again)}
+    assert sum(e for label, (n, e) in rows.items() if label != "total") == pytest.approx(len(CLAIMS))
+    assert rows["total"] == (len(CLAIMS), len(CLAIMS))
+    # deterministic: the same data give the same probabilities
+    assert [r.repeat_probability for r in with_repeat_probabilities(CLAIMS, VALUES, judged)] == \
+        [r.repeat_probability for r in again]
+    # by hand for one claim: resampling "Same"'s five differences, TOST within ±0.5 at alpha (alone in a family)
+    same = Claim("Same~CE", "Same", "CE", "resnet14", "cifar10", "equivalent", 0.0, 0.5)
+    alone = with_repeat_probabilities([same], VALUES, evaluate_claims([same], VALUES), draws=400)[0]
+    rng, diff, hits = np.random.default_rng(20201), np.array(DIFFS["Same"]), 0
+    for _ in range(400):
+        d = diff[np.searchsorted(sorted(CE), rng.choice(sorted(CE), size=5, replace=True))]
+        if np.ptp(d) > 1e-9:
+            se = d.std(ddof=1) / math.sqrt(5)
+            hits += max(stats.t.sf((d.mean() + 0.5) / se, 4), stats.t.cdf((d.mean() - 0.5) / se, 4)) < 0.05
+    assert alone.verdict == REPLICATED and alone.repeat_probability == pytest.approx(hits / 400)

@@ -1,6 +1,7 @@
 """The claims adapter on a constructed results directory: the runs are read through the run layer, the cells
 carry their flags (with a baseline not called "CE"), and claims_next.yaml adds seeds only where a claim needs them."""
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -75,11 +76,33 @@ def test_claims_report_reads_runs_flags_cells_and_plans_seeds(spec, tmp_path):
     assert frame.loc["le_gt_ce", "target"] == 0.5
     md = (tmp_path / "default" / "claims.md").read_text()
     assert "the paper: LE \\> Cross-entropy" in md and "touches" in md
-    overlay = yaml.safe_load((tmp_path / "default" / "claims_next.yaml").read_text())
-    extra = overlay["extra_seeds"]["table2"]["ResNet8"]
-    # the open claims' cells get seeds 5..11 (12 in all, the cap); Win's cell is resolved and gets none
-    assert extra["LE"] == list(range(5, 12)) and extra["Cross-entropy"] == list(range(5, 12))
-    assert "Win" not in extra and set(extra) == {"LE", "Cross-entropy", "KD"}
+    # the open claims need more than max_seeds (12) per cell: nothing that cannot resolve them is planned
+    text = (tmp_path / "default" / "claims_next.yaml").read_text()
+    assert yaml.safe_load(text) == {"extra_seeds": {}} and "Not planned (more than 12 seeds per cell): le_gt_ce" in text
+
+
+def test_claims_next_adds_the_seeds_each_claim_needs_most_valuable_first(spec, tmp_path):
+    spec = replace(spec, settings=replace(spec.settings, max_seeds=2000),
+                   cell_gpu_hours={"table2 · ResNet8 · LE": 1.0, "table2 · ResNet8 · Cross-entropy": 1.0,
+                                   "table2 · ResNet8 · KD": 10.0})
+    results = {r.name: r for r in write_claims_report(spec, REPORTED)}
+    le, kd = results["le_gt_ce"], results["le_equiv_kd"]
+    assert le.seeds_needed and kd.seeds_needed and kd.seeds_needed <= 2000
+    text = (tmp_path / "default" / "claims_next.yaml").read_text()
+    extra = yaml.safe_load(text)["extra_seeds"]["table2"]["ResNet8"]
+    # each cell up to the most seeds any of its open claims needs; Win's cell is resolved and gets none
+    assert extra["Cross-entropy"] == list(range(5, le.seeds_needed))
+    assert extra["LE"] == list(range(5, max(le.seeds_needed, kd.seeds_needed)))
+    assert extra["KD"] == list(range(5, kd.seeds_needed)) and "Win" not in extra
+    # value order: LE > CE costs 2 GPU-hours a seed; LE ≈ KD adds KD's seeds at 10 (and LE's beyond LE > CE's)
+    first = 2.0 * (le.seeds_needed - 5)
+    second = 10.0 * (kd.seeds_needed - 5) + max(0, kd.seeds_needed - le.seeds_needed)
+    order = [line for line in text.splitlines() if line.startswith("#   ")]
+    if first <= second:
+        assert order[0] == f"#   1. le_gt_ce: {le.seeds_needed} seeds, adds {first:.2f} GPU-hours"
+        assert order[1] == f"#   2. le_equiv_kd: {kd.seeds_needed} seeds, adds {second:.2f} GPU-hours"
+    else:
+        assert order[0].startswith("#   1. le_equiv_kd")
 
 
 def test_the_headline_is_generated_from_the_results_with_its_provenance(spec, tmp_path, capsys):
@@ -90,7 +113,7 @@ def test_the_headline_is_generated_from_the_results_with_its_provenance(spec, tm
     text = capsys.readouterr().out
     assert "- Commit: abc123 (21 runs)" in text and "- Machine: node7 (21 runs)" in text
     assert "torch: 2\\.9.0 (21 runs)" in text  # escaped: a line-start "2." would open a Markdown list
-    assert "can flip across machines" in text and "| replicated | 1 |" in text and "| total | 3 |" in text
+    assert "can flip across machines" in text and "| replicated | 1 | " in text and "| total | 3 | 3 |" in text
     assert "| win\\_gt\\_ce |" in text and "teacher\\_not\\_better (1 claims)" in text
     assert main(["summary", "--results", str(tmp_path / "nothing")]) != 0  # one line, no traceback
     assert "claims.csv" in capsys.readouterr().err

@@ -297,8 +297,10 @@ def _claims(args) -> int:
     from .plan.views import ClaimsSpec
 
     spec = read_spec(ClaimsSpec, args.spec)
+    costs = (spec.cell_gpu_hours, spec.priced_in_paper_config)
     return _reporting_errors(lambda: print(summary(write_claims_report(
-        spec, Path(args.reported), metric=args.metric, allow_missing=args.allow_missing_seeds)), file=sys.stderr))
+        spec, Path(args.reported), metric=args.metric, allow_missing=args.allow_missing_seeds), costs),
+        file=sys.stderr))
 
 
 def _summary(args) -> int:

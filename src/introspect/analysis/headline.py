@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..claims.engine import RESOLVED, VERDICTS
-from ..claims.render import FLIP_NOTE
+from ..claims.engine import RESOLVED
+from ..claims.render import FLIP_NOTE, OUTCOMES
+from ..claims.repeat import RERUN_FIELDS
 from ..runs.record import DEFAULT_CONFIG_NAME, ResultsLayout, RunFileError
 from . import escape
 from .numbers import format_number
@@ -52,8 +53,9 @@ def headline(results_dir: str | Path, config_name: str = DEFAULT_CONFIG_NAME) ->
     lines += [f"- {label}: {escape.markdown('; '.join(origin[key]) or 'no finished runs')}"
               for label, key in (("Commit", "git_commit"), ("Machine", "host"), ("Platform", "platform"),
                                  ("torch", "torch"))]
-    lines += [f"- {FLIP_NOTE}", "", "| Verdict | Claims |", "|---|---|"]
-    lines += [f"| {v} | {int((claims.verdict == v).sum())} |" for v in VERDICTS] + [f"| total | {len(claims)} |", ""]
+    lines += [f"- {FLIP_NOTE}", "", "| Verdict | Claims | Expected in a rerun |", "|---|---|---|"]
+    lines += [f"| {label} | {int(claims.verdict.isin(verdicts).sum())} | {_expected(claims, label)} |"
+              for label, verdicts in OUTCOMES] + [f"| total | {len(claims)} | {len(claims)} |", ""]
     resolved = claims[claims.verdict.isin(RESOLVED)]
     if len(resolved):
         lines += ["| Resolved claim | Ours A−B [corrected CI] | Paper A−B | Verdict |", "|---|---|---|---|"]
@@ -63,6 +65,12 @@ def headline(results_dir: str | Path, config_name: str = DEFAULT_CONFIG_NAME) ->
         lines.append("")
     lines += _power_line(claims) + _flag_lines(claims)
     return "\n".join(lines) + "\n"
+
+
+def _expected(claims: pd.DataFrame, label: str) -> str:
+    """The expected count of an outcome in a rerun (the claims' rerun shares summed, claims.repeat)."""
+    column = claims.get(RERUN_FIELDS[label])
+    return format_number(None) if column is None or column.isna().all() else f"{column.sum():.1f}"
 
 
 def _power_line(claims: pd.DataFrame) -> list[str]:

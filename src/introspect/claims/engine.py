@@ -56,7 +56,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from ..analysis.numbers import format_number
 from ..analysis.sanity import Flag
@@ -166,6 +166,12 @@ class ClaimResult:
     paper_setting: bool = True
     table_disagrees: bool = False
     repeat_probability: float = NAN  # chance a rerun with new seeds gives the same verdict (claims.repeat)
+    # the share of reruns (seed resamples) reaching each outcome; summed over claims: the expected counts
+    rerun_replicated: float = NAN
+    rerun_contradicted: float = NAN
+    rerun_smaller: float = NAN
+    rerun_withheld: float = NAN
+    rerun_open: float = NAN
     flags: list[Flag] = field(default_factory=list)
     text: str = ""
     # the same comparison on the best *test* epoch of each run (the paper's likely statistic): optimistic
@@ -210,7 +216,7 @@ def corrected_interval(diff: np.ndarray, level: float) -> tuple[float, float]:
     if degenerate_reason(diff):
         return NAN, NAN
     n = len(diff)
-    half = stats.t.isf(level / 2, n - 1) * float(diff.std(ddof=1)) / math.sqrt(n)
+    half = special.stdtrit(n - 1, 1 - level / 2) * float(diff.std(ddof=1)) / math.sqrt(n)  # stats.t.isf, faster
     return float(diff.mean()) - half, float(diff.mean()) + half
 
 

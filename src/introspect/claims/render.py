@@ -5,7 +5,7 @@ is escaped for its format (:mod:`.escape`); numbers go through :func:`.numbers.f
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -16,7 +16,18 @@ from ..analysis.html_page import Cell, html_page, html_table
 from ..analysis.numbers import format_number
 from ..analysis.sanity import Flag
 from ..io import atomic_write_text
-from .engine import INCONCLUSIVE, RESOLVED, SMALLER, UNDERPOWERED, VERDICTS, ClaimResult
+from .engine import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    OPEN,
+    REPLICATED,
+    RESOLVED,
+    SMALLER,
+    UNDERPOWERED,
+    WITHHELD,
+    ClaimResult,
+)
+from .repeat import OPEN_OUTCOME, expected_counts
 
 FLIP_NOTE = ("Verdicts near a threshold can flip across machines: the same commit and seed give bit-identical "
              "numbers on one machine, but floating-point results differ between CPUs.")
@@ -63,8 +74,28 @@ def claims_frame(results: Sequence[ClaimResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS).astype({"seeds_needed": "Int64", "paper_seeds_needed": "Int64"})
 
 
-def counts(results: Sequence[ClaimResult]) -> list[tuple[str, int]]:
-    return [(v, sum(r.verdict == v for r in results)) for v in VERDICTS] + [("total", len(results))]
+OUTCOMES = [(REPLICATED, (REPLICATED,)), (CONTRADICTED, (CONTRADICTED,)), (SMALLER, (SMALLER,)),
+            (WITHHELD, (WITHHELD,)), (OPEN_OUTCOME, (INCONCLUSIVE, UNDERPOWERED))]
+COUNTS_HEADER = ["Verdict", "Claims", "Expected in a rerun"]
+
+
+def counts(results: Sequence[ClaimResult]) -> list[tuple[str, int, float]]:
+    """Per outcome: the claims this result set gives it, and the number a rerun with new seeds is expected to
+    give it (the sum of the claims' rerun shares, :mod:`.repeat`; NaN when not computed). The open outcome
+    (inconclusive, underpowered or not) is one row: reruns do not re-plan power."""
+    expected = expected_counts(results)
+    computed = any(math.isfinite(r.repeat_probability) for r in results)
+    rows = [(label, sum(r.verdict in verdicts for r in results), expected[label] if computed else math.nan)
+            for label, verdicts in OUTCOMES]
+    return rows + [("total", len(results), float(len(results)) if computed else math.nan)]
+
+
+def _count_rows(results: Sequence[ClaimResult]) -> list[list[str]]:
+    return [[v, str(n), format_number(e, ".1f")] for v, n, e in counts(results)]
+
+
+def _repeat(r: ClaimResult) -> str:
+    return format_number(r.repeat_probability, ".2f")
 
 
 def _says(r: ClaimResult) -> str:
@@ -85,45 +116,64 @@ def _optimistic(r: ClaimResult) -> str:
 
 
 def _needed(r: ClaimResult) -> str:
-    if r.verdict in RESOLVED:
+    if r.verdict not in OPEN:
         return ""
     return format_number(None) if r.seeds_needed is None else str(r.seeds_needed)
 
 
-RESOLVED_HEADER = ["Claim", "A vs B", "Model", "Paper says", "Paper A−B", "Ours A−B [corrected CI]", "Verdict", "Why"]
+def _paper_needed(r: ClaimResult) -> str:
+    if r.verdict not in OPEN:
+        return ""
+    return format_number(None) if r.paper_seeds_needed is None else str(r.paper_seeds_needed)
+
+
+RESOLVED_HEADER = ["Claim", "A vs B", "Model", "Paper says", "Paper A−B", "Ours A−B [corrected CI]", "Verdict",
+                   "P(rerun repeats it)", "Why"]
 OPEN_HEADER = ["Claim", "A vs B", "Model", "Paper says", "Paper A−B", "Ours A−B [corrected CI]", "n (unpaired)",
-               "Holm p", "MDE", "Target", "Verdict", "Why", "Seeds needed", "GPU-hours", "Flags",
-               "Best test epoch A−B (optimistic)"]
+               "Holm p", "MDE", "Target", "Verdict", "P(rerun repeats it)", "Why", "Seeds needed (ours)",
+               "Seeds needed (paper's spread)", "GPU-hours", "Flags", "Best test epoch A−B (optimistic)"]
 
 
 def _resolved_row(r: ClaimResult) -> list[str]:
     return [r.name, f"{r.method_a} vs {r.method_b}", r.model, _says(r), format_number(r.paper_effect, "+.2f"),
-            _ours(r), r.verdict, r.reason]
+            _ours(r), r.verdict, _repeat(r), r.reason]
 
 
 def _open_row(r: ClaimResult) -> list[str]:
     return [r.name, f"{r.method_a} vs {r.method_b}", r.model, _says(r), format_number(r.paper_effect, "+.2f"),
             _ours(r), f"{r.n_pairs} ({r.n_unpaired})", format_number(r.p_holm, ".3g"), format_number(r.mde),
-            f"{format_number(r.target)} ({r.target_source})", r.verdict, r.reason, _needed(r),
-            format_number(r.gpu_hours_needed, ".1f"), "; ".join(flag_text(f) for f in r.flags), _optimistic(r)]
+            f"{format_number(r.target)} ({r.target_source})", r.verdict, _repeat(r), r.reason, _needed(r),
+            _paper_needed(r), format_number(r.gpu_hours_needed, ".1f"), "; ".join(flag_text(f) for f in r.flags),
+            _optimistic(r)]
 
 
-def what_it_would_take(results: Sequence[ClaimResult]) -> str:
-    """One line: how many open claims a known number of seeds would resolve, and at what cost."""
-    open_claims = [r for r in results if r.verdict in (INCONCLUSIVE, UNDERPOWERED)]
+def what_it_would_take(results: Sequence[ClaimResult], cell_hours: Mapping[str, float] | None = None,
+                       paper: bool = False) -> str:
+    """One line: how many open claims a known number of seeds would resolve, and at what cost, each cell
+    counted once (``cell_hours``: "view · group · method" -> one seed's GPU-hours; ``paper``: priced in the
+    paper config, at the seeds the paper's spread needs)."""
+    open_claims = [r for r in results if r.verdict in OPEN]
     if not open_claims:
-        return "Every claim is resolved by this result set."
+        return "Every claim is resolved (or withheld) by this result set."
     known = [r for r in open_claims if r.seeds_needed is not None]
-    priced = [r.gpu_hours_needed for r in known if not math.isnan(r.gpu_hours_needed)]
     most = max((r.seeds_needed for r in known), default=None)
     text = (f"What it would take: {len(known)} of {len(open_claims)} open claims have a seed count for 80% power "
-            f"at their corrected level (at most {most if most is not None else '–'} seeds).")
+            f"at their corrected level at our spread (at most {most if most is not None else '–'} seeds).")
+    seeds: dict[str, int] = {}
+    for r in open_claims:
+        n = r.paper_seeds_needed if paper else r.seeds_needed
+        for method in (r.method_a, r.method_b) if n is not None else ():
+            key = f"{r.model} · {method}"
+            seeds[key] = max(seeds.get(key, 0), n)
+    priced = {k: n for k, n in seeds.items() if k in (cell_hours or {})}
     if priced:
-        text += (f" Trained in the paper config, {len(priced)} of them would cost {sum(priced):.1f} GPU-hours in all "
-                 "(each claim's seeds of both its cells, counted per claim).")
+        where = "the paper config, at the seeds the paper's reported spread needs" if paper else "this config"
+        total = sum(n * cell_hours[k] for k, n in priced.items())
+        text += (f" Trained in {where}, the {len(priced)} cells they name would cost {total:.1f} GPU-hours in all "
+                 "(each cell once, at the most seeds any of its claims needs).")
     if len(known) < len(open_claims):
         text += " The others have no spread to plan with."
-    return text + " claims_next.yaml adds the seeds (up to max_seeds) to the cells that need them."
+    return text + " claims_next.yaml adds the seeds (up to max_seeds) to the cells that need them, by value."
 
 
 def flag_list(results: Sequence[ClaimResult]) -> list[tuple[Flag, list[str]]]:
@@ -150,7 +200,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 def claims_summary_block(results: Sequence[ClaimResult]) -> str:
     """The opening of claims.md and of the end-of-run summary: the counts and the resolved claims."""
     resolved = [r for r in results if r.verdict in RESOLVED]
-    block = _md_table(["Verdict", "Claims"], [[v, str(n)] for v, n in counts(results)])
+    block = _md_table(COUNTS_HEADER, _count_rows(results))
     if resolved:
         block += "\n\n" + _md_table(RESOLVED_HEADER, [_resolved_row(r) for r in resolved])
     else:
@@ -158,12 +208,16 @@ def claims_summary_block(results: Sequence[ClaimResult]) -> str:
     return block
 
 
-def claims_markdown(results: Sequence[ClaimResult], title: str = "Claims") -> str:
+Costs = tuple[Mapping[str, float], bool]  # what_it_would_take's cell_hours and paper
+NO_COSTS: Costs = ({}, False)
+
+
+def claims_markdown(results: Sequence[ClaimResult], title: str = "Claims", costs: Costs = NO_COSTS) -> str:
     open_claims = [r for r in results if r.verdict not in RESOLVED]
     parts = [f"# {escape.markdown(title)}", claims_summary_block(results)]
     if open_claims:
         parts += ["## Open claims", _md_table(OPEN_HEADER, [_open_row(r) for r in open_claims])]
-    parts += ["## What it would take", escape.markdown(what_it_would_take(results))]
+    parts += ["## What it would take", escape.markdown(what_it_would_take(results, *costs))]
     parts += ["## The paper's sentences",
               "\n".join(f"- {escape.markdown(r.name)}: {escape.markdown(r.text)}" for r in results if r.text)
               or "No claim quotes the paper."]
@@ -174,10 +228,11 @@ def claims_markdown(results: Sequence[ClaimResult], title: str = "Claims") -> st
     return "\n\n".join(parts) + "\n"
 
 
-def claims_html(results: Sequence[ClaimResult], title: str = "Claims") -> str:
+def claims_html(results: Sequence[ClaimResult], title: str = "Claims", costs: Costs = NO_COSTS) -> str:
     resolved = [r for r in results if r.verdict in RESOLVED]
     open_claims = [r for r in results if r.verdict not in RESOLVED]
-    tables = [html_table(["Verdict", "Claims"], [[v, Cell(str(n))] for v, n in counts(results)], caption="Counts")]
+    tables = [html_table(COUNTS_HEADER, [[v, Cell(n), Cell(e)] for v, n, e in _count_rows(results)],
+                         caption="Counts (expected: in a rerun with new seeds, claims.repeat)")]
     if resolved:
         tables.append(html_table(RESOLVED_HEADER, [_resolved_row(r) for r in resolved], caption="Resolved claims",
                                  label_columns=len(RESOLVED_HEADER)))
@@ -187,24 +242,25 @@ def claims_html(results: Sequence[ClaimResult], title: str = "Claims") -> str:
     tables.append(html_table(["Claim", "The paper says"], [[r.name, r.text] for r in results if r.text],
                              caption="The paper's sentences", label_columns=2))
     notes = [_flag_line(f, n) for f, n in flag_list(results)] + RULES
-    return html_page(title, tables=tables, paragraphs=[what_it_would_take(results)], notes=notes)
+    return html_page(title, tables=tables, paragraphs=[what_it_would_take(results, *costs)], notes=notes)
 
 
-def summary(results: Sequence[ClaimResult]) -> str:
+def summary(results: Sequence[ClaimResult], costs: Costs = NO_COSTS) -> str:
     """The end-of-run summary: the counts and resolved claims (plain text), what the rest would take, and the
     smaller-than-reported ones named."""
     if not results:
         return "No claims were evaluated."
-    lines = [f"{verdict:<28} {n}" for verdict, n in counts(results)]
+    lines = [f"{'verdict':<31} {'claims':>6}  expected in a rerun"]
+    lines += [f"{verdict:<31} {n:>6}  {format_number(e, '.1f')}" for verdict, n, e in counts(results)]
     resolved = [r for r in results if r.verdict in RESOLVED]
     lines += ["", "Resolved:" if resolved else "Resolved: none"]
-    lines += [f"  {r.name}: {r.verdict} ({_ours(r)} pp vs paper {format_number(r.paper_effect, '+.2f')})"
-              for r in resolved]
+    lines += [f"  {r.name}: {r.verdict} ({_ours(r)} pp vs paper {format_number(r.paper_effect, '+.2f')}; "
+              f"a rerun repeats it with probability {_repeat(r)})" for r in resolved]
     smaller = [r.name for r in resolved if r.verdict == SMALLER]
     if smaller:
         more = f" and {len(smaller) - 8} more" if len(smaller) > 8 else ""
         lines.append(f"Smaller than reported: {', '.join(smaller[:8])}{more}")
-    lines += ["", what_it_would_take(results)]
+    lines += ["", what_it_would_take(results, *costs)]
     flagged = flag_list(results)
     if flagged:
         lines += ["", "Sanity flags under claims:"] + [f"  {_flag_line(f, n)}" for f, n in flagged[:20]]
@@ -213,9 +269,10 @@ def summary(results: Sequence[ClaimResult]) -> str:
     return "\n".join(lines)
 
 
-def write_claims(results: Sequence[ClaimResult], out_prefix: Path, title: str = "Claims") -> None:
+def write_claims(results: Sequence[ClaimResult], out_prefix: Path, title: str = "Claims",
+                 costs: Costs = NO_COSTS) -> None:
     """``<out_prefix>.md``, ``.csv`` (every column of ClaimResult) and ``.html``."""
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_prefix.with_suffix(".csv"), claims_frame(results).to_csv(index=False))
-    atomic_write_text(out_prefix.with_suffix(".md"), claims_markdown(results, title))
-    atomic_write_text(out_prefix.with_suffix(".html"), claims_html(results, title))
+    atomic_write_text(out_prefix.with_suffix(".md"), claims_markdown(results, title, costs))
+    atomic_write_text(out_prefix.with_suffix(".html"), claims_html(results, title, costs))

@@ -13,9 +13,10 @@ from ..analysis.cells import CellResult, collect_cells, flag_cells, reference_ac
 from ..analysis.reported import Reported, paper_value, read_reported
 from ..analysis.sanity import DEFAULT_BASELINE, flags_of
 from ..io import atomic_write_text
-from ..plan.views import ClaimSpec, ClaimsSpec
-from .engine import RESOLVED, Claim, ClaimResult, evaluate_claims
+from ..plan.views import ClaimSpec, ClaimsSpec, cell_key
+from .engine import OPEN, Claim, ClaimResult, evaluate_claims
 from .render import write_claims
+from .repeat import with_repeat_probabilities
 
 
 def write_claims_report(spec: ClaimsSpec, reported_csv, *, metric: str = "test_acc_final",
@@ -38,53 +39,103 @@ def write_claims_report(spec: ClaimsSpec, reported_csv, *, metric: str = "test_a
     claims = [_claim(c, reported, spec.seed_gpu_hours.get(c.name)) for c in spec.claims]
     attached = {c.name: flags_of(flags, c.model, c.method_a, c.method_b) for c in claims}
     settings, check = spec.settings, spec.settings.compare_magnitudes
-    options = {"alpha": settings.alpha, "power": settings.power, "smallest_effect": settings.smallest_effect_pp,
+    options = {"alpha": settings.alpha, "smallest_effect": settings.smallest_effect_pp,
                "check_paper_magnitude": check}
-    results = evaluate_claims(claims, {key: cell.values for key, cell in cells.items()}, flags=attached, **options)
-    optimistic = evaluate_claims(claims, {key: cell.optimistic for key, cell in cells.items()}, **options)
+    values = {key: cell.values for key, cell in cells.items()}
+    results = evaluate_claims(claims, values, flags=attached, power=settings.power,
+                              price_paper_seeds=spec.priced_in_paper_config, **options)
+    results = with_repeat_probabilities(claims, values, results, **options)
+    optimistic = evaluate_claims(claims, {key: cell.optimistic for key, cell in cells.items()},
+                                 power=settings.power, **options)
     results = [replace(r, optimistic_effect=o.effect, optimistic_ci_low=o.ci_low, optimistic_ci_high=o.ci_high,
                        optimistic_verdict=o.verdict) for r, o in zip(results, optimistic)]
-    write_claims(results, layout.claims("md").with_suffix(""), "The paper's claims on this result set")
+    write_claims(results, layout.claims("md").with_suffix(""), "The paper's claims on this result set",
+                 (spec.cell_gpu_hours, spec.priced_in_paper_config))
     atomic_write_text(layout.claims_next, next_overlay(spec, results))
     return results
 
 
+# The paper's budgets (Sec. 3 and 5: 160 epochs on CIFAR-10; Sec. 5.1: 50 epochs for the MLP on MNIST)
+PAPER_EPOCHS = {"cifar10": 160, "mnist": 50}
+
+
+def paper_setting(spec: ClaimSpec) -> tuple[bool, str]:
+    """Whether a claim's cells ran in the paper's setting (its dataset and budget; the model is the group's,
+    the paper's by construction), so that the paper's magnitudes are comparable; if not, why not."""
+    paper_epochs = PAPER_EPOCHS.get(spec.paper_dataset or "")
+    if spec.dataset == spec.paper_dataset and spec.epochs == paper_epochs:
+        return True, ""
+    ours = f"{spec.dataset}, {spec.epochs} epochs" if spec.epochs else spec.dataset
+    paper = f"{spec.paper_dataset}, {paper_epochs} epochs" if paper_epochs else (spec.paper_dataset or "unknown")
+    return False, f"{spec.model} on {ours} is not the paper's setting ({paper})"
+
+
 def _claim(spec: ClaimSpec, reported: list[Reported], seed_gpu_hours: float | None) -> Claim:
     """An engine claim for a config claim; its "model" is the view and group, so values never mix views.
-    The paper's effect is in accuracy points (an error table's difference is negated)."""
-    means = [paper_value(reported, spec.paper_table, spec.metric_kind, spec.model, method, spec.paper_dataset)[0]
+    The paper's effect is in accuracy points (an error table's difference is negated); its spread of A − B is
+    that of two independent cells with the paper's reported standard deviations (it reports no paired one)."""
+    cells = [paper_value(reported, spec.paper_table, spec.metric_kind, spec.model, method, spec.paper_dataset)
              for method in (spec.method_a, spec.method_b)]
-    effect = means[0] - means[1]
+    effect = cells[0][0] - cells[1][0]
     if spec.metric_kind == "error":
         effect = -effect
+    spread = math.hypot(cells[0][1], cells[1][1])
+    comparable, note = paper_setting(spec)
     return Claim(spec.name, spec.method_a, spec.method_b, f"{spec.view} · {spec.group}",
                  spec.paper_dataset or spec.dataset, spec.direction, None if math.isnan(effect) else effect,
-                 spec.margin, spec.family, spec.text, seed_gpu_hours)
+                 spec.margin, spec.family, spec.text, seed_gpu_hours, comparable, note,
+                 spread if math.isfinite(spread) and spread > 0 else None)
+
+
+def by_value(spec: ClaimsSpec, results: Sequence[ClaimResult]) -> list[tuple[ClaimResult, int, float]]:
+    """The open claims that ``max_seeds`` seeds per cell can resolve (80% power at their corrected level, our
+    spread), most valuable first: each next is the one whose added seeds cost least given the seeds already
+    planned for the claims before it (claims resolved per GPU-hour, greedily). Each with its seed count and the
+    GPU-hours it adds (one seed of a cell costs ``cell_gpu_hours``, or 1 where unpriced: then seeds are counted)."""
+    by_name = {c.name: c for c in spec.claims}
+    have = {(view, c.group, c.method): len(c.seeds) for view, cells in spec.cells.items() for c in cells}
+    planned = dict(have)
+    todo = [r for r in results if r.verdict in OPEN and r.seeds_needed is not None
+            and r.seeds_needed <= spec.settings.max_seeds]
+    order = []
+
+    def added(r: ClaimResult) -> float:
+        claim = by_name[r.name]
+        return sum(max(0, r.seeds_needed - planned.get((claim.view, claim.group, m), 0))
+                   * spec.cell_gpu_hours.get(cell_key(claim.view, claim.group, m), 1.0)
+                   for m in (claim.method_a, claim.method_b))
+
+    while todo:
+        best = min(todo, key=lambda r: (added(r), r.name))
+        order.append((best, best.seeds_needed, added(best)))
+        todo.remove(best)
+        claim = by_name[best.name]
+        for m in (claim.method_a, claim.method_b):
+            key = (claim.view, claim.group, m)
+            planned[key] = max(planned.get(key, 0), best.seeds_needed)
+    return order
 
 
 def extra_seeds(spec: ClaimsSpec, results: Sequence[ClaimResult]) -> dict[str, dict[str, dict[str, list[int]]]]:
-    """view -> group -> method -> the seeds beyond the config's own that the open claims on that cell need
-    (the seeds it already has beyond them, and new ones up to ``max_seeds`` in all)."""
+    """view -> group -> method -> the seeds beyond the config's own that the resolvable open claims need (the
+    seeds it already has beyond them, and new ones up to the claim's seeds_needed), cells in the order of the
+    claims' value (:func:`by_value`)."""
     wanted: dict[tuple[str, str, str], int] = {}
     by_name = {c.name: c for c in spec.claims}
-    for r in results:
-        if r.verdict in RESOLVED or r.seeds_needed is None:
-            continue
+    for r, n, _ in by_value(spec, results):
         claim = by_name[r.name]
-        n = min(r.seeds_needed, spec.settings.max_seeds)
         for method in (claim.method_a, claim.method_b):
             key = (claim.view, claim.group, method)
             wanted[key] = max(wanted.get(key, 0), n)
+    cells = {(view, c.group, c.method): c for view, view_cells in spec.cells.items() for c in view_cells}
     out: dict[str, dict[str, dict[str, list[int]]]] = {}
-    for view, cells in spec.cells.items():
-        for cell in cells:
-            have = list(cell.seeds)
-            n = wanted.get((view, cell.group, cell.method), 0)
-            seeds = have + _new_seeds(have, n - len(have))
-            base = set(spec.settings.seeds) if spec.settings.seeds else set(have)
-            extra = [s for s in seeds if s not in base]
-            if extra:
-                out.setdefault(view, {}).setdefault(cell.group, {})[cell.method] = extra
+    for (view, group, method), n in wanted.items():
+        have = list(cells[(view, group, method)].seeds)
+        seeds = have + _new_seeds(have, n - len(have))
+        base = set(spec.settings.seeds) if spec.settings.seeds else set(have)
+        extra = [s for s in seeds if s not in base]
+        if extra:
+            out.setdefault(view, {}).setdefault(group, {})[method] = extra
     return out
 
 
@@ -96,7 +147,17 @@ def _new_seeds(have: Sequence[int], count: int) -> list[int]:
 def next_overlay(spec: ClaimsSpec, results: Sequence[ClaimResult]) -> str:
     """``claims_next.yaml``: pass it as a second ``--configfile`` to train the seeds the open claims need."""
     extra = extra_seeds(spec, results)
+    order = by_value(spec, results)
+    unit = "GPU-hours" if spec.cell_gpu_hours else "seeds (unpriced)"
+    lines = [f"#   {i}. {r.name}: {n} seeds, adds {cost:.2f} {unit}" for i, (r, n, cost) in enumerate(order, 1)]
+    beyond = [r.name for r in results if r.verdict in OPEN and r.seeds_needed is not None
+              and r.seeds_needed > spec.settings.max_seeds]
     header = ("# Generated by `introspect claims`: the seeds the open claims need for 80% power at their corrected\n"
-              f"# level (claims.csv, seeds_needed), at most {spec.settings.max_seeds} per cell. Use it as a second\n"
-              "# config file: snakemake --configfile <config> <this file>. Only the added seeds train.\n")
-    return header + yaml.safe_dump({"extra_seeds": extra}, allow_unicode=True, sort_keys=True)
+              f"# level (claims.csv, seeds_needed) where at most {spec.settings.max_seeds} per cell suffice. Use\n"
+              "# it as a second config file: snakemake --configfile <config> <this file>. Only the added seeds train.\n"
+              "# Claims by value (claims resolved per GPU-hour; each adds what the ones above have not planned):\n"
+              + ("\n".join(lines) or "#   none") + "\n")
+    if beyond:
+        header += (f"# Not planned (more than {spec.settings.max_seeds} seeds per cell): "
+                   + ", ".join(beyond) + "\n")
+    return header + yaml.safe_dump({"extra_seeds": extra}, allow_unicode=True, sort_keys=False)

@@ -229,6 +229,7 @@ class ClaimSpec:
     paper_dataset: str | None
     paper_table: int | None
     metric_kind: MetricKind  # how the paper's table reports it
+    epochs: int | None = None  # the group's budget: with the dataset, whether the paper's magnitudes compare
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,11 @@ class ClaimSettings:
     # "smaller than reported" for A > B claims: off for result sets whose effects are not meant to be the paper's
     compare_magnitudes: bool = True
     seeds: tuple[int, ...] = ()  # the config's own seeds: seeds of a cell beyond them are extra seeds
+
+
+def cell_key(view: str, group: str, method: str) -> str:
+    """How a cell is named in ``ClaimsSpec.cell_gpu_hours`` (the claims engine's model is "view · group")."""
+    return f"{view} · {group} · {method}"
 
 
 @dataclass(frozen=True)
@@ -259,6 +265,9 @@ class ClaimsSpec:
     # claim name -> estimated GPU-hours of one seed of its two cells in the paper config (introspect.claims.costs)
     seed_gpu_hours: dict[str, float] = field(default_factory=dict)
     config_name: str = DEFAULT_CONFIG_NAME
+    # the costs are the paper config's (claim_settings.cost_config): they price the seeds the paper's spread needs
+    priced_in_paper_config: bool = False
+    cell_gpu_hours: dict[str, float] = field(default_factory=dict)  # "view · group · method" -> one seed's hours
 
     @property
     def view_layout(self) -> ResultsLayout:
