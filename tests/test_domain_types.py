@@ -109,3 +109,35 @@ def test_a_budget_round_trips_through_its_json_form():
                     "momentum": 0.9, "weight_decay": 1e-4}
     assert spec.Budget.from_dict(data) == budget
     assert budget.milestone_epochs() == [80, 120]
+
+
+def test_closed_sets_are_written_once_and_reach_the_schema_and_the_specs():
+    """Each closed set is a Literal of the config model; the schema's enum, the view specs' and the claims engine's
+    types are it (a spec file with any of its values decodes)."""
+    from typing import get_args, get_type_hints
+
+    from introspect.claims import engine
+    from introspect.plan import views
+    from introspect.runs.typed import decode
+
+    schema = load_schema(registry_catalog())["properties"]
+    table = schema["tables"]["additionalProperties"]["properties"]
+    enums = {"table_metric": (schema["table_metric"], model.TableMetric),
+             "sweeps.metric": (schema["sweeps"]["properties"]["metric"], model.SweepMetric),
+             "tables.metric": (table["metric"], model.MetricKind),
+             "tables.layout": (table["layout"], model.TableLayout),
+             "figures.kind": (schema["figures"]["additionalProperties"]["properties"]["kind"], model.FigureKind),
+             "cluster.gpu_request": (schema["cluster"]["properties"]["gpu_request"], model.GpuRequest)}
+    for key, (prop, closed) in enums.items():
+        assert prop["enum"] == list(get_args(closed)), key
+    raw = (SRC / "config" / "schemas" / "config.schema.yaml").read_text(encoding="utf-8")
+    assert "enum:" not in raw.split("\nproperties:", 1)[1].replace("# enum:", "")
+    assert get_type_hints(views.ClaimSpec)["direction"] is model.Direction
+    assert get_type_hints(views.SweepSettings)["use"] is model.SweepUse
+    assert get_type_hints(views.Selection)["metric"] is model.SweepMetric
+    assert engine.DIRECTIONS == get_args(model.Direction) == ("greater", "equivalent", "not_better")
+    claim = {"name": "c", "view": "t", "group": "g", "model": "m", "method_a": "A", "method_b": "B",
+             "direction": "not_better", "margin": None, "family": "all", "text": "", "dataset": "digits",
+             "paper_dataset": None, "paper_table": None, "metric_kind": "accuracy"}
+    fields = {f.name for f in dataclasses.fields(views.ClaimSpec)}
+    assert decode(views.ClaimSpec, {k: v for k, v in claim.items() if k in fields}, "").direction == "not_better"

@@ -74,11 +74,11 @@ from ..analysis.stats import (
     tost_p,
     tost_seeds_needed,
 )
+from ..config.model import DIRECTIONS, Direction
 
 ALPHA = 0.05
 POWER = 0.8
 SMALLEST_EFFECT_PP = 0.5  # default target of claims with no positive paper effect (config: smallest_effect_pp)
-DIRECTIONS = ("greater", "equivalent", "not_better")
 REPLICATED, CONTRADICTED, INCONCLUSIVE = "replicated", "contradicted", "inconclusive"
 SMALLER = "smaller than reported"
 UNDERPOWERED = "inconclusive (underpowered)"
@@ -96,7 +96,7 @@ class Claim:
     method_b: str
     model: str
     dataset: str  # the paper's dataset, for the reader
-    direction: str  # "greater" (A > B) | "equivalent" (|A − B| <= margin) | "not_better" (A ≤ B)
+    direction: Direction  # "greater" (A > B) | "equivalent" (|A − B| <= margin) | "not_better" (A ≤ B)
     paper_effect: float | None = None  # A − B in pp from the paper's tables
     margin: float | None = None  # pp; required for "equivalent"
     family: str = "all"  # Holm family

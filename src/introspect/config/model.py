@@ -22,10 +22,18 @@ from ..errors import InputError
 from ..runs.spec import Budget, DatasetSpec, Performance
 from .overlays import TEMPLATE_KEYS, read_config_file
 
-Direction = Literal["greater", "equivalent", "not_better"]  # claims.engine.DIRECTIONS
+# The config's closed sets, written once: the schema gets its enums from these (load_schema), the view specs
+# (introspect.plan.views) and the claims engine use them.
+Direction = Literal["greater", "equivalent", "not_better"]
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
 SweepUse = Literal["validation", "paper"]  # sweep and select on the validation split, or the configured values
 SWEEP_USES: tuple[str, ...] = get_args(SweepUse)
+SweepMetric = Literal["val_acc_final", "val_acc_best"]  # what a sweep point is scored by
+TableMetric = Literal["test_acc_final", "test_acc_best_val", "test_acc_max"]  # the run metric a table shows
+MetricKind = Literal["accuracy", "error"]  # how a table reports it (the paper's Table 3 reports error)
+TableLayout = Literal["models_as_rows", "methods_as_rows"]
+FigureKind = Literal["explanations", "class_similarity", "accuracy"]
+GpuRequest = Literal["gpus", "gres"]  # --gpus=[model:]N or --gres=gpu[:model]:N
 
 
 class ConfigError(InputError):
@@ -81,8 +89,8 @@ class Table:
     dataset: str
     paper_table: int | None
     paper_dataset: str | None
-    metric: str
-    layout: str
+    metric: MetricKind
+    layout: TableLayout
     methods: tuple[str, ...]
     compare_to: tuple[str, ...]
     other_implementations: bool
@@ -94,7 +102,7 @@ class Table:
 @dataclass(frozen=True)
 class Figure:
     name: str
-    kind: str
+    kind: FigureKind
     title: str
     dataset: str
     images: int
@@ -136,13 +144,13 @@ class Claim:
 class Sweeps:
     use: SweepUse
     seeds: tuple[int, ...]
-    metric: str
+    metric: SweepMetric
 
 
 @dataclass(frozen=True)
 class Cluster:
     gpus_per_run: int | None  # None: 1 with device cuda, 0 on the CPU (introspect.cluster.resources.gpus_per_run)
-    gpu_request: str  # "gpus" (--gpus) or "gres" (--gres=gpu[:model]:N)
+    gpu_request: GpuRequest
     runs_per_gpu: int  # k > 1: k training runs packed into one SLURM job asking for one GPU
     gpu_partition: str | None
     cpu_partition: str | None
@@ -167,7 +175,7 @@ class Config:
     threads_per_run: int
     device: str
     eval_batch_size: int
-    table_metric: str
+    table_metric: TableMetric
     allow_missing_seeds: bool
     local_worker: bool
     fail_runs: Mapping[str, int]

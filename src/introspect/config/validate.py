@@ -26,13 +26,25 @@ import re
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import PurePath
-from typing import Any
+from typing import Any, get_args
 
 from ..errors import InputError
 from ..methods.hyperparameters import NAME_RULE, is_name, shown
 from ..runs.spec import AMP_MODES, LOADERS, SPLITS, Budget, DatasetSpec, Performance
 from ..runs.typed import encode
-from .model import DIRECTIONS, SWEEP_USES, TEMPLATE_KEYS, Config, reject
+from .model import (
+    DIRECTIONS,
+    SWEEP_USES,
+    TEMPLATE_KEYS,
+    Config,
+    FigureKind,
+    GpuRequest,
+    MetricKind,
+    SweepMetric,
+    TableLayout,
+    TableMetric,
+    reject,
+)
 from .registry_facts import Catalog
 from .schemas import schema_path
 from .yaml_input import YamlInputError, check_data_size
@@ -137,6 +149,12 @@ def load_schema(catalog: Catalog) -> dict[str, Any]:
     panel["explainer"]["enum"] = list(catalog.explainers)
     props["claims"]["items"]["properties"]["direction"]["enum"] = list(DIRECTIONS)
     props["sweeps"]["properties"]["use"]["enum"] = list(SWEEP_USES)
+    props["sweeps"]["properties"]["metric"]["enum"] = list(get_args(SweepMetric))
+    props["table_metric"]["enum"] = list(get_args(TableMetric))
+    table = props["tables"]["additionalProperties"]["properties"]
+    table["metric"]["enum"], table["layout"]["enum"] = list(get_args(MetricKind)), list(get_args(TableLayout))
+    props["figures"]["additionalProperties"]["properties"]["kind"]["enum"] = list(get_args(FigureKind))
+    props["cluster"]["properties"]["gpu_request"]["enum"] = list(get_args(GpuRequest))
     type_defaults(props["datasets"]["additionalProperties"], DatasetSpec)
     type_defaults(props["budgets"]["additionalProperties"], Budget)
     type_defaults(props["performance"], Performance)

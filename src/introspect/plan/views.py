@@ -9,14 +9,11 @@ better, which methods are the references of its tests — is decided here and no
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import TypeVar
 
+from ..config.model import Direction, FigureKind, MetricKind, SweepMetric, SweepUse, TableLayout
 from ..runs.loading import FinishedRun
 from ..runs.record import DEFAULT_CONFIG_NAME, ResultsLayout
-
-MetricKind = Literal["accuracy", "error"]
-TableLayout = Literal["models_as_rows", "methods_as_rows"]
-FigureKind = Literal["explanations", "class_similarity", "accuracy"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +26,7 @@ class Selection:
     group: str  # model group label, e.g. "ResNet14"
     grid: list[dict[str, float | int | bool | str]]  # hyper-parameter values of each point
     candidates: list[list[str]]  # run ids per grid point (one per sweep seed)
-    metric: str
+    metric: SweepMetric
     results_dir: str
 
     @property
@@ -90,8 +87,8 @@ class Settings:
 
 @dataclass(frozen=True)
 class SweepSettings:
-    use: Literal["validation", "paper"]
-    metric: str
+    use: SweepUse
+    metric: SweepMetric
     seeds: list[int]
 
 
@@ -221,7 +218,7 @@ class ClaimSpec:
     model: str
     method_a: str
     method_b: str
-    direction: Literal["greater", "equivalent"]
+    direction: Direction
     margin: float | None
     family: str
     text: str
