@@ -164,3 +164,38 @@ def test_failure_report_reads_a_block_whose_message_runs_over_lines(tmp_path):
     log = tmp_path / "snakemake.log"
     log.write_text(text)
     assert "\n  preflight: results/logs/preflight/cpu.log\n" in failure_report(str(log))
+
+
+def test_every_problem_is_reported_at_once(tmp_path, monkeypatch):
+    """A CUDA device this machine lacks (torch here is CPU-only, or no GPU is visible), a missing data_root
+    and a results_dir without file locks: three lines in one failure, none hidden behind the first."""
+    import errno
+    import fcntl
+
+    import torch
+
+    from introspect.cluster import preflight
+    from introspect.errors import EXIT_DEVICE_ERROR
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is available here")
+    config = small_config(tmp_path)
+    config["datasets"]["digits"] = {"source": "mnist", "val_fraction": 0.1, "augment": "none"}
+    config["data_root"] = str(tmp_path / "data")
+    spec = {**preflight_spec(build_plan(config)), "device": "cuda"}
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(preflight, "fcntl", type("NoFlock", (), {"flock": staticmethod(no_locks),
+                                                                "LOCK_EX": fcntl.LOCK_EX, "LOCK_NB": fcntl.LOCK_NB,
+                                                                "LOCK_UN": fcntl.LOCK_UN}))
+    with pytest.raises(PreflightError) as caught:
+        run_preflight(spec)
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 3 and all(line.startswith("pre-flight failed: ") for line in lines), lines
+    assert "device cuda is not available" in lines[0]
+    assert "results_dir does not support file locks (flock: No locks available)" in lines[1]
+    assert f"data_root {tmp_path / 'data'} does not exist" in lines[2]
+    assert caught.value.exit_code == EXIT_DEVICE_ERROR and len(caught.value.problems) == 3
+    assert not calibration_path(build_plan(config)).exists()

@@ -272,8 +272,8 @@ def test_the_head_runs_as_a_slurm_job(slurm, tmp_path):
 
 
 def test_a_missing_dataset_fails_one_job_not_hundreds(slurm, tmp_path):
-    """A CIFAR-10 config whose data_root does not exist: the pre-flight is the one job submitted and the one
-    that fails (not every run three times), with the line naming the data root and the fix."""
+    """A CIFAR-10 config whose data_root does not exist: the pre-flight is the one job submitted, once, and the
+    one that fails (not every run three times), with the line naming the data root and the fix."""
     env, state = slurm
     smoke = load_config(ROOT / "config" / "smoke.yaml")
     data_root = tmp_path / "no-data"
@@ -285,7 +285,7 @@ def test_a_missing_dataset_fails_one_job_not_hundreds(slurm, tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0
     calls = submissions(state)[before:]
-    assert [c["rule"] for c in calls] == ["preflight"] * 3, calls  # the pre-flight and its 2 retries, nothing else
+    assert [c["rule"] for c in calls] == ["preflight"], calls  # the pre-flight once (retries: 0), nothing else
     in_runs = {p.name for p in (tmp_path / "results" / "runs").rglob("*") if p.is_file()}
     assert in_runs <= {"record.json"}, in_runs  # the plan's record files only: no training job started
     line = next(line for line in output.splitlines() if line.startswith("pre-flight failed:"))

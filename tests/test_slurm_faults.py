@@ -4,6 +4,9 @@ first matching submission(s) and the campaign must go on to its table. Measured 
 only (one machine, jobs run locally); docs/cluster.md says what each fault does."""
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
 from standin import jobs, rule_of, run_workflow, standin_env, submissions, tiny_config
@@ -48,3 +51,20 @@ def test_a_submit_limit_delays_jobs_and_fails_none(tmp_path):
     assert sorted(accepted) == ["preflight", "train", "train", "train"]  # each job once
     assert any(c["refused"] for c in calls)  # the limit did bite (three training jobs were ready at once)
     assert "QOSMaxSubmitJobPerUserLimit): submitting it again every 1 s" in result.stdout + result.stderr
+
+
+def test_a_lock_left_by_a_job_that_no_longer_exists_is_taken_over(tmp_path):
+    """A node failed under a trainer: its lock names another host, a fresh heartbeat and a SLURM job that
+    SLURM no longer knows. The next attempt takes the run over at once (no retries here), instead of exiting
+    75 ("busy") until the heartbeat is stale."""
+    tiny_config(tmp_path)
+    state = tmp_path / "slurm"
+    run_dir = tmp_path / "results" / "runs" / "digits" / "resnet8" / "resnet-e1" / "ce" / "seed0"
+    run_dir.mkdir(parents=True)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    (run_dir / "writer.lock").write_text(json.dumps({"host": "node-that-failed", "pid": 4321, "started": now,
+                                                     "heartbeat": now, "slurm_job_id": "999"}))
+    run_workflow(tmp_path, state, "--retries", "0", timeout=300)
+    assert table_built(tmp_path)
+    assert [job["state"] for job in training_jobs(state)] == ["COMPLETED"]
+    assert (run_dir / "writer.lock").read_text() == ""  # released by the job that took it over

@@ -93,3 +93,60 @@ def test_a_lock_recorded_by_another_host_counts_until_its_heartbeat_is_stale(tmp
     with writer_lock(path, "r") as holder:  # stale: taken over
         assert holder["pid"] == os.getpid()
     assert path.read_text() == ""  # released
+
+
+def _record(heartbeat_offset: float, job: str | None = "777", host: str = "elsewhere") -> dict:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + heartbeat_offset))
+    return {"host": host, "pid": 1, "slurm_job_id": job, "started": stamp, "heartbeat": stamp}
+
+
+@pytest.mark.parametrize(("offset", "job", "state", "ours", "alive"), [
+    (-30, "777", "RUNNING", None, True),       # fresh heartbeat, its job runs: held
+    (-30, "777", "PENDING", None, True),       # requeued and waiting to run again: held
+    (-30, "777", "", None, True),              # squeue gave no answer: the heartbeat decides
+    (-30, None, None, None, True),             # not a SLURM job: the heartbeat decides
+    (-30, "777", None, None, False),           # SLURM no longer lists its job (node failure, OOM kill)
+    (-30, "777", "NODE_FAIL", None, False),    # listed, but ended
+    (-30, "777", "RUNNING", "777", False),     # our own job's earlier run (a requeue keeps the job id)
+    (-6 * 60, "777", "RUNNING", None, False),  # 6 minutes without a heartbeat (5 is the limit)
+    (-4 * 60, None, None, None, True),         # 4 minutes: still held
+    (60, "777", "RUNNING", None, True),        # a minute ahead: clocks differ a little
+    (3 * 60, "777", "RUNNING", None, False),   # 3 minutes in the future: not a clock to trust
+])
+def test_a_lock_of_another_host_is_held_only_while_its_holder_may_live(monkeypatch, offset, job, state, ours, alive):
+    from introspect.train.lock import holder_alive
+
+    monkeypatch.setenv("SLURM_JOB_ID", ours or "1")
+    asked = []
+    assert holder_alive(_record(offset, job), job_state=lambda j: asked.append(j) or state) is alive
+    assert asked in ([], [job])
+
+
+def test_a_lock_whose_slurm_job_is_gone_is_taken_over_at_once(tmp_path, monkeypatch):
+    """squeue (the stand-in SLURM) does not know job 777: the record of a fresh heartbeat is taken over."""
+    from standin import standin_env
+
+    for key, value in standin_env(tmp_path / "slurm").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    path = tmp_path / "writer.lock"
+    path.write_text(json.dumps(_record(-10)))
+    with writer_lock(path, "r") as holder:
+        assert holder["pid"] == os.getpid()
+
+
+def test_a_file_system_without_flock_is_one_line(tmp_path, monkeypatch):
+    import errno
+
+    from introspect.train import lock
+    from introspect.train.errors import LockingUnsupported
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(lock.fcntl, "flock", no_locks)
+    with pytest.raises(LockingUnsupported) as caught:
+        with writer_lock(tmp_path / "writer.lock", "r"):
+            pass
+    message = str(caught.value)
+    assert "\n" not in message and "does not support file locks" in message and "mount with flock" in message

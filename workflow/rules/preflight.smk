@@ -31,6 +31,7 @@ rule preflight:
         str(LAYOUT.job_log("preflight", device_label(PLAN.config.device))),
     threads: PLAN.config.threads_per_run
     priority: 10
+    retries: 0  # deterministic: a retry finds the same problems (it names all of them at once)
     resources:
         **GPU_REQUEST,
         slurm_partition=partition(models=True),

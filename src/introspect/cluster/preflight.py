@@ -2,16 +2,20 @@
 copy or results folder fails ONE short job with one line (what, where, the fix) instead of every run
 three times over.
 
-It checks, in order: the interpreter and torch; the device (CUDA available, its name, capability,
-driver and cuDNN, and that the wheel was built for it); every dataset of the plan at ``data_root``
-through the same loader the runs use; that ``results_dir`` is writable; then one training step of
-every step kind of the plan (:mod:`introspect.cluster.calibration`) on the device, under
+It checks the interpreter and torch; the device (CUDA available, its name, capability, driver and
+cuDNN, and that the wheel was built for it); that ``results_dir`` is writable and supports the file
+locks of the runs' writer lock (:mod:`introspect.train.lock`); every dataset of the plan at ``data_root``
+through the same loader the runs use; then one training step of every step kind of the plan
+(:mod:`introspect.cluster.calibration`) whose device and data passed, on the device, under
 ``torch.cuda.set_sync_debug_mode("error")`` on CUDA (a host sync in the step is an error). It then
 times a few more steps and an evaluation pass of each kind and writes the epoch seconds to the
 calibration file, which the plan's time limits read from then on (:mod:`introspect.cluster.resources`).
+A deterministic check, it runs once (no retries, preflight.smk) and reports every problem it found at
+once, one line each (a missing data_root and a broken device together), so one fix round is enough.
 """
 from __future__ import annotations
 
+import fcntl
 import platform
 import sys
 import tempfile
@@ -21,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EXIT_DATA_ERROR, EXIT_DEVICE_ERROR, EXIT_INPUT_ERROR, EXIT_TRAINING_ERROR
+from ..errors import EXIT_DATA_ERROR, EXIT_DEVICE_ERROR, EXIT_INPUT_ERROR, EXIT_TRAINING_ERROR, LOCKING_UNSUPPORTED
 from .calibration import CALIBRATION_VERSION, calibration_path, step_kinds
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,6 +40,16 @@ class PreflightError(RuntimeError):
     def __init__(self, what: str, where: str, fix: str, exit_code: int):
         super().__init__(f"pre-flight failed: {what} ({where}). Fix: {fix}")
         self.exit_code = exit_code
+        self.problems = [self]
+
+
+class PreflightProblems(PreflightError):
+    """Several failed checks: one line each; the exit code is the first one's."""
+
+    def __init__(self, problems: list[PreflightError]):
+        RuntimeError.__init__(self, "\n".join(str(problem) for problem in problems))
+        self.exit_code = problems[0].exit_code
+        self.problems = problems
 
 
 def preflight_spec(plan: Plan) -> dict[str, Any]:
@@ -54,23 +68,38 @@ def preflight_spec(plan: Plan) -> dict[str, Any]:
 
 def run_preflight(spec: dict[str, Any], threads: int | None = None) -> dict[str, Any]:
     """Every check of ``spec`` (see :func:`preflight_spec`); writes and returns the calibration.
-    Raises :class:`PreflightError` at the first failed check."""
-    torch = _import_torch()
-    if threads:
-        torch.set_num_threads(threads)
-    device = spec["device"]
-    report = {"version": CALIBRATION_VERSION, "python": sys.version.split()[0], "executable": sys.executable,
-              "host": platform.node(), "device": check_device(torch, device), "kinds": {}}
-    check_writable(Path(spec["results_dir"]))
-    datasets = {}
-    for kind in spec["kinds"]:
-        from ..runs.spec import RunSpec
+    Raises :class:`PreflightError` naming every failed check (:class:`PreflightProblems` for several)."""
+    problems: list[PreflightError] = []
 
+    def check(function, *args):
+        try:
+            return function(*args)
+        except PreflightError as error:
+            problems.append(error)
+            return None
+
+    from ..runs.spec import RunSpec
+
+    torch = check(_import_torch)
+    device = spec["device"]
+    facts = check(check_device, torch, device) if torch is not None else None
+    check(check_writable, Path(spec["results_dir"]))
+    datasets: dict[str, Any] = {}
+    for kind in spec["kinds"] if torch is not None else []:
         run = RunSpec.from_dict(kind["spec"])
         name = _dataset_identity(run)
         if name not in datasets:
-            datasets[name] = check_dataset(run, spec["data_root"]).to(device)
-        report["kinds"][kind["key"]] = measure_kind(torch, run, datasets[name], kind, device)
+            datasets[name] = check(check_dataset, run, spec["data_root"])
+    report = {"version": CALIBRATION_VERSION, "python": sys.version.split()[0], "executable": sys.executable,
+              "host": platform.node(), "device": facts, "kinds": {}}
+    if torch is not None and threads:
+        torch.set_num_threads(threads)
+    on_device = {name: data.to(device) for name, data in datasets.items()} if not problems else {}
+    for kind in spec["kinds"] if on_device else []:
+        run = RunSpec.from_dict(kind["spec"])
+        report["kinds"][kind["key"]] = check(measure_kind, torch, run, on_device[_dataset_identity(run)], kind, device)
+    if problems:
+        raise problems[0] if len(problems) == 1 else PreflightProblems(problems)
     from ..io import atomic_write_json
 
     atomic_write_json(spec["output"], report)
@@ -130,14 +159,29 @@ def _driver_version(torch) -> str | None:
 
 
 def check_writable(results_dir: Path) -> None:
+    """results_dir can be written, and locked as the runs' writer lock does (flock)."""
     try:
         results_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=results_dir, prefix=".preflight-"):
-            pass
+        with tempfile.NamedTemporaryFile(dir=results_dir, prefix=".preflight-") as probe:
+            check_locking(probe.fileno(), results_dir)
     except OSError as error:
         raise PreflightError(f"results_dir is not writable ({error.strerror})", str(results_dir.resolve()),
                              "point results_dir at shared storage the compute nodes can write", EXIT_INPUT_ERROR
                              ) from None
+
+
+def check_locking(fd: int, results_dir: Path) -> None:
+    """The writer lock's flock on a file of results_dir; a file system without it is a PreflightError."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except OSError as error:
+        if error.errno not in LOCKING_UNSUPPORTED:
+            raise
+        raise PreflightError(f"results_dir does not support file locks (flock: {error.strerror}), which keep "
+                             "two jobs from training one run at once", str(results_dir.resolve()),
+                             "put results_dir on a file system with locking (on Lustre: mount with flock)",
+                             EXIT_INPUT_ERROR) from None
 
 
 def _dataset_identity(run) -> str:

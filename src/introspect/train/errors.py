@@ -22,5 +22,9 @@ class RunBusyError(TrainingError):
     """Another live process holds the run's writer lock (see :mod:`.lock`)."""
 
 
+class LockingUnsupported(TrainingError):
+    """The file system of the run directory has no file locks (flock): one line naming the fix."""
+
+
 class DeviceError(TrainingError):
     """The device or its driver failed (CUDA, cuDNN); the message names the device and versions."""
