@@ -117,3 +117,29 @@ def test_the_headline_is_generated_from_the_results_with_its_provenance(spec, tm
     assert "| win\\_gt\\_ce |" in text and "teacher\\_not\\_better (1 claims)" in text
     assert main(["summary", "--results", str(tmp_path / "nothing")]) != 0  # one line, no traceback
     assert "claims.csv" in capsys.readouterr().err
+
+
+def test_training_flags_are_read_from_the_runs_and_named_in_the_claims(tmp_path):
+    """train_acc_final from metrics.json, the last epochs' test accuracy from epochs.csv, and a peer of the
+    student's own architecture (BAN's) reach the flags of the claims on those cells."""
+    layout = ResultsLayout(tmp_path)
+    cells = []
+    for method, values in (("CE", ACCURACY["Cross-entropy"]), ("BAN", [88.0, 88.2, 87.9, 88.1, 88.3])):
+        ids = [f"{method}/seed{s}" for s in SEEDS]
+        for s, v in zip(SEEDS, values):
+            finished(layout, ids[s], s, v)
+            metrics = json.loads(layout.run(ids[s]).metrics.read_text())
+            layout.run(ids[s]).metrics.write_text(json.dumps({**metrics, "train_acc_final": 93.0 if s == 2 else 99.5}))
+            change = -12.0 if (method, s) == ("BAN", 4) else 0.5
+            layout.run(ids[s]).epochs.write_text(f"epoch,train_acc,test_acc\n1,90,{v - change}\n2,99,{v}\n")
+        peers = [f"peer/seed{s + 1000}" for s in SEEDS] if method == "BAN" else []
+        cells.append(Cell("ResNet8", method, "resnet8", "cifar10", ids, list(SEEDS), teacher_run_ids=peers))
+    for s in SEEDS:
+        finished(layout, f"peer/seed{s + 1000}", s + 1000, 91.0)
+    spec = ClaimsSpec(str(tmp_path), [claim("ban_gt_ce", "BAN", "CE")], {"table2": cells},
+                      settings=ClaimSettings(seeds=tuple(SEEDS)), baselines={"table2": "CE"})
+    flags = {(f.method, f.code): f.text for f in write_claims_report(spec, REPORTED)[0].flags}
+    assert "91.00%" in flags[("BAN", "worse_than_own_teacher")]
+    assert "seed 2: 93.0%" in flags[("CE", "undertrained")] and "seed 2: 93.0%" in flags[("BAN", "undertrained")]
+    assert "seed 4: -12.0 pp" in flags[("BAN", "final_epoch_drop")]
+    assert ("BAN", "below_baseline") in flags  # 2.1 pp below CE: its peer makes it a student

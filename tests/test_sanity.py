@@ -28,7 +28,8 @@ def test_teacher_not_better_than_the_groups_ce():
     cells = [CE, cell("KD", [89.0] * 5, teacher="weak"), cell("KD2", [91.0] * 5, teacher="strong"),
              cell("KD3", [91.0] * 5, teacher="equal")]
     flags = sanity_flags(cells, teachers={"weak": [89.5, 89.9], "strong": [93.0], "equal": [90.2]})
-    assert codes(flags, "KD") == ["teacher_not_better"] and "89.70%" in flags[0].text
+    # and KD's 89.0% is 1.2 pp below CE's 90.2%: a student below the baseline
+    assert codes(flags, "KD") == ["teacher_not_better", "below_baseline"] and "89.70%" in flags[0].text
     assert codes(flags, "KD2") == []
     # equal is not better; and 90.2% is below its student's 91.0%
     assert codes(flags, "KD3") == ["teacher_not_better", "teacher_worse_than_student"]
@@ -90,9 +91,10 @@ def test_groups_are_separate():
 def test_marks_and_the_flags_a_comparison_rests_on():
     cells = [cell("CE", {0: 90.0, 1: 90.5, 3: 90.1}), cell("LE", [91.0] * 5), cell("KD", [89.0] * 5, teacher="t")]
     flags = sanity_flags(cells, teachers={"t": [89.0]})
-    assert cell_marks(flags) == {("ResNet14", "CE"): "⚑low_n,missing_seeds", ("ResNet14", "KD"): "⚑teacher_not_better"}
+    assert cell_marks(flags) == {("ResNet14", "CE"): "⚑low_n,missing_seeds",
+                                 ("ResNet14", "KD"): "⚑teacher_not_better,below_baseline"}
     assert [f.code for f in flags_of(flags, "resnet14", "LE", "CE")] == ["low_n", "missing_seeds"]
-    assert [f.code for f in flags_of(flags, "resnet14", "LE", "KD")] == ["teacher_not_better"]
+    assert [f.code for f in flags_of(flags, "resnet14", "LE", "KD")] == ["teacher_not_better", "below_baseline"]
     assert flags_of(flags, "resnet8", "LE", "CE") == []
     assert flags[0].rule == "fewer seeds than the paper's"
 
@@ -160,3 +162,42 @@ def test_a_baseline_named_otherwise_still_gets_its_teacher_and_collapse_flags(la
     assert {"teacher_not_better", "collapsed"} <= kd and f"than {label} on ResNet14" in flags[0].text
     assert cells[1].flags.startswith("⚑teacher_not_better") and any("⚑collapsed" in n for n in flag_notes(cells))
     assert baseline_of(object()) == "CE"
+
+
+def test_a_student_below_the_baseline_but_not_collapsed():
+    """The issue's case: Table 5's ResNet14 students 1-3.8 pp below CE. Only students (a teacher), only beyond
+    below_baseline_pp, and not where the collapse rule (over 10 pp) already speaks."""
+    cells = [CE, cell("KD", [87.0, 86.5, 87.2, 86.9, 86.4], teacher="t"), cell("AT", [90.0] * 5, teacher="t"),
+             cell("LS", [87.0] * 5), cell("Hint", [70.0] * 5, teacher="t")]
+    flags = sanity_flags(cells, teachers={"t": [93.0]})
+    kd = [f for f in flags if f.method == "KD" and f.code == "below_baseline"]
+    assert len(kd) == 1 and "student KD (86.80%) is 3.40 pp below CE on ResNet14 (90.20%)" == kd[0].text
+    assert codes(flags, "AT") == []  # 0.2 pp below: within the threshold
+    assert codes(flags, "LS") == []  # no teacher: not a student
+    assert codes(flags, "Hint") == ["collapsed"]
+
+
+def test_a_model_worse_than_its_own_teacher_of_the_same_size():
+    """The issue's case: BAN on ResNet8 2.6 pp below its same-size (CE-trained) teacher."""
+    ban = cell("BAN", [87.5, 87.3, 87.6, 87.2, 87.4], own_teacher=[90.0, 89.9, 90.1])
+    fine = cell("BAN2", [90.0] * 5, own_teacher=[90.3])
+    flags = sanity_flags([CE, ban, fine])
+    found = [f for f in flags if f.code == "worse_than_own_teacher"]
+    assert [f.method for f in found] == ["BAN"]
+    assert found[0].text == "BAN (87.40%) is 2.60 pp below its own teacher of the same architecture (90.00%)"
+    assert "below_baseline" in codes(flags, "BAN")  # a peer is a teacher: BAN is a student
+
+
+def test_undertrained_and_final_epoch_drop():
+    """The issue's cases: runs ending at 86-96% train accuracy; a KD seed +14.8 pp in its last epoch (still
+    learning); DKPP seed 1 falling from 95.5% to 84.1% in its last epoch."""
+    kd = cell("KD", [90.0] * 5, train_acc={0: 99.5, 1: 96.0, 2: 99.9}, last_epoch_change={0: 14.8, 1: 0.3})
+    dkpp = cell("DKPP", [90.0] * 5, train_acc={0: 99.0}, last_epoch_change={1: 84.1 - 95.5, 2: -4.0})
+    flags = sanity_flags([CE, kd, dkpp])
+    under = next(f for f in flags if f.method == "KD")
+    assert under.code == "undertrained" and "seed 1: 96.0%" in under.text and "seed 0: +14.8 pp" in under.text
+    assert "seed 0: 99.5" not in under.text
+    drop = [f for f in flags if f.method == "DKPP"]
+    assert [f.code for f in drop] == ["final_epoch_drop"] and "seed 1: -11.4 pp" in drop[0].text
+    assert "seed 2" not in drop[0].text  # -4 pp is within the 5 pp threshold
+    assert sanity_flags([CE, cell("ok", [90.0] * 5, train_acc={0: 99.9}, last_epoch_change={0: 0.1})]) == []

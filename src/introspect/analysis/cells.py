@@ -33,9 +33,13 @@ class CellResult:
     # a CE run by design, so "no better than CE" is what it is, not a fault)
     teacher_accuracy: list[float] = field(default_factory=list)
     own_teacher_accuracy: list[float] = field(default_factory=list)  # its teachers' teachers (TAKD's assistants)
+    # its teachers of its own architecture (BAN's peers), for worse_than_own_teacher
+    peer_accuracy: list[float] = field(default_factory=list)
     n_test: int | None = None
     n_classes: int | None = None
     dead_share: dict[int, float] = field(default_factory=dict)  # seed -> mean share of all-zero explanation maps
+    train_acc: dict[int, float] = field(default_factory=dict)  # seed -> final train accuracy (%)
+    last_epoch_change: dict[int, float] = field(default_factory=dict)  # seed -> last minus previous test acc (pp)
     missing: list[str] = field(default_factory=list)
     paper_mean: float = float("nan")
     paper_std: float = float("nan")
@@ -90,6 +94,8 @@ def collect_cells(view: str, cells: Sequence[Cell], layout: ResultsLayout,
                 continue
             _read_into(result, read_run(layout, run_id), value, metric, accuracy_metric)
         for teacher in dict.fromkeys(cell.teacher_run_ids):
+            if accuracy(teacher, cell.model) is None and accuracy(teacher, None) is not None:
+                result.peer_accuracy.append(accuracy(teacher, None))
             if accuracy(teacher, cell.model) is not None:
                 result.teacher_accuracy.append(accuracy(teacher, cell.model))
                 own = (teacher_of or {}).get(teacher)
@@ -117,21 +123,47 @@ def _read_into(result: CellResult, run: FinishedRun, value: Callable[[FinishedRu
     result.accuracy[run.seed] = run.value(accuracy_metric)
     result.n_test = run.metrics.get("n_test", result.n_test)
     result.n_classes = run.metrics.get("n_classes", result.n_classes)
-    share = dead_explanation_share(run)
+    rows = epoch_rows(run)
+    share = dead_explanation_share(rows)
     if share is not None:
         result.dead_share[run.seed] = share
+    train = run.metrics.get("train_acc_final")
+    train = train if isinstance(train, (int, float)) else _column(rows, "train_acc")[-1:]
+    if isinstance(train, list):
+        train = train[0] if train else None
+    if train is not None:
+        result.train_acc[run.seed] = float(train)
+    test = _column(rows, "test_acc")
+    if len(test) >= 2:
+        result.last_epoch_change[run.seed] = test[-1] - test[-2]
 
 
-def dead_explanation_share(run: FinishedRun) -> float | None:
-    """Mean over a run's epochs of its share of all-zero explanation maps (``epochs.csv`` column
-    ``dead_explanations``); None for runs that record none (no explanations, or written before the column)."""
+def epoch_rows(run: FinishedRun) -> list[dict[str, str]]:
+    """The rows of a run's ``epochs.csv`` (none when it cannot be read: the flags that need it stay silent)."""
     try:
         with open(run.files.epochs, newline="", encoding="utf-8") as handle:
-            shares = [float(row["dead_explanations"]) for row in csv.DictReader(handle)
-                      if (row.get("dead_explanations") or "").strip()]
-    except (OSError, UnicodeDecodeError, csv.Error, ValueError):
-        return None
-    shares = [s for s in shares if math.isfinite(s)]
+            return list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
+def _column(rows: list[dict[str, str]], name: str) -> list[float]:
+    """A numeric column of epochs.csv rows, in epoch order, empty and unreadable entries left out."""
+    out = []
+    for row in rows:
+        try:
+            value = float((row.get(name) or "").strip())
+        except ValueError:
+            continue
+        if math.isfinite(value):
+            out.append(value)
+    return out
+
+
+def dead_explanation_share(rows: list[dict[str, str]]) -> float | None:
+    """Mean over a run's epochs of its share of all-zero explanation maps (``epochs.csv`` column
+    ``dead_explanations``); None for runs that record none (no explanations, or written before the column)."""
+    shares = _column(rows, "dead_explanations")
     return statistics.fmean(shares) if shares else None
 
 
@@ -180,7 +212,8 @@ def flag_cells(cells: Sequence[CellResult], *, key: Callable[[CellResult], str] 
 
     sanity = [SanityCell(key(c), key(c), c.method, c.accuracy, c.expected_seeds, c.n_test,
                          teacher=teacher(c) if c.teacher_accuracy else None, n_classes=c.n_classes,
-                         dead_share=c.dead_share) for c in cells]
+                         dead_share=c.dead_share, own_teacher=c.peer_accuracy, train_acc=c.train_acc,
+                         last_epoch_change=c.last_epoch_change) for c in cells]
     groups = {c.group: key(c) for c in cells}
     sanity += [SanityCell(groups[group], groups[group], baseline, values)
                for group, values in (references or {}).items() if group in groups]

@@ -21,6 +21,15 @@ is decided by :func:`claims_touched`. The rules (thresholds in :class:`Threshold
   comparison of them counts a few images, below what the test set resolves.
 - ``dead_explanations``  an LE run whose share of all-zero explanation maps (``epochs.csv`` column
   ``dead_explanations``, mean over its epochs) exceeds ``dead_share``: it learned from no explanation.
+- ``below_baseline``  a student (a cell that learned from a teacher) whose mean lies more than
+  ``below_baseline_pp`` below the group's baseline level: distillation that hurts is not the method the paper
+  describes (a deeper drop is ``collapsed``).
+- ``worse_than_own_teacher``  a cell more than ``below_baseline_pp`` below the mean of its own teacher of the
+  same architecture (BAN's peer): a born-again student is meant to pass its teacher.
+- ``undertrained``  a seed whose final train accuracy is below ``min_train_acc`` or whose test accuracy rose
+  more than ``last_epoch_change_pp`` in its last epoch: the budget stopped it while it was still learning.
+- ``final_epoch_drop``  a seed whose test accuracy fell more than ``last_epoch_change_pp`` in its last epoch:
+  the headline (final-epoch) number is a collapse, not the run's level.
 - ``low_n``  fewer than ``min_seeds`` seeds (the paper reports 5).
 - ``missing_seeds``  seeds that were planned (``expected_seeds``) but have no result.
 
@@ -41,6 +50,10 @@ RULES = {
     "ceiling": "accuracy at the test set's resolution",
     "resolution": "paired differences all within one test image",
     "dead_explanations": "an LE run learned from all-zero explanation maps",
+    "below_baseline": "a student below the group's baseline",
+    "worse_than_own_teacher": "a model below its own teacher of the same size",
+    "undertrained": "training ended while the model was still learning",
+    "final_epoch_drop": "test accuracy collapsed in the last epoch",
     "low_n": "fewer seeds than the paper's",
     "missing_seeds": "planned seeds without a result",
 }
@@ -56,6 +69,9 @@ class Thresholds:
     ceiling_error_images: float = 3.0  # mean error below this many test images: at the ceiling
     teacher_margin_pp: float = 0.0  # a teacher must beat the group's baseline by more than this
     dead_share: float = 0.05  # share of all-zero explanation maps above which an LE run is flagged
+    below_baseline_pp: float = 0.5  # a student this far below the baseline, or a model below its same-size teacher
+    min_train_acc: float = 98.0  # final train accuracy (%) below which a run ended undertrained
+    last_epoch_change_pp: float = 5.0  # a last-epoch rise (undertrained) or fall (final_epoch_drop) beyond this
     min_seeds: int = 5  # the paper's n
 
 
@@ -70,6 +86,9 @@ class SanityCell:
     teacher: str | None = None  # label of the teacher the cell learned from, a key of ``teachers``
     n_classes: int | None = None  # from the runs' metrics; enables the near-chance check
     dead_share: Mapping[int, float] = field(default_factory=dict)  # seed -> mean share of all-zero maps
+    own_teacher: Sequence[float] = ()  # accuracies of its teacher of the same architecture (BAN's peer)
+    train_acc: Mapping[int, float] = field(default_factory=dict)  # seed -> final train accuracy (%)
+    last_epoch_change: Mapping[int, float] = field(default_factory=dict)  # seed -> last minus previous test acc
 
 
 @dataclass(frozen=True)
@@ -128,6 +147,9 @@ def sanity_flags(cells: Sequence[SanityCell], *, teachers: Mapping[str, Teacher 
             *_teacher(cell, level, known, baseline, thresholds),
             *_teacher_worse(cell, known),
             *_collapsed(cell, level, baseline, cell.n_classes or n_classes, thresholds),
+            *_below_baseline(cell, level, baseline, thresholds),
+            *_worse_than_own_teacher(cell, thresholds),
+            *_training_end(cell, thresholds),
             *_outlier(cell, thresholds),
             *_ceiling(cell, thresholds),
             *_dead(cell, thresholds),
@@ -188,6 +210,47 @@ def _collapsed(cell: SanityCell, level: float | None, baseline: str, n_classes: 
         if near:
             reasons.append(f"{_seeds(near)} within {t.chance_margin_pp:g} pp of chance ({chance:.1f}%)")
     return [("collapsed", "; ".join(reasons))] if reasons else []
+
+
+def _below_baseline(cell: SanityCell, level: float | None, baseline: str, t: Thresholds) -> list[tuple[str, str]]:
+    if level is None or not cell.values or cell.method == baseline or not (cell.teacher or cell.own_teacher):
+        return []
+    mean = statistics.fmean(cell.values.values())
+    if not level - t.collapse_drop_pp <= mean < level - t.below_baseline_pp:  # deeper: collapsed says it
+        return []
+    return [("below_baseline", f"student {cell.method} ({mean:.2f}%) is {level - mean:.2f} pp below {baseline} "
+                               f"on {cell.group} ({level:.2f}%)")]
+
+
+def _worse_than_own_teacher(cell: SanityCell, t: Thresholds) -> list[tuple[str, str]]:
+    if not cell.own_teacher or not cell.values:
+        return []
+    teacher, mean = statistics.fmean(cell.own_teacher), statistics.fmean(cell.values.values())
+    if mean >= teacher - t.below_baseline_pp:
+        return []
+    return [("worse_than_own_teacher", f"{cell.method} ({mean:.2f}%) is {teacher - mean:.2f} pp below its own "
+                                       f"teacher of the same architecture ({teacher:.2f}%)")]
+
+
+def _training_end(cell: SanityCell, t: Thresholds) -> list[tuple[str, str]]:
+    low = {s: v for s, v in sorted(cell.train_acc.items()) if v < t.min_train_acc}
+    rising = {s: v for s, v in sorted(cell.last_epoch_change.items()) if v > t.last_epoch_change_pp}
+    falling = {s: v for s, v in sorted(cell.last_epoch_change.items()) if v < -t.last_epoch_change_pp}
+    found = []
+    if low or rising:
+        parts = []
+        if low:
+            parts.append(f"final train accuracy below {t.min_train_acc:g}% ("
+                         + ", ".join(f"seed {s}: {v:.1f}%" for s, v in low.items()) + ")")
+        if rising:
+            parts.append(f"test accuracy still rising by more than {t.last_epoch_change_pp:g} pp in the last epoch ("
+                         + ", ".join(f"seed {s}: {v:+.1f} pp" for s, v in rising.items()) + ")")
+        found.append(("undertrained", "; ".join(parts)))
+    if falling:
+        found.append(("final_epoch_drop", f"test accuracy fell more than {t.last_epoch_change_pp:g} pp in the last "
+                                          "epoch (" + ", ".join(f"seed {s}: {v:+.1f} pp" for s, v in falling.items())
+                      + ")"))
+    return found
 
 
 def _outlier(cell: SanityCell, t: Thresholds) -> list[tuple[str, str]]:
