@@ -141,6 +141,13 @@ def test_paper_dry_run_on_slurm_lists_the_preflight_and_sends_cpu_jobs_to_the_cp
     result = snakemake(tmp_path, str(figure3), "-n", "--profile", "slurm", "--until", "figure", cwd=ROOT)
     figure = job_block(result.stdout + result.stderr, "figure")
     assert "slurm_partition=cpu," in figure and "gpu=0," in figure and "gres=" in figure and "gres=gpu" not in figure
+    # without cpu_partition, the CPU-only job does not follow SBATCH_PARTITION (a GPU partition) but leaves
+    # the choice to the cluster's default partition
+    write_config(tmp_path, base="paper.yaml", cluster={**config["cluster"], "cpu_partition": None})
+    result = snakemake(tmp_path, str(figure3), "-n", "--profile", "slurm", "--until", "figure", cwd=ROOT,
+                       env={"SBATCH_PARTITION": "gpu_a100"})
+    figure = job_block(result.stdout + result.stderr, "figure")
+    assert "slurm_partition=," in figure and "gpu=0," in figure, figure
 
 
 def job_block(output: str, rule: str) -> str:

@@ -93,3 +93,15 @@ def test_packed_runs_get_k_times_the_limit_and_a_corrupt_calibration_is_named(tm
     calibration_path(plan).write_text("{not json")
     with pytest.raises(ResultFileError, match="delete it"):
         runtime_minutes(plan, "digits/resnet8/resnet-e3/ce/seed0")
+
+
+def test_a_retry_asks_more_time_and_memory_up_to_the_cap(monkeypatch):
+    from introspect.cluster.resources import attempt_mem_mb, attempt_runtime
+
+    monkeypatch.delenv("INTROSPECT_MAX_RUNTIME_MINUTES", raising=False)
+    assert [attempt_runtime(100, attempt) for attempt in (1, 2, 3, 4)] == [100, 150, 200, 200]
+    assert [attempt_mem_mb(1000, attempt) for attempt in (1, 2, 3, 9)] == [1000, 1500, 2000, 2000]
+    assert attempt_runtime(7, 2) == 11  # 10.5 minutes, rounded up
+    assert attempt_runtime(2000, 2) == 2 * 24 * 60  # 3000 minutes capped at 2 days
+    monkeypatch.setenv("INTROSPECT_MAX_RUNTIME_MINUTES", "1440")  # a partition's MaxTime of one day
+    assert attempt_runtime(1000, 1) == 1000 and attempt_runtime(1000, 2) == 1440

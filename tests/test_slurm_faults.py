@@ -68,3 +68,18 @@ def test_a_lock_left_by_a_job_that_no_longer_exists_is_taken_over(tmp_path):
     assert table_built(tmp_path)
     assert [job["state"] for job in training_jobs(state)] == ["COMPLETED"]
     assert (run_dir / "writer.lock").read_text() == ""  # released by the job that took it over
+
+
+def test_a_timeout_and_an_oom_kill_are_retried_with_higher_limits(tmp_path):
+    """The run needs more than its first time limit (10 min, the floor) and more than 1500 MB: it ends
+    TIMEOUT at 10 min / 1000 MB, OUT_OF_MEMORY at 15 min / 1500 MB, and completes at 20 min / 2000 MB
+    (attempts ask 1x, 1.5x, 2x; the profile's retries: 2)."""
+    tiny_config(tmp_path, cluster={"mem_mb_per_run": 1000})
+    state = tmp_path / "slurm"
+    standin_env(state, {"faults": [{"match": "rule_train_", "state": "TIMEOUT", "below": {"time_minutes": 15}},
+                                   {"match": "rule_train_", "state": "OUT_OF_MEMORY", "below": {"mem_mb": 2000}}]})
+    run_workflow(tmp_path, state, timeout=400)
+    assert table_built(tmp_path)
+    training = training_jobs(state)
+    assert [job["state"] for job in training] == ["TIMEOUT", "OUT_OF_MEMORY", "COMPLETED"]
+    assert [(job["time_minutes"], job["mem_mb"]) for job in training] == [(10, 1000), (15, 1500), (20, 2000)]

@@ -4,7 +4,7 @@ import re
 
 from introspect.plan import job_files as specfiles
 from introspect.cluster.calibration import calibration_path, device_label
-from introspect.cluster.resources import gpu_request, partitions, runtime_minutes
+from introspect.cluster.resources import attempt_mem_mb, attempt_runtime, gpu_request, partitions, runtime_minutes
 
 LAYOUT = PLAN.layout
 TESTS_CSV = str(LAYOUT.tests)
@@ -63,10 +63,11 @@ NO_GPU = {"gpu": 0, "gpu_model": "", "gres": ""}
 
 
 def partition(models):
-    """The partition of a job that runs models (cluster.gpu_partition) or of a CPU-only cluster job
-    (cluster.cpu_partition); unset, the profile's SBATCH_PARTITION."""
+    """The partition of a job that runs models (cluster.gpu_partition, unset: the profile's SBATCH_PARTITION)
+    or of a CPU-only cluster job (cluster.cpu_partition, unset: '', so the plugin asks sinfo for the cluster's
+    default partition): a CPU-only job never takes the GPU partition that SBATCH_PARTITION usually names."""
     gpu_partition, cpu_partition = partitions(PLAN.config)
-    return (gpu_partition if models else cpu_partition) or os.environ.get("SBATCH_PARTITION", "")
+    return (gpu_partition or os.environ.get("SBATCH_PARTITION", "")) if models else cpu_partition
 
 
 # cluster.runs_per_gpu = k > 1: training jobs join job groups of k runs, each group one SLURM job asking
@@ -98,8 +99,14 @@ def pack_anchor(pack):
     return str(LAYOUT.root / "packs" / f"{pack}.anchor")
 
 
-def runtime(wildcards):
-    return runtime_minutes(PLAN, wildcards.run)
+def runtime(wildcards, attempt):
+    """A training job's time limit; a retry asks 1.5x, then 2x (a TIMEOUT would recur), capped at 2 days."""
+    return attempt_runtime(runtime_minutes(PLAN, wildcards.run), attempt)
+
+
+def memory(wildcards, attempt):
+    """A training job's memory; a retry asks 1.5x, then 2x (an OUT_OF_MEMORY kill would recur)."""
+    return attempt_mem_mb(CLUSTER.mem_mb_per_run, attempt)
 
 
 def record_digest(wildcards):

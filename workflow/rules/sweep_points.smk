@@ -26,7 +26,7 @@ rule sweep_point:
         **GPU_REQUEST,
         slurm_partition=partition(models=True),
         runtime=runtime,
-        mem_mb=CLUSTER.mem_mb_per_run,
+        mem_mb=memory,
         sweep_attempt=lambda wildcards, attempt: attempt,
     wildcard_constraints:
         run=run_pattern("sweep"),

@@ -23,7 +23,7 @@ rule train:
         **GPU_REQUEST,
         slurm_partition=partition(models=True),
         runtime=runtime,
-        mem_mb=CLUSTER.mem_mb_per_run,
+        mem_mb=memory,
     wildcard_constraints:
         run=run_pattern("train"),
     shell:

@@ -5,6 +5,7 @@ measured step costs (:mod:`introspect.cluster.calibration`)."""
 from __future__ import annotations
 
 import math
+import os
 import re
 from functools import lru_cache
 from typing import Any
@@ -63,6 +64,31 @@ def runtime_minutes(plan: Plan, run_id: str) -> int:
     cluster = plan.config.cluster
     seconds = run_seconds(plan, run_id, plan_calibration(plan)) * cluster.runs_per_gpu
     return max(cluster.min_runtime_minutes, int(math.ceil(seconds * cluster.runtime_margin / 60)))
+
+
+# A retried job asks for more: SLURM ends a job that overran its time limit (TIMEOUT) or its memory
+# (OUT_OF_MEMORY), and the same request would end the same way. Attempt 1, 2, 3+ ask 1x, 1.5x, 2x.
+ATTEMPT_FACTORS = (1.0, 1.5, 2.0)
+MAX_RUNTIME_MINUTES = 2 * 24 * 60  # the longest time limit asked (MaxTime of many GPU partitions)
+
+
+def attempt_factor(attempt: int) -> float:
+    return ATTEMPT_FACTORS[min(max(attempt, 1), len(ATTEMPT_FACTORS)) - 1]
+
+
+def max_runtime_minutes() -> int:
+    """The cap of any job's time limit: INTROSPECT_MAX_RUNTIME_MINUTES (your partition's MaxTime) or 2 days."""
+    return int(os.environ.get("INTROSPECT_MAX_RUNTIME_MINUTES") or MAX_RUNTIME_MINUTES)
+
+
+def attempt_runtime(minutes: int, attempt: int) -> int:
+    """The time limit of a job's ``attempt``-th try (Snakemake's ``attempt``, from 1), capped."""
+    return min(max_runtime_minutes(), int(math.ceil(minutes * attempt_factor(attempt))))
+
+
+def attempt_mem_mb(mem_mb: int, attempt: int) -> int:
+    """The memory of a job's ``attempt``-th try."""
+    return int(math.ceil(mem_mb * attempt_factor(attempt)))
 
 
 def gpu_request(config: Config) -> dict[str, Any]:
