@@ -69,3 +69,28 @@ def test_a_claims_seed_costs_its_two_cells_in_the_cost_config(smoke, monkeypatch
     paper_priced = attach_claim_costs(build_plan(config)).claims.seed_gpu_hours
     # the paper's 160-epoch budgets on a GPU: one seed of LE(Grad-CAM) and CE on ResNet8 costs more
     assert paper_priced["t2_le_gradcam_gt_ce_resnet8"] > hours["t2_le_gradcam_gt_ce_resnet8"]
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "paper.yaml"])
+def test_peers_never_wrap_round_and_no_final_run_is_a_sweep_run(name):
+    """BAN's peer of seed s is a CE run of seed s + 1000, never the CE cell's run of another seed; sweeps train
+    at their seed + 100000, so no final cell's seed is a seed of its own sweep."""
+    plan = build_plan(load_config(ROOT / "config" / name))
+    cells = [c for view in [*plan.tables.values(), *plan.figures.values()] for c in view.cells]
+    finals = {r for c in cells for r in c.run_ids}
+    peers = 0
+    for cell in (c for c in cells if len(set(c.teacher_run_ids)) > 1):
+        for run_id, teacher in zip(cell.run_ids, cell.teacher_run_ids):
+            assert teacher not in finals and plan.runs[teacher].seed == plan.runs[run_id].seed + 1000
+            assert plan.runs[teacher].model == plan.runs[run_id].model and plan.runs[teacher].kind == "teacher"
+            peers += 1
+    assert peers >= len(plan.config.seeds)  # BAN on at least one model, every seed
+    for cell in (c for c in cells if c.selection):
+        swept = {plan.runs[r].seed for r in plan.selections[cell.selection].run_ids()}
+        assert swept == {s + 100_000 for s in plan.config.sweeps.seeds} and not swept & set(cell.seeds)
+
+
+def test_a_final_seed_at_a_sweep_seed_is_refused(smoke):
+    config = {**copy.deepcopy(smoke), "seeds": [0, 100_000]}
+    with pytest.raises(ConfigError, match=r"seed 100000 of .* is also a seed of its sweep"):
+        build_plan(config)

@@ -74,6 +74,9 @@ def test_claims_report_reads_runs_flags_cells_and_plans_seeds(spec, tmp_path):
     # the paper prints no "LE" or "Cross-entropy": the smallest effect of interest is the target
     assert frame.loc["le_gt_ce", "target_source"] == "smallest effect of interest"
     assert frame.loc["le_gt_ce", "target"] == 0.5
+    # KD learned from one teacher run on every seed: its claims say the teacher's variance is not sampled
+    assert "teacher variance not sampled: one teacher run serves every seed of KD" in results["le_equiv_kd"].reason
+    assert "teacher variance" not in le.reason
     md = (tmp_path / "default" / "claims.md").read_text()
     assert "the paper: LE \\> Cross-entropy" in md and "touches" in md
     # the open claims need more than max_seeds (12) per cell: nothing that cannot resolve them is planned

@@ -245,13 +245,16 @@ def test_a_sweep_of_an_unknown_hyperparameter_is_rejected(default):
     rejected(config, "methods.Dropout.sweep.rate")
 
 
-def test_ban_peers_are_the_ce_runs_of_the_next_seed(default):
+def test_ban_peers_are_ce_runs_of_seed_plus_1000_never_the_ce_cells_runs(default):
+    """A peer of another student seed (the CE cell's seed s + 1, wrapping round) made BAN's paired differences to
+    CE dependent: the peer of seed s is a CE run of its own, at seed s + 1000."""
     plan = build_plan(default)
     ce = _cells(plan, "table2")[("ResNet14", "CE")].run_ids
     ban = _cells(plan, "table4")[("ResNet14", "BAN")].run_ids
-    seeds = default["seeds"]
-    for i, run_id in enumerate(ban):
-        assert plan.runs[run_id].depends_on == [ce[(i + 1) % len(seeds)]]
+    for seed, run_id in zip(default["seeds"], ban):
+        (peer,) = plan.runs[run_id].depends_on
+        assert peer not in ce and plan.runs[peer].seed == seed + 1000 and plan.runs[peer].method == {"name": "ce"}
+        assert peer == ce[0].replace("/seed0", f"/seed{seed + 1000}")  # the CE run, another seed
 
 
 def test_figures_reuse_the_tables_runs(default):

@@ -110,7 +110,7 @@ def test_every_claim_gets_an_effect_a_test_and_a_verdict_that_follows_from_them(
     own = [c["name"] for c in config["claims"]]  # after the catalogue's (in the catalogue's order)
     assert sorted(claims.name) == sorted(config["claim_settings"]["only"] + own) and list(claims.name[-1:]) == own
     assert set(claims.verdict) <= {"replicated", "contradicted", "smaller than reported", "inconclusive",
-                                   "inconclusive (underpowered)"}
+                                   "inconclusive (underpowered)", "withheld (test-set resolution)"}
     for row in claims.itertuples():
         assert row.n_pairs == 2, row.name
         if math.isnan(row.ci_low):  # a degenerate test says why instead of printing p = 0
@@ -127,6 +127,7 @@ def test_every_claim_gets_an_effect_a_test_and_a_verdict_that_follows_from_them(
             assert math.isnan(row.seeds_needed) and "identical" in row.reason
         assert "low_n" in row.flags  # two seeds: every claim rests on flagged cells, and says so
         assert not math.isnan(row.optimistic_effect)
+        assert 0 <= row.repeat_probability <= 1 and row.verdict != "smaller than reported"  # smoke: not the paper's
     t3 = claims.set_index("name").loc["t3_le_grad_gt_dropout_mlp1024"]
     assert t3.paper_effect == pytest.approx(1.27 - 1.10)  # an error table's effect, as accuracy
     md = (results / "claims.md").read_text()

@@ -45,6 +45,7 @@ def write_claims_report(spec: ClaimsSpec, reported_csv, *, metric: str = "test_a
     results = evaluate_claims(claims, values, flags=attached, power=settings.power,
                               price_paper_seeds=spec.priced_in_paper_config, **options)
     results = with_repeat_probabilities(claims, values, results, **options)
+    results = [_shared_teacher_note(r, spec) for r in results]
     optimistic = evaluate_claims(claims, {key: cell.optimistic for key, cell in cells.items()},
                                  power=settings.power, **options)
     results = [replace(r, optimistic_effect=o.effect, optimistic_ci_low=o.ci_low, optimistic_ci_high=o.ci_high,
@@ -114,6 +115,21 @@ def by_value(spec: ClaimsSpec, results: Sequence[ClaimResult]) -> list[tuple[Cla
             key = (claim.view, claim.group, m)
             planned[key] = max(planned.get(key, 0), best.seeds_needed)
     return order
+
+
+def _shared_teacher_note(result: ClaimResult, spec: ClaimsSpec) -> ClaimResult:
+    """Say so where a claim's cell learned from one teacher run for every seed: its interval holds the
+    students' variance only, not the teacher's (a conditional claim: given that teacher). Teachers are
+    trained per seed only where the config asks (``teachers.<name>.shared: false``)."""
+    claim = next(c for c in spec.claims if c.name == result.name)
+    shared = [c.method for c in spec.cells.get(claim.view, []) if c.group == claim.group
+              and c.method in (claim.method_a, claim.method_b) and len(c.seeds) > 1
+              and len(c.teacher_run_ids) == len(c.seeds) and len(set(c.teacher_run_ids)) == 1]
+    if not shared:
+        return result
+    note = (f"teacher variance not sampled: one teacher run serves every seed of {' and '.join(shared)} "
+            "(the interval is conditional on that teacher)")
+    return replace(result, reason=f"{result.reason}; {note}" if result.reason else note)
 
 
 def extra_seeds(spec: ClaimsSpec, results: Sequence[ClaimResult]) -> dict[str, dict[str, dict[str, list[int]]]]:

@@ -5,7 +5,8 @@ config's tables, figures and analyses need, the runs each one reads, and the vie
 A run is identified by what it computes: dataset, model, budget, method with its hyper-parameters,
 seed. The CE baseline of resnet14 shown in Tables 2 and 6 is one run. LE runs that share a model,
 budget, seed and warm-up length share one warm-up run; students name their teacher's run, TAKD's
-students an assistant that names its own teacher, BAN students the CE run of the next seed.
+students an assistant that names its own teacher, BAN students a CE peer of seed s + 1000 (never another
+student seed's CE run). Sweep runs train at sweep seed + ``SWEEP_SEED_OFFSET``, so no final run is a sweep run.
 """
 from __future__ import annotations
 
@@ -43,6 +44,11 @@ from .views import (
 from .views import Group as ViewGroup
 
 __all__ = ["ConfigError", "Plan", "build_plan", "load_config"]
+
+# Sweep runs train at their sweep seed + this offset: a final run of the chosen value would otherwise be the
+# sweep's own winning run (same seed, same hyper-parameters, the same numbers), chosen for being high on
+# validation: a winner's curse in the final cell. Above every final seed a config uses.
+SWEEP_SEED_OFFSET = 100_000
 
 
 @dataclass
@@ -96,8 +102,30 @@ def build_plan(config: dict[str, Any] | Config) -> Plan:
               for name, table in tables.items()}
     claims = _claims(config, tables, figures, builder.runs) if config.claims else None
     plan = Plan(config, builder.runs, tables, builder.selections, figures, analyses, claims)
-    reject(output_problems(plan))
+    reject(output_problems(plan) + independence_problems(plan))
     return plan
+
+
+def independence_problems(plan: Plan) -> list[str]:
+    """Runs the paired tests would count twice: a final cell's run that is also a sweep run (a seed reaching
+    ``SWEEP_SEED_OFFSET``), or a teacher of one seed's student that is another seed's cell run (a peer seed
+    reaching seed + 1000). Each one line naming the run."""
+    cells = [c for view in [*plan.tables.values(), *plan.figures.values()] for c in view.cells]
+    finals = {r: c for c in cells for r in c.run_ids}
+    problems = []
+    for cell in (c for c in cells if c.selection):
+        # a final run at a sweep run's seed trains what the sweep's run of the chosen value trained (its id
+        # differs only by naming the selection): the same numbers, picked for being high on validation
+        swept = {plan.runs[r].seed for r in plan.selections[cell.selection].run_ids()}
+        problems += [f"seeds: seed {seed} of {cell.group}/{cell.method} is also a seed of its sweep; keep final "
+                     f"seeds below {SWEEP_SEED_OFFSET}" for seed in sorted(swept & set(cell.seeds))]
+    for cell in (c for c in cells if len(set(c.teacher_run_ids)) > 1):  # per-seed teachers (one shared is by design)
+        for run_id, teacher in zip(cell.run_ids, cell.teacher_run_ids):
+            other = finals.get(teacher)
+            if other is not None and plan.runs[teacher].seed != plan.runs[run_id].seed:
+                problems.append(f"seeds: the teacher of {run_id} is {teacher}, a run of {other.group}/{other.method} "
+                                "of another seed; keep seeds below 1000 (peers train at seed + 1000)")
+    return problems
 
 
 def _claims(config: Config, tables: dict[str, TableSpec], figures: dict[str, FigureSpec],
@@ -248,8 +276,9 @@ class _Builder:
         sweeps = self.config.sweeps
         keys = sorted(variant.sweep)
         grid = [dict(zip(keys, values)) for values in itertools.product(*(variant.sweep[k] for k in keys))]
+        seeds = [seed + SWEEP_SEED_OFFSET for seed in sweeps.seeds]  # no final run is a sweep run
         candidates = [[self.add_run(group.dataset, group.model, group.budget, variant.with_overrides(point), seed,
-                                    teacher_id=teacher_for(seed)) for seed in sweeps.seeds] for point in grid]
+                                    teacher_id=teacher_for(seed)) for seed in seeds] for point in grid]
         identity = json.dumps([candidates, sweeps.metric], sort_keys=True)
         digest = hashlib.sha1(identity.encode()).hexdigest()[:8]
         budget = self.config.budgets[group.budget]
@@ -277,7 +306,7 @@ class _Builder:
         A teacher may have a teacher of its own (TAKD's assistants: ResNet26 -> ResNet20 -> ResNet14)."""
         teacher = self.config.teachers[name]
         seeds = self.config.seeds
-        teacher_seed = seeds[0] if teacher.shared else _shifted_seed(seeds, seed, teacher.seed_shift)
+        teacher_seed = seeds[0] if teacher.shared else _shifted_seed(seed, teacher.seed_shift)
         own_teacher = self.teacher_run(dataset, teacher.teacher, seed) if teacher.teacher else None
         return self.add_run(dataset, teacher.model, teacher.budget, self.config.methods[teacher.method], teacher_seed,
                             teacher_id=own_teacher, kind="teacher")
@@ -317,14 +346,12 @@ class _Builder:
         return run_id
 
 
-def _shifted_seed(seeds: tuple[int, ...], seed: int, shift: int) -> int:
-    """The seed ``shift`` places after ``seed`` in ``seeds`` (cyclically). A BAN peer of the student's
-    own seed would share its initialisation and data order, so peers use the next seed's CE run."""
-    if not shift:
-        return seed
-    if seed in seeds and len(seeds) > 1:
-        return seeds[(seeds.index(seed) + shift) % len(seeds)]
-    return seed + 1000 * shift
+def _shifted_seed(seed: int, shift: int) -> int:
+    """The seed of a teacher ``shift`` places away from its student's (BAN's peer): ``seed + 1000 * shift``. A
+    peer of the student's own seed would share its initialisation and data order; the next student seed's CE
+    run (the former choice, wrapping round at the last seed) made BAN's differences to CE dependent across
+    seeds (the peer of seed s was the CE cell's seed s + 1). A peer of seed + 1000 is a run of its own."""
+    return seed + 1000 * shift if shift else seed
 
 
 def _base_spec(config: Config, dataset_key: str, budget_key: str) -> RunSettings:
