@@ -53,6 +53,6 @@ def test_a_run_spec_takes_the_chosen_values_from_its_selection_file(tmp_path):
                               "seed": 0, "hyperparameters_from": str(tmp_path / "sel.json")})
     with pytest.raises(ValueError, match="run its sweep and selection first"):
         spec.with_selected_hyperparameters()
-    (tmp_path / "sel.json").write_text(json.dumps({"chosen": {"beta": 2}}))
+    (tmp_path / "sel.json").write_text(json.dumps({"chosen": {"beta": 2}, "scores": [{"point": {"beta": 2}}]}))
     resolved = spec.with_selected_hyperparameters()
     assert resolved.method == {"name": "cp", "beta": 2} and spec.method == {"name": "cp"}

@@ -132,10 +132,29 @@ def main(argv: list[str] | None = None) -> int:
                 "download": _download, "preflight": _preflight,
                 "worker": _worker}
     try:
+        _check_options(args)
         return commands[args.command](args)
     except InputError as error:  # a record, spec or results file handed to us: one line, no traceback
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INPUT_ERROR
+
+
+# Bounds of the numeric options: a thread count or batch size outside them is a typo, not a setting.
+OPTION_BOUNDS = {"threads": (1, 4096), "eval_batch_size": (1, 1_000_000), "fail_at_epoch": (0, 100_000),
+                 "parent_pid": (1, 2**22)}
+
+
+def _check_options(args) -> None:
+    """The options every command shares, checked before anything runs (an InputError: one line, exit 2)."""
+    import re
+
+    for name, (low, high) in OPTION_BOUNDS.items():
+        value = getattr(args, name, None)
+        if value is not None and not low <= value <= high:
+            raise InputError(f"--{name.replace('_', '-')}: {value} is outside {low}..{high}")
+    device = getattr(args, "device", None)
+    if device is not None and not re.fullmatch(r"cpu|mps|cuda(:[0-9]{1,3})?", device):
+        raise InputError(f"--device: {device[:40]!r} is not cpu, mps or cuda[:N]")
 
 
 def _run_to_train(args):
@@ -345,12 +364,21 @@ def _set_threads(threads: int | None) -> None:
 
 
 def _merge_tests(args) -> int:
+    import io
+
     import pandas as pd
 
     from .analysis.escape import csv_frame
-    from .io import atomic_write_text
+    from .io import atomic_write_text, read_text
 
-    frames = [pd.read_csv(path) for path in args.inputs]  # result files: their text cells escaped again
+    frames = []
+    for path in args.inputs:  # result files: their text cells escaped again
+        try:
+            frames.append(pd.read_csv(io.StringIO(read_text(path, "csv"))))
+        except (ValueError, pd.errors.ParserError) as error:  # the door's refusals are InputErrors
+            if isinstance(error, InputError):
+                raise
+            raise InputError(f"{path}: not a CSV table ({' '.join(str(error).split())[:120]})") from None
     atomic_write_text(args.out, csv_frame(pd.concat(frames, ignore_index=True)).to_csv(index=False))
     return 0
 

@@ -3,13 +3,16 @@ runs, with the sanity flags that travel with them into tables and claims."""
 from __future__ import annotations
 
 import csv
+import io
 import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..io import FileMissing, FileRefused, read_text
 from ..plan.views import Cell
 from ..runs.loading import FinishedRun, read_run
+from ..runs.metrics import redo
 from ..runs.record import ResultsLayout, RunFileError
 from .sanity import DEFAULT_BASELINE, Flag, SanityCell, Teacher, Thresholds, cell_marks, sanity_flags
 
@@ -141,10 +144,27 @@ def _read_into(result: CellResult, run: FinishedRun, value: Callable[[FinishedRu
 def epoch_rows(run: FinishedRun) -> list[dict[str, str]]:
     """The rows of a run's ``epochs.csv`` (none when it cannot be read: the flags that need it stay silent)."""
     try:
-        with open(run.files.epochs, newline="", encoding="utf-8") as handle:
-            return list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error):
+        text = read_text(run.files.epochs, "epochs")
+    except FileMissing:
         return []
+    except FileRefused as error:  # a link, a FIFO, a huge file: refused, not silently skipped
+        raise RunFileError(f"{error}; {redo(run.files.epochs)}") from None
+    try:
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error:
+        return []
+    shares = [row.get("dead_explanations") for row in rows]
+    if any(_out_of_share_range(s) for s in shares):  # NaN, -50 or 1e300 is a tampered file
+        raise RunFileError(f"{run.files.epochs}: a dead_explanations share outside [0, 1]; {redo(run.files.epochs)}")
+    return rows
+
+
+def _out_of_share_range(text: str | None) -> bool:
+    try:
+        value = float((text or "").strip())
+    except ValueError:
+        return False
+    return not 0.0 <= value <= 1.0
 
 
 def _column(rows: list[dict[str, str]], name: str) -> list[float]:

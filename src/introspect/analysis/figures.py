@@ -12,6 +12,7 @@ otherwise; every heat map has a colour bar. Each figure is written as PNG (the r
 """
 from __future__ import annotations
 
+import io
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..io import atomic_write_text
+from ..io import atomic_write_bytes, atomic_write_text
 from ..plan.views import Cell, FigureSpec
 from ..runs.loading import read_run
 from ..runs.record import ResultsLayout
@@ -58,10 +59,9 @@ def save_figure(figure, *paths: Path) -> None:
 
     options = {".png": {"dpi": 150}, ".pdf": {"metadata": {"CreationDate": None}}}
     for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        figure.savefig(tmp, format=path.suffix[1:], **options[path.suffix])
-        tmp.replace(path)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=path.suffix[1:], **options[path.suffix])
+        atomic_write_bytes(path, buffer.getvalue())
     plt.close(figure)
 
 

@@ -3,7 +3,7 @@
 the spread of the MDEs against the paper's effects, and the sanity flags by rule (``introspect summary``)."""
 from __future__ import annotations
 
-import json
+import io
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -13,6 +13,7 @@ import pandas as pd
 from ..claims.engine import RESOLVED
 from ..claims.render import FLIP_NOTE, OUTCOMES
 from ..claims.repeat import RERUN_FIELDS
+from ..io import FileRefused, read_json, read_text
 from ..runs.record import DEFAULT_CONFIG_NAME, ResultsLayout, RunFileError
 from . import escape
 from .numbers import format_number
@@ -23,8 +24,8 @@ def provenance(layout: ResultsLayout) -> dict[str, list[str]]:
     seen: dict[str, Counter] = {key: Counter() for key in ("git_commit", "host", "platform", "torch")}
     for path in sorted(layout.runs_dir.glob("**/metrics.json")):
         try:
-            metrics = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
+            metrics = read_json(path, "metrics")
+        except FileRefused:
             continue
         if not isinstance(metrics, dict):
             continue
@@ -38,8 +39,10 @@ def provenance(layout: ResultsLayout) -> dict[str, list[str]]:
 def _claims(layout: ResultsLayout) -> pd.DataFrame:
     path = layout.claims("csv")
     try:
-        return pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as error:
+        return pd.read_csv(io.StringIO(read_text(path, "csv")))
+    except FileRefused as error:
+        raise RunFileError(f"{error}; build it with `snakemake claims` first") from None
+    except (ValueError, pd.errors.ParserError) as error:
         raise RunFileError(f"{path}: cannot read it ({' '.join(str(error).split())}); build it with "
                            "`snakemake claims` first") from None
 

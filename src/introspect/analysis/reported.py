@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from ..config.schemas import schema_path
+from ..io import FileRefused, read_text
 
 REPORTED_SCHEMA = schema_path("reported_results")
 PAPER_SOURCE = "LE paper"  # rows whose source starts with this are the paper's own numbers
@@ -41,9 +43,10 @@ def read_reported(path: str | Path) -> list[Reported]:
     schema = yaml.safe_load(REPORTED_SCHEMA.read_text())
     validator = jsonschema.Draft202012Validator(schema)
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        rows = list(csv.DictReader(io.StringIO(read_text(path, "reported"), newline="")))
+    except FileRefused as error:
+        raise ReportedResultsError(str(error)) from None
+    except csv.Error as error:
         raise ReportedResultsError(f"{path}: cannot read it ({error})") from None
     missing = set(schema["required"]) - set(rows[0]) if rows else set()
     if missing:

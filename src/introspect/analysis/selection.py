@@ -5,11 +5,11 @@ the best point wins and ties go to the earlier grid point, so the choice is dete
 """
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write_json
+from ..io import FileMissing, FileRefused, atomic_write_json, read_json
 from ..plan.views import Selection
 from ..runs.loading import read_run
 from ..runs.record import ResultsLayout, RunFileError
@@ -43,15 +43,33 @@ def write_selection(selection: Selection) -> dict[str, Any]:
 
 def read_selection(path: str | Path) -> dict[str, Any]:
     """A selection file written by :func:`write_selection`."""
+    redo = "delete it and run the same snakemake command again to redo the selection"
     try:
-        record = json.loads(Path(path).read_text())
-        record["chosen"], record["scores"]  # noqa: B018 - the keys its readers need
-    except FileNotFoundError:
+        record = read_json(path, "selection")
+    except FileMissing:
         raise RunFileError(f"{path} does not exist: its sweep has not been selected yet") from None
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise RunFileError(f"{path} is corrupt ({error}); delete it and run the same snakemake command "
-                           "again to redo the selection") from None
+    except FileRefused as error:
+        raise RunFileError(f"{error}; {redo}") from None
+    if problem := _selection_problem(record):
+        raise RunFileError(f"{path} is corrupt ({problem}); {redo}")
     return record
+
+
+def _selection_problem(record: Any) -> str | None:
+    """What :func:`describe` would trip over (the run's reader checks 'chosen' against its method)."""
+    if not isinstance(record, dict) or not isinstance(record.get("chosen"), dict) or not record["chosen"]:
+        return "'chosen' is not a non-empty object"
+    if not all(isinstance(record.get(k), str) for k in ("label", "group", "metric")):
+        return "its label, group or metric is not text"
+    scores = record.get("scores")
+    if not isinstance(scores, list) or not all(
+            isinstance(s, dict) and isinstance(s.get("point"), dict)
+            and (s.get("score") is None or (isinstance(s["score"], (int, float)) and not isinstance(s["score"], bool)
+                                             and math.isfinite(s["score"]))) for s in scores):
+        return "'scores' is not a list of grid points with finite or failed scores"
+    if record["chosen"] not in [s["point"] for s in scores]:
+        return "'chosen' is not one of the grid points it scored"
+    return None
 
 
 def describe(record: dict[str, Any]) -> str:

@@ -272,7 +272,6 @@ def summary(results: Sequence[ClaimResult], costs: Costs = NO_COSTS) -> str:
 def write_claims(results: Sequence[ClaimResult], out_prefix: Path, title: str = "Claims",
                  costs: Costs = NO_COSTS) -> None:
     """``<out_prefix>.md``, ``.csv`` (every column of ClaimResult) and ``.html``."""
-    out_prefix.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_prefix.with_suffix(".csv"), claims_frame(results).to_csv(index=False))
     atomic_write_text(out_prefix.with_suffix(".md"), claims_markdown(results, title, costs))
     atomic_write_text(out_prefix.with_suffix(".html"), claims_html(results, title, costs))

@@ -11,19 +11,20 @@ No torch here: planning reads this on every ``snakemake`` call.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ResultFileError
+from ..io import FileMissing, FileRefused, read_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..plan.build import Plan
     from ..runs.record import RunRecord
 
 CALIBRATION_VERSION = 1
+MAX_EPOCH_SECONDS = 7 * 24 * 3600  # a measured epoch longer than a week is a tampered file, not a measurement
 
 
 @dataclass(frozen=True)
@@ -82,18 +83,17 @@ def read_calibration(path: str | Path) -> Calibration | None:
     """The calibration file, or None before any pre-flight. A corrupt one is a ResultFileError naming it."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
+        data = read_json(path, "calibration")
+    except FileMissing:
         return None
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise ResultFileError(f"{path} is not a readable calibration file ({error}); delete it and the "
-                              "pre-flight job measures again") from None
+    except FileRefused as error:
+        raise ResultFileError(f"{error}; delete it and the pre-flight job measures again") from None
     try:
         if data["version"] != CALIBRATION_VERSION:
             raise ValueError(f"version {data['version']!r}")
         seconds = {str(k): float(v["epoch_seconds"]) for k, v in data["kinds"].items()}
-        if not all(s > 0 and s == s and s != float("inf") for s in seconds.values()):
-            raise ValueError("a non-positive or non-finite epoch time")
+        if not all(0 < s <= MAX_EPOCH_SECONDS for s in seconds.values()):  # they become SLURM time limits
+            raise ValueError(f"an epoch time outside (0, {MAX_EPOCH_SECONDS}] seconds")
         return Calibration(path, dict(data["device"]), seconds)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ResultFileError(f"{path} is not a calibration file of this version ({error}); delete it and the "

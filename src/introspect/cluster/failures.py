@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..io import FileRefused, read_bytes
+
 _ERROR = re.compile(r"^Error in (rule|group) (\S+?):?\s*$")
 _FIELD = re.compile(r"^\s+(\w+): (.*)$")
 _SLURM = re.compile(r"SLURM-job '(\d+)' failed, SLURM status is: '(\w+)'.*?(?:log: (\S+))?")
@@ -74,8 +76,8 @@ def failure_report(log_path: str | Path | list | None, unfinished: int = 0) -> s
     text = ""
     for path in paths:
         try:
-            text += Path(path).read_text(errors="replace")
-        except OSError:
+            text += read_bytes(path, "log").decode(errors="replace")
+        except FileRefused:
             pass
     jobs, states = failed_jobs(text), slurm_states(text)
     if not jobs:

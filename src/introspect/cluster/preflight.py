@@ -17,16 +17,24 @@ from __future__ import annotations
 
 import fcntl
 import platform
+import re
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EXIT_DATA_ERROR, EXIT_DEVICE_ERROR, EXIT_INPUT_ERROR, EXIT_TRAINING_ERROR, LOCKING_UNSUPPORTED
-from .calibration import CALIBRATION_VERSION, calibration_path, step_kinds
+from ..errors import (
+    EXIT_DATA_ERROR,
+    EXIT_DEVICE_ERROR,
+    EXIT_INPUT_ERROR,
+    EXIT_TRAINING_ERROR,
+    LOCKING_UNSUPPORTED,
+    InputError,
+)
+from ..methods.hyperparameters import MAX_EPOCHS
+from .calibration import CALIBRATION_VERSION, calibration_path, device_label, step_kinds
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..plan.build import Plan
@@ -66,9 +74,42 @@ def preflight_spec(plan: Plan) -> dict[str, Any]:
             "results_dir": plan.config.results_dir, "output": str(calibration_path(plan)), "kinds": kinds}
 
 
+MAX_KINDS = 10_000
+
+
+def check_preflight_spec(spec: Any) -> None:
+    """A pre-flight spec file is data like a record: its keys and types, ``results_dir`` as a config's, and
+    ``output`` exactly the calibration file of its device under it (an :class:`InputError` otherwise)."""
+    from ..runs.paths import check_results_dir
+    from ..runs.spec import RunSpec
+
+    keys = {"device": str, "data_root": str, "results_dir": str, "output": str, "kinds": list}
+    if not isinstance(spec, dict) or set(spec) != set(keys):
+        raise InputError(f"a pre-flight spec is an object with exactly the keys {', '.join(keys)}")
+    if bad := [key for key, kind in keys.items() if not isinstance(spec[key], kind)]:
+        raise InputError(f"{bad[0]}: expected {keys[bad[0]].__name__}, got {type(spec[bad[0]]).__name__}")
+    if not re.fullmatch(r"cpu|mps|cuda(:[0-9]{1,3})?", spec["device"]):
+        raise InputError(f"device: {spec['device'][:40]!r} is not cpu, mps or cuda[:N]")
+    check_results_dir(spec["results_dir"])
+    if spec["output"] != str(Path(spec["results_dir"]) / "preflight" / f"{device_label(spec['device'])}.json"):
+        raise InputError("output: not the calibration file of its device under its results_dir")
+    if len(spec["kinds"]) > MAX_KINDS:
+        raise InputError(f"kinds: more than {MAX_KINDS} step kinds")
+    for i, kind in enumerate(spec["kinds"]):
+        try:
+            RunSpec.from_dict(kind["spec"])
+            ok = isinstance(kind["key"], str) and isinstance(kind["stage2_epoch"], int) and 0 <= kind[
+                "stage2_epoch"] <= MAX_EPOCHS and isinstance(kind["teacher_model"], (str, type(None)))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            ok = False
+        if not ok:
+            raise InputError(f"kinds[{i}]: not a step kind (key, spec, teacher_model, stage2_epoch)")
+
+
 def run_preflight(spec: dict[str, Any], threads: int | None = None) -> dict[str, Any]:
     """Every check of ``spec`` (see :func:`preflight_spec`); writes and returns the calibration.
     Raises :class:`PreflightError` naming every failed check (:class:`PreflightProblems` for several)."""
+    check_preflight_spec(spec)
     problems: list[PreflightError] = []
 
     def check(function, *args):
@@ -102,7 +143,7 @@ def run_preflight(spec: dict[str, Any], threads: int | None = None) -> dict[str,
         raise problems[0] if len(problems) == 1 else PreflightProblems(problems)
     from ..io import atomic_write_json
 
-    atomic_write_json(spec["output"], report)
+    atomic_write_json(spec["output"], report)  # through the door: no link on its path is followed
     return report
 
 
@@ -159,13 +200,23 @@ def _driver_version(torch) -> str | None:
 
 
 def check_writable(results_dir: Path) -> None:
-    """results_dir can be written, and locked as the runs' writer lock does (flock)."""
+    """results_dir can be written (created through the door: no link on its path followed), and locked as the
+    runs' writer lock does (flock)."""
+    import os
+
+    from ..io import FileRefused, open_lock_file, remove_file
+
+    probe = results_dir / ".preflight-write-check"
     try:
-        results_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=results_dir, prefix=".preflight-") as probe:
-            check_locking(probe.fileno(), results_dir)
-    except OSError as error:
-        raise PreflightError(f"results_dir is not writable ({error.strerror})", str(results_dir.resolve()),
+        fd = open_lock_file(probe)
+        try:
+            check_locking(fd, results_dir)
+        finally:
+            os.close(fd)
+            remove_file(probe)
+    except (FileRefused, OSError) as error:  # FileRefused is not an OSError: it names the path
+        reason = error if isinstance(error, FileRefused) else error.strerror
+        raise PreflightError(f"results_dir is not writable ({reason})", str(results_dir.resolve()),
                              "point results_dir at shared storage the compute nodes can write", EXIT_INPUT_ERROR
                              ) from None
 

@@ -29,12 +29,14 @@ class YamlInputError(InputError):
 
 
 def read_yaml_file(path: str | Path) -> Any:
-    """The data of a YAML file, within the limits above."""
+    """The data of a YAML file, within the limits above, read through the one door (a regular file: a FIFO
+    or device is refused instead of hanging the reader; no symlink on its path below the working directory)."""
+    from ..io import FileRefused, read_bytes
+
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
-    except OSError as error:
-        raise YamlInputError(f"cannot read it ({error.strerror})") from None
+        raw = read_bytes(path, "config")
+    except FileRefused as error:
+        raise YamlInputError(str(error).removeprefix(f"{path}: ")) from None
     return read_yaml_bytes(raw)
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import InputError
-from ..io import atomic_write_text
+from ..io import FileMissing, FileRefused, read_json
+from ..io import write_if_changed as write_file_if_changed
 from ..runs.paths import check_id
 from ..runs.record import DEFAULT_CONFIG_NAME, ResultsLayout, RunRecord
 from ..runs.typed import decode, encode
@@ -36,12 +37,7 @@ def digest(data: Any) -> str:
 
 def write_if_changed(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically unless it already holds exactly that (no time stamp moves)."""
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return path
-    except (OSError, UnicodeDecodeError):
-        pass
-    atomic_write_text(path, text)
+    write_file_if_changed(path, text, "spec")
     return path
 
 
@@ -93,21 +89,17 @@ def read_json_file(path: str | Path, what: str) -> Any:
 
 def _read_json(path: str | Path, what: str) -> Any:
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"no such {what} file (the workflow writes it when it plans the job: run the same "
+        return read_json(path, "record" if what == "run record" else "spec")
+    except FileMissing:
+        raise FileMissing(f"{path}: no such {what} file (the workflow writes it when it plans the job: run the same "
                          "snakemake command again)") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read the {what} file ({error})") from None
-    try:
-        return json.loads(text)
-    except ValueError as error:
-        raise InputError(f"not valid JSON ({error})") from None
 
 
 def _prefixed(path: str | Path, load):
     try:
         return load()
+    except FileRefused as error:  # names the path already
+        raise InputError(str(error)) from None
     except InputError as error:
         raise type(error)(f"{path}: {error}") from None
 

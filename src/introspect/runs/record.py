@@ -11,7 +11,6 @@ Importing this module costs no torch: planning uses it on every ``snakemake`` ca
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -77,10 +76,13 @@ class RunFiles:
 
     def failure(self) -> str | None:
         """Why a sweep point failed for good (its outcome file), or None."""
+        from ..io import FileRefused, read_json
+
         try:
-            return json.loads(self.outcome.read_text()).get("failed")
-        except (OSError, ValueError, AttributeError):
+            failed = read_json(self.outcome, "outcome").get("failed")
+        except (FileRefused, AttributeError):
             return None
+        return failed if isinstance(failed, str) else None
 
     @property
     def outputs(self) -> list[Path]:

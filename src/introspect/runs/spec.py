@@ -1,9 +1,7 @@
 """A run specification: everything that determines one training run's numbers."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Literal, get_args
 
 from .typed import encode
@@ -182,13 +180,9 @@ class RunSpec:
         """This spec with the values chosen by a sweep (``hyperparameters_from``) merged into ``method``."""
         if not self.hyperparameters_from:
             return self
-        path = Path(self.hyperparameters_from)
-        try:
-            chosen = json.loads(path.read_text())["chosen"]
-        except (OSError, ValueError, KeyError) as error:
-            raise ValueError(f"{self.run_id}: cannot read the chosen hyper-parameters from {path} ({error}); "
-                             "run its sweep and selection first") from None
-        return replace(self, method={**self.method, **chosen})
+        from .chosen import read_chosen
+
+        return replace(self, method={**self.method, **read_chosen(self.hyperparameters_from, self.method)})
 
     def method_hyperparameters(self) -> dict[str, Any]:
         return {k: v for k, v in self.method.items() if k != "name"}

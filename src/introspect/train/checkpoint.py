@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from ..io import atomic_torch_save
+from ..io import atomic_torch_save, is_file, rename_in_directory
 from ..models import IntrospectModel
 from ..runs.loading import load_checkpoint
 from ..runs.record import RunFileError, RunFiles
@@ -75,13 +75,14 @@ def resumable(spec: RunSpec, files: RunFiles, device: str) -> dict[str, Any] | N
     """The run's own checkpoint, if it has a readable one. A corrupt, truncated or unsafe checkpoint
     (a disk filled up, a copy cut short, a planted pickle) is moved aside with a warning and the run
     starts from scratch, rather than failing forever; same seed, same numbers."""
-    if not files.checkpoint.exists():
-        return None
+    if not is_file(files.checkpoint):  # a link or a FIFO is not resumed from (load_checkpoint names it)
+        if not os.path.lexists(files.checkpoint):
+            return None
     try:
         saved = load_checkpoint(files.checkpoint, device)
     except RunFileError as error:
         aside = files.checkpoint.with_name(f"{files.checkpoint.name}.corrupt")
-        os.replace(files.checkpoint, aside)
+        rename_in_directory(files.checkpoint, aside.name)
         log.warning("%s: %s. Moved it to %s; training from scratch.", spec.run_id,
                     str(error).split("; delete")[0], aside)
         return None

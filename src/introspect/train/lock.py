@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LOCKING_UNSUPPORTED
+from ..io import open_lock_file
 from .errors import LockingUnsupported, RunBusyError
 
 HEARTBEAT_SECONDS = 60.0
@@ -45,7 +46,7 @@ def writer_lock(path: Path, run_id: str, *, wait: bool = False, poll: float = 5.
                 stale_after: float = STALE_AFTER_SECONDS) -> Iterator[dict[str, Any]]:
     """Hold the run's writer lock at ``path`` for the duration of the block, or raise
     :class:`RunBusyError` (with ``wait``: wait until it is free). Yields what the lock records."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = open_lock_file(path)  # never through a symlink: the holder truncates it
     try:
         while not _try_lock(fd, stale_after):
             if not wait:

@@ -22,13 +22,12 @@ import torch
 from torch import nn
 
 from ..data import Dataset
-from ..io import atomic_torch_save, atomic_write_text, remove_stale_temporaries
-from ..io import provenance as code_provenance
+from ..io import atomic_torch_save, atomic_write_text, is_file, make_directory, remove_file, remove_stale_temporaries
 from ..methods import DIAGNOSTICS, EAGER_ONLY, Method, build_method
 from ..models import IntrospectModel, build_model
 from ..models.base import Forward
 from ..models.evaluate import accuracy
-from ..runs.loading import load_checkpoint, load_model, load_run_dataset
+from ..runs.loading import load_checkpoint, load_model, load_run_dataset, warm_up_problem
 from ..runs.metrics import RunMetrics
 from ..runs.record import RunFiles
 from ..runs.spec import RunSpec
@@ -37,6 +36,7 @@ from . import device as devices
 from .errors import InjectedFailure, Interrupted, TrainingError
 from .lock import writer_lock
 from .progress import epochs_csv, progress_line, report_progress
+from .provenance import provenance as code_provenance
 from .records import BatchRecord, epoch_sums
 from .sgd import SGD
 from .signals import StopFlag, stop_on_signals
@@ -56,7 +56,7 @@ def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: i
     metrics. Only one process trains a run at a time: a second one raises :class:`RunBusyError`
     (or, with ``wait_for_lock``, waits). A CUDA or driver failure is a :class:`DeviceError`."""
     files = RunFiles(Path(out_dir))
-    files.directory.mkdir(parents=True, exist_ok=True)
+    make_directory(files.directory)
     with writer_lock(files.writer_lock, spec.run_id, wait=wait_for_lock):
         remove_stale_temporaries(files.directory)  # left by writes that a kill cut short; ours alone now
         try:
@@ -72,7 +72,7 @@ def _train_locked(spec: RunSpec, files: RunFiles, device: str, threads: int | No
     spec = spec.with_selected_hyperparameters()
     for key in ("teacher", "init_from"):
         path = getattr(spec, key)
-        if path and not Path(path).is_file():
+        if path and not is_file(path):
             raise TrainingError(f"{spec.run_id}: the {key} checkpoint {path} does not exist; train that run first")
     data = load_run_dataset(spec).to(device)
     method = build_method(spec.method["name"], **spec.method_hyperparameters())
@@ -121,10 +121,10 @@ def initial_state(spec: RunSpec, method: Method, data: Dataset, files: RunFiles 
         checkpoint.restore(state, saved, files.checkpoint)
         log.info("%s resuming after epoch %d from %s", spec.run_id, state.next_epoch, files.checkpoint)
     elif spec.init_from and files is not None:
-        saved = load_checkpoint(spec.init_from, device)
-        if saved["arch"]["name"] != spec.model:
-            raise TrainingError(f"{spec.init_from} holds a {saved['arch']['name']} model, not this run's "
-                                f"{spec.model}; delete {Path(spec.init_from).parent} and rerun snakemake")
+        saved = load_checkpoint(spec.init_from, device, max_epoch=spec.budget.epochs - 1)  # Stage 2 trains
+        if problem := warm_up_problem(saved, spec):
+            raise TrainingError(f"{spec.init_from} {problem}; delete {Path(spec.init_from).parent} and rerun "
+                                "snakemake")
         checkpoint.restore(state, saved, spec.init_from)
         # Warm-up epochs belong to this run's curve too; mark them as stage 1.
         state.history = [dict(row, stage=1) for row in saved["history"]]
@@ -219,5 +219,5 @@ def _finish(spec: RunSpec, data: Dataset, state: checkpoint.TrainState, files: R
     atomic_torch_save(files.model, checkpoint.snapshot(spec, state))
     atomic_write_text(files.epochs, epochs_csv(history))
     atomic_write_text(files.metrics, metrics.to_json())  # last: its presence means the run is complete
-    files.checkpoint.unlink(missing_ok=True)
+    remove_file(files.checkpoint)
     return metrics.to_dict()
