@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..io import FileMissing, FileRefused, read_json, read_text
 from .loading import read_run
 from .metrics import ACCURACY_FIELDS, COUNT_FIELDS, RunFileError
 from .record import ResultsLayout
@@ -57,11 +58,11 @@ def run_digests(results_dir: str | Path) -> dict[str, str]:
         run_id = path.parent.relative_to(layout.runs_dir).as_posix()
         run = read_run(layout, run_id)
         try:
-            epochs = run.files.epochs.read_text(encoding="utf-8")
-        except FileNotFoundError:  # a run written by hand (tests' synthetic runs): its metrics alone
+            epochs = read_text(run.files.epochs, "epochs")
+        except FileMissing:  # a run written by hand (tests' synthetic runs): its metrics alone
             epochs = ""
-        except (OSError, UnicodeDecodeError) as error:
-            raise RunFileError(f"{run.files.epochs} is not readable ({error}); retrain run {run_id}") from None
+        except FileRefused as error:
+            raise RunFileError(f"{error}; retrain run {run_id}") from None
         digests[run_id] = run_digest(run.metrics, epochs)
     return digests
 
@@ -76,11 +77,11 @@ def fingerprint(results_dir: str | Path, name: str) -> dict[str, Any]:
 def read_expected(path: str | Path) -> dict[str, Any] | None:
     """The committed fingerprint (None: there is none); a malformed file is an InputError naming it."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        data = read_json(path, "metrics")
+    except FileMissing:
         return None
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise InputError(f"{path}: not a fingerprint file ({error})") from None
+    except FileRefused as error:
+        raise InputError(f"not a fingerprint file: {error}") from None
     if not (isinstance(data, dict) and isinstance(data.get("fingerprint"), str)
             and isinstance(data.get("run_digests"), dict)):
         raise InputError(f"{path}: not a fingerprint file (it needs 'fingerprint' and 'run_digests'); "
