@@ -190,6 +190,7 @@ def test_every_problem_is_reported_at_once(tmp_path, monkeypatch):
     config["datasets"]["digits"] = {"source": "mnist", "val_fraction": 0.1, "augment": "none"}
     config["data_root"] = str(tmp_path / "data")
     spec = {**preflight_spec(build_plan(config)), "device": "cuda"}
+    spec["output"] = spec["output"].replace("cpu.json", "cuda.json")  # a spec's output is its device's file
 
     def no_locks(fd, operation):
         raise OSError(errno.ENOLCK, "No locks available")
