@@ -5,11 +5,14 @@ only (one machine, jobs run locally); docs/cluster.md says what each fault does.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 
 import pytest
 
-from standin import jobs, rule_of, run_workflow, standin_env, submissions, tiny_config
+from standin import PROFILE, jobs, rule_of, run_workflow, standin_env, submissions, tiny_config
+from workflow_helpers import BIN, ROOT
 
 pytestmark = pytest.mark.workflow
 pytest.importorskip("snakemake_executor_plugin_slurm")
@@ -83,3 +86,33 @@ def test_a_timeout_and_an_oom_kill_are_retried_with_higher_limits(tmp_path):
     training = training_jobs(state)
     assert [job["state"] for job in training] == ["TIMEOUT", "OUT_OF_MEMORY", "COMPLETED"]
     assert [(job["time_minutes"], job["mem_mb"]) for job in training] == [(10, 1000), (15, 1500), (20, 2000)]
+
+
+def test_the_head_hands_over_to_a_new_head_before_its_limit_and_keeps_running_jobs(tmp_path):
+    """profiles/slurm/head.sbatch as a (stand-in) SLURM job gets USR1, as --signal=B:USR1@600 sends it ten
+    minutes before its limit, while a training job runs: it stops its Snakemake without cancelling that job,
+    submits a head that starts after both ended, and that head finishes the campaign without training the
+    run again."""
+    tiny_config(tmp_path, epochs=15)
+    state = tmp_path / "slurm"
+    env = {**os.environ, **standin_env(state), "INTROSPECT_VENV": str(BIN.parent), "INTROSPECT_HEAD_POLL": "1"}
+    script = ROOT / "profiles" / "slurm" / "head.sbatch"
+    head = subprocess.run(
+        ["sbatch", "--parsable", "--output", str(tmp_path / "head-%j.log"), str(script), "--snakefile",
+         str(ROOT / "Snakefile"), "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
+         *PROFILE[2:]], cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not any(j["state"] == "RUNNING" for j in training_jobs(state)):
+        time.sleep(0.5)
+    subprocess.run(["scancel", "--signal=USR1", "--batch", head], env=env, check=True)
+    while time.monotonic() < deadline + 300 and (len(jobs(state)) < 4 or any(
+            j["state"] in ("PENDING", "RUNNING") for j in jobs(state))):
+        time.sleep(1)
+    heads = [j for j in jobs(state) if j["name"] == "introspect-head"]
+    logs = {j["id"]: (tmp_path / f"head-{j['id']}.log").read_text() for j in heads}
+    assert [j["state"] for j in heads] == ["COMPLETED", "COMPLETED"], logs
+    assert "handing over to a new head" in logs[head]
+    (train,) = training_jobs(state)  # trained once: the running job was neither cancelled nor repeated
+    assert train["state"] == "COMPLETED" and heads[1]["after"] == [head, train["id"]]
+    assert heads[1]["time_minutes"] == 2 * 24 * 60  # the same limit
+    assert table_built(tmp_path), logs

@@ -21,10 +21,10 @@ State lives in the directory ``$STANDIN_SLURM`` (created if missing):
                   "listed": 2.0,          # seconds squeue still lists it in that state (default min_job_age)
                   "below": {"mem_mb": 1500, "time_minutes": 15}}]}  # only when a limit is below these
 
-A job runs as ``bash`` with the caller's environment (--export=ALL) plus SLURM_JOB_ID & co., in its own
-process group (scancel kills the group), its output in --output (%j replaced). sacct keeps every job;
-squeue lists a pending or running job, and a finished one for ``listed`` / ``min_job_age`` seconds.
-``scancel --signal=SIG --batch ID`` signals the batch shell only, as SLURM's --signal=B: does.
+A job runs as ``bash`` with the caller's environment plus SLURM_JOB_ID & co., in its own process group
+(scancel kills it), output in --output; --dependency=afterany:ID:... holds it. sacct keeps every job;
+squeue lists an active job, and an ended one for ``listed`` / ``min_job_age`` s. ``scancel --signal=SIG
+--batch ID`` signals the batch shell only, as SLURM's --signal=B: does.
 """
 from __future__ import annotations
 
@@ -78,8 +78,7 @@ def locked():
 
 
 def settings() -> dict:
-    path = state_dir() / "faults.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return json.loads((state_dir() / "faults.json").read_text()) if (state_dir() / "faults.json").exists() else {}
 
 
 def read_job(job_id: str) -> dict | None:
@@ -201,7 +200,8 @@ def sbatch(args: list[str]) -> int:
         workdir = str(options.get("--chdir", os.getcwd()))
         job = {**record, "id": job_id, "state": "PENDING", "submitted": time.time(), "output": output,
                "workdir": workdir, "cpus": int(options.get("--cpus-per-task", 1)), "fault": fault,
-               "requeue": "--requeue" in options, "listed": float(config.get("min_job_age", 300))}
+               "requeue": "--requeue" in options, "listed": float(config.get("min_job_age", 300)),
+               "after": str(options.get("--dependency", "")).partition(":")[2].split(":")}
         write_job(job)
     (state_dir() / "jobs" / f"{job_id}.sh").write_text(script)
     (state_dir() / "jobs" / f"{job_id}.args").write_text(json.dumps(script_args))
@@ -229,7 +229,10 @@ def pick_fault(config: dict, record: dict) -> dict | None:
 
 
 def run(job_id: str) -> None:
-    """The job's life: RUNNING, the batch script (or its fault), then its end state."""
+    """The job's life: PENDING until its dependencies (afterany) ended, RUNNING the batch script (or its
+    fault), then its end state."""
+    while any((read_job(other) or {}).get("state") in ACTIVE for other in read_job(job_id).get("after", []) if other):
+        time.sleep(0.2)
     job = update_job(job_id, state="RUNNING", started=time.time(), pid=os.getpid())
     fault = job.get("fault")
     env = {**os.environ, "SLURM_JOB_ID": job_id, "SLURM_JOBID": job_id, "SLURM_JOB_NAME": job["name"],
@@ -277,10 +280,7 @@ def scancel(args: list[str]) -> int:
             if job.get("batch_pid"):
                 os.kill(job["batch_pid"], number)
             continue
-        with locked():
-            job = read_job(job_id)
-            job.update(state="CANCELLED", exit_code="0:15", ended=time.time())
-            write_job(job)
+        job = update_job(job_id, state="CANCELLED", exit_code="0:15", ended=time.time())
         for pid in (job.get("batch_pid"), job.get("pid")):
             try:
                 os.killpg(pid, signal.SIGTERM) if pid else None
@@ -319,7 +319,7 @@ def field(job: dict, code: str) -> str:
     """One squeue format code (%i, %T, %t, %k, %j, %P) of a job."""
     if code == "t":
         return SHORT.get(job["state"], job["state"])
-    codes = {"i": "id", "A": "id", "T": "state", "k": "comment", "j": "name", "P": "partition"}
+    codes = {"i": "id", "A": "id", "T": "state", "k": "comment", "j": "name", "P": "partition", "Z": "workdir"}
     return str(job.get(codes.get(code, ""), ""))
 
 
@@ -366,7 +366,8 @@ def scontrol(args: list[str]) -> int:
         if job is None or not listed(job, time.time()):
             print("slurm_load_jobs error: Invalid job id specified", file=sys.stderr)
             return 1
-        print(f"JobId={job['id']} JobName={job['name']} JobState={job['state']} TimeLimit={job['time_minutes']}")
+        print(f"JobId={job['id']} JobName={job['name']} JobState={job['state']} TimeLimit={job['time_minutes']} "
+              f"StdOut={job['output']}")
         return 0
     print(f"scontrol (stand-in): {' '.join(args)} is not supported", file=sys.stderr)
     return 1
