@@ -30,11 +30,13 @@ from common import write_rows  # noqa: E402  (pins the CPU kernels before torch 
 # isort: split
 import torch  # noqa: E402
 
-from introspect.cluster.preflight import PreflightError, _step_runner, _sync_errors, _synchronize  # noqa: E402
+from introspect.cluster.preflight import PreflightError  # noqa: E402
 from introspect.data import Dataset, Split  # noqa: E402
 from introspect.explain import EXPLAINERS  # noqa: E402
 from introspect.methods import available_methods, method_class  # noqa: E402
 from introspect.runs.spec import RunSpec  # noqa: E402
+from introspect.train.device import sync_debug_errors, synchronize  # noqa: E402
+from introspect.train.probe import StepRunner  # noqa: E402
 
 CIFAR, MNIST = (3, 32, 32), (1, 28, 28)
 EPOCH_IMAGES = {CIFAR: 45_000, MNIST: 54_000}
@@ -75,10 +77,10 @@ def check_steps(device: str, quick: bool) -> list[dict]:
     for label, method, teacher in step_variants():
         spec = step_spec("resnet8", method, 32 if quick else 128)
         try:
-            step = _step_runner(torch, spec, data, {"teacher_model": teacher, "stage2_epoch": 0}, device)
-            with _sync_errors(torch, device):
+            step = StepRunner(spec, data, device, teacher_model=teacher, epoch=0)
+            with sync_debug_errors(device):
                 step()
-            _synchronize(torch, device)
+            synchronize(device)
             rows.append(row("step", label, "ok", "", True))
         except Exception as error:  # every failure is a row, not the end of the check
             rows.append(row("step", label, f"{type(error).__name__}: {' '.join(str(error).split())[:120]}", "", False))
@@ -89,15 +91,14 @@ def epoch_times(device: str, quick: bool) -> list[dict]:
     rows = []
     for model, shape, batch in QUICK_MODELS if quick else PAPER_MODELS:
         data = synthetic(shape, batch, device)
-        step = _step_runner(torch, step_spec(model, {"name": "ce"}, batch), data,
-                            {"teacher_model": None, "stage2_epoch": 0}, device)
+        step = StepRunner(step_spec(model, {"name": "ce"}, batch), data, device, epoch=0)
         step()
         steps = 2 if quick else 20
-        _synchronize(torch, device)
+        synchronize(device)
         start = time.perf_counter()
         for _ in range(steps):
             step()
-        _synchronize(torch, device)
+        synchronize(device)
         seconds = (time.perf_counter() - start) / steps * (EPOCH_IMAGES[shape] // batch)
         rows.append(row("epoch_seconds", f"{model} batch {batch}", f"{seconds:.1f}", "s (CE, extrapolated)", True))
     return rows
@@ -158,14 +159,13 @@ def worker(steps: int, device: str) -> None:
     """One packed 'run': ResNet8 CE steps at batch 128 on CIFAR-shaped data; prints its stepping seconds."""
     torch.set_num_threads(1)
     data = synthetic(CIFAR, 128, device)
-    step = _step_runner(torch, step_spec("resnet8", {"name": "ce"}, 128), data,
-                        {"teacher_model": None, "stage2_epoch": 0}, device)
+    step = StepRunner(step_spec("resnet8", {"name": "ce"}, 128), data, device, epoch=0)
     step()
-    _synchronize(torch, device)
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    _synchronize(torch, device)
+    synchronize(device)
     print(f"seconds {time.perf_counter() - start:.6f}")
 
 

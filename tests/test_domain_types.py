@@ -67,7 +67,8 @@ def test_schema_defaults_come_from_the_types():
         "lr_milestones": [], "lr_gamma": 0.1, "momentum": 0.9, "weight_decay": 1e-4}
     performance = schema["performance"]["properties"]
     assert {k: v["default"] for k, v in performance.items()} == {"channels_last": True, "amp": "none",
-                                                                 "compile": None}
+                                                                 "compile": None, "tf32": False,
+                                                                 "batched_backward": "auto"}
     dataset = schema["datasets"]["additionalProperties"]["properties"]
     assert {k: v["default"] for k, v in dataset.items() if "default" in v} == {
         "val_fraction": 0.1, "test_fraction": 0.2, "split_seed": 0, "loader": "device", "loader_workers": 0}

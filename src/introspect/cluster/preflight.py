@@ -20,7 +20,6 @@ import platform
 import re
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,12 +132,11 @@ def run_preflight(spec: dict[str, Any], threads: int | None = None) -> dict[str,
             datasets[name] = check(check_dataset, run, spec["data_root"])
     report = {"version": CALIBRATION_VERSION, "python": sys.version.split()[0], "executable": sys.executable,
               "host": platform.node(), "device": facts, "kinds": {}}
-    if torch is not None and threads:
-        torch.set_num_threads(threads)
     on_device = {name: data.to(device) for name, data in datasets.items()} if not problems else {}
     for kind in spec["kinds"] if on_device else []:
         run = RunSpec.from_dict(kind["spec"])
-        report["kinds"][kind["key"]] = check(measure_kind, torch, run, on_device[_dataset_identity(run)], kind, device)
+        report["kinds"][kind["key"]] = check(measure_kind, torch, run, on_device[_dataset_identity(run)], kind,
+                                             device, threads)
     if problems:
         raise problems[0] if len(problems) == 1 else PreflightProblems(problems)
     from ..io import atomic_write_json
@@ -258,34 +256,26 @@ def check_dataset(run, data_root: str):
         raise PreflightError(what, f"host {platform.node()}", source.fix(root), EXIT_DATA_ERROR) from None
 
 
-@contextmanager
-def _sync_errors(torch, device: str):
-    """On CUDA, any host-device synchronisation inside the block raises (the step must have none)."""
-    if not device.startswith("cuda"):
-        yield
-        return
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        yield
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-
-
-def measure_kind(torch, run, data, kind: dict[str, Any], device: str) -> dict[str, Any]:
-    """One checked training step of a step kind, then TIMED_STEPS timed ones and an evaluation pass."""
+def measure_kind(torch, run, data, kind: dict[str, Any], device: str, threads: int | None = None) -> dict[str, Any]:
+    """One checked training step of a step kind, then TIMED_STEPS timed ones and an evaluation pass, all
+    set up by the trainer's own code (:class:`introspect.train.probe.StepRunner`: the device set-up with its
+    deterministic mode and fp32/TF32 choice, the performance options, the data path)."""
     from ..models.evaluate import accuracy
-    from ..train.loop import batch_bounds
+    from ..train.device import sync_debug_errors, synchronize
+    from ..train.probe import StepRunner
+    from ..train.step import batch_bounds
 
-    step = _step_runner(torch, run, data, kind, device)
     try:
-        with _sync_errors(torch, device):
+        step = StepRunner(run, data, device, teacher_model=kind["teacher_model"], epoch=kind["stage2_epoch"],
+                          threads=threads)
+        with sync_debug_errors(device):
             step()
         times = []
         for _ in range(TIMED_STEPS):
-            _synchronize(torch, device)
+            synchronize(device)
             start = time.perf_counter()
             step()
-            _synchronize(torch, device)
+            synchronize(device)
             times.append(time.perf_counter() - start)
         start = time.perf_counter()
         model = step.model
@@ -303,55 +293,20 @@ def measure_kind(torch, run, data, kind: dict[str, Any], device: str) -> dict[st
 
 
 def _step_error(torch, key: str, device: str, error: Exception) -> PreflightError:
+    from ..train.device import as_device_error, is_device_mismatch
+
     text = " ".join(str(error).split())[:300]
-    cuda = "CUDA" in text or "cuda" in text or "cudnn" in text.lower()
     if "synchroniz" in text:
         return PreflightError(f"one training step of {key} synchronises the host with the device ({text})", device,
                               "a host sync in the training step is a bug: report it with this line",
                               EXIT_TRAINING_ERROR)
+    if is_device_mismatch(error):
+        return PreflightError(f"one training step of {key} mixes devices ({text})", device,
+                              "a tensor on the wrong device is a bug in introspect: report it with this line",
+                              EXIT_TRAINING_ERROR)
+    cuda = as_device_error(error, device) is not None
     where = f"{device}, torch {torch.__version__}, CUDA {torch.version.cuda}"
     fix = ("check the node's driver against the wheel's CUDA (nvidia-smi) and run bench/gpu_check.py there"
            if cuda else "run this step kind alone: python bench/gpu_check.py --quick (it names the failing step)")
     return PreflightError(f"one training step of {key} failed ({type(error).__name__}: {text})", where, fix,
                           EXIT_DEVICE_ERROR if cuda else EXIT_TRAINING_ERROR)
-
-
-def _synchronize(torch, device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def _step_runner(torch, run, data, kind: dict[str, Any], device: str):
-    """A callable doing one training step of the kind on a fixed batch, as the training loop does it
-    (the loop's own train_step; the one place that builds a step outside the loop)."""
-    from ..data import augment_batch
-    from ..methods import build_method
-    from ..models import build_model
-    from ..train.loop import _apply_performance, train_step
-    from ..train.sgd import SGD
-
-    torch.manual_seed(run.seed)
-    method = build_method(run.method["name"], **run.method_hyperparameters())
-    model = build_model(run.model, data.num_classes, data.input_shape, **method.model_options())
-    teacher = None
-    if kind["teacher_model"]:
-        teacher = build_model(kind["teacher_model"], data.num_classes, data.input_shape).eval()
-    aux = method.setup(model, teacher, data.input_shape)
-    for network in filter(None, (model, teacher)):
-        network.to(device)
-    _apply_performance(run, model, teacher, method)
-    params = list(model.parameters()) + (list(aux.to(device).parameters()) if aux is not None else [])
-    b = run.budget
-    optimizer = SGD(params, lr=b.lr, momentum=b.momentum, weight_decay=b.weight_decay)
-    generator = torch.Generator().manual_seed(run.seed)
-    size = min(b.batch_size, len(data.train))
-    x_all, y = data.train.x[:size], data.train.y[:size]
-    model.train()
-
-    def step():
-        x = augment_batch(x_all, data.augment, generator, fill=data.pad_fill)
-        train_step(method, model, optimizer, x, y, kind["stage2_epoch"], data.num_classes, generator, teacher,
-                   performance=run.performance)
-
-    step.model = model
-    return step

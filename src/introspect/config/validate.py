@@ -30,7 +30,7 @@ from typing import Any, get_args
 
 from ..errors import InputError
 from ..methods.hyperparameters import NAME_RULE, is_name, shown
-from ..runs.spec import AMP_MODES, LOADERS, SPLITS, Budget, DatasetSpec, Performance
+from ..runs.spec import AMP_MODES, BATCHED_BACKWARDS, LOADERS, SPLITS, Budget, DatasetSpec, Performance
 from ..runs.typed import encode
 from .model import (
     DIRECTIONS,
@@ -145,6 +145,7 @@ def load_schema(catalog: Catalog) -> dict[str, Any]:
     dataset["split"]["enum"] = list(SPLITS)
     dataset["loader"]["enum"] = list(LOADERS)
     props["performance"]["properties"]["amp"]["enum"] = list(AMP_MODES)
+    props["performance"]["properties"]["batched_backward"]["enum"] = list(BATCHED_BACKWARDS)
     panel = props["figures"]["additionalProperties"]["properties"]["panels"]["items"]["properties"]
     panel["explainer"]["enum"] = list(catalog.explainers)
     props["claims"]["items"]["properties"]["direction"]["enum"] = list(DIRECTIONS)

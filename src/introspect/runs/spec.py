@@ -10,9 +10,11 @@ from .typed import encode
 Split = Literal["fixed", "per_seed"]
 Loader = Literal["device", "dataloader"]
 AmpMode = Literal["none", "bf16"]
+BatchedBackward = Literal["auto", "vmap", "loop"]
 SPLITS: tuple[str, ...] = get_args(Split)
 LOADERS: tuple[str, ...] = get_args(Loader)
 AMP_MODES: tuple[str, ...] = get_args(AmpMode)
+BATCHED_BACKWARDS: tuple[str, ...] = get_args(BatchedBackward)
 
 
 @dataclass(frozen=True)
@@ -95,10 +97,26 @@ class Performance:
     channels_last: bool = True
     amp: AmpMode = "none"
     compile: str | None = None  # a torch.compile backend, e.g. "inductor"
+    # CUDA only: TF32 convolutions and matrix products (a 10-bit mantissa; cuDNN's own default on Ampere and
+    # later). Off: fp32 arithmetic, as on the CPU. Changes numbers, so part of a run's identity when on.
+    tf32: bool = False
+    # LE's all-class backward (introspect.explain.gradients): auto (vmap on CUDA, loop elsewhere), vmap, loop
+    batched_backward: BatchedBackward = "auto"
 
     def __post_init__(self) -> None:
         if self.amp not in AMP_MODES:
             raise ValueError(f"performance.amp must be one of {', '.join(AMP_MODES)}, not {self.amp!r}")
+        if self.batched_backward not in BATCHED_BACKWARDS:
+            raise ValueError(f"performance.batched_backward must be one of {', '.join(BATCHED_BACKWARDS)}, "
+                             f"not {self.batched_backward!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as a run record holds them: the later ones only where they differ from their default,
+        so adding an option changes no existing run's identity."""
+        return {k: v for k, v in encode(self).items() if k not in _LATER_OPTIONS or v != _LATER_OPTIONS[k]}
+
+
+_LATER_OPTIONS = {"tf32": False, "batched_backward": "auto"}  # options added after runs were recorded
 
 
 @dataclass(frozen=True)
@@ -113,7 +131,7 @@ class RunSettings:
     def to_dict(self) -> dict[str, Any]:
         """The record file's form (its identity: the dataset's optional settings only where given)."""
         return {"dataset": self.dataset.to_dict(), "budget": self.budget.to_dict(),
-                "performance": encode(self.performance)}
+                "performance": self.performance.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -164,6 +182,7 @@ class RunSpec:
         the data's location as ``dataset.root``."""
         data = encode(self)
         data["dataset"].update(root=data.pop("data_root"), split=self.dataset.resolved_split)
+        data["performance"] = self.performance.to_dict()
         return data
 
     def training_identity(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from ..data import Dataset, augment_batch
+from ..explain.gradients import batched_backward_mode
 from ..methods import TEACHER_MODULE, TEACHER_OUTPUTS, StepContext
 from ..models.base import Forward
 from ..models.evaluate import autocast
@@ -38,7 +39,8 @@ def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=Non
         ctx = StepContext(x=x, y=y, out=out, model=model, epoch=epoch, num_classes=num_classes,
                           generator=generator, teacher=teacher_out, step=step,
                           teacher_module=teacher if TEACHER_MODULE in needs else None)
-        terms = method.loss(ctx)
+        with batched_backward_mode(performance.batched_backward):
+            terms = method.loss(ctx)
     optimizer.zero_grad(set_to_none=True)
     sum(terms.values()).backward()
     optimizer.step()
@@ -77,13 +79,18 @@ def dataloader_batches(spec: RunSpec, data: Dataset, order: Tensor, generator: t
     from torch's global RNG, seeded per epoch. Kept for comparison and for data that does not fit."""
     from torch.utils.data import DataLoader
 
-    from ..data import PerSampleAugmented
+    from ..data import PerSampleAugmented, Split
 
-    dataset = PerSampleAugmented(data.train, data.augment, data.pad_fill)
+    device = data.train.y.device
+    # The loader (and its forked workers) index host tensors: a worker must not touch CUDA memory, so a split
+    # held on the GPU is served from a host copy, and batches reach the device from pinned memory.
+    host = Split(data.train.x.cpu(), data.train.y.cpu())
+    fill = data.pad_fill.cpu() if data.pad_fill is not None else None
+    dataset = PerSampleAugmented(host, data.augment, fill)
     indices = order.tolist()  # once: a read per batch would wait for the device each time
     batches = [indices[start:end] for start, end in batch_bounds(len(order), spec.budget.batch_size)]
-    device = data.train.y.device
     loader = DataLoader(dataset, batch_sampler=batches, num_workers=spec.dataset.loader_workers,
+                        pin_memory=device.type == "cuda",
                         generator=torch.Generator().manual_seed(int(torch.initial_seed()) % 2**63))
     for index, (x, y) in zip(batches, loader):
         yield (torch.as_tensor(index).to(device, non_blocking=True), x.to(device, non_blocking=True),
