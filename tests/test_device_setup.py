@@ -91,5 +91,6 @@ def test_the_preflight_reports_a_failing_step_in_one_line(tmp_path, monkeypatch,
     monkeypatch.setattr(StepRunner, "__call__", fail)
     with pytest.raises(PreflightError) as caught:
         run_preflight(spec, threads=1)
-    assert caught.value.exit_code == EXIT_TRAINING_ERROR and "\n" not in str(caught.value)
-    assert expected in str(caught.value)
+    problems = caught.value.problems  # one per step kind, each one line
+    assert len(problems) == len(spec["kinds"]) and caught.value.exit_code == EXIT_TRAINING_ERROR
+    assert all(p.exit_code == EXIT_TRAINING_ERROR and "\n" not in str(p) and expected in str(p) for p in problems)
