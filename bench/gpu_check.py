@@ -1,141 +1,211 @@
-"""Check a GPU node before a campaign, in at most 5 minutes (`--quick`: under 2 minutes on a CPU):
+"""The first thing to run on a GPU node (at most 5 minutes on one GPU; ``--quick`` on a CPU runs in CI).
 
-1. one training step of every method and explainer on the device, under
-   ``torch.cuda.set_sync_debug_mode("error")`` on CUDA (a host sync in the step fails it);
-2. epoch time per model at the paper's batch sizes (CIFAR-10 45,000 training images at 128 for the
-   ResNets and CNNs, MNIST 54,000 at 16 for the MLP), extrapolated from timed steps;
-3. two identical 2-epoch runs (digits, ResNet8) compared for determinism (metrics and weights);
-4. a run stopped after epoch 1 and resumed from its checkpoint, compared with an uninterrupted one;
-5. packing throughput: 1, 2, 4, 8 processes training at once on the one device (what
-   ``cluster.runs_per_gpu`` does), in steps per second summed over them.
+Every check steps through the trainer's own set-up (:class:`introspect.train.probe.StepRunner`: the device
+set-up with deterministic CUDA and fp32 unless TF32 is asked for, the performance options, the data path) on
+synthetic data of each dataset's shape:
 
-    python bench/gpu_check.py [--device cuda] [--quick] [--out results/bench/gpu_check.csv]
+1. ``step``: one training step of every step kind of the plan (default: the paper config) under its real
+   options, on CUDA under ``torch.cuda.set_sync_debug_mode("error")``; its time;
+2. ``determinism``: two fresh set-ups of the same kind, two steps each, must give bit-identical weights;
+3. ``nondeterministic``: the operations of each kind without a deterministic CUDA kernel, traced from its
+   step (:mod:`introspect.train.nondeterminism`) and, on CUDA, the warnings torch gave;
+4. ``tf32``: how far one step's weights move when TF32 is turned on (0 on a CPU);
+5. ``batched_backward``: LE's all-class backward both ways (vmap, loop): the same weights, and their times;
+6. ``resume``: a 2-epoch run stopped after epoch 1 and resumed equals an uninterrupted one;
+7. ``packing``: 1, 2, 4, 8 processes training at once on the device (``cluster.runs_per_gpu``), in steps/s
+   summed over them and paper ResNet-8 runs per hour.
 
-Prints one table and writes the CSV; exits 1 if a check failed (steps, determinism, resume).
+    python bench/gpu_check.py [--device cuda] [--quick] [--config config/paper.yaml] [--compile inductor]
+                              [--tf32] [--out results/bench/gpu_check.csv]
+
+Prints one line per finding and writes the CSV; exits 1 if a check failed. Untested on a GPU so far.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from common import write_rows  # noqa: E402  (pins the CPU kernels before torch loads)
 
 # isort: split
 import torch  # noqa: E402
 
-from introspect.cluster.preflight import PreflightError  # noqa: E402
-from introspect.data import Dataset, Split  # noqa: E402
-from introspect.explain import EXPLAINERS  # noqa: E402
-from introspect.methods import available_methods, method_class  # noqa: E402
+from introspect.cluster.calibration import step_kinds  # noqa: E402
+from introspect.data import Dataset, Split, dataset_source  # noqa: E402
+from introspect.plan.build import build_plan, load_config  # noqa: E402
 from introspect.runs.spec import RunSpec  # noqa: E402
-from introspect.train.device import sync_debug_errors, synchronize  # noqa: E402
+from introspect.train.device import configure, provenance, sync_debug_errors, synchronize  # noqa: E402
+from introspect.train.nondeterminism import nondeterministic_ops, traced_ops  # noqa: E402
 from introspect.train.probe import StepRunner  # noqa: E402
 
-CIFAR, MNIST = (3, 32, 32), (1, 28, 28)
-EPOCH_IMAGES = {CIFAR: 45_000, MNIST: 54_000}
-PAPER_MODELS = [("resnet8", CIFAR, 128), ("resnet14", CIFAR, 128), ("resnet20", CIFAR, 128),
-                ("resnet26", CIFAR, 128), ("cnn6", CIFAR, 128), ("cnn8", CIFAR, 128), ("cnn10", CIFAR, 128),
-                ("mlp1024", MNIST, 16)]
-QUICK_MODELS = [("resnet8", CIFAR, 128), ("mlp1024", MNIST, 16)]
+PAPER_EPOCHS, CIFAR_TRAIN = 160, 45_000  # a paper ResNet run: 160 epochs of CIFAR-10's 45,000 training images
 
 
-def synthetic(shape, n: int, device: str) -> Dataset:
+class Kind:
+    """One step kind of the plan, as the pre-flight job receives it, with its input shape."""
+
+    def __init__(self, key: str, spec: RunSpec, teacher_model: str | None, epoch: int, shape: tuple[int, ...]):
+        self.key, self.spec, self.teacher_model, self.epoch, self.shape = key, spec, teacher_model, epoch, shape
+
+
+def plan_kinds(config: str, quick: bool, compile_backend: str | None, tf32: bool) -> list[Kind]:
+    """Every step kind of the config's plan (``quick``: the first of each method and explainer, batch <= 16),
+    its performance options as the plan sets them unless ``--compile``/``--tf32`` override them."""
+    plan = build_plan(load_config(config))
+    kinds, seen = [], set()
+    for key, (kind, run) in sorted(step_kinds(plan).items(), key=lambda item: quick and _cost(item[1][0])):
+        if quick and (kind.method, kind.explainer) in seen:
+            continue
+        seen.add((kind.method, kind.explainer))
+        data = {k: v for k, v in run.run_spec_dict().items() if k not in ("teacher", "init_from",
+                                                                          "hyperparameters_from")}
+        spec = RunSpec.from_dict(data)
+        performance = replace(spec.performance, compile=compile_backend or spec.performance.compile,
+                              tf32=tf32 or spec.performance.tf32)
+        batch = min(spec.budget.batch_size, 16) if quick else spec.budget.batch_size
+        spec = replace(spec, budget=replace(spec.budget, batch_size=batch), performance=performance)
+        source = dataset_source(spec.dataset.name)
+        side = spec.dataset.image_size or source.image_size
+        epoch = run.method.get("warmup_epochs", 0) if run.init_from else 0
+        kinds.append(Kind(key, spec, kind.teacher_model, epoch, (source.channels, side, side)))
+    return kinds
+
+
+def _cost(kind) -> tuple[int, int]:
+    """Smaller networks first (``--quick`` keeps the cheapest kind of each method and explainer)."""
+    order = ("mlp1024", "cnn6", "resnet8", "cnn8", "resnet14", "cnn10", "resnet20", "resnet26")
+    rank = {name: i for i, name in enumerate(order)}
+    return rank.get(kind.model, len(order)), rank.get(kind.teacher_model, -1)
+
+
+def synthetic(shape: tuple[int, ...], n: int, device: str, augment: str = "none") -> Dataset:
     generator = torch.Generator().manual_seed(0)
     split = Split(torch.randn(n, *shape, generator=generator), torch.randint(0, 10, (n,), generator=generator))
-    return Dataset("synthetic", split, split, split, 10, [str(i) for i in range(10)], "none").to(device)
+    fill = torch.full((shape[0],), -1.0) if augment != "none" else None
+    return Dataset("synthetic", split, split, split, 10, [str(i) for i in range(10)], augment, fill).to(device)
 
 
-def step_spec(model: str, method: dict, batch: int) -> RunSpec:
-    return RunSpec.from_dict({"run_id": "gpu_check", "dataset": {"name": "synthetic"}, "model": model,
-                              "method": method, "seed": 0, "eval_batch_size": 256,
-                              "budget": {"epochs": 2, "batch_size": batch, "lr": 0.01}})
+def data_for(kind: Kind, device: str) -> Dataset:
+    return synthetic(kind.shape, 2 * kind.spec.budget.batch_size, device, kind.spec.dataset.augment or "none")
 
 
-def step_variants() -> list[tuple[str, dict, str | None]]:
-    """Every registered method (its defaults), LE and LE-Permut with every explainer; teachers: ResNet14."""
-    variants = []
-    for name in available_methods():
-        cls = method_class(name)
-        explainers = EXPLAINERS if "explainer" in cls.__dataclass_fields__ else (None,)
-        for explainer in explainers:
-            method = {"name": name, **({"explainer": explainer, "warmup_epochs": 0} if explainer else {})}
-            label = f"{name}({explainer})" if explainer else name
-            variants.append((label, method, "resnet14" if cls.needs_teacher else None))
-    return variants
+def weights(runner: StepRunner) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in runner.model.state_dict().items()}
 
 
-def check_steps(device: str, quick: bool) -> list[dict]:
-    rows = []
-    data = synthetic(CIFAR, 32 if quick else 128, device)
-    for label, method, teacher in step_variants():
-        spec = step_spec("resnet8", method, 32 if quick else 128)
-        try:
-            step = StepRunner(spec, data, device, teacher_model=teacher, epoch=0)
-            with sync_debug_errors(device):
-                step()
-            synchronize(device)
-            rows.append(row("step", label, "ok", "", True))
-        except Exception as error:  # every failure is a row, not the end of the check
-            rows.append(row("step", label, f"{type(error).__name__}: {' '.join(str(error).split())[:120]}", "", False))
-    return rows
+def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def epoch_times(device: str, quick: bool) -> list[dict]:
-    rows = []
-    for model, shape, batch in QUICK_MODELS if quick else PAPER_MODELS:
-        data = synthetic(shape, batch, device)
-        step = StepRunner(step_spec(model, {"name": "ce"}, batch), data, device, epoch=0)
-        step()
-        steps = 2 if quick else 20
+def timed(runner: StepRunner, device: str, steps: int) -> float:
+    """Median seconds of ``steps`` steps (each synchronised)."""
+    times = []
+    for _ in range(steps):
         synchronize(device)
         start = time.perf_counter()
-        for _ in range(steps):
-            step()
+        runner()
         synchronize(device)
-        seconds = (time.perf_counter() - start) / steps * (EPOCH_IMAGES[shape] // batch)
-        rows.append(row("epoch_seconds", f"{model} batch {batch}", f"{seconds:.1f}", "s (CE, extrapolated)", True))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def check_kind(kind: Kind, device: str, timed_steps: int) -> list[dict]:
+    """The step, its determinism and its non-deterministic operations."""
+    data = data_for(kind, device)
+    try:
+        first = StepRunner(kind.spec, data, device, teacher_model=kind.teacher_model, epoch=kind.epoch)
+        with warnings.catch_warnings(record=True) as caught, sync_debug_errors(device):
+            warnings.simplefilter("always")
+            ops = traced_ops(first)
+        seconds = timed(first, device, timed_steps)
+        second = StepRunner(kind.spec, data, device, teacher_model=kind.teacher_model, epoch=kind.epoch)
+        for _ in range(1 + timed_steps):
+            second()
+        same = same_weights(weights(first), weights(second))
+    except Exception as error:  # every failure is a row, not the end of the check
+        return [row("step", kind.key, f"{type(error).__name__}: {' '.join(str(error).split())[:160]}", "", False)]
+    rows = [row("step", kind.key, f"{1e3 * seconds:.1f}", f"ms at batch {kind.spec.budget.batch_size}", True),
+            row("determinism", kind.key, "identical" if same else "DIFFER", "weights after repeated steps", same)]
+    flagged = set(nondeterministic_ops(ops).values())
+    flagged |= {str(w.message).split(" does not have a deterministic")[0] for w in caught
+                if "deterministic" in str(w.message)}
+    if flagged:
+        rows.append(row("nondeterministic", kind.key, "; ".join(sorted(flagged)), "no deterministic CUDA kernel",
+                        True))
     return rows
 
 
-def train_digits(out: Path, device: str, epochs: int, fail_at_epoch: int | None = None) -> dict:
-    from introspect.train import train
-
-    spec = RunSpec.from_dict({"run_id": f"gpu_check/{out.name}", "model": "resnet8", "seed": 0,
-                              "method": {"name": "ce"}, "dataset": {"name": "digits", "image_size": 8},
-                              "budget": {"epochs": epochs, "batch_size": 128, "lr": 0.1},
-                              "fail_at_epoch": fail_at_epoch})
-    return train(spec, out, device=device)
+def first_kind(kinds: list[Kind], method: str, explainers: tuple[str | None, ...]) -> Kind | None:
+    """The first kind of ``method`` with one of ``explainers`` on a convolutional model (or any model)."""
+    matching = [k for k in kinds if k.spec.method["name"] == method and k.spec.method.get("explainer") in explainers]
+    convolutional = [k for k in matching if k.shape[0] == 3]
+    return (convolutional or matching or [None])[0]
 
 
-def same_run(a: Path, b: Path, metrics_a: dict, metrics_b: dict) -> bool:
-    keys = ("test_acc_final", "val_acc_final", "train_acc_final", "test_acc_max")
-    weights_a = torch.load(a / "model.pt", weights_only=False)["model"]
-    weights_b = torch.load(b / "model.pt", weights_only=False)["model"]
-    return all(metrics_a[k] == metrics_b[k] for k in keys) and all(
-        torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+def tf32_difference(kinds: list[Kind], device: str) -> list[dict]:
+    kind = first_kind(kinds, "ce", (None,))
+    if kind is None:
+        return []
+    moved = {}
+    for tf32 in (False, True):
+        spec = replace(kind.spec, performance=replace(kind.spec.performance, tf32=tf32))
+        runner = StepRunner(spec, data_for(kind, device), device, epoch=kind.epoch)
+        runner()
+        moved[tf32] = weights(runner)
+    difference = max(float((moved[True][k].float() - moved[False][k].float()).abs().max()) for k in moved[True])
+    return [row("tf32", kind.key, f"{difference:.3g}", "max |weight difference| after one step, TF32 on vs off",
+                True)]
 
 
-def determinism_and_resume(device: str, workdir: Path) -> list[dict]:
-    from introspect.train import InjectedFailure
+def batched_backward(kinds: list[Kind], device: str, timed_steps: int) -> list[dict]:
+    kind = first_kind(kinds, "le", ("grad", "grad_input"))
+    if kind is None:
+        return []
+    seconds, after = {}, {}
+    for mode in ("vmap", "loop"):
+        spec = replace(kind.spec, performance=replace(kind.spec.performance, batched_backward=mode))
+        runner = StepRunner(spec, data_for(kind, device), device, epoch=kind.epoch)
+        runner()
+        after[mode] = weights(runner)
+        seconds[mode] = timed(runner, device, timed_steps)
+    same = same_weights(after["vmap"], after["loop"])
+    return [row("batched_backward", kind.key, f"vmap {1e3 * seconds['vmap']:.1f} ms, loop {1e3 * seconds['loop']:.1f}"
+                f" ms, vmap/loop {seconds['vmap'] / seconds['loop']:.2f}",
+                "the same weights" if same else "weights DIFFER", same)]
 
-    first, second = (train_digits(workdir / name, device, 2) for name in ("first", "second"))
-    same = same_run(workdir / "first", workdir / "second", first, second)
-    rows = [row("determinism", "two 2-epoch runs", "identical" if same else "DIFFER", "", same)]
+
+def resume(device: str, workdir: Path) -> list[dict]:
+    from introspect.train import InjectedFailure, train
+
+    def run(name: str, fail_at_epoch: int | None = None) -> dict:
+        spec = RunSpec.from_dict({"run_id": f"gpu_check/{name}", "model": "resnet8", "seed": 0,
+                                  "method": {"name": "ce"}, "dataset": {"name": "digits", "image_size": 8},
+                                  "budget": {"epochs": 2, "batch_size": 128, "lr": 0.1},
+                                  "fail_at_epoch": fail_at_epoch})
+        return train(spec, workdir / name, device=device)
+
+    straight = run("straight")
     try:
-        train_digits(workdir / "resumed", device, 2, fail_at_epoch=1)
+        run("resumed", fail_at_epoch=1)
     except InjectedFailure:
         pass
-    resumed = train_digits(workdir / "resumed", device, 2)
-    same = same_run(workdir / "first", workdir / "resumed", first, resumed)
-    rows.append(row("resume", "stopped after epoch 1, resumed", "identical" if same else "DIFFER", "", same))
-    return rows
+    resumed = run("resumed")
+    keys = ("test_acc_final", "val_acc_final", "train_acc_final")
+    same = all(straight[k] == resumed[k] for k in keys) and same_weights(
+        torch.load(workdir / "straight" / "model.pt", weights_only=True)["model"],
+        torch.load(workdir / "resumed" / "model.pt", weights_only=True)["model"])
+    return [row("resume", "resnet8 CE, stopped after epoch 1", "identical" if same else "DIFFER",
+                "to the uninterrupted run", same)]
 
 
 def packing(device: str, quick: bool) -> list[dict]:
@@ -149,70 +219,61 @@ def packing(device: str, quick: bool) -> list[dict]:
         if any(w.returncode for w in workers):
             rows.append(row("packing", f"{k} run(s) per device", "a worker failed", "", False))
             continue
-        busy = max(float(out.split()[-1]) for out in outputs)  # slowest worker's stepping time
-        rows.append(row("packing", f"{k} run(s) per device", f"{k * steps / busy:.1f}",
-                        f"steps/s summed (wall {wall:.1f} s with start-up)", True))
+        busy = max(float(out.split()[-1]) for out in outputs)  # the slowest worker's stepping time
+        per_second = k * steps / busy
+        runs_per_hour = per_second * 3600 / (PAPER_EPOCHS * -(-CIFAR_TRAIN // 128))
+        rows.append(row("packing", f"{k} run(s) per device", f"{per_second:.1f} steps/s, {runs_per_hour:.2f} "
+                        "runs/hour", f"ResNet-8 CE batch 128 (wall {wall:.1f} s with start-up)", True))
     return rows
 
 
 def worker(steps: int, device: str) -> None:
-    """One packed 'run': ResNet8 CE steps at batch 128 on CIFAR-shaped data; prints its stepping seconds."""
-    torch.set_num_threads(1)
-    data = synthetic(CIFAR, 128, device)
-    step = StepRunner(step_spec("resnet8", {"name": "ce"}, 128), data, device, epoch=0)
-    step()
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    synchronize(device)
-    print(f"seconds {time.perf_counter() - start:.6f}")
+    """One packed 'run': ResNet-8 CE steps at batch 128 on CIFAR-shaped data; prints its stepping seconds."""
+    spec = RunSpec.from_dict({"run_id": "pack", "dataset": {"name": "cifar10"}, "model": "resnet8", "seed": 0,
+                              "method": {"name": "ce"}, "budget": {"epochs": 1, "batch_size": 128, "lr": 0.1}})
+    runner = StepRunner(spec, synthetic((3, 32, 32), 256, device), device)
+    runner()
+    print(f"seconds {timed(runner, device, steps) * steps:.6f}")
 
 
 def row(check: str, item: str, value: str, unit: str, ok: bool) -> dict:
+    line = f"{check:17s} {'ok ' if ok else 'NO '} {item}: {value} {unit}".rstrip()
+    print(line, flush=True)
     return {"check": check, "item": item, "value": value, "unit": unit, "ok": ok}
-
-
-def device_line(device: str) -> str:
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise PreflightError("CUDA is not available", device, "run this on a GPU node", 5)
-        index = torch.device(device).index or 0
-        major, minor = torch.cuda.get_device_capability(index)
-        return (f"{torch.cuda.get_device_name(index)} (capability {major}.{minor}), torch {torch.__version__}, "
-                f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
-    return f"CPU ({torch.get_num_threads()} threads), torch {torch.__version__}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--quick", action="store_true", help="fewer steps, models and packing levels")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="one kind per method and explainer, batch <= 16, "
+                                                            "fewer packing levels (the CPU check CI runs)")
+    parser.add_argument("--config", default=str(ROOT / "config" / "paper.yaml"), help="the plan whose kinds run")
+    parser.add_argument("--compile", default=None, help="a torch.compile backend for every kind (e.g. inductor)")
+    parser.add_argument("--tf32", action="store_true", help="TF32 for every kind (fp32 otherwise)")
     parser.add_argument("--out", default="results/bench/gpu_check.csv")
     parser.add_argument("--worker-steps", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker_steps is not None:
         worker(args.worker_steps, args.device)
         return 0
-    torch.set_num_threads(args.threads)
-    try:
-        print(device_line(args.device), flush=True)
-    except PreflightError as error:
-        print(error, file=sys.stderr)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print(f"gpu_check: {args.device} is not available (torch {torch.__version__}, built for CUDA "
+              f"{torch.version.cuda}); run it on a GPU node, or with --device cpu --quick", file=sys.stderr)
         return 1
-    started = time.perf_counter()
-    rows = check_steps(args.device, args.quick) + epoch_times(args.device, args.quick)
+    configure(args.device)  # as every kind's set-up will: the facts below are the ones the steps run with
+    facts = provenance(args.device)
+    print(", ".join(f"{k} {v}" for k, v in facts.items() if v is not None), flush=True)
+    started, timed_steps = time.perf_counter(), 1 if args.quick else 3
+    kinds = plan_kinds(args.config, args.quick, args.compile, args.tf32)
+    rows = [r for kind in kinds for r in check_kind(kind, args.device, timed_steps)]
+    rows += tf32_difference(kinds, args.device) + batched_backward(kinds, args.device, timed_steps)
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
-        rows += determinism_and_resume(args.device, Path(tmp))
+        rows += resume(args.device, Path(tmp))
     rows += packing(args.device, args.quick)
-    print(f"{'check':14s} {'item':32s} {'ok':3s} value")
-    for r in rows:
-        print(f"{r['check']:14s} {r['item']:32s} {'yes' if r['ok'] else 'NO':3s} {r['value']} {r['unit']}".rstrip())
-    print(f"{len(rows)} checks in {time.perf_counter() - started:.0f} s; "
-          f"{sum(not r['ok'] for r in rows)} failed")
+    failed = sum(not r["ok"] for r in rows)
+    print(f"{len(kinds)} step kinds, {len(rows)} findings in {time.perf_counter() - started:.0f} s; {failed} failed")
     write_rows(args.out, rows)
-    return 0 if all(r["ok"] for r in rows) else 1
+    return 0 if not failed else 1
 
 
 if __name__ == "__main__":

@@ -40,17 +40,35 @@ def test_bench_script_runs_in_quick_mode(script, tmp_path):
     assert rows
 
 
-def test_gpu_check_on_the_cpu_prints_its_table_in_under_two_minutes(tmp_path):
+def test_gpu_check_on_the_cpu_checks_every_method_of_the_paper_plan_in_under_two_minutes(tmp_path):
+    from introspect.cluster.calibration import step_kinds
+    from introspect.plan.build import build_plan, load_config
+
     result, seconds = run_quick("gpu_check.py", tmp_path, "--device", "cpu")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert seconds < 120
     rows = list(csv.DictReader((tmp_path / "out.csv").open()))
-    checks = {r["check"] for r in rows}
-    assert checks == {"step", "epoch_seconds", "determinism", "resume", "packing"}
+    by_check = {}
+    for r in rows:
+        by_check.setdefault(r["check"], {})[r["item"]] = r
+    assert set(by_check) == {"step", "determinism", "nondeterministic", "tf32", "batched_backward", "resume",
+                             "packing"}
     assert all(r["ok"] == "True" for r in rows)
-    steps = {r["item"] for r in rows if r["check"] == "step"}
-    assert {"e2kd", "xdistill", "le(guided_bp)", "le(grad_cam)", "dml"} <= steps
-    assert "determinism    two 2-epoch runs                 yes identical" in result.stdout
+    plan = build_plan(load_config(ROOT / "config" / "paper.yaml"))
+    methods = {(kind.method, kind.explainer or "-") for kind, _ in step_kinds(plan).values()}
+    checked = {(key.split("/")[2], key.split("/")[3]) for key in by_check["step"]}
+    assert checked == methods  # --quick: every method and explainer of the paper plan, once
+    assert set(by_check["determinism"]) == set(by_check["step"])
+    assert all(r["value"] == "identical" for r in by_check["determinism"].values())
+    flagged = {key.split("/")[2]: r["value"] for key, r in by_check["nondeterministic"].items()}
+    assert flagged == {"fsp_kd": "torch.nn.AdaptiveAvgPool2d",  # FSP's pooling backward; e2KD's and
+                       "e2kd": "torch.nn.functional.interpolate (bilinear)",  # XDistillation's upsampling
+                       "xdistill": "torch.nn.functional.interpolate (bilinear)"}
+    assert [r["value"] for r in by_check["tf32"].values()] == ["0"]  # TF32 does not exist on a CPU
+    (backward,) = by_check["batched_backward"].values()
+    assert backward["unit"] == "the same weights" and "vmap/loop" in backward["value"]
+    assert sorted(by_check["packing"]) == ["1 run(s) per device", "2 run(s) per device"]
+    assert "resume            ok  resnet8 CE, stopped after epoch 1: identical" in result.stdout
 
 
 def test_kernel_pin_shows_pinned_equals_forced_avx2_and_the_cost():

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from ..data import Dataset
@@ -44,6 +45,7 @@ class StepRunner:
         self.epoch = spec.last_epoch - 1 if epoch is None else epoch
         self.method = build_method(spec.method["name"], **spec.method_hyperparameters())
         self.teacher: IntrospectModel | None = None
+        torch.manual_seed(spec.seed)  # an untrained teacher is the same network in every set-up of the spec
         if self.method.needs_teacher:
             self.teacher = (load_model(spec.teacher, architecture=spec.teacher_model) if spec.teacher else
                             build_model(teacher_model or spec.teacher_model or spec.model, data.num_classes,
