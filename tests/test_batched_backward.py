@@ -75,3 +75,10 @@ def test_auto_is_vmap_on_cuda_and_loop_elsewhere():
     assert batched_backward("cuda", "loop") == "loop"
     with pytest.raises(ValueError, match="auto, vmap, loop"):
         batched_backward("cpu", "fast")
+
+
+def test_the_run_spec_and_the_explainers_name_the_same_implementations():
+    from introspect.explain.gradients import BATCHED_BACKWARDS
+    from introspect.runs.spec import BATCHED_BACKWARDS as SPEC_BATCHED_BACKWARDS
+
+    assert BATCHED_BACKWARDS == SPEC_BATCHED_BACKWARDS

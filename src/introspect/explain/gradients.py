@@ -23,10 +23,11 @@ import torch
 from torch import Tensor, nn
 
 from ..models.base import Forward
-from ..runs.spec import BATCHED_BACKWARDS
 from .forward import couples_samples, explanation_forward
 from .registry import Explainer, register_explainer
 
+# introspect.runs.spec.BatchedBackward names the same three (runs/ imports methods, which import this module)
+BATCHED_BACKWARDS = ("auto", "vmap", "loop")
 _chosen = ["auto"]  # the mode in force (set by :func:`batched_backward_mode` around a training step)
 
 
