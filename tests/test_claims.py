@@ -341,7 +341,7 @@ def test_every_verdict_has_a_repeat_probability_from_seed_resamples():
     assert by_name["Win>CE"].repeat_probability > 0.95  # 1 pp ahead on every seed: every resample agrees
     # each claim's shares add up to one, so the expected counts add up to the number of claims
     shares = verdict_distributions(CLAIMS, VALUES, judged)
-    assert all(sum(s.values()) == pytest.approx(1.0) for s in shares)
+    assert len(shares) == len(CLAIMS) and all(sum(s.values()) == pytest.approx(1.0) for s in shares.values())
     rows = {label: (n, expected) for label, n, expected in counts(again)}
     assert sum(e for label, (n, e) in rows.items() if label != "total") == pytest.approx(len(CLAIMS))
     assert rows["total"] == (len(CLAIMS), len(CLAIMS))
@@ -358,3 +358,50 @@ def test_every_verdict_has_a_repeat_probability_from_seed_resamples():
             se = d.std(ddof=1) / math.sqrt(5)
             hits += max(stats.t.sf((d.mean() + 0.5) / se, 4), stats.t.cdf((d.mean() - 0.5) / se, 4)) < 0.05
     assert alone.verdict == REPLICATED and alone.repeat_probability == pytest.approx(hits / 400)
+
+
+def test_a_majority_claim_follows_from_its_members():
+    """"A outperforms most of B1..Bk": more than half of the members replicated, not all of them."""
+    from introspect.claims.majority import majority_verdict, with_majorities
+    from introspect.claims.render import counts
+    from introspect.claims.repeat import with_repeat_probabilities
+
+    assert majority_verdict([REPLICATED] * 3 + [INCONCLUSIVE] * 2)[0] == REPLICATED
+    assert majority_verdict([REPLICATED] * 2 + [INCONCLUSIVE] * 3)[0] == INCONCLUSIVE
+    assert majority_verdict([CONTRADICTED] * 3 + [REPLICATED] * 2)[0] == CONTRADICTED
+    assert majority_verdict([REPLICATED, CONTRADICTED, CONTRADICTED, INCONCLUSIVE])[0] == CONTRADICTED  # needs 3 of 4
+    assert majority_verdict([UNDERPOWERED] * 3 + [REPLICATED] * 2)[0] == UNDERPOWERED
+    assert majority_verdict([SMALLER, SMALLER, REPLICATED])[0] == INCONCLUSIVE  # smaller is not a win
+    # A (Far: CE + 1.5) is significantly ahead of CE and of Small (CE + 0.03), not of Wide (CE + 1.5 ± 0.5)
+    values = {("g", "A"): VALUES[("resnet14", "Far")], ("g", "Small"): VALUES[("resnet14", "Small")],
+              ("g", "Wide"): shifted([2.0, 1.0, 1.2, 1.8, 1.6]), ("g", "CE"): CE}
+    members = [Claim(f"a_gt_{m}", "A", m, "g", "d", "greater", None, family="t5", part_of="a_most")
+               for m in ("CE", "Small", "Wide")]
+    judged = with_majorities(evaluate_claims(members, values))
+    row = judged[-1]
+    assert [r.name for r in judged] == ["a_gt_CE", "a_gt_Small", "a_gt_Wide", "a_most"]
+    assert [r.verdict for r in judged[:2]] == [REPLICATED, REPLICATED] and judged[2].verdict != REPLICATED
+    assert row.verdict == REPLICATED and row.method_b == "most of CE, Small, Wide"
+    assert "better than 2 of 3" in row.reason and "a majority needs 2" in row.reason
+    with_p = with_repeat_probabilities(members, values, judged)
+    assert 0 < with_p[-1].repeat_probability <= 1
+    assert dict((label, n) for label, n, _ in counts(with_p))["total"] == 1
+
+
+def test_a_variance_claim_by_the_pitman_morgan_test():
+    """"LE achieves the best with tiny variance": A's spread over seeds against B's, paired by seed. The test by
+    hand: var(A) = var(B) exactly when A + B and A − B are uncorrelated."""
+    steady = {s: 90.0 + d for s, d in zip(CE, [0.01, -0.02, 0.0, 0.02, -0.01])}
+    wild = {s: 90.0 + d for s, d in zip(CE, [1.0, -1.5, 0.7, 1.2, -0.9])}
+    values = {("m", "Steady"): steady, ("m", "Wild"): wild}
+    claims = [Claim("steady", "Steady", "Wild", "m", "d", "less_variable"),
+              Claim("wild", "Wild", "Steady", "m", "d", "less_variable")]
+    by_name = {r.name: r for r in evaluate_claims(claims, values)}
+    a, b = np.array(list(steady.values())), np.array(list(wild.values()))
+    r = np.corrcoef(a + b, a - b)[0, 1]
+    p = 2 * stats.t.sf(abs(r) * math.sqrt(3) / math.sqrt(1 - r * r), 3)
+    steady_r = by_name["steady"]
+    assert steady_r.test == "Pitman-Morgan, two-sided" and steady_r.p_test == pytest.approx(p)
+    assert steady_r.sd_ratio == pytest.approx(a.std(ddof=1) / b.std(ddof=1))
+    assert steady_r.verdict == REPLICATED and by_name["wild"].verdict == CONTRADICTED
+    assert steady_r.p_holm == pytest.approx(min(1, 2 * p)) and steady_r.seeds_needed is None

@@ -252,6 +252,26 @@ def one_sided_p(diff: np.ndarray, bound: float) -> float:
     return float(special.stdtr(n - 1, (float(diff.mean()) - bound) / se))
 
 
+def pitman_morgan(a: Mapping[int, float], b: Mapping[int, float]) -> tuple[float, float, str]:
+    """Pitman-Morgan test of equal variances of two paired samples (the seeds both have): var(a) = var(b)
+    exactly when a + b and a − b are uncorrelated, so the test is that of their correlation r, t = r·sqrt(n − 2)
+    / sqrt(1 − r²) on n − 2 degrees of freedom. Returns (sd(a) / sd(b), two-sided p, reason); NaN with the
+    reason when it cannot be computed (fewer than three pairs, or a constant sum or difference)."""
+    seeds = sorted(set(a) & set(b))
+    x, y = np.array([a[s] for s in seeds], dtype=float), np.array([b[s] for s in seeds], dtype=float)
+    if len(seeds) < 3:
+        return NAN, NAN, f"n < 3 (n = {len(seeds)} paired seeds): no variance test"
+    total, diff = x + y, x - y
+    if np.ptp(total) <= IDENTICAL_TOLERANCE or np.ptp(diff) <= IDENTICAL_TOLERANCE or np.ptp(y) <= 0:
+        return NAN, NAN, "a constant sum or difference of the paired values: no variance test"
+    ratio = float(x.std(ddof=1) / y.std(ddof=1))
+    r = float(np.corrcoef(total, diff)[0, 1])
+    if abs(r) >= 1:
+        return ratio, 0.0, ""
+    t = r * math.sqrt(len(seeds) - 2) / math.sqrt(1 - r * r)
+    return ratio, float(2 * stats.t.sf(abs(t), len(seeds) - 2)), ""
+
+
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm-Bonferroni adjusted p-values (NaN entries stay NaN and do not count in the family)."""
     indexed = [(p, i) for i, p in enumerate(p_values) if not math.isnan(p)]

@@ -18,27 +18,16 @@ target. Power is :mod:`introspect.analysis.stats`' (noncentral t; exact integrat
 meaningful only when the dataset, model and budget are the paper's (``Claim.paper_setting``, from the plan).
 Elsewhere the verdict is about the direction only and the reason says why (``Claim.setting_note``).
 
-Verdict rules:
-
-direction "greater" (the paper says A > B):
-  1. contradicted           Holm p < alpha and effect < 0: B is significantly better.
-  2. smaller than reported  paper setting only: the paper's effect is positive and the corrected interval lies
-                            entirely below it, significant against zero or not.
-  3. replicated             Holm p < alpha and effect > 0.
-  4. inconclusive           otherwise; "inconclusive (underpowered)" when MDE > target.
-
-direction "equivalent" (the paper says A ≈ B within ± margin pp):
-  1. replicated             TOST at the corrected level: its Holm-adjusted p < alpha.
-  2. contradicted           the corrected interval lies entirely outside ±margin. (A significant difference
-                            whose estimate is beyond the margin is not enough: with the true gap at the margin
-                            that rule's false-positive rate approaches 50% as n grows.)
-  3. inconclusive           otherwise; underpowered when the MDE (narrowest establishable margin) > margin.
-
-direction "not_better" (the paper says A is not better than B):
-  1. contradicted           the corrected interval lies entirely above 0: A significantly better.
-  2. replicated             the one-sided non-superiority test of A − B < smallest effect of interest, Holm p
-                            < alpha: any advantage of A is surely below the smallest effect worth resolving.
-  3. inconclusive           otherwise; underpowered when the one-sided MDE > that effect.
+Verdict rules (``docs/claims.md`` gives the reasons): "greater" (A > B) is contradicted when Holm p < alpha
+with B ahead, smaller than reported (paper setting only) when the corrected interval lies below the paper's
+positive effect, replicated when Holm p < alpha with A ahead. "equivalent" (A ≈ B within ±margin) is replicated
+by TOST at the corrected level (its Holm p < alpha) and contradicted only when the corrected interval lies
+entirely outside ±margin (a significant difference whose estimate is beyond the margin is not enough: with the
+true gap at the margin that rule's false-positive rate approaches 50% as n grows). "not_better" (A is not
+better than B) is contradicted when the corrected interval lies above 0 and replicated when the one-sided
+non-superiority test at the smallest effect of interest has Holm p < alpha. "less_variable" (A's spread over
+seeds is smaller than B's) is replicated or contradicted by the Pitman-Morgan test's Holm p and the spreads'
+ratio. Anything else is inconclusive; "inconclusive (underpowered)" when the MDE exceeds the target.
 
 A resolved verdict on a claim whose two cells carry a ``resolution`` flag (paired differences all within one
 test image) is withheld: "withheld (test-set resolution)", with the verdict the rules gave in the reason.
@@ -70,6 +59,7 @@ from ..analysis.stats import (
     one_sided_p,
     paired_differences,
     paired_t,
+    pitman_morgan,
     seeds_needed,
     tost_p,
     tost_seeds_needed,
@@ -86,7 +76,8 @@ WITHHELD = "withheld (test-set resolution)"
 RESOLVED = (REPLICATED, CONTRADICTED, SMALLER)
 OPEN = (INCONCLUSIVE, UNDERPOWERED)
 VERDICTS = (REPLICATED, CONTRADICTED, SMALLER, INCONCLUSIVE, UNDERPOWERED, WITHHELD)
-TESTS = {"greater": "paired t, two-sided", "equivalent": "TOST", "not_better": "non-superiority, one-sided"}
+TESTS = {"greater": "paired t, two-sided", "equivalent": "TOST", "not_better": "non-superiority, one-sided",
+         "less_variable": "Pitman-Morgan, two-sided"}
 
 
 @dataclass(frozen=True)
@@ -105,6 +96,7 @@ class Claim:
     paper_setting: bool = True  # dataset, model and budget are the paper's: its magnitudes are comparable
     setting_note: str = ""  # why they are not, when not
     paper_sd: float | None = None  # spread of A − B from the paper's reported stds (planning the paper config)
+    part_of: str = ""  # the majority claim this one is a member of (claims.majority)
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
@@ -119,8 +111,8 @@ class Claim:
             return False
         if self.direction == "greater":
             return self.paper_effect <= 0
-        if self.direction == "not_better":
-            return False  # "not better" holds for any table gap the paper calls small; nothing to disagree with
+        if self.direction in ("not_better", "less_variable"):
+            return False  # no table effect to disagree with: "not better" holds for a small gap; spreads differ
         return abs(self.paper_effect) > self.margin
 
 
@@ -145,6 +137,8 @@ class ClaimResult:
     t: float
     df: float
     p: float  # two-sided paired t against zero
+    sd_ratio: float = NAN  # less_variable claims: sd of A over seeds / sd of B
+    part_of: str = ""  # the majority claim this one is a member of (its verdict counts there)
     test: str = ""  # the claim's own test (TESTS)
     p_test: float = NAN  # its p-value; Holm runs over these
     family_size: int = 0  # testable claims in the family (m)
@@ -187,6 +181,9 @@ def measure(claim: Claim, a: Mapping[int, float], b: Mapping[int, float], *,
     seeds, diff = paired_differences(a, b)
     unpaired = sorted(set(a) ^ set(b))
     test = paired_t(a, b)
+    ratio, p_test, reason = (pitman_morgan(a, b) if claim.direction == "less_variable"
+                             else (NAN, own_test_p(claim.direction, diff, claim.margin, smallest_effect, test.p),
+                                   test.reason))
     return ClaimResult(
         name=claim.name, family=claim.family, model=claim.model, dataset=claim.dataset,
         method_a=claim.method_a, method_b=claim.method_b, direction=claim.direction,
@@ -195,15 +192,16 @@ def measure(claim: Claim, a: Mapping[int, float], b: Mapping[int, float], *,
         n_pairs=len(seeds), n_unpaired=len(unpaired), unpaired_seeds=" ".join(map(str, unpaired)),
         effect=test.mean_diff, ci_low=test.ci_low, ci_high=test.ci_high,
         sd_diff=float(diff.std(ddof=1)) if len(diff) > 1 else NAN, t=test.statistic, df=test.df, p=test.p,
-        test=TESTS[claim.direction], p_test=own_test_p(claim.direction, diff, claim.margin, smallest_effect, test.p),
-        reason=test.reason, text=claim.text, table_disagrees=claim.table_disagrees,
+        test=TESTS[claim.direction], p_test=p_test, sd_ratio=ratio, part_of=claim.part_of,
+        reason=reason, text=claim.text, table_disagrees=claim.table_disagrees,
         paper_setting=claim.paper_setting, paper_sd=NAN if claim.paper_sd is None else claim.paper_sd,
     )
 
 
 def own_test_p(direction: str, diff: np.ndarray, margin: float | None, smallest_effect: float,
                two_sided: float) -> float:
-    """The p-value of the claim's own test (see :data:`TESTS`)."""
+    """The p-value of the claim's own test on the paired differences (see :data:`TESTS`; a variance claim's
+    test reads both samples: :func:`~introspect.analysis.stats.pitman_morgan`)."""
     if direction == "equivalent":
         return tost_p(diff, float(margin))
     if direction == "not_better":
@@ -237,6 +235,8 @@ def planned_difference(result: ClaimResult) -> float:
 
 
 def mde_of(result: ClaimResult, n: int, sd: float, level: float, power: float) -> float:
+    if result.direction == "less_variable":
+        return NAN  # no power plan for a variance test here
     if result.direction == "equivalent":
         return minimum_equivalence_margin(sd, n, difference=planned_difference(result), alpha=level, power=power)
     alternative = "greater" if result.direction == "not_better" else "two-sided"
@@ -245,6 +245,8 @@ def mde_of(result: ClaimResult, n: int, sd: float, level: float, power: float) -
 
 def seeds_for(result: ClaimResult, sd: float, level: float, power: float) -> int | None:
     """Paired seeds the claim's own test needs for ``power`` at ``level`` against its target, spread ``sd``."""
+    if result.direction == "less_variable":
+        return None
     if result.direction == "equivalent":
         return tost_seeds_needed(planned_difference(result), result.margin, sd, alpha=level, power=power)
     alternative = "greater" if result.direction == "not_better" else "two-sided"
@@ -273,7 +275,8 @@ def decide(result: ClaimResult, *, alpha: float = ALPHA, check_paper_magnitude: 
     if math.isnan(result.p_test):
         verdict, reason = INCONCLUSIVE, result.reason or "no test"
     else:
-        rule = {"equivalent": _equivalent, "not_better": _not_better}.get(result.direction, _greater)
+        rule = {"equivalent": _equivalent, "not_better": _not_better,
+                "less_variable": _less_variable}.get(result.direction, _greater)
         verdict, reason = rule(result, alpha, compare)
     if verdict == INCONCLUSIVE and result.underpowered:
         verdict = UNDERPOWERED
@@ -323,6 +326,14 @@ def _not_better(r: ClaimResult, alpha: float, compare: bool) -> tuple[str, str]:
         return REPLICATED, (f"{r.method_a} − {r.method_b} surely below the smallest effect of interest "
                             f"{r.target:g} pp (one-sided, Holm p = {r.p_holm:.3g})")
     return INCONCLUSIVE, f"non-superiority not shown (Holm p = {r.p_holm:.3g}); corrected interval {_interval(r)}"
+
+
+def _less_variable(r: ClaimResult, alpha: float, compare: bool) -> tuple[str, str]:
+    spread = f"sd of {r.method_a} / sd of {r.method_b} = {r.sd_ratio:.2f}"
+    if r.p_holm < alpha:
+        verdict = REPLICATED if r.sd_ratio < 1 else CONTRADICTED
+        return verdict, f"{spread}, different spreads (Pitman-Morgan, Holm p = {r.p_holm:.3g})"
+    return INCONCLUSIVE, f"{spread}, not significantly different (Holm p = {r.p_holm:.3g}); no power plan"
 
 
 def _which_agrees(r: ClaimResult, verdict: str, alpha: float) -> str:

@@ -27,6 +27,7 @@ from .engine import (
     WITHHELD,
     ClaimResult,
 )
+from .majority import counted
 from .repeat import OPEN_OUTCOME, expected_counts
 
 FLIP_NOTE = ("Verdicts near a threshold can flip across machines: the same commit and seed give bit-identical "
@@ -84,6 +85,7 @@ def counts(results: Sequence[ClaimResult]) -> list[tuple[str, int, float]]:
     give it (the sum of the claims' rerun shares, :mod:`.repeat`; NaN when not computed). The open outcome
     (inconclusive, underpowered or not) is one row: reruns do not re-plan power."""
     expected = expected_counts(results)
+    results = counted(results)  # a majority claim's members count through it
     computed = any(math.isfinite(r.repeat_probability) for r in results)
     rows = [(label, sum(r.verdict in verdicts for r in results), expected[label] if computed else math.nan)
             for label, verdicts in OUTCOMES]

@@ -40,6 +40,7 @@ from .engine import (
     judge_family,
     own_test_p,
 )
+from .majority import MAJORITY, counted, majority_verdict
 
 DRAWS = 400
 SEED = 20201  # the paper's year and its five seeds' first: any fixed number; fixed so the output is reproducible
@@ -68,16 +69,20 @@ def _resampled(template: ClaimResult, diff: np.ndarray, smallest_effect: float) 
 def verdict_distributions(claims: Sequence[Claim], values: Mapping[tuple[str, str], Mapping[int, float]],
                           results: Sequence[ClaimResult], *, alpha: float = ALPHA,
                           smallest_effect: float = SMALLEST_EFFECT_PP, check_paper_magnitude: bool = True,
-                          draws: int = DRAWS, seed: int = SEED) -> list[dict[str, float]]:
-    """Per claim, the share of ``draws`` seed resamples giving each outcome (see the module's docstring).
-    ``results`` are the engine's results of the same claims and values (their flags and settings are kept)."""
+                          draws: int = DRAWS, seed: int = SEED) -> dict[str, dict[str, float]]:
+    """Claim name -> the share of ``draws`` seed resamples giving each outcome (see the module's docstring).
+    ``results`` are the engine's results of the same claims and values (their flags and settings are kept),
+    and may hold majority rows (:mod:`.majority`), whose outcome each resample takes from its members'."""
+    results = [r for r in results if r.direction != MAJORITY]
     pairs = [paired_differences(values.get((c.model, c.method_a), {}), values.get((c.model, c.method_b), {}))
              for c in claims]
     by_seed = [dict(zip(seeds, diff)) for seeds, diff in pairs]
     pool = sorted({s for seeds, _ in pairs for s in seeds})
-    shares: list[dict[str, float]] = [{} for _ in claims]
+    groups = {name: [i for i, r in enumerate(results) if r.part_of == name]
+              for name in dict.fromkeys(r.part_of for r in results if r.part_of)}
+    shares: dict[str, dict[str, float]] = {name: {} for name in [*(r.name for r in results), *groups]}
     if not pool:
-        return [{outcome(r.verdict): 1.0} for r in results]
+        return {}
     rng = np.random.default_rng(seed)
     notes = {c.name: c.setting_note for c in claims}
     for _ in range(draws):
@@ -85,11 +90,13 @@ def verdict_distributions(claims: Sequence[Claim], values: Mapping[tuple[str, st
         diffs = [np.array([d[s] for s in sample if s in d], dtype=float) for d in by_seed]
         drawn = [_resampled(r, diff, smallest_effect) for r, diff in zip(results, diffs)]
         judged = judge_family(drawn, diffs, alpha=alpha, smallest_effect=smallest_effect, plan=False)
-        for i, r in enumerate(judged):
-            verdict = decide(replace(r, underpowered=None), alpha=alpha, check_paper_magnitude=check_paper_magnitude,
-                             setting_note=notes[r.name]).verdict
-            key = outcome(verdict)
-            shares[i][key] = shares[i].get(key, 0.0) + 1.0 / draws
+        verdicts = [decide(replace(r, underpowered=None), alpha=alpha, check_paper_magnitude=check_paper_magnitude,
+                           setting_note=notes[r.name]).verdict for r in judged]
+        outcomes = {r.name: outcome(v) for r, v in zip(judged, verdicts)}
+        outcomes.update({name: outcome(majority_verdict([verdicts[i] for i in members])[0])
+                         for name, members in groups.items()})
+        for name, key in outcomes.items():
+            shares[name][key] = shares[name].get(key, 0.0) + 1.0 / draws
     return shares
 
 
@@ -103,10 +110,10 @@ def with_repeat_probabilities(claims: Sequence[Claim], values: Mapping[tuple[str
     shares = verdict_distributions(claims, values, results, **options)
     return [replace(r, repeat_probability=share.get(outcome(r.verdict), 0.0),
                     **{name: share.get(key, 0.0) for key, name in RERUN_FIELDS.items()})
-            for r, share in zip(results, shares)]
+            if (share := shares.get(r.name)) else r for r in results]
 
 
 def expected_counts(results: Sequence[ClaimResult]) -> dict[str, float]:
     """Outcome -> the number of claims a rerun is expected to give it (the sum of the claims' shares)."""
-    return {key: math.fsum(getattr(r, name) for r in results if math.isfinite(getattr(r, name)))
+    return {key: math.fsum(getattr(r, name) for r in counted(results) if math.isfinite(getattr(r, name)))
             for key, name in RERUN_FIELDS.items()}

@@ -15,6 +15,7 @@ from ..analysis.sanity import DEFAULT_BASELINE, flags_of
 from ..io import atomic_write_text
 from ..plan.views import ClaimSpec, ClaimsSpec, cell_key
 from .engine import OPEN, Claim, ClaimResult, evaluate_claims
+from .majority import members_noted, with_majorities
 from .render import write_claims
 from .repeat import with_repeat_probabilities
 
@@ -44,12 +45,13 @@ def write_claims_report(spec: ClaimsSpec, reported_csv, *, metric: str = "test_a
     values = {key: cell.values for key, cell in cells.items()}
     results = evaluate_claims(claims, values, flags=attached, power=settings.power,
                               price_paper_seeds=spec.priced_in_paper_config, **options)
-    results = with_repeat_probabilities(claims, values, results, **options)
+    results = with_repeat_probabilities(claims, values, with_majorities(members_noted(results)), **options)
     results = [_shared_teacher_note(r, spec) for r in results]
     optimistic = evaluate_claims(claims, {key: cell.optimistic for key, cell in cells.items()},
                                  power=settings.power, **options)
+    optimistic = {r.name: r for r in with_majorities(optimistic)}
     results = [replace(r, optimistic_effect=o.effect, optimistic_ci_low=o.ci_low, optimistic_ci_high=o.ci_high,
-                       optimistic_verdict=o.verdict) for r, o in zip(results, optimistic)]
+                       optimistic_verdict=o.verdict) if (o := optimistic.get(r.name)) else r for r in results]
     write_claims(results, layout.claims("md").with_suffix(""), "The paper's claims on this result set",
                  (spec.cell_gpu_hours, spec.priced_in_paper_config))
     atomic_write_text(layout.claims_next, next_overlay(spec, results))
@@ -85,7 +87,7 @@ def _claim(spec: ClaimSpec, reported: list[Reported], seed_gpu_hours: float | No
     return Claim(spec.name, spec.method_a, spec.method_b, f"{spec.view} · {spec.group}",
                  spec.paper_dataset or spec.dataset, spec.direction, None if math.isnan(effect) else effect,
                  spec.margin, spec.family, spec.text, seed_gpu_hours, comparable, note,
-                 spread if math.isfinite(spread) and spread > 0 else None)
+                 spread if math.isfinite(spread) and spread > 0 else None, spec.part_of or "")
 
 
 def by_value(spec: ClaimsSpec, results: Sequence[ClaimResult]) -> list[tuple[ClaimResult, int, float]]:
@@ -121,7 +123,9 @@ def _shared_teacher_note(result: ClaimResult, spec: ClaimsSpec) -> ClaimResult:
     """Say so where a claim's cell learned from one teacher run for every seed: its interval holds the
     students' variance only, not the teacher's (a conditional claim: given that teacher). Teachers are
     trained per seed only where the config asks (``teachers.<name>.shared: false``)."""
-    claim = next(c for c in spec.claims if c.name == result.name)
+    claim = next((c for c in spec.claims if c.name == result.name), None)
+    if claim is None:  # a majority claim: its members carry the note
+        return result
     shared = [c.method for c in spec.cells.get(claim.view, []) if c.group == claim.group
               and c.method in (claim.method_a, claim.method_b) and len(c.seeds) > 1
               and len(c.teacher_run_ids) == len(c.seeds) and len(set(c.teacher_run_ids)) == 1]

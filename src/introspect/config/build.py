@@ -97,4 +97,4 @@ def _analysis(name: str, a: dict[str, Any]) -> Analysis:
 
 def _claim(c: dict[str, Any]) -> Claim:
     return Claim(c["name"], c["table"], c["group"], c["a"], c["b"], c["direction"], c.get("margin"), c["family"],
-                 c["text"])
+                 c["text"], c.get("part_of"))

@@ -38,6 +38,10 @@ def claim_problems(config: dict[str, Any]) -> list[str]:
         names.add(claim["name"])
         if (claim["direction"] == "equivalent") != ("margin" in claim):
             problems.append(f"{where}.margin: an equivalent claim needs a margin, other claims have none")
+        if "part_of" in claim and claim["direction"] != "greater":
+            problems.append(f"{where}.part_of: only a greater claim can be a member of a majority claim")
+        if claim.get("part_of") in names or claim.get("part_of") == claim["name"]:
+            problems.append(f"{where}.part_of: {claim['part_of']!r} is the name of a claim, not of a majority")
         if claim["a"] == claim["b"]:
             problems.append(f"{where}.b: a claim compares two different methods")
         view = views.get(claim["table"])
@@ -54,6 +58,11 @@ def claim_problems(config: dict[str, Any]) -> list[str]:
         methods = [m for m in view.get("methods", []) if m not in group.get("exclude", [])]
         problems += [f"{where}.{key}: {claim[key]!r} is not a method of {claim['table']} group {claim['group']!r}"
                      for key in ("a", "b") if claim[key] not in methods]
+    members: dict[str, set[tuple[str, str, str, str]]] = {}
+    for claim in (c for c in config["claims"] if c.get("part_of")):
+        members.setdefault(claim["part_of"], set()).add((claim["table"], claim["group"], claim["a"], claim["family"]))
+    problems += [f"claims: the members of majority claim {name!r} must share table, group, a and family"
+                 for name, keys in members.items() if len(keys) > 1]
     return problems
 
 

@@ -143,7 +143,7 @@ def _claims(config: Config, tables: dict[str, TableSpec], figures: dict[str, Fig
             claim.name, claim.table, claim.group, group.model, claim.a, claim.b, claim.direction, claim.margin,
             claim.family, claim.text, config.datasets[group.dataset].name, group_cells[0].paper_dataset,
             table.paper_table if table else None, table.metric if table else "accuracy",
-            config.budgets[group.budget].epochs))
+            config.budgets[group.budget].epochs, claim.part_of))
         known = {(c.group, c.method) for c in cells.get(claim.table, [])}
         cells.setdefault(claim.table, []).extend(c for c in group_cells if (c.group, c.method) not in known)
     references = {view: tables[view].references for view in cells if view in tables and tables[view].references}

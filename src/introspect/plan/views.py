@@ -227,6 +227,7 @@ class ClaimSpec:
     paper_table: int | None
     metric_kind: MetricKind  # how the paper's table reports it
     epochs: int | None = None  # the group's budget: with the dataset, whether the paper's magnitudes compare
+    part_of: str | None = None  # the majority claim this claim is a member of
 
 
 @dataclass(frozen=True)
