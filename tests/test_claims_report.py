@@ -146,3 +146,35 @@ def test_training_flags_are_read_from_the_runs_and_named_in_the_claims(tmp_path)
     assert "seed 2: 93.0%" in flags[("CE", "undertrained")] and "seed 2: 93.0%" in flags[("BAN", "undertrained")]
     assert "seed 4: -12.0 pp" in flags[("BAN", "final_epoch_drop")]
     assert ("BAN", "below_baseline") in flags  # 2.1 pp below CE: its peer makes it a student
+
+
+def test_smaller_than_reported_only_in_the_papers_setting(tmp_path):
+    """The same numbers judged as CIFAR-10 at the paper's 160 epochs and as digits at 5: the paper's +2.0 pp
+    effect of A over B is excluded by the corrected interval of a +0.3 pp effect, which only the paper's setting
+    may call "smaller than reported"; elsewhere the verdict is about the direction and says why."""
+    layout = ResultsLayout(tmp_path)
+    cells = []
+    for method, values in (("A", [90.3, 90.9, 90.4, 90.7, 90.3]), ("B", ACCURACY["Cross-entropy"])):
+        ids = [f"{method}/seed{s}" for s in SEEDS]
+        for s, v in zip(SEEDS, values):
+            finished(layout, ids[s], s, v)
+        cells.append(Cell("ResNet8", method, "resnet8", "cifar10", ids, list(SEEDS)))
+    reported = tmp_path / "reported.csv"
+    reported.write_text("table,dataset,model,method,metric,mean,std,source\n"
+                        "2,cifar10,resnet8,A,test_acc,90.0,0.2,LE paper Table 2\n"
+                        "2,cifar10,resnet8,B,test_acc,88.0,0.2,LE paper Table 2\n")
+
+    def judged(dataset: str, epochs: int):
+        spec = ClaimsSpec(str(tmp_path), [replace(claim("a_gt_b", "A", "B"), dataset=dataset, epochs=epochs)],
+                          {"table2": cells}, settings=ClaimSettings(seeds=tuple(SEEDS)))
+        return write_claims_report(spec, reported)[0]
+
+    paper = judged("cifar10", 160)
+    assert paper.paper_effect == pytest.approx(2.0) and paper.corrected_ci_high < 2.0
+    assert paper.verdict == "smaller than reported" and paper.paper_setting
+    digits = judged("digits", 5)
+    assert digits.verdict == "replicated" and not digits.paper_setting
+    why = "direction only: resnet8 on digits, 5 epochs is not the paper's setting (cifar10, 160 epochs)"
+    assert why in digits.reason
+    shorter = judged("cifar10", 5)  # the paper's data at another budget is not its setting either
+    assert shorter.verdict == "replicated" and "direction only" in shorter.reason
