@@ -40,15 +40,13 @@ os.environ.update(PYTHONPATH=os.pathsep.join(
 
 from introspect.claims.costs import attach_claim_costs  # noqa: E402
 from introspect.plan.build import ConfigError, build_plan  # noqa: E402
-from introspect.config.model import reject  # noqa: E402
-from introspect.cluster.resources import cluster_problems  # noqa: E402
 
 try:
     # Validates against the package's schema (introspect/config/schemas), then the method and model names against
     # the registries' cached catalog (introspect.config.registry_facts: no torch import, so cluster jobs re-check cheaply).
     # The claims' seeds_needed are priced in GPU-hours by the plan's estimate (introspect.cluster.resources).
+    # Every check, the cluster requests' included (GPU model names the SLURM plugin accepts, no GPU for device: cpu).
     PLAN = attach_claim_costs(build_plan(config))
-    reject(cluster_problems(PLAN.config))  # GPU model names the SLURM plugin accepts, no GPU for device: cpu
 except ConfigError as error:
     raise WorkflowError(f"config rejected before any job started:\n{error}")
 

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from introspect.cluster.calibration import CALIBRATION_VERSION, calibration_path, step_kind
-from introspect.cluster.resources import cluster_problems, gpu_request, run_seconds, runtime_minutes, summary
-from introspect.config.model import load_config
+from introspect.cluster.resources import gpu_request, run_seconds, runtime_minutes, summary
+from introspect.config.model import ConfigError, load_config
 from introspect.config.registry_facts import registry_catalog
 from introspect.config.schemas import schema_path
 from introspect.errors import ResultFileError
@@ -42,14 +42,25 @@ def test_gpu_request_forms(tmp_path):
 
 
 def test_plan_refuses_what_the_plugin_or_the_device_would_refuse(tmp_path):
+    """The cluster checks are part of the one validation (build_plan), not a second call."""
+    def problems(config: dict) -> list[str]:
+        try:
+            build_plan(config)
+        except ConfigError as error:
+            return [line.strip() for line in str(error).splitlines()[1:]]
+        return []
+
     cuda = {**tiny_config(tmp_path), "device": "cuda"}
-    problems = cluster_problems(build_plan({**cuda, "cluster": {"gpu_model": "a100-80gb"}}).config)
-    assert len(problems) == 1 and problems[0].startswith("cluster.gpu_model: 'a100-80gb'")
-    assert cluster_problems(build_plan({**cuda, "cluster": {"gpu_model": "h100_80gb.mig"}}).config) == []
+    found = problems({**cuda, "cluster": {"gpu_model": "a100-80gb"}})
+    assert len(found) == 1 and found[0].startswith("cluster.gpu_model: 'a100-80gb'")
+    assert problems({**cuda, "cluster": {"gpu_model": "h100_80gb.mig"}}) == []
     for key, value in (("gpus_per_run", 1), ("gpu_shards_per_run", 1), ("runs_per_gpu", 2)):
-        problems = cluster_problems(build_plan(tiny_config(tmp_path, **{key: value})).config)
-        assert len(problems) == 1 and problems[0].startswith(f"cluster.{key}:") and "device" in problems[0]
-    assert cluster_problems(build_plan(tiny_config(tmp_path, gpus_per_run=1, fake_gpus=True)).config) == []
+        found = problems(tiny_config(tmp_path, **{key: value}))
+        assert len(found) == 1 and found[0].startswith(f"cluster.{key}:") and "device" in found[0]
+    assert problems(tiny_config(tmp_path, gpus_per_run=1, fake_gpus=True)) == []
+    found = problems({**cuda, "cluster": {"gpu_shards_per_run": 2, "runs_per_gpu": 2}})
+    assert found == ["cluster.runs_per_gpu: packing and gpu_shards_per_run are two ways of sharing a GPU; "
+                     "use one of them"]
 
 
 def test_every_registered_method_has_a_cost_factor():

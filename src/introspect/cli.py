@@ -219,9 +219,7 @@ def _train(args) -> int:
 
 
 def _plan(args) -> int:
-    from .cluster.resources import cluster_problems
     from .cluster.resources import summary as plan_summary
-    from .config.model import reject
     from .plan.build import ConfigError, build_plan, load_config, warmup_summary
 
     try:
@@ -229,7 +227,6 @@ def _plan(args) -> int:
         if args.epoch_seconds:
             config.setdefault("cluster", {})["epoch_seconds"] = {"default": args.epoch_seconds}
         plan = build_plan(config)
-        reject(cluster_problems(plan.config))
     except ConfigError as error:
         print(f"error: {args.config}: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR

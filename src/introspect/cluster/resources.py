@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from functools import lru_cache
 from typing import Any
 
@@ -14,10 +13,6 @@ from ..config.model import Config
 from ..plan.build import Plan
 from ..runs.record import RUN_KINDS, RunRecord
 from .calibration import Calibration, calibration_path, read_calibration, step_kind
-
-# What snakemake-executor-plugin-slurm 2.8.0 accepts as a GPU model (utils.set_gres_string): checked at
-# plan time so a hyphenated name fails before any job is queued, not at the first submission.
-PLUGIN_GPU_MODEL = re.compile(r"^[a-zA-Z0-9_\.]+$")
 
 
 def run_epochs(run: RunRecord) -> int:
@@ -120,27 +115,6 @@ def partitions(config: Config) -> tuple[str, str]:
     """(partition of jobs that run models, partition of CPU-only jobs); '' leaves it to SBATCH_PARTITION."""
     cluster = config.cluster
     return cluster.gpu_partition or "", cluster.cpu_partition or ""
-
-
-def cluster_problems(config: Config) -> list[str]:
-    """What the plan refuses about the cluster requests, each naming its key."""
-    cluster, problems = config.cluster, []
-    model = cluster.gpu_model
-    if model and not PLUGIN_GPU_MODEL.match(model):
-        problems.append(f"cluster.gpu_model: {model!r} is refused by the SLURM plugin (letters, digits, '_' and "
-                        "'.' only); use the name your site's gres.conf gives, e.g. a100 or h100_80gb")
-    on_cpu = not config.device.startswith("cuda")
-    asked = {"gpus_per_run": cluster.gpus_per_run or 0, "gpu_shards_per_run": cluster.gpu_shards_per_run,
-             "runs_per_gpu": cluster.runs_per_gpu - 1}
-    if on_cpu and not cluster.fake_gpus:
-        for key, value in asked.items():
-            if value:
-                problems.append(f"cluster.{key}: asks for a GPU but device is {config.device!r}, so the runs "
-                                "would train on the CPU of a GPU node; set device: cuda (config/paper.yaml does)")
-    if cluster.gpu_shards_per_run and cluster.runs_per_gpu > 1:
-        problems.append("cluster.runs_per_gpu: packing and gpu_shards_per_run are two ways of sharing a GPU; "
-                        "use one of them")
-    return problems
 
 
 def summary(plan: Plan) -> dict[str, Any]:

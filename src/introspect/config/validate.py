@@ -65,11 +65,14 @@ def validate_config(config: dict[str, Any] | Config, catalog: Catalog | None = N
     if isinstance(config, Config):
         return config
     from .build import build_model
+    from .model_checks import model_problems
     from .registry_facts import registry_catalog
 
     document, claims, problems = config_problems(config, catalog or registry_catalog())
     reject(problems)
-    return build_model(document, claims)
+    model = build_model(document, claims)
+    reject(model_problems(model))  # the checks that read the typed model (the cluster requests)
+    return model
 
 
 def config_problems(config: Any, catalog: Catalog) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
