@@ -5,6 +5,7 @@ import pytest
 
 from introspect.analysis.selection import describe, select_hyperparameters
 from introspect.plan.views import Selection
+from introspect.runs.chosen import with_selected_hyperparameters
 from introspect.runs.record import ResultsLayout, RunFileError
 from introspect.runs.spec import RunSpec
 
@@ -52,7 +53,7 @@ def test_a_run_spec_takes_the_chosen_values_from_its_selection_file(tmp_path):
                               "method": {"name": "cp"}, "budget": {"epochs": 1, "batch_size": 8, "lr": 0.1},
                               "seed": 0, "hyperparameters_from": str(tmp_path / "sel.json")})
     with pytest.raises(ValueError, match="run its sweep and selection first"):
-        spec.with_selected_hyperparameters()
+        with_selected_hyperparameters(spec)
     (tmp_path / "sel.json").write_text(json.dumps({"chosen": {"beta": 2}, "scores": [{"point": {"beta": 2}}]}))
-    resolved = spec.with_selected_hyperparameters()
+    resolved = with_selected_hyperparameters(spec)
     assert resolved.method == {"name": "cp", "beta": 2} and spec.method == {"name": "cp"}

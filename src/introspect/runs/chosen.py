@@ -2,11 +2,21 @@
 against the run's method before they complete it (a selection file is data in a shared results directory)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..io import FileMissing, FileRefused, read_json
 from .metrics import RunFileError
+from .spec import RunSpec
+
+
+def with_selected_hyperparameters(spec: RunSpec) -> RunSpec:
+    """``spec`` with the values chosen by its sweep (``hyperparameters_from``) merged into ``method``. Here, not a
+    method of the spec: reading them imports the methods, which import the spec's module (no cycle)."""
+    if not spec.hyperparameters_from:
+        return spec
+    return replace(spec, method={**spec.method, **read_chosen(spec.hyperparameters_from, spec.method)})
 
 
 def read_chosen(path: str | Path, method: dict[str, Any]) -> dict[str, Any]:

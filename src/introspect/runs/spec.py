@@ -1,7 +1,7 @@
 """A run specification: everything that determines one training run's numbers."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from .typed import encode
@@ -194,14 +194,6 @@ class RunSpec:
             data.pop(key, None)
         data["dataset"].pop("root")
         return data
-
-    def with_selected_hyperparameters(self) -> RunSpec:
-        """This spec with the values chosen by a sweep (``hyperparameters_from``) merged into ``method``."""
-        if not self.hyperparameters_from:
-            return self
-        from .chosen import read_chosen
-
-        return replace(self, method={**self.method, **read_chosen(self.hyperparameters_from, self.method)})
 
     def method_hyperparameters(self) -> dict[str, Any]:
         return {k: v for k, v in self.method.items() if k != "name"}

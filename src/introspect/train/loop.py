@@ -27,6 +27,7 @@ from ..methods import DIAGNOSTICS, EAGER_ONLY, Method, build_method
 from ..models import IntrospectModel, build_model
 from ..models.base import Forward
 from ..models.evaluate import accuracy
+from ..runs.chosen import with_selected_hyperparameters
 from ..runs.loading import load_checkpoint, load_model, load_run_dataset, warm_up_problem
 from ..runs.metrics import RunMetrics
 from ..runs.record import RunFiles
@@ -69,7 +70,7 @@ def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: i
 
 def _train_locked(spec: RunSpec, files: RunFiles, device: str, threads: int | None) -> dict[str, Any]:
     devices.configure(device, threads, tf32=spec.performance.tf32)
-    spec = spec.with_selected_hyperparameters()
+    spec = with_selected_hyperparameters(spec)
     for key in ("teacher", "init_from"):
         path = getattr(spec, key)
         if path and not is_file(path):

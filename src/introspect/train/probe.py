@@ -15,6 +15,7 @@ from torch import Tensor
 from ..data import Dataset
 from ..methods import build_method
 from ..models import IntrospectModel, build_model
+from ..runs.chosen import with_selected_hyperparameters
 from ..runs.loading import load_model, load_run_dataset
 from ..runs.spec import RunSpec
 from . import device as devices
@@ -40,7 +41,7 @@ class StepRunner:
     def __init__(self, spec: RunSpec, data: Dataset, device: str = "cpu", *, teacher_model: str | None = None,
                  epoch: int | None = None, threads: int | None = None):
         devices.configure(device, threads, tf32=spec.performance.tf32)
-        self.spec = spec = spec.with_selected_hyperparameters()
+        self.spec = spec = with_selected_hyperparameters(spec)
         self.data, self.device = data, device
         self.epoch = spec.last_epoch - 1 if epoch is None else epoch
         self.method = build_method(spec.method["name"], **spec.method_hyperparameters())
