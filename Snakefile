@@ -41,6 +41,14 @@ os.environ.update(PYTHONPATH=os.pathsep.join(
 from introspect.claims.costs import attach_claim_costs  # noqa: E402
 from introspect.plan.build import ConfigError, build_plan  # noqa: E402
 
+from introspect.config.command_line import unsafe_arguments  # noqa: E402
+
+# --config values and --configfile paths reach every cluster job's command line (sbatch --wrap="..."): nothing
+# there may be something a shell expands (introspect.config.command_line).
+_unsafe = unsafe_arguments(workflow.config_settings.config, workflow.config_settings.configfiles)
+if _unsafe:
+    raise WorkflowError("config rejected before any job started:\n  " + "\n  ".join(_unsafe))
+
 try:
     # Validates against the package's schema (introspect/config/schemas), then the method and model names against
     # the registries' cached catalog (introspect.config.registry_facts: no torch import, so cluster jobs re-check cheaply).

@@ -324,8 +324,8 @@ def test_an_overlay_keeps_its_base_configs_name_and_lint_stays_clean(tmp_path):
 
 
 def test_the_claims_overlay_trains_only_the_added_seeds(tmp_path):
-    """claims_next.yaml as a second config file: a dry run plans training jobs only for seeds not yet trained
-    (and rebuilds the views that read them)."""
+    """claims_next.yaml named by --config seeds_from (read as data), or a hand-written second config file: a dry
+    run plans training jobs only for seeds not yet trained (and rebuilds the views that read them)."""
     import yaml
 
     config = write_config(
@@ -342,7 +342,9 @@ def test_the_claims_overlay_trains_only_the_added_seeds(tmp_path):
     assert extra in ({}, {"table3": {"MLP1024": {"CE": [2, 3], "LS": [2, 3]}}})  # {}: the claim was resolved
     (tmp_path / "hand.yaml").write_text(yaml.safe_dump({"extra_seeds": {"table3": {"MLP1024": {"LS": [2, 3]}}}}))
     for second, seeds in ((overlay, {2, 3} if extra else set()), (tmp_path / "hand.yaml", {2, 3})):
-        plan = snakemake(tmp_path, "-n", "--cores", "1", overlays=(second,)).stdout
+        how = {"overlays": (second,)} if second.name == "hand.yaml" else {}
+        extra_args = () if how else ("--config", f"seeds_from={second}")
+        plan = snakemake(tmp_path, "-n", "--cores", "1", *extra_args, **how).stdout
         runs = [line.split("run=")[1].strip() for line in plan.splitlines() if "run=" in line]
         assert {int(run.rsplit("seed", 1)[1]) for run in runs} == seeds, runs
         if second.name == "hand.yaml":

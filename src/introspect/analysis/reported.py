@@ -11,13 +11,14 @@ from pathlib import Path
 import yaml
 
 from ..config.schemas import schema_path
+from ..errors import InputError
 from ..io import FileRefused, read_text
 
 REPORTED_SCHEMA = schema_path("reported_results")
 PAPER_SOURCE = "LE paper"  # rows whose source starts with this are the paper's own numbers
 
 
-class ReportedResultsError(ValueError):
+class ReportedResultsError(InputError):
     """reported_results.csv is unreadable or has a bad row; the message names the line and column."""
 
 

@@ -47,6 +47,7 @@ from .model import (
 )
 from .registry_facts import Catalog
 from .schemas import schema_path
+from .seeds_overlay import SeedsOverlayError, merge_seeds_overlay
 from .yaml_input import YamlInputError, check_data_size
 
 NAMED_SECTIONS = ("datasets", "budgets", "tables", "figures", "analyses", "teachers")
@@ -88,6 +89,10 @@ def config_problems(config: Any, catalog: Catalog) -> tuple[dict[str, Any], list
     if templated:
         return {}, [], [f"{templated[0]}: a YTE template (Snakemake would evaluate its expressions as Python); "
                         "a config is data: write the values out"]
+    try:  # claims_next.yaml, named by --config seeds_from=...: it may only add seeds (config.seeds_overlay)
+        config = merge_seeds_overlay(config)
+    except SeedsOverlayError as error:
+        return {}, [], [str(error)]
     document = _with_integer_seeds(copy.deepcopy(config))
     problems = schema_problems(document, catalog)
     claims, claim_errors = expanded_claims(document)

@@ -49,7 +49,13 @@ def read_yaml_bytes(raw: bytes) -> Any:
 def read_yaml_text(text: str) -> Any:
     if len(text) > MAX_BYTES:
         raise YamlInputError(f"larger than {MAX_BYTES:,} characters: a config is a few kilobytes of text")
-    loader = _LimitedLoader(text)
+    if _not_text(text):
+        line = text[:min(i for i, c in enumerate(text) if _not_text(c))].count("\n") + 1
+        raise YamlInputError(f"line {line}: a NUL or lone surrogate character is not text")
+    try:
+        loader = _LimitedLoader(text)
+    except yaml.YAMLError as error:
+        raise YamlInputError(f"not valid YAML: {' '.join(str(error).split())}") from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -60,6 +66,8 @@ def read_yaml_text(text: str) -> Any:
         raise YamlInputError(f"not valid YAML: {_one_line(error)}") from None
     except yaml.YAMLError as error:
         raise YamlInputError(f"not valid YAML: {' '.join(str(error).split())}") from None
+    except RecursionError:  # the parser recurses per level: a flow sequence hundreds deep in a few bytes
+        raise YamlInputError(f"nested deeper than {MAX_DEPTH} levels") from None
     finally:
         loader.dispose()
 
@@ -72,6 +80,8 @@ def check_data_size(data: Any) -> None:
 
     def size(node: Any, depth: int) -> int:
         if not isinstance(node, (dict, list)):
+            if isinstance(node, str) and _not_text(node):
+                raise YamlInputError("a NUL or lone surrogate character is not text")
             return 1
         key = id(node)
         if key in sizes:
@@ -80,6 +90,8 @@ def check_data_size(data: Any) -> None:
             raise YamlInputError(f"nested deeper than {MAX_DEPTH} levels, or recursive")
         active.add(key)
         total = 1
+        if isinstance(node, dict) and any(isinstance(k, str) and _not_text(k) for k in node):
+            raise YamlInputError("a key holds a NUL or lone surrogate character, which is not text")
         for child in (node.values() if isinstance(node, dict) else node):
             total += size(child, depth + 1)
             if total > MAX_NODES:
@@ -101,6 +113,17 @@ def _decoded(raw: bytes) -> str:
         line = raw[:error.start].count(b"\n") + 1
         raise YamlInputError(f"not UTF-8 text (byte 0x{raw[error.start]:02x} on line {line}); "
                              "save it as UTF-8") from None
+
+
+def _not_text(text: str) -> bool:
+    """NUL, or a lone surrogate (which no output format can encode)."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _one_line(error: yaml.MarkedYAMLError) -> str:
@@ -125,6 +148,8 @@ def _check_size(root: yaml.Node) -> None:
         if key in active:
             raise YamlInputError(f"a recursive alias (line {node.start_mark.line + 1})")
         active.add(key)
+        if isinstance(node, yaml.ScalarNode) and _not_text(node.value):  # an escape such as "\\ud800" or "\\0"
+            raise YamlInputError(f"line {node.start_mark.line + 1}: a NUL or lone surrogate character is not text")
         children = node.value if isinstance(node, yaml.SequenceNode) else (
             [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
         total = 1
