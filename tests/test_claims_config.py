@@ -85,7 +85,7 @@ def test_claims_refer_to_what_the_config_has(name):
             assert method in table["methods"], f"{where}: {side} = {method!r} is not in the methods of {claim['table']}"
             assert method not in group.get("exclude", []), f"{where}: {method!r} is excluded from {claim['group']}"
         assert claim["a"] != claim["b"], where
-        assert claim["direction"] in ("greater", "equivalent", "not_better", "less_variable"), where
+        assert claim["direction"] in ("greater", "equivalent", "not_better", "less_variable", "cheaper"), where
         assert "part_of" not in claim or claim["direction"] == "greater", f"{where}: a majority's member is A > B"
         if claim["direction"] == "equivalent":
             assert isinstance(claim.get("margin"), (int, float)) and claim["margin"] > 0, f"{where}: needs a margin > 0"
@@ -110,7 +110,7 @@ def test_claims_agree_with_the_papers_numbers(name, reported):
             continue
         assert NO_PAPER_NUMBER not in claim["text"], f"{where}: the paper has numbers ({a} vs {b})"
         effect = a - b
-        if claim["direction"] in ("not_better", "less_variable"):  # no sign or margin a table effect could break
+        if claim["direction"] in ("not_better", "less_variable", "cheaper"):  # no sign or margin a table effect breaks
             continue
         if claim["direction"] == "greater":
             assert (effect > 0) != (PAPER_DISAGREES in claim["text"]), (

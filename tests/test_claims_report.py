@@ -1,6 +1,7 @@
 """The claims adapter on a constructed results directory: the runs are read through the run layer, the cells
 carry their flags (with a baseline not called "CE"), and claims_next.yaml adds seeds only where a claim needs them."""
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -178,3 +179,36 @@ def test_smaller_than_reported_only_in_the_papers_setting(tmp_path):
     assert why in digits.reason
     shorter = judged("cifar10", 5)  # the paper's data at another budget is not its setting either
     assert shorter.verdict == "replicated" and "direction only" in shorter.reason
+
+
+def test_a_cost_claim_measures_each_model_with_its_warmup_and_teacher(tmp_path):
+    """LE's cost is its run plus its warm-up; KD's its run plus its (shared) teacher's training, counted for each
+    seed: what one more KD model needs. The effect is the share of KD's mean cost LE saves, paired by seed."""
+    layout = ResultsLayout(tmp_path)
+    seconds = {"LE": [10.0, 12.0, 11.0, 10.5, 11.5], "warm": [2.0] * 5, "KD": [8.0, 8.5, 7.5, 8.0, 9.0]}
+    cells, warmups = [], {}
+    for method in ("LE", "KD"):
+        ids = [f"{method}/seed{s}" for s in SEEDS]
+        for s in SEEDS:
+            finished(layout, ids[s], s, 90.0 + 0.1 * s)
+            metrics = json.loads(layout.run(ids[s]).metrics.read_text())
+            layout.run(ids[s]).metrics.write_text(json.dumps({**metrics, "wall_time_seconds": seconds[method][s]}))
+            if method == "LE":
+                finished(layout, f"warm/seed{s}", s, 50.0)
+                warm = layout.run(f"warm/seed{s}").metrics
+                warm.write_text(json.dumps({**json.loads(warm.read_text()), "wall_time_seconds": 2.0}))
+                warmups[ids[s]] = f"warm/seed{s}"
+        cells.append(Cell("ResNet8", method, "resnet8", "cifar10", ids, list(SEEDS),
+                          teacher_run_ids=["teacher/seed0"] * 5 if method == "KD" else []))
+    finished(layout, "teacher/seed0", 0, 93.0, model="resnet26")
+    teacher = layout.run("teacher/seed0").metrics
+    teacher.write_text(json.dumps({**json.loads(teacher.read_text()), "wall_time_seconds": 20.0}))
+    spec = ClaimsSpec(str(tmp_path), [claim("le_cheaper", "LE", "KD", "cheaper")], {"table2": cells},
+                      settings=ClaimSettings(seeds=tuple(SEEDS)), warmup_of=warmups)
+    result = write_claims_report(spec, REPORTED)[0]
+    le = [a + w for a, w in zip(seconds["LE"], seconds["warm"])]
+    kd = [k + 20.0 for k in seconds["KD"]]
+    saved = [100.0 * (k - v) / (sum(kd) / 5) for v, k in zip(le, kd)]
+    assert result.test == "paired t of costs, two-sided" and result.n_pairs == 5
+    assert result.effect == pytest.approx(sum(saved) / 5) and result.verdict == "replicated"
+    assert math.isnan(result.paper_effect) and "direction only" not in result.reason

@@ -77,7 +77,7 @@ RESOLVED = (REPLICATED, CONTRADICTED, SMALLER)
 OPEN = (INCONCLUSIVE, UNDERPOWERED)
 VERDICTS = (REPLICATED, CONTRADICTED, SMALLER, INCONCLUSIVE, UNDERPOWERED, WITHHELD)
 TESTS = {"greater": "paired t, two-sided", "equivalent": "TOST", "not_better": "non-superiority, one-sided",
-         "less_variable": "Pitman-Morgan, two-sided"}
+         "less_variable": "Pitman-Morgan, two-sided", "cheaper": "paired t of costs, two-sided"}
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class Claim:
             return False
         if self.direction == "greater":
             return self.paper_effect <= 0
-        if self.direction in ("not_better", "less_variable"):
+        if self.direction in ("not_better", "less_variable", "cheaper"):
             return False  # no table effect to disagree with: "not better" holds for a small gap; spreads differ
         return abs(self.paper_effect) > self.margin
 

@@ -16,6 +16,7 @@ from ..io import atomic_write_text
 from ..plan.views import ClaimSpec, ClaimsSpec, cell_key
 from .engine import OPEN, Claim, ClaimResult, evaluate_claims
 from .majority import members_noted, with_majorities
+from .measured import cost_key, cost_values
 from .render import write_claims
 from .repeat import with_repeat_probabilities
 
@@ -42,12 +43,13 @@ def write_claims_report(spec: ClaimsSpec, reported_csv, *, metric: str = "test_a
     settings, check = spec.settings, spec.settings.compare_magnitudes
     options = {"alpha": settings.alpha, "smallest_effect": settings.smallest_effect_pp,
                "check_paper_magnitude": check}
-    values = {key: cell.values for key, cell in cells.items()}
+    costs = cost_values(spec, spec.claims)  # the cheaper claims' measured costs, under keys of their own
+    values = {**{key: cell.values for key, cell in cells.items()}, **costs}
     results = evaluate_claims(claims, values, flags=attached, power=settings.power,
                               price_paper_seeds=spec.priced_in_paper_config, **options)
     results = with_repeat_probabilities(claims, values, with_majorities(members_noted(results)), **options)
     results = [_shared_teacher_note(r, spec) for r in results]
-    optimistic = evaluate_claims(claims, {key: cell.optimistic for key, cell in cells.items()},
+    optimistic = evaluate_claims(claims, {**{key: cell.optimistic for key, cell in cells.items()}, **costs},
                                  power=settings.power, **options)
     optimistic = {r.name: r for r in with_majorities(optimistic)}
     results = [replace(r, optimistic_effect=o.effect, optimistic_ci_low=o.ci_low, optimistic_ci_high=o.ci_high,
@@ -84,6 +86,10 @@ def _claim(spec: ClaimSpec, reported: list[Reported], seed_gpu_hours: float | No
         effect = -effect
     spread = math.hypot(cells[0][1], cells[1][1])
     comparable, note = paper_setting(spec)
+    if spec.direction == "cheaper":  # costs: the paper prints none, and its setting's times are not ours
+        return Claim(spec.name, spec.method_a, spec.method_b, cost_key(spec), spec.paper_dataset or spec.dataset,
+                     spec.direction, None, None, spec.family, spec.text, seed_gpu_hours, False,
+                     "measured wall time on this machine")
     return Claim(spec.name, spec.method_a, spec.method_b, f"{spec.view} · {spec.group}",
                  spec.paper_dataset or spec.dataset, spec.direction, None if math.isnan(effect) else effect,
                  spec.margin, spec.family, spec.text, seed_gpu_hours, comparable, note,

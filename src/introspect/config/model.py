@@ -24,7 +24,7 @@ from .overlays import TEMPLATE_KEYS, read_config_file
 
 # The config's closed sets, written once: the schema gets its enums from these (load_schema), the view specs
 # (introspect.plan.views) and the claims engine use them.
-Direction = Literal["greater", "equivalent", "not_better", "less_variable"]
+Direction = Literal["greater", "equivalent", "not_better", "less_variable", "cheaper"]
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
 SweepUse = Literal["validation", "paper"]  # sweep and select on the validation split, or the configured values
 SWEEP_USES: tuple[str, ...] = get_args(SweepUse)

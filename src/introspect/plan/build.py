@@ -152,8 +152,9 @@ def _claims(config: Config, tables: dict[str, TableSpec], figures: dict[str, Fig
     fields = ClaimSettings.__dataclass_fields__
     settings = ClaimSettings(**{k: v for k, v in config.claim_settings.items() if k in fields}, seeds=config.seeds)
     baselines = {view: tables[view].baseline for view in cells if view in tables}
+    warmups = {r: runs[r].init_from for view in cells.values() for c in view for r in c.run_ids if runs[r].init_from}
     return ClaimsSpec(config.results_dir, claims, cells, references, settings, baselines, teacher_of,
-                      config_name=config.name)
+                      config_name=config.name, warmup_of=warmups)
 
 
 def _table(builder: _Builder, table: Table) -> TableSpec:

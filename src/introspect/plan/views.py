@@ -266,6 +266,7 @@ class ClaimsSpec:
     # the costs are the paper config's (claim_settings.cost_config): they price the seeds the paper's spread needs
     priced_in_paper_config: bool = False
     cell_gpu_hours: dict[str, float] = field(default_factory=dict)  # "view · group · method" -> one seed's hours
+    warmup_of: dict[str, str] = field(default_factory=dict)  # a cell's run -> its warm-up run (cost claims)
 
     @property
     def view_layout(self) -> ResultsLayout:
@@ -278,7 +279,8 @@ class ClaimsSpec:
     def paths(self) -> list[tuple[str, str]]:
         return ([(f"cells.{view}{w}", r) for view, cells in self.cells.items() for w, r in _cell_paths(cells, "")]
                 + [(f"references.{v}.{g}", r) for v, groups in self.references.items()
-                   for g, ids in groups.items() for r in ids])
+                   for g, ids in groups.items() for r in ids]
+                + [("warmup_of", r) for r in self.warmup_of.values()])
 
 
 @dataclass(frozen=True)
