@@ -4,7 +4,7 @@ CORES ?= 2
 PYTHON ?= python3
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: benchmark test lint setup clean-results
+.PHONY: benchmark test test-fast lint setup clean-results
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,12 @@ lint: setup
 # sudo .ci/provision).
 test: setup lint
 	python -m pytest -ra
+
+# The edit-test loop: unit tests only (no Snakemake, no subprocesses, nothing that trains for long); about
+# 1.5 CPU-minutes. `make test` (CI's) still runs every test.
+test-fast: setup
+	ruff check src tests bench tools
+	python -m pytest -q -m "not slow and not workflow and not system"
 
 clean-results:
 	rm -rf results/runs results/selection results/default results/paper results/mnist5k results/smoke .snakemake

@@ -34,6 +34,7 @@ def test_the_catalog_is_the_registries():
     assert "mlp1024" not in entries.grad_cam_models
 
 
+@pytest.mark.system
 def test_a_warm_catalog_plans_the_paper_without_importing_torch(tmp_path):
     script = ("import sys; from introspect.plan.build import build_plan, load_config; "
               f"plan = build_plan(load_config({str(ROOT / 'config' / 'paper.yaml')!r})); "

@@ -84,6 +84,7 @@ def verify_tool():
     return module
 
 
+@pytest.mark.slow
 def test_mde_and_seeds_needed_in_claims_csv_agree_with_a_simulation_at_the_corrected_level(tmp_path, capsys):
     claims = [replace(c, family="beats" if c.direction == "greater" else "same", seed_gpu_hours=0.5, paper_sd=0.6)
               for c in CLAIMS] + [greater("Noisy", None, family="order", name="order1", seed_gpu_hours=0.5),

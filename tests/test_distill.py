@@ -142,6 +142,7 @@ def test_attention_term_is_rescaled_to_the_reference_input_size():
     assert plain.item() == pytest.approx(1000.0 / 2 * total, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_distillation_runs_train_with_a_teacher_checkpoint_and_resume(tmp_path):
     base = {"dataset": {"name": "digits", "image_size": 8, "val_fraction": 0.15, "test_fraction": 0.2},
             "budget": {"epochs": 2, "batch_size": 128, "lr": 0.05}, "seed": 0}
@@ -180,6 +181,7 @@ def test_dml_trains_a_peer_of_the_same_architecture_with_mutual_kl(seeded):
     assert method.hyperparameters() == {"kl_weight": 0.1}
 
 
+@pytest.mark.slow
 def test_dml_run_reports_the_student_and_resumes_with_its_peer(tmp_path):
     base = {"dataset": {"name": "digits", "image_size": 8, "val_fraction": 0.15, "test_fraction": 0.2},
             "budget": {"epochs": 3, "batch_size": 128, "lr": 0.05}, "seed": 0, "run_id": "dml", "model": "resnet8",

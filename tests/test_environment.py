@@ -2,6 +2,7 @@
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +38,7 @@ def load_workflow(workdir: Path, deployment_methods=frozenset()):
         return workflow_api._workflow
 
 
+@pytest.mark.workflow
 def test_every_job_rule_runs_in_the_conda_environment_or_the_interpreter_of_snakemake(tmp_path, monkeypatch):
     import os
     import subprocess

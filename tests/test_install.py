@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.system
 def test_a_non_editable_install_plans_from_outside_the_checkout(tmp_path):
     source = tmp_path / "source"  # a copy, so the build writes nothing into the checkout
     source.mkdir()

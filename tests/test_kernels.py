@@ -60,6 +60,7 @@ def test_cpu_model_from_cpuinfo(tmp_path):
     assert kernels.cpu_model(tmp_path / "absent")  # falls back to platform's answer
 
 
+@pytest.mark.system
 @pytest.mark.skipif(not kernels.applies(), reason="kernel pinning applies to x86 CPUs")
 def test_the_cli_pins_aten_before_torch_loads_and_the_opt_out_keeps_the_native_set():
     capability = "import torch; print(torch.backends.cpu.get_cpu_capability())"

@@ -161,6 +161,7 @@ def test_one_step_of_a_spec_runs_from_outside_the_loop(tmp_path, monkeypatch, me
         assert result["epoch"] == 1 and set(result["terms"]) == {"le", "ce"}
 
 
+@pytest.mark.system
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a usable CUDA device")
 def test_a_device_failure_is_one_line_with_the_device_and_versions_and_its_own_exit_code(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -176,6 +177,7 @@ def test_a_device_failure_is_one_line_with_the_device_and_versions_and_its_own_e
     assert f"torch {torch.__version__}" in lines[0] and "Traceback" not in result.stderr
 
 
+@pytest.mark.system
 def test_on_cuda_deterministic_mode_is_set_up_before_cuda_starts():
     code = ("import os, torch; from introspect.train import device; device.configure('cuda');"
             "print(os.environ['CUBLAS_WORKSPACE_CONFIG'], torch.are_deterministic_algorithms_enabled(),"

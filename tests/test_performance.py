@@ -89,6 +89,7 @@ def test_channels_last_and_eager_compile_give_the_plain_step(method):
     assert any(g.abs().sum() > 0 for g in plain[2].values())  # a step that moves nothing would prove nothing
 
 
+@pytest.mark.slow
 def test_the_performance_options_reach_the_metrics(tmp_path):
     fast = train(_spec(performance={"channels_last": True, "compile": "eager"}, budget={"epochs": 1}), tmp_path / "f")
     assert fast["spec"]["performance"] == {"channels_last": True, "amp": "none", "compile": "eager"}
@@ -106,6 +107,7 @@ def test_channels_last_is_the_default_layout_of_the_weights_and_the_step():
     assert seen == [True]
 
 
+@pytest.mark.slow
 def test_bf16_autocast_trains(tmp_path):
     metrics = train(_spec(performance={"amp": "bf16"}, budget={"epochs": 3}), tmp_path / "bf16")
     assert metrics["test_acc_final"] > 50

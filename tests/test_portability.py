@@ -104,10 +104,10 @@ def test_a_corrupt_metrics_file_is_an_error_naming_it_and_the_fix(finished_check
         run(finished_checkout, "--cores", "1", "--touch")
 
 
-ISSUE_13_CASES = ["dataset key running a command", "dataset key with a space", "budget key escaping results_dir",
-                  "table name escaping results_dir", "figure name with a slash", "teacher name with a quote",
-                  "results_dir going up", "warm-up rounding to every epoch", "a string for a number",
-                  "a string in a sweep", "a float number of epochs", "compare_to a method not in the table"]
+# Every hostile case of issue 13 is refused in-process by test_validation (the same validate_config the
+# Snakefile calls); through `snakemake -n` two of them show the Snakefile turns the refusal into one
+# message before any job or file exists (each case here is a Snakemake process: keep the list short).
+ISSUE_13_CASES = ["dataset key running a command", "results_dir going up"]
 
 
 @pytest.mark.parametrize("case", ISSUE_13_CASES)

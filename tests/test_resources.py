@@ -63,11 +63,21 @@ def test_plan_refuses_what_the_plugin_or_the_device_would_refuse(tmp_path):
                      "use one of them"]
 
 
-def test_every_registered_method_has_a_cost_factor():
+def test_a_method_without_a_cost_factor_costs_what_ce_costs_and_teacher_methods_cost_more(tmp_path):
+    """A new method needs no entry in cluster.method_cost (README "Adding a method"): the estimate uses 1.0,
+    a CE epoch. The shipped methods that run a teacher (or a peer) have factors above 1."""
     schema = yaml.safe_load(schema_path("config").read_text())
     defaults = schema["properties"]["cluster"]["properties"]["method_cost"]["default"]
-    assert set(registry_catalog().methods) <= set(defaults)
+    catalog = registry_catalog()
+    shipped_teacher_methods = {"kd", "hint", "at_kd", "fsp_kd", "dkpp", "cwtm", "cwtm_permut", "e2kd", "xdistill"}
+    assert shipped_teacher_methods <= {name for name, info in catalog.methods.items() if info.needs_teacher}
+    assert all(defaults[name] > 1.0 for name in [*shipped_teacher_methods, "dml"])
     assert defaults["e2kd"] > defaults["kd"] and defaults["xdistill"] > defaults["kd"]
+    config = tiny_config(tmp_path, method_cost={"ce": 2.0})  # the config's table replaces the schema's
+    stage2 = next(r for r in build_plan(config).ids("stage2") if r.endswith("seed0"))
+    plan = build_plan(config)
+    assert run_seconds(plan, "digits/resnet8/resnet-e3/ce/seed0") == 3 * 30 * 2.0  # default 30 s per epoch
+    assert run_seconds(plan, stage2) == pytest.approx(2 * 30 * 1.1)  # le: no factor, 1.0 (x1.1 for Grad-CAM)
 
 
 def write_calibration(plan, seconds: dict[str, float]) -> None:

@@ -62,6 +62,7 @@ def test_no_cache_where_the_batches_do_not_repeat_or_it_would_not_fit(digits, wh
                                       1 << 30) is not None
 
 
+@pytest.mark.slow
 def test_a_distillation_run_runs_its_teacher_once_per_run_not_per_epoch(tmp_path, monkeypatch):
     base = {"dataset": {"name": "digits", "image_size": 9, "val_fraction": 0.15, "test_fraction": 0.2},
             "budget": {"epochs": 1, "batch_size": 128, "lr": 0.05}, "seed": 0}

@@ -40,6 +40,7 @@ def numbers(metrics):
     return {k: metrics[k] for k in keys}
 
 
+@pytest.mark.slow
 def test_same_spec_and_seed_give_identical_numbers(tmp_path):
     a = train(spec(), tmp_path / "a")
     b = train(spec(), tmp_path / "b")
@@ -70,6 +71,7 @@ def test_metrics_record_provenance_and_hyperparameters(tmp_path):
                       "dead_explanations", "dead_maps_all_classes", "seconds"]
 
 
+@pytest.mark.slow
 def test_failure_then_resume_equals_an_uninterrupted_run(tmp_path):
     with pytest.raises(InjectedFailure):
         train(spec(epochs=4, fail_at_epoch=2), tmp_path / "run")
@@ -79,6 +81,7 @@ def test_failure_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert numbers(resumed) == numbers(straight)
 
 
+@pytest.mark.slow
 def test_a_truncated_checkpoint_is_moved_aside_and_the_run_restarts_from_scratch(tmp_path, caplog):
     run = tmp_path / "run"
     with pytest.raises(InjectedFailure):
@@ -94,6 +97,7 @@ def test_a_truncated_checkpoint_is_moved_aside_and_the_run_restarts_from_scratch
     assert numbers(restarted) == numbers(train(spec(epochs=3), tmp_path / "straight"))
 
 
+@pytest.mark.system
 def test_a_corrupt_teacher_checkpoint_is_an_error_naming_it(tmp_path):
     teacher = tmp_path / "teacher" / "model.pt"
     teacher.parent.mkdir()
@@ -107,6 +111,7 @@ def test_a_corrupt_teacher_checkpoint_is_an_error_naming_it(tmp_path):
     assert f"{teacher} is corrupt or not a run's checkpoint" in result.stderr and "snakemake" in result.stderr
 
 
+@pytest.mark.system
 def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     """A real kill -9 of the CLI (no handler runs) after at least one epoch's checkpoint."""
     run_spec = spec(epochs=8, model="resnet8", method={"name": "le", "explainer": "grad", "warmup_epochs": 1})
@@ -133,6 +138,7 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert numbers(resumed) == numbers(straight)
 
 
+@pytest.mark.system
 def test_sigterm_stops_with_a_checkpoint_and_a_nonzero_exit(tmp_path):
     run_spec = spec(epochs=30, model="resnet8")
     run_dir = tmp_path / "run"
@@ -148,6 +154,7 @@ def test_sigterm_stops_with_a_checkpoint_and_a_nonzero_exit(tmp_path):
     assert "interrupted" in stderr and (run_dir / CHECKPOINT).exists() and not (run_dir / METRICS).exists()
 
 
+@pytest.mark.slow
 def test_le_stage_two_from_a_shared_warmup_equals_inline_warmup(tmp_path):
     le = {"name": "le", "explainer": "grad_cam", "warmup_epochs": 2}
     inline = train(spec(model="resnet8", method=le, epochs=4), tmp_path / "inline")
@@ -229,6 +236,7 @@ def test_resuming_with_a_different_spec_is_refused(tmp_path):
         train(spec(epochs=3, method={"name": "cp", "beta": 1.0}), tmp_path / "run")
 
 
+@pytest.mark.system
 def test_cli_rejects_a_bad_spec_with_exit_code_2(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"run_id": "x", "colour": 1}')

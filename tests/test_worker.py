@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.system  # a worker process, forked jobs and signals
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = {"run_id": "w", "dataset": {"name": "digits", "image_size": 8, "val_fraction": 0.15, "test_fraction": 0.2},
         "model": "resnet8", "method": {"name": "le", "explainer": "grad_cam"},

@@ -39,6 +39,7 @@ def _wait_for(path: Path, timeout: float = 120) -> None:
     assert path.exists(), f"{path} did not appear"
 
 
+@pytest.mark.system
 def test_a_second_trainer_refuses_and_after_a_kill_the_next_one_resumes(tmp_path):
     run = tmp_path / "run"
     first = _train(run)
@@ -63,6 +64,7 @@ def test_a_second_trainer_refuses_and_after_a_kill_the_next_one_resumes(tmp_path
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 40
 
 
+@pytest.mark.system
 def test_with_wait_for_lock_a_second_trainer_waits_for_the_first(tmp_path):
     spec = {**SPEC, "budget": {**SPEC["budget"], "epochs": 2}}
     run = tmp_path / "run"

@@ -97,8 +97,15 @@ def _closed_form_cam(model: nn.Module, features: Tensor) -> Tensor | None:
 
 def _explanation_features(model: nn.Module, out: Forward) -> Tensor:
     if out.explain_features is None:
+        convs = [name for name, module in model.named_modules()
+                 if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+        if convs:  # the user's own network: it marks no layer (no forward_features), but it has convolutions
+            raise ValueError(
+                f"{type(model).__name__} marks no layer for Grad-CAM; name one with layer=, e.g. "
+                f"explain(model, x, 'grad_cam', layer={convs[-1]!r}) (its last convolution), or use an "
+                "input-gradient explainer (grad, grad_input, guided_bp)")
         raise ValueError(
-            f"{type(model).__name__} has no convolutional explanation layer, so Grad-CAM does not "
+            f"{type(model).__name__} has no convolutional layer, so Grad-CAM does not "
             "apply; use an input-gradient explainer (grad, grad_input, guided_bp)"
         )
     return out.explain_features

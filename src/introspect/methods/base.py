@@ -131,6 +131,25 @@ class Method:
         return {name: getattr(self, name) for name in hyperparameter_names(type(self))}
 
 
+def checked_loss_terms(method: Method, terms: Any) -> dict[str, Tensor]:
+    """``method.loss(ctx)``'s result, checked: a mapping of term names to scalar floating-point tensors. A new
+    method's mistake (a per-sample loss left unreduced, a float) is an error naming the method and the term,
+    not a torch traceback from the backward pass. Shapes and dtypes only: no value is read (a NaN is found
+    when the epoch's terms are read, :func:`introspect.train.records.epoch_sums`)."""
+    if not isinstance(terms, dict) or not terms:
+        raise TypeError(f"method {method.name!r}: loss() must return a dict of named loss terms, "
+                        f"not {type(terms).__name__}")
+    for key, term in terms.items():
+        if not isinstance(term, Tensor) or not term.is_floating_point():
+            what = type(term).__name__ if not isinstance(term, Tensor) else f"a {term.dtype} tensor"
+            raise TypeError(f"method {method.name!r}: loss term {key!r} is {what}; it must be a scalar "
+                            "floating-point tensor computed from the step's outputs")
+        if term.dim() != 0:
+            raise ValueError(f"method {method.name!r}: loss term {key!r} has shape {tuple(term.shape)}; it must "
+                             "be a scalar: reduce it (e.g. .mean() over the batch)")
+    return terms
+
+
 _METHODS: dict[str, type[Method]] = {}
 
 

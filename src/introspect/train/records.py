@@ -92,11 +92,13 @@ def epoch_sums(run_id: str, epoch: int, batches: list[Batch], cause: BaseExcepti
     diagnostics: dict[str, tuple[float, int]] = {}
     loss_sum, correct, seen = 0.0, 0, 0
     for step, batch in enumerate(batches):
-        if not all(math.isfinite(v) for v in batch.terms.values()):
+        bad = [repr(k) for k, v in batch.terms.items() if not math.isfinite(v)]
+        if bad:
             raise NonFiniteLossError(
                 f"{run_id}: non-finite loss at epoch {epoch}, batch {step} "
-                f"({', '.join(f'{k}={v}' for k, v in batch.terms.items())}); no metrics were written. Lower "
-                f"the learning rate or check the method's hyper-parameters."
+                f"({', '.join(f'{k}={v}' for k, v in batch.terms.items())}): the method's loss term "
+                f"{' and '.join(bad)}; no metrics were written. Lower the learning rate or check the method's "
+                "hyper-parameters and that term."
             ) from cause
         for key, value in batch.terms.items():
             totals[key] = totals.get(key, 0.0) + value * batch.size

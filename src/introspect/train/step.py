@@ -9,6 +9,7 @@ from torch import Tensor
 from ..data import Dataset, augment_batch
 from ..explain.gradients import batched_backward_mode
 from ..methods import TEACHER_MODULE, TEACHER_OUTPUTS, StepContext
+from ..methods.base import checked_loss_terms
 from ..models.base import Forward
 from ..models.evaluate import autocast
 from ..runs.spec import Performance, RunSpec
@@ -40,7 +41,7 @@ def train_step(method, model, optimizer, x, y, epoch, num_classes, generator=Non
                           generator=generator, teacher=teacher_out, step=step,
                           teacher_module=teacher if TEACHER_MODULE in needs else None)
         with batched_backward_mode(performance.batched_backward):
-            terms = method.loss(ctx)
+            terms = checked_loss_terms(method, method.loss(ctx))  # an error names the method and term
     optimizer.zero_grad(set_to_none=True)
     sum(terms.values()).backward()
     optimizer.step()

@@ -1,19 +1,18 @@
-"""Command line: ``introspect {train,plan,table,select,figure,analyse,claims,summary,merge-tests,worker,download}``
-(also ``python -m introspect ...``).
+"""The command line, ``introspect COMMAND`` (also ``python -m introspect``): the arguments and their help
+are in :mod:`.parser`, each command's code below.
 
 The Snakemake rules call these commands; they hold no logic of their own. Records and specs arrive as
 files (``--record FILE``, ``--spec FILE``) and are data: every key, type and id is checked, and any
-input error is one line and exit code :data:`~introspect.errors.EXIT_INPUT_ERROR`, never a traceback.
+input error is one line and exit code 2 (``EXIT_INPUT_ERROR``), never a traceback.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
 from pathlib import Path
 
-from .errors import (
+from ..errors import (
     EXIT_BUSY,
     EXIT_DATA_ERROR,
     EXIT_DEVICE_ERROR,
@@ -22,7 +21,8 @@ from .errors import (
     EXIT_TRAINING_ERROR,
     InputError,
 )
-from .kernels import pin_kernels
+from ..kernels import pin_kernels
+from .parser import build_parser
 
 EXIT_CONFIG_ERROR = EXIT_INPUT_ERROR
 
@@ -31,100 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     pin_kernels()  # before anything imports torch: the same kernels on every x86 CPU (introspect.kernels)
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] not in ("worker", "-h", "--help"):
-        from .cluster.worker import run_through_worker
+        from ..cluster.worker import run_through_worker
 
         status = run_through_worker(argv)  # a warm local worker, if the workflow started one
         if status is not None:
             return status
-    parser = argparse.ArgumentParser(prog="introspect", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    p = commands.add_parser("train", help="train one run (resumes from its checkpoint if there is one)")
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--record", metavar="FILE", help="a planned run's record.json (a RunRecord); "
-                                                         "trains into its run directory under its results_dir")
-    source.add_argument("--spec", metavar="FILE", help="a run spec file (introspect.runs.spec.RunSpec); needs --out")
-    p.add_argument("--out", help="run directory (with --spec)")
-    p.add_argument("--fail-at-epoch", type=int, default=None, help="failure injection, for testing reruns")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--wait-for-lock", action="store_true",
-                   help="if another process is training this run, wait for it instead of refusing")
-    # options that do not change a run's numbers (not part of its identity; recorded in metrics.json)
-    p.add_argument("--data-root", default=None, help="where the torchvision datasets are (with --record; "
-                                                      "default: data)")
-    p.add_argument("--eval-batch-size", type=int, default=None, help="evaluation batch size (with --record)")
-
-    p = commands.add_parser("plan", help="validate a config and print its runs per table")
-    p.add_argument("--config", default="config/config.yaml")
-    p.add_argument("--epoch-seconds", type=float, default=None,
-                   help="GPU seconds per epoch of every model (overrides config cluster.epoch_seconds)")
-    p.add_argument("--json", action="store_true", help="print the whole plan as JSON")
-
-    p = commands.add_parser("table", help="aggregate the runs of one table into md/tex/csv/html and its tests CSV "
-                                          "(under the spec's results_dir: tables/NAME.*, stats/NAME.tests.csv)")
-    p.add_argument("--spec", required=True, metavar="FILE", help="table spec file (introspect.plan.views.TableSpec)")
-    p.add_argument("--reported", required=True, help="CSV of the paper's reported numbers")
-    p.add_argument("--metric", default="test_acc_final")
-    p.add_argument("--allow-missing-seeds", action="store_true")
-
-    p = commands.add_parser("select", help="choose a swept hyper-parameter on the validation split; writes the "
-                                           "selection JSON whose 'chosen' values feed the final runs")
-    p.add_argument("--spec", required=True, metavar="FILE", help="selection spec file (a Selection)")
-
-    p = commands.add_parser("figure", help="draw one figure (explanations, class similarity, accuracy)")
-    p.add_argument("--spec", required=True, metavar="FILE", help="figure spec file (introspect.plan.views.FigureSpec); "
-                                                                 "writes figures/NAME.png, NAME.pdf and NAME.csv")
-    p.add_argument("--metric", default="test_acc_final")
-    p.add_argument("--reported", default=None,
-                   help="CSV of the paper's reported numbers (kind accuracy: marks the paper's values)")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--device", default="cpu", help="where the explanation figures run their models")
-
-    p = commands.add_parser("analyse", help="what students learned: agreement, explanation similarity, relevance")
-    p.add_argument("--spec", required=True, metavar="FILE",
-                   help="analysis spec file (introspect.plan.views.AnalysisSpec); writes tables/NAME.{md,csv,html}, "
-                        "NAME_runs.csv and figures/NAME_pairs.{png,pdf,csv}")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--device", default="cpu", help="where the students and teachers run")
-
-    p = commands.add_parser("claims", help="evaluate the config's claims: writes claims.{md,csv,html} and "
-                                           "claims_next.yaml under the spec's results_dir (effect, corrected CI, "
-                                           "Holm p, MDE, verdict, seeds needed per claim)")
-    p.add_argument("--spec", required=True, metavar="FILE", help="claims spec file (introspect.plan.views.ClaimsSpec)")
-    p.add_argument("--reported", required=True, help="CSV of the paper's reported numbers")
-    p.add_argument("--metric", default="test_acc_final")
-    p.add_argument("--allow-missing-seeds", action="store_true")
-
-    p = commands.add_parser("summary", help="the README's headline results from a results directory (commit, "
-                                            "machine, verdicts, resolved claims, power, flags) as Markdown")
-    p.add_argument("--results", default="results", help="a results_dir with runs/ and the config's views")
-    p.add_argument("--name", default="default", help="the config's name: its claims are in RESULTS/NAME/claims.csv")
-    p.add_argument("--out", default=None, help="write the Markdown here (default: print it)")
-    p.add_argument("--fingerprint", default="config/expected_fingerprint.json",
-                   help="the committed fingerprint the runs' numbers are compared with (introspect.runs.fingerprint)")
-    p.add_argument("--write-fingerprint", action="store_true",
-                   help="write the runs' fingerprint to --fingerprint instead of printing the headline")
-
-    p = commands.add_parser("merge-tests", help="concatenate per-table test CSVs")
-    p.add_argument("inputs", nargs="+")
-    p.add_argument("--out", required=True)
-
-    p = commands.add_parser("worker", help="serve jobs from a warm process (started by the Snakefile)")
-    p.add_argument("--socket", required=True, help="UNIX socket path to listen on")
-    p.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
-    p.add_argument("--remove-directory", action="store_true",
-                   help="the socket's directory is the worker's own: remove it when the worker stops")
-
-    p = commands.add_parser("preflight", help="check the device, data, results_dir and one step of every step "
-                                              "kind of a plan; writes the measured step costs (calibration)")
-    p.add_argument("--spec", required=True, metavar="FILE", help="pre-flight spec file (introspect.cluster.preflight)")
-    p.add_argument("--threads", type=int, default=None)
-
-    p = commands.add_parser("download", help="fetch a dataset's files into --root (needs internet)")
-    p.add_argument("dataset", help="a registered dataset whose files can be fetched (e.g. cifar10, mnist)")
-    p.add_argument("--root", default="data")
-
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     commands = {"train": _train, "plan": _plan, "table": _table, "select": _select, "figure": _figure,
@@ -159,9 +71,9 @@ def _check_options(args) -> None:
 
 def _run_to_train(args):
     """The RunSpec and run directory of ``train --record FILE`` or ``train --spec FILE --out DIR``."""
-    from .plan.job_files import read_json_file, read_record
-    from .runs.record import RunOptions
-    from .runs.spec import RunSpec
+    from ..plan.job_files import read_json_file, read_record
+    from ..runs.record import RunOptions
+    from ..runs.spec import RunSpec
 
     if args.record:
         record = read_record(args.record)
@@ -189,8 +101,8 @@ def _run_to_train(args):
 
 
 def _train(args) -> int:
-    from .data import DatasetError
-    from .train import DeviceError, Interrupted, RunBusyError, TrainingError, train
+    from ..data import DatasetError
+    from ..train import DeviceError, Interrupted, RunBusyError, TrainingError, train
 
     spec, out = _run_to_train(args)
     try:
@@ -219,8 +131,8 @@ def _train(args) -> int:
 
 
 def _plan(args) -> int:
-    from .cluster.resources import summary as plan_summary
-    from .plan.build import ConfigError, build_plan, load_config, warmup_summary
+    from ..cluster.resources import summary as plan_summary
+    from ..plan.build import ConfigError, build_plan, load_config, warmup_summary
 
     try:
         config = load_config(args.config)
@@ -231,7 +143,7 @@ def _plan(args) -> int:
         print(f"error: {args.config}: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     if args.json:
-        from .runs.typed import encode
+        from ..runs.typed import encode
 
         print(json.dumps({"runs": {r: run.to_dict() for r, run in plan.runs.items()},
                           "tables": {t: encode(spec) for t, spec in plan.tables.items()}}, indent=1))
@@ -247,6 +159,8 @@ def _plan(args) -> int:
         print(f"  sweeps: {summary['sweep_runs']} runs in {summary['selections']} selections "
               f"(scored by {plan.config.sweeps.metric})")
     print(_cost_lines(plan, summary))
+    print(f"Next: snakemake --cores 2 --configfile {args.config}   (add -n for a dry run); its tables, claims and "
+          f"figures go to {plan.layout.views_dir}/")
     return 0
 
 
@@ -267,9 +181,9 @@ def _cost_lines(plan, summary) -> str:
 
 
 def _table(args) -> int:
-    from .analysis.tables import write_table
-    from .plan.job_files import read_spec
-    from .plan.views import TableSpec
+    from ..analysis.tables import write_table
+    from ..plan.job_files import read_spec
+    from ..plan.views import TableSpec
 
     spec = read_spec(TableSpec, args.spec)
     return _reporting_errors(lambda: write_table(spec, Path(args.reported), metric=args.metric,
@@ -277,18 +191,18 @@ def _table(args) -> int:
 
 
 def _select(args) -> int:
-    from .analysis.selection import describe, write_selection
-    from .plan.job_files import read_spec
-    from .plan.views import Selection
+    from ..analysis.selection import describe, write_selection
+    from ..plan.job_files import read_spec
+    from ..plan.views import Selection
 
     spec = read_spec(Selection, args.spec)
     return _reporting_errors(lambda: print(describe(write_selection(spec)), file=sys.stderr))
 
 
 def _figure(args) -> int:
-    from .analysis.figures import draw_figure
-    from .plan.job_files import read_spec
-    from .plan.views import FigureSpec
+    from ..analysis.figures import draw_figure
+    from ..plan.job_files import read_spec
+    from ..plan.views import FigureSpec
 
     spec = read_spec(FigureSpec, args.spec)
     _set_threads(args.threads)
@@ -297,9 +211,9 @@ def _figure(args) -> int:
 
 
 def _analyse(args) -> int:
-    from .analysis.students import write_student_analysis
-    from .plan.job_files import read_spec
-    from .plan.views import AnalysisSpec
+    from ..analysis.students import write_student_analysis
+    from ..plan.job_files import read_spec
+    from ..plan.views import AnalysisSpec
 
     spec = read_spec(AnalysisSpec, args.spec)
     _set_threads(args.threads)
@@ -307,10 +221,10 @@ def _analyse(args) -> int:
 
 
 def _claims(args) -> int:
-    from .claims.render import summary
-    from .claims.report import write_claims_report
-    from .plan.job_files import read_spec
-    from .plan.views import ClaimsSpec
+    from ..claims.render import summary
+    from ..claims.report import write_claims_report
+    from ..plan.job_files import read_spec
+    from ..plan.views import ClaimsSpec
 
     spec = read_spec(ClaimsSpec, args.spec)
     costs = (spec.cell_gpu_hours, spec.priced_in_paper_config)
@@ -320,9 +234,9 @@ def _claims(args) -> int:
 
 
 def _summary(args) -> int:
-    from .analysis.headline import headline
-    from .io import atomic_write_text
-    from .runs.fingerprint import compare, fingerprint, read_expected
+    from ..analysis.headline import headline
+    from ..io import atomic_write_text
+    from ..runs.fingerprint import compare, fingerprint, read_expected
 
     def run() -> None:
         ours = fingerprint(args.results, args.name)
@@ -342,8 +256,8 @@ def _summary(args) -> int:
 
 def _reporting_errors(command) -> int:
     """Run an aggregation command; a missing or corrupt run file is one line naming it, not a traceback."""
-    from .analysis.reported import ReportedResultsError
-    from .runs.record import RunFileError
+    from ..analysis.reported import ReportedResultsError
+    from ..runs.record import RunFileError
 
     try:
         command()
@@ -365,8 +279,8 @@ def _merge_tests(args) -> int:
 
     import pandas as pd
 
-    from .analysis.escape import csv_frame
-    from .io import atomic_write_text, read_text
+    from ..analysis.escape import csv_frame
+    from ..io import atomic_write_text, read_text
 
     frames = []
     for path in args.inputs:  # result files: their text cells escaped again
@@ -381,7 +295,7 @@ def _merge_tests(args) -> int:
 
 
 def _worker(args) -> int:
-    from .cluster.worker import serve
+    from ..cluster.worker import serve
 
     try:
         serve(args.socket, main, args.parent_pid, remove_directory=args.remove_directory)
@@ -392,8 +306,8 @@ def _worker(args) -> int:
 
 
 def _preflight(args) -> int:
-    from .cluster.preflight import PreflightError, run_preflight
-    from .plan.job_files import read_json_file
+    from ..cluster.preflight import PreflightError, run_preflight
+    from ..plan.job_files import read_json_file
 
     try:
         report = run_preflight(read_json_file(args.spec, "pre-flight spec"), args.threads)
@@ -407,7 +321,7 @@ def _preflight(args) -> int:
 
 
 def _download(args) -> int:
-    from .data import available_datasets, dataset_source
+    from ..data import available_datasets, dataset_source
 
     fetchable = [name for name in available_datasets() if dataset_source(name).downloadable]
     if args.dataset not in fetchable:
