@@ -404,3 +404,45 @@ def test_a_dry_run_refuses_command_substitution_in_a_config_value(tmp_path):
     # the value reaches jobs through the environment, never as command text a shell would parse
     assert commands and all('--data-root "$INTROSPECT_DATA_ROOT"' in c and "my_data" not in c for c in commands)
     assert not marker.exists()
+
+
+# ------------------------------------------------------------------------------------------ hostile text
+
+HOSTILE_TEXT = {"bidi": "CE\u202eevil", "escape": "CE\x1b[31mred", "nul": "CE\x00", "zero-width": "C\u200dE",
+                "newline": "CE\nKD", "bell": "CE\x07", "isolate": "\u2067CE\u2069", "c1": "CE\x9b2J"}
+
+
+def _formats():
+    from introspect.analysis import escape
+
+    return {"markdown": escape.markdown, "rst": escape.rst, "html": escape.html, "latex": escape.latex,
+            "csv": escape.csv_cell, "mathtext": escape.mathtext, "terminal": escape.one_line}
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "rst", "html", "latex", "csv", "mathtext", "terminal"])
+@pytest.mark.parametrize("name", sorted(HOSTILE_TEXT))
+def test_control_and_bidi_characters_never_reach_an_output_format(fmt, name):
+    out = _formats()[fmt](HOSTILE_TEXT[name])
+    assert all(c.isprintable() or (fmt == "mathtext" and c == "\n") for c in out), (fmt, out)
+    assert "CE" in out.replace("\\", "") or name in ("zero-width", "isolate")  # the text itself stays readable
+
+
+def test_a_csv_header_is_escaped_like_its_cells():
+    import pandas as pd
+
+    from introspect.analysis.escape import csv_frame
+
+    frame = csv_frame(pd.DataFrame({"=HYPERLINK(\"http://x\")": ["=1+1"], "CE\u202e": [-1.5]}))
+    assert list(frame.columns) == ["'=HYPERLINK(\"http://x\")", "CE\ufffd"]
+    assert frame.iloc[0].tolist() == ["'=1+1", -1.5]
+
+
+@pytest.mark.parametrize("twin", ["\u0421\u0415", "\uff23\uff25", "C\u0415"])  # Cyrillic, fullwidth, mixed
+def test_two_method_labels_that_render_alike_are_refused(twin):
+    from introspect.config.labels import config_lookalikes
+
+    config = {"methods": {"CE": {"method": "ce"}, twin: {"method": "kd"}},
+              "tables": {"t": {"groups": [{"label": "ResNet8"}, {"label": "ResNet\uff18"}]}}}
+    problems = config_lookalikes(config)
+    assert len(problems) == 2 and "looks like 'CE'" in problems[0] and "looks like 'ResNet8'" in problems[1]
+    assert config_lookalikes({"methods": {"CE": {}, "ce": {}, "KD": {}}}) == []  # case is visible

@@ -46,7 +46,8 @@ RST_PARAM_LT = "&lt;"
 def one_line(value: object) -> str:
     """The text of ``value`` with every run of whitespace (newlines included) as one space, and any
     other character that is not printable (a terminal escape, a bidi override, NUL) as U+FFFD, so that
-    no terminal or viewer acts on it and the reader sees that something was there."""
+    no terminal or viewer acts on it and the reader sees that something was there. The CLI prints every
+    error line through it."""
     text = _WHITESPACE.sub(" ", str(value)).strip()
     return text if text.isprintable() else "".join(c if c.isprintable() else "\ufffd" for c in text)
 
@@ -75,8 +76,9 @@ def json_param(value: object) -> str:
 
 
 def html(value: object) -> str:
-    """Text for an HTML element or attribute value."""
-    return _html.escape(str(value), quote=True)
+    """Text for an HTML element or attribute value, on one line, control and bidi characters shown as U+FFFD
+    (a right-to-left override would reorder what follows it on the page)."""
+    return _html.escape(one_line(value), quote=True)
 
 
 def latex(value: object) -> str:
@@ -87,25 +89,30 @@ def latex(value: object) -> str:
 
 
 def csv_cell(value: object) -> object:
-    """A CSV cell a spreadsheet shows as text: a string that would start a formula gets a leading
-    apostrophe (numbers, including negative ones, are left as they are). Non-strings pass unchanged."""
+    """A CSV cell a spreadsheet shows as text: on one line without control or bidi characters (:func:`one_line`),
+    and a string that would start a formula gets a leading apostrophe (numbers, including negative ones, are
+    left as they are). Non-strings pass unchanged."""
     if not isinstance(value, str):
         return value
+    value = one_line(value)
     if value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value.strip()):
         return "'" + value
     return value
 
 
 def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` whose text cells are :func:`csv_cell` (numbers and column names unchanged),
-    for ``to_csv``: every CSV the analysis writes goes through this."""
+    """A copy of ``frame`` whose text cells and column names (a header is a cell to a spreadsheet) are
+    :func:`csv_cell`, for ``to_csv``: every CSV the analysis writes goes through this."""
     out = frame.copy()
     for column in out.columns:  # text may sit in object or string columns; numbers map to themselves
         out[column] = out[column].map(csv_cell)
+    out.columns = [csv_cell(column) for column in out.columns]
     return out
 
 
 def mathtext(value: object) -> str:
     """Text for matplotlib (titles, labels, tick labels): a ``$`` would start mathtext, so each is
-    escaped; matplotlib shows ``\\$`` as a literal dollar and never parses text without an unescaped one."""
-    return str(value).replace("$", r"\$")
+    escaped; matplotlib shows ``\\$`` as a literal dollar and never parses text without an unescaped one.
+    Line breaks stay (a long title wraps); other control and bidi characters are shown as U+FFFD."""
+    lines = [one_line(line) for line in str(value).split("\n")]
+    return "\n".join(lines).replace("$", r"\$")

@@ -47,8 +47,16 @@ def main(argv: list[str] | None = None) -> int:
         _check_options(args)
         return commands[args.command](args)
     except InputError as error:  # a record, spec or results file handed to us: one line, no traceback
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_shown(error)}", file=sys.stderr)
         return EXIT_INPUT_ERROR
+
+
+def _shown(error: Exception) -> str:
+    """An error message for the terminal: each of its lines with control and bidi characters from a file or a
+    label made visible (an ESC sequence would otherwise act on the terminal)."""
+    from .analysis.escape import one_line
+
+    return "\n".join(one_line(line) for line in str(error).splitlines())
 
 
 # Bounds of the numeric options: a thread count or batch size outside them is a typo, not a setting.
@@ -114,16 +122,16 @@ def _train(args) -> int:
         print(f"busy: {error}", file=sys.stderr)
         return EXIT_BUSY
     except DeviceError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_shown(error)}", file=sys.stderr)
         return EXIT_DEVICE_ERROR
     except DatasetError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_shown(error)}", file=sys.stderr)
         return EXIT_DATA_ERROR
     except InputError as error:  # e.g. a tampered teacher or checkpoint file
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_shown(error)}", file=sys.stderr)
         return EXIT_INPUT_ERROR
     except (TrainingError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_shown(error)}", file=sys.stderr)
         return EXIT_TRAINING_ERROR
     print(f"{spec.run_id}: test accuracy {metrics['test_acc_final']:.2f}% after {metrics['epochs']} epochs "
           f"({metrics['wall_time_seconds']:.1f}s)", file=sys.stderr)
@@ -262,7 +270,7 @@ def _reporting_errors(command) -> int:
     try:
         command()
     except (RunFileError, ReportedResultsError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_shown(error)}", file=sys.stderr)
         return EXIT_TRAINING_ERROR
     return 0
 

@@ -32,6 +32,7 @@ from ..errors import InputError
 from ..methods.hyperparameters import NAME_RULE, is_name, shown
 from ..runs.spec import AMP_MODES, BATCHED_BACKWARDS, LOADERS, SPLITS, Budget, DatasetSpec, Performance
 from ..runs.typed import encode
+from .labels import config_lookalikes
 from .model import (
     DIRECTIONS,
     SWEEP_USES,
@@ -100,6 +101,7 @@ def config_problems(config: Any, catalog: Catalog) -> tuple[dict[str, Any], list
     checks: list[Callable[[], list[str]]] = [
         lambda: list(_non_finite_problems(document)),
         lambda: _name_and_path_problems(document),
+        lambda: config_lookalikes(document),  # labels that render alike (NFKC, Cyrillic/Greek look-alikes)
         lambda: _combination_problems(document, catalog),
         lambda: _baseline_problems(config, document),
     ]
