@@ -5,7 +5,9 @@ process with the variants interleaved (drift in machine load hits all alike); me
     python bench/step_time.py --layouts [--rounds 8]
 
 Goals (issue 6): LE(Grad-CAM) <= 1.10 x CE; LE with input-gradient explainers <= 3 x CE on mlp1024 at
-batch 16. Steps run as the training loop runs them by default (channels_last weights and inputs).
+batch 16. Every LE variant runs its all-class backward both ways (``loop``, the CPU's default, and
+``vmap``), and a line per explainer gives the ratio vmap/loop.
+Steps run as the training loop runs them by default (channels_last weights and inputs).
 ``--layouts`` instead times CE, LE and KD steps of every conv model at CIFAR's 32px and the default
 config's 9px digits in both memory layouts (why channels_last is the default). Prints figures and
 writes results/bench/step_time.csv (or layout.csv); asserts nothing.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import common  # noqa: F401  (pins the CPU kernels before torch loads)
 
@@ -29,6 +32,7 @@ from introspect.train.sgd import SGD
 from introspect.train.step import train_step
 
 CIFAR, MNIST, DIGITS9 = (3, 32, 32), (1, 28, 28), (1, 9, 9)
+BACKWARD = "batched_backward"
 CASES = [  # model, input shape, batch size, whether the distillation variants apply
     ("resnet14", CIFAR, 128, True),
     ("resnet8", CIFAR, 128, True),
@@ -38,10 +42,12 @@ CASES = [  # model, input shape, batch size, whether the distillation variants a
 
 
 def variants(model_name: str, distillation: bool) -> dict[str, tuple[dict, str | None]]:
-    """Label -> (method spec, teacher model or None)."""
+    """Label -> (method spec, teacher model or None). LE runs its all-class backward both ways: ``loop``
+    (autograd's is_grads_batched, the CPU's default) and ``vmap`` (torch.vmap, CUDA's default)."""
     explainers = EXPLAINERS if model_name.startswith("resnet") else ("grad", "grad_input", "guided_bp")
     out = {"CE": ({"name": "ce"}, None)}
     out.update({f"LE({e})": ({"name": "le", "explainer": e}, None) for e in explainers})
+    out.update({f"LE({e}) vmap": ({"name": "le", "explainer": e, BACKWARD: "vmap"}, None) for e in explainers})
     if distillation:
         out.update({
             "KD (ResNet26 teacher)": ({"name": "kd"}, "resnet26"),
@@ -60,7 +66,9 @@ def make_runner(model_name: str, shape, batch: int, method_spec: dict, teacher_n
     if performance.channels_last:  # what the training loop does to its networks
         for network in filter(None, (model, teacher)):
             network.to(memory_format=torch.channels_last)
-    method = build_method(method_spec["name"], **{k: v for k, v in method_spec.items() if k != "name"})
+    if BACKWARD in method_spec:  # not a method hyper-parameter: the step's batched backward
+        performance = replace(performance, batched_backward=method_spec[BACKWARD])
+    method = build_method(method_spec["name"], **{k: v for k, v in method_spec.items() if k not in ("name", BACKWARD)})
     aux = method.setup(model, teacher, shape)
     params = list(model.parameters()) + (list(aux.parameters()) if aux is not None else [])
     optimizer = SGD(params, lr=0.01, momentum=0.9, weight_decay=1e-4)
@@ -129,6 +137,10 @@ def main() -> None:
             print(f"{model_name:9s} {batch:5d} {label:26s} {ms:8.1f} {ratio:6.2f}")
             rows.append({"model": model_name, "batch": batch, "variant": label, "median_ms": round(ms, 2),
                          "ratio_to_ce": round(ratio, 3), "rounds": args.rounds, "threads": args.threads})
+        for label in [label for label in medians if label.endswith(" vmap")]:
+            loop = label.removesuffix(" vmap")
+            ratio = medians[label] / medians[loop]
+            print(f"{model_name:9s} {batch:5d} {loop:26s} batched backward vmap/loop {ratio:.2f}")
     write_rows(args.out or "results/bench/step_time.csv", rows)
 
 

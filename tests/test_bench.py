@@ -32,12 +32,24 @@ def test_every_bench_script_is_covered():
             "workflow_time.py"} <= set(SCRIPTS)
 
 
-@pytest.mark.parametrize("script", [s for s in SCRIPTS if s not in ("gpu_check.py", "kernel_pin.py")])
+@pytest.mark.parametrize("script", [s for s in SCRIPTS if s not in ("gpu_check.py", "kernel_pin.py", "step_time.py")])
 def test_bench_script_runs_in_quick_mode(script, tmp_path):
     result, _ = run_quick(script, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = list(csv.DictReader((tmp_path / "out.csv").open()))
-    assert rows
+    assert rows and all(value not in ("", "nan", "inf") for r in rows for value in r.values()), rows
+
+
+def test_step_time_times_both_batched_backwards_and_their_ratio(tmp_path):
+    result, _ = run_quick("step_time.py", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {r["variant"]: r for r in csv.DictReader((tmp_path / "out.csv").open())}
+    assert float(rows["CE"]["ratio_to_ce"]) == 1.0
+    for explainer in ("grad", "grad_input", "guided_bp", "grad_cam"):
+        loop, vmap = rows[f"LE({explainer})"], rows[f"LE({explainer}) vmap"]
+        assert float(loop["median_ms"]) > 0 and float(vmap["median_ms"]) > 0
+        ratio = float(result.stdout.split(f"LE({explainer})")[-1].split("vmap/loop ")[1].split()[0])
+        assert ratio == pytest.approx(float(vmap["median_ms"]) / float(loop["median_ms"]), abs=0.01)
 
 
 def test_gpu_check_on_the_cpu_checks_every_method_of_the_paper_plan_in_under_two_minutes(tmp_path):
