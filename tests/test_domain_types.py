@@ -10,8 +10,9 @@ from pathlib import Path
 
 import introspect
 from introspect.config import model
+from introspect.config.model import load_config
 from introspect.config.registry_facts import registry_catalog
-from introspect.config.validate import load_schema
+from introspect.config.validate import load_schema, validate_config
 from introspect.runs import spec
 from introspect.runs.record import RunRecord
 
@@ -143,3 +144,19 @@ def test_closed_sets_are_written_once_and_reach_the_schema_and_the_specs():
              "paper_dataset": None, "paper_table": None, "metric_kind": "accuracy"}
     fields = {f.name for f in dataclasses.fields(views.ClaimSpec)}
     assert decode(views.ClaimSpec, {k: v for k, v in claim.items() if k in fields}, "").direction == "not_better"
+
+
+def test_the_traversals_of_views_are_methods_of_the_model():
+    """Which methods a group trains and which views claims name: one spelling each, on the typed model."""
+    group = model.Group("g", "m", "b", "d", None, None, {}, ("B",), {})
+    assert group.trained_labels(["A", "B", "C"]) == ["A", "C"]
+    panel = model.Group("p", "m", "b", "d", None, None, {}, (), {}, method="LE", explainer="grad_cam")
+    assert panel.trained_labels(["A", "B"]) == ["LE"]
+    config = validate_config(load_config(SRC.parents[1] / "config" / "config.yaml"))
+    accuracy_figures = {n for n, f in config.document["figures"].items() if f["kind"] == "accuracy"}
+    assert set(config.claim_views) == set(config.document["tables"]) | accuracy_figures
+    cells = config.claim_cells()
+    for name, table in config.document["tables"].items():
+        for g in table["groups"]:
+            for label in table["methods"]:
+                assert ((name, g["label"], label) in cells) == (label not in g.get("exclude", []))

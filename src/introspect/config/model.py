@@ -13,7 +13,7 @@ the schema gets them (:func:`introspect.config.validate.load_schema`). The datac
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -80,6 +80,11 @@ class Group:
 
     def teacher_of(self, label: str) -> str | None:
         return self.teacher_overrides.get(label, self.teacher)
+
+    def trained_labels(self, methods: Sequence[str]) -> list[str]:
+        """The method labels this group has runs of: a panel's one method, else ``methods`` (its view's) but
+        those it excludes."""
+        return [self.method] if self.method else [m for m in methods if m not in self.exclude]
 
 
 @dataclass(frozen=True)
@@ -195,6 +200,16 @@ class Config:
     # seeds beyond `seeds` for single cells: view -> group label -> method label -> seeds (claims_next.yaml)
     extra_seeds: Mapping[str, Mapping[str, Mapping[str, tuple[int, ...]]]]
     document: Mapping[str, Any] = field(compare=False, repr=False)  # as validated, defaults filled (JSON)
+
+    @property
+    def claim_views(self) -> dict[str, Table | Figure]:
+        """The views whose cells claims and ``extra_seeds`` name: the tables and the accuracy figures."""
+        return {**{n: f for n, f in self.figures.items() if f.kind == "accuracy"}, **self.tables}
+
+    def claim_cells(self) -> set[tuple[str, str, str]]:
+        """(view, group label, method label) of every cell of :attr:`claim_views`."""
+        return {(name, group.label, label) for name, view in self.claim_views.items() for group in view.groups
+                for label in group.trained_labels(view.methods)}
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 from ..methods.hyperparameters import shown, value_problem
 from .build import resolved_dataset
 from .registry_facts import Catalog
-from .view_checks import analysis_problems, claim_problems, extra_seed_problems
+from .view_checks import claim_problems
 
 WARMUP_KEYS = ("warmup_fraction", "warmup_epochs")
 # Not a field of any method: planning turns it into the method's warmup_epochs for each budget.
@@ -27,8 +27,8 @@ def reference_checks(config: dict[str, Any], catalog: Catalog) -> list[Callable[
     """The checks, each run on its own (so a malformed part the schema named stops only its own)."""
     return [*_name_checks(config, catalog), lambda: _all_variant_problems(config, catalog),
             lambda: _all_warmup_problems(config), lambda: _teacher_problems(config, catalog),
-            lambda: _grad_cam_problems(config, catalog), lambda: analysis_problems(config),
-            lambda: claim_problems(config), lambda: extra_seed_problems(config), lambda: _size_problems(config)]
+            lambda: _grad_cam_problems(config, catalog), lambda: claim_problems(config),
+            lambda: _size_problems(config)]
 
 
 MAX_GRID_POINTS = 1_000

@@ -1,28 +1,9 @@
-"""The checks of the views that read other views (part of :func:`introspect.config.validate.config_problems`):
-analyses name tables, methods of them and groups with teachers; claims name a table or accuracy figure,
-one of its groups and two of its methods. Each problem starts with its key path."""
+"""The claims' checks (part of :func:`introspect.config.validate.config_problems`): claims name a table or
+accuracy figure, one of its groups and two of its methods. Each problem starts with its key path. (The other
+checks of views that read other views read the typed model: :mod:`introspect.config.model_checks`.)"""
 from __future__ import annotations
 
 from typing import Any
-
-
-def analysis_problems(config: dict[str, Any]) -> list[str]:
-    problems, tables = [], config["tables"]
-    for name, analysis in config["analyses"].items():
-        where = f"analyses.{name}"
-        problems += [f"{where}.tables[{i}]: {t!r} is not under tables" for i, t in enumerate(analysis["tables"])
-                     if t not in tables]
-        studied = {m for t in analysis["tables"] if t in tables for m in tables[t]["methods"]}
-        problems += [f"{where}.methods[{i}]: {m!r} is not a method of its tables ({', '.join(analysis['tables'])})"
-                     for i, m in enumerate(analysis.get("methods", [])) if m not in studied]
-        if analysis.get("figure_table", analysis["tables"][0]) not in analysis["tables"]:
-            problems.append(f"{where}.figure_table: {analysis['figure_table']!r} is not one of its tables")
-        for t in (t for t in analysis["tables"] if t in tables):
-            chosen = [m for m in tables[t]["methods"] if not analysis.get("methods") or m in analysis["methods"]]
-            problems += [f"{where}.tables: group {g['label']!r} of {t} has no teacher to compare with"
-                         for g in tables[t]["groups"] if not g.get("teacher")
-                         and any(m not in g.get("exclude", []) for m in chosen)]
-    return problems
 
 
 def claim_problems(config: dict[str, Any]) -> list[str]:
@@ -64,14 +45,3 @@ def claim_problems(config: dict[str, Any]) -> list[str]:
     problems += [f"claims: the members of majority claim {name!r} must share table, group, a and family"
                  for name, keys in members.items() if len(keys) > 1]
     return problems
-
-
-def extra_seed_problems(config: dict[str, Any]) -> list[str]:
-    """``extra_seeds`` may only name cells the config has: a table or accuracy figure, one of its groups and a
-    method of that group (an overlay written for another config is a mistake)."""
-    views = {**{n: f for n, f in config["figures"].items() if f["kind"] == "accuracy"}, **config["tables"]}
-    cells = {(name, group["label"], method) for name, view in views.items() for group in view.get("groups", [])
-             for method in view.get("methods", []) if method not in group.get("exclude", [])}
-    return [f"extra_seeds.{view}.{group}.{method}: no such cell (table or accuracy figure, group, method)"
-            for view, groups in config["extra_seeds"].items() for group, methods in groups.items()
-            for method in methods if (view, group, method) not in cells]

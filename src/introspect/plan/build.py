@@ -131,13 +131,12 @@ def independence_problems(plan: Plan) -> list[str]:
 def _claims(config: Config, tables: dict[str, TableSpec], figures: dict[str, FigureSpec],
             runs: dict[str, RunRecord]) -> ClaimsSpec:
     """The claims with their views' cells (every name a claim uses was checked by the validation)."""
-    views = {**{n: f for n, f in figures.items() if f.kind == "accuracy"}, **tables}
-    groups = {**{n: f.groups for n, f in config.figures.items()}, **{n: t.groups for n, t in config.tables.items()}}
+    views = {name: tables[name] if name in tables else figures[name] for name in config.claim_views}
     claims, cells = [], {}
     for claim in config.claims:
         view = views[claim.table]
         group_cells = [c for c in view.cells if c.group == claim.group]
-        group = next(g for g in groups[claim.table] if g.label == claim.group)
+        group = next(g for g in config.claim_views[claim.table].groups if g.label == claim.group)
         table = config.tables.get(claim.table)
         claims.append(ClaimSpec(
             claim.name, claim.table, claim.group, group.model, claim.a, claim.b, claim.direction, claim.margin,
@@ -161,9 +160,7 @@ def _table(builder: _Builder, table: Table) -> TableSpec:
     config = builder.config
     cells, teachers = [], {}
     for group in table.groups:
-        for label in table.methods:
-            if label in group.exclude:
-                continue
+        for label in group.trained_labels(table.methods):
             cell, teacher = builder.cell(group, label, seeds=builder.seeds(table.name, group, label))
             cells.append(cell)
             if teacher:
@@ -367,8 +364,7 @@ def warmup_summary(config: Config) -> list[str]:
     chosen: dict[tuple[str, float], list[str]] = {}
     for container in [*config.tables.values(), *config.figures.values()]:
         for group in [*container.groups, *getattr(container, "panels", ())]:
-            labels = [group.method] if group.method else [m for m in container.methods if m not in group.exclude]
-            for label in labels:
+            for label in group.trained_labels(container.methods):
                 variant = config.methods[label].with_overrides(group.method_overrides.get(label, {}))
                 if "warmup_fraction" in variant.hyperparameters:
                     key = (group.budget, variant.hyperparameters["warmup_fraction"])
