@@ -27,7 +27,7 @@ from .engine import (
     WITHHELD,
     ClaimResult,
 )
-from .majority import counted
+from .majority import MAJORITY, counted
 from .repeat import OPEN_OUTCOME, expected_counts
 
 FLIP_NOTE = ("Verdicts near a threshold can flip across machines: the same commit and seed give bit-identical "
@@ -100,9 +100,17 @@ def _repeat(r: ClaimResult) -> str:
     return format_number(r.repeat_probability, ".2f")
 
 
+SAYS = {"greater": "A > B", "not_better": "A not better than B", "less_variable": "A less variable than B",
+        "cheaper": "A costs less than B", MAJORITY: "A > most of the B"}
+
+
 def _says(r: ClaimResult) -> str:
-    says = f"A ≈ B (±{r.margin:g} pp)" if r.direction == "equivalent" else "A > B"
+    says = f"A ≈ B (±{r.margin:g} pp)" if r.direction == "equivalent" else SAYS.get(r.direction, r.direction)
     return says + (" (its own table disagrees)" if r.table_disagrees else "")
+
+
+def _target(r: ClaimResult) -> str:
+    return f"{format_number(r.target)} ({r.target_source})" if r.target_source else format_number(None)
 
 
 def _ours(r: ClaimResult) -> str:
@@ -144,7 +152,7 @@ def _resolved_row(r: ClaimResult) -> list[str]:
 def _open_row(r: ClaimResult) -> list[str]:
     return [r.name, f"{r.method_a} vs {r.method_b}", r.model, _says(r), format_number(r.paper_effect, "+.2f"),
             _ours(r), f"{r.n_pairs} ({r.n_unpaired})", format_number(r.p_holm, ".3g"), format_number(r.mde),
-            f"{format_number(r.target)} ({r.target_source})", r.verdict, _repeat(r), r.reason, _needed(r),
+            _target(r), r.verdict, _repeat(r), r.reason, _needed(r),
             _paper_needed(r), format_number(r.gpu_hours_needed, ".1f"), "; ".join(flag_text(f) for f in r.flags),
             _optimistic(r)]
 
@@ -154,7 +162,7 @@ def what_it_would_take(results: Sequence[ClaimResult], cell_hours: Mapping[str, 
     """One line: how many open claims a known number of seeds would resolve, and at what cost, each cell
     counted once (``cell_hours``: "view · group · method" -> one seed's GPU-hours; ``paper``: priced in the
     paper config, at the seeds the paper's spread needs)."""
-    open_claims = [r for r in results if r.verdict in OPEN]
+    open_claims = [r for r in results if r.verdict in OPEN and r.direction != MAJORITY]  # members are planned
     if not open_claims:
         return "Every claim is resolved (or withheld) by this result set."
     known = [r for r in open_claims if r.seeds_needed is not None]
