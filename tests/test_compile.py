@@ -22,6 +22,7 @@ def test_a_compiled_mlp_explains_through_its_eager_forward():
     assert torch.equal(maps, eager)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("explainer", ["grad", "grad_input"])
 def test_le_with_aot_eager_compile_trains_the_mlp(explainer, tmp_path):
     spec = RunSpec.from_dict({"run_id": "c", "dataset": {"name": "digits", "image_size": 8}, "model": "mlp1024",
@@ -50,6 +51,7 @@ def test_the_plan_refuses_compile_only_where_the_trainer_cannot_compile():
     build_plan(config)  # nothing else is refused
 
 
+@pytest.mark.slow
 def test_every_step_kind_of_the_paper_plan_trains_compiled_or_is_refused():
     """One compiled (aot_eager) step of every step kind the paper plan holds, guided backprop aside (refused
     above): the trainer handles every (compile, explainer, model) combination it lets through."""

@@ -67,6 +67,7 @@ def test_step_runner_trains_on_the_epochs_batches_and_starts_over():
     assert [float(again()["ce"]) for _ in range(12)] == losses  # seeded as the loop seeds an epoch
 
 
+@pytest.mark.slow
 def test_the_preflight_sets_the_device_up_through_the_trainer(tmp_path, monkeypatch):
     calls = []
     configure = devices.configure
@@ -77,6 +78,7 @@ def test_the_preflight_sets_the_device_up_through_the_trainer(tmp_path, monkeypa
     assert len(calls) == 2 and all(a[:2] == ("cpu", 1) and k == {"tf32": False} for a, k in calls)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("message,expected", [
     ("boom", "failed (RuntimeError: boom)"),
     ("Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!",

@@ -10,6 +10,8 @@ from introspect.errors import InputError
 from introspect.runs import fingerprint as fp
 from introspect.train import RunSpec, train
 
+pytestmark = pytest.mark.slow  # trains runs
+
 
 def spec(run_id: str, seed: int) -> RunSpec:
     return RunSpec.from_dict({"run_id": run_id, "dataset": {"name": "digits", "image_size": 8}, "model": "mlp1024",

@@ -72,6 +72,7 @@ def test_the_cli_pins_aten_before_torch_loads_and_the_opt_out_keeps_the_native_s
     assert capability_in_subprocess(via_main, clean_env(**{kernels.OPT_OUT: "1"})) == native
 
 
+@pytest.mark.slow
 def test_metrics_name_the_cpu_kernels_and_threads(tmp_path):
     spec = RunSpec.from_dict({"run_id": "k", "dataset": {"name": "digits", "image_size": 8}, "model": "mlp1024",
                               "method": {"name": "ce"}, "budget": {"epochs": 1, "batch_size": 128, "lr": 0.05},

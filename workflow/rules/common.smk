@@ -78,6 +78,11 @@ def partition(models):
 # re-reads this file) finds the same groups. Runs that read a sweep's selection never share a pack
 # with the sweep's runs (the group would wait on itself through the selection job).
 RUNS_PER_GPU = CLUSTER.runs_per_gpu
+# Packed runs on CUDA share the GPU through CUDA MPS, started and stopped inside the pack's SLURM job by
+# its training processes (introspect.cluster.mps; untested on a GPU). INTROSPECT_MPS=0 (the SLURM
+# profile's switch) turns it off: the runs then time-slice the GPU.
+if RUNS_PER_GPU > 1 and PLAN.config.device.startswith("cuda"):
+    os.environ.update(INTROSPECT_PACK_MPS="1")
 
 
 def _pack_index():

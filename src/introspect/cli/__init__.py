@@ -109,12 +109,14 @@ def _run_to_train(args):
 
 
 def _train(args) -> int:
+    from ..cluster.mps import packed_gpu_sharing
     from ..data import DatasetError
     from ..train import DeviceError, Interrupted, RunBusyError, TrainingError, train
 
     spec, out = _run_to_train(args)
     try:
-        metrics = train(spec, out, device=args.device, threads=args.threads, wait_for_lock=args.wait_for_lock)
+        with packed_gpu_sharing(args.device):  # packed CUDA runs share the GPU through MPS (untested on a GPU)
+            metrics = train(spec, out, device=args.device, threads=args.threads, wait_for_lock=args.wait_for_lock)
     except Interrupted as error:
         print(f"interrupted: {error}", file=sys.stderr)
         return EXIT_INTERRUPTED
