@@ -59,6 +59,8 @@ def submissions(state: Path) -> list[dict]:
     calls, log = [], state / "log" / "sbatch.args"
     for line in (log.read_text() if log.exists() else "").splitlines():
         args = line.rstrip("\t").split("\t")
+        if "--output" not in args:
+            continue  # a head that head.sbatch submitted (its hand-over: --output=...)
         log = Path(args[args.index("--output") + 1])  # .snakemake/slurm_logs/rule_<rule>/<wildcards>/%j.log
         rule = log.parts[log.parts.index("slurm_logs") + 1].removeprefix("rule_")
         options = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if a.startswith("--") and "=" in a}
@@ -273,6 +275,51 @@ def test_the_head_runs_as_a_slurm_job(slurm, tmp_path):
     assert "SLURM run ID: introspect_" in log
     calls = [c for c in submissions(state) if str(tmp_path) in " ".join(c["args"])]
     assert {c["rule"] for c in calls} == {"preflight", "train"}
+
+
+def test_the_head_hands_over_to_a_new_head_before_its_time_limit(slurm, tmp_path):
+    """USR1 to head.sbatch's batch shell (what --signal=B:USR1@600 sends ten minutes before its limit) while a
+    training job runs: the head stops its Snakemake without cancelling the job and submits a head that starts
+    after both ended (squeue --me, scontrol show job and --dependency=afterany of a real SLURM); that head
+    finishes the campaign without training the run again."""
+    env, state = slurm
+    budgets = {"resnet": {"epochs": 15, "batch_size": 128, "lr": 0.1, "lr_milestones": [0.5, 0.75]}}
+    tables = {"table2": {"title": "one run", "dataset": "digits", "methods": ["CE"],
+                         "groups": [{"label": "ResNet8", "model": "resnet8", "budget": "resnet"}]}}
+    write_config(tmp_path, seeds=[0], budgets=budgets, tables=tables, teachers={}, figures={}, analyses={},
+                 claims=[], cluster=SMALL_JOBS)
+    env = {**os.environ, **env, "INTROSPECT_VENV": str(BIN.parent), "INTROSPECT_HEAD_POLL": "2"}
+    before = len(submissions(state))
+    sbatch = shutil.which("sbatch", path=os.environ["PATH"])  # the real one: the wrapper logs the head's jobs only
+    head = subprocess.run(
+        [sbatch, "--parsable", "--output", str(tmp_path / "head-%j.log"),
+         str(ROOT / "profiles" / "slurm" / "head.sbatch"), "--snakefile", str(ROOT / "Snakefile"),
+         "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), *PROFILE[2:]],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip().split(";")[0]
+
+    def queue() -> list[list[str]]:
+        listing = subprocess.run(["squeue", "-h", "-o", "%i|%k|%T|%j"], env=env, capture_output=True, text=True)
+        return [line.split("|") for line in listing.stdout.splitlines()]
+
+    deadline = time.time() + 600
+    while time.time() < deadline and not any("rule_train" in job[1] and job[2] == "RUNNING" for job in queue()):
+        time.sleep(1)
+    (train,) = [job[0] for job in queue() if "rule_train" in job[1]]
+    subprocess.run(["scancel", "--batch", "--signal=USR1", head], env=env, check=True)
+    while time.time() < deadline and not any(p.name != f"head-{head}.log" for p in tmp_path.glob("head-*.log")):
+        time.sleep(1)
+    (log,) = [p for p in tmp_path.glob("head-*.log") if p.name != f"head-{head}.log"]
+    successor = log.stem.removeprefix("head-")
+    while time.time() < deadline + 600 and successor in [job[0] for job in queue()]:
+        time.sleep(2)
+    states = {job: subprocess.run(["sacct", "-n", "-X", "-P", "-j", job, "-o", "State"], env=env, capture_output=True,
+                                  text=True).stdout.strip() for job in (head, train, successor)}
+    first = (tmp_path / f"head-{head}.log").read_text()
+    assert states == dict.fromkeys((head, train, successor), "COMPLETED"), (states, first[-3000:],
+                                                                            log.read_text()[-3000:])
+    assert "handing over to a new head" in first and f"the next head is job {successor}" in first
+    assert (tmp_path / "results" / "smoke" / "tables" / "table2.csv").exists(), log.read_text()[-3000:]
+    assert [c["rule"] for c in submissions(state)[before:]].count("train") == 1  # not trained again
 
 
 def test_a_missing_dataset_fails_one_job_not_hundreds(slurm, tmp_path):
