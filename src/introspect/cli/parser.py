@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", required=True, metavar="FILE", help="the selection's spec file, written by the plan")
 
     p = command("figure", "draw one figure (explanations, class similarity or accuracy) as png, pdf and csv")
-    p.add_argument("--spec", required=True, metavar="FILE", help="the figure's spec file, written by the plan")
+    p.add_argument("--spec", required=True, metavar="FILE", help="the figure's spec file, written by the plan; "
+                                                                 "writes figures/NAME.png, NAME.pdf and NAME.csv")
     p.add_argument("--metric", default="test_acc_final", help="the accuracy an accuracy figure plots "
                                                               "(default: %(default)s)")
     p.add_argument("--reported", default=None, metavar="CSV",
