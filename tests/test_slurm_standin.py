@@ -48,6 +48,7 @@ def wait_for(predicate, timeout: float = 20.0) -> None:
     assert predicate()
 
 
+@pytest.mark.system
 def test_sbatch_squeue_sacct_answer_in_the_plugins_formats(tmp_path):
     env = standin_env(tmp_path / "state", {"min_job_age": 2, "first_id": 41})
     name = "introspect_run-uuid"
@@ -73,6 +74,7 @@ def test_sbatch_squeue_sacct_answer_in_the_plugins_formats(tmp_path):
     assert (call["time_minutes"], call["mem_mb"], call["partition"], rule_of(call)) == (10, 1000, "gpu", "train")
 
 
+@pytest.mark.system
 def test_scancel_reads_as_cancelled_by_uid_in_sacct(tmp_path):
     env = standin_env(tmp_path / "state")
     job = sh(f"sbatch --parsable --job-name n --output {tmp_path}/%j.log --wrap='sleep 30'", env).stdout.strip()
@@ -83,6 +85,7 @@ def test_scancel_reads_as_cancelled_by_uid_in_sacct(tmp_path):
     assert sh(f"squeue -h -j {job} -o %T", env).stdout.strip() == "CANCELLED"
 
 
+@pytest.mark.system
 def test_a_submit_limit_refuses_with_slurms_message(tmp_path):
     env = standin_env(tmp_path / "state", {"submit_limit": 3, "other_jobs": 2})
     first = sh(f"sbatch --parsable -o {tmp_path}/%j.log --wrap='sleep 30'", env)

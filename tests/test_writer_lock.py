@@ -124,6 +124,7 @@ def test_a_lock_of_another_host_is_held_only_while_its_holder_may_live(monkeypat
     assert asked in ([], [job])
 
 
+@pytest.mark.system
 def test_a_lock_whose_slurm_job_is_gone_is_taken_over_at_once(tmp_path, monkeypatch):
     """squeue (the stand-in SLURM) does not know job 777: the record of a fresh heartbeat is taken over."""
     from standin import standin_env
