@@ -207,3 +207,18 @@ def test_every_problem_is_reported_at_once(tmp_path, monkeypatch):
     assert f"data_root {tmp_path / 'data'} does not exist" in lines[2]
     assert caught.value.exit_code == EXIT_DEVICE_ERROR and len(caught.value.problems) == 3
     assert not calibration_path(build_plan(config)).exists()
+
+
+def test_failure_report_names_a_preempted_job_that_the_head_failed_as_preempted(tmp_path):
+    """introspect.cluster.slurm_status reports a PREEMPTED job SLURM forgot to the plugin as FAILED, and logs
+    why; the report shows its real end."""
+    text = ("SLURM job 21 ended PREEMPTED and SLURM no longer lists it (it was not requeued): failing it, so "
+            "Snakemake retries it (the run resumes from its checkpoint)\n"
+            "Error in rule train:\n    message: SLURM-job '21' failed, SLURM status is: 'FAILED'. Reason: Unknown.\n"
+            "    jobid: 7\n    log: results/runs/a/train.log (check log file(s) for error details)\n"
+            "    external_jobid: 21\n\n")
+    log = tmp_path / "snakemake.log"
+    log.write_text(text)
+    report = failure_report([str(log)])
+    assert "  train: results/runs/a/train.log [SLURM PREEMPTED]" in report
+    assert "train (SLURM job 21: PREEMPTED). Rerun the same command" in report

@@ -16,6 +16,9 @@ _ERROR = re.compile(r"^Error in (rule|group) (\S+?):?\s*$")
 _FIELD = re.compile(r"^\s+(\w+): (.*)$")
 _SLURM = re.compile(r"SLURM-job '(\d+)' failed, SLURM status is: '(\w+)'.*?(?:log: (\S+))?")
 _CANCELLED = ("PREEMPTED", "CANCELLED", "NODE_FAIL", "BOOT_FAIL", "DEADLINE", "TIMEOUT")
+# introspect.cluster.slurm_status fails a PREEMPTED / NODE_FAIL job that SLURM forgot as "FAILED" (the plugin
+# knows no other failure state for it) and logs this line, which restores its real end here
+_NOT_REQUEUED = re.compile(r"SLURM job (\d+) ended (\w+) and SLURM no longer lists it")
 
 
 @dataclass
@@ -67,7 +70,11 @@ def failed_jobs(log_text: str) -> list[FailedJob]:
 
 def slurm_states(log_text: str) -> dict[str, tuple[str, str | None]]:
     """SLURM job id -> (its final state, its SLURM log) for every job the plugin saw fail."""
-    return {m.group(1): (m.group(2), m.group(3)) for m in _SLURM.finditer(log_text)}
+    states = {m.group(1): (m.group(2), m.group(3)) for m in _SLURM.finditer(log_text)}
+    for m in _NOT_REQUEUED.finditer(log_text):
+        if m.group(1) in states:
+            states[m.group(1)] = (m.group(2), states[m.group(1)][1])
+    return states
 
 
 def failure_report(log_path: str | Path | list | None, unfinished: int = 0) -> str:
