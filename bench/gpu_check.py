@@ -145,6 +145,20 @@ def check_kind(kind: Kind, device: str, timed_steps: int) -> list[dict]:
     return rows
 
 
+def list_nondeterministic(kinds: list[Kind], device: str) -> list[dict]:
+    """One traced step of every kind (batch 4): each operation without a deterministic CUDA kernel and the
+    kinds that call it (what docs/gpu.md lists)."""
+    callers: dict[str, list[str]] = {}
+    for kind in kinds:
+        spec = replace(kind.spec, budget=replace(kind.spec.budget, batch_size=4))
+        small = Kind(kind.key, spec, kind.teacher_model, kind.epoch, kind.shape)
+        runner = StepRunner(spec, data_for(small, device), device, teacher_model=kind.teacher_model, epoch=kind.epoch)
+        for documented in set(nondeterministic_ops(traced_ops(runner)).values()):
+            callers.setdefault(documented, []).append(kind.key)
+    return [row("nondeterministic", documented, ", ".join(keys), f"({len(keys)} of {len(kinds)} step kinds)", True)
+            for documented, keys in sorted(callers.items())]
+
+
 def first_kind(kinds: list[Kind], method: str, explainers: tuple[str | None, ...]) -> Kind | None:
     """The first kind of ``method`` with one of ``explainers`` on a convolutional model (or any model)."""
     matching = [k for k in kinds if k.spec.method["name"] == method and k.spec.method.get("explainer") in explainers]
@@ -251,6 +265,8 @@ def main() -> int:
     parser.add_argument("--compile", default=None, help="a torch.compile backend for every kind (e.g. inductor)")
     parser.add_argument("--tf32", action="store_true", help="TF32 for every kind (fp32 otherwise)")
     parser.add_argument("--out", default="results/bench/gpu_check.csv")
+    parser.add_argument("--list-nondeterministic", action="store_true",
+                        help="only trace every step kind and list its operations without a deterministic CUDA kernel")
     parser.add_argument("--worker-steps", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker_steps is not None:
@@ -265,6 +281,9 @@ def main() -> int:
     print(", ".join(f"{k} {v}" for k, v in facts.items() if v is not None), flush=True)
     started, timed_steps = time.perf_counter(), 1 if args.quick else 3
     kinds = plan_kinds(args.config, args.quick, args.compile, args.tf32)
+    if args.list_nondeterministic:
+        write_rows(args.out, list_nondeterministic(kinds, args.device))
+        return 0
     rows = [r for kind in kinds for r in check_kind(kind, args.device, timed_steps)]
     rows += tf32_difference(kinds, args.device) + batched_backward(kinds, args.device, timed_steps)
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
