@@ -280,7 +280,8 @@ def main() -> int:
     facts = provenance(args.device)
     print(", ".join(f"{k} {v}" for k, v in facts.items() if v is not None), flush=True)
     started, timed_steps = time.perf_counter(), 1 if args.quick else 3
-    kinds = plan_kinds(args.config, args.quick, args.compile, args.tf32)
+    # the list covers every kind (a traced step at batch 4 is cheap), --quick or not
+    kinds = plan_kinds(args.config, args.quick and not args.list_nondeterministic, args.compile, args.tf32)
     if args.list_nondeterministic:
         write_rows(args.out, list_nondeterministic(kinds, args.device))
         return 0

@@ -103,3 +103,18 @@ def test_kernel_pin_shows_pinned_equals_forced_avx2_and_the_cost():
     assert "pinned == forced AVX2: identical" in result.stdout
     ratio = float(result.stdout.split("step time pinned / native: ")[1].split()[0])
     assert ratio == pytest.approx(float(rows["pinned"]["step_ms"]) / float(rows["native"]["step_ms"]), abs=0.01)
+
+
+def test_gpu_check_lists_the_paper_plans_nondeterministic_ops_as_docs_gpu_md_does(tmp_path):
+    """The list in docs/gpu.md is this output (traced on the CPU), not written by hand."""
+    result, _ = run_quick("gpu_check.py", tmp_path, "--device", "cpu", "--list-nondeterministic")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {r["item"]: r for r in csv.DictReader((tmp_path / "out.csv").open())}
+    assert set(rows) == {"torch.nn.AdaptiveAvgPool2d", "torch.nn.functional.interpolate (bilinear)"}
+    pooling = {key.split("/")[2] for key in rows["torch.nn.AdaptiveAvgPool2d"]["value"].split(", ")}
+    upsampling = {key.split("/")[2] for key in rows["torch.nn.functional.interpolate (bilinear)"]["value"].split(", ")}
+    assert pooling == {"fsp_kd"} and upsampling == {"e2kd", "xdistill"}
+    assert rows["torch.nn.AdaptiveAvgPool2d"]["unit"] == "(2 of 61 step kinds)"
+    assert rows["torch.nn.functional.interpolate (bilinear)"]["unit"] == "(5 of 61 step kinds)"
+    doc = (ROOT / "docs" / "gpu.md").read_text()
+    assert "(2 of 61 kinds)" in doc and "(5 of 61)" in doc
