@@ -24,12 +24,10 @@ import common  # noqa: F401  (pins the CPU kernels before torch loads)
 import torch
 
 from common import interleaved_medians, write_rows
+from introspect.data import Dataset, Split
 from introspect.explain import EXPLAINERS
-from introspect.methods import build_method
-from introspect.models import build_model
-from introspect.runs.spec import Performance
-from introspect.train.sgd import SGD
-from introspect.train.step import train_step
+from introspect.runs.spec import Performance, RunSpec
+from introspect.train.probe import StepRunner
 
 CIFAR, MNIST, DIGITS9 = (3, 32, 32), (1, 28, 28), (1, 9, 9)
 BACKWARD = "batched_backward"
@@ -58,26 +56,26 @@ def variants(model_name: str, distillation: bool) -> dict[str, tuple[dict, str |
 
 
 def make_runner(model_name: str, shape, batch: int, method_spec: dict, teacher_name: str | None,
-                performance: Performance | None = None):
+                performance: Performance | None = None, threads: int = 1):
+    """A timed step of the variant, set up as training sets a run up (:class:`StepRunner`), on synthetic
+    images; colour ones augmented as CIFAR's are (so a teacher runs every step, as on CIFAR)."""
     performance = performance or Performance()
-    torch.manual_seed(0)
-    model = build_model(model_name, 10, shape).train()
-    teacher = build_model(teacher_name, 10, shape).eval() if teacher_name else None
-    if performance.channels_last:  # what the training loop does to its networks
-        for network in filter(None, (model, teacher)):
-            network.to(memory_format=torch.channels_last)
     if BACKWARD in method_spec:  # not a method hyper-parameter: the step's batched backward
         performance = replace(performance, batched_backward=method_spec[BACKWARD])
-    method = build_method(method_spec["name"], **{k: v for k, v in method_spec.items() if k not in ("name", BACKWARD)})
-    aux = method.setup(model, teacher, shape)
-    params = list(model.parameters()) + (list(aux.parameters()) if aux is not None else [])
-    optimizer = SGD(params, lr=0.01, momentum=0.9, weight_decay=1e-4)
-    x, y = torch.randn(batch, *shape), torch.randint(0, 10, (batch,))
+    method = {k: v for k, v in method_spec.items() if k != BACKWARD}
+    spec = RunSpec.from_dict({"run_id": "step_time", "dataset": {"name": "cifar10"}, "model": model_name,
+                              "method": method, "seed": 0, "budget": {"epochs": 1, "batch_size": batch, "lr": 0.01},
+                              "performance": performance.to_dict()})
     generator = torch.Generator().manual_seed(0)
+    split = Split(torch.randn(batch, *shape, generator=generator), torch.randint(0, 10, (batch,), generator=generator))
+    augment = "crop_flip" if shape[0] == 3 else "none"  # CIFAR is augmented, MNIST and the digits are not
+    data = Dataset("synthetic", split, split, split, 10, [str(i) for i in range(10)], augment,
+                   torch.full((shape[0],), -1.0))
+    runner = StepRunner(spec, data, teacher_model=teacher_name, threads=threads)
 
     def run() -> float:
         start = time.perf_counter()
-        train_step(method, model, optimizer, x.clone(), y, 10, 10, generator, teacher, performance=performance)
+        runner()
         return time.perf_counter() - start
 
     return run
@@ -92,7 +90,7 @@ def compare_layouts(rounds: int, threads: int, out: str) -> None:
         for shape in (CIFAR, DIGITS9):
             for label, (spec, teacher) in steps.items():
                 runners = {layout: make_runner(model_name, shape, 128, spec, teacher,
-                                               Performance(channels_last=layout == "NHWC"))
+                                               Performance(channels_last=layout == "NHWC"), threads)
                            for layout in ("NCHW", "NHWC")}
                 medians = interleaved_medians(runners, rounds, warmup=3)
                 ratio = medians["NHWC"] / medians["NCHW"]
@@ -128,7 +126,7 @@ def main() -> None:
     for model_name, shape, batch, distillation in dict.fromkeys(cases):  # --batch may repeat a case
         if args.only and model_name != args.only:
             continue
-        runners = {label: make_runner(model_name, shape, batch, spec, teacher)
+        runners = {label: make_runner(model_name, shape, batch, spec, teacher, threads=args.threads)
                    for label, (spec, teacher) in variants(model_name, distillation).items()}
         medians = interleaved_medians(runners, args.rounds, warmup=3)
         for label, seconds in medians.items():
