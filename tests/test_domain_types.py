@@ -160,3 +160,19 @@ def test_the_traversals_of_views_are_methods_of_the_model():
         for g in table["groups"]:
             for label in table["methods"]:
                 assert ((name, g["label"], label) in cells) == (label not in g.get("exclude", []))
+
+
+def test_claim_settings_defaults_are_written_once():
+    """The schema's, the claims spec's and the engine's defaults are ClaimSettings' own."""
+    from introspect.claims import engine
+    from introspect.plan import views
+
+    assert views.ClaimSettings is model.ClaimSettings
+    schema = load_schema(registry_catalog())["properties"]["claim_settings"]["properties"]
+    assert {k: v["default"] for k, v in schema.items() if "default" in v} == {
+        "alpha": 0.05, "power": 0.8, "smallest_effect_pp": 0.5, "max_seeds": 20, "compare_magnitudes": True}
+    assert (engine.ALPHA, engine.POWER, engine.SMALLEST_EFFECT_PP) == (0.05, 0.8, 0.5)
+    config = validate_config({**load_config(SRC.parents[1] / "config" / "smoke.yaml"),
+                              "claim_settings": {"alpha": 0.01, "cost_config": "config/paper.yaml"}})
+    assert config.claim_settings == model.ClaimSettings(alpha=0.01, seeds=config.seeds)
+    assert config.cost_config == "config/paper.yaml"

@@ -60,7 +60,7 @@ def attach_claim_costs(plan: Plan) -> Plan:
     """The plan with ``claims.seed_gpu_hours`` filled in (see the module's docstring)."""
     if plan.claims is None:
         return plan
-    path = plan.config.claim_settings.get("cost_config")
+    path = plan.config.cost_config
     cost_plan = build_plan(load_config(path)) if path else plan
     elsewhere = cost_plan.config.name != plan.config.name
     plan.claims = replace(plan.claims, seed_gpu_hours=seed_gpu_hours(plan, cost_plan),

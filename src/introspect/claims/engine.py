@@ -64,11 +64,11 @@ from ..analysis.stats import (
     tost_p,
     tost_seeds_needed,
 )
-from ..config.model import DIRECTIONS, Direction
+from ..config.model import DIRECTIONS, ClaimSettings, Direction
 
-ALPHA = 0.05
-POWER = 0.8
-SMALLEST_EFFECT_PP = 0.5  # default target of claims with no positive paper effect (config: smallest_effect_pp)
+# The defaults of the config's claim_settings (written once, on ClaimSettings)
+ALPHA, POWER = ClaimSettings.alpha, ClaimSettings.power
+SMALLEST_EFFECT_PP = ClaimSettings.smallest_effect_pp  # the target of claims with no positive paper effect
 REPLICATED, CONTRADICTED, INCONCLUSIVE = "replicated", "contradicted", "inconclusive"
 SMALLER = "smaller than reported"
 UNDERPOWERED = "inconclusive (underpowered)"

@@ -9,6 +9,7 @@ from .model import (
     Analysis,
     Budget,
     Claim,
+    ClaimSettings,
     Cluster,
     Config,
     DatasetSpec,
@@ -41,7 +42,7 @@ def build_model(doc: dict[str, Any], claims: list[dict[str, Any]]) -> Config:
         figures={name: _figure(name, f) for name, f in doc["figures"].items()},
         analyses={name: _analysis(name, a) for name, a in doc["analyses"].items()},
         claims=tuple(_claim(c) for c in claims),
-        claim_settings=dict(doc["claim_settings"]),
+        claim_settings=_claim_settings(doc), cost_config=doc["claim_settings"].get("cost_config"),
         extra_seeds={view: {group: {label: tuple(seeds) for label, seeds in methods.items()}
                             for group, methods in groups.items()} for view, groups in doc["extra_seeds"].items()},
         document=doc,
@@ -93,6 +94,11 @@ def _analysis(name: str, a: dict[str, Any]) -> Analysis:
     methods = tuple(a["methods"]) if a.get("methods") else None
     return Analysis(name, a["title"], tuple(a["tables"]), methods, tuple(a["fractions"]), a["images"],
                     a.get("figure_table", a["tables"][0]), source=a)
+
+
+def _claim_settings(doc: dict[str, Any]) -> ClaimSettings:
+    judged = {k: v for k, v in doc["claim_settings"].items() if k in ClaimSettings.__dataclass_fields__}
+    return ClaimSettings(**judged, seeds=tuple(doc["seeds"]))
 
 
 def _claim(c: dict[str, Any]) -> Claim:

@@ -147,6 +147,21 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class ClaimSettings:
+    """How claims are judged and planned: config ``claim_settings`` (the defaults here are the schema's too) with
+    the config's seeds; the claims spec carries it to the claims job. (``catalogue`` and ``only`` choose the
+    claims when the config is read; ``cost_config`` is :attr:`Config.cost_config`.)"""
+
+    alpha: float = 0.05  # family-wise level of each Holm family
+    power: float = 0.8  # the power seeds_needed plans for
+    smallest_effect_pp: float = 0.5  # the target of claims without a positive paper effect (Figure 3's order)
+    max_seeds: int = 20  # claims_next.yaml never plans a cell beyond this many seeds
+    # "smaller than reported" for A > B claims: off for result sets whose effects are not meant to be the paper's
+    compare_magnitudes: bool = True
+    seeds: tuple[int, ...] = ()  # the config's own seeds: seeds of a cell beyond them are extra seeds
+
+
+@dataclass(frozen=True)
 class Sweeps:
     use: SweepUse
     seeds: tuple[int, ...]
@@ -196,7 +211,8 @@ class Config:
     figures: Mapping[str, Figure]
     analyses: Mapping[str, Analysis]
     claims: tuple[Claim, ...]  # the catalogue's that apply (claim_settings.catalogue), then the config's own
-    claim_settings: Mapping[str, Any]  # how claims are judged and planned (introspect.plan.views.ClaimSettings)
+    claim_settings: ClaimSettings
+    cost_config: str | None  # claim_settings.cost_config: the config whose costs price seeds_needed (None: this)
     # seeds beyond `seeds` for single cells: view -> group label -> method label -> seeds (claims_next.yaml)
     extra_seeds: Mapping[str, Mapping[str, Mapping[str, tuple[int, ...]]]]
     document: Mapping[str, Any] = field(compare=False, repr=False)  # as validated, defaults filled (JSON)

@@ -37,6 +37,7 @@ from .model import (
     DIRECTIONS,
     SWEEP_USES,
     TEMPLATE_KEYS,
+    ClaimSettings,
     Config,
     FigureKind,
     GpuRequest,
@@ -169,6 +170,7 @@ def load_schema(catalog: Catalog) -> dict[str, Any]:
     type_defaults(props["datasets"]["additionalProperties"], DatasetSpec)
     type_defaults(props["budgets"]["additionalProperties"], Budget)
     type_defaults(props["performance"], Performance)
+    type_defaults(props["claim_settings"], ClaimSettings)
     return schema
 
 

@@ -28,7 +28,6 @@ from .outputs import output_problems
 from .views import (
     AnalysisSpec,
     Cell,
-    ClaimSettings,
     ClaimSpec,
     ClaimsSpec,
     FigureSpec,
@@ -148,11 +147,9 @@ def _claims(config: Config, tables: dict[str, TableSpec], figures: dict[str, Fig
     references = {view: tables[view].references for view in cells if view in tables and tables[view].references}
     teachers = {t for view in cells.values() for c in view for t in c.teacher_run_ids}
     teacher_of = {t: runs[t].teacher for t in sorted(teachers) if runs[t].teacher}
-    fields = ClaimSettings.__dataclass_fields__
-    settings = ClaimSettings(**{k: v for k, v in config.claim_settings.items() if k in fields}, seeds=config.seeds)
     baselines = {view: tables[view].baseline for view in cells if view in tables}
     warmups = {r: runs[r].init_from for view in cells.values() for c in view for r in c.run_ids if runs[r].init_from}
-    return ClaimsSpec(config.results_dir, claims, cells, references, settings, baselines, teacher_of,
+    return ClaimsSpec(config.results_dir, claims, cells, references, config.claim_settings, baselines, teacher_of,
                       config_name=config.name, warmup_of=warmups)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from ..config.model import Direction, FigureKind, MetricKind, SweepMetric, SweepUse, TableLayout
+from ..config.model import ClaimSettings, Direction, FigureKind, MetricKind, SweepMetric, SweepUse, TableLayout
 from ..runs.loading import FinishedRun
 from ..runs.record import DEFAULT_CONFIG_NAME, ResultsLayout
 
@@ -228,19 +228,6 @@ class ClaimSpec:
     metric_kind: MetricKind  # how the paper's table reports it
     epochs: int | None = None  # the group's budget: with the dataset, whether the paper's magnitudes compare
     part_of: str | None = None  # the majority claim this claim is a member of
-
-
-@dataclass(frozen=True)
-class ClaimSettings:
-    """How claims are judged and planned (config ``claim_settings``)."""
-
-    alpha: float = 0.05  # family-wise level of each Holm family
-    power: float = 0.8  # the power seeds_needed plans for
-    smallest_effect_pp: float = 0.5  # the target of claims without a positive paper effect (Figure 3's order)
-    max_seeds: int = 20  # claims_next.yaml never plans a cell beyond this many seeds
-    # "smaller than reported" for A > B claims: off for result sets whose effects are not meant to be the paper's
-    compare_magnitudes: bool = True
-    seeds: tuple[int, ...] = ()  # the config's own seeds: seeds of a cell beyond them are extra seeds
 
 
 def cell_key(view: str, group: str, method: str) -> str:
