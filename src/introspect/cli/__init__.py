@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 def _shown(error: Exception) -> str:
     """An error message for the terminal: each of its lines with control and bidi characters from a file or a
     label made visible (an ESC sequence would otherwise act on the terminal)."""
-    from .analysis.escape import one_line
+    from ..analysis.escape import one_line
 
     return "\n".join(one_line(line) for line in str(error).splitlines())
 
