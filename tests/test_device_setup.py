@@ -6,11 +6,13 @@ import json
 import pytest
 import torch
 
+from introspect import kernels
 from introspect.cluster.preflight import PreflightError, preflight_spec, run_preflight
 from introspect.data import Dataset, Split
 from introspect.errors import EXIT_TRAINING_ERROR
 from introspect.plan.build import build_plan
 from introspect.runs.spec import Performance, RunSpec
+from introspect.train import TrainingError
 from introspect.train import device as devices
 from introspect.train.probe import StepRunner
 from test_preflight import small_config
@@ -75,7 +77,8 @@ def test_the_preflight_sets_the_device_up_through_the_trainer(tmp_path, monkeypa
     spec = preflight_spec(build_plan(small_config(tmp_path)))
     spec["kinds"] = spec["kinds"][:2]
     run_preflight(json.loads(json.dumps(spec)), threads=1)
-    assert len(calls) == 2 and all(a[:2] == ("cpu", 1) and k == {"tf32": False} for a, k in calls)
+    assert len(calls) == 2 and all(a[:2] == ("cpu", 1) and k == {"tf32": False, "native_kernels": False}
+                                   for a, k in calls)
 
 
 @pytest.mark.slow
@@ -96,3 +99,14 @@ def test_the_preflight_reports_a_failing_step_in_one_line(tmp_path, monkeypatch,
     problems = caught.value.problems  # one per step kind, each one line
     assert len(problems) == len(spec["kinds"]) and caught.value.exit_code == EXIT_TRAINING_ERROR
     assert all(p.exit_code == EXIT_TRAINING_ERROR and "\n" not in str(p) and expected in str(p) for p in problems)
+
+
+@pytest.mark.skipif(not kernels.applies(), reason="kernel pinning applies to x86 CPUs")
+def test_a_native_kernels_run_in_a_pinned_process_is_refused(monkeypatch):
+    """performance.native_kernels names other numbers: a process whose kernels were pinned cannot train it."""
+    monkeypatch.delenv(kernels.OPT_OUT, raising=False)
+    with pytest.raises(TrainingError, match="INTROSPECT_NATIVE_KERNELS=1"):
+        devices.configure("cpu", 1, native_kernels=True)
+    monkeypatch.setenv(kernels.OPT_OUT, "1")  # what the workflow sets for such a config (torch still pinned here)
+    devices.configure("cpu", 1, native_kernels=True)
+    assert Performance(native_kernels=True).to_dict()["native_kernels"] is True  # part of the run's identity

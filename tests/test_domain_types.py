@@ -69,7 +69,7 @@ def test_schema_defaults_come_from_the_types():
     performance = schema["performance"]["properties"]
     assert {k: v["default"] for k, v in performance.items()} == {"channels_last": True, "amp": "none",
                                                                  "compile": None, "tf32": False,
-                                                                 "batched_backward": "auto"}
+                                                                 "batched_backward": "auto", "native_kernels": False}
     dataset = schema["datasets"]["additionalProperties"]["properties"]
     assert {k: v["default"] for k, v in dataset.items() if "default" in v} == {
         "val_fraction": 0.1, "test_fraction": 0.2, "split_seed": 0, "loader": "device", "loader_workers": 0}

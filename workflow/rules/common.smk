@@ -21,6 +21,9 @@ os.environ.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), os.envi
 os.environ.update(INTROSPECT_DATA_ROOT=str(PLAN.run_options.data_root),
                   INTROSPECT_EVAL_BATCH_SIZE=str(PLAN.run_options.eval_batch_size),
                   INTROSPECT_DEVICE=PLAN.config.device)
+# performance.native_kernels: the jobs (and the warm worker) load torch with the CPU's own kernels
+if PLAN.config.performance.native_kernels:
+    os.environ.update(INTROSPECT_NATIVE_KERNELS="1")
 RUN_OPTIONS = ('--device "$INTROSPECT_DEVICE" --data-root "$INTROSPECT_DATA_ROOT"'
                ' --eval-batch-size "$INTROSPECT_EVAL_BATCH_SIZE"')
 

@@ -102,6 +102,9 @@ class Performance:
     tf32: bool = False
     # LE's all-class backward (introspect.explain.gradients): auto (vmap on CUDA, loop elsewhere), vmap, loop
     batched_backward: BatchedBackward = "auto"
+    # the CPU's own kernels instead of the pinned AVX2 set (introspect.kernels): faster on AVX-512 machines, numbers
+    # no longer portable between CPUs; the workflow sets INTROSPECT_NATIVE_KERNELS=1 for its jobs
+    native_kernels: bool = False
 
     def __post_init__(self) -> None:
         if self.amp not in AMP_MODES:
@@ -116,7 +119,8 @@ class Performance:
         return {k: v for k, v in encode(self).items() if k not in _LATER_OPTIONS or v != _LATER_OPTIONS[k]}
 
 
-_LATER_OPTIONS = {"tf32": False, "batched_backward": "auto"}  # options added after runs were recorded
+# options added after runs were recorded: at these defaults they are left out of a record
+_LATER_OPTIONS = {"tf32": False, "batched_backward": "auto", "native_kernels": False}
 
 
 @dataclass(frozen=True)

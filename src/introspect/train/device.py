@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
-from ..kernels import kernel_facts, run_threads
-from .errors import DeviceError
+from ..kernels import applies, environment_pinned, kernel_facts, native_requested, run_threads
+from .errors import DeviceError, TrainingError
 
 log = logging.getLogger("introspect.train")
 
@@ -36,11 +36,16 @@ _DEVICE_FAILURE = re.compile(r"CUDA|cuDNN|CUDNN|cuBLAS|CUBLAS|NVIDIA|driver|devi
                              r"not compiled with CUDA", re.IGNORECASE)
 
 
-def configure(device: str, threads: int | None = None, *, tf32: bool = False) -> None:
+def configure(device: str, threads: int | None = None, *, tf32: bool = False, native_kernels: bool = False) -> None:
     """The run's fixed thread count (:func:`introspect.kernels.run_threads`: the thread count changes the
     bits), fp32 or TF32 arithmetic for CUDA's convolutions and matrix products (:func:`set_tf32`), and on
     CUDA the deterministic mode (before any CUDA call of the run). The training loop, the pre-flight and the
-    benches all set a device up through this one function."""
+    benches all set a device up through this one function. A run whose spec asks for the CPU's own kernels
+    (``native_kernels``) in a process that pinned them is a TrainingError: its numbers would not be the ones its
+    identity names."""
+    if native_kernels and applies() and environment_pinned() and not native_requested():
+        raise TrainingError("performance.native_kernels: this process pinned the CPU kernels before torch loaded; "
+                            "run it with INTROSPECT_NATIVE_KERNELS=1 in the environment (the workflow sets it)")
     threads = run_threads(threads)
     if threads:
         torch.set_num_threads(threads)

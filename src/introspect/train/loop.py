@@ -69,7 +69,7 @@ def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: i
 
 
 def _train_locked(spec: RunSpec, files: RunFiles, device: str, threads: int | None) -> dict[str, Any]:
-    devices.configure(device, threads, tf32=spec.performance.tf32)
+    devices.configure(device, threads, tf32=spec.performance.tf32, native_kernels=spec.performance.native_kernels)
     spec = with_selected_hyperparameters(spec)
     for key in ("teacher", "init_from"):
         path = getattr(spec, key)

@@ -40,7 +40,7 @@ class StepRunner:
 
     def __init__(self, spec: RunSpec, data: Dataset, device: str = "cpu", *, teacher_model: str | None = None,
                  epoch: int | None = None, threads: int | None = None):
-        devices.configure(device, threads, tf32=spec.performance.tf32)
+        devices.configure(device, threads, tf32=spec.performance.tf32, native_kernels=spec.performance.native_kernels)
         self.spec = spec = with_selected_hyperparameters(spec)
         self.data, self.device = data, device
         self.epoch = spec.last_epoch - 1 if epoch is None else epoch
