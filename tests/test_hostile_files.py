@@ -446,3 +446,53 @@ def test_two_method_labels_that_render_alike_are_refused(twin):
     problems = config_lookalikes(config)
     assert len(problems) == 2 and "looks like 'CE'" in problems[0] and "looks like 'ResNet8'" in problems[1]
     assert config_lookalikes({"methods": {"CE": {}, "ce": {}, "KD": {}}}) == []  # case is visible
+
+
+# ------------------------------------------------------------------------------------------ tampered records
+
+TAMPERED = {"negative batch": ("budget", "batch_size", -16), "1e9 epochs": ("budget", "epochs", 10**9),
+            "float epochs": ("budget", "epochs", 3.0), "100k workers": ("dataset", "loader_workers", 100_000),
+            "huge images": ("dataset", "image_size", 100_000), "lr": ("budget", "lr", -1.0),
+            "backend": ("performance", "compile", "evil; rm -rf /"), "amp": ("performance", "amp", "fp8")}
+
+
+@pytest.fixture(scope="module")
+def planned_record(tmp_path_factory):
+    from introspect.config.model import load_config
+    from introspect.plan.build import build_plan
+
+    config = load_config(Path(__file__).resolve().parents[1] / "config" / "smoke.yaml")
+    config["results_dir"] = str(tmp_path_factory.mktemp("plan") / "results")
+    return next(iter(build_plan(config).runs.values())).to_dict()
+
+
+@pytest.mark.parametrize("name", sorted(TAMPERED))
+def test_a_tampered_record_is_refused_with_the_configs_bounds(tmp_path, planned_record, name):
+    from introspect.plan.job_files import read_record
+
+    section, key, value = TAMPERED[name]
+    data = json.loads(json.dumps(planned_record))
+    data["results_dir"] = str(tmp_path / "results")
+    data["spec"][section][key] = value
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(data))
+    assert f"{section}.{key}" in _refusal(lambda: read_record(path))
+
+
+@pytest.mark.parametrize("change", [{"method": {"name": "nope"}}, {"method": {"name": "ce", "rate": 0.5}},
+                                   {"model": "resnet9000"}, {"seed": 2**70}, {"seed": -1}])
+def test_a_record_naming_what_no_registry_has_is_refused(tmp_path, planned_record, change):
+    from introspect.plan.job_files import read_record
+
+    data = {**json.loads(json.dumps(planned_record)), **change, "results_dir": str(tmp_path / "results")}
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(data))
+    _refusal(lambda: read_record(path))
+
+
+def test_the_planned_record_itself_passes(tmp_path, planned_record):
+    from introspect.plan.job_files import read_record
+
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps({**planned_record, "results_dir": str(tmp_path / "results")}))
+    assert read_record(path).run_id == planned_record["run_id"]

@@ -79,7 +79,7 @@ def _check_options(args) -> None:
 
 def _run_to_train(args):
     """The RunSpec and run directory of ``train --record FILE`` or ``train --spec FILE --out DIR``."""
-    from ..plan.job_files import read_json_file, read_record
+    from ..plan.job_files import read_json_file, read_record, reject_run_problems
     from ..runs.record import RunOptions
     from ..runs.spec import RunSpec
 
@@ -103,9 +103,14 @@ def _run_to_train(args):
         if args.eval_batch_size:
             data["eval_batch_size"] = args.eval_batch_size
     try:
-        return RunSpec.from_dict(data), out
+        run = RunSpec.from_dict(data)
     except (ValueError, TypeError, KeyError) as error:
         raise InputError(f"{what}: not a valid run ({type(error).__name__}: {error})") from None
+    try:  # decoded: now the config's bounds (epochs, batch size, workers, registered method and backend)
+        reject_run_problems(data, data.get("method"), data.get("model"), data.get("seed"))
+    except InputError as error:
+        raise InputError(f"{what}: {error}") from None
+    return run, out
 
 
 def _train(args) -> int:

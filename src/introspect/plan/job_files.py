@@ -75,11 +75,22 @@ def read_spec(cls: type[Spec], path: str | Path) -> Spec:
 def read_record(path: str | Path) -> RunRecord:
     """A run record file handed to ``introspect train --record``, its ids checked on the resolved paths."""
     def load() -> RunRecord:
-        record = RunRecord.from_dict(_read_json(path, "run record"))
+        data = _read_json(path, "run record")
+        record = RunRecord.from_dict(data)
         record.check_paths()
+        reject_run_problems(data["spec"], data["method"], data["model"], data["seed"])
         return record
 
     return _prefixed(path, load)
+
+
+def reject_run_problems(spec: Any, method: Any, model: Any, seed: Any) -> None:
+    """A record's or run spec's settings within the config's bounds (:mod:`introspect.config.record_checks`),
+    or one InputError naming the first problems."""
+    from ..config.record_checks import run_problems
+
+    if problems := run_problems(spec, method, model, seed):
+        raise InputError("not a run a config could plan: " + "; ".join(problems[:3]))
 
 
 def read_json_file(path: str | Path, what: str) -> Any:
