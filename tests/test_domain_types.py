@@ -176,3 +176,33 @@ def test_claim_settings_defaults_are_written_once():
                               "claim_settings": {"alpha": 0.01, "cost_config": "config/paper.yaml"}})
     assert config.claim_settings == model.ClaimSettings(alpha=0.01, seeds=config.seeds)
     assert config.cost_config == "config/paper.yaml"
+
+
+def test_job_option_defaults_are_written_once():
+    """data_root and eval_batch_size: RunOptions' defaults are the schema's and the run spec's."""
+    schema = load_schema(registry_catalog())["properties"]
+    assert (schema["data_root"]["default"], schema["eval_batch_size"]["default"]) == ("data", 1000)
+    assert spec.RunOptions() == spec.RunOptions(schema["data_root"]["default"], schema["eval_batch_size"]["default"])
+    run = spec.RunSpec.from_dict({"run_id": "r", "dataset": {"name": "digits"}, "model": "mlp1024",
+                                  "method": {"name": "ce"}, "budget": {"epochs": 1, "batch_size": 8, "lr": 0.1},
+                                  "seed": 0})
+    assert (run.data_root, run.eval_batch_size) == ("data", 1000)
+
+
+def test_a_yte_template_is_refused_in_one_wording_wherever_it_is_found(tmp_path):
+    from introspect.config.overlays import read_config_file, template_problem
+    from introspect.config.validate import config_problems
+    from introspect.errors import InputError
+
+    expected = ("__use_yte__: a YTE template (Snakemake would evaluate its expressions as Python); a config is "
+                "data: write the values out")
+    assert template_problem({"__use_yte__": True, "seeds": [0]}) == expected
+    assert template_problem({"seeds": [0]}) is None
+    assert config_problems({"__use_yte__": True}, registry_catalog())[2] == [expected]
+    (tmp_path / "c.yaml").write_text("__use_yte__: true\nseeds: [0]\n")
+    try:
+        read_config_file(tmp_path / "c.yaml")
+    except InputError as error:
+        assert str(error).endswith(expected)
+    else:
+        raise AssertionError("a templated file was read")

@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 
 from ..errors import InputError
 from ..runs.spec import Budget, DatasetSpec, Performance
-from .overlays import TEMPLATE_KEYS, read_config_file
+from .overlays import read_config_file
 
 # The config's closed sets, written once: the schema gets its enums from these (load_schema), the view specs
 # (introspect.plan.views) and the claims engine use them.
@@ -238,13 +238,6 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> di
     if overrides:
         config = _deep_merge(config, overrides)
     return config
-
-
-def refuse_templates(config: dict[str, Any]) -> None:
-    templated = [key for key in TEMPLATE_KEYS if key in config]
-    if templated:
-        raise ConfigError(f"{templated[0]}: a YTE template (Snakemake would evaluate its expressions as Python); "
-                          "a config is data: write the values out")
 
 
 def _deep_merge(base: dict, extra: dict) -> dict:

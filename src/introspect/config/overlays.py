@@ -27,6 +27,15 @@ MAX_CHAIN = 8
 TEMPLATE_KEYS = ("__use_yte__", "__definitions__")
 
 
+def template_problem(data: dict[str, Any]) -> str | None:
+    """Why a config asking to be a YTE template is refused (None: it does not ask)."""
+    templated = [key for key in TEMPLATE_KEYS if key in data]
+    if not templated:
+        return None
+    return (f"{templated[0]}: a YTE template (Snakemake would evaluate its expressions as Python); "
+            "a config is data: write the values out")
+
+
 class OverlayError(InputError):
     """A config file or one it extends cannot be read or merged; the message names the file."""
 
@@ -104,8 +113,7 @@ def _read(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         raise OverlayError(f"it must hold a mapping of config keys, not a {type(data).__name__}")
-    templated = [key for key in TEMPLATE_KEYS if key in data]
-    if templated:
-        raise OverlayError(f"{templated[0]}: a YTE template (Snakemake would evaluate its expressions as Python); "
-                           "a config is data: write the values out")
+    refused = template_problem(data)
+    if refused:
+        raise OverlayError(refused)
     return resolve_extends(data, path.parent, chain=(*chain, resolved))

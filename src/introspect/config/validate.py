@@ -30,13 +30,12 @@ from typing import Any, get_args
 
 from ..errors import InputError
 from ..methods.hyperparameters import NAME_RULE, is_name, shown
-from ..runs.spec import AMP_MODES, BATCHED_BACKWARDS, LOADERS, SPLITS, Budget, DatasetSpec, Performance
+from ..runs.spec import AMP_MODES, BATCHED_BACKWARDS, LOADERS, SPLITS, Budget, DatasetSpec, Performance, RunOptions
 from ..runs.typed import encode
 from .labels import config_lookalikes
 from .model import (
     DIRECTIONS,
     SWEEP_USES,
-    TEMPLATE_KEYS,
     ClaimSettings,
     Config,
     FigureKind,
@@ -47,6 +46,7 @@ from .model import (
     TableMetric,
     reject,
 )
+from .overlays import template_problem
 from .registry_facts import Catalog
 from .schemas import schema_path
 from .seeds_overlay import SeedsOverlayError, merge_seeds_overlay
@@ -87,10 +87,9 @@ def config_problems(config: Any, catalog: Catalog) -> tuple[dict[str, Any], list
         check_data_size(config)
     except YamlInputError as error:
         return {}, [], [f"(top level): {error}"]
-    templated = [key for key in TEMPLATE_KEYS if key in config]
-    if templated:
-        return {}, [], [f"{templated[0]}: a YTE template (Snakemake would evaluate its expressions as Python); "
-                        "a config is data: write the values out"]
+    refused = template_problem(config)
+    if refused:
+        return {}, [], [refused]
     try:  # claims_next.yaml, named by --config seeds_from=...: it may only add seeds (config.seeds_overlay)
         config = merge_seeds_overlay(config)
     except SeedsOverlayError as error:
@@ -171,6 +170,7 @@ def load_schema(catalog: Catalog) -> dict[str, Any]:
     type_defaults(props["budgets"]["additionalProperties"], Budget)
     type_defaults(props["performance"], Performance)
     type_defaults(props["claim_settings"], ClaimSettings)
+    type_defaults(schema, RunOptions)  # data_root, eval_batch_size
     return schema
 
 

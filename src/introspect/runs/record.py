@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 from ..errors import InputError, UnsafePathError
 from .metrics import RunFileError, RunMetrics, redo  # noqa: F401 - RunFileError: readers import it here
 from .paths import check_id, check_results_dir, inside
-from .spec import RunSettings, RunSpec
+from .spec import RunOptions, RunSettings, RunSpec
 
 RunKind = Literal["train", "teacher", "student", "warmup", "stage2"]  # which rule trains a run
 RUN_KINDS: tuple[str, ...] = get_args(RunKind)
@@ -237,13 +237,7 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """How a job runs a record without changing its numbers (so not its identity): where the data lives and
-    the evaluation batch size. CLI flags, like device and threads; ``metrics.json`` records them."""
-
-    data_root: str = "data"
-    eval_batch_size: int = 1000
+DEFAULT_OPTIONS = RunOptions()
 
 
 @dataclass(frozen=True)
@@ -304,7 +298,7 @@ class RunRecord:
         if self.selection is not None:
             layout.inside(layout.selection(self.selection), "selection")
 
-    def run_spec(self, options: RunOptions = RunOptions(), fail_at_epoch: int | None = None) -> RunSpec:
+    def run_spec(self, options: RunOptions = DEFAULT_OPTIONS, fail_at_epoch: int | None = None) -> RunSpec:
         """The run spec its training job runs: the record's settings, the paths its ids name, the job options."""
         return RunSpec(
             run_id=self.run_id, dataset=self.spec.dataset, model=self.model, method=dict(self.method),
@@ -316,7 +310,7 @@ class RunRecord:
             eval_batch_size=options.eval_batch_size, fail_at_epoch=fail_at_epoch, performance=self.spec.performance,
             data_root=options.data_root)
 
-    def run_spec_dict(self, options: RunOptions = RunOptions()) -> dict[str, Any]:
+    def run_spec_dict(self, options: RunOptions = DEFAULT_OPTIONS) -> dict[str, Any]:
         """:meth:`run_spec` as JSON data with only the settings given (the pre-flight job's params)."""
         spec = {**self.spec.to_dict(), "run_id": self.run_id, "model": self.model, "seed": self.seed,
                 "method": dict(self.method), "eval_batch_size": options.eval_batch_size}

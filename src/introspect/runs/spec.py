@@ -124,6 +124,16 @@ _LATER_OPTIONS = {"tf32": False, "batched_backward": "auto", "native_kernels": F
 
 
 @dataclass(frozen=True)
+class RunOptions:
+    """How a job runs a record without changing its numbers (so not its identity): where the data lives and
+    the evaluation batch size. CLI flags, like device and threads; ``metrics.json`` records them. The defaults
+    here are the config schema's and the run spec's too."""
+
+    data_root: str = "data"
+    eval_batch_size: int = 1000
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """What a run record's ``spec`` holds: the settings the plan takes from the config's dataset, budget and
     performance sections, as the config model holds them (no copy, no dict in between)."""
@@ -151,10 +161,10 @@ class RunSpec:
     teacher: str | None = None  # the saved model of a trained teacher
     teacher_model: str | None = None  # the teacher's architecture as the plan names it (checked on loading)
     hyperparameters_from: str | None = None  # selection file whose "chosen" values complete `method`
-    eval_batch_size: int = 1000
+    eval_batch_size: int = RunOptions.eval_batch_size
     fail_at_epoch: int | None = None  # failure injection for testing reruns
     performance: Performance = field(default_factory=Performance)
-    data_root: str = "data"  # where the data lives (a job option; its JSON form is ``dataset.root``)
+    data_root: str = RunOptions.data_root  # where the data lives (a job option; its JSON form is ``dataset.root``)
 
     def __post_init__(self) -> None:
         if "name" not in self.method:
