@@ -129,7 +129,8 @@ def test_the_schema_takes_dataset_and_explainer_names_from_the_registries():
                 yield from enums(value)
 
     written = {value for enum in enums(yaml.safe_load(text)) for value in enum}
-    assert written and not written & {*entries.datasets, *entries.explainers, "crop", "crop_flip"}
+    # The schema writes no closed set the registries or the config model own (they are filled in by load_schema).
+    assert not written & {*entries.datasets, *entries.explainers, "crop", "crop_flip"}
     schema = load_schema(entries)
     source = schema["properties"]["datasets"]["additionalProperties"]["properties"]["source"]
     assert source["enum"] == sorted(entries.datasets)

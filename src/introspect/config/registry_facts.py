@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from ..io import atomic_write_json
+from ..io import FileRefused, atomic_write_json
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the whole package: any edit to it changes the digest
 CATALOG_VERSION = 5  # bump when the catalog's fields change
@@ -102,7 +102,7 @@ def registry_catalog() -> Catalog:
     data = _from_registries()
     try:
         atomic_write_json(path, data)
-    except OSError:
+    except (OSError, FileRefused):  # the cache is an optimisation: an unwritable one is not an error
         pass
     return _from_json(data)
 
