@@ -220,7 +220,7 @@ def _figure(args) -> int:
     from ..plan.views import FigureSpec
 
     spec = read_spec(FigureSpec, args.spec)
-    _set_threads(args.threads)
+    _configure(args.device, args.threads)
     return _reporting_errors(lambda: draw_figure(spec, metric=args.metric, device=args.device,
                                                  reported=Path(args.reported) if args.reported else None))
 
@@ -231,7 +231,7 @@ def _analyse(args) -> int:
     from ..plan.views import AnalysisSpec
 
     spec = read_spec(AnalysisSpec, args.spec)
-    _set_threads(args.threads)
+    _configure(args.device, args.threads)
     return _reporting_errors(lambda: write_student_analysis(spec, args.device))
 
 
@@ -282,11 +282,11 @@ def _reporting_errors(command) -> int:
     return 0
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads:
-        import torch
+def _configure(device: str, threads: int | None) -> None:
+    """The trainer's device set-up for the commands that run models (fixed threads, fp32 on CUDA)."""
+    from ..train.device import configure
 
-        torch.set_num_threads(threads)
+    configure(device, threads)
 
 
 def _merge_tests(args) -> int:
