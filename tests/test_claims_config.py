@@ -18,7 +18,7 @@ from introspect.config.model import load_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 CONFIGS = ["config.yaml", "paper.yaml", "smoke.yaml", "mnist5k.yaml"]
-KEYS = {"name", "table", "group", "a", "b", "direction", "margin", "family", "text", "part_of"}
+KEYS = {"name", "table", "group", "a", "b", "direction", "margin", "family", "text", "part_of", "pairs"}
 NO_PAPER_NUMBER = "no paper number"
 PAPER_DISAGREES = "paper's own Table"  # a claim whose words the paper's own table contradicts says so
 
@@ -78,6 +78,11 @@ def test_claims_refer_to_what_the_config_has(name):
         where = f"{name}: {claim.get('name')}"
         assert set(claim) <= KEYS, f"{where}: unknown keys {set(claim) - KEYS}"
         assert re.fullmatch(r"[A-Za-z0-9_.+-]+", claim["name"]), where
+        if claim["direction"] == "similar_pairs":  # a class-similarity figure's panel of its model and method
+            figure = config["figures"][claim["table"]]
+            assert figure["kind"] == "class_similarity" and claim["pairs"], where
+            assert any(p["model"] == claim["group"].lower() and p["method"] == claim["a"] for p in figure["panels"])
+            continue
         table = view(config, claim)
         group = group_of(table, claim["group"])
         for side in ("a", "b"):
@@ -102,6 +107,8 @@ def test_claims_agree_with_the_papers_numbers(name, reported):
     config = load(name)
     for claim in config["claims"]:
         where = f"{name}: {claim['name']}"
+        if claim["direction"] == "similar_pairs":  # about a figure's class pairs: no accuracies to compare
+            continue
         table = view(config, claim)
         group = group_of(table, claim["group"])
         a, b = (paper_accuracy(reported, table, group, claim[side]) for side in ("a", "b"))
@@ -130,7 +137,7 @@ def test_every_table_and_figure3_has_claims_in_the_full_configs():
     for name in ("config.yaml", "paper.yaml"):
         config = load(name)
         claimed = {c["table"] for c in config["claims"]}
-        assert claimed == set(config["tables"]) | {"figure3"}, name
+        assert claimed == set(config["tables"]) | {"figure2", "figure3"}, name
 
 
 def test_the_paper_number_lookup_converts_table3_error_to_accuracy(reported):
@@ -174,6 +181,13 @@ def test_the_claims_the_paper_makes_as_it_makes_them(reported):
     # Table 3's caption: "our LE achieves the best with tiny variance"
     variance = claims["t3_le_grad_less_variable_ce_mlp1024"]
     assert variance["direction"] == "less_variable" and "tiny variance" in variance["text"]
+    # Figure 2(b)'s class pairs, and Sec. 4's cost against KD's teacher
+    pairs = claims["f2_similar_pairs_mlp1024"]
+    assert pairs["pairs"] == [["0", "6"], ["1", "7"], ["3", "5"], ["4", "9"]]
+    assert "{(0,6),(1,7),(3,5),(4,9)}" in pairs["text"]
+    cost = claims["t5_le_gradcam_cheaper_than_kd_resnet8"]
+    assert cost["direction"] == "cheaper"
+    assert "the extra cost brought by our learning procedure is much less" in cost["text"]
     for group in ("resnet14", "resnet8"):
         ls = claims[f"t6_le_permut_gt_ls_{group}"]
         assert (ls["a"], ls["b"], ls["direction"]) == ("LE-Permut", "LS", "greater") and "Label Smoothing" in ls["text"]

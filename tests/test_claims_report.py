@@ -212,3 +212,39 @@ def test_a_cost_claim_measures_each_model_with_its_warmup_and_teacher(tmp_path):
     assert result.test == "paired t of costs, two-sided" and result.n_pairs == 5
     assert result.effect == pytest.approx(sum(saved) / 5) and result.verdict == "replicated"
     assert math.isnan(result.paper_effect) and "direction only" not in result.reason
+
+
+def test_subset_p_values_by_hand():
+    from introspect.claims.similarity import subset_p_values
+
+    # 5 values, the named two are 0 and 1 (mean 1.5): of the 10 pairs only (0, 1) has a mean <= 1.5
+    values = [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert subset_p_values(values, [0, 1]) == (pytest.approx(0.1), pytest.approx(1.0))
+    # the named (1, 2) has mean 2.5: (0,1) 1.5, (0,2) 2, (0,3) 2.5, (1,2) 2.5 are <= it; all but (0,1) and (0,2),
+    # 8 of 10, are >= it
+    assert subset_p_values(values, [1, 2]) == (pytest.approx(0.4), pytest.approx(0.8))
+
+
+@pytest.mark.parametrize("closer, verdict", [(True, "replicated"), (False, "contradicted")])
+def test_a_class_similarity_claim_reads_its_figures_data(tmp_path, closer, verdict):
+    """Figure 2(b): the four named pairs the closest (or farthest) of the 45 pairs of ten classes."""
+    from introspect.claims.similarity import similarity_result
+
+    named = [("0", "6"), ("1", "7"), ("3", "5"), ("4", "9")]
+    rows = []
+    for i, j in ((i, j) for i in range(10) for j in range(10)):
+        pair = (str(min(i, j)), str(max(i, j)))
+        distance = 0.0 if i == j else (0.2 if pair in named else 0.5 + 0.01 * (i + j)) if closer else \
+            (0.0 if i == j else (0.9 if pair in named else 0.5 + 0.01 * (i + j)))
+        rows.append({"panel": "(b) MLP", "run_id": "r", "explainer": "grad_input", "class_a": str(i),
+                     "class_b": str(j), "cosine_distance": distance})
+    layout = ResultsLayout(tmp_path)
+    layout.figure("figure2", "csv").parent.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(layout.figure("figure2", "csv"), index=False)
+    spec = ClaimSpec("f2", "figure2", "(b) MLP", "mlp1024", "LE(Grad)", "other class pairs", "similar_pairs", None,
+                     "figure2", "Sec. 5.4.1", "digits", "mnist", None, "accuracy", 3, None, [list(p) for p in named])
+    result = similarity_result(spec, layout)
+    assert result.verdict == verdict
+    tail = result.p_test if closer else 1 - result.p_test + 1 / 148_995
+    assert tail == pytest.approx(1 / 148_995)  # one of C(45, 4) subsets is as extreme
+    assert ("(0/6) 1," in result.reason) == closer and "no repeat probability" in result.reason

@@ -138,7 +138,7 @@ def test_closed_sets_are_written_once_and_reach_the_schema_and_the_specs():
     assert get_type_hints(views.SweepSettings)["use"] is model.SweepUse
     assert get_type_hints(views.Selection)["metric"] is model.SweepMetric
     assert engine.DIRECTIONS == get_args(model.Direction) == ("greater", "equivalent", "not_better",
-                                                                   "less_variable", "cheaper")
+                                                                   "less_variable", "cheaper", "similar_pairs")
     claim = {"name": "c", "view": "t", "group": "g", "model": "m", "method_a": "A", "method_b": "B",
              "direction": "not_better", "margin": None, "family": "all", "text": "", "dataset": "digits",
              "paper_dataset": None, "paper_table": None, "metric_kind": "accuracy"}

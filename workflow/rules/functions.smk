@@ -36,7 +36,9 @@ def table_caption(table):
 
 
 def claims_inputs(wildcards):
-    return metrics_of(runs_to_aggregate(PLAN.claims.run_ids())) + [PLAN.config.reported_results]
+    # similar_pairs claims read their class-similarity figure's data (introspect.claims.similarity)
+    figures = [str(LAYOUT.figure(c.view, "csv")) for c in PLAN.claims.claims if c.direction == "similar_pairs"]
+    return metrics_of(runs_to_aggregate(PLAN.claims.run_ids())) + [PLAN.config.reported_results, *figures]
 
 
 def claims_outputs():

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..config.model import DIRECTIONS, ConfigError
 from ..config.schemas import schema_path
+from ..config.view_checks import similarity_panel
 from ..config.yaml_input import YamlInputError, read_yaml_file
 
 CATALOGUES = Path(__file__).resolve().parent / "catalogues"
@@ -40,7 +41,10 @@ def config_claims(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def applies(config: dict[str, Any], claim: dict[str, Any]) -> bool:
-    """Whether ``config`` has the claim's view, group and both methods (not excluded from the group)."""
+    """Whether ``config`` has the claim's view, group and both methods (not excluded from the group); for a
+    similar_pairs claim, the class-similarity figure's panel of its model and method."""
+    if claim["direction"] == "similar_pairs":
+        return similarity_panel(config, claim) is not None
     view = config.get("tables", {}).get(claim["table"])
     if view is None:
         figure = config.get("figures", {}).get(claim["table"])

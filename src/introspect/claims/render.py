@@ -89,7 +89,8 @@ def counts(results: Sequence[ClaimResult]) -> list[tuple[str, int, float]]:
     computed = any(math.isfinite(r.repeat_probability) for r in results)
     rows = [(label, sum(r.verdict in verdicts for r in results), expected[label] if computed else math.nan)
             for label, verdicts in OUTCOMES]
-    return rows + [("total", len(results), float(len(results)) if computed else math.nan)]
+    # a claim without a repeat probability (a similar_pairs claim: one model, no seeds) adds to no expected count
+    return rows + [("total", len(results), math.fsum(expected.values()) if computed else math.nan)]
 
 
 def _count_rows(results: Sequence[ClaimResult]) -> list[list[str]]:

@@ -19,6 +19,7 @@ from .majority import members_noted, with_majorities
 from .measured import cost_key, cost_values
 from .render import write_claims
 from .repeat import with_repeat_probabilities
+from .similarity import similarity_result
 
 
 def write_claims_report(spec: ClaimsSpec, reported_csv, *, metric: str = "test_acc_final",
@@ -38,7 +39,8 @@ def write_claims_report(spec: ClaimsSpec, reported_csv, *, metric: str = "test_a
                             references=reference_accuracies(spec.references.get(view, {}), layout),
                             baseline=spec.baselines.get(view, DEFAULT_BASELINE))
         cells.update({(f"{view} · {c.group}", c.method): c for c in results})
-    claims = [_claim(c, reported, spec.seed_gpu_hours.get(c.name)) for c in spec.claims]
+    claims = [_claim(c, reported, spec.seed_gpu_hours.get(c.name)) for c in spec.claims
+              if c.direction != "similar_pairs"]
     attached = {c.name: flags_of(flags, c.model, c.method_a, c.method_b) for c in claims}
     settings, check = spec.settings, spec.settings.compare_magnitudes
     options = {"alpha": settings.alpha, "smallest_effect": settings.smallest_effect_pp,
@@ -54,6 +56,10 @@ def write_claims_report(spec: ClaimsSpec, reported_csv, *, metric: str = "test_a
     optimistic = {r.name: r for r in with_majorities(optimistic)}
     results = [replace(r, optimistic_effect=o.effect, optimistic_ci_low=o.ci_low, optimistic_ci_high=o.ci_high,
                        optimistic_verdict=o.verdict) if (o := optimistic.get(r.name)) else r for r in results]
+    order = {c.name: i for i, c in enumerate(spec.claims)}
+    for claim in (c for c in spec.claims if c.direction == "similar_pairs"):  # from a figure's data (.similarity)
+        at = next((i for i, r in enumerate(results) if order.get(r.name, -1) > order[claim.name]), len(results))
+        results.insert(at, similarity_result(claim, layout, alpha=settings.alpha))
     write_claims(results, layout.claims("md").with_suffix(""), "The paper's claims on this result set",
                  (spec.cell_gpu_hours, spec.priced_in_paper_config))
     atomic_write_text(layout.claims_next, next_overlay(spec, results))

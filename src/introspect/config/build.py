@@ -103,4 +103,4 @@ def _claim_settings(doc: dict[str, Any]) -> ClaimSettings:
 
 def _claim(c: dict[str, Any]) -> Claim:
     return Claim(c["name"], c["table"], c["group"], c["a"], c["b"], c["direction"], c.get("margin"), c["family"],
-                 c["text"], c.get("part_of"))
+                 c["text"], c.get("part_of"), tuple(tuple(p) for p in c.get("pairs", ())))

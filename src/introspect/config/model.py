@@ -24,7 +24,7 @@ from .overlays import read_config_file
 
 # The config's closed sets, written once: the schema gets its enums from these (load_schema), the view specs
 # (introspect.plan.views) and the claims engine use them.
-Direction = Literal["greater", "equivalent", "not_better", "less_variable", "cheaper"]
+Direction = Literal["greater", "equivalent", "not_better", "less_variable", "cheaper", "similar_pairs"]
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
 SweepUse = Literal["validation", "paper"]  # sweep and select on the validation split, or the configured values
 SWEEP_USES: tuple[str, ...] = get_args(SweepUse)
@@ -144,6 +144,7 @@ class Claim:
     family: str
     text: str
     part_of: str | None = None  # a majority claim ("A beats most of ..."): this claim is one of its members
+    pairs: tuple[tuple[str, str], ...] = ()  # similar_pairs: the class pairs the paper calls similar
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,26 @@ from __future__ import annotations
 from typing import Any
 
 
+def similarity_panel(config: dict[str, Any], claim: dict[str, Any]) -> dict[str, Any] | None:
+    """The panel of a class-similarity figure a similar_pairs claim reads: the one of model ``group`` (any
+    case) and method ``a``."""
+    figure = config.get("figures", {}).get(claim["table"])
+    if not figure or figure.get("kind") != "class_similarity":
+        return None
+    return next((p for p in figure.get("panels", []) if p["model"].lower() == claim["group"].lower()
+                 and p["method"] == claim["a"]), None)
+
+
+def _similarity_problems(config: dict[str, Any], claim: dict[str, Any], where: str) -> list[str]:
+    figure = config.get("figures", {}).get(claim["table"])
+    if not figure or figure.get("kind") != "class_similarity":
+        return [f"{where}.table: {claim['table']!r} is not a class_similarity figure of this config"]
+    if similarity_panel(config, claim) is None:
+        return [f"{where}.group: {claim['table']} has no panel of model {claim['group']!r} and method {claim['a']!r}"]
+    return [f"{where}.pairs: {pair} is not a pair of two different classes" for pair in claim["pairs"]
+            if pair[0] == pair[1]]
+
+
 def claim_problems(config: dict[str, Any]) -> list[str]:
     views = {**{n: f for n, f in config["figures"].items() if f["kind"] == "accuracy"}, **config["tables"]}
     problems, names, own = [], set(), 0
@@ -23,6 +43,11 @@ def claim_problems(config: dict[str, Any]) -> list[str]:
             problems.append(f"{where}.part_of: only a greater claim can be a member of a majority claim")
         if claim.get("part_of") in names or claim.get("part_of") == claim["name"]:
             problems.append(f"{where}.part_of: {claim['part_of']!r} is the name of a claim, not of a majority")
+        if (claim["direction"] == "similar_pairs") != bool(claim.get("pairs")):
+            problems.append(f"{where}.pairs: a similar_pairs claim needs pairs, other claims have none")
+        if claim["direction"] == "similar_pairs":
+            problems += _similarity_problems(config, claim, where)
+            continue
         if claim["a"] == claim["b"]:
             problems.append(f"{where}.b: a claim compares two different methods")
         view = views.get(claim["table"])

@@ -133,6 +133,9 @@ def _claims(config: Config, tables: dict[str, TableSpec], figures: dict[str, Fig
     views = {name: tables[name] if name in tables else figures[name] for name in config.claim_views}
     claims, cells = [], {}
     for claim in config.claims:
+        if claim.direction == "similar_pairs":  # a class-similarity figure's panel, not cells
+            claims.append(_similarity_claim(config, claim))
+            continue
         view = views[claim.table]
         group_cells = [c for c in view.cells if c.group == claim.group]
         group = next(g for g in config.claim_views[claim.table].groups if g.label == claim.group)
@@ -151,6 +154,16 @@ def _claims(config: Config, tables: dict[str, TableSpec], figures: dict[str, Fig
     warmups = {r: runs[r].init_from for view in cells.values() for c in view for r in c.run_ids if runs[r].init_from}
     return ClaimsSpec(config.results_dir, claims, cells, references, config.claim_settings, baselines, teacher_of,
                       config_name=config.name, warmup_of=warmups)
+
+
+def _similarity_claim(config: Config, claim: Any) -> ClaimSpec:
+    """A similar_pairs claim: its "group" is the label of the figure's panel of its model and method (checked)."""
+    figure = config.figures[claim.table]
+    panel = next(p for p in figure.panels if p.model.lower() == claim.group.lower() and p.method == claim.a)
+    return ClaimSpec(claim.name, claim.table, panel.label, panel.model, claim.a, claim.b, claim.direction, None,
+                     claim.family, claim.text, config.datasets[panel.dataset].name,
+                     panel.paper_dataset or figure.paper_dataset, None, "accuracy",
+                     config.budgets[panel.budget].epochs, None, [list(p) for p in claim.pairs])
 
 
 def _table(builder: _Builder, table: Table) -> TableSpec:

@@ -228,6 +228,7 @@ class ClaimSpec:
     metric_kind: MetricKind  # how the paper's table reports it
     epochs: int | None = None  # the group's budget: with the dataset, whether the paper's magnitudes compare
     part_of: str | None = None  # the majority claim this claim is a member of
+    pairs: list[list[str]] = field(default_factory=list)  # similar_pairs: the class pairs (class names)
 
 
 def cell_key(view: str, group: str, method: str) -> str:
