@@ -30,7 +30,8 @@ def finished(layout: ResultsLayout, run_id: str, seed: int, accuracy: float, *, 
     files = layout.run(run_id)
     files.directory.mkdir(parents=True)
     files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": accuracy, "test_acc_max": accuracy + 0.1,
-                                         "n_test": 360, "n_classes": 10, "model": model, "spec": {},
+                                         "n_test": 360, "n_classes": 10, "model": model, "run_id": run_id,
+                                         "spec": {"run_id": run_id},
                                          "git_commit": "abc123", "host": "node7", "platform": "Linux-x86_64",
                                          "versions": {"torch": "2.9.0"}}))
     if dead is not None:

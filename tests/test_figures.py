@@ -62,7 +62,8 @@ def accuracy_runs(results_dir: Path) -> dict:
             run_id = f"resnet8/{label_slug(method)}/seed{seed}"
             files = layout.run(run_id)
             files.directory.mkdir(parents=True)
-            files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": acc, "spec": {}}))
+            files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": acc, "run_id": run_id,
+                                                 "spec": {"run_id": run_id}}))
             ids.append(run_id)
         cells.append({"group": "ResNet8", "method": method, "model": "resnet8", "paper_dataset": "cifar10",
                       "run_ids": ids, "seeds": [0, 1, 2]})

@@ -14,7 +14,7 @@ def _runs(tmp_path, values):
     for seed, (run_id, metrics) in enumerate(values.items()):
         files = ResultsLayout(tmp_path).run(run_id)
         files.directory.mkdir(parents=True)
-        files.metrics.write_text(json.dumps({"seed": seed, "spec": {}, **metrics}))
+        files.metrics.write_text(json.dumps({"seed": seed, "run_id": run_id, "spec": {"run_id": run_id}, **metrics}))
 
 
 def _selection(candidates, results_dir):

@@ -39,7 +39,7 @@ def make_runs(results_dir: Path, skip=(), name="table2"):
             files = layout.run(run_id)
             files.directory.mkdir(parents=True)
             files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": value, "test_acc_max": value + 0.5,
-                                                 "n_test": 359, "spec": {}}))
+                                                 "n_test": 359, "run_id": run_id, "spec": {"run_id": run_id}}))
         cells.append(Cell(group, method, group.lower(), "cifar10", ids, [0, 1, 2]))
     notes = TableNotes("digits", [0, 1, 2], [], [], SweepSettings("validation", "val_acc_final", [0]))
     return TableSpec(name, "Regularisers", ["CE", "LS", "LE(Grad-CAM)"], [], cells, str(results_dir), paper_table=2,
@@ -221,7 +221,7 @@ def test_a_group_without_ce_is_checked_against_the_ce_runs_of_another_table(tmp_
         files = layout.run(run_id)
         files.directory.mkdir(parents=True)
         files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": accuracy, "test_acc_max": accuracy,
-                                             "n_test": 359, "spec": {}}))
+                                             "n_test": 359, "run_id": run_id, "spec": {"run_id": run_id}}))
 
     for seed in range(5):
         finished(f"kd/seed{seed}", seed, 95.0)

@@ -27,6 +27,7 @@ ACCURACY_FIELDS = ("test_acc_final", "val_acc_final", "test_acc_best_val", "val_
 COUNT_FIELDS = ("epochs", "best_val_epoch", "n_train", "n_val", "n_test", "n_classes")
 TEXT_FIELDS = ("run_id", "dataset", "model", "method", "git_commit", "host", "platform", "command")
 DICT_FIELDS = ("hyperparameters", "budget", "versions", "device")
+MAX_COUNT = 2**32 - 1  # seeds, epochs and sample counts: beyond it a value is tampered, not measured
 _SEED_IN_RUN_ID = re.compile(r"(?:^|/)seed(\d+)$")  # the last component of runs.make_run_id
 
 
@@ -100,8 +101,8 @@ def _value_problem(key: str, value: Any) -> str | None:
     if value is None and key != "spec":
         return None
     if key == "seed" or key in COUNT_FIELDS:
-        if not _is_int(value) or value < 0:
-            return f"must be a non-negative integer, not {value!r}"
+        if not _is_int(value) or not 0 <= value <= MAX_COUNT:
+            return f"must be a non-negative integer (at most {MAX_COUNT:,}), not {value!r}"
     elif key in ACCURACY_FIELDS:
         if not _is_number(value) or not 0.0 <= value <= 100.0:
             return f"must be a finite accuracy in [0, 100], not {value!r}"
@@ -123,10 +124,21 @@ def _identity_problems(data: dict[str, Any], run_id: str | None) -> list[str]:
     spec = data["spec"]
     if "seed" in spec and spec["seed"] != data["seed"]:
         problems.append(f"seed {data['seed']} differs from its spec's seed {spec['seed']!r}")
-    if run_id is not None:
+    if run_id is not None:  # both ids are required: a copied file with its ids removed is not this run's
         for where, named in (("run_id", data.get("run_id")), ("spec.run_id", spec.get("run_id"))):
-            if named is not None and named != run_id:
+            if named != run_id:
                 problems.append(f"{where} {named!r} is not this run's id {run_id!r}")
+        parts = run_id.split("/")
+        if len(parts) == 5 and data.get("model", parts[1]) != parts[1]:  # make_run_id: dataset/model/budget/method
+            problems.append(f"model {data['model']!r} is not the model of run {run_id!r}")
+        name = (spec.get("method") or {}).get("name") if isinstance(spec.get("method"), dict) else None
+        if len(parts) == 5 and name is not None and not parts[3].startswith(str(name)):
+            problems.append(f"spec.method {name!r} is not the method of run {run_id!r}")
+    for key in ("model", "method", "dataset"):  # the top-level copies of the spec's own
+        own = spec.get(key)
+        own = own.get("name") if isinstance(own, dict) else own
+        if key in data and own is not None and data[key] != own:
+            problems.append(f"{key} {data[key]!r} differs from its spec's {own!r}")
         if (match := _SEED_IN_RUN_ID.search(run_id)) and int(match.group(1)) != data["seed"]:
             problems.append(f"seed {data['seed']} is not the seed of run {run_id!r}")
     return problems
