@@ -89,13 +89,14 @@ def test_mde_and_seeds_needed_in_claims_csv_agree_with_a_simulation_at_the_corre
     claims = [replace(c, family="beats" if c.direction == "greater" else "same", seed_gpu_hours=0.5, paper_sd=0.6)
               for c in CLAIMS] + [greater("Noisy", None, family="order", name="order1", seed_gpu_hours=0.5),
                                   greater("Wide", None, family="order", name="order2", seed_gpu_hours=0.5),
-                                  replace(greater("Noisy", None, name="nb"), direction="not_better")]
+                                  replace(greater("Noisy", None, name="nb"), direction="not_better"),
+                                  replace(greater("Wide", None, name="cost"), direction="cheaper", family="cost")]
     write_claims(evaluate_claims(claims, VALUES, smallest_effect=0.3), tmp_path / "claims")
     frame = pd.read_csv(tmp_path / "claims.csv")
     assert verify_tool().main(tmp_path / "claims.csv") == 0, capsys.readouterr().out
     open_rows = frame[frame.verdict.isin([INCONCLUSIVE, UNDERPOWERED])]
-    assert len(open_rows) >= 3 and set(open_rows.direction) >= {"greater", "equivalent", "not_better"}
-    priced = open_rows[open_rows.name != "nb"]
+    assert len(open_rows) >= 3 and set(open_rows.direction) >= {"greater", "equivalent", "not_better", "cheaper"}
+    priced = open_rows[~open_rows.name.isin(["nb", "cost"])]
     assert (priced.gpu_hours_needed == 0.5 * priced.seeds_needed).all()
     assert priced[priced.paper_sd.notna()].paper_seeds_needed.notna().all()
     assert frame.set_index("name").alpha_family.to_dict()["order1"] == pytest.approx(0.05 / 2)

@@ -29,6 +29,7 @@ DRAWS = 200_000
 POWER = 0.8
 TOLERANCE = 0.01  # relative, on the MDE
 OPEN = ("inconclusive", "inconclusive (underpowered)")
+TWO_SIDED = ("greater", "cheaper")  # claims whose own test is the two-sided paired t (of accuracies or costs)
 
 
 class Simulated:
@@ -42,11 +43,13 @@ class Simulated:
 
     def power(self, direction: str, alpha: float, d: float, margin: float = 0.0) -> float:
         mean = d + self.z / math.sqrt(self.n)
-        if direction == "greater":  # two-sided paired t
+        if direction in TWO_SIDED:  # two-sided paired t
             return float(np.mean(np.abs(mean / self.se) > stats.t.isf(alpha / 2, self.n - 1)))
         critical = stats.t.isf(alpha, self.n - 1)
         if direction == "not_better":  # one-sided: power to reject at a true effect d (symmetric)
             return float(np.mean(mean / self.se > critical))
+        if direction != "equivalent":
+            raise ValueError(f"no power check for {direction} claims")
         return float(np.mean(((mean + margin) / self.se > critical) & ((mean - margin) / self.se < -critical)))
 
     def mde(self, direction: str, alpha: float, difference: float = 0.0) -> tuple[float, float]:
