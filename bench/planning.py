@@ -54,7 +54,7 @@ def time_aggregation(workdir: Path, runs: int = 2000, seeds: int = 100) -> float
                                                  "test_acc_max": accuracy + 0.2, "n_test": 10000, "spec": {}}))
             ids.append(f"cell{c}/seed{seed}")
         cells.append(Cell(f"M{c // 5}", f"method{c % 5}", "resnet14", "cifar10", ids, list(range(seeds))))
-    spec = TableSpec("bench", "bench", [f"method{i}" for i in range(5)], [], cells, str(workdir),
+    spec = TableSpec("bench", "bench", [f"method{i}" for i in range(5)], cells, str(workdir),
                      compare_to=["method4"])
     start = time.perf_counter()
     write_table(spec, ROOT / "config" / "reported_results.csv")

@@ -21,7 +21,6 @@ SRC = Path(introspect.__file__).parent
 # Names still defined twice, each with why; the test fails when one is resolved (drop it here) or a new one
 # appears (define it once and import it).
 KNOWN_DUPLICATES = {
-    "Group": "config.model.Group vs plan.views.Group (a planned table's group)",
     "Claim": "config.model.Claim vs claims.engine.Claim (the engine's input)",
     "Teacher": "config.model.Teacher vs analysis.sanity.Teacher (a teacher's accuracies)",
     "Plan": "plan.outputs.Plan is a Protocol of plan.build.Plan (outputs may not import build: a cycle)",

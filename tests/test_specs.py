@@ -62,7 +62,7 @@ def test_specs_have_typed_fields_and_no_config_dict(plan):
     table = plan.tables["table3"]
     assert table.metric == "error" and table.lower_is_better and table.layout == "models_as_rows"
     assert table.baseline == "CE" and table.paper_table == 3 and table.title
-    assert [g.dataset for g in table.groups] == ["digits"] and table.notes.seeds == [0, 1]
+    assert table.notes.dataset == "digits" and table.notes.seeds == [0, 1]
     assert plan.figures["figure3"].kind == "accuracy" and plan.analyses["students"].fractions
     for spec in [*plan.tables.values(), *plan.figures.values(), *plan.analyses.values()]:
         assert not hasattr(spec, "config") and not hasattr(spec, "settings")

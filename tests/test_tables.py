@@ -42,7 +42,7 @@ def make_runs(results_dir: Path, skip=(), name="table2"):
                                                  "n_test": 359, "run_id": run_id, "spec": {"run_id": run_id}}))
         cells.append(Cell(group, method, group.lower(), "cifar10", ids, [0, 1, 2]))
     notes = TableNotes("digits", [0, 1, 2], [], [], SweepSettings("validation", "val_acc_final", [0]))
-    return TableSpec(name, "Regularisers", ["CE", "LS", "LE(Grad-CAM)"], [], cells, str(results_dir), paper_table=2,
+    return TableSpec(name, "Regularisers", ["CE", "LS", "LE(Grad-CAM)"], cells, str(results_dir), paper_table=2,
                      compare_to=["LE(Grad-CAM)"], notes=notes)
 
 
@@ -229,7 +229,7 @@ def test_a_group_without_ce_is_checked_against_the_ce_runs_of_another_table(tmp_
     finished("teacher/seed0", 0, 93.3)  # a teacher worse than its student's CE
     cell = Cell("ResNet8", "KD", "resnet8", None, [f"kd/seed{s}" for s in range(5)], list(range(5)),
                 teacher_run_ids=["teacher/seed0"] * 5)
-    spec = TableSpec("table5", "Students", ["KD"], [], [cell], str(tmp_path),
+    spec = TableSpec("table5", "Students", ["KD"], [cell], str(tmp_path),
                      references={"ResNet8": [f"ce/seed{s}" for s in range(5)]})
     write_table(spec, REPORTED)
     row = pd.read_csv(layout.table("table5", "csv")).iloc[0]

@@ -40,7 +40,6 @@ from .views import (
     TableNotes,
     TableSpec,
 )
-from .views import Group as ViewGroup
 
 __all__ = ["ConfigError", "Plan", "build_plan", "load_config"]
 
@@ -175,14 +174,13 @@ def _table(builder: _Builder, table: Table) -> TableSpec:
             cells.append(cell)
             if teacher:
                 teachers[teacher[0]] = teacher[1]
-    groups = [ViewGroup(g.label, g.model, g.budget, g.dataset, g.teacher) for g in table.groups]
     sweeps = config.sweeps
     notes = TableNotes(
-        ", ".join(dict.fromkeys(g.dataset for g in groups)), list(config.seeds),
-        [_settings(name, config.budgets[name].to_dict()) for name in dict.fromkeys(g.budget for g in groups)],
+        ", ".join(dict.fromkeys(g.dataset for g in table.groups)), list(config.seeds),
+        [_settings(name, config.budgets[name].to_dict()) for name in dict.fromkeys(g.budget for g in table.groups)],
         [_settings(m, _shown_variant(config.methods[m], sweeps.use)) for m in table.methods],
         SweepSettings(sweeps.use, sweeps.metric, list(sweeps.seeds)))
-    return TableSpec(table.name, table.title, list(table.methods), groups, cells, config.results_dir, config.name,
+    return TableSpec(table.name, table.title, list(table.methods), cells, config.results_dir, config.name,
                      table.paper_table, table.metric, table.layout, list(table.compare_to), table.baseline,
                      table.other_implementations, notes, teachers)
 

@@ -61,17 +61,6 @@ def _cell_paths(cells: list[Cell], where: str) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
-class Group:
-    """A model group of a table as planned: its dataset resolved (the group's own or the table's)."""
-
-    label: str
-    model: str
-    budget: str
-    dataset: str
-    teacher: str | None = None
-
-
-@dataclass(frozen=True)
 class Setting:
     key: str
     value: str  # as the notes print it
@@ -108,7 +97,6 @@ class TableSpec:
     name: str
     title: str
     methods: list[str]  # column (or row) order
-    groups: list[Group]
     cells: list[Cell]
     results_dir: str
     config_name: str = DEFAULT_CONFIG_NAME
