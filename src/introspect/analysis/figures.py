@@ -8,7 +8,8 @@
   with its 95% t confidence interval, and the paper's reported value where the paper prints one.
 
 Colours: explanation maps use a diverging map centred at 0 when they have negative values, viridis
-otherwise; every heat map has a colour bar. Each figure is written as PNG (the report) and PDF (vector).
+otherwise; one colour scale per quantity, each with an opaque colour bar and axis titles. Each figure is
+written as PNG (the report) and PDF (vector).
 """
 from __future__ import annotations
 
@@ -85,6 +86,9 @@ def mean_class_distance(model: torch.nn.Module, x: Tensor, explainer: str, batch
 # ---------------------------------------------------------------- the three kinds
 
 def _explanations_figure(spec: FigureSpec, layout: ResultsLayout, device: str):
+    """One block per panel (its own title, class headers and colour bar, so no header of one panel reads as
+    part of another): a row per test image, its input and every class's explanation, the cosine to the
+    true class's explanation under each map."""
     import matplotlib.pyplot as plt
 
     from ..explain import explain
@@ -92,11 +96,12 @@ def _explanations_figure(spec: FigureSpec, layout: ResultsLayout, device: str):
     n_images = spec.images
     loaded = [(panel, *load_run(layout, panel.run_id, device)) for panel in spec.panels]
     classes = max(data.num_classes for _, _, data in loaded)
-    rows = n_images * len(loaded)
-    figure, axes = plt.subplots(rows, classes + 1, figsize=(1.1 * (classes + 1) + 1.2, 1.2 * rows + 0.9),
-                                squeeze=False, layout="constrained")
+    block = 1.3 * n_images + 0.75  # inches per panel: its rows, headers and title
+    figure = plt.figure(figsize=(1.1 * (classes + 1) + 1.6, block * len(loaded) + 0.7), layout="constrained")
+    blocks = figure.subfigures(len(loaded), 1, squeeze=False)[:, 0]
     records = []
-    for p, (panel, model, data) in enumerate(loaded):
+    for sub, (panel, model, data) in zip(blocks, loaded):
+        axes = sub.subplots(n_images, classes + 1, squeeze=False)
         index = one_image_per_class(data.test.y, n_images)
         x, y = data.test.x[index], data.test.y[index]
         maps = explain(model, x, panel.explainer)
@@ -104,56 +109,64 @@ def _explanations_figure(spec: FigureSpec, layout: ResultsLayout, device: str):
         sims = class_similarity(maps)[torch.arange(len(y), device=y.device), y].cpu()
         predicted = model(x).argmax(dim=1)
         style = map_style(maps)
-        panel_axes = axes[p * n_images:(p + 1) * n_images]
+        axes[0, 0].set_title("input", fontsize=7)
         for i in range(len(index)):
-            row = panel_axes[i]
+            row = axes[i]
             row[0].imshow(image_for_display(x[i]), cmap="gray")
-            row[0].set_ylabel(escape.mathtext(f"{panel.label}\n{data.class_names[y[i]]}"), fontsize=7)
+            row[0].set_xlabel(escape.mathtext(f"true: {data.class_names[y[i]]}"), fontsize=7)
             for k in range(data.num_classes):
                 image = row[k + 1].imshow(scaled_map(maps[i, k], x.shape[-1]), **style["imshow"])
                 row[k + 1].set_xlabel(f"{sims[i, k]:.2f}", fontsize=7,
                                       fontweight="bold" if k == int(y[i]) else "normal")
                 if i == 0:
-                    row[k + 1].set_title(data.class_names[k], fontsize=7)
+                    row[k + 1].set_title(escape.mathtext(data.class_names[k]), fontsize=7)
                 records.append({"panel": panel.label, "run_id": panel.run_id, "explainer": panel.explainer,
                                 "test_index": int(index[i]), "label": data.class_names[y[i]],
                                 "predicted": data.class_names[predicted[i]], "class": data.class_names[k],
                                 "cosine_to_true_class": float(sims[i, k])})
-        bar = figure.colorbar(image, ax=panel_axes[:, 1:].ravel().tolist(), shrink=0.9, pad=0.01)
+        for ax in axes.flat:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        sub.suptitle(escape.mathtext(panel.label), fontsize=8, fontweight="bold", x=0.01, ha="left")
+        bar = sub.colorbar(image, ax=axes[:, 1:].ravel().tolist(), shrink=0.9, pad=0.01)
         bar.set_label(style["label"], fontsize=7)
         bar.ax.tick_params(labelsize=6)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    figure.suptitle(_title(spec) + "\n(number under each map: cosine similarity to the true class's explanation)",
-                    fontsize=8)
+    figure.suptitle(_title(spec) + "\n(under each map: its cosine similarity to the true class's explanation; "
+                    "the true class's in bold)", fontsize=8)
     return figure, pd.DataFrame(records)
 
 
 def _similarity_figure(spec: FigureSpec, layout: ResultsLayout, device: str):
+    """One heat map per panel, all on one colour scale (0 to the largest distance of any panel) with one
+    colour bar, so equal colours mean equal distances across panels."""
     import matplotlib.pyplot as plt
 
     panels = spec.panels
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 4.6), squeeze=False,
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels) + 1.0, 4.6), squeeze=False,
                                 layout="constrained")
-    records = []
-    for ax, panel in zip(axes[0], panels):
+    computed = []
+    for panel in panels:
         model, data = load_run(layout, panel.run_id, device)
-        distance = mean_class_distance(model, data.test.x, panel.explainer)
         # a distance is unsigned: a sequential, perceptually uniform map from 0 up
-        distance = distance.cpu()
-        image = ax.imshow(distance.numpy(), cmap="viridis", vmin=0.0)
-        names = data.class_names
-        ax.set_xticks(range(len(names)), names, rotation=60, fontsize=7)
+        computed.append((panel, data, mean_class_distance(model, data.test.x, panel.explainer).cpu()))
+    top = max(float(distance.max()) for _, _, distance in computed) or 1.0
+    records = []
+    for ax, (panel, data, distance) in zip(axes[0], computed):
+        image = ax.imshow(distance.numpy(), cmap="viridis", vmin=0.0, vmax=top)
+        names = [escape.mathtext(name) for name in data.class_names]
+        ax.set_xticks(range(len(names)), names, rotation=60 if max(map(len, names)) > 2 else 0, fontsize=7)
         ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.set_xlabel("class", fontsize=8)
+        ax.set_ylabel("class", fontsize=8)
         ax.set_title(escape.mathtext(f"{panel.label}\nmean over {len(data.test)} test images"), fontsize=8)
-        bar = figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
-        bar.set_label("cosine distance (1 − cos) between class explanations", fontsize=7)
-        bar.ax.tick_params(labelsize=7)
         for a in range(len(names)):
             for b in range(len(names)):
                 records.append({"panel": panel.label, "run_id": panel.run_id, "explainer": panel.explainer,
-                                "class_a": names[a], "class_b": names[b], "cosine_distance": float(distance[a, b])})
+                                "class_a": data.class_names[a], "class_b": data.class_names[b],
+                                "cosine_distance": float(distance[a, b])})
+    bar = figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.85, pad=0.02)
+    bar.set_label("cosine distance (1 − cos) between the two classes' explanations", fontsize=7)
+    bar.ax.tick_params(labelsize=7)
     figure.suptitle(_title(spec), fontsize=9)
     return figure, pd.DataFrame(records)
 
@@ -233,6 +246,7 @@ def _accuracy_panel(ax, summary: pd.DataFrame, runs: pd.DataFrame, metric: str) 
     ax.set_xticks(range(len(summary)), [escape.mathtext(m) for m in summary["method"]], rotation=20, ha="right",
                   fontsize=8)
     ax.set_ylabel("test accuracy (%)", fontsize=8)
+    ax.set_xlabel("method", fontsize=8)
     ax.tick_params(axis="y", labelsize=8)
     ax.grid(axis="y", color="0.9", zorder=0)
     ax.set_title(escape.mathtext(f"{summary['group'].iloc[0]} (n={int(summary['n'].min())} seeds)"), fontsize=9)

@@ -5,6 +5,7 @@ Every piece of text is escaped here (:func:`.escape.html`); callers pass plain t
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,10 +21,15 @@ thead th { background: #2f4b7c; color: #fff; text-align: center; }
 tbody tr:nth-child(even) { background: #eef2f8; }
 tbody th { text-align: left; white-space: nowrap; }
 td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+td.text { text-align: left; white-space: normal; min-width: 14em; max-width: 30em; }
 td.best { font-weight: bold; }
 td small { display: block; color: #666; font-weight: normal; }
 p, ul { font-size: .88em; max-width: 60em; }
 """
+
+
+PROSE = re.compile(r"[^\W\d_]{3,}")  # a word of three letters or more
+PROSE_WORDS = 5  # a cell with this many words is prose (a claim's reason), not a number with its marks
 
 
 @dataclass
@@ -59,5 +65,8 @@ def _entry(value: str | Cell, is_label: bool) -> str:
         return f"<th scope='row'>{_text(str(value))}</th>"
     cell = value if isinstance(value, Cell) else Cell(str(value))
     note = f"<small>{_text(cell.note)}</small>" if cell.note else ""
-    classes = "num best" if cell.best else "num"
+    # a number (with its interval, marks and flags) stays on one line; a sentence (a claim's reason) wraps, so
+    # one long cell cannot push the table's other columns (the verdicts) off a 1400-pixel screen
+    kind = "text" if len(PROSE.findall(cell.text)) >= PROSE_WORDS else "num"
+    classes = f"{kind} best" if cell.best else kind
     return f"<td class='{classes}'>{_text(cell.text)}{note}</td>"

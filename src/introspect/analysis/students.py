@@ -220,6 +220,14 @@ def _html(spec, summary: pd.DataFrame, fractions) -> str:
     return html_page(f"{spec.name}: {spec.title}", tables=[table], notes=_notes(spec, fractions))
 
 
+def outline(ax, image) -> None:
+    """The input's shape as a thin white contour at its mid brightness, drawn over an opaque map."""
+    gray = image.float().mean(dim=0).cpu().numpy()
+    low, high = float(gray.min()), float(gray.max())
+    if high > low:
+        ax.contour(gray, levels=[(low + high) / 2], colors="white", linewidths=0.6)
+
+
 def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict, device: str) -> None:
     """Teacher and student Grad-CAM (for the teacher's class) on a few test images: one row per
     method of the figure's group (first seed), the teacher in the first row."""
@@ -228,13 +236,14 @@ def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict, dev
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .figures import image_for_display, load_run, one_image_per_class, save_figure, scaled_map
+    from .figures import load_run, one_image_per_class, save_figure, scaled_map
 
     shown = spec.figure_pairs
     n_images = spec.images
     figure, axes = plt.subplots(len(shown) + 1, n_images, figsize=(1.6 * n_images + 1.0, 1.5 * (len(shown) + 1) + 0.6),
                                 squeeze=False, layout="constrained")
-    overlay = {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0, "alpha": 0.55}  # Grad-CAM is >= 0 (ReLU)
+    # Grad-CAM is >= 0 (ReLU): drawn opaque, so its colours are the colour bar's; the input shows as its outline
+    overlay = {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0}
     records = []
     teacher = teachers[shown[0].teacher_run_id]
     _, data = load_run(layout, shown[0].run_id, device)
@@ -243,8 +252,8 @@ def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict, dev
     classes, teacher_maps = predictions_and_cam(teacher, x)
     size = x.shape[-1]
     for j in range(len(index)):
-        axes[0, j].imshow(image_for_display(x[j]), cmap="gray")
         image = axes[0, j].imshow(scaled_map(teacher_maps[j], size), **overlay)
+        outline(axes[0, j], x[j])
         axes[0, j].set_title(f"teacher: {data.class_names[classes[j]]}", fontsize=7)
     axes[0, 0].set_ylabel("teacher", fontsize=7)
     for i, pair in enumerate(shown, start=1):
@@ -252,8 +261,8 @@ def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict, dev
         _, maps = predictions_and_cam(student, x, classes)
         sims = explanation_similarity(maps, teacher_maps)
         for j in range(len(index)):
-            axes[i, j].imshow(image_for_display(x[j]), cmap="gray")
             axes[i, j].imshow(scaled_map(maps[j], size), **overlay)
+            outline(axes[i, j], x[j])
             axes[i, j].set_xlabel(f"cos {sims[j]:.2f}", fontsize=7)
             records.append({"group": pair.group, "method": pair.method, "run_id": pair.run_id,
                             "test_index": int(index[j]), "teacher_class": data.class_names[classes[j]],
@@ -265,7 +274,7 @@ def _pairs_figure(spec: AnalysisSpec, layout: ResultsLayout, teachers: dict, dev
     figure.suptitle(escape.mathtext(f"{spec.title}: teacher and student Grad-CAM for the teacher's class"),
                     fontsize=8)
     bar = figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, pad=0.02)
-    bar.set_label("Grad-CAM / max of its map", fontsize=7)
+    bar.set_label("Grad-CAM / max of its map (white: the input's outline)", fontsize=7)
     bar.ax.tick_params(labelsize=6)
     save_figure(figure, layout.analysis_figure(spec.name, "png"), layout.analysis_figure(spec.name, "pdf"))
     atomic_write_text(layout.analysis_figure(spec.name, "csv"),
