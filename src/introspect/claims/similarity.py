@@ -18,6 +18,7 @@ are closer).
 """
 from __future__ import annotations
 
+import io
 import itertools
 import math
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.stats import NAN
+from ..io import FileRefused, read_text
 from ..plan.views import ClaimSpec
 from ..runs.record import ResultsLayout, RunFileError
 from .engine import CONTRADICTED, INCONCLUSIVE, REPLICATED, ClaimResult
@@ -59,8 +61,8 @@ def similarity_result(spec: ClaimSpec, layout: ResultsLayout, *, alpha: float = 
     share it: the caller adjusts)."""
     path = layout.figure(spec.view, "csv")
     try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as error:
+        frame = pd.read_csv(io.StringIO(read_text(path, "csv")))
+    except (OSError, ValueError, pd.errors.ParserError, FileRefused) as error:
         raise RunFileError(f"{path}: cannot read it ({' '.join(str(error).split())}); build {spec.view} first") \
             from None
     distances = pair_distances(frame, spec.group)

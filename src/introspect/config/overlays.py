@@ -63,8 +63,11 @@ def _without_nulls(value: Any) -> Any:
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """The data of a config file with every ``extends`` resolved (not yet validated). Never evaluates
-    anything: a YTE-templated file is refused."""
-    return _read(Path(path), chain=())
+    anything: a YTE-templated file is refused. Every error names the file it was asked for."""
+    try:
+        return _read(Path(path), chain=())
+    except OverlayError as error:
+        raise OverlayError(f"{path}: {error}") from None
 
 
 def resolve_extends(config: dict[str, Any], directory: str | Path, *, chain: Iterable[Path] = ()) -> dict[str, Any]:
