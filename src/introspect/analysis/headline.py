@@ -88,6 +88,10 @@ def _power_line(claims: pd.DataFrame) -> list[str]:
     if len(needed):
         text += (f" Seeds needed by the {len(needed)} open claims with a spread: median {int(needed.median())}, "
                  f"{int((needed <= 20).sum())} of them within 20.")
+    paper_needed = claims.get("paper_seeds_needed", pd.Series(dtype=float)).dropna()
+    if len(paper_needed):
+        text += (f" At the paper's reported spread (the paper config): median {int(paper_needed.median())} seeds "
+                 f"for {len(paper_needed)} claims.")
     return [escape.markdown(text)]
 
 
