@@ -205,3 +205,24 @@ def test_a_yte_template_is_refused_in_one_wording_wherever_it_is_found(tmp_path)
         assert str(error).endswith(expected)
     else:
         raise AssertionError("a templated file was read")
+
+
+def test_the_typed_models_checks_run_in_the_same_pass_as_the_documents():
+    """A problem only the typed model's checks find (a student group without a teacher) is reported together with
+    one the document's reference checks find (an unknown budget), in one error."""
+    from introspect.config.model import ConfigError
+
+    config = load_config(SRC.parents[1] / "config" / "smoke.yaml")
+    student = next(g for g in config["tables"]["table5"]["groups"] if g.get("teacher"))
+    del student["teacher"]
+    config["tables"]["table2"]["groups"][0]["budget"] = "nope"
+    try:
+        validate_config(config)
+    except ConfigError as error:
+        lines = str(error).splitlines()
+    else:
+        raise AssertionError("accepted")
+    assert any(line.strip().startswith("tables.table2.groups[0].budget: 'nope' is not under budgets")
+               for line in lines), lines
+    assert any("needs a teacher; give group" in line and line.strip().startswith("tables.table5.groups[")
+               for line in lines), lines

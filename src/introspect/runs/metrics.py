@@ -132,7 +132,8 @@ def _identity_problems(data: dict[str, Any], run_id: str | None) -> list[str]:
         if len(parts) == 5 and data.get("model", parts[1]) != parts[1]:  # make_run_id: dataset/model/budget/method
             problems.append(f"model {data['model']!r} is not the model of run {run_id!r}")
         name = (spec.get("method") or {}).get("name") if isinstance(spec.get("method"), dict) else None
-        if len(parts) == 5 and name is not None and not parts[3].startswith(str(name)):
+        warmup = name == "ce" and parts[3].startswith("warmup-")  # an LE warm-up: CE epochs, named for its role
+        if len(parts) == 5 and name is not None and not parts[3].startswith(str(name)) and not warmup:
             problems.append(f"spec.method {name!r} is not the method of run {run_id!r}")
     for key in ("model", "method", "dataset"):  # the top-level copies of the spec's own
         own = spec.get(key)
