@@ -194,11 +194,13 @@ def test_a_cost_claim_measures_each_model_with_its_warmup_and_teacher(tmp_path):
             finished(layout, ids[s], s, 90.0 + 0.1 * s)
             metrics = json.loads(layout.run(ids[s]).metrics.read_text())
             layout.run(ids[s]).metrics.write_text(json.dumps({**metrics, "wall_time_seconds": seconds[method][s]}))
-            if method == "LE":
-                finished(layout, f"warm/seed{s}", s, 50.0)
-                warm = layout.run(f"warm/seed{s}").metrics
-                warm.write_text(json.dumps({**json.loads(warm.read_text()), "wall_time_seconds": 2.0}))
-                warmups[ids[s]] = f"warm/seed{s}"
+            if method == "LE":  # a warm-up's id as the plan makes it: a CE run named for its role
+                warm_id = f"digits/resnet8/resnet-e5/warmup-w1/seed{s}"
+                finished(layout, warm_id, s, 50.0)
+                warm = layout.run(warm_id).metrics
+                warm.write_text(json.dumps({**json.loads(warm.read_text()), "wall_time_seconds": 2.0, "run_id": warm_id,
+                                            "spec": {"run_id": warm_id, "method": {"name": "ce"}}}))
+                warmups[ids[s]] = warm_id
         cells.append(Cell("ResNet8", method, "resnet8", "cifar10", ids, list(SEEDS),
                           teacher_run_ids=["teacher/seed0"] * 5 if method == "KD" else []))
     finished(layout, "teacher/seed0", 0, 93.0, model="resnet26")
