@@ -22,6 +22,8 @@ from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..io import FileRefused, atomic_write_text, make_directory, open_lock_file, read_text
+
 log = logging.getLogger("introspect.cluster")
 
 CONTROL = "nvidia-cuda-mps-control"
@@ -68,19 +70,20 @@ def _run(command: list[str], environ: dict[str, str], stdin: str | None = None) 
 
 @contextmanager
 def _counted(directory: Path) -> Iterator[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / "lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield directory / "clients"
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    """The job's client-count file, under the job directory's lock (through the one door, introspect.io)."""
+    make_directory(directory)
+    fd = open_lock_file(directory / "lock")
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield directory / "clients"
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _clients(path: Path) -> int:
     try:
-        return int(path.read_text() or 0)
-    except (OSError, ValueError):
+        return int(read_text(path, "lock") or 0)
+    except (FileRefused, ValueError):
         return 0
 
 
@@ -100,12 +103,12 @@ def packed_gpu_sharing(device: str, environ: MutableMapping[str, str] | None = N
     directory = job_directory(environ)
     variables = client_environment(directory)
     for path in variables.values():
-        Path(path).mkdir(parents=True, exist_ok=True)
+        make_directory(path)
     with _counted(directory) as counter:
         clients = _clients(counter)
         started = clients > 0 or run(start_command(), {**environ, **variables})
         if started:
-            counter.write_text(str(clients + 1))
+            atomic_write_text(counter, str(clients + 1))
     if not started:
         yield False
         return
@@ -115,7 +118,7 @@ def packed_gpu_sharing(device: str, environ: MutableMapping[str, str] | None = N
     finally:
         with _counted(directory) as counter:
             clients = max(_clients(counter) - 1, 0)
-            counter.write_text(str(clients))
+            atomic_write_text(counter, str(clients))
             if clients == 0:
                 command, stdin = stop_command()
                 run(command, {**environ, **variables}, stdin)
