@@ -32,11 +32,6 @@ ALLOWED = {
     ("cluster/worker.py", "shutil.rmtree"): "the worker's private temporary folder",
     ("data/sources/mnist5k.py", "gzip.open"): "a data file shipped inside a package",
     ("data/sources/digits.py", "gzip.open"): "a data file shipped inside a package",
-    ("cluster/mps.py", "directory.mkdir"): "the MPS daemon's folder in the node's own TMPDIR, one per job",
-    ("cluster/mps.py", "open"): "the MPS client count's lock in the node's own TMPDIR",
-    ("cluster/mps.py", "Path(path).mkdir"): "the MPS pipe and log folders in the node's own TMPDIR",
-    ("cluster/mps.py", "counter.write_text"): "the MPS client count in the node's own TMPDIR",
-    ("cluster/mps.py", "path.read_text"): "the MPS client count in the node's own TMPDIR",
 }
 
 
