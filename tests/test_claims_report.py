@@ -118,7 +118,7 @@ def test_the_headline_is_generated_from_the_results_with_its_provenance(spec, tm
     text = capsys.readouterr().out
     assert "- Commit: abc123 (21 runs)" in text and "- Machine: node7 (21 runs)" in text
     assert "torch: 2\\.9.0 (21 runs)" in text  # escaped: a line-start "2." would open a Markdown list
-    assert "can flip across machines" in text and "| replicated | 1 | " in text and "| total | 3 | 3 |" in text
+    assert "can flip across machines" in text and "| replicated | 1 | " in text and "| total | 3 | 3.0 |" in text
     assert "| win\\_gt\\_ce |" in text and "teacher\\_not\\_better (1 claims)" in text
     assert main(["summary", "--results", str(tmp_path / "nothing")]) != 0  # one line, no traceback
     assert "claims.csv" in capsys.readouterr().err

@@ -57,21 +57,27 @@ def headline(results_dir: str | Path, config_name: str = DEFAULT_CONFIG_NAME) ->
               for label, key in (("Commit", "git_commit"), ("Machine", "host"), ("Platform", "platform"),
                                  ("torch", "torch"))]
     lines += [f"- {FLIP_NOTE}", "", "| Verdict | Claims | Expected in a rerun |", "|---|---|---|"]
-    lines += [f"| {label} | {int(claims.verdict.isin(verdicts).sum())} | {_expected(claims, label)} |"
-              for label, verdicts in OUTCOMES] + [f"| total | {len(claims)} | {len(claims)} |", ""]
+    counted = claims[claims.get("part_of", pd.Series("", index=claims.index)).fillna("") == ""]  # not members
+    lines += [f"| {label} | {int(counted.verdict.isin(verdicts).sum())} | {_expected(counted, label)} |"
+              for label, verdicts in OUTCOMES]
+    expected = [counted[RERUN_FIELDS[label]].sum() for label, _ in OUTCOMES if RERUN_FIELDS[label] in counted]
+    lines += [f"| total | {len(counted)} | {format_number(sum(expected) if expected else None, '.1f')} |", ""]
     resolved = claims[claims.verdict.isin(RESOLVED)]
     if len(resolved):
-        lines += ["| Resolved claim | Ours A−B [corrected CI] | Paper A−B | Verdict |", "|---|---|---|---|"]
+        lines += ["| Resolved claim | Ours A−B [corrected CI] | Paper A−B | Verdict | P(rerun repeats it) |",
+                  "|---|---|---|---|---|"]
         lines += [f"| {escape.markdown(r.name)} | {format_number(r.effect, '+.2f')} "
                   f"[{format_number(r.corrected_ci_low, '+.2f')}, {format_number(r.corrected_ci_high, '+.2f')}] | "
-                  f"{format_number(r.paper_effect, '+.2f')} | {r.verdict} |" for r in resolved.itertuples()]
+                  f"{format_number(r.paper_effect, '+.2f')} | {r.verdict} | "
+                  f"{format_number(getattr(r, 'repeat_probability', None), '.2f')} |" for r in resolved.itertuples()]
         lines.append("")
     lines += _power_line(claims) + _flag_lines(claims)
     return "\n".join(lines) + "\n"
 
 
 def _expected(claims: pd.DataFrame, label: str) -> str:
-    """The expected count of an outcome in a rerun (the claims' rerun shares summed, claims.repeat)."""
+    """The expected count of an outcome in a rerun (the claims' rerun shares summed, claims.repeat; a majority
+    claim's members count through it, so ``claims`` holds none)."""
     column = claims.get(RERUN_FIELDS[label])
     return format_number(None) if column is None or column.isna().all() else f"{column.sum():.1f}"
 
