@@ -154,7 +154,7 @@ def test_a_plan_too_large_for_one_workflow_is_refused_before_it_is_built():
     config["seeds"] = [0, 1, 2, 3]  # 10,000 groups x 3 methods x 4 seeds
     started = time.monotonic()
     problems = problems_of(config)
-    assert any(p.startswith("(top level): about 120,") and "at most 100,000" in p for p in problems), problems
+    assert any(p.startswith("(top level): about 120,") and "at most 3,000" in p for p in problems), problems
     assert time.monotonic() - started < 20
 
 

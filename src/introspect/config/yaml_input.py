@@ -31,12 +31,14 @@ class YamlInputError(InputError):
 def read_yaml_file(path: str | Path) -> Any:
     """The data of a YAML file, within the limits above, read through the one door (a regular file: a FIFO
     or device is refused instead of hanging the reader; no symlink on its path below the working directory)."""
-    from ..io import FileRefused, read_bytes
+    from ..io import FileMissing, FileRefused, read_bytes
 
     try:
         raw = read_bytes(path, "config")
+    except FileMissing:
+        raise YamlInputError("does not exist: cannot read it") from None
     except FileRefused as error:
-        raise YamlInputError(str(error).removeprefix(f"{path}: ")) from None
+        raise YamlInputError(f"cannot read it: {str(error).removeprefix(f'{path}: ')}") from None
     return read_yaml_bytes(raw)
 
 
