@@ -22,9 +22,7 @@ SRC = Path(introspect.__file__).parent
 # appears (define it once and import it).
 KNOWN_DUPLICATES = {
     "Claim": "config.model.Claim vs claims.engine.Claim (the engine's input)",
-    "Teacher": "config.model.Teacher vs analysis.sanity.Teacher (a teacher's accuracies)",
     "Plan": "plan.outputs.Plan is a Protocol of plan.build.Plan (outputs may not import build: a cycle)",
-    "Cell": "plan.views.Cell (a view's runs) vs analysis.html_page.Cell (an HTML table entry)",
 }
 
 

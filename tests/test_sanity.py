@@ -1,7 +1,7 @@
 import pytest
 
 from introspect.analysis.cells import CellResult, baseline_of, flag_cells, flag_notes
-from introspect.analysis.sanity import SanityCell, Teacher, Thresholds, cell_marks, flags_of, sanity_flags
+from introspect.analysis.sanity import SanityCell, TeacherAccuracy, Thresholds, cell_marks, flags_of, sanity_flags
 
 SEEDS = [0, 1, 2, 3, 4]
 
@@ -103,8 +103,9 @@ def test_a_teacher_or_assistant_worse_than_its_student():
     """The issue's case: a ResNet26 teacher (96.10%) below its KD-trained assistants (96.38%, 97.21%)."""
     cells = [CE, cell("KD", [91.0] * 5, teacher="weak"), cell("TAKD", [91.0] * 5, teacher="assistant"),
              cell("Fine", [91.0] * 5, teacher="strong")]
-    flags = sanity_flags(cells, teachers={"weak": [90.5], "assistant": Teacher([96.38, 97.21], own_teacher=[96.10]),
-                                          "strong": Teacher([93.0], own_teacher=[94.0])})
+    flags = sanity_flags(cells, teachers={"weak": [90.5],
+                                          "assistant": TeacherAccuracy([96.38, 97.21], own_teacher=[96.10]),
+                                          "strong": TeacherAccuracy([93.0], own_teacher=[94.0])})
     assert codes(flags, "KD") == ["teacher_worse_than_student"] and "below its student KD (91.00%)" in flags[0].text
     takd = [f for f in flags if f.method == "TAKD"]
     assert [f.code for f in takd] == ["teacher_worse_than_student"]

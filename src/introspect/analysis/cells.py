@@ -14,7 +14,7 @@ from ..plan.views import Cell
 from ..runs.loading import FinishedRun, read_run
 from ..runs.metrics import redo
 from ..runs.record import ResultsLayout, RunFileError
-from .sanity import DEFAULT_BASELINE, Flag, SanityCell, Teacher, Thresholds, cell_marks, sanity_flags
+from .sanity import DEFAULT_BASELINE, Flag, SanityCell, TeacherAccuracy, Thresholds, cell_marks, sanity_flags
 
 
 class MissingRunsError(RunFileError):
@@ -237,7 +237,8 @@ def flag_cells(cells: Sequence[CellResult], *, key: Callable[[CellResult], str] 
     groups = {c.group: key(c) for c in cells}
     sanity += [SanityCell(groups[group], groups[group], baseline, values)
                for group, values in (references or {}).items() if group in groups]
-    teachers = {teacher(c): Teacher(c.teacher_accuracy, c.own_teacher_accuracy) for c in cells if c.teacher_accuracy}
+    teachers = {teacher(c): TeacherAccuracy(c.teacher_accuracy, c.own_teacher_accuracy)
+                for c in cells if c.teacher_accuracy}
     flags = sanity_flags(sanity, teachers=teachers, baseline=baseline, thresholds=thresholds)
     marks = cell_marks(flags)
     for cell in cells:

@@ -33,7 +33,7 @@ PROSE_WORDS = 5  # a cell with this many words is prose (a claim's reason), not 
 
 
 @dataclass
-class Cell:
+class HtmlCell:
     """A table entry: its text, bold when it is the best of its row group, an optional second line."""
 
     text: str
@@ -41,7 +41,8 @@ class Cell:
     note: str = ""
 
 
-def html_table(header: list[str], rows: list[list[str | Cell]], *, caption: str = "", label_columns: int = 1) -> str:
+def html_table(header: list[str], rows: list[list[str | HtmlCell]], *, caption: str = "",
+               label_columns: int = 1) -> str:
     """A table whose first ``label_columns`` columns are row labels (left) and the rest numbers (right)."""
     head = "".join(f"<th scope='col'>{_text(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(_entry(value, i < label_columns) for i, value in enumerate(row)) + "</tr>\n"
@@ -60,10 +61,10 @@ def html_page(title: str, *, tables: list[str], paragraphs: Sequence[str] = (),
             f"<ul>{items}</ul></body></html>\n")
 
 
-def _entry(value: str | Cell, is_label: bool) -> str:
+def _entry(value: str | HtmlCell, is_label: bool) -> str:
     if is_label:
         return f"<th scope='row'>{_text(str(value))}</th>"
-    cell = value if isinstance(value, Cell) else Cell(str(value))
+    cell = value if isinstance(value, HtmlCell) else HtmlCell(str(value))
     note = f"<small>{_text(cell.note)}</small>" if cell.note else ""
     # a number (with its interval, marks and flags) stays on one line; a sentence (a claim's reason) wraps, so
     # one long cell cannot push the table's other columns (the verdicts) off a 1400-pixel screen

@@ -114,7 +114,7 @@ class Flag:
 
 
 @dataclass(frozen=True)
-class Teacher:
+class TeacherAccuracy:
     """A teacher's final test accuracies, and those of the teacher it learned from (TAKD's assistants)."""
 
     accuracies: Sequence[float]
@@ -127,7 +127,8 @@ class _Group:
     cells: list[SanityCell] = field(default_factory=list)
 
 
-def sanity_flags(cells: Sequence[SanityCell], *, teachers: Mapping[str, Teacher | Sequence[float]] | None = None,
+def sanity_flags(cells: Sequence[SanityCell], *,
+                 teachers: Mapping[str, TeacherAccuracy | Sequence[float]] | None = None,
                  baseline: str = DEFAULT_BASELINE, n_classes: int | None = None,
                  thresholds: Thresholds = Thresholds()) -> list[Flag]:
     """Every flag of every cell, in cell order, then the pair flags. ``teachers[label]`` describes the
@@ -139,7 +140,7 @@ def sanity_flags(cells: Sequence[SanityCell], *, teachers: Mapping[str, Teacher 
     for group in groups.values():
         base = next((c for c in group.cells if c.method == baseline and c.values), None)
         group.level = statistics.median(base.values.values()) if base else None
-    known = {k: v if isinstance(v, Teacher) else Teacher(v) for k, v in (teachers or {}).items()}
+    known = {k: v if isinstance(v, TeacherAccuracy) else TeacherAccuracy(v) for k, v in (teachers or {}).items()}
     flags: list[Flag] = []
     for cell in cells:
         level = groups[cell.group].level
@@ -166,7 +167,7 @@ def _seeds(seeds: Sequence[int]) -> str:
     return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
 
 
-def _teacher(cell: SanityCell, level: float | None, teachers: Mapping[str, Teacher], baseline: str,
+def _teacher(cell: SanityCell, level: float | None, teachers: Mapping[str, TeacherAccuracy], baseline: str,
              t: Thresholds) -> list[tuple[str, str]]:
     teacher = teachers.get(cell.teacher) if cell.teacher else None
     if not teacher or not teacher.accuracies or level is None:
@@ -178,7 +179,7 @@ def _teacher(cell: SanityCell, level: float | None, teachers: Mapping[str, Teach
                                    f"{cell.group} ({level:.2f}%)")]
 
 
-def _teacher_worse(cell: SanityCell, teachers: Mapping[str, Teacher]) -> list[tuple[str, str]]:
+def _teacher_worse(cell: SanityCell, teachers: Mapping[str, TeacherAccuracy]) -> list[tuple[str, str]]:
     teacher = teachers.get(cell.teacher) if cell.teacher else None
     if not teacher or not teacher.accuracies or not cell.values:
         return []

@@ -24,7 +24,7 @@ from .cells import (
     flag_notes,
     reference_accuracies,
 )
-from .html_page import Cell, html_page, html_table
+from .html_page import HtmlCell, html_page, html_table
 from .numbers import MISSING, format_number, summarise
 from .reported import PAPER_SOURCE, Reported, paper_value, read_reported
 from .stats import holm, paired_t, welch_t
@@ -174,11 +174,11 @@ def _selection_notes(spec: TableSpec) -> list[str]:
 
 def _html(cells: list[CellResult], spec: TableSpec, metric: str) -> str:
     """The table for Snakemake's HTML report: our numbers with the paper's, and the notes."""
-    def render(cell: CellResult | None) -> Cell | str:
+    def render(cell: CellResult | None) -> HtmlCell | str:
         if cell is None:
             return MISSING
         paper = "" if math.isnan(cell.paper_mean) else f"paper {format_number(cell.paper_mean)}"
-        return Cell(_cell_text(cell, ("", "")), best=cell.best, note=paper)
+        return HtmlCell(_cell_text(cell, ("", "")), best=cell.best, note=paper)
 
     header, rows = _grid(cells, spec, render)
     caption = f"{spec.metric_label}, mean ± std over seeds (n); bold: best per model; the paper's value below"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis import escape
-from ..analysis.html_page import Cell, html_page, html_table
+from ..analysis.html_page import HtmlCell, html_page, html_table
 from ..analysis.numbers import format_number
 from ..analysis.sanity import Flag
 from ..io import atomic_write_text
@@ -250,7 +250,7 @@ def _verdict_third(header: list[str], rows: list[list[str]]) -> tuple[list[str],
 def claims_html(results: Sequence[ClaimResult], title: str = "Claims", costs: Costs = NO_COSTS) -> str:
     resolved = [r for r in results if r.verdict in RESOLVED]
     open_claims = [r for r in results if r.verdict not in RESOLVED]
-    tables = [html_table(COUNTS_HEADER, [[v, Cell(n), Cell(e)] for v, n, e in _count_rows(results)],
+    tables = [html_table(COUNTS_HEADER, [[v, HtmlCell(n), HtmlCell(e)] for v, n, e in _count_rows(results)],
                          caption="Counts (expected: in a rerun with new seeds, claims.repeat)")]
     if resolved:
         tables.append(html_table(*_verdict_third(RESOLVED_HEADER, [_resolved_row(r) for r in resolved]),
