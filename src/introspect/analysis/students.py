@@ -164,7 +164,7 @@ def write_student_analysis(spec: AnalysisSpec, device: str = "cpu") -> pd.DataFr
 
 def _fast(model):
     """Channels-last weights (``Module.to`` converts only the 4-D ones): the same maps and predictions up to
-    summation order, convolutions ~1.5x faster on a CPU; what training uses by default
+    summation order, faster convolutions on a CPU; what training uses by default
     (``performance.channels_last``)."""
     return model.to(memory_format=torch.channels_last)
 

@@ -3,8 +3,8 @@ range of each) and whether they read a teacher, the model names, the datasets' f
 (:class:`DatasetFacts`: shape, classes, test split, what must exist under data_root and how to get
 it), the explainers, the augmentations and torch's compile backends.
 
-The registries live in modules that import torch, which costs ~3.4 s per process: a third of
-`snakemake -n` on the paper config, paid again by every SLURM job step that re-reads the Snakefile.
+The registries live in modules that import torch, which costs seconds per process: much of a
+`snakemake -n`, paid again by every SLURM job step that re-reads the Snakefile.
 So the catalog is computed once per version of this package's source (a digest of every ``.py``
 file in it) and cached as JSON under ``$INTROSPECT_CACHE_DIR`` (default
 ``$XDG_CACHE_HOME/introspect`` or ``~/.cache/introspect``). Any edit to the package, such as a new

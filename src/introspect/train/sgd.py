@@ -1,14 +1,14 @@
 """SGD with momentum and weight decay, numerically the update of ``torch.optim.SGD``
 (dampening 0, no Nesterov): ``b = m*b + (g + wd*p)`` (``b = g + wd*p`` at the first step), ``p -= lr*b``.
 
-Why not torch.optim.SGD: its first construction and step import torch._dynamo, which costs about
-2.3 s per process here, and every training run is its own process. A test checks both agree.
+Why not torch.optim.SGD: its first construction and step import torch._dynamo, which costs seconds
+per process, and every training run is its own process. A test checks both agree.
 
 ``foreach`` updates all parameters of one device and dtype with a few ``torch._foreach_*`` calls
 instead of three Python-level tensor operations per parameter. As in torch.optim.SGD, the default
 (None) uses it off the CPU, where the ops have multi-tensor kernels. On the CPU they run the same
-per-tensor kernels (the same bits) and were no faster: one pass over all tensors per operation loses
-the cache (ResNet26 5.7 ms per step per-tensor, 6.1 ms foreach; ResNet8 1.1 vs 0.85 ms).
+per-tensor kernels (the same bits) and are no faster for the larger networks: one pass over all tensors
+per operation loses the cache (the times: docs/measurements.md).
 """
 from __future__ import annotations
 

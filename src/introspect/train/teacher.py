@@ -8,10 +8,9 @@ each step gathers its batch's rows by sample index: the teacher's share of a dis
 one forward pass per epoch to one per run. With augmentation (CIFAR's crop and flip) every epoch's images
 are new, and outputs that would take more than ``max_bytes`` are not kept; the step then computes each
 batch's outputs as it comes. Both give the same outputs up to floating-point summation order (the
-convolutions see batches of another size and composition; on the default benchmark all 293 runs came out
-bit-identical). The pre-flight's steps (:class:`introspect.train.probe.StepRunner`) use the cache as a run
-does, so the time limits it calibrates include it. GPU: written for it (the gather stays on the
-device, no host read), not run here.
+convolutions see batches of another size and composition). The pre-flight's steps
+(:class:`introspect.train.probe.StepRunner`) use the cache as a run does, so the time limits it calibrates
+include it. On a GPU the gather stays on the device: no host read.
 """
 from __future__ import annotations
 
