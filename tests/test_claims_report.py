@@ -120,6 +120,11 @@ def test_the_headline_is_generated_from_the_results_with_its_provenance(spec, tm
     assert "torch: 2\\.9.0 (21 runs)" in text  # escaped: a line-start "2." would open a Markdown list
     assert "can flip across machines" in text and "| replicated | 1 | " in text and "| total | 3 | 3.0 |" in text
     assert "| win\\_gt\\_ce |" in text and "teacher\\_not\\_better (1 claims)" in text
+    from introspect.analysis.headline import headline
+
+    plain = headline(tmp_path, markdown=False)  # what a terminal shows: the same lines, no Markdown escapes
+    assert "torch: 2.9.0 (21 runs)" in plain and "| win_gt_ce |" in plain and "teacher_not_better (1 claims)" in plain
+    assert "\\" not in plain and "`" not in plain
     assert main(["summary", "--results", str(tmp_path / "nothing")]) != 0  # one line, no traceback
     assert "claims.csv" in capsys.readouterr().err
 

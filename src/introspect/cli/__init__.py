@@ -260,7 +260,9 @@ def _summary(args) -> int:
             print(f"wrote {args.fingerprint}: {ours['runs']} runs, fingerprint {ours['fingerprint']}")
             return
         lines = compare(ours, read_expected(args.fingerprint), args.fingerprint)
-        text = headline(args.results, args.name) + "".join(f"- {line}\n" for line in lines)
+        # a file (or a pipe) gets Markdown for the README; a terminal the same lines without Markdown's escapes
+        markdown = bool(args.out) or not sys.stdout.isatty()
+        text = headline(args.results, args.name, markdown=markdown) + "".join(f"- {line}\n" for line in lines)
         if args.out:
             atomic_write_text(Path(args.out), text)
         else:
