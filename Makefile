@@ -29,7 +29,7 @@ test: setup lint
 	python -m pytest -ra
 
 # The edit-test loop: unit tests only (no Snakemake, no subprocesses, nothing that trains for long); about
-# 1.5 CPU-minutes. `make test` (CI's) still runs every test.
+# a minute of CPU (one pytest process). `make test` (CI's) still runs every test.
 test-fast: setup
 	ruff check src tests bench tools
 	python -m pytest -q -m "not slow and not workflow and not system"
