@@ -132,7 +132,7 @@ def _identity_problems(data: dict[str, Any], run_id: str | None) -> list[str]:
         if len(parts) == 5 and data.get("model", parts[1]) != parts[1]:  # make_run_id: dataset/model/budget/method
             problems.append(f"model {data['model']!r} is not the model of run {run_id!r}")
         name = (spec.get("method") or {}).get("name") if isinstance(spec.get("method"), dict) else None
-        warmup = name == "ce" and parts[3].startswith("warmup-")  # an LE warm-up: CE epochs, named for its role
+        warmup = name == "ce" and len(parts) == 5 and parts[3].startswith("warmup-")  # an LE warm-up's CE epochs
         if len(parts) == 5 and name is not None and not parts[3].startswith(str(name)) and not warmup:
             problems.append(f"spec.method {name!r} is not the method of run {run_id!r}")
     for key in ("model", "method", "dataset"):  # the top-level copies of the spec's own
@@ -140,7 +140,7 @@ def _identity_problems(data: dict[str, Any], run_id: str | None) -> list[str]:
         own = own.get("name") if isinstance(own, dict) else own
         if key in data and own is not None and data[key] != own:
             problems.append(f"{key} {data[key]!r} differs from its spec's {own!r}")
-        if (match := _SEED_IN_RUN_ID.search(run_id)) and int(match.group(1)) != data["seed"]:
+        if run_id is not None and (match := _SEED_IN_RUN_ID.search(run_id)) and int(match.group(1)) != data["seed"]:
             problems.append(f"seed {data['seed']} is not the seed of run {run_id!r}")
     return problems
 
