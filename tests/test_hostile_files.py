@@ -219,6 +219,7 @@ def test_malformed_json_is_one_line(tmp_path, reader, content):
     _refusal(lambda: reader.read(root))
 
 
+@pytest.mark.system
 def test_a_device_given_to_the_cli_is_refused(tmp_path):
     import subprocess
 
@@ -496,3 +497,38 @@ def test_the_planned_record_itself_passes(tmp_path, planned_record):
     path = tmp_path / "record.json"
     path.write_text(json.dumps({**planned_record, "results_dir": str(tmp_path / "results")}))
     assert read_record(path).run_id == planned_record["run_id"]
+
+
+@pytest.fixture(scope="module")
+def planned_specs(tmp_path_factory):
+    from introspect.config.model import load_config
+    from introspect.plan.build import build_plan
+    from introspect.plan.job_files import spec_text
+
+    config = load_config(Path(__file__).resolve().parents[1] / "config" / "config.yaml")
+    config["results_dir"] = str(tmp_path_factory.mktemp("plan") / "results")
+    plan = build_plan(config)
+    return {kind: json.loads(spec_text(plan.spec(kind, name))) for kind, name in
+            (("figure", next(n for n, f in plan.figures.items() if f.kind != "accuracy")),
+             ("analysis", next(iter(plan.analyses))), ("claims", None))}
+
+
+@pytest.mark.parametrize("kind,path,value", [
+    ("figure", ["images"], 10**6), ("figure", ["images"], 0), ("analysis", ["images"], 10**6),
+    ("claims", ["settings", "alpha"], 0), ("claims", ["settings", "alpha"], 1.5), ("claims", ["settings", "power"], 1),
+    ("claims", ["settings", "max_seeds"], 10**9), ("claims", ["settings", "smallest_effect_pp"], -1),
+    ("claims", ["settings", "seeds"], [2**70]),
+])
+def test_a_tampered_spec_is_refused_with_the_configs_bounds(tmp_path, planned_specs, kind, path, value):
+    from introspect.plan.job_files import read_spec
+    from introspect.plan.views import AnalysisSpec, ClaimsSpec, FigureSpec
+
+    data = json.loads(json.dumps(planned_specs[kind]))
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    file = tmp_path / "spec.json"
+    file.write_text(json.dumps(data))
+    cls = {"figure": FigureSpec, "analysis": AnalysisSpec, "claims": ClaimsSpec}[kind]
+    assert ".".join(path) in _refusal(lambda: read_spec(cls, file))

@@ -52,7 +52,37 @@ def from_data(cls: type[Spec], data: Any) -> Spec:
         layout.inside(path, "output")
     for run_id in spec.run_ids():
         layout.inside(layout.run(run_id).directory, "run")
+    if problems := bound_problems(spec):
+        raise InputError("not a spec a config could plan: " + "; ".join(problems[:3]))
     return spec
+
+
+def bound_problems(spec: Any) -> list[str]:
+    """A spec's numbers within the config's bounds (the schema's own sections), as a record's are: a figure of
+    10^6 images, a claims spec at level 0 or planning 10^9 seeds per cell is a tampered file."""
+    import jsonschema
+
+    from ..config.registry_facts import registry_catalog
+    from ..config.validate import load_schema, strict_integers
+
+    props = load_schema(registry_catalog())["properties"]
+    checks: list[tuple[str, dict[str, Any], Any]] = []
+    if isinstance(spec, FigureSpec):
+        checks.append(("images", props["figures"]["additionalProperties"]["properties"]["images"], spec.images))
+    elif isinstance(spec, AnalysisSpec):
+        checks.append(("images", props["analyses"]["additionalProperties"]["properties"]["images"], spec.images))
+    elif isinstance(spec, ClaimsSpec):
+        settings = {k: v for k, v in encode(spec.settings).items() if k != "seeds"}
+        section = {**props["claim_settings"], "required": [], "additionalProperties": True}
+        checks.append(("settings", section, settings))
+        checks.append(("settings.seeds", props["seeds"] | {"minItems": 0}, list(spec.settings.seeds)))
+    problems = []
+    for at, schema, value in checks:
+        validator = strict_integers(jsonschema.validators.validator_for(schema))(schema)
+        for error in validator.iter_errors(value):
+            where = ".".join([at, *map(str, error.absolute_path)])
+            problems.append(f"{where}: {' '.join(error.message.split())[:120]}")
+    return problems
 
 
 def _written_files(spec: Any, layout: ResultsLayout) -> list[Path]:
