@@ -407,3 +407,16 @@ def test_a_variance_claim_by_the_pitman_morgan_test():
     assert steady_r.sd_ratio == pytest.approx(a.std(ddof=1) / b.std(ddof=1))
     assert steady_r.verdict == REPLICATED and by_name["wild"].verdict == CONTRADICTED
     assert steady_r.p_holm == pytest.approx(min(1, 2 * p)) and steady_r.seeds_needed is None
+
+
+def test_a_variance_claims_reruns_use_the_variance_test():
+    """Resampled seeds of a variance claim are judged by Pitman-Morgan, not by the t-test of the means: a claim
+    whose means are equal but whose spreads differ hugely repeats (the t-test would call it inconclusive)."""
+    from introspect.claims.repeat import with_repeat_probabilities
+
+    steady = {s: 90.0 + d for s, d in enumerate([0.01, -0.02, 0.0, 0.02, -0.01, 0.015, -0.005, 0.0])}
+    wild = {s: 90.0 + d for s, d in enumerate([1.0, -1.5, 0.7, 1.2, -0.9, -1.1, 1.4, -0.8])}
+    values = {("m", "Steady"): steady, ("m", "Wild"): wild}
+    claim = Claim("steady", "Steady", "Wild", "m", "d", "less_variable")
+    result = with_repeat_probabilities([claim], values, evaluate_claims([claim], values))[0]
+    assert result.verdict == REPLICATED and result.repeat_probability > 0.9

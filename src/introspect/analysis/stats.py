@@ -258,9 +258,14 @@ def pitman_morgan(a: Mapping[int, float], b: Mapping[int, float]) -> tuple[float
     / sqrt(1 − r²) on n − 2 degrees of freedom. Returns (sd(a) / sd(b), two-sided p, reason); NaN with the
     reason when it cannot be computed (fewer than three pairs, or a constant sum or difference)."""
     seeds = sorted(set(a) & set(b))
-    x, y = np.array([a[s] for s in seeds], dtype=float), np.array([b[s] for s in seeds], dtype=float)
-    if len(seeds) < 3:
-        return NAN, NAN, f"n < 3 (n = {len(seeds)} paired seeds): no variance test"
+    return pitman_morgan_arrays(np.array([a[s] for s in seeds], dtype=float),
+                                np.array([b[s] for s in seeds], dtype=float))
+
+
+def pitman_morgan_arrays(x: np.ndarray, y: np.ndarray) -> tuple[float, float, str]:
+    """:func:`pitman_morgan` of two aligned arrays (a resample may repeat a seed)."""
+    if len(x) < 3:
+        return NAN, NAN, f"n < 3 (n = {len(x)} paired seeds): no variance test"
     total, diff = x + y, x - y
     if np.ptp(total) <= IDENTICAL_TOLERANCE or np.ptp(diff) <= IDENTICAL_TOLERANCE or np.ptp(y) <= 0:
         return NAN, NAN, "a constant sum or difference of the paired values: no variance test"
@@ -268,8 +273,8 @@ def pitman_morgan(a: Mapping[int, float], b: Mapping[int, float]) -> tuple[float
     r = float(np.corrcoef(total, diff)[0, 1])
     if abs(r) >= 1:
         return ratio, 0.0, ""
-    t = r * math.sqrt(len(seeds) - 2) / math.sqrt(1 - r * r)
-    return ratio, float(2 * stats.t.sf(abs(t), len(seeds) - 2)), ""
+    t = r * math.sqrt(len(x) - 2) / math.sqrt(1 - r * r)
+    return ratio, float(2 * stats.t.sf(abs(t), len(x) - 2)), ""
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

@@ -24,7 +24,7 @@ from dataclasses import replace
 import numpy as np
 from scipy import special
 
-from ..analysis.stats import NAN, degenerate_reason, paired_differences
+from ..analysis.stats import NAN, degenerate_reason, paired_differences, pitman_morgan_arrays
 from .engine import (
     ALPHA,
     CONTRADICTED,
@@ -52,8 +52,13 @@ def outcome(verdict: str) -> str:
     return OPEN_OUTCOME if verdict in (INCONCLUSIVE, UNDERPOWERED) else verdict
 
 
-def _resampled(template: ClaimResult, diff: np.ndarray, smallest_effect: float) -> ClaimResult:
+def _resampled(template: ClaimResult, pairs: np.ndarray, smallest_effect: float) -> ClaimResult:
+    """The template's statistics on resampled (A, B) pairs (rows); no family level or verdict yet."""
+    diff = pairs[:, 0] - pairs[:, 1]
     n = len(diff)
+    if template.direction == "less_variable":  # its test reads both samples
+        ratio, p_test, reason = pitman_morgan_arrays(pairs[:, 0], pairs[:, 1])
+        return replace(template, n_pairs=n, sd_ratio=ratio, p_test=p_test, reason=reason, verdict="")
     reason = degenerate_reason(diff)
     mean = float(diff.mean()) if n else NAN
     if reason:
@@ -76,7 +81,8 @@ def verdict_distributions(claims: Sequence[Claim], values: Mapping[tuple[str, st
     results = [r for r in results if r.direction != MAJORITY]
     pairs = [paired_differences(values.get((c.model, c.method_a), {}), values.get((c.model, c.method_b), {}))
              for c in claims]
-    by_seed = [dict(zip(seeds, diff)) for seeds, diff in pairs]
+    sides = [(values.get((c.model, c.method_a), {}), values.get((c.model, c.method_b), {})) for c in claims]
+    by_seed = [{s: (a[s], b[s]) for s in seeds} for (seeds, _), (a, b) in zip(pairs, sides)]
     pool = sorted({s for seeds, _ in pairs for s in seeds})
     groups = {name: [i for i, r in enumerate(results) if r.part_of == name]
               for name in dict.fromkeys(r.part_of for r in results if r.part_of)}
@@ -87,8 +93,9 @@ def verdict_distributions(claims: Sequence[Claim], values: Mapping[tuple[str, st
     notes = {c.name: c.setting_note for c in claims}
     for _ in range(draws):
         sample = rng.choice(pool, size=len(pool), replace=True)
-        diffs = [np.array([d[s] for s in sample if s in d], dtype=float) for d in by_seed]
-        drawn = [_resampled(r, diff, smallest_effect) for r, diff in zip(results, diffs)]
+        drawn_pairs = [np.array([d[s] for s in sample if s in d], dtype=float).reshape(-1, 2) for d in by_seed]
+        diffs = [p[:, 0] - p[:, 1] for p in drawn_pairs]
+        drawn = [_resampled(r, p, smallest_effect) for r, p in zip(results, drawn_pairs)]
         judged = judge_family(drawn, diffs, alpha=alpha, smallest_effect=smallest_effect, plan=False)
         verdicts = [decide(replace(r, underpowered=None), alpha=alpha, check_paper_magnitude=check_paper_magnitude,
                            setting_note=notes[r.name]).verdict for r in judged]
