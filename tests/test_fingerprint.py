@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from introspect.cli import main
 from introspect.errors import InputError
@@ -89,3 +90,14 @@ def test_a_malformed_committed_fingerprint_is_one_line(tmp_path):
     with pytest.raises(InputError, match="not a fingerprint file"):
         fp.read_expected(bad)
     assert fp.read_expected(tmp_path / "absent.json") is None
+
+
+def test_the_summary_names_the_cpu_kernel_set_and_threads_the_runs_used(results):
+    from introspect.analysis.headline import provenance
+    from introspect.kernels import cpu_model
+    from introspect.runs.record import ResultsLayout
+
+    kernels = torch.backends.cpu.get_cpu_capability()
+    pinned = "pinned" if kernels == "AVX2" else "native"
+    assert provenance(ResultsLayout(results))["cpu"] == [f"{cpu_model()}, {kernels} kernels ({pinned}), 1 thread(s) "
+                                                         "(2 runs)"]
