@@ -1,15 +1,15 @@
-"""The device a run trains on: deterministic set-up, provenance for ``metrics.json``, and CUDA or
-driver failures turned into one line that names the device and the versions.
+"""The device a run trains on: its set-up (threads, fp32 or TF32, deterministic CUDA), provenance for
+``metrics.json``, and CUDA or driver failures turned into one line that names the device and the versions.
 
-What is bit-identical where (the README repeats this):
-- CPU: the same config and seed give the same numbers on one machine, and a run killed and resumed
-  equals the uninterrupted run (checked by the tests). Other CPUs may differ in the last bits.
-- CUDA: ``use_deterministic_algorithms`` with ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (set here, before
-  CUDA initialises) and cuDNN's deterministic kernels make a run repeat bit for bit on the same GPU
-  model, driver and torch build, resume included, except where torch warns that an operation has no
-  deterministic CUDA kernel (``warn_only``): e.g. the backward of bilinear upsampling, which e2KD uses
-  when the student's and the teacher's maps differ in size and XDistillation's decoder always uses.
-  Those runs train, and their log names the operation. Untested on a GPU by this project's CI.
+What is bit-identical where (docs/determinism.md says it for users):
+- CPU: the same config, seed and thread count give the same numbers on one machine, and a run killed and
+  resumed equals the uninterrupted run (checked by the tests); with the kernels pinned to AVX2 before torch
+  loads (:mod:`introspect.kernels`) they are meant to on any x86-64 CPU with AVX2.
+- CUDA (untested on a GPU): ``use_deterministic_algorithms`` with ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (set
+  here, before CUDA initialises), cuDNN's deterministic kernels and fp32 arithmetic should make a run repeat
+  bit for bit on the same GPU model, driver and torch build, resume included, except where torch warns that
+  an operation has no deterministic CUDA kernel (``warn_only``: the run trains and its log names it). Which
+  step kinds call such an operation is traced, not listed here (:mod:`.nondeterminism`).
 """
 from __future__ import annotations
 
