@@ -10,7 +10,7 @@ from introspect.config.model import load_config
 from workflow_helpers import ROOT, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
-FAILING_POINT = "digits/resnet8/resnet-e3/dropout-rate0.5/seed0"  # a sweep point: only the selection reads it
+FAILING_POINT = "digits/resnet8/resnet-e3/dropout-rate0.5/seed100000"  # a sweep point: only the selection reads it
 
 
 def views() -> dict:

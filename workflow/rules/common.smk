@@ -170,7 +170,9 @@ def figure_outputs(figures):
 def claims_summary():
     """The opening of claims.md (counts and resolved claims) and the flags under claims, for the end-of-run
     summary: the markdown up to its open-claims table, then its flag list."""
-    text = LAYOUT.claims("md").read_text()
+    from introspect.io import read_text  # the one door: no link in the results directory followed
+
+    text = read_text(LAYOUT.claims("md"), "text")
     opening = text.split("\n## ", 1)[0].split("\n", 1)[1].strip()
     flags = text.split("## Sanity flags under claims\n\n", 1)[1].split("\n\n", 1)[0] if "## Sanity flags" in text else ""
     lines = flags.splitlines()

@@ -6,6 +6,12 @@
 SWEEP_RETRIES = 2
 
 
+# The outcome file is written through the package's one door (introspect.io: atomic, no symlink on its path
+# followed), not by a shell redirection, which would follow a link planted in a shared results directory.
+WRITE_OUTCOME = ("python -c 'import sys; from introspect.io import atomic_write_json; atomic_write_json(sys.argv[1], "
+                 "{{\"failed\": sys.argv[2]}} if sys.argv[2] else {{\"finished\": True}})' ")
+
+
 rule sweep_point:
     input:
         unpack(run_inputs),
@@ -34,8 +40,7 @@ rule sweep_point:
         "python -m introspect train --record {input.record:q} {params.fail} --threads {threads} "
         + RUN_OPTIONS
         + " 2> {log:q} && status=0 || status=$?; "
-        'if [ "$status" -eq 0 ]; then echo \'{{"finished": true}}\' > {output:q}; '
-        'elif [ "$status" -ne 143 ] && [ {resources.sweep_attempt} -gt {params.retries} ]; then '
-        'python -c \'import json, sys; json.dump({{"failed": sys.argv[2]}}, open(sys.argv[1], "w"))\' '
+        'if [ "$status" -eq 0 ]; then ' + WRITE_OUTCOME + '{output:q} ""; '
+        'elif [ "$status" -ne 143 ] && [ {resources.sweep_attempt} -gt {params.retries} ]; then ' + WRITE_OUTCOME +
         '{output:q} "exit $status in attempt {resources.sweep_attempt}: $(tail -n 1 {log:q})"; '
         'else exit "$status"; fi'
