@@ -239,11 +239,11 @@ def claims_markdown(results: Sequence[ClaimResult], title: str = "Claims", costs
     return "\n\n".join(parts) + "\n"
 
 
-def _verdict_third(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
-    """The HTML tables' columns with the verdict right after the claim and its methods: the report shows a
-    result beside a side panel, and at 1400 pixels the verdict is in view without scrolling."""
+def _verdict_second(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """The HTML tables' columns with the verdict right after the claim: the report shows a result beside a
+    side panel half the window wide, and at 1400 pixels the verdict is in view without scrolling."""
     i = header.index("Verdict")
-    order = [0, 1, i] + [k for k in range(2, len(header)) if k != i]
+    order = [0, i] + [k for k in range(1, len(header)) if k != i]
     return [header[k] for k in order], [[row[k] for k in order] for row in rows]
 
 
@@ -253,10 +253,10 @@ def claims_html(results: Sequence[ClaimResult], title: str = "Claims", costs: Co
     tables = [html_table(COUNTS_HEADER, [[v, HtmlCell(n), HtmlCell(e)] for v, n, e in _count_rows(results)],
                          caption="Counts (expected: in a rerun with new seeds, claims.repeat)")]
     if resolved:
-        tables.append(html_table(*_verdict_third(RESOLVED_HEADER, [_resolved_row(r) for r in resolved]),
+        tables.append(html_table(*_verdict_second(RESOLVED_HEADER, [_resolved_row(r) for r in resolved]),
                                  caption="Resolved claims", label_columns=3))
     if open_claims:
-        tables.append(html_table(*_verdict_third(OPEN_HEADER, [_open_row(r) for r in open_claims]),
+        tables.append(html_table(*_verdict_second(OPEN_HEADER, [_open_row(r) for r in open_claims]),
                                  caption="Open claims", label_columns=3))
     tables.append(html_table(["Claim", "The paper says"], [[r.name, r.text] for r in results if r.text],
                              caption="The paper's sentences", label_columns=2))
