@@ -47,15 +47,18 @@ def time_aggregation(workdir: Path, runs: int = 2000, seeds: int = 100) -> float
     for c in range(runs // seeds):
         ids = []
         for seed in range(seeds):
-            files = layout.run(f"cell{c}/seed{seed}")
+            run_id = f"cell{c}/seed{seed}"
+            files = layout.run(run_id)
             files.directory.mkdir(parents=True)
             accuracy = 90 + (c + seed) % 7 / 10  # every metric a table reads (cells.collect_cells)
-            files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": accuracy,
-                                                 "test_acc_max": accuracy + 0.2, "n_test": 10000, "spec": {}}))
+            files.metrics.write_text(json.dumps({"seed": seed, "test_acc_final": accuracy, "run_id": run_id,
+                                                 "test_acc_max": accuracy + 0.2, "n_test": 10000,
+                                                 "spec": {"run_id": run_id}}))
             ids.append(f"cell{c}/seed{seed}")
         cells.append(Cell(f"M{c // 5}", f"method{c % 5}", "resnet14", "cifar10", ids, list(range(seeds))))
     spec = TableSpec("bench", "bench", [f"method{i}" for i in range(5)], cells, str(workdir),
-                     compare_to=["method4"])
+                     compare_to=["method4"], metric="accuracy", layout="models_as_rows", baseline="CE",
+                     other_implementations=False)
     start = time.perf_counter()
     write_table(spec, ROOT / "config" / "reported_results.csv")
     return time.perf_counter() - start

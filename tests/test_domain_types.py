@@ -224,3 +224,38 @@ def test_the_typed_models_checks_run_in_the_same_pass_as_the_documents():
                for line in lines), lines
     assert any("needs a teacher; give group" in line and line.strip().startswith("tables.table5.groups[")
                for line in lines), lines
+
+
+def test_no_default_is_written_both_in_the_schema_and_on_a_type():
+    """A default the schema file writes is not repeated on a field of the same name of a config, plan or run type
+    (the types whose defaults the schema takes are listed in load_schema, and the file then leaves them out)."""
+    import yaml
+
+    from introspect.plan import views
+    from introspect.runs import record
+
+    raw = yaml.safe_load((SRC / "config" / "schemas" / "config.schema.yaml").read_text(encoding="utf-8"))
+    written: list[tuple[str, object]] = []
+
+    def walk(node: object, name: str | None) -> None:
+        if not isinstance(node, dict):
+            return
+        if name and "default" in node:
+            written.append((name, node["default"]))
+        for key, child in node.get("properties", {}).items():
+            walk(child, key)
+        for key in ("additionalProperties", "items"):
+            walk(node.get(key), None)
+
+    walk(raw, None)
+    assert ("seeds", [0]) in written and len(written) > 20  # the walk reaches nested sections
+    on_types = {}
+    for module in (model, views, spec, record):
+        for cls in vars(module).values():
+            if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__:
+                for f in dataclasses.fields(cls):
+                    if f.default is not dataclasses.MISSING:
+                        on_types.setdefault(f.name, []).append((f.default, cls.__name__))
+    twice = [(name, value, cls) for name, value in written for default, cls in on_types.get(name, [])
+             if default == value and type(default) is type(value)]
+    assert twice == []

@@ -67,7 +67,7 @@ def accuracy_runs(results_dir: Path) -> dict:
             ids.append(run_id)
         cells.append({"group": "ResNet8", "method": method, "model": "resnet8", "paper_dataset": "cifar10",
                       "run_ids": ids, "seeds": [0, 1, 2]})
-    return {"name": "figure3", "kind": "accuracy", "paper_figure": 3, "title": "LE explainers",
+    return {"name": "figure3", "kind": "accuracy", "paper_figure": 3, "title": "LE explainers", "images": 3,
             "results_dir": str(results_dir), "panels": [], "cells": cells}, values
 
 

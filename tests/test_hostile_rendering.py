@@ -236,7 +236,7 @@ def test_the_student_analysis_markdown_is_inert_for_hostile_labels():
     summary = pd.DataFrame([{"table": "table5", "group": GROUP, "method": METHOD, "n": 2,
                              **{f"{k}_{s}": 0.5 for k in ("agreement", "explanation_similarity", "relevance",
                                                            "accuracy") for s in ("mean", "std")}}])
-    spec = AnalysisSpec("students", f"T {METHOD}", "results", [0, 1], [], [])
+    spec = AnalysisSpec("students", f"T {METHOD}", "results", [0, 1], [], [], fractions=[0.1], images=4)
     md = _markdown(spec, summary, [0.5])
     assert_inert_markdown(md, GROUP, METHOD, f"students: T {METHOD}")
     assert markdown_tables(md) == [(8, [8])]

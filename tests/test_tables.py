@@ -15,6 +15,8 @@ from introspect.runs.record import ResultsLayout, label_slug
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTED = ROOT / "config" / "reported_results.csv"
+# what the config schema fills in for a table that names none of them
+TABLE_DEFAULTS = {"metric": "accuracy", "layout": "models_as_rows", "baseline": "CE", "other_implementations": False}
 
 VALUES = {  # (group, method) -> per-seed accuracy
     ("ResNet14", "CE"): [90.0, 90.5, 90.2],
@@ -43,7 +45,7 @@ def make_runs(results_dir: Path, skip=(), name="table2"):
         cells.append(Cell(group, method, group.lower(), "cifar10", ids, [0, 1, 2]))
     notes = TableNotes("digits", [0, 1, 2], [], [], SweepSettings("validation", "val_acc_final", [0]))
     return TableSpec(name, "Regularisers", ["CE", "LS", "LE(Grad-CAM)"], cells, str(results_dir), paper_table=2,
-                     compare_to=["LE(Grad-CAM)"], notes=notes)
+                     compare_to=["LE(Grad-CAM)"], notes=notes, **TABLE_DEFAULTS)
 
 
 def markdown_text(md: str) -> str:
@@ -206,7 +208,7 @@ def test_student_analysis_html_escapes_and_uses_the_same_page(tmp_path):
                              **{f"{k}_{s}": 0.5 for k in ("agreement", "explanation_similarity", "relevance",
                                                            "accuracy") for s in ("mean", "std")}}])
     page = PageText()
-    spec = AnalysisSpec("students", f"T {NASTY}", "results", [0, 1], [], [])
+    spec = AnalysisSpec("students", f"T {NASTY}", "results", [0, 1], [], [], fractions=[0.1], images=4)
     page.feed(_html(spec, summary, [0.5]))
     assert "script" not in [tag for tag, _ in page.tags] and "style" in [tag for tag, _ in page.tags]
     assert page.rows[1][:4] == ["table5", f"G {NASTY}", "KD", "2"]
@@ -229,7 +231,7 @@ def test_a_group_without_ce_is_checked_against_the_ce_runs_of_another_table(tmp_
     finished("teacher/seed0", 0, 93.3)  # a teacher worse than its student's CE
     cell = Cell("ResNet8", "KD", "resnet8", None, [f"kd/seed{s}" for s in range(5)], list(range(5)),
                 teacher_run_ids=["teacher/seed0"] * 5)
-    spec = TableSpec("table5", "Students", ["KD"], [cell], str(tmp_path),
+    spec = TableSpec("table5", "Students", ["KD"], [cell], str(tmp_path), **TABLE_DEFAULTS,
                      references={"ResNet8": [f"ce/seed{s}" for s in range(5)]})
     write_table(spec, REPORTED)
     row = pd.read_csv(layout.table("table5", "csv")).iloc[0]

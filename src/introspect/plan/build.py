@@ -181,8 +181,9 @@ def _table(builder: _Builder, table: Table) -> TableSpec:
         [_settings(m, _shown_variant(config.methods[m], sweeps.use)) for m in table.methods],
         SweepSettings(sweeps.use, sweeps.metric, list(sweeps.seeds)))
     return TableSpec(table.name, table.title, list(table.methods), cells, config.results_dir, config.name,
-                     table.paper_table, table.metric, table.layout, list(table.compare_to), table.baseline,
-                     table.other_implementations, notes, teachers)
+                     table.paper_table, compare_to=list(table.compare_to), notes=notes, teachers=teachers,
+                     metric=table.metric, layout=table.layout, baseline=table.baseline,
+                     other_implementations=table.other_implementations)
 
 
 def _settings(name: str, values: dict[str, Any]) -> Settings:
@@ -224,7 +225,7 @@ def _analysis(builder: _Builder, analysis: Analysis, tables: dict[str, TableSpec
     shown = [p for p in pairs if p.table == analysis.figure_table]
     figure_pairs = [p for p in shown if p.group == shown[0].group and p.seed == config.seeds[0]] if shown else []
     return AnalysisSpec(analysis.name, analysis.title, config.results_dir, list(config.seeds), pairs, figure_pairs,
-                        list(analysis.fractions), analysis.images, config.name)
+                        fractions=list(analysis.fractions), images=analysis.images, config_name=config.name)
 
 
 def _shown_variant(variant: MethodVariant, use: str) -> dict[str, Any]:
@@ -305,7 +306,7 @@ class _Builder:
             for label in figure.methods:
                 cells.append(self.cell(group, label, seeds=self.seeds(figure.name, group, label))[0])
         return FigureSpec(figure.name, figure.kind, figure.title, self.config.results_dir, self.config.name,
-                          figure.paper_figure, figure.note, figure.images, panels, cells)
+                          figure.paper_figure, figure.note, images=figure.images, panels=panels, cells=cells)
 
     def teacher_run(self, dataset: str, name: str, seed: int) -> str:
         """The teacher run a student of ``seed`` learns from: one shared teacher or one per student seed.

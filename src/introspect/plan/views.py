@@ -101,11 +101,12 @@ class TableSpec:
     results_dir: str
     config_name: str = DEFAULT_CONFIG_NAME
     paper_table: int | None = None
-    metric: MetricKind = "accuracy"
-    layout: TableLayout = "models_as_rows"
+    # kw_only and required: the config (its schema) holds the defaults, once
+    metric: MetricKind = field(kw_only=True)
+    layout: TableLayout = field(kw_only=True)
     compare_to: list[str] = field(default_factory=list)
-    baseline: str = "CE"  # the method label the sanity flags compare teachers and collapses with
-    other_implementations: bool = False
+    baseline: str = field(kw_only=True)  # the method label the sanity flags compare teachers and collapses with
+    other_implementations: bool = field(kw_only=True)
     notes: TableNotes | None = None
     teachers: dict[str, list[str]] = field(default_factory=dict)  # teacher label -> its run ids
     # group -> baseline runs of its model trained for another view, for groups without a baseline cell
@@ -180,7 +181,7 @@ class FigureSpec:
     config_name: str = DEFAULT_CONFIG_NAME
     paper_figure: int | None = None
     note: str | None = None
-    images: int = 3
+    images: int = field(kw_only=True)  # required: the config's schema holds the default
     panels: list[Panel] = field(default_factory=list)
     cells: list[Cell] = field(default_factory=list)
 
@@ -279,8 +280,8 @@ class AnalysisSpec:
     seeds: list[int]
     pairs: list[StudentPair]
     figure_pairs: list[StudentPair]  # first seed of each method of the first group
-    fractions: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5])
-    images: int = 4
+    fractions: list[float] = field(kw_only=True)  # required, like images: the config's schema holds the defaults
+    images: int = field(kw_only=True)
     config_name: str = DEFAULT_CONFIG_NAME
 
     @property
