@@ -532,3 +532,21 @@ def test_a_tampered_spec_is_refused_with_the_configs_bounds(tmp_path, planned_sp
     file.write_text(json.dumps(data))
     cls = {"figure": FigureSpec, "analysis": AnalysisSpec, "claims": ClaimsSpec}[kind]
     assert ".".join(path) in _refusal(lambda: read_spec(cls, file))
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("folder", ["smoke/logs", "runs", "smoke", "runs/digits/cnn6/cnn-e2/ce/seed0"])
+def test_a_dry_run_refuses_a_results_folder_that_is_a_symlink(tmp_path, folder):
+    """Snakemake writes job logs and creates output folders itself: a linked folder is refused before any job."""
+    from workflow_helpers import snakemake, write_config
+
+    write_config(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "results" / folder
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(outside, target_is_directory=True)
+    result = snakemake(tmp_path, "-n", "--cores", "1", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "symlink" in output and "Traceback" not in output, output[-2000:]
+    assert not list(outside.iterdir())

@@ -1,25 +1,14 @@
 """The one door for files: every file under ``results_dir`` and every file handed to the CLI is opened here.
 
-A results directory is often shared, so any file or folder in it may have been replaced by a symlink out of
-it, a FIFO, a device or a huge file. Every open here therefore
-
-- walks the path one component at a time from a directory descriptor (``os.open(..., O_NOFOLLOW |
-  O_DIRECTORY, dir_fd=...)``): a symlink anywhere below the anchor is refused, and a folder swapped for a
-  symlink after the walk cannot redirect a write, which happens in the directory already opened. The anchor
-  is the working directory for a path under it, else ``/``; a directory named in ``INTROSPECT_TRUSTED_ROOTS``
-  (``os.pathsep``-separated, set by an administrator, e.g. a results root that is itself a symlink to scratch)
-  is an anchor too, opened following its links;
-- opens the file itself with ``O_NOFOLLOW | O_NONBLOCK`` and accepts it only if the open descriptor is a
-  regular file (a FIFO or a device is one clean error, never a hang);
-- reads at most the bound of the file's kind (:data:`MAX_BYTES`), then parses JSON with a depth bound and
-  without NUL, lone surrogates or non-finite numbers, and checkpoints with ``torch.load(...,
-  weights_only=True)`` from the bytes read (YAML: :func:`introspect.config.yaml_input.read_yaml_file`);
-- writes atomically: a temporary file created with ``O_EXCL | O_NOFOLLOW`` in the opened directory, fsynced,
-  then renamed over the target relative to that directory's descriptor.
-
-Every refusal is a :class:`FileRefused` (a :class:`~introspect.errors.ResultFileError`) whose message is one
-line naming the path; a missing file is the subclass :class:`FileMissing`. ``tests/test_one_door.py`` fails
-if a module outside this one opens a file itself.
+Any file or folder of a shared results directory may have been replaced by a symlink, a FIFO, a device or a huge
+file (docs/trust.md). So every path is walked one component at a time from a directory descriptor
+(``O_NOFOLLOW | O_DIRECTORY``; the anchor is the working directory, the package, a directory named in
+``INTROSPECT_TRUSTED_ROOTS``, else ``/``), the file is opened with ``O_NOFOLLOW | O_NONBLOCK`` and accepted only
+if it is regular, at most :data:`MAX_BYTES` of its kind is read, JSON is parsed with a depth bound and without
+NUL, lone surrogates or non-finite numbers, checkpoints are loaded ``weights_only`` from the bytes read, and
+writes are atomic in the directory already opened (a folder swapped for a link later cannot redirect them).
+Every refusal is a one-line :class:`FileRefused` naming the path (:class:`FileMissing` for a missing file);
+``tests/test_one_door.py`` fails if another module opens a file itself.
 """
 from __future__ import annotations
 
@@ -45,14 +34,11 @@ MAX_BYTES: dict[str, int] = {
     "metrics": 4 * MiB, "epochs": 16 * MiB, "record": 4 * MiB, "spec": 64 * MiB, "selection": 1 * MiB,
     "calibration": 1 * MiB, "preflight": 1 * MiB, "outcome": 64 * 1024, "lock": 4096, "checkpoint": 1024 * MiB,
     "model": 1024 * MiB, "config": 1_000_000, "overlay": 1 * MiB, "reported": 4 * MiB, "log": 64 * MiB,
-    "cache": 4 * MiB, "text": 16 * MiB, "csv": 64 * MiB,
-}
+    "cache": 4 * MiB, "text": 16 * MiB, "csv": 64 * MiB}
 MAX_JSON_DEPTH = 64
 TEMPORARY_SUFFIX = ".tmp"  # atomic writes go to ".<name>.<random>.tmp" beside their target
 TRUSTED_ROOTS_VARIABLE = "INTROSPECT_TRUSTED_ROOTS"
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # the package's own data (schemas, catalogues) is code, not a results file: its folder is an anchor
 _PACKAGE_DIRS = tuple(dict.fromkeys([os.path.dirname(os.path.abspath(__file__)),
@@ -169,7 +155,6 @@ def _open_regular(path: str | Path, flags: int, kind: str) -> Iterator[tuple[int
 
 
 # ------------------------------------------------------------------------------------------ reading
-
 def read_bytes(path: str | Path, kind: str) -> bytes:
     """The content of the regular file ``path``, at most :data:`MAX_BYTES` ``[kind]`` bytes."""
     bound = MAX_BYTES[kind]
@@ -271,7 +256,6 @@ def is_file(path: str | Path) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ writing
-
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically, in the directory reached without links (created if missing): a
     temporary file beside the target, fsynced, renamed over it. A killed job never leaves half a file."""
@@ -372,6 +356,21 @@ def remove_stale_temporaries(directory: str | Path) -> list[Path]:
     except FileMissing:
         pass
     return removed
+
+
+def linked_folders(folders: list[str | Path]) -> list[str]:
+    """The refusal of each of ``folders`` that is reached through a symlink (folders that do not exist yet
+    pass): for the folders that tools other than ours write into, e.g. Snakemake's job logs."""
+    problems = []
+    for folder in folders:
+        try:
+            with open_directory(folder):
+                pass
+        except FileMissing:
+            continue
+        except FileRefused as error:
+            problems.append(str(error))
+    return list(dict.fromkeys(problems))
 
 
 def open_lock_file(path: str | Path) -> int:

@@ -2,11 +2,19 @@
 # run layer (introspect.runs.record.ResultsLayout): no rule spells a run file's name or builds a run's path.
 import re
 
+from introspect.io import linked_folders
 from introspect.plan import job_files as specfiles
 from introspect.cluster.calibration import calibration_path, device_label
 from introspect.cluster.resources import attempt_mem_mb, attempt_runtime, gpu_request, partitions, runtime_minutes
 
 LAYOUT = PLAN.layout
+# Snakemake itself writes job logs and creates output folders (our code writes through introspect.io, which never
+# follows a link): a folder of the results directory reached through a symlink is refused before any job runs.
+_LINKED = linked_folders([LAYOUT.root, LAYOUT.runs_dir, LAYOUT.root / "selection", LAYOUT.root / "preflight",
+                          LAYOUT.views_dir, LAYOUT.logs_dir, LAYOUT.views_dir / "specs"]
+                         + [run.files.directory for run in PLAN.runs.values()])
+if _LINKED:
+    raise WorkflowError("results directory refused before any job started:\n  " + "\n  ".join(_LINKED[:20]))
 TESTS_CSV = str(LAYOUT.tests)
 # The jobs' interpreter is `python` on PATH: the one running Snakemake (its directory goes first on
 # PATH here; a bare `python` on a compute node may be another one), or under --sdm conda the job's
