@@ -550,3 +550,20 @@ def test_a_dry_run_refuses_a_results_folder_that_is_a_symlink(tmp_path, folder):
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "symlink" in output and "Traceback" not in output, output[-2000:]
     assert not list(outside.iterdir())
+
+
+def test_download_without_internet_is_one_line(tmp_path, monkeypatch, capsys):
+    import urllib.error
+
+    from introspect.cli import main
+    from introspect.data import dataset_source
+
+    source = type(dataset_source("cifar10"))
+
+    def offline(self, root):
+        raise urllib.error.URLError(OSError(-2, "Name or service not known"))
+
+    monkeypatch.setattr(source, "download", offline)
+    assert main(["download", "cifar10", "--root", str(tmp_path)]) == 4
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Name or service not known" in err and str(tmp_path) in err

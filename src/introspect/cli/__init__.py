@@ -345,7 +345,13 @@ def _download(args) -> int:
         print(f"error: download: {args.dataset!r} is not a dataset to fetch; choose one of {', '.join(fetchable)}",
               file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    dataset_source(args.dataset).download(Path(args.root))
+    try:
+        dataset_source(args.dataset).download(Path(args.root))
+    except OSError as error:  # offline, a proxy, a full disk: urllib and torchvision raise OSError subclasses
+        reason = getattr(error, "reason", None) or getattr(error, "strerror", None) or error
+        print(f"error: download {args.dataset}: {_shown(reason)} (no internet here? copy the files into "
+              f"{args.root} from a machine that has it)", file=sys.stderr)
+        return EXIT_DATA_ERROR
     print(f"{args.dataset} is ready under {Path(args.root).resolve()}")
     return 0
 
