@@ -81,19 +81,19 @@ def _dataset(d: dict[str, Any]) -> DatasetSpec:
 def _table(name: str, t: dict[str, Any]) -> Table:
     return Table(name, t["title"], t["dataset"], t.get("paper_table"), t.get("paper_dataset"), t["metric"],
                  t["layout"], tuple(t["methods"]), tuple(t["compare_to"]), t["other_implementations"],
-                 t["baseline"], tuple(groups_of(t, "groups")), source=t)
+                 t["baseline"], tuple(groups_of(t, "groups")))
 
 
 def _figure(name: str, f: dict[str, Any]) -> Figure:
     return Figure(name, f["kind"], f["title"], f["dataset"], f["images"], f.get("paper_figure"), f.get("note"),
                   f.get("paper_dataset"), tuple(groups_of(f, "panels")), tuple(groups_of(f, "groups")),
-                  tuple(f.get("methods", [])), source=f)
+                  tuple(f.get("methods", [])))
 
 
 def _analysis(name: str, a: dict[str, Any]) -> Analysis:
     methods = tuple(a["methods"]) if a.get("methods") else None
     return Analysis(name, a["title"], tuple(a["tables"]), methods, tuple(a["fractions"]), a["images"],
-                    a.get("figure_table", a["tables"][0]), source=a)
+                    a.get("figure_table", a["tables"][0]))
 
 
 def _claim_settings(doc: dict[str, Any]) -> ClaimSettings:

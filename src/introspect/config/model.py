@@ -101,7 +101,6 @@ class Table:
     other_implementations: bool
     baseline: str  # the method label the sanity flags compare teachers and collapses with
     groups: tuple[Group, ...]
-    source: Mapping[str, Any] = field(compare=False, repr=False)  # the section as validated, for the specs
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,6 @@ class Figure:
     panels: tuple[Group, ...]
     groups: tuple[Group, ...]
     methods: tuple[str, ...]
-    source: Mapping[str, Any] = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -129,7 +127,6 @@ class Analysis:
     fractions: tuple[float, ...]
     images: int
     figure_table: str  # resolved: the first table unless given
-    source: Mapping[str, Any] = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
