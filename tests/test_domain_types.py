@@ -259,3 +259,10 @@ def test_no_default_is_written_both_in_the_schema_and_on_a_type():
     twice = [(name, value, cls) for name, value in written for default, cls in on_types.get(name, [])
              if default == value and type(default) is type(value)]
     assert twice == []
+
+
+def test_later_performance_options_enter_a_record_only_when_they_differ_from_the_types_default():
+    assert spec.Performance().to_dict() == {"channels_last": True, "amp": "none", "compile": None}
+    assert spec.Performance(tf32=True, batched_backward="vmap").to_dict() == {
+        "channels_last": True, "amp": "none", "compile": None, "tf32": True, "batched_backward": "vmap"}
+    assert set(spec.LATER_OPTIONS) <= {f.name for f in dataclasses.fields(spec.Performance)}

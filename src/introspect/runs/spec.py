@@ -116,11 +116,12 @@ class Performance:
     def to_dict(self) -> dict[str, Any]:
         """The options as a run record holds them: the later ones only where they differ from their default,
         so adding an option changes no existing run's identity."""
-        return {k: v for k, v in encode(self).items() if k not in _LATER_OPTIONS or v != _LATER_OPTIONS[k]}
+        fields = self.__dataclass_fields__
+        return {k: v for k, v in encode(self).items() if k not in LATER_OPTIONS or v != fields[k].default}
 
 
-# options added after runs were recorded: at these defaults they are left out of a record
-_LATER_OPTIONS = {"tf32": False, "batched_backward": "auto", "native_kernels": False}
+# options added after runs were recorded: at their defaults (the fields') they are left out of a record
+LATER_OPTIONS = ("tf32", "batched_backward", "native_kernels")
 
 
 @dataclass(frozen=True)
