@@ -78,6 +78,9 @@ include: "workflow/rules/analysis.smk"
 
 onstart:
     start_local_worker()
+    from introspect.cluster.resources import outlook
+
+    print(outlook(PLAN, workflow.resource_settings.cores))  # the runs left, and their time once measured here
 
 
 onsuccess:

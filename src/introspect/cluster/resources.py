@@ -139,3 +139,23 @@ def _uncalibrated(plan: Plan, calibration: Calibration | None) -> list[str]:
     if calibration is None:
         return []
     return sorted({step_kind(plan, run).key for run in plan.runs.values()} - set(calibration.epoch_seconds))
+
+
+def outlook(plan: Plan, cores: int | None) -> str:
+    """One line for the start of a local run: the training runs left and, once the pre-flight has measured
+    this machine's step costs, about how long they take on ``cores`` cores (``None``: a cluster, no time)."""
+    left = plan.unfinished_runs()
+    if not left:
+        return "Every training run is finished: only the tables, claims and figures are built."
+    text = f"{len(left)} training runs to do ({sum(run_epochs(plan.runs[r]) for r in left)} epochs)"
+    calibration = plan_calibration(plan)
+    if cores is None:
+        return text + "."
+    if calibration is None or _uncalibrated(plan, calibration):
+        return text + "; the pre-flight measures this machine first (`introspect plan` then gives the time)."
+    slots = max(1, cores // max(1, plan.config.threads_per_run))
+    seconds = sum(run_seconds(plan, r, calibration) for r in left) / slots
+    took = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
+        f"{seconds / 3600:.1f} h"
+    return text + f": about {took} of training with {slots} at a time (the pre-flight's measured step costs; each " \
+        "job's start-up comes on top)."
