@@ -79,7 +79,7 @@ def resumable(spec: RunSpec, files: RunFiles, device: str) -> dict[str, Any] | N
         if not os.path.lexists(files.checkpoint):
             return None
     try:
-        saved = load_checkpoint(files.checkpoint, device)
+        saved = load_checkpoint(files.checkpoint, device, max_epoch=spec.budget.epochs)
     except RunFileError as error:
         aside = files.checkpoint.with_name(f"{files.checkpoint.name}.corrupt")
         rename_in_directory(files.checkpoint, aside.name)
