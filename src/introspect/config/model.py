@@ -13,7 +13,7 @@ the schema gets them (:func:`introspect.config.validate.load_schema`). The datac
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -219,6 +219,14 @@ class Config:
     def claim_views(self) -> dict[str, Table | Figure]:
         """The views whose cells claims and ``extra_seeds`` name: the tables and the accuracy figures."""
         return {**{n: f for n, f in self.figures.items() if f.kind == "accuracy"}, **self.tables}
+
+    def located_groups(self) -> Iterator[tuple[str, Table | Figure, Group]]:
+        """Every group and panel of the tables and figures with its key path (``tables.t.groups[0]``) and view."""
+        for section, views in (("tables", self.tables), ("figures", self.figures)):
+            for name, view in views.items():
+                for key in ("groups", "panels"):
+                    for i, group in enumerate(getattr(view, key, ())):
+                        yield f"{section}.{name}.{key}[{i}]", view, group
 
     def claim_cells(self) -> set[tuple[str, str, str]]:
         """(view, group label, method label) of every cell of :attr:`claim_views`."""

@@ -8,17 +8,69 @@ on the CPU, two ways of sharing one GPU at once.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
-from .model import Config
+from .model import Config, Teacher
+from .registry_facts import Catalog
 
 # What snakemake-executor-plugin-slurm 2.8.0 accepts as a GPU model (utils.set_gres_string): checked at
 # plan time so a hyphenated name fails before any job is queued, not at the first submission.
 PLUGIN_GPU_MODEL = re.compile(r"^[a-zA-Z0-9_\.]+$")
 
 
-def model_problems(config: Config) -> list[str]:
-    """Every problem of the typed model, each naming its key."""
-    return analysis_problems(config) + extra_seed_problems(config) + cluster_problems(config)
+def model_problems(config: Config, catalog: Catalog) -> list[str]:
+    """Every problem of the typed model, each naming its key. The model may still name what does not exist
+    (the document's reference checks report those in the same pass): these checks skip such names."""
+    return (teacher_problems(config, catalog) + analysis_problems(config) + extra_seed_problems(config)
+            + cluster_problems(config))
+
+
+def teacher_problems(config: Config, catalog: Catalog) -> list[str]:
+    """Teachers that teach themselves, students without a teacher, and teachers of another seed where each seed
+    draws its own test split."""
+    teachers = config.teachers
+
+    def needs_teacher(label: str) -> bool:
+        variant = config.methods.get(label)
+        facts = catalog.methods.get(variant.method) if variant else None
+        return facts is not None and facts.needs_teacher
+
+    problems = []
+    for name, teacher in teachers.items():
+        chain = [name]
+        while chain[-1] in teachers and teachers[chain[-1]].teacher in teachers:
+            chain.append(teachers[chain[-1]].teacher)
+            if chain[-1] in chain[:-1]:
+                problems.append(f"teachers.{name}: teaches itself through {' -> '.join(chain)}")
+                break
+        if needs_teacher(teacher.method) and not teacher.teacher:
+            problems.append(f"teachers.{name}.teacher: its method {teacher.method} learns from a teacher; "
+                            "name one (a name under teachers)")
+    per_seed = {key for key, d in config.datasets.items() if d.split == "per_seed"}
+    for where, view, group in config.located_groups():
+        for label in (label for label in group.trained_labels(view.methods) if needs_teacher(label)):
+            teacher = group.teacher_of(label)
+            if not teacher:
+                problems.append(f"{where}: {label} needs a teacher; give group {group.label!r} a `teacher:` "
+                                "(one of the config's teachers)")
+            elif group.dataset in per_seed:
+                problems += _per_seed_problems(teachers, teacher, group.dataset, len(config.seeds) > 1)
+    return problems
+
+
+def _per_seed_problems(teachers: Mapping[str, Teacher], name: str | None, dataset: str,
+                       several_seeds: bool) -> list[str]:
+    """With a test split per seed, a teacher of another seed trained on its student's test images."""
+    problems, seen = [], set()
+    while name in teachers and name not in seen:
+        seen.add(name)
+        teacher = teachers[name]
+        if (teacher.shared and several_seeds) or (not teacher.shared and teacher.seed_shift):
+            problems.append(f"teachers.{name}: dataset {dataset!r} draws a test split per seed (split: per_seed), "
+                            "so a teacher of another seed was trained on test images of its students; give it "
+                            "`shared: false` and `seed_shift: 0`")
+        name = teacher.teacher
+    return problems
 
 
 def analysis_problems(config: Config) -> list[str]:

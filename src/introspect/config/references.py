@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..methods.hyperparameters import shown, value_problem
-from .build import resolved_dataset
 from .registry_facts import Catalog
 from .view_checks import claim_problems
 
@@ -26,7 +25,7 @@ Variant = dict[str, tuple[Any, str]]
 def reference_checks(config: dict[str, Any], catalog: Catalog) -> list[Callable[[], list[str]]]:
     """The checks, each run on its own (so a malformed part the schema named stops only its own)."""
     return [*_name_checks(config, catalog), lambda: _all_variant_problems(config, catalog),
-            lambda: _all_warmup_problems(config), lambda: _teacher_problems(config, catalog),
+            lambda: _all_warmup_problems(config),
             lambda: _grad_cam_problems(config, catalog), lambda: claim_problems(config),
             lambda: _size_problems(config)]
 
@@ -313,53 +312,3 @@ def _warmup_problems(where: str, label: str, variant: Variant, budget: str, epoc
         return []
     return [f"{at}: {chosen} and {epochs - warmup} Stage-2 epochs; {label} needs at least {lowest} warm-up and "
             f"1 Stage-2 epoch (first used at {where})"]
-
-
-# --- teachers ---------------------------------------------------------------------------------------
-
-def _teacher_problems(config: dict[str, Any], catalog: Catalog) -> list[str]:
-    teachers, methods = config["teachers"], config["methods"]
-
-    def needs_teacher(label: str) -> bool:
-        name = methods.get(label, {}).get("method")
-        return name in catalog.methods and catalog.methods[name].needs_teacher
-
-    problems = []
-    for name, teacher in teachers.items():
-        chain = [name]
-        while teachers.get(chain[-1], {}).get("teacher") in teachers:
-            chain.append(teachers[chain[-1]]["teacher"])
-            if chain[-1] in chain[:-1]:
-                problems.append(f"teachers.{name}: teaches itself through {' -> '.join(chain)}")
-                break
-        if needs_teacher(teacher["method"]) and not teacher.get("teacher"):
-            problems.append(f"teachers.{name}.teacher: its method {teacher['method']} learns from a teacher; "
-                            "name one (a name under teachers)")
-    per_seed = {key for key, d in config["datasets"].items() if d.get("split") == "per_seed"}
-    several_seeds = len(config["seeds"]) > 1
-    for where, container, group in groups(config):
-        labels = [group["method"]] if "method" in group else container.get("methods", [])
-        for label in labels:
-            if label in group.get("exclude", []) or not needs_teacher(label):
-                continue
-            teacher = group.get("teacher_overrides", {}).get(label, group.get("teacher"))
-            if not teacher:
-                problems.append(f"{where}: {label} needs a teacher; give group {group['label']!r} a `teacher:` "
-                                "(one of the config's teachers)")
-            elif resolved_dataset(group, container) in per_seed:
-                problems += _per_seed_problems(teachers, teacher, resolved_dataset(group, container), several_seeds)
-    return problems
-
-
-def _per_seed_problems(teachers: dict[str, Any], name: str, dataset: str, several_seeds: bool) -> list[str]:
-    """With a test split per seed, a teacher of another seed trained on its student's test images."""
-    problems, seen = [], set()
-    while name in teachers and name not in seen:
-        seen.add(name)
-        teacher = teachers[name]
-        if (teacher["shared"] and several_seeds) or (not teacher["shared"] and teacher["seed_shift"]):
-            problems.append(f"teachers.{name}: dataset {dataset!r} draws a test split per seed (split: per_seed), "
-                            "so a teacher of another seed was trained on test images of its students; give it "
-                            "`shared: false` and `seed_shift: 0`")
-        name = teacher.get("teacher")
-    return problems

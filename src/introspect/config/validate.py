@@ -67,33 +67,35 @@ def validate_config(config: dict[str, Any] | Config, catalog: Catalog | None = N
     """The typed model of ``config``, or one :class:`ConfigError` listing every problem."""
     if isinstance(config, Config):
         return config
-    from .build import build_model
-    from .model_checks import model_problems
     from .registry_facts import registry_catalog
 
-    document, claims, problems = config_problems(config, catalog or registry_catalog())
+    document, claims, problems, model = config_problems(config, catalog or registry_catalog())
     reject(problems)
-    model = build_model(document, claims)
-    reject(model_problems(model))  # the checks that read the typed model (the cluster requests)
+    if model is None:  # no problem found, yet no model: build it again so that the error surfaces (a bug)
+        from .build import build_model
+
+        model = build_model(document, claims)
     return model
 
 
-def config_problems(config: Any, catalog: Catalog) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
-    """The config with schema defaults filled in, its claims (the catalogue's that apply, then its own), and
-    every problem found in it."""
+def config_problems(config: Any, catalog: Catalog
+                    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[str], Config | None]:
+    """The config with schema defaults filled in, its claims (the catalogue's that apply, then its own), every
+    problem found in it, and its typed model (None when the schema refused the document: a model is built
+    from a schema-valid document, and its own checks run in the same pass)."""
     if not isinstance(config, dict):
-        return {}, [], [f"(top level): a config is a mapping of keys, not {shown(config)}"]
+        return {}, [], [f"(top level): a config is a mapping of keys, not {shown(config)}"], None
     try:
         check_data_size(config)
     except YamlInputError as error:
-        return {}, [], [f"(top level): {error}"]
+        return {}, [], [f"(top level): {error}"], None
     refused = template_problem(config)
     if refused:
-        return {}, [], [refused]
+        return {}, [], [refused], None
     try:  # claims_next.yaml, named by --config seeds_from=...: it may only add seeds (config.seeds_overlay)
         config = merge_seeds_overlay(config)
     except SeedsOverlayError as error:
-        return {}, [], [str(error)]
+        return {}, [], [str(error)], None
     document = _with_integer_seeds(copy.deepcopy(config))
     problems = schema_problems(document, catalog)
     claims, claim_errors = expanded_claims(document)
@@ -108,9 +110,20 @@ def config_problems(config: Any, catalog: Catalog) -> tuple[dict[str, Any], list
     from .references import reference_checks
 
     checks += reference_checks({**document, "claims": claims}, catalog)
+    model = None
+    if not problems:  # the schema and the claims' catalogue passed: the typed model can be built
+        from .build import build_model
+        from .model_checks import model_problems
+
+        try:
+            model = build_model(document, claims)
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError):
+            model = None  # a name that does not resolve: the reference checks below name it
+        else:
+            checks.append(lambda: model_problems(model, catalog))
     for check in checks:
         problems += _guarded(check, tolerate=bool(problems))
-    return document, claims, list(dict.fromkeys(problems))
+    return document, claims, list(dict.fromkeys(problems)), model
 
 
 def _guarded(check: Callable[[], list[str]], tolerate: bool) -> list[str]:
