@@ -101,3 +101,17 @@ def test_the_summary_names_the_cpu_kernel_set_and_threads_the_runs_used(results)
     pinned = "pinned" if kernels == "AVX2" else "native"
     assert provenance(ResultsLayout(results))["cpu"] == [f"{cpu_model()}, {kernels} kernels ({pinned}), 1 thread(s) "
                                                          "(2 runs)"]
+
+
+def test_where_the_results_folder_is_does_not_count(results, tmp_path):
+    """A run that read a selection names its file's path; two folders with the same numbers match."""
+    copy = copy_results(results, tmp_path / "copy")
+    path = copy / "runs" / "digits" / "mlp" / "seed0" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    digests = []
+    for folder, chosen in (("/a", 0.1), ("/b", 0.1), ("/b", 0.5)):
+        metrics["spec"]["hyperparameters_from"] = f"{folder}/selection/digits/mlp-sel.json"
+        metrics["hyperparameters"] = {"rate": chosen}
+        path.write_text(json.dumps(metrics))
+        digests.append(fp.run_digests(copy)["digits/mlp/seed0"])
+    assert digests[0] == digests[1] != digests[2]  # the folder does not count; the chosen value does

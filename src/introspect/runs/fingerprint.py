@@ -1,7 +1,8 @@
 """A fingerprint of a result set: one digest over every finished run's numbers, so a newcomer sees at once
 whether their run of a config reproduces the committed one bit for bit (``introspect summary``).
 
-A run's digest covers what it trained (its id and its spec's training identity) and what it measured:
+A run's digest covers what it trained (its id, its spec's training identity without the paths of the files it
+started from, the hyper-parameters a selection chose) and what it measured:
 the accuracies and counts of ``metrics.json`` and every epoch's row of ``epochs.csv`` (losses, loss
 terms, accuracies, learning rate) without the wall-clock seconds. Timings, host, threads and paths are
 left out. The result set's fingerprint is the digest of the sorted ``run id: run digest`` lines, so it
@@ -39,9 +40,11 @@ def run_digest(metrics: dict[str, Any], epochs_csv: str) -> str:
     try:
         identity = RunSpec.from_dict(metrics["spec"]).training_identity()
     except (ValueError, TypeError, KeyError):
-        identity = metrics.get("spec")
+        identity = dict(metrics.get("spec") or {})
+    # where the results folder is: the selection's id is in the run id, the values it chose in hyperparameters
+    identity.pop("hyperparameters_from", None)
     rows = [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(io.StringIO(epochs_csv))]
-    numbers = {k: metrics.get(k) for k in ("run_id", "seed", *ACCURACY_FIELDS, *COUNT_FIELDS)}
+    numbers = {k: metrics.get(k) for k in ("run_id", "seed", "hyperparameters", *ACCURACY_FIELDS, *COUNT_FIELDS)}
     return _digest(json.dumps({"identity": identity, "numbers": numbers, "epochs": rows}, sort_keys=True))
 
 
