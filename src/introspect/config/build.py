@@ -1,4 +1,4 @@
-"""A validated config document (schema defaults filled, every check passed) as the typed model of
+"""A schema-valid config document (its defaults filled) as the typed model of
 :mod:`introspect.config.model`. The one place a group's dataset and paper dataset are resolved against its
 table's or figure's."""
 from __future__ import annotations

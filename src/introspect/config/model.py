@@ -8,8 +8,9 @@ Planning reads only these.
 
 Defaults are written once: in the schema (``introspect/config/schemas/config.schema.yaml``, package data), or,
 for the types a run spec shares with the config (:class:`~introspect.runs.spec.DatasetSpec`,
-:class:`~introspect.runs.spec.Budget`, :class:`~introspect.runs.spec.Performance`), on the type, from which
-the schema gets them (:func:`introspect.config.validate.load_schema`). The dataclasses below repeat none of them.
+:class:`~introspect.runs.spec.Budget`, :class:`~introspect.runs.spec.Performance`,
+:class:`~introspect.runs.spec.RunOptions`) and :class:`ClaimSettings`, on the type, from which the schema gets
+them (:func:`introspect.config.validate.load_schema`). The other dataclasses below repeat none of them.
 """
 from __future__ import annotations
 

@@ -6,15 +6,18 @@ outside ``results_dir``, hang the planner or start hours of jobs that fail at th
 
 - its size as expanded (aliases) and its depth are bounded; YTE template keys are refused;
 - the JSON schema (package data), with its defaults filled in and the enums of the registries
-  (:mod:`introspect.config.registry_facts`) and of the typed model injected; every number that sizes work has an
+  (:mod:`introspect.config.registry_facts`), the closed sets and the defaults of the typed model's and the run
+  spec's types injected (:func:`load_schema`: each written once, there); every number that sizes work has an
   upper bound there or on its method's dataclass field;
 - names that become file names or reach shell commands are plain names (:data:`NAME_RULE`); method
   labels are display text and reach paths only through a slug;
 - ``results_dir``, ``data_root`` and ``reported_results`` are relative paths below the working
   directory (no ``..``), or absolute paths the user chose (not ``/``), made of plain names, never
   starting with ``-``;
-- cross-references, hyper-parameters, warm-ups, teachers and claims (:mod:`introspect.config.references`);
-- combinations a training job would refuse (``performance.compile`` with guided backprop).
+- cross-references, hyper-parameters, warm-ups and claims (:mod:`introspect.config.references`);
+- combinations a training job would refuse (``performance.compile`` with guided backprop);
+- once the schema passes, in the same pass, the checks that read the typed model
+  (:mod:`introspect.config.model_checks`: teachers, analyses, extra seeds, cluster requests).
 """
 from __future__ import annotations
 
