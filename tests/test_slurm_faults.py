@@ -116,3 +116,28 @@ def test_the_head_hands_over_to_a_new_head_before_its_limit_and_keeps_running_jo
     assert train["state"] == "COMPLETED" and heads[1]["after"] == [head, train["id"]]
     assert heads[1]["time_minutes"] == 2 * 24 * 60  # the same limit
     assert table_built(tmp_path), logs
+
+
+def test_a_head_started_while_an_earlier_heads_job_runs_waits_for_it(tmp_path):
+    """head.sbatch, started while a job of the workflow (named introspect_*, in its directory) still runs,
+    starts Snakemake only once that job ended (here a dry run, so nothing is submitted)."""
+    tiny_config(tmp_path)
+    state = tmp_path / "slurm"
+    env = {**os.environ, **standin_env(state), "INTROSPECT_VENV": str(BIN.parent), "INTROSPECT_HEAD_POLL": "1"}
+    earlier = subprocess.run(["sbatch", "--parsable", "--job-name", "introspect_an-earlier-head", "-D", str(tmp_path),
+                              "--output", str(tmp_path / "earlier.log"), "--wrap", "sleep 15"],
+                             env=env, capture_output=True, text=True, check=True).stdout.strip()
+    script = ROOT / "profiles" / "slurm" / "head.sbatch"
+    head = subprocess.run(
+        ["sbatch", "--parsable", "--output", str(tmp_path / "head.log"), str(script), "--snakefile",
+         str(ROOT / "Snakefile"), "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
+         "--dry-run"], cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and any(j["state"] in ("PENDING", "RUNNING") for j in jobs(state)):
+        time.sleep(0.5)
+    by_id = {job["id"]: job for job in jobs(state)}
+    log = (tmp_path / "head.log").read_text()
+    assert by_id[head]["state"] == "COMPLETED", log
+    assert log.count("waiting for 1 job(s) of an earlier head to end") >= 2, log  # once a second (POLL) until it ended
+    assert log.index("waiting for 1 job(s)") < log.index("Job stats:")  # the dry run after the wait
+    assert by_id[earlier]["ended"] <= by_id[head]["ended"] and len(by_id) == 2  # nothing submitted by the head
