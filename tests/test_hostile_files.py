@@ -567,3 +567,16 @@ def test_download_without_internet_is_one_line(tmp_path, monkeypatch, capsys):
     assert main(["download", "cifar10", "--root", str(tmp_path)]) == 4
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Name or service not known" in err and str(tmp_path) in err
+
+
+@pytest.mark.parametrize("key", ["gpu_partition", "cpu_partition"])
+@pytest.mark.parametrize("value", ["gpu; touch x", "$(id)", "`id`", "gpu long", "gpu\n-p x"])
+def test_a_partition_a_shell_would_parse_is_refused(key, value):
+    """Partitions reach sbatch's command line, which the SLURM plugin runs through the head's shell."""
+    from introspect.config.model import ConfigError, load_config
+    from introspect.config.validate import validate_config
+
+    config = load_config(Path(__file__).resolve().parents[1] / "config" / "smoke.yaml")
+    config["cluster"] = {**config.get("cluster", {}), key: value}
+    with pytest.raises(ConfigError, match=f"cluster.{key}"):
+        validate_config(config)
