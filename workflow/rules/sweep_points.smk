@@ -12,6 +12,18 @@ WRITE_OUTCOME = ("python -c 'import sys; from introspect.io import atomic_write_
                  "{{\"failed\": sys.argv[2]}} if sys.argv[2] else {{\"finished\": True}})' ")
 
 
+# The sweep point's command: train, then write its outcome (finished, or failed for good after its retries).
+SWEEP_POINT_COMMAND = (
+    "python -m introspect train --record {input.record:q} {params.fail} --threads {threads} "
+    + RUN_OPTIONS
+    + " 2> {log:q} && status=0 || status=$?; "
+    'if [ "$status" -eq 0 ]; then ' + WRITE_OUTCOME + '{output:q} ""; '
+    'elif [ "$status" -ne 143 ] && [ {resources.sweep_attempt} -gt {params.retries} ]; then ' + WRITE_OUTCOME +
+    '{output:q} "exit $status in attempt {resources.sweep_attempt}: $(tail -n 1 {log:q})"; '
+    'else exit "$status"; fi'
+)
+
+
 rule sweep_point:
     input:
         unpack(run_inputs),
@@ -37,10 +49,4 @@ rule sweep_point:
     wildcard_constraints:
         run=run_pattern("sweep"),
     shell:
-        "python -m introspect train --record {input.record:q} {params.fail} --threads {threads} "
-        + RUN_OPTIONS
-        + " 2> {log:q} && status=0 || status=$?; "
-        'if [ "$status" -eq 0 ]; then ' + WRITE_OUTCOME + '{output:q} ""; '
-        'elif [ "$status" -ne 143 ] && [ {resources.sweep_attempt} -gt {params.retries} ]; then ' + WRITE_OUTCOME +
-        '{output:q} "exit $status in attempt {resources.sweep_attempt}: $(tail -n 1 {log:q})"; '
-        'else exit "$status"; fi'
+        SWEEP_POINT_COMMAND
