@@ -15,6 +15,11 @@ from typing import Any, Literal, TypeVar, Union
 from ..errors import InputError
 
 T = TypeVar("T")
+# Bounds of any list, text and integer in a record or spec: far above what a plan writes (a few thousand runs,
+# a paragraph of text), low enough that a tampered file cannot make a job allocate or loop without end.
+MAX_ITEMS = 100_000
+MAX_TEXT = 100_000
+MAX_INT = 2**63 - 1
 
 
 def decode(cls: type[T], data: Any, where: str) -> T:
@@ -70,12 +75,16 @@ def _value(hint: Any, value: Any, at: str) -> Any:
     if origin in (list, tuple):
         if not isinstance(value, list):
             raise InputError(f"{at}: expected a list, got {_kind(value)}")
+        if len(value) > MAX_ITEMS:
+            raise InputError(f"{at}: more than {MAX_ITEMS:,} items")
         item = args[0]
         decoded = [_value(item, v, f"{at}[{i}]") for i, v in enumerate(value)]
         return tuple(decoded) if origin is tuple else decoded
     if origin is dict:
         if not isinstance(value, dict):
             raise InputError(f"{at}: expected an object, got {_kind(value)}")
+        if len(value) > MAX_ITEMS:
+            raise InputError(f"{at}: more than {MAX_ITEMS:,} keys")
         return {k: _value(args[1], v, f"{at}.{k}") for k, v in value.items()}
     if hint is Any:
         return value
@@ -88,12 +97,12 @@ def _scalar(hint: Any, value: Any, at: str) -> Any:
     if hint is bool:
         ok = isinstance(value, bool)
     elif hint is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_INT
     elif hint is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         value = float(value) if ok else value
     elif hint is str:
-        ok = isinstance(value, str)
+        ok = isinstance(value, str) and len(value) <= MAX_TEXT
     else:  # pragma: no cover - a spec field of a type this decoder does not know is a programming error
         raise TypeError(f"{at}: cannot decode {hint!r}")
     if not ok:
@@ -102,7 +111,8 @@ def _scalar(hint: Any, value: Any, at: str) -> Any:
 
 
 def _name(hint: Any) -> str:
-    return {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}.get(
+    return {bool: "true or false", int: f"an integer of at most {MAX_INT:,} in size", float: "a finite number",
+            str: f"a string of at most {MAX_TEXT:,} characters"}.get(
         hint, getattr(hint, "__name__", str(hint)))
 
 
