@@ -580,3 +580,38 @@ def test_a_partition_a_shell_would_parse_is_refused(key, value):
     config["cluster"] = {**config.get("cluster", {}), key: value}
     with pytest.raises(ConfigError, match=f"cluster.{key}"):
         validate_config(config)
+
+
+def _planned_selection(tmp_path: Path, chosen: dict, points: list[dict], runs: list[list[str]]) -> Path:
+    """A selection file named as the plan names it: its id ends with sha1 of its candidate runs and metric."""
+    import hashlib
+
+    digest = hashlib.sha1(json.dumps([runs, "val_acc_final"], sort_keys=True).encode()).hexdigest()[:8]
+    path = tmp_path / f"Dropout-rate-{digest}.json"
+    scores = [{"point": p, "score": 50.0, "values": [50.0], "runs": r} for p, r in zip(points, runs)]
+    path.write_text(json.dumps({"label": "Dropout", "group": "g", "metric": "val_acc_final", "chosen": chosen,
+                                "scores": scores}))
+    return path
+
+
+GRID_RUNS = [["digits/resnet8/resnet-e3/dropout-rate0.1/seed100000"],
+             ["digits/resnet8/resnet-e3/dropout-rate0.5/seed100000"]]
+
+
+def test_a_selection_can_choose_only_a_point_of_its_own_sweep(tmp_path):
+    from introspect.runs.chosen import read_chosen
+
+    genuine = _planned_selection(tmp_path, {"rate": 0.5}, [{"rate": 0.1}, {"rate": 0.5}], GRID_RUNS)
+    assert read_chosen(genuine, {"name": "dropout"}) == {"rate": 0.5}
+    # a rate never in the grid, the file's own points edited to match: its runs trained other rates
+    never = _planned_selection(tmp_path, {"rate": 0.3}, [{"rate": 0.1}, {"rate": 0.3}], GRID_RUNS)
+    assert "not the grid point its runs trained" in _refusal(lambda: read_chosen(never, {"name": "dropout"}))
+    # the runs edited too: then they are not the sweep the file's name is the digest of
+    forged = _planned_selection(tmp_path, {"rate": 0.3}, [{"rate": 0.1}, {"rate": 0.3}], GRID_RUNS)
+    data = json.loads(forged.read_text())
+    data["scores"][1]["runs"] = ["digits/resnet8/resnet-e3/dropout-rate0.3/seed100000"]
+    forged.write_text(json.dumps(data))
+    assert "digest" in _refusal(lambda: read_chosen(forged, {"name": "dropout"}))
+    for bad in ({"name": "ce"}, {"rate": "abc"}, {}, {"rate": 2.0}):
+        path = _planned_selection(tmp_path, bad, [bad], [GRID_RUNS[0]])
+        _refusal(lambda path=path: read_chosen(path, {"name": "dropout"}))

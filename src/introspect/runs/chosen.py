@@ -2,13 +2,19 @@
 against the run's method before they complete it (a selection file is data in a shared results directory)."""
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..io import FileMissing, FileRefused, read_json
 from .metrics import RunFileError
+from .record import method_slug
 from .spec import RunSpec
+
+_DIGEST = re.compile(r"-([0-9a-f]{8})\.json$")  # plan.build: a selection id ends with its sweep's digest
 
 
 def with_selected_hyperparameters(spec: RunSpec) -> RunSpec:
@@ -52,8 +58,33 @@ def read_chosen(path: str | Path, method: dict[str, Any]) -> dict[str, Any]:
             raise refuse(f"'chosen' names {key!r}, not a hyper-parameter of {method['name']}")
         if problem := value_problem(value, declared[key]):
             raise refuse(f"chosen {key}: {problem}")
-    points = [s.get("point") for s in record.get("scores", []) if isinstance(s, dict)]
+    scores = [s for s in record.get("scores", []) if isinstance(s, dict)]
+    points = [s.get("point") for s in scores]
     if chosen not in points:
         raise refuse("'chosen' is not one of the grid points it scored")
+    if problem := _grid_problem(Path(path), record.get("metric"), scores, chosen, method):
+        raise refuse(problem)
     return chosen
+
+
+def _grid_problem(path: Path, metric: Any, scores: list[dict[str, Any]], chosen: dict[str, Any],
+                  method: dict[str, Any]) -> str | None:
+    """The sweep's own grid, not the file's word for it: a planned selection id ends with a digest of its
+    candidate runs and metric (``plan.build``), and each candidate's run id names the grid point it trained
+    (its method slug). So the file's runs must hash to the digest its name carries, and the chosen point's runs
+    must have trained the chosen values."""
+    match = _DIGEST.search(path.name)
+    if match is None:  # not a planned selection file (a hand-made spec): its points were checked above
+        return None
+    runs = [s.get("runs") for s in scores]
+    if hashlib.sha1(json.dumps([runs, metric], sort_keys=True).encode()).hexdigest()[:8] != match.group(1):
+        return "its runs or metric are not those of the sweep its name is the digest of"
+    if "warmup_fraction" in chosen:  # the plan turns it into warmup_epochs before it names the runs
+        return None
+    expected = method_slug(method["name"], {**{k: v for k, v in method.items() if k != "name"}, **chosen})
+    trained = [str(r).split("/")[3] for s in scores if s.get("point") == chosen for r in s.get("runs") or []
+               if len(str(r).split("/")) == 5]
+    if not trained or any(slug != expected and not slug.startswith(expected + "-") for slug in trained):
+        return "'chosen' is not the grid point its runs trained"
+    return None
 
