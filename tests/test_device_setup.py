@@ -110,3 +110,30 @@ def test_a_native_kernels_run_in_a_pinned_process_is_refused(monkeypatch):
     monkeypatch.setenv(kernels.OPT_OUT, "1")  # what the workflow sets for such a config (torch still pinned here)
     devices.configure("cpu", 1, native_kernels=True)
     assert Performance(native_kernels=True).to_dict()["native_kernels"] is True  # part of the run's identity
+
+
+@pytest.mark.parametrize("message,outcome", [
+    ("CUDA error: an illegal memory access was encountered", "exit 5"),
+    ("Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!", "a bug"),
+])
+def test_train_reports_a_driver_failure_as_exit_5_and_a_device_mismatch_as_a_bug(tmp_path, monkeypatch, capsys,
+                                                                                 message, outcome):
+    from introspect.cli import main
+    from introspect.errors import EXIT_DEVICE_ERROR
+    from introspect.train import loop
+
+    def fail(*args, **kwargs):
+        raise RuntimeError(message)
+
+    monkeypatch.setattr(loop, "_train_locked", fail)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(RunSpec.from_dict({
+        "run_id": "m", "dataset": {"name": "digits"}, "model": "mlp1024", "method": {"name": "ce"},
+        "budget": {"epochs": 1, "batch_size": 8, "lr": 0.1}, "seed": 0}).to_dict()))
+    argv = ["train", "--spec", str(spec), "--out", str(tmp_path / "run"), "--device", "cuda"]
+    if outcome == "exit 5":
+        assert main(argv) == EXIT_DEVICE_ERROR
+        assert capsys.readouterr().err.startswith("error: device failure on cuda: CUDA error: an illegal memory")
+    else:  # not the node's fault: a traceback (exit 1 from the interpreter), not the driver's exit code
+        with pytest.raises(RuntimeError, match="same device"):
+            main(argv)
