@@ -615,3 +615,31 @@ def test_a_selection_can_choose_only_a_point_of_its_own_sweep(tmp_path):
     for bad in ({"name": "ce"}, {"rate": "abc"}, {}, {"rate": 2.0}):
         path = _planned_selection(tmp_path, bad, [bad], [GRID_RUNS[0]])
         _refusal(lambda path=path: read_chosen(path, {"name": "dropout"}))
+
+
+def test_a_selection_whose_scores_are_not_its_runs_is_refused(tmp_path):
+    """The scores are re-derived from the candidate runs' metrics: a forged score cannot move the choice."""
+    from introspect.runs.chosen import read_chosen
+    from introspect.runs.record import ResultsLayout
+
+    layout = ResultsLayout(tmp_path / "results")
+    for run_id, accuracy in zip((GRID_RUNS[0][0], GRID_RUNS[1][0]), (80.0, 70.0)):
+        files = layout.run(run_id)
+        files.directory.mkdir(parents=True)
+        files.metrics.write_text(json.dumps({"seed": 100000, "run_id": run_id, "model": "resnet8",
+                                             "spec": {"run_id": run_id, "seed": 100000},
+                                             "val_acc_final": accuracy}))
+    folder = tmp_path / "results" / "selection" / "digits" / "resnet8" / "resnet-e3"
+    folder.mkdir(parents=True)
+    genuine = _planned_selection(folder, {"rate": 0.1}, [{"rate": 0.1}, {"rate": 0.5}], GRID_RUNS)
+    data = json.loads(genuine.read_text())
+    data["scores"][0]["score"], data["scores"][1]["score"] = 80.0, 70.0
+    genuine.write_text(json.dumps(data))
+    assert read_chosen(genuine, {"name": "dropout"}) == {"rate": 0.1}
+    data["chosen"] = {"rate": 0.5}
+    data["scores"][1]["score"] = 90.0  # forged to make the worse point win
+    genuine.write_text(json.dumps(data))
+    assert "not the mean val_acc_final of its runs" in _refusal(lambda: read_chosen(genuine, {"name": "dropout"}))
+    data["scores"][1]["score"] = 70.0
+    genuine.write_text(json.dumps(data))
+    assert "not the best-scored point" in _refusal(lambda: read_chosen(genuine, {"name": "dropout"}))

@@ -86,5 +86,33 @@ def _grid_problem(path: Path, metric: Any, scores: list[dict[str, Any]], chosen:
                if len(str(r).split("/")) == 5]
     if not trained or any(slug != expected and not slug.startswith(expected + "-") for slug in trained):
         return "'chosen' is not the grid point its runs trained"
+    return _score_problem(path, metric, scores, chosen)
+
+
+def _score_problem(path: Path, metric: Any, scores: list[dict[str, Any]], chosen: dict[str, Any]) -> str | None:
+    """The scores re-derived from the runs' own metrics (read through the door and validated): each scored point's
+    score is the mean of its runs' ``metric``, and ``chosen`` is the best (ties: the earlier point), as
+    :func:`introspect.analysis.selection.select_hyperparameters` computes them."""
+    from .loading import read_run
+    from .record import ResultsLayout
+
+    if path.parents[3].name != "selection" or not isinstance(metric, str):
+        return None  # not under a results directory's selection/ (a hand-made file)
+    layout = ResultsLayout(path.parents[4])
+    best = None
+    for index, score in enumerate(scores):
+        if score.get("score") is None:  # a point that failed after its retries
+            continue
+        try:
+            values = [read_run(layout, run_id).value(metric) for run_id in score.get("runs") or []]
+        except (RunFileError, TypeError):
+            return f"point {index + 1}'s runs cannot be read to check its score"
+        mean = sum(values) / len(values) if values else None
+        if mean is None or abs(mean - score["score"]) > 1e-9 * max(1.0, abs(mean)):
+            return f"point {index + 1}'s score is not the mean {metric} of its runs"
+        if best is None or mean > best[0]:
+            best = (mean, score.get("point"))
+    if best is None or best[1] != chosen:
+        return "'chosen' is not the best-scored point of its runs"
     return None
 
