@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from introspect.errors import EXIT_BUSY
+from introspect.runs.spec import RunSpec
 from introspect.train import RunBusyError
 from introspect.train.lock import writer_lock
 
@@ -26,7 +27,7 @@ def _train(out: Path, *extra: str, spec=SPEC) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "SLURM_JOB_ID": "4242"}
     env.pop("INTROSPECT_WORKER", None)
     spec_file = Path(f"{out}.spec.json")
-    spec_file.write_text(json.dumps(spec))
+    spec_file.write_text(json.dumps(RunSpec.from_dict(spec).to_dict()))  # every field, as a plan writes it
     cmd = [sys.executable, "-m", "introspect", "train", "--spec", str(spec_file), "--out", str(out),
            "--threads", "1", *extra]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
