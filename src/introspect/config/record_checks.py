@@ -37,6 +37,8 @@ def run_problems(spec: dict[str, Any], method: Any, model: Any, seed: Any, catal
         if isinstance(value, dict):  # an unset optional value (None) is the type's default, not a setting
             value = {("source" if k == "name" and key == "dataset" else k): v for k, v in value.items()
                      if v is not None and not (key == "dataset" and k == "root")}
+        if value is None and key == "performance":  # a hand-written run spec may leave it at its defaults
+            continue
         if not isinstance(value, dict):
             problems.append(f"spec.{key}: expected an object")
             continue
