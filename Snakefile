@@ -65,6 +65,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/functions.smk"
 include: "workflow/rules/preflight.smk"
+include: "workflow/rules/job_files.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/teachers.smk"
 include: "workflow/rules/distillation.smk"
@@ -85,11 +86,11 @@ onstart:
 
 onsuccess:
     stop_local_worker()
-    print("\nTables:\n  " + "\n  ".join(table_outputs(PLAN.tables)) + f"\nSignificance tests: {TESTS_CSV}")
-    if PLAN.figures or PLAN.analyses:
-        print("Figures and analyses:\n  " + "\n  ".join(figure_outputs(PLAN.figures) + analysis_outputs(PLAN.analyses)))
-    if PLAN.claims and LAYOUT.claims("md").exists():  # not built by a run of another target (e.g. summary)
-        print(f"\nClaims ({LAYOUT.claims('md')}):\n{claims_summary()}")
+    # What this call built (from Snakemake's log, not from the files present), the requested files that were
+    # up to date already, and the claims' summary only if this call wrote claims.md.
+    from introspect.cluster.run_summary import read_logs, run_summary
+
+    print(run_summary(read_logs(log), requested_files(), LAYOUT.claims("md") if PLAN.claims else None))
     print(f"HTML report of all of them: snakemake --report {LAYOUT.views_dir / 'report.html'} (same --configfile)")
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from introspect.cluster.calibration import calibration_path, read_calibration, step_kinds
+from introspect.cluster.calibration import calibration_paths, read_calibration, step_kinds
 from introspect.cluster.failures import failed_jobs, failure_report
 from introspect.cluster.preflight import PreflightError, preflight_spec, run_preflight
 from introspect.config.model import load_config
@@ -39,8 +39,10 @@ def test_preflight_measures_every_step_kind_and_the_plan_reads_it(tmp_path):
         assert measured["step_seconds"] > 0 and measured["eval_seconds"] > 0
         assert measured["epoch_seconds"] == pytest.approx(
             measured["batches_per_epoch"] * measured["step_seconds"] + measured["eval_seconds"])
-    calibration = read_calibration(calibration_path(plan))
-    assert set(calibration.epoch_seconds) == set(kinds) and calibration.device["device"] == "cpu"
+    for key, path in calibration_paths(plan).items():  # one file per step kind, the plan's runs read theirs
+        calibration = read_calibration(path)
+        assert set(calibration.epoch_seconds) == {key} and calibration.device["device"] == "cpu"
+        assert calibration.epoch_seconds[key] == report["kinds"][key]["epoch_seconds"]
 
 
 def test_missing_data_names_the_data_root_and_the_fix(tmp_path):
@@ -60,7 +62,7 @@ def test_missing_data_names_the_data_root_and_the_fix(tmp_path):
         (raw / name).write_bytes(b"")
     with pytest.raises(PreflightError, match=r"gunzip -k .*/MNIST/raw/\*\.gz"):
         run_preflight(spec)
-    assert not calibration_path(build_plan(config)).exists()
+    assert not any(path.exists() for path in calibration_paths(build_plan(config)).values())
 
 
 def test_unwritable_results_dir_fails_before_any_step(tmp_path):
@@ -86,13 +88,13 @@ def test_missing_cifar_data_fails_one_job_and_starts_no_training(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert output.count("Error in rule") == 1 and "Error in rule preflight" in output, output[-3000:]
-    # no training job started: the plan wrote each run's record.json, and nothing else is in a run directory
+    # no training job started: the job_files step wrote each run's record, and nothing else is in a run directory
     in_runs = {p.name for p in (tmp_path / "results" / "runs").rglob("*") if p.is_file()}
-    assert in_runs <= {"record.json"}, in_runs
+    assert in_runs and all(name.startswith("record.") for name in in_runs), in_runs
     line = next(line for line in output.splitlines() if line.startswith("pre-flight failed:"))
     assert str(data_root) in line and f"python -m introspect download cifar10 --root {data_root}" in line
     # onerror names the one failed job and its log, not the runs that never started
-    report = output[output.index("1 job(s) failed:"):]
+    report = result.stdout[result.stdout.index("1 job(s) failed:"):]  # onerror's lines (stdout)
     assert f"preflight: {views_dir(tmp_path, written) / 'logs' / 'preflight' / 'cpu.log'}" in report
     assert "/runs/" not in report
     log = sorted((tmp_path / ".snakemake" / "log").glob("*.snakemake.log"))[-1]
@@ -153,7 +155,7 @@ def test_paper_dry_run_on_slurm_lists_the_preflight_and_sends_cpu_jobs_to_the_cp
 def job_block(output: str, rule: str) -> str:
     """The lines of the first job of ``rule`` in Snakemake's dry-run listing."""
     lines = output.splitlines()
-    start = lines.index(f"rule {rule}:")
+    start = next(i for i, line in enumerate(lines) if line in (f"rule {rule}:", f"checkpoint {rule}:"))
     end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), len(lines))
     return "\n".join(lines[start:end])
 
@@ -190,7 +192,8 @@ def test_every_problem_is_reported_at_once(tmp_path, monkeypatch):
     config["datasets"]["digits"] = {"source": "mnist", "val_fraction": 0.1, "augment": "none"}
     config["data_root"] = str(tmp_path / "data")
     spec = {**preflight_spec(build_plan(config)), "device": "cuda"}
-    spec["output"] = spec["output"].replace("cpu.json", "cuda.json")  # a spec's output is its device's file
+    spec["outputs"] = {key: path.replace("/preflight/cpu/", "/preflight/cuda/")  # its device's files
+                       for key, path in spec["outputs"].items()}
 
     def no_locks(fd, operation):
         raise OSError(errno.ENOLCK, "No locks available")
@@ -206,7 +209,7 @@ def test_every_problem_is_reported_at_once(tmp_path, monkeypatch):
     assert "results_dir does not support file locks (flock: No locks available)" in lines[1]
     assert f"data_root {tmp_path / 'data'} does not exist" in lines[2]
     assert caught.value.exit_code == EXIT_DEVICE_ERROR and len(caught.value.problems) == 3
-    assert not calibration_path(build_plan(config)).exists()
+    assert not any(path.exists() for path in calibration_paths(build_plan(config)).values())
 
 
 def test_failure_report_names_a_preempted_job_that_the_head_failed_as_preempted(tmp_path):

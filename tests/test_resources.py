@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from introspect.cluster.calibration import CALIBRATION_VERSION, calibration_path, step_kind
+from introspect.cluster.calibration import CALIBRATION_VERSION, calibration_paths, step_kind
 from introspect.cluster.resources import gpu_request, run_seconds, runtime_minutes, summary
 from introspect.config.model import ConfigError, load_config
 from introspect.config.registry_facts import registry_catalog
@@ -81,10 +81,12 @@ def test_a_method_without_a_cost_factor_costs_what_ce_costs_and_teacher_methods_
 
 
 def write_calibration(plan, seconds: dict[str, float]) -> None:
-    path = calibration_path(plan)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"version": CALIBRATION_VERSION, "device": {"device": "cpu"},
-                                "kinds": {k: {"epoch_seconds": v} for k, v in seconds.items()}}))
+    """As the pre-flight writes it: one file per step kind."""
+    for key, value in seconds.items():
+        path = calibration_paths(plan)[key]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"version": CALIBRATION_VERSION, "device": {"device": "cpu"},
+                                    "kinds": {key: {"epoch_seconds": value}}}))
 
 
 def test_time_limits_use_the_measured_epoch_seconds_once_there(tmp_path):
@@ -100,7 +102,7 @@ def test_time_limits_use_the_measured_epoch_seconds_once_there(tmp_path):
     assert runtime_minutes(plan, ce) == 40  # 3 x 400 s x 2 / 60
     assert runtime_minutes(plan, stage2) == 47  # ceil(2 x 700 x 2 / 60)
     facts = summary(plan)
-    assert facts["calibration"] == str(calibration_path(plan))
+    assert facts["calibration"] == str(tmp_path / "results" / "preflight" / "cpu")
     # the warm-up runs are CE steps of ResNet8 (measured); every kind of this plan is measured
     assert facts["uncalibrated_kinds"] == []
     assert facts["gpu_hours"] == pytest.approx((4 * 3 * 400 / 2 + 2 * 2 * 700 + 2 * 1 * 400) / 3600)
@@ -110,8 +112,9 @@ def test_packed_runs_get_k_times_the_limit_and_a_corrupt_calibration_is_named(tm
     config = {**tiny_config(tmp_path, runs_per_gpu=4, min_runtime_minutes=1), "device": "cuda"}
     plan = build_plan(config)
     assert runtime_minutes(plan, "digits/resnet8/resnet-e3/ce/seed0") == 4 * 3
-    calibration_path(plan).parent.mkdir(parents=True)
-    calibration_path(plan).write_text("{not json")
+    path = calibration_paths(plan)[step_kind(plan, plan.runs["digits/resnet8/resnet-e3/ce/seed0"]).key]
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
     with pytest.raises(ResultFileError, match="delete it"):
         runtime_minutes(plan, "digits/resnet8/resnet-e3/ce/seed0")
 

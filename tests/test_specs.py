@@ -17,12 +17,11 @@ from introspect.errors import EXIT_INPUT_ERROR, InputError, UnsafePathError
 from introspect.plan.build import ConfigError, build_plan
 from introspect.plan.job_files import (
     from_data,
+    job_files,
     read_record,
     read_spec,
     record_digest,
-    record_file,
     spec_digest,
-    spec_file,
     spec_text,
 )
 from introspect.plan.views import AnalysisSpec, ClaimsSpec, FigureSpec, Selection, TableSpec
@@ -45,6 +44,17 @@ def plan(tmp_path_factory):
     return build_plan(smoke(tmp_path_factory.mktemp("plan") / "results"))
 
 
+def spec_file(plan, kind: str, name: str) -> Path:
+    """A job's spec file as the workflow's job_files step writes it."""
+    files = job_files(plan)
+    files.write()
+    return files.path(kind, name)
+
+
+def record_file(plan, run_id: str) -> Path:
+    return spec_file(plan, "record", run_id)
+
+
 def test_every_spec_and_record_is_the_same_after_its_file(plan):
     for kind, cls in KINDS.items():
         specs = {"table": plan.tables, "figure": plan.figures, "analysis": plan.analyses,
@@ -54,8 +64,9 @@ def test_every_spec_and_record_is_the_same_after_its_file(plan):
             assert read_spec(cls, spec_file(plan, kind, name)) == spec, (kind, name)
     assert read_spec(ClaimsSpec, spec_file(plan, "claims", "claims")) == plan.claims
     for run_id, run in plan.runs.items():
-        assert read_record(record_file(plan, run_id)) == run
-        assert record_file(plan, run_id) == plan.layout.run(run_id).record
+        path = record_file(plan, run_id)
+        assert read_record(path) == run
+        assert path.parent == plan.layout.run(run_id).directory and path.name.startswith("record.")
 
 
 def test_specs_have_typed_fields_and_no_config_dict(plan):
@@ -68,14 +79,27 @@ def test_specs_have_typed_fields_and_no_config_dict(plan):
         assert not hasattr(spec, "config") and not hasattr(spec, "settings")
 
 
-def test_a_spec_file_is_rewritten_only_when_its_content_changes(plan, tmp_path):
+def test_a_spec_file_is_named_by_its_content_and_never_rewritten(plan, tmp_path):
     path = spec_file(plan, "table", "table2")
     os.utime(path, (1_000_000, 1_000_000))
     assert spec_file(plan, "table", "table2") == path and path.stat().st_mtime == 1_000_000
     changed = build_plan(smoke(plan.config.results_dir, seeds=[0, 1, 2]))
     assert spec_digest(changed, "table", "table2") != spec_digest(plan, "table", "table2")
-    spec_file(changed, "table", "table2")
-    assert path.stat().st_mtime != 1_000_000 and json.loads(path.read_text())["notes"]["seeds"] == [0, 1, 2]
+    new = spec_file(changed, "table", "table2")
+    assert new != path and new.parent == path.parent and path.stat().st_mtime == 1_000_000
+    assert json.loads(new.read_text())["notes"]["seeds"] == [0, 1, 2]
+
+
+def test_planning_computes_the_job_files_and_writes_nothing(tmp_path):
+    plan = build_plan(smoke(tmp_path / "results"))
+    files = job_files(plan, {"preflight": ("{}\n", ["a", "b"])})
+    assert not (tmp_path / "results").exists()
+    assert len(files.files) == len(plan.runs) + len(plan.tables) + len(plan.figures) + len(plan.analyses) \
+        + len(plan.selections) + 1 + 2  # claims, config, pre-flight
+    # the pre-flight's spec is named by its identity (the files it writes), not by its text
+    assert files.path("preflight", "preflight") == job_files(plan, {"preflight": ("{}x\n", ["a", "b"])}).path(
+        "preflight", "preflight")
+    assert sorted(files.write()) == sorted(files.files) and files.write() == []
 
 
 def test_options_that_change_no_numbers_leave_the_run_identity(plan, tmp_path):

@@ -73,7 +73,7 @@ rule summary:
     """`snakemake summary`: training runs per table, figure and sweep, and the estimated GPU-hours
     (from config `cluster.epoch_seconds`) of this config, without running anything."""
     input:
-        config=lambda wildcards: ancient(str(specfiles.config_file(PLAN))),
+        config=job_file("config", "config"),
     log:
         str(LAYOUT.job_log("summary")),
     localrule: True

@@ -4,7 +4,7 @@ import re
 
 from introspect.io import linked_folders
 from introspect.plan import job_files as specfiles
-from introspect.cluster.calibration import calibration_path, device_label
+from introspect.cluster.calibration import calibration_paths, device_label, step_kind
 from introspect.cluster.resources import attempt_mem_mb, attempt_runtime, gpu_request, partitions, runtime_minutes
 
 LAYOUT = PLAN.layout
@@ -130,10 +130,15 @@ def record_digest(wildcards):
     return specfiles.record_digest(PLAN, wildcards.run)
 
 
+def job_file(kind, name):
+    """A file the job_files step writes (job_files.smk), as a job's input: ancient, its time stamp is no
+    trigger (its name holds its content's digest, and the params the definition's digest)."""
+    return ancient(str(JOB_FILES.path(kind, name)))
+
+
 def spec_input(kind, name_of=None):
-    """An input function: the job's spec file (written when its content changed), named `spec`.
-    ancient(): the file's time stamp is no trigger; its content's digest is the params (spec_digest)."""
-    return lambda wildcards: {"spec": ancient(str(specfiles.spec_file(PLAN, kind, name_of(wildcards) if name_of else kind)))}
+    """An input function: the job's spec file, named `spec`."""
+    return lambda wildcards: {"spec": job_file(kind, name_of(wildcards) if name_of else kind)}
 
 
 def spec_digest(kind, name_of=None):
@@ -148,10 +153,12 @@ def fail_option(wildcards):
 
 def run_inputs(wildcards):
     """The run's record file, the checkpoints of the runs it starts from or learns from, the selection file
-    of its sweep, and the pre-flight (ancient: its time stamp never makes a finished run stale)."""
+    of its sweep, and the pre-flight's file of its step kind (ancient: its time stamp never makes a
+    finished run stale)."""
     anchor = [ancient(pack_anchor(PACKS[wildcards.run]))] if PACKS else []
-    return {"record": ancient(str(specfiles.record_file(PLAN, wildcards.run))),
-            "needs": paths(PLAN.runs[wildcards.run].input_files()) + [ancient(PREFLIGHT)] + anchor}
+    preflight = PREFLIGHT[step_kind(PLAN, PLAN.runs[wildcards.run]).key]
+    return {"record": job_file("record", wildcards.run),
+            "needs": paths(PLAN.runs[wildcards.run].input_files()) + [ancient(str(preflight))] + anchor}
 
 
 def run_outputs():
@@ -175,65 +182,20 @@ def figure_outputs(figures):
     return [str(path) for name in figures for path in LAYOUT.figure_files(name)]
 
 
-def claims_summary():
-    """The opening of claims.md (counts and resolved claims) and the flags under claims, for the end-of-run
-    summary: the markdown up to its open-claims table, then its flag list."""
-    from introspect.io import read_text  # the one door: no link in the results directory followed
-
-    text = read_text(LAYOUT.claims("md"), "text")
-    opening = text.split("\n## ", 1)[0].split("\n", 1)[1].strip()
-    flags = text.split("## Sanity flags under claims\n\n", 1)[1].split("\n\n", 1)[0] if "## Sanity flags" in text else ""
-    lines = flags.splitlines()
-    more = f"\n  ... and {len(lines) - 20} more (claims.md)" if len(lines) > 20 else ""
-    return opening + ("\n\nSanity flags under claims:\n" + "\n".join(lines[:20]) + more if lines else "")
-
-
 # A warm local worker (introspect.cluster.worker): the jobs this Snakemake process starts itself (every job of a
 # local run, the local rules of a cluster run) fork from one process that imported torch once, instead
 # of importing it each. It serves no other process, so cluster jobs on this host run themselves, as do
 # jobs when it is not there (`local_worker: false`, a worker that failed to start).
-LOCAL_WORKER = {}
+LOCAL_WORKER = []
 
 
 def start_local_worker():
-    import os
-    import shutil
-    import subprocess
-    import tempfile
-    import time
+    from introspect.cluster.worker import start_local_worker as start
 
-    if not PLAN.config.local_worker:
-        return
-    directory = tempfile.mkdtemp(prefix="introspect-worker-")
-    path = os.path.join(directory, "socket")
-    env = dict(os.environ)  # PYTHONPATH already names this checkout's src (Snakefile)
-    env.pop("INTROSPECT_WORKER", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "introspect", "worker", "--socket", path, "--parent-pid", str(os.getpid()),
-         "--remove-directory"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while not os.path.exists(path) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if os.path.exists(path):
-        os.environ.update(INTROSPECT_WORKER=path)
-        LOCAL_WORKER.update(process=process, directory=directory)
-    else:
-        process.kill()
-        shutil.rmtree(directory, ignore_errors=True)
-        print("introspect: the local worker did not start; every job imports torch itself")
+    worker = start() if PLAN.config.local_worker else None
+    LOCAL_WORKER.extend([worker] if worker else [])
 
 
 def stop_local_worker():
-    import shutil
-    import subprocess
-
-    process = LOCAL_WORKER.pop("process", None)
-    if process is not None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        shutil.rmtree(LOCAL_WORKER.pop("directory"), ignore_errors=True)  # after a SIGKILL of the worker too
+    while LOCAL_WORKER:
+        LOCAL_WORKER.pop().stop()

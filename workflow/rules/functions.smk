@@ -85,7 +85,8 @@ def analysis_outputs(analyses):
     return [str(path) for name in analyses for path in LAYOUT.analysis_files(name)]
 
 
-def preflight_spec_file(wildcards):
-    """The pre-flight's spec as a file under results_dir (written when its content changes), never a command
-    line: the paper config's spec lists every step kind (~40 KB)."""
-    return ancient(str(specfiles.write_if_changed(LAYOUT.spec_file("preflight"), PREFLIGHT_TEXT)))
+
+def requested_files():
+    """The files this call was asked for: the inputs of `all`, or the outputs of the targets named."""
+    jobs = workflow.dag.targetjobs if workflow.dag is not None else []
+    return sorted({str(f) for job in jobs for f in (job.input if job.rule.name == "all" else job.output)})

@@ -3,7 +3,10 @@
 # training step of every step kind of the plan; it writes the measured step costs (the calibration
 # file), which the training jobs' time limits use from then on (introspect.cluster.resources). Every training
 # job takes its output as an `ancient` input: a missing or refreshed pre-flight never retrains a
-# finished run, but no run starts before it passed.
+# finished run, but no run starts before it passed. Its output is keyed by the device and the step
+# kinds it measures (introspect.cluster.calibration): a config with the same kinds (other epochs, seeds,
+# name) reuses it, a new kind is probed before its jobs start. A checkpoint, like job_files: once it
+# has run, Snakemake re-evaluates which jobs are out of date.
 import json
 
 from introspect.cluster.preflight import preflight_spec
@@ -13,20 +16,17 @@ from introspect.cluster.slurm_status import install_plugin_fixes
 # or on a failed node and not requeued, fails (and is retried); a submit-limit refusal waits and resubmits
 install_plugin_fixes()
 
-PREFLIGHT = str(calibration_path(PLAN))
-PREFLIGHT_TEXT = json.dumps(preflight_spec(PLAN), sort_keys=True, indent=1) + "\n"
-# What the pre-flight checks, without where the data lives: like a run's identity, moving the data
-# (--config data_root=...) redoes nothing; the next pre-flight, for new step kinds, reads the new root.
-PREFLIGHT_IDENTITY = {k: v for k, v in preflight_spec(PLAN).items() if k != "data_root"}
+PREFLIGHT = calibration_paths(PLAN)  # step kind -> its file
+# Its spec file is named by the files it writes (device, results_dir, step kinds): other epochs, seeds or
+# data never redo it. Where the data is comes from the job's environment, like the runs' (--data-root).
+PREFLIGHT_SPEC = (json.dumps(preflight_spec(PLAN), sort_keys=True, indent=1) + "\n", sorted(paths(PREFLIGHT.values())))
 
 
-rule preflight:
+checkpoint preflight:
     input:
-        spec=preflight_spec_file,
+        spec=lambda wildcards: job_file("preflight", "preflight"),
     output:
-        PREFLIGHT,
-    params:
-        spec=specfiles.digest(PREFLIGHT_IDENTITY),
+        paths(PREFLIGHT.values()),
     log:
         str(LAYOUT.job_log("preflight", device_label(PLAN.config.device))),
     threads: PLAN.config.threads_per_run
@@ -40,7 +40,8 @@ rule preflight:
     conda:
         "../../envs/introspect.yaml"
     shell:
-        "python -m introspect preflight --spec {input.spec:q} --threads {threads} 2> {log:q}"
+        "python -m introspect preflight --spec {input.spec:q} --threads {threads}"
+        ' --data-root "$INTROSPECT_DATA_ROOT" 2> {log:q}'
 
 
 rule pack_anchor:

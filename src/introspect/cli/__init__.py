@@ -327,7 +327,10 @@ def _preflight(args) -> int:
     from ..plan.job_files import read_json_file
 
     try:
-        report = run_preflight(read_json_file(args.spec, "pre-flight spec"), args.threads)
+        spec = read_json_file(args.spec, "pre-flight spec")
+        if args.data_root and isinstance(spec, dict):  # where the data is: the job's environment, like the runs'
+            spec = {**spec, "data_root": args.data_root}
+        report = run_preflight(spec, args.threads)
     except PreflightError as error:
         print(str(error), file=sys.stderr)
         return error.exit_code

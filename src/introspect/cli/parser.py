@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("preflight", "check the device, data, results_dir and one step of each kind; time the steps")
     p.add_argument("--spec", required=True, metavar="FILE", help="the pre-flight's spec file, written by the plan")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads (default: torch's)")
+    p.add_argument("--data-root", default=None, metavar="DIR", help="where the datasets are (default: the spec's)")
 
     p = command("download", "fetch a dataset's files into --root (needs internet)")
     p.add_argument("dataset", help="a dataset that can be fetched: cifar10 or mnist")

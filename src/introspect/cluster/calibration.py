@@ -4,13 +4,14 @@ A *step kind* is what decides the cost of one training step: the dataset, the mo
 with its explainer, the teacher's architecture and the batch size. The pre-flight job
 (:mod:`introspect.cluster.preflight`) times one step of every kind the plan contains, and an evaluation
 pass, on the campaign's device, and writes the epoch seconds per kind to the calibration file
-(``ResultsLayout.root / "preflight" / "<device>.json"``). :mod:`introspect.cluster.resources` prefers those
+(``results_dir/preflight/<device>/<digest of the step kind>.json``). :mod:`introspect.cluster.resources` prefers those
 figures over the hand constants of config ``cluster``.
 
 No torch here: planning reads this on every ``snakemake`` call.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,14 +65,23 @@ def device_label(device: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "", device)
 
 
-def calibration_path(plan: Plan) -> Path:
-    """The pre-flight's output for the plan's device: its checks and the measured step costs."""
-    return Path(plan.config.results_dir) / "preflight" / f"{device_label(plan.config.device)}.json"
+def calibration_paths(plan: Plan) -> dict[str, Path]:
+    """The pre-flight's output, one file per step kind of the plan on its device (its checks and the measured
+    cost): ``results_dir/preflight/<device>/<digest of the kind>.json``. Keyed by what it measures, so
+    another budget, seed list or config name reuses them (no pre-flight that hides the runs a change
+    needs), and a step kind never probed on this device is missing, so the pre-flight runs before its jobs."""
+    return {key: kind_file(plan.config.results_dir, plan.config.device, key) for key in step_kinds(plan)}
+
+
+def kind_file(results_dir: str | Path, device: str, key: str) -> Path:
+    """The calibration file of one step kind on one device."""
+    name = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return Path(results_dir) / "preflight" / device_label(device) / f"{name}.json"
 
 
 @dataclass(frozen=True)
 class Calibration:
-    path: Path
+    path: Path  # the folder of the device's calibration files
     device: dict[str, Any]
     epoch_seconds: dict[str, float]  # step kind key -> seconds of one epoch (steps + evaluation)
 
@@ -94,7 +104,16 @@ def read_calibration(path: str | Path) -> Calibration | None:
         seconds = {str(k): float(v["epoch_seconds"]) for k, v in data["kinds"].items()}
         if not all(0 < s <= MAX_EPOCH_SECONDS for s in seconds.values()):  # they become SLURM time limits
             raise ValueError(f"an epoch time outside (0, {MAX_EPOCH_SECONDS}] seconds")
-        return Calibration(path, dict(data["device"]), seconds)
+        return Calibration(path.parent, dict(data["device"]), seconds)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ResultFileError(f"{path} is not a calibration file of this version ({error}); delete it and the "
                               "pre-flight job measures again") from None
+
+
+def merged(calibrations: list[Calibration | None]) -> Calibration | None:
+    """One calibration of several kinds' files (None if there is none yet)."""
+    present = [c for c in calibrations if c is not None]
+    if not present:
+        return None
+    seconds = {k: v for c in present for k, v in c.epoch_seconds.items()}
+    return Calibration(present[0].path, present[-1].device, seconds)

@@ -33,7 +33,7 @@ from ..errors import (
     InputError,
 )
 from ..methods.hyperparameters import MAX_EPOCHS
-from .calibration import CALIBRATION_VERSION, calibration_path, device_label, step_kinds
+from .calibration import CALIBRATION_VERSION, calibration_paths, kind_file, step_kinds
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..plan.build import Plan
@@ -70,7 +70,8 @@ def preflight_spec(plan: Plan) -> dict[str, Any]:
         kinds.append({"key": key, "spec": spec, "teacher_model": kind.teacher_model,
                       "stage2_epoch": run.method.get("warmup_epochs", 0) if run.init_from else 0})
     return {"device": plan.config.device, "data_root": plan.config.data_root,
-            "results_dir": plan.config.results_dir, "output": str(calibration_path(plan)), "kinds": kinds}
+            "results_dir": plan.config.results_dir,
+            "outputs": {key: str(path) for key, path in calibration_paths(plan).items()}, "kinds": kinds}
 
 
 MAX_KINDS = 10_000
@@ -78,11 +79,11 @@ MAX_KINDS = 10_000
 
 def check_preflight_spec(spec: Any) -> None:
     """A pre-flight spec file is data like a record: its keys and types, ``results_dir`` as a config's, and
-    ``output`` exactly the calibration file of its device under it (an :class:`InputError` otherwise)."""
+    ``outputs`` exactly the calibration files of its device's step kinds under it (an :class:`InputError` otherwise)."""
     from ..runs.paths import check_results_dir
     from ..runs.spec import RunSpec
 
-    keys = {"device": str, "data_root": str, "results_dir": str, "output": str, "kinds": list}
+    keys = {"device": str, "data_root": str, "results_dir": str, "outputs": dict, "kinds": list}
     if not isinstance(spec, dict) or set(spec) != set(keys):
         raise InputError(f"a pre-flight spec is an object with exactly the keys {', '.join(keys)}")
     if bad := [key for key, kind in keys.items() if not isinstance(spec[key], kind)]:
@@ -90,8 +91,9 @@ def check_preflight_spec(spec: Any) -> None:
     if not re.fullmatch(r"cpu|mps|cuda(:[0-9]{1,3})?", spec["device"]):
         raise InputError(f"device: {spec['device'][:40]!r} is not cpu, mps or cuda[:N]")
     check_results_dir(spec["results_dir"])
-    if spec["output"] != str(Path(spec["results_dir"]) / "preflight" / f"{device_label(spec['device'])}.json"):
-        raise InputError("output: not the calibration file of its device under its results_dir")
+    for key, output in spec["outputs"].items():
+        if output != str(kind_file(spec["results_dir"], spec["device"], str(key))):
+            raise InputError("outputs: not the calibration files of its device's step kinds under its results_dir")
     if len(spec["kinds"]) > MAX_KINDS:
         raise InputError(f"kinds: more than {MAX_KINDS} step kinds")
     for i, kind in enumerate(spec["kinds"]):
@@ -103,6 +105,8 @@ def check_preflight_spec(spec: Any) -> None:
             ok = False
         if not ok:
             raise InputError(f"kinds[{i}]: not a step kind (key, spec, teacher_model, stage2_epoch)")
+    if set(spec["outputs"]) != {kind["key"] for kind in spec["kinds"]}:
+        raise InputError("outputs: not one calibration file per step kind of kinds")
 
 
 def run_preflight(spec: dict[str, Any], threads: int | None = None) -> dict[str, Any]:
@@ -141,7 +145,8 @@ def run_preflight(spec: dict[str, Any], threads: int | None = None) -> dict[str,
         raise problems[0] if len(problems) == 1 else PreflightProblems(problems)
     from ..io import atomic_write_json
 
-    atomic_write_json(spec["output"], report)  # through the door: no link on its path is followed
+    for key, measured in report["kinds"].items():  # one file per kind: what a config's runs depend on
+        atomic_write_json(spec["outputs"][key], {**report, "kinds": {key: measured}})
     return report
 
 

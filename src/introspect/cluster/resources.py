@@ -12,7 +12,7 @@ from typing import Any
 from ..config.model import Config
 from ..plan.build import Plan
 from ..runs.record import RUN_KINDS, RunRecord
-from .calibration import Calibration, calibration_path, read_calibration, step_kind
+from .calibration import Calibration, calibration_paths, merged, read_calibration, step_kind
 
 
 def run_epochs(run: RunRecord) -> int:
@@ -30,19 +30,21 @@ def hand_epoch_seconds(plan: Plan, run: RunRecord) -> float:
     return per_epoch * factor * cluster.method_cost.get(run.method["name"], 1.0)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=256)
 def _calibration_at(path: str, mtime_ns: int) -> Calibration | None:
     return read_calibration(path)
 
 
 def plan_calibration(plan: Plan) -> Calibration | None:
-    """The pre-flight's measurements for this plan's device, or None before the first pre-flight."""
-    path = calibration_path(plan)
-    try:
-        mtime = path.stat().st_mtime_ns
-    except OSError:
-        return None
-    return _calibration_at(str(path), mtime)
+    """The pre-flight's measurements of this plan's step kinds on its device, or None before the first
+    pre-flight."""
+    found = []
+    for path in calibration_paths(plan).values():
+        try:
+            found.append(_calibration_at(str(path), path.stat().st_mtime_ns))
+        except OSError:
+            continue
+    return merged(found)
 
 
 def run_seconds(plan: Plan, run_id: str, calibration: Calibration | None = None) -> float:

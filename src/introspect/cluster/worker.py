@@ -251,3 +251,49 @@ def _stop_when_client_leaves(conn: socket.socket) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, daemon=True, name="client-watch").start()
+
+
+class LocalWorker:
+    """A worker process this Snakemake started (:func:`start_local_worker`); :meth:`stop` ends it."""
+
+    def __init__(self, process, directory: str):
+        self.process, self.directory = process, directory
+
+    def stop(self) -> None:
+        import subprocess
+
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        shutil.rmtree(self.directory, ignore_errors=True)  # after a SIGKILL of the worker too
+
+
+def start_local_worker(timeout: float = 60) -> LocalWorker | None:
+    """Start a worker serving the jobs of this (Snakemake) process and point this process's environment
+    at it (``INTROSPECT_WORKER``, which the jobs inherit); None, with one line on stdout, if it did not start:
+    every job then imports torch itself."""
+    import subprocess
+    import tempfile
+    import time
+
+    directory = tempfile.mkdtemp(prefix="introspect-worker-")
+    path = os.path.join(directory, "socket")
+    env = dict(os.environ)
+    env.pop(SOCKET_ENV, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "introspect", "worker", "--socket", path, "--parent-pid", str(os.getpid()),
+         "--remove-directory"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if os.path.exists(path):
+        os.environ[SOCKET_ENV] = path
+        return LocalWorker(process, directory)
+    process.kill()
+    shutil.rmtree(directory, ignore_errors=True)
+    print("introspect: the local worker did not start; every job imports torch itself")
+    return None

@@ -1,5 +1,6 @@
-"""Spec and record files: the plan writes each job's spec (or run record) as JSON under ``results_dir``,
-only when its content changes, and the job's command reads it back (``--spec FILE``, ``--record FILE``).
+"""Spec and record files: each job's spec (or run record) as JSON under ``results_dir``, written by the
+workflow's one ``job_files`` step only when its content changes (:func:`job_files`, :func:`write_job_files`;
+never while planning), and read back by the job's command (``--spec FILE``, ``--record FILE``).
 
 A file, not the command line: a config's claims spec grows with its claims, and Linux caps one
 argument at 128 KiB. The rule names the file as an input (``ancient``: its time stamp is no trigger)
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import InputError
-from ..io import FileMissing, FileRefused, read_json
+from ..io import FileMissing, FileRefused, atomic_write_text, read_json
 from ..io import write_if_changed as write_file_if_changed
 from ..runs.paths import check_id
 from ..runs.record import DEFAULT_CONFIG_NAME, ResultsLayout, RunRecord
@@ -35,10 +38,10 @@ def digest(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def write_if_changed(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically unless it already holds exactly that (no time stamp moves)."""
-    write_file_if_changed(path, text, "spec")
-    return path
+def write_if_changed(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` atomically unless it already holds exactly that (no time stamp moves);
+    True if it wrote."""
+    return write_file_if_changed(path, text, "spec")
 
 
 def from_data(cls: type[Spec], data: Any) -> Spec:
@@ -132,8 +135,8 @@ def _read_json(path: str | Path, what: str) -> Any:
     try:
         return read_json(path, "record" if what == "run record" else "spec")
     except FileMissing:
-        raise FileMissing(f"{path}: no such {what} file (the workflow writes it when it plans the job: run the same "
-                         "snakemake command again)") from None
+        raise FileMissing(f"{path}: no such {what} file (the workflow's job_files step writes it "
+                          "before the job: run the snakemake command again)") from None
 
 
 def _prefixed(path: str | Path, load):
@@ -151,8 +154,13 @@ class PlannedJobs(Protocol):
     """What these functions need of an :class:`introspect.plan.build.Plan` (named here, not imported: the planner
     imports this module)."""
 
-    config: dict[str, Any]
+    config: Any  # the validated config (its ``document`` is written for ``introspect plan``)
     runs: dict[str, RunRecord]
+    tables: dict[str, Any]
+    figures: dict[str, Any]
+    analyses: dict[str, Any]
+    selections: dict[str, Any]
+    claims: Any
 
     @property
     def layout(self) -> ResultsLayout: ...
@@ -160,28 +168,64 @@ class PlannedJobs(Protocol):
     def spec(self, kind: str, name: str) -> Any: ...
 
 
-def spec_file(plan: PlannedJobs, kind: str, name: str) -> Path:
-    """A job's spec file under results_dir, written now if its content changed (the job's input)."""
-    path = plan.layout.spec_file(kind, None if kind == "claims" else name)
-    return write_if_changed(path, spec_text(plan.spec(kind, name)))
-
-
 def spec_digest(plan: PlannedJobs, kind: str, name: str) -> str:
     return digest(spec_text(plan.spec(kind, name)))
-
-
-def config_file(plan: PlannedJobs) -> Path:
-    """The validated config as JSON in its views' folder (``introspect plan --config`` reads it)."""
-    text = json.dumps(plan.config.document, sort_keys=True, indent=1, allow_nan=False) + "\n"
-    return write_if_changed(plan.layout.spec_file("config"), text)
-
-
-def record_file(plan: PlannedJobs, run_id: str) -> Path:
-    """The run's record.json in its run directory, written now if its content changed."""
-    run = plan.runs[run_id]
-    return write_if_changed(run.files.record, spec_text(run))
 
 
 def record_digest(plan: PlannedJobs, run_id: str) -> str:
     """The digest of what the run trains (not where its data or results live): its params trigger."""
     return digest(plan.runs[run_id].identity())
+
+
+def addressed(path: Path, identity: Any) -> Path:
+    """``path`` with a digest in its name (``table3.json`` -> ``table3.<digest>.json``)."""
+    return path.with_name(f"{path.stem}.{digest(identity)}{path.suffix}")
+
+
+@dataclass(frozen=True)
+class JobFiles:
+    """Every file a job of the plan reads its definition from, with its text: each run's record, each
+    table's, figure's, analysis's and selection's spec, the claims spec, the validated config
+    (``introspect plan``) and any others named (the pre-flight's spec).
+
+    Planning only computes them: the workflow writes them in one local step (:meth:`write`) that the jobs
+    name as their inputs, so building the DAG (a dry run, ``--summary``) writes nothing. Each file's name
+    holds the digest of its content: a changed definition is a new, missing file, so Snakemake sees the
+    step and exactly the jobs whose definition changed as out of date, and an unchanged one is never
+    rewritten. A file given with an identity of its own is named by that instead (the pre-flight's spec:
+    by the step kinds it measures, so other epochs do not make it a new pre-flight)."""
+
+    files: dict[Path, str]  # path -> text
+    paths: dict[tuple[str, str], Path]  # (kind, name) -> path; kind "record" for a run (name: its id)
+
+    def path(self, kind: str, name: str) -> Path:
+        return self.paths[kind, name]
+
+    def write(self, paths: Iterable[Path] | None = None, log: str | Path | None = None) -> list[Path]:
+        """Write each file (of ``paths``, default all) whose content changed; returns those written. ``log``: a
+        file that says how many were written."""
+        chosen = list(self.files if paths is None else paths)
+        written = [path for path in chosen if write_if_changed(path, self.files[path])]
+        if log is not None:
+            atomic_write_text(log, f"{len(written)} of {len(chosen)} job files written\n")
+        return written
+
+
+def job_files(plan: PlannedJobs, others: dict[str, tuple[str, Any]] | None = None) -> JobFiles:
+    """The plan's job files (:class:`JobFiles`); ``others``: name -> (text, identity) of more spec files of
+    the config, named by the identity's digest (by the text's if the identity is None)."""
+    named: dict[tuple[str, str], tuple[Path, str]] = {
+        ("record", run_id): (run.files.record, spec_text(run)) for run_id, run in plan.runs.items()}
+    identities = {name: identity for name, (_, identity) in (others or {}).items() if identity is not None}
+    views = {"table": plan.tables, "figure": plan.figures, "analysis": plan.analyses, "selection": plan.selections}
+    for kind, names in views.items():
+        for name in names:
+            named[kind, name] = (plan.layout.spec_file(kind, name), spec_text(plan.spec(kind, name)))
+    if plan.claims is not None:
+        named["claims", "claims"] = (plan.layout.spec_file("claims"), spec_text(plan.claims))
+    config = json.dumps(plan.config.document, sort_keys=True, indent=1, allow_nan=False) + "\n"
+    for name, text in {"config": config, **{n: text for n, (text, _) in (others or {}).items()}}.items():
+        named[name, name] = (plan.layout.spec_file(name), text)
+    paths = {key: addressed(path, identities.get(key[1], text) if key[0] != "record" else text)
+             for key, (path, text) in named.items()}
+    return JobFiles({paths[key]: text for key, (_, text) in named.items()}, paths)
