@@ -4,6 +4,7 @@ import re
 
 from introspect.io import linked_folders
 from introspect.plan import job_files as specfiles
+from introspect.plan.jobs import packs, sweep_points
 from introspect.cluster.calibration import calibration_paths, device_label, step_kind
 from introspect.cluster.resources import attempt_mem_mb, attempt_runtime, gpu_request, partitions, runtime_minutes
 
@@ -40,19 +41,7 @@ def paths(files):
     return [str(f) for f in files]
 
 
-def _sweep_points():
-    """Runs that only a sweep's selection reads: their rule (sweep_point) records a failure instead of
-    failing, so one diverged point does not block its cell. A run some view or other run also reads is
-    trained by its kind's rule, and its failure fails as any run's does."""
-    used = {d for run in PLAN.runs.values() for d in run.depends_on}
-    for table in PLAN.tables.values():
-        used.update(table.run_ids(), table.teacher_run_ids(), table.reference_run_ids())
-    for view in [*PLAN.figures.values(), *PLAN.analyses.values()]:
-        used.update(view.run_ids())
-    return {r for selection in PLAN.selections.values() for r in selection.run_ids()} - used
-
-
-SWEEP_POINTS = _sweep_points()
+SWEEP_POINTS = sweep_points(PLAN)  # introspect.plan.jobs
 
 
 def run_pattern(kind):
@@ -84,10 +73,10 @@ def partition(models):
 # cluster.runs_per_gpu = k > 1: training jobs join job groups of k runs, each group one SLURM job asking
 # for one GPU (through a string `gres` resource, which a group takes once; see gpu_request). Snakemake
 # submits a group's connected components separately, so the k runs of a pack all read one tiny
-# `pack_anchor` job of their group (temporary, ancient: it never makes a finished run stale). A run's
-# pack is fixed by its place among the plan's runs of its kind, so the job's own Snakemake (which
-# re-reads this file) finds the same groups. Runs that read a sweep's selection never share a pack
-# with the sweep's runs (the group would wait on itself through the selection job).
+# `pack_anchor` job of their group (temporary, ancient: it never makes a finished run stale). The packs
+# are the plan's (introspect.plan.jobs.packs). When one member fails, Snakemake fails the group and deletes
+# every member's outputs; a finished member's next job puts its kept files back without training
+# (introspect.train.finished).
 RUNS_PER_GPU = CLUSTER.runs_per_gpu
 # Packed runs on CUDA share the GPU through CUDA MPS, started and stopped inside the pack's SLURM job by
 # its training processes (introspect.cluster.mps; untested on a GPU). INTROSPECT_MPS=0 (the SLURM
@@ -95,16 +84,7 @@ RUNS_PER_GPU = CLUSTER.runs_per_gpu
 if RUNS_PER_GPU > 1 and PLAN.config.device.startswith("cuda"):
     os.environ.update(INTROSPECT_PACK_MPS="1")
 
-
-def _pack_index():
-    subsets = {}
-    for run_id in sorted(PLAN.runs):
-        run = PLAN.runs[run_id]
-        subsets.setdefault(f"{run.kind}{'_selected' if run.selection else ''}", []).append(run_id)
-    return {r: f"pack_{subset}_{i // RUNS_PER_GPU}" for subset, ids in subsets.items() for i, r in enumerate(ids)}
-
-
-PACKS = _pack_index() if RUNS_PER_GPU > 1 else {}
+PACKS = packs(PLAN, RUNS_PER_GPU)
 
 
 def pack_group(wildcards):

@@ -2,26 +2,10 @@
 # as every run; the job's output is the run's outcome file (introspect.runs.record.OUTCOME). A point that still
 # fails after its retries is recorded as failed and the job succeeds, so the selection scores it as
 # failed (the table's notes say so) instead of waiting for it. Interruptions (exit 143) are never
-# recorded: they are retried and resume. To train a failed point again, delete its outcome.json.
+# recorded: they are retried and resume. To train a failed point again, delete its outcome.json. The trainer
+# writes the outcome itself (`introspect train --outcome`, through the package's one door: atomic, no symlink
+# on its path followed), so the rule holds no retry logic and no shell redirection into results_dir.
 SWEEP_RETRIES = 2
-
-
-# The outcome file is written through the package's one door (introspect.io: atomic, no symlink on its path
-# followed), not by a shell redirection, which would follow a link planted in a shared results directory.
-WRITE_OUTCOME = ("python -c 'import sys; from introspect.io import atomic_write_json; atomic_write_json(sys.argv[1], "
-                 "{{\"failed\": sys.argv[2]}} if sys.argv[2] else {{\"finished\": True}})' ")
-
-
-# The sweep point's command: train, then write its outcome (finished, or failed for good after its retries).
-SWEEP_POINT_COMMAND = (
-    "python -m introspect train --record {input.record:q} {params.fail} --threads {threads} "
-    + RUN_OPTIONS
-    + " 2> {log:q} && status=0 || status=$?; "
-    'if [ "$status" -eq 0 ]; then ' + WRITE_OUTCOME + '{output:q} ""; '
-    'elif [ "$status" -ne 143 ] && [ {resources.sweep_attempt} -gt {params.retries} ]; then ' + WRITE_OUTCOME +
-    '{output:q} "exit $status in attempt {resources.sweep_attempt}: $(tail -n 1 {log:q})"; '
-    'else exit "$status"; fi'
-)
 
 
 rule sweep_point:
@@ -49,4 +33,6 @@ rule sweep_point:
     wildcard_constraints:
         run=run_pattern("sweep"),
     shell:
-        SWEEP_POINT_COMMAND
+        "python -m introspect train --record {input.record:q} {params.fail} --threads {threads} "
+        + RUN_OPTIONS
+        + " --outcome {output:q} --attempt {resources.sweep_attempt} --retries {params.retries} 2> {log:q}"

@@ -114,35 +114,57 @@ def _run_to_train(args):
 
 
 def _train(args) -> int:
+    if args.outcome is None:
+        return _train_run(args)[0]
+    try:
+        status, message = _train_run(args)
+    except Exception as error:  # a sweep point's crash is recorded too, once its retries are used up
+        import traceback
+
+        traceback.print_exc()
+        status, message = EXIT_TRAINING_ERROR, f"error: {type(error).__name__}: {error}"
+    from ..io import atomic_write_json
+
+    if status == 0:
+        atomic_write_json(args.outcome, {"finished": True})
+    elif status != EXIT_INTERRUPTED and args.attempt > args.retries:  # failed for good: scored as failed
+        atomic_write_json(args.outcome, {"failed": f"exit {status} in attempt {args.attempt}: {message}"})
+        return 0
+    return status  # an interruption is never recorded: it is retried and resumes
+
+
+def _failed(status: int, line: str) -> tuple[int, str]:
+    print(line, file=sys.stderr)
+    return status, line
+
+
+def _train_run(args) -> tuple[int, str]:
+    """Train the run: its exit status and, if it failed, the one line saying why."""
     from ..cluster.mps import packed_gpu_sharing
     from ..data import DatasetError
     from ..train import DeviceError, Interrupted, RunBusyError, TrainingError, train
+    from ..train.signals import die_with_parent
 
     spec, out = _run_to_train(args)
+    die_with_parent()  # no orphan trainer writing a run's files after its job ended
     try:
         with packed_gpu_sharing(args.device):  # packed CUDA runs share the GPU through MPS (untested on a GPU)
             metrics = train(spec, out, device=args.device, threads=args.threads, wait_for_lock=args.wait_for_lock)
     except Interrupted as error:
-        print(f"interrupted: {error}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _failed(EXIT_INTERRUPTED, f"interrupted: {error}")
     except RunBusyError as error:
-        print(f"busy: {error}", file=sys.stderr)
-        return EXIT_BUSY
+        return _failed(EXIT_BUSY, f"busy: {error}")
     except DeviceError as error:
-        print(f"error: {_shown(error)}", file=sys.stderr)
-        return EXIT_DEVICE_ERROR
+        return _failed(EXIT_DEVICE_ERROR, f"error: {_shown(error)}")
     except DatasetError as error:
-        print(f"error: {_shown(error)}", file=sys.stderr)
-        return EXIT_DATA_ERROR
+        return _failed(EXIT_DATA_ERROR, f"error: {_shown(error)}")
     except InputError as error:  # e.g. a tampered teacher or checkpoint file
-        print(f"error: {_shown(error)}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
+        return _failed(EXIT_INPUT_ERROR, f"error: {_shown(error)}")
     except (TrainingError, ValueError) as error:
-        print(f"error: {_shown(error)}", file=sys.stderr)
-        return EXIT_TRAINING_ERROR
+        return _failed(EXIT_TRAINING_ERROR, f"error: {_shown(error)}")
     print(f"{spec.run_id}: test accuracy {metrics['test_acc_final']:.2f}% after {metrics['epochs']} epochs "
           f"({metrics['wall_time_seconds']:.1f}s)", file=sys.stderr)
-    return 0
+    return 0, ""
 
 
 def _plan(args) -> int:

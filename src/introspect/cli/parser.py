@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where downloaded datasets are (with --record; default: data)")
     p.add_argument("--eval-batch-size", type=int, default=None, metavar="N",
                    help="evaluation batch size (with --record); changes no number")
+    p.add_argument("--outcome", metavar="FILE", default=None,
+                   help="a sweep point's job: write FILE (finished, or failed and why once --attempt is past "
+                        "--retries) and exit 0, so one diverged point never blocks its selection")
+    p.add_argument("--attempt", type=int, default=1, metavar="N", help="this job's attempt (with --outcome)")
+    p.add_argument("--retries", type=int, default=0, metavar="N", help="the job's retries (with --outcome)")
 
     p = command("table", "build one table from its runs: NAME.{md,tex,csv,html} and its significance tests")
     p.add_argument("--spec", required=True, metavar="FILE", help="the table's spec file, written by the plan")

@@ -35,6 +35,7 @@ from ..runs.spec import RunSpec
 from . import checkpoint
 from . import device as devices
 from .errors import InjectedFailure, Interrupted, TrainingError
+from .finished import keep_finished, restore_finished
 from .lock import writer_lock
 from .progress import epochs_csv, progress_line, report_progress
 from .provenance import provenance as code_provenance
@@ -69,8 +70,11 @@ def train(spec: RunSpec, out_dir: str | Path, *, device: str = "cpu", threads: i
 
 
 def _train_locked(spec: RunSpec, files: RunFiles, device: str, threads: int | None) -> dict[str, Any]:
-    devices.configure(device, threads, tf32=spec.performance.tf32, native_kernels=spec.performance.native_kernels)
     spec = with_selected_hyperparameters(spec)
+    if (finished := restore_finished(spec, files)) is not None:  # a retry after a neighbour's fault
+        log.info("%s finished already (its metrics.json is valid for this run): nothing to train", spec.run_id)
+        return finished
+    devices.configure(device, threads, tf32=spec.performance.tf32, native_kernels=spec.performance.native_kernels)
     for key in ("teacher", "init_from"):
         path = getattr(spec, key)
         if path and not is_file(path):
@@ -220,5 +224,6 @@ def _finish(spec: RunSpec, data: Dataset, state: checkpoint.TrainState, files: R
     atomic_torch_save(files.model, checkpoint.snapshot(spec, state))
     atomic_write_text(files.epochs, epochs_csv(history))
     atomic_write_text(files.metrics, metrics.to_json())  # last: its presence means the run is complete
+    keep_finished(files)  # survives Snakemake deleting the outputs after a neighbour's failure
     remove_file(files.checkpoint)
     return metrics.to_dict()
