@@ -267,10 +267,12 @@ def test_a_killed_snakemake_leaves_no_run_to_train_twice(base, tmp_path):
              poll=0.5)
     done = {str(p.parent.relative_to(runs_dir)) for p in runs_dir.glob("digits/mlp1024/mlp-e8/*/seed*/metrics.json")}
     kept = {run: (runs_dir / run / "metrics.json").read_bytes() for run in done}
+    # the same command refuses (the jobs the killed head was running are incomplete, its lock is left); the
+    # recovery the README gives: `snakemake --unlock`, then the same command with --rerun-incomplete
     result = smk(workdir, "--cores", "2", check=False)
-    if result.returncode != 0 and "IncompleteFilesException" in result.stderr:
-        result = timed("after / all / killed snakemake (rerun)", workdir, "--cores", "2", "--rerun-incomplete")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode != 0 and ("IncompleteFilesException" in result.stderr or "LockException" in result.stderr)
+    smk(workdir, "--unlock")
+    result = timed("after / all / killed snakemake (rerun)", workdir, "--cores", "2", "--rerun-incomplete")
     for run, data in kept.items():  # finished before or after the kill: never trained again
         assert (runs_dir / run / "metrics.json").read_bytes() == data
         log = (runs_dir / run / "train.log").read_text()
