@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from introspect.cluster.calibration import CALIBRATION_VERSION, calibration_path, step_kind
+from introspect.cluster.calibration import CALIBRATION_VERSION, calibration_paths
 from introspect.cluster.resources import outlook, run_epochs
 from introspect.config.model import load_config
 from introspect.plan.build import build_plan
@@ -30,11 +30,10 @@ def test_before_the_pre_flight_it_counts_the_runs_and_says_when_the_time_comes(p
 
 
 def test_after_the_pre_flight_the_time_is_the_measured_epochs_over_the_parallel_runs(plan):
-    seconds = {step_kind(plan, run).key: 20.0 for run in plan.runs.values()}  # 20 s per epoch of every kind
-    path = calibration_path(plan)
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"version": CALIBRATION_VERSION, "device": {"device": "cpu"},
-                                "kinds": {k: {"epoch_seconds": v} for k, v in seconds.items()}}))
+    for key, path in calibration_paths(plan).items():  # one file per step kind: 20 s per epoch of each
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"version": CALIBRATION_VERSION, "device": {"device": "cpu"},
+                                    "kinds": {key: {"epoch_seconds": 20.0}}}))
     epochs = sum(run_epochs(run) for run in plan.runs.values())
     expected = epochs * 20.0 / 2 / 60  # two runs at a time on 2 cores, one thread each
     assert f": about {expected:.0f} min of training with 2 at a time" in outlook(plan, 2)
