@@ -25,10 +25,7 @@ rule analyse_students:
         analysis=names_pattern(PLAN.analyses),
     # A cluster job with a device, like training: it runs every student and teacher over the test set.
     resources:
-        **GPU_REQUEST,
-        slurm_partition=partition(models=True),
-        runtime=60,
-        mem_mb=CLUSTER.mem_mb_per_run,
+        **model_job(60),
     conda:
         "../../envs/introspect.yaml"
     shell:

@@ -95,6 +95,12 @@ def pack_anchor(pack):
     return str(LAYOUT.root / "packs" / f"{pack}.anchor")
 
 
+def model_job(runtime, mem_mb=CLUSTER.mem_mb_per_run, **more):
+    """The resources of a job that runs models, one block for every such rule: its GPU request (gpu_request),
+    the GPU partition, its time limit (minutes, or a function of the job) and memory."""
+    return {**GPU_REQUEST, "slurm_partition": partition(models=True), "runtime": runtime, "mem_mb": mem_mb, **more}
+
+
 def runtime(wildcards, attempt):
     """A training job's time limit; a retry asks 1.5x, then 2x (a TIMEOUT would recur), capped at 2 days."""
     return attempt_runtime(runtime_minutes(PLAN, wildcards.run), attempt)

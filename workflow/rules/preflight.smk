@@ -33,10 +33,7 @@ checkpoint preflight:
     priority: 10
     retries: 0  # deterministic: a retry finds the same problems (it names all of them at once)
     resources:
-        **GPU_REQUEST,
-        slurm_partition=partition(models=True),
-        runtime=30,
-        mem_mb=CLUSTER.mem_mb_per_run,
+        **model_job(30),
     conda:
         "../../envs/introspect.yaml"
     shell:
@@ -54,10 +51,7 @@ rule pack_anchor:
     wildcard_constraints:
         pack=names_pattern(sorted(set(PACKS.values()))),
     resources:
-        **GPU_REQUEST,
-        slurm_partition=partition(models=True),
-        runtime=1,
-        mem_mb=CLUSTER.mem_mb_per_run,
+        **model_job(1),
     conda:
         "../../envs/introspect.yaml"
     shell:

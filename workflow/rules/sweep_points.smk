@@ -25,11 +25,7 @@ rule sweep_point:
     conda:
         "../../envs/introspect.yaml"
     resources:
-        **GPU_REQUEST,
-        slurm_partition=partition(models=True),
-        runtime=runtime,
-        mem_mb=memory,
-        sweep_attempt=lambda wildcards, attempt: attempt,
+        **model_job(runtime, memory, sweep_attempt=lambda wildcards, attempt: attempt),
     wildcard_constraints:
         run=run_pattern("sweep"),
     shell:

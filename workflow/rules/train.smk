@@ -20,10 +20,7 @@ rule train:
     conda:
         "../../envs/introspect.yaml"
     resources:
-        **GPU_REQUEST,
-        slurm_partition=partition(models=True),
-        runtime=runtime,
-        mem_mb=memory,
+        **model_job(runtime, memory),
     wildcard_constraints:
         run=run_pattern("train"),
     shell:
