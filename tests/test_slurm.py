@@ -15,6 +15,7 @@ import json
 import math
 import os
 import shutil
+import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -46,12 +47,28 @@ def slurm(tmp_path_factory):
         print(f"\nskipping: {reason}")
         pytest.skip(reason)
     state = tmp_path_factory.mktemp("slurm")
-    started = subprocess.run(["bash", str(CLUSTER), "start", str(state)], capture_output=True, text=True)
+    started = subprocess.run(["bash", str(CLUSTER), "start", str(state)], capture_output=True, text=True,
+                             env={**free_ports(), **os.environ})
     assert started.returncode == 0, f"SLURM did not start:\n{started.stdout}\n{started.stderr}"
     env = {"SLURM_CONF": str(state / "slurm.conf"), "PATH": f"{state / 'bin'}{os.pathsep}{os.environ['PATH']}",
            "SBATCH_PARTITION": PARTITION}
     yield env, state
     subprocess.run(["bash", str(CLUSTER), "stop", str(state)], check=False)
+
+
+def free_ports() -> dict[str, str]:
+    """Ports the OS says are free for the cluster's daemons (an explicit SLURMCTLD_PORT etc. wins): a second
+    test session on the machine (another checkout) then starts its own cluster instead of failing on
+    MariaDB's or slurmctld's "address already in use"."""
+    names = ("SLURMCTLD_PORT", "SLURMD_PORT", "SLURMDBD_PORT", "MARIADB_PORT")
+    sockets = [socket.socket() for _ in names]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return {name: str(sock.getsockname()[1]) for name, sock in zip(names, sockets)}
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def submissions(state: Path) -> list[dict]:
