@@ -25,6 +25,7 @@ import pytest
 
 from conftest import in_ci
 from introspect.config.model import load_config
+from introspect.train.finished import FINISHED
 from workflow_helpers import BIN, ROOT, catalogue_claims, snakemake, table_numbers, write_config
 
 pytestmark = pytest.mark.workflow
@@ -87,8 +88,13 @@ def submissions(state: Path) -> list[dict]:
     return calls
 
 
+def run_metrics(runs: Path) -> list[Path]:
+    """Every run's metrics.json under ``runs``, without the copies a finished run keeps under .finished/."""
+    return sorted(p for p in runs.glob("**/metrics.json") if FINISHED not in p.parts)
+
+
 def metrics_mtimes(results: Path) -> dict[str, int]:
-    return {str(p.relative_to(results)): p.stat().st_mtime_ns for p in results.glob("runs/**/metrics.json")}
+    return {str(p.relative_to(results)): p.stat().st_mtime_ns for p in run_metrics(results / "runs")}
 
 
 def small_config() -> dict:
@@ -257,7 +263,7 @@ def test_four_runs_packed_on_one_gpu_equal_the_unpacked_runs(slurm, tmp_path):
     local.result(timeout=1500)
     keys = ("test_acc_final", "val_acc_final", "train_acc_final", "test_acc_best_val", "test_acc_max", "epochs",
             "spec", "hyperparameters")
-    runs = sorted((workdir / "results" / "runs").glob("**/metrics.json"))
+    runs = run_metrics(workdir / "results" / "runs")
     assert len(runs) == 4
     for path in runs:
         twin = reference_dir / "results" / path.relative_to(workdir / "results")
