@@ -18,6 +18,7 @@ Prints one line per disagreement and the largest relative MDE difference; exits 
 """
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 
@@ -116,5 +117,18 @@ def main(path: str) -> int:
     return 1 if bad else 0
 
 
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("claims_csv", nargs="?", default="results/default/claims.csv",
+                        help="a claims.csv written by the claims job (default: %(default)s)")
+    path = parser.parse_args(argv).claims_csv
+    try:
+        return main(path)
+    except (OSError, ValueError, KeyError, AttributeError) as error:  # a missing or foreign file: one line
+        print(f"verify_claims: {path}: cannot check it ({type(error).__name__}: {error})", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "results/default/claims.csv"))
+    sys.exit(cli(sys.argv[1:]))
