@@ -148,3 +148,14 @@ def test_an_old_format_pickle_of_plain_objects_is_refused_without_loading(tmp_pa
         pickle.dump({"arch": {"name": "mlp1024"}, "spec": spec()}, handle)  # a dataclass: not plain data
     with pytest.raises(RunFileError, match="holds Python objects|corrupt"):
         load_checkpoint(old)
+
+
+def test_the_runs_of_a_results_dir_are_its_metrics_files_but_not_the_kept_copies(tmp_path):
+    from introspect.runs.record import FINISHED_DIR, ResultsLayout
+
+    layout = ResultsLayout(tmp_path / "results")
+    for run_id in ("digits/mlp/e2/ce/seed0", "digits/mlp/e2/ce/seed1", f"digits/mlp/e2/ce/seed0/{FINISHED_DIR}"):
+        (layout.runs_dir / run_id).mkdir(parents=True)
+        (layout.runs_dir / run_id / "metrics.json").write_text("{}")
+    (layout.runs_dir / "digits/mlp/e2/ce/seed2").mkdir(parents=True)  # not finished: no metrics.json
+    assert layout.finished_run_ids() == ["digits/mlp/e2/ce/seed0", "digits/mlp/e2/ce/seed1"]

@@ -22,9 +22,9 @@ from .numbers import format_number
 def provenance(layout: ResultsLayout) -> dict[str, list[str]]:
     """The distinct commits, hosts, platforms, torch versions and CPU kernel sets the finished runs recorded."""
     seen: dict[str, Counter] = {key: Counter() for key in ("git_commit", "host", "platform", "torch", "cpu")}
-    for path in sorted(layout.runs_dir.glob("**/metrics.json")):
+    for run_id in layout.finished_run_ids():
         try:
-            metrics = read_json(path, "metrics")
+            metrics = read_json(layout.run(run_id).metrics, "metrics")
         except FileRefused:
             continue
         if not isinstance(metrics, dict):

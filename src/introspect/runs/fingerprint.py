@@ -57,8 +57,7 @@ def run_digests(results_dir: str | Path) -> dict[str, str]:
     """Every finished run under ``results_dir`` (validated as analysis reads it) -> its digest."""
     layout = ResultsLayout(results_dir)
     digests = {}
-    for path in sorted(layout.runs_dir.glob("**/metrics.json")):
-        run_id = path.parent.relative_to(layout.runs_dir).as_posix()
+    for run_id in layout.finished_run_ids():
         run = read_run(layout, run_id)
         try:
             epochs = read_text(run.files.epochs, "epochs")

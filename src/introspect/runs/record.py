@@ -27,6 +27,9 @@ RUN_KINDS: tuple[str, ...] = get_args(RunKind)
 
 # A run directory's files. Nothing else in the package or the workflow spells these names.
 CHECKPOINT, MODEL, METRICS, EPOCHS, LOG = "checkpoint.pt", "model.pt", "metrics.json", "epochs.csv", "train.log"
+# A finished run's outputs are also kept (hard links) in this folder of its directory, so a fault that makes
+# Snakemake delete them does not cost a retraining (introspect.train.finished); it is not a run of its own.
+FINISHED_DIR = ".finished"
 RECORD = "record.json"  # the run's RunRecord, written by the plan, read by its training job
 DEFAULT_CONFIG_NAME = "default"
 # Folders of results_dir shared by every config; a config's name (its views' folder) may not be one.
@@ -113,6 +116,12 @@ class ResultsLayout:
 
     def run(self, run_id: str) -> RunFiles:
         return RunFiles(self.runs_dir / check_id("run id", run_id))
+
+    def finished_run_ids(self) -> list[str]:
+        """The id of every run with a metrics.json under ``runs/`` (sorted; kept copies under a run's
+        ``.finished/`` are not runs)."""
+        found = (path.parent.relative_to(self.runs_dir) for path in self.runs_dir.glob(f"**/{METRICS}"))
+        return sorted(run.as_posix() for run in found if FINISHED_DIR not in run.parts)
 
     def selection(self, selection_id: str) -> Path:
         return self.root / "selection" / f"{check_id('selection id', selection_id)}.json"

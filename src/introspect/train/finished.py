@@ -27,10 +27,9 @@ from ..io import (
     rename_in_directory,
 )
 from ..runs.metrics import metrics_problems
+from ..runs.record import FINISHED_DIR as FINISHED
 from ..runs.record import RunFiles
 from ..runs.spec import RunSpec
-
-FINISHED = ".finished"
 
 
 def _kept(files: RunFiles) -> dict[Path, tuple[Path, str]]:
