@@ -76,6 +76,7 @@ def test_the_preflight_sets_the_device_up_through_the_trainer(tmp_path, monkeypa
     monkeypatch.setattr(devices, "configure", lambda *a, **k: calls.append((a, k)) or configure(*a, **k))
     spec = preflight_spec(build_plan(small_config(tmp_path)))
     spec["kinds"] = spec["kinds"][:2]
+    spec["outputs"] = {kind["key"]: spec["outputs"][kind["key"]] for kind in spec["kinds"]}  # one file per kind
     run_preflight(json.loads(json.dumps(spec)), threads=1)
     assert len(calls) == 2 and all(a[:2] == ("cpu", 1) and k == {"tf32": False, "native_kernels": False}
                                    for a, k in calls)
