@@ -44,9 +44,9 @@ from introspect.cluster.calibration import step_kinds  # noqa: E402
 from introspect.data import Dataset, Split, dataset_source  # noqa: E402
 from introspect.plan.build import build_plan, load_config  # noqa: E402
 from introspect.runs.spec import RunSpec  # noqa: E402
-from introspect.train.device import configure, provenance, sync_debug_errors, synchronize  # noqa: E402
+from introspect.train.device import configure, provenance, sync_debug_errors  # noqa: E402
 from introspect.train.nondeterminism import nondeterministic_ops, traced_ops  # noqa: E402
-from introspect.train.probe import StepRunner  # noqa: E402
+from introspect.train.probe import StepRunner, step_times  # noqa: E402
 
 PAPER_EPOCHS, CIFAR_TRAIN = 160, 45_000  # a paper ResNet run: 160 epochs of CIFAR-10's 45,000 training images
 
@@ -109,14 +109,7 @@ def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool
 
 def timed(runner: StepRunner, device: str, steps: int) -> float:
     """Median seconds of ``steps`` steps (each synchronised)."""
-    times = []
-    for _ in range(steps):
-        synchronize(device)
-        start = time.perf_counter()
-        runner()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(step_times(runner, device, steps))
 
 
 def check_kind(kind: Kind, device: str, timed_steps: int) -> list[dict]:

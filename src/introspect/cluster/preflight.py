@@ -266,8 +266,8 @@ def measure_kind(torch, run, data, kind: dict[str, Any], device: str, threads: i
     set up by the trainer's own code (:class:`introspect.train.probe.StepRunner`: the device set-up with its
     deterministic mode and fp32/TF32 choice, the performance options, the data path)."""
     from ..models.evaluate import accuracy
-    from ..train.device import sync_debug_errors, synchronize
-    from ..train.probe import StepRunner
+    from ..train.device import sync_debug_errors
+    from ..train.probe import StepRunner, step_times
     from ..train.step import batch_bounds
 
     try:
@@ -275,13 +275,7 @@ def measure_kind(torch, run, data, kind: dict[str, Any], device: str, threads: i
                           threads=threads)
         with sync_debug_errors(device):
             step()
-        times = []
-        for _ in range(TIMED_STEPS):
-            synchronize(device)
-            start = time.perf_counter()
-            step()
-            synchronize(device)
-            times.append(time.perf_counter() - start)
+        times = step_times(step, device, TIMED_STEPS)
         start = time.perf_counter()
         model = step.model
         accuracy(model, data.val, run.eval_batch_size, run.performance)

@@ -82,6 +82,19 @@ class StepRunner:
         return terms
 
 
+def step_times(step: StepRunner, device: str, steps: int) -> list[float]:
+    """Seconds of each of ``steps`` calls of ``step``, each between two device synchronisations (so a GPU's
+    queued kernels are counted in the step that launched them)."""
+    times = []
+    for _ in range(steps):
+        devices.synchronize(device)
+        start = time.perf_counter()
+        step()
+        devices.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
 @contextmanager
 def device_failures(device: str) -> Iterator[None]:
     """A CUDA or driver failure inside becomes a :class:`~introspect.train.errors.DeviceError`
