@@ -17,12 +17,25 @@ from introspect.claims.engine import (
     SMALLER,
     UNDERPOWERED,
     WITHHELD,
-    Claim,
     decide,
     evaluate_claims,
     measure,
 )
 from introspect.claims.render import claims_frame, claims_markdown, summary, write_claims
+from introspect.config.claim import Claim
+
+
+def at(group):
+    """The engine's key of a group's values: claim_of's view and the group (Claim.values_key)."""
+    return f"t · {group}"
+
+
+def claim_of(name, method_a, method_b, group, dataset, direction, paper_effect=None, margin=None, family="all",
+             text="", **kw):
+    """A claim of view "t" as the claims job hands it to the engine (the paper's dataset and effect read)."""
+    return Claim(name, "t", group, method_a, method_b, direction, margin, family, text, model=group,
+                 paper_dataset=dataset, paper_effect=paper_effect, **kw)
+
 
 CE = {0: 90.0, 1: 90.5, 2: 90.2, 3: 90.4, 4: 89.9}
 
@@ -42,15 +55,15 @@ DIFFS = {
     "Far": [1.5, 1.6, 1.4, 1.55, 1.45],
     "Wide": [1.0, -1.0, 0.5, -0.8, 0.4],
 }
-VALUES = {("resnet14", "CE"): CE, **{("resnet14", m): shifted(d) for m, d in DIFFS.items()}}
+VALUES = {(at("resnet14"), "CE"): CE, **{(at("resnet14"), m): shifted(d) for m, d in DIFFS.items()}}
 
 
 def greater(method, paper_effect, name=None, **kw):
-    return Claim(name or f"{method}>CE", method, "CE", "resnet14", "cifar10", "greater", paper_effect, **kw)
+    return claim_of(name or f"{method}>CE", method, "CE", "resnet14", "cifar10", "greater", paper_effect, **kw)
 
 
 def equivalent(method, margin=0.5, **kw):
-    return Claim(f"{method}~CE", method, "CE", "resnet14", "cifar10", "equivalent", 0.0, margin, **kw)
+    return claim_of(f"{method}~CE", method, "CE", "resnet14", "cifar10", "equivalent", 0.0, margin, **kw)
 
 
 CLAIMS = [greater("Win", 0.95), greater("Loss", 0.5), greater("Noisy", 0.2), greater("Small", 0.95),
@@ -65,7 +78,7 @@ def results():
 def test_statistics_match_scipy(results):
     for method, diffs in DIFFS.items():
         r = next(r for r in results.values() if r.method_a == method)
-        a, b = [VALUES[("resnet14", method)][s] for s in CE], list(CE.values())
+        a, b = [VALUES[(at("resnet14"), method)][s] for s in CE], list(CE.values())
         ref = stats.ttest_rel(a, b)
         ci, corrected = ref.confidence_interval(), ref.confidence_interval(1 - 0.05 / len(CLAIMS))
         assert r.effect == pytest.approx(np.mean(diffs)) and r.n_pairs == 5
@@ -147,9 +160,9 @@ def test_greater_verdicts(results):
 def test_smaller_than_reported_uses_the_corrected_interval():
     # the 95% interval excludes +0.35, the interval corrected for a family of 8 does not: no verdict from it
     diffs = [0.3, 0.1, 0.2, 0.25, 0.15]
-    values = {("m", "A"): shifted(diffs), ("m", "CE"): CE}
-    ci = stats.ttest_rel(list(values[("m", "A")].values()), list(CE.values())).confidence_interval()
-    claim = Claim("A>CE", "A", "CE", "m", "d", "greater", 0.35)
+    values = {(at("m"), "A"): shifted(diffs), (at("m"), "CE"): CE}
+    ci = stats.ttest_rel(list(values[(at("m"), "A")].values()), list(CE.values())).confidence_interval()
+    claim = claim_of("A>CE", "A", "CE", "m", "d", "greater", 0.35)
     alone = evaluate_claims([claim], values)[0]
     family = evaluate_claims([claim] + [replace(claim, name=f"x{i}") for i in range(7)], values)[0]
     assert ci.high < 0.35 and alone.verdict == SMALLER
@@ -174,7 +187,7 @@ def test_equivalence_verdicts(results):
 def test_equivalence_is_contradicted_only_when_the_corrected_interval_lies_outside_the_margin():
     """Significant against zero with an estimate beyond the margin is not enough (with the true gap at the margin
     that rule's false-positive rate grows towards 50% with n): the whole corrected interval must be outside."""
-    base = measure(equivalent("Same"), VALUES[("resnet14", "Same")], CE)
+    base = measure(equivalent("Same"), VALUES[(at("resnet14"), "Same")], CE)
     r = replace(base, effect=0.7, corrected_ci_low=0.1, corrected_ci_high=1.3, p=0.01, p_test=0.4, p_holm=0.9,
                 mde=0.4, target=0.5, target_source="margin", underpowered=False)
     assert decide(r).verdict == INCONCLUSIVE
@@ -191,13 +204,13 @@ def test_tost_p_of_an_equivalence_claim_by_hand(results):
     se = diff.std(ddof=1) / math.sqrt(5)
     p = max(stats.t.sf((diff.mean() + 0.5) / se, 4), stats.t.cdf((diff.mean() - 0.5) / se, 4))
     assert same.test == "TOST" and same.p_test == pytest.approx(p) and same.p == pytest.approx(
-        stats.ttest_rel(list(VALUES[("resnet14", "Same")].values()), list(CE.values())).pvalue)
+        stats.ttest_rel(list(VALUES[(at("resnet14"), "Same")].values()), list(CE.values())).pvalue)
 
 
 def test_not_better_claims():
     """A is not better than B: contradicted when A is significantly ahead at the corrected level, replicated when
     the one-sided test puts A − B surely below the smallest effect of interest."""
-    nb = {m: Claim(f"{m}!>CE", m, "CE", "resnet14", "cifar10", "not_better") for m in ("Win", "Small", "Noisy")}
+    nb = {m: claim_of(f"{m}!>CE", m, "CE", "resnet14", "cifar10", "not_better") for m in ("Win", "Small", "Noisy")}
     by_name = {r.name: r for r in evaluate_claims(list(nb.values()), VALUES, smallest_effect=0.5)}
     assert by_name["Win!>CE"].verdict == CONTRADICTED and "significantly better" in by_name["Win!>CE"].reason
     small = by_name["Small!>CE"]
@@ -227,7 +240,7 @@ def test_a_resolution_flag_withholds_a_resolved_verdict(results):
 
 
 def test_a_claim_whose_table_disagrees_with_its_text_says_which_our_result_agrees_with():
-    loss = Claim("Loss>CE", "Loss", "CE", "resnet14", "cifar10", "greater", -0.73)
+    loss = claim_of("Loss>CE", "Loss", "CE", "resnet14", "cifar10", "greater", -0.73)
     win = replace(loss, name="Win>CE", method_a="Win")
     noisy = replace(loss, name="Noisy>CE", method_a="Noisy")
     by_name = {r.name: r for r in evaluate_claims([loss, win, noisy], VALUES)}
@@ -240,7 +253,8 @@ def test_a_claim_whose_table_disagrees_with_its_text_says_which_our_result_agree
 
 
 def test_degenerate_claims_are_inconclusive_with_the_reason():
-    values = {("resnet14", "CE"): CE, ("resnet14", "Const"): shifted([0.5] * 5), ("resnet14", "One"): {0: 95.0}}
+    values = {(at("resnet14"), "CE"): CE, (at("resnet14"), "Const"): shifted([0.5] * 5),
+              (at("resnet14"), "One"): {0: 95.0}}
     claims = [greater("Const", 0.5), greater("One", 0.5), greater("Absent", 0.5), greater("Win", 0.95)]
     by_name = {r.name: r for r in evaluate_claims(claims, {**VALUES, **values})}
     const = by_name["Const>CE"]
@@ -254,9 +268,9 @@ def test_degenerate_claims_are_inconclusive_with_the_reason():
 
 def test_claims_are_validated():
     with pytest.raises(ValueError, match="margin"):
-        Claim("x", "A", "B", "m", "d", "equivalent")
+        evaluate_claims([claim_of("x", "A", "B", "m", "d", "equivalent")], {})
     with pytest.raises(ValueError, match="direction"):
-        Claim("x", "A", "B", "m", "d", "less")
+        evaluate_claims([claim_of("x", "A", "B", "m", "d", "less")], {})
     with pytest.raises(ValueError, match="unique"):
         evaluate_claims([greater("Win", 1.0), greater("Win", 1.0)], VALUES)
 
@@ -321,7 +335,7 @@ def test_what_it_would_take_counts_each_cell_once(results):
     text = what_it_would_take(open_claims)
     assert "2 of 2 open claims" in text and "GPU-hours" not in text and "others" not in text
     noisy, wide = (results[n].seeds_needed for n in ("Noisy>CE", "Wide~CE"))
-    hours = {"resnet14 · Noisy": 1.0, "resnet14 · Wide": 0.5, "resnet14 · CE": 2.0}
+    hours = {"t · resnet14 · Noisy": 1.0, "t · resnet14 · Wide": 0.5, "t · resnet14 · CE": 2.0}
     # CE serves both claims: priced once, at the larger seed count
     total = noisy * 1.0 + wide * 0.5 + max(noisy, wide) * 2.0
     assert f"the 3 cells they name would cost {total:.1f} GPU-hours" in what_it_would_take(open_claims, hours)
@@ -351,7 +365,7 @@ def test_every_verdict_has_a_repeat_probability_from_seed_resamples():
     assert [r.repeat_probability for r in with_repeat_probabilities(CLAIMS, VALUES, judged)] == \
         [r.repeat_probability for r in again]
     # by hand for one claim: resampling "Same"'s five differences, TOST within ±0.5 at alpha (alone in a family)
-    same = Claim("Same~CE", "Same", "CE", "resnet14", "cifar10", "equivalent", 0.0, 0.5)
+    same = claim_of("Same~CE", "Same", "CE", "resnet14", "cifar10", "equivalent", 0.0, 0.5)
     alone = with_repeat_probabilities([same], VALUES, evaluate_claims([same], VALUES), draws=400)[0]
     rng, diff, hits = np.random.default_rng(20201), np.array(DIFFS["Same"]), 0
     for _ in range(400):
@@ -375,9 +389,9 @@ def test_a_majority_claim_follows_from_its_members():
     assert majority_verdict([UNDERPOWERED] * 3 + [REPLICATED] * 2)[0] == UNDERPOWERED
     assert majority_verdict([SMALLER, SMALLER, REPLICATED])[0] == INCONCLUSIVE  # smaller is not a win
     # A (Far: CE + 1.5) is significantly ahead of CE and of Small (CE + 0.03), not of Wide (CE + 1.5 ± 0.5)
-    values = {("g", "A"): VALUES[("resnet14", "Far")], ("g", "Small"): VALUES[("resnet14", "Small")],
-              ("g", "Wide"): shifted([2.0, 1.0, 1.2, 1.8, 1.6]), ("g", "CE"): CE}
-    members = [Claim(f"a_gt_{m}", "A", m, "g", "d", "greater", None, family="t5", part_of="a_most")
+    values = {(at("g"), "A"): VALUES[(at("resnet14"), "Far")], (at("g"), "Small"): VALUES[(at("resnet14"), "Small")],
+              (at("g"), "Wide"): shifted([2.0, 1.0, 1.2, 1.8, 1.6]), (at("g"), "CE"): CE}
+    members = [claim_of(f"a_gt_{m}", "A", m, "g", "d", "greater", None, family="t5", part_of="a_most")
                for m in ("CE", "Small", "Wide")]
     judged = with_majorities(evaluate_claims(members, values))
     row = judged[-1]
@@ -395,9 +409,9 @@ def test_a_variance_claim_by_the_pitman_morgan_test():
     hand: var(A) = var(B) exactly when A + B and A − B are uncorrelated."""
     steady = {s: 90.0 + d for s, d in zip(CE, [0.01, -0.02, 0.0, 0.02, -0.01])}
     wild = {s: 90.0 + d for s, d in zip(CE, [1.0, -1.5, 0.7, 1.2, -0.9])}
-    values = {("m", "Steady"): steady, ("m", "Wild"): wild}
-    claims = [Claim("steady", "Steady", "Wild", "m", "d", "less_variable"),
-              Claim("wild", "Wild", "Steady", "m", "d", "less_variable")]
+    values = {(at("m"), "Steady"): steady, (at("m"), "Wild"): wild}
+    claims = [claim_of("steady", "Steady", "Wild", "m", "d", "less_variable"),
+              claim_of("wild", "Wild", "Steady", "m", "d", "less_variable")]
     by_name = {r.name: r for r in evaluate_claims(claims, values)}
     a, b = np.array(list(steady.values())), np.array(list(wild.values()))
     r = np.corrcoef(a + b, a - b)[0, 1]
@@ -416,7 +430,7 @@ def test_a_variance_claims_reruns_use_the_variance_test():
 
     steady = {s: 90.0 + d for s, d in enumerate([0.01, -0.02, 0.0, 0.02, -0.01, 0.015, -0.005, 0.0])}
     wild = {s: 90.0 + d for s, d in enumerate([1.0, -1.5, 0.7, 1.2, -0.9, -1.1, 1.4, -0.8])}
-    values = {("m", "Steady"): steady, ("m", "Wild"): wild}
-    claim = Claim("steady", "Steady", "Wild", "m", "d", "less_variable")
+    values = {(at("m"), "Steady"): steady, (at("m"), "Wild"): wild}
+    claim = claim_of("steady", "Steady", "Wild", "m", "d", "less_variable")
     result = with_repeat_probabilities([claim], values, evaluate_claims([claim], values))[0]
     assert result.verdict == REPLICATED and result.repeat_probability > 0.9

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from introspect.claims.report import write_claims_report
-from introspect.plan.views import Cell, ClaimSettings, ClaimSpec, ClaimsSpec
+from introspect.config.claim import Claim
+from introspect.plan.views import Cell, ClaimSettings, ClaimsSpec
 from introspect.runs.record import ResultsLayout
 
 REPORTED = Path(__file__).resolve().parents[1] / "config" / "reported_results.csv"
@@ -40,8 +41,8 @@ def finished(layout: ResultsLayout, run_id: str, seed: int, accuracy: float, *, 
 
 
 def claim(name, a, b, direction="greater", margin=None):
-    return ClaimSpec(name, "table2", "ResNet8", "resnet8", a, b, direction, margin, "table2", f"the paper: {a} > {b}",
-                     "cifar10", "cifar10", 2, "accuracy")
+    return Claim(name, "table2", "ResNet8", a, b, direction, margin, "table2", f"the paper: {a} > {b}", model="resnet8",
+                 dataset="cifar10", paper_dataset="cifar10", paper_table=2, metric_kind="accuracy")
 
 
 @pytest.fixture
@@ -249,8 +250,9 @@ def test_a_class_similarity_claim_reads_its_figures_data(tmp_path, closer, verdi
     layout = ResultsLayout(tmp_path)
     layout.figure("figure2", "csv").parent.mkdir(parents=True)
     pd.DataFrame(rows).to_csv(layout.figure("figure2", "csv"), index=False)
-    spec = ClaimSpec("f2", "figure2", "(b) MLP", "mlp1024", "LE(Grad)", "other class pairs", "similar_pairs", None,
-                     "figure2", "Sec. 5.4.1", "digits", "mnist", None, "accuracy", 3, None, [list(p) for p in named])
+    spec = Claim("f2", "figure2", "(b) MLP", "LE(Grad)", "other class pairs", "similar_pairs", None, "figure2",
+                 "Sec. 5.4.1", pairs=tuple(tuple(p) for p in named), model="mlp1024", dataset="digits",
+                 paper_dataset="mnist", metric_kind="accuracy", epochs=3)
     result = similarity_result(spec, layout)
     assert result.verdict == verdict
     tail = result.p_test if closer else 1 - result.p_test + 1 / 148_995

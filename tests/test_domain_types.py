@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import introspect
+from introspect.config import claim as claim_type
 from introspect.config import model
 from introspect.config.model import load_config
 from introspect.config.registry_facts import registry_catalog
@@ -21,7 +22,6 @@ SRC = Path(introspect.__file__).parent
 # Names still defined twice, each with why; the test fails when one is resolved (drop it here) or a new one
 # appears (define it once and import it).
 KNOWN_DUPLICATES = {
-    "Claim": "config.model.Claim vs claims.engine.Claim (the engine's input)",
     "Plan": "plan.outputs.Plan is a Protocol of plan.build.Plan (outputs may not import build: a cycle)",
 }
 
@@ -131,16 +131,16 @@ def test_closed_sets_are_written_once_and_reach_the_schema_and_the_specs():
         assert prop["enum"] == list(get_args(closed)), key
     raw = (SRC / "config" / "schemas" / "config.schema.yaml").read_text(encoding="utf-8")
     assert "enum:" not in raw.split("\nproperties:", 1)[1].replace("# enum:", "")
-    assert get_type_hints(views.ClaimSpec)["direction"] is model.Direction
+    assert get_type_hints(claim_type.Claim)["direction"] is claim_type.Direction
     assert get_type_hints(views.SweepSettings)["use"] is model.SweepUse
     assert get_type_hints(views.Selection)["metric"] is model.SweepMetric
-    assert engine.DIRECTIONS == get_args(model.Direction) == ("greater", "equivalent", "not_better",
+    assert engine.DIRECTIONS == get_args(claim_type.Direction) == ("greater", "equivalent", "not_better",
                                                                    "less_variable", "cheaper", "similar_pairs")
     claim = {"name": "c", "view": "t", "group": "g", "model": "m", "method_a": "A", "method_b": "B",
              "direction": "not_better", "margin": None, "family": "all", "text": "", "dataset": "digits",
              "paper_dataset": None, "paper_table": None, "metric_kind": "accuracy"}
-    fields = {f.name for f in dataclasses.fields(views.ClaimSpec)}
-    assert decode(views.ClaimSpec, {k: v for k, v in claim.items() if k in fields}, "").direction == "not_better"
+    assert claim_type.Claim.from_dict(claim).direction == "not_better"
+    assert decode(views.ClaimsSpec, {"results_dir": "r", "claims": [claim], "cells": {}}, "").claims[0].view == "t"
 
 
 def test_the_traversals_of_views_are_methods_of_the_model():
@@ -250,7 +250,7 @@ def test_no_default_is_written_both_in_the_schema_and_on_a_type():
     walk(raw, None)
     assert ("seeds", [0]) in written and len(written) > 20  # the walk reaches nested sections
     on_types = {}
-    for module in (model, views, spec, record):
+    for module in (model, claim_type, views, spec, record):
         for cls in vars(module).values():
             if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__:
                 for f in dataclasses.fields(cls):
@@ -266,3 +266,33 @@ def test_later_performance_options_enter_a_record_only_when_they_differ_from_the
     assert spec.Performance(tf32=True, batched_backward="vmap").to_dict() == {
         "channels_last": True, "amp": "none", "compile": None, "tf32": True, "batched_backward": "vmap"}
     assert set(spec.LATER_OPTIONS) <= {f.name for f in dataclasses.fields(spec.Performance)}
+
+
+def test_a_claim_is_one_type_from_the_config_to_the_engine():
+    """The config's claim, the plan's (its view's facts added) and the engine's input are one frozen class; the
+    claims spec file holds what the config and the plan say, and the claims job's own facts never reach it."""
+    import json
+
+    import pytest
+
+    from introspect.errors import InputError
+    from introspect.plan.build import build_plan
+    from introspect.plan.job_files import spec_text
+
+    plan = build_plan(load_config(SRC.parents[1] / "config" / "smoke.yaml"))
+    stated = {c.name: c for c in plan.config.claims}
+    planned = [c for c in plan.claims.claims if c.direction != "similar_pairs"]
+    assert planned and all(type(c) is claim_type.Claim for c in [*stated.values(), *plan.claims.claims])
+    first = planned[0]
+    unplanned = replace(first, model=None, dataset=None, paper_dataset=None, paper_table=None, metric_kind=None,
+                        epochs=None)
+    assert unplanned == stated[first.name] and first.model and first.epochs
+    data = json.loads(spec_text(plan.claims))["claims"][0]
+    assert set(data) == {"name", "view", "group", "method_a", "method_b", "direction", "margin", "family", "text",
+                         "part_of", "pairs", "model", "dataset", "paper_dataset", "paper_table", "metric_kind",
+                         "epochs"}
+    assert claim_type.Claim.from_dict(data) == plan.claims.claims[0]
+    judged = replace(first, paper_effect=1.5, paper_sd=0.2, seed_gpu_hours=3.0, paper_setting=False)
+    assert judged.to_dict() == first.to_dict() and judged.values_key == f"{first.view} · {first.group}"
+    with pytest.raises(InputError, match="paper_effect"):
+        claim_type.Claim.from_dict({**data, "paper_effect": 1.5})

@@ -9,7 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..config.model import DIRECTIONS, ConfigError
+from ..config.claim import DIRECTIONS
+from ..config.model import ConfigError
 from ..config.schemas import schema_path
 from ..config.view_checks import similarity_panel
 from ..config.yaml_input import YamlInputError, read_yaml_file

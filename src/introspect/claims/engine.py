@@ -1,11 +1,11 @@
 """Claims engine: does our result set replicate what the paper says about method A against method B?
 
-A claim names two methods on one model, the paper's direction, and (when its tables give it) the paper's
-effect A − B in accuracy points (pp). Accuracies are paired by seed (seeds present for only one method are
-dropped and counted). For each claim we report our effect (mean paired difference), its 95% CI, the two-sided
-paired t p-value against zero (``p``), the p-value of the claim's own test (``p_test``: the two-sided t for
-A > B, the TOST for A ≈ B, the one-sided non-superiority test for "A is not better than B") and that p
-Holm-adjusted over the claim's family (``p_holm``).
+A claim (:class:`~introspect.config.claim.Claim`, the config's own type) names two methods on one model, the
+paper's direction, and (when its tables give it) the paper's effect A − B in accuracy points (pp). Accuracies are
+paired by seed (seeds present for only one method are dropped and counted). For each claim we report our effect
+(mean paired difference), its 95% CI, the two-sided paired t p-value against zero (``p``), the p-value of the
+claim's own test (``p_test``: the two-sided t for A > B, the TOST for A ≈ B, the one-sided non-superiority test
+for "A is not better than B") and that p Holm-adjusted over the claim's family (``p_holm``).
 
 **The corrected level.** A claim in a Holm family of m testable claims is called significant for sure only at
 p ≤ alpha / m (Holm's first step; its threshold at later ranks depends on the other claims' p-values, so it
@@ -15,7 +15,8 @@ narrowest margin a TOST establishes, at the paper's gap); ``seeds_needed`` for t
 target. Power is :mod:`introspect.analysis.stats`' (noncentral t; exact integration for TOST).
 
 **Magnitudes only where comparable.** "Smaller than reported" sets our effect against the paper's; that is
-meaningful only when the dataset, model and budget are the paper's (``Claim.paper_setting``, from the plan).
+meaningful only when the dataset, model and budget are the paper's (``Claim.paper_setting``, from the plan's
+facts: :func:`introspect.claims.report.paper_setting`).
 Elsewhere the verdict is about the direction only and the reason says why (``Claim.setting_note``).
 
 Verdict rules (``docs/claims.md`` gives the reasons): "greater" (A > B) is contradicted when Holm p < alpha
@@ -64,7 +65,8 @@ from ..analysis.stats import (
     tost_p,
     tost_seeds_needed,
 )
-from ..config.model import DIRECTIONS, ClaimSettings, Direction
+from ..config.claim import DIRECTIONS, Claim
+from ..config.model import ClaimSettings
 
 # The defaults of the config's claim_settings (written once, on ClaimSettings)
 ALPHA, POWER = ClaimSettings.alpha, ClaimSettings.power
@@ -80,40 +82,17 @@ TESTS = {"greater": "paired t, two-sided", "equivalent": "TOST", "not_better": "
          "less_variable": "Pitman-Morgan, two-sided", "cheaper": "paired t of costs, two-sided"}
 
 
-@dataclass(frozen=True)
-class Claim:
-    name: str  # unique id, e.g. "le_gradcam_beats_dropout_resnet14"
-    method_a: str
-    method_b: str
-    model: str
-    dataset: str  # the paper's dataset, for the reader
-    direction: Direction  # "greater" (A > B) | "equivalent" (|A − B| <= margin) | "not_better" (A ≤ B)
-    paper_effect: float | None = None  # A − B in pp from the paper's tables
-    margin: float | None = None  # pp; required for "equivalent"
-    family: str = "all"  # Holm family
-    text: str = ""  # the paper's wording or where it says so
-    seed_gpu_hours: float | None = None  # estimated GPU-hours of one seed of both cells (cost config)
-    paper_setting: bool = True  # dataset, model and budget are the paper's: its magnitudes are comparable
-    setting_note: str = ""  # why they are not, when not
-    paper_sd: float | None = None  # spread of A − B from the paper's reported stds (planning the paper config)
-    part_of: str = ""  # the majority claim this one is a member of (claims.majority)
-
-    def __post_init__(self) -> None:
-        if self.direction not in DIRECTIONS:
-            raise ValueError(f"claim {self.name}: direction {self.direction!r} is not one of {DIRECTIONS}")
-        if self.direction == "equivalent" and not (self.margin is not None and self.margin > 0):
-            raise ValueError(f"claim {self.name}: an 'equivalent' claim needs a positive margin (pp)")
-
-    @property
-    def table_disagrees(self) -> bool:
-        """The paper's own table has the opposite of what its text (this claim's direction) says."""
-        if self.paper_effect is None:
-            return False
-        if self.direction == "greater":
-            return self.paper_effect <= 0
-        if self.direction in ("not_better", "less_variable", "cheaper"):
-            return False  # no table effect to disagree with: "not better" holds for a small gap; spreads differ
-        return abs(self.paper_effect) > self.margin
+def check_claims(claims: Sequence[Claim]) -> None:
+    """What the engine cannot judge (the config's validation refuses it first): unique names, known
+    directions, a positive margin for each equivalent claim."""
+    names = [c.name for c in claims]
+    if len(set(names)) != len(names):
+        raise ValueError(f"claim names must be unique: {sorted({n for n in names if names.count(n) > 1})}")
+    for claim in claims:
+        if claim.direction not in DIRECTIONS:
+            raise ValueError(f"claim {claim.name}: direction {claim.direction!r} is not one of {DIRECTIONS}")
+        if claim.direction == "equivalent" and not (claim.margin is not None and claim.margin > 0):
+            raise ValueError(f"claim {claim.name}: an 'equivalent' claim needs a positive margin (pp)")
 
 
 @dataclass
@@ -185,14 +164,14 @@ def measure(claim: Claim, a: Mapping[int, float], b: Mapping[int, float], *,
                              else (NAN, own_test_p(claim.direction, diff, claim.margin, smallest_effect, test.p),
                                    test.reason))
     return ClaimResult(
-        name=claim.name, family=claim.family, model=claim.model, dataset=claim.dataset,
+        name=claim.name, family=claim.family, model=claim.values_key, dataset=claim.shown_dataset,
         method_a=claim.method_a, method_b=claim.method_b, direction=claim.direction,
         paper_effect=NAN if claim.paper_effect is None else float(claim.paper_effect),
         margin=NAN if claim.margin is None else float(claim.margin),
         n_pairs=len(seeds), n_unpaired=len(unpaired), unpaired_seeds=" ".join(map(str, unpaired)),
         effect=test.mean_diff, ci_low=test.ci_low, ci_high=test.ci_high,
         sd_diff=float(diff.std(ddof=1)) if len(diff) > 1 else NAN, t=test.statistic, df=test.df, p=test.p,
-        test=TESTS[claim.direction], p_test=p_test, sd_ratio=ratio, part_of=claim.part_of,
+        test=TESTS[claim.direction], p_test=p_test, sd_ratio=ratio, part_of=claim.part_of or "",
         reason=reason, text=claim.text, table_disagrees=claim.table_disagrees,
         paper_setting=claim.paper_setting, paper_sd=NAN if claim.paper_sd is None else claim.paper_sd,
     )
@@ -378,13 +357,12 @@ def evaluate_claims(claims: Sequence[Claim], values: Mapping[tuple[str, str], Ma
                     alpha: float = ALPHA, power: float = POWER, smallest_effect: float = SMALLEST_EFFECT_PP,
                     check_paper_magnitude: bool = True, flags: Mapping[str, Sequence[Flag]] | None = None,
                     price_paper_seeds: bool = False) -> list[ClaimResult]:
-    """Every claim against one result set. ``values[(model, method)]`` is {seed: accuracy %}; a missing entry
-    counts as no seeds. Holm runs over the claims of each ``Claim.family``; ``flags[claim.name]`` are the
+    """Every claim against one result set. ``values[(claim.values_key, method)]`` is {seed: accuracy %}; a missing
+    entry counts as no seeds. Holm runs over the claims of each ``Claim.family``; ``flags[claim.name]`` are the
     sanity flags its cells carry."""
-    names = [c.name for c in claims]
-    if len(set(names)) != len(names):
-        raise ValueError(f"claim names must be unique: {sorted({n for n in names if names.count(n) > 1})}")
-    sides = [(values.get((c.model, c.method_a), {}), values.get((c.model, c.method_b), {})) for c in claims]
+    check_claims(claims)
+    sides = [(values.get((c.values_key, c.method_a), {}), values.get((c.values_key, c.method_b), {}))
+             for c in claims]
     results = [measure(c, a, b, smallest_effect=smallest_effect) for c, (a, b) in zip(claims, sides)]
     diffs = [paired_differences(a, b)[1] for a, b in sides]
     results = judge_family(results, diffs, alpha=alpha, power=power, smallest_effect=smallest_effect)

@@ -15,15 +15,10 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from ..plan.views import Cell, ClaimSpec, ClaimsSpec
+from ..config.claim import Claim
+from ..plan.views import Cell, ClaimsSpec
 from ..runs.loading import read_run
 from ..runs.record import ResultsLayout
-
-COST_SUFFIX = " · cost"  # the engine's "model" of a cost claim: its values never mix with accuracies
-
-
-def cost_key(spec: ClaimSpec) -> str:
-    return f"{spec.view} · {spec.group}{COST_SUFFIX}"
 
 
 def _seconds(layout: ResultsLayout, run_id: str | None, cache: dict[str, float | None]) -> float | None:
@@ -53,8 +48,8 @@ def cell_costs(cell: Cell, spec: ClaimsSpec, layout: ResultsLayout, cache: dict[
     return out
 
 
-def cost_values(spec: ClaimsSpec, claims: Sequence[ClaimSpec]) -> dict[tuple[str, str], dict[int, float]]:
-    """(cost key, method) -> {seed: −cost in percent of B's mean cost} for every ``cheaper`` claim."""
+def cost_values(spec: ClaimsSpec, claims: Sequence[Claim]) -> dict[tuple[str, str], dict[int, float]]:
+    """(its values key, method) -> {seed: −cost in percent of B's mean cost} for every ``cheaper`` claim."""
     layout, cache, out = spec.view_layout, {}, {}
     for claim in (c for c in claims if c.direction == "cheaper"):
         cells = {c.method: c for c in spec.cells.get(claim.view, []) if c.group == claim.group}
@@ -63,5 +58,5 @@ def cost_values(spec: ClaimsSpec, claims: Sequence[ClaimSpec]) -> dict[tuple[str
         if not (math.isfinite(scale) and scale > 0):
             continue
         for method, costs in ((claim.method_a, a), (claim.method_b, b)):
-            out[(cost_key(claim), method)] = {s: -100.0 * v / scale for s, v in costs.items()}
+            out[(claim.values_key, method)] = {s: -100.0 * v / scale for s, v in costs.items()}
     return out

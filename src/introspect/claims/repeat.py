@@ -25,6 +25,7 @@ import numpy as np
 from scipy import special
 
 from ..analysis.stats import NAN, degenerate_reason, paired_differences, pitman_morgan_arrays
+from ..config.claim import Claim
 from .engine import (
     ALPHA,
     CONTRADICTED,
@@ -34,7 +35,6 @@ from .engine import (
     SMALLEST_EFFECT_PP,
     UNDERPOWERED,
     WITHHELD,
-    Claim,
     ClaimResult,
     decide,
     judge_family,
@@ -79,9 +79,9 @@ def verdict_distributions(claims: Sequence[Claim], values: Mapping[tuple[str, st
     ``results`` are the engine's results of the same claims and values (their flags and settings are kept),
     and may hold majority rows (:mod:`.majority`), whose outcome each resample takes from its members'."""
     results = [r for r in results if r.direction != MAJORITY]
-    pairs = [paired_differences(values.get((c.model, c.method_a), {}), values.get((c.model, c.method_b), {}))
+    sides = [(values.get((c.values_key, c.method_a), {}), values.get((c.values_key, c.method_b), {}))
              for c in claims]
-    sides = [(values.get((c.model, c.method_a), {}), values.get((c.model, c.method_b), {})) for c in claims]
+    pairs = [paired_differences(a, b) for a, b in sides]
     by_seed = [{s: (a[s], b[s]) for s in seeds} for (seeds, _), (a, b) in zip(pairs, sides)]
     pool = sorted({s for seeds, _ in pairs for s in seeds})
     groups = {name: [i for i, r in enumerate(results) if r.part_of == name]

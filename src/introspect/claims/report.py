@@ -12,11 +12,12 @@ import yaml
 from ..analysis.cells import CellResult, collect_cells, flag_cells, reference_accuracies
 from ..analysis.reported import Reported, paper_value, read_reported
 from ..analysis.sanity import DEFAULT_BASELINE, flags_of
+from ..config.claim import Claim
 from ..io import atomic_write_text
-from ..plan.views import ClaimSpec, ClaimsSpec, cell_key
-from .engine import OPEN, Claim, ClaimResult, evaluate_claims
+from ..plan.views import ClaimsSpec, cell_key
+from .engine import OPEN, ClaimResult, evaluate_claims
 from .majority import members_noted, with_majorities
-from .measured import cost_key, cost_values
+from .measured import cost_values
 from .render import write_claims
 from .repeat import with_repeat_probabilities
 from .similarity import similarity_result
@@ -41,7 +42,7 @@ def write_claims_report(spec: ClaimsSpec, reported_csv, *, metric: str = "test_a
         cells.update({(f"{view} · {c.group}", c.method): c for c in results})
     claims = [_claim(c, reported, spec.seed_gpu_hours.get(c.name)) for c in spec.claims
               if c.direction != "similar_pairs"]
-    attached = {c.name: flags_of(flags, c.model, c.method_a, c.method_b) for c in claims}
+    attached = {c.name: flags_of(flags, c.values_key, c.method_a, c.method_b) for c in claims}
     settings, check = spec.settings, spec.settings.compare_magnitudes
     options = {"alpha": settings.alpha, "smallest_effect": settings.smallest_effect_pp,
                "check_paper_magnitude": check}
@@ -70,7 +71,7 @@ def write_claims_report(spec: ClaimsSpec, reported_csv, *, metric: str = "test_a
 PAPER_EPOCHS = {"cifar10": 160, "mnist": 50}
 
 
-def paper_setting(spec: ClaimSpec) -> tuple[bool, str]:
+def paper_setting(spec: Claim) -> tuple[bool, str]:
     """Whether a claim's cells ran in the paper's setting (its dataset and budget; the model is the group's,
     the paper's by construction), so that the paper's magnitudes are comparable; if not, why not."""
     paper_epochs = PAPER_EPOCHS.get(spec.paper_dataset or "")
@@ -81,25 +82,23 @@ def paper_setting(spec: ClaimSpec) -> tuple[bool, str]:
     return False, f"{spec.model} on {ours} is not the paper's setting ({paper})"
 
 
-def _claim(spec: ClaimSpec, reported: list[Reported], seed_gpu_hours: float | None) -> Claim:
-    """An engine claim for a config claim; its "model" is the view and group, so values never mix views.
-    The paper's effect is in accuracy points (an error table's difference is negated); its spread of A − B is
-    that of two independent cells with the paper's reported standard deviations (it reports no paired one)."""
-    cells = [paper_value(reported, spec.paper_table, spec.metric_kind, spec.model, method, spec.paper_dataset)
-             for method in (spec.method_a, spec.method_b)]
+def _claim(spec: Claim, reported: list[Reported], seed_gpu_hours: float | None) -> Claim:
+    """A planned claim with what the claims job reads before judging it. The paper's effect is in accuracy points
+    (an error table's difference is negated); its spread of A − B is that of two independent cells with the
+    paper's reported standard deviations (it reports no paired one)."""
+    if spec.direction == "cheaper":  # costs: the paper prints none, and its setting's times are not ours
+        return replace(spec, seed_gpu_hours=seed_gpu_hours, paper_setting=False,
+                       setting_note="measured wall time on this machine")
+    cells = [paper_value(reported, spec.paper_table, spec.metric_kind or "accuracy", spec.model or "", method,
+                         spec.paper_dataset) for method in (spec.method_a, spec.method_b)]
     effect = cells[0][0] - cells[1][0]
     if spec.metric_kind == "error":
         effect = -effect
     spread = math.hypot(cells[0][1], cells[1][1])
     comparable, note = paper_setting(spec)
-    if spec.direction == "cheaper":  # costs: the paper prints none, and its setting's times are not ours
-        return Claim(spec.name, spec.method_a, spec.method_b, cost_key(spec), spec.paper_dataset or spec.dataset,
-                     spec.direction, None, None, spec.family, spec.text, seed_gpu_hours, False,
-                     "measured wall time on this machine")
-    return Claim(spec.name, spec.method_a, spec.method_b, f"{spec.view} · {spec.group}",
-                 spec.paper_dataset or spec.dataset, spec.direction, None if math.isnan(effect) else effect,
-                 spec.margin, spec.family, spec.text, seed_gpu_hours, comparable, note,
-                 spread if math.isfinite(spread) and spread > 0 else None, spec.part_of or "")
+    return replace(spec, paper_effect=None if math.isnan(effect) else effect, seed_gpu_hours=seed_gpu_hours,
+                   paper_setting=comparable, setting_note=note,
+                   paper_sd=spread if math.isfinite(spread) and spread > 0 else None)
 
 
 def by_value(spec: ClaimsSpec, results: Sequence[ClaimResult]) -> list[tuple[ClaimResult, int, float]]:

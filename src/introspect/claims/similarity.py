@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.stats import NAN
+from ..config.claim import Claim
 from ..io import FileRefused, read_text
-from ..plan.views import ClaimSpec
 from ..runs.record import ResultsLayout, RunFileError
 from .engine import CONTRADICTED, INCONCLUSIVE, REPLICATED, ClaimResult
 
@@ -56,7 +56,7 @@ def subset_p_values(distances: Sequence[float], named: Sequence[int]) -> tuple[f
     return float(np.mean(means <= observed + tolerance)), float(np.mean(means >= observed - tolerance))
 
 
-def similarity_result(spec: ClaimSpec, layout: ResultsLayout, *, alpha: float = 0.05) -> ClaimResult:
+def similarity_result(spec: Claim, layout: ResultsLayout, *, alpha: float = 0.05) -> ClaimResult:
     """The verdict on one similar_pairs claim from its figure's CSV (alone in its Holm family unless others
     share it: the caller adjusts)."""
     path = layout.figure(spec.view, "csv")
@@ -70,7 +70,7 @@ def similarity_result(spec: ClaimSpec, layout: ResultsLayout, *, alpha: float = 
     named = [frozenset(p) for p in spec.pairs]
     missing = [sorted(p) for p in named if p not in distances]
     result = ClaimResult(
-        name=spec.name, family=spec.family, model=f"{spec.view} · {spec.group}", dataset=spec.dataset,
+        name=spec.name, family=spec.family, model=spec.values_key, dataset=spec.dataset or "",
         method_a=spec.method_a, method_b=spec.method_b, direction=spec.direction, paper_effect=NAN, margin=NAN,
         n_pairs=len(named), n_unpaired=0, unpaired_seeds="", effect=NAN, ci_low=NAN, ci_high=NAN, sd_diff=NAN,
         t=NAN, df=NAN, p=NAN, test="exact subset test of class-pair distances", text=spec.text,

@@ -102,5 +102,6 @@ def _claim_settings(doc: dict[str, Any]) -> ClaimSettings:
 
 
 def _claim(c: dict[str, Any]) -> Claim:
+    """A claim as the config states it (the plan adds its view's facts: :class:`~introspect.config.claim.Claim`)."""
     return Claim(c["name"], c["table"], c["group"], c["a"], c["b"], c["direction"], c.get("margin"), c["family"],
-                 c["text"], c.get("part_of"), tuple(tuple(p) for p in c.get("pairs", ())))
+                 c["text"], c.get("part_of"), tuple((p[0], p[1]) for p in c.get("pairs", ())))

@@ -21,17 +21,15 @@ from typing import Any, Literal, get_args
 
 from ..errors import InputError
 from ..runs.spec import Budget, DatasetSpec, Performance
+from .claim import Claim, MetricKind
 from .overlays import read_config_file
 
 # The config's closed sets, written once: the schema gets its enums from these (load_schema), the view specs
-# (introspect.plan.views) and the claims engine use them.
-Direction = Literal["greater", "equivalent", "not_better", "less_variable", "cheaper", "similar_pairs"]
-DIRECTIONS: tuple[str, ...] = get_args(Direction)
+# (introspect.plan.views) and the claims engine use them. A claim's own are in introspect.config.claim.
 SweepUse = Literal["validation", "paper"]  # sweep and select on the validation split, or the configured values
 SWEEP_USES: tuple[str, ...] = get_args(SweepUse)
 SweepMetric = Literal["val_acc_final", "val_acc_best"]  # what a sweep point is scored by
 TableMetric = Literal["test_acc_final", "test_acc_best_val", "test_acc_max"]  # the run metric a table shows
-MetricKind = Literal["accuracy", "error"]  # how a table reports it (the paper's Table 3 reports error)
 TableLayout = Literal["models_as_rows", "methods_as_rows"]
 FigureKind = Literal["explanations", "class_similarity", "accuracy"]
 GpuRequest = Literal["gpus", "gres"]  # --gpus=[model:]N or --gres=gpu[:model]:N
@@ -128,21 +126,6 @@ class Analysis:
     fractions: tuple[float, ...]
     images: int
     figure_table: str  # resolved: the first table unless given
-
-
-@dataclass(frozen=True)
-class Claim:
-    name: str
-    table: str
-    group: str
-    a: str
-    b: str
-    direction: Direction
-    margin: float | None
-    family: str
-    text: str
-    part_of: str | None = None  # a majority claim ("A beats most of ..."): this claim is one of its members
-    pairs: tuple[tuple[str, str], ...] = ()  # similar_pairs: the class pairs the paper calls similar
 
 
 @dataclass(frozen=True)

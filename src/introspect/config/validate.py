@@ -35,9 +35,9 @@ from ..errors import InputError
 from ..methods.hyperparameters import NAME_RULE, is_name, shown
 from ..runs.spec import AMP_MODES, BATCHED_BACKWARDS, LOADERS, SPLITS, Budget, DatasetSpec, Performance, RunOptions
 from ..runs.typed import encode
+from .claim import DIRECTIONS
 from .labels import config_lookalikes
 from .model import (
-    DIRECTIONS,
     SWEEP_USES,
     ClaimSettings,
     Config,

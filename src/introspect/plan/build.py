@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..config.claim import Claim
 from ..config.model import Analysis, Config, ConfigError, Figure, Group, MethodVariant, Table, load_config, reject
 from ..config.references import warmup_epochs
 from ..config.registry_facts import registry_catalog
@@ -28,7 +29,6 @@ from .outputs import output_problems
 from .views import (
     AnalysisSpec,
     Cell,
-    ClaimSpec,
     ClaimsSpec,
     FigureSpec,
     Panel,
@@ -135,17 +135,16 @@ def _claims(config: Config, tables: dict[str, TableSpec], figures: dict[str, Fig
         if claim.direction == "similar_pairs":  # a class-similarity figure's panel, not cells
             claims.append(_similarity_claim(config, claim))
             continue
-        view = views[claim.table]
+        view = views[claim.view]
         group_cells = [c for c in view.cells if c.group == claim.group]
-        group = next(g for g in config.claim_views[claim.table].groups if g.label == claim.group)
-        table = config.tables.get(claim.table)
-        claims.append(ClaimSpec(
-            claim.name, claim.table, claim.group, group.model, claim.a, claim.b, claim.direction, claim.margin,
-            claim.family, claim.text, config.datasets[group.dataset].name, group_cells[0].paper_dataset,
-            table.paper_table if table else None, table.metric if table else "accuracy",
-            config.budgets[group.budget].epochs, claim.part_of))
-        known = {(c.group, c.method) for c in cells.get(claim.table, [])}
-        cells.setdefault(claim.table, []).extend(c for c in group_cells if (c.group, c.method) not in known)
+        group = next(g for g in config.claim_views[claim.view].groups if g.label == claim.group)
+        table = config.tables.get(claim.view)
+        claims.append(replace(
+            claim, model=group.model, dataset=config.datasets[group.dataset].name,
+            paper_dataset=group_cells[0].paper_dataset, paper_table=table.paper_table if table else None,
+            metric_kind=table.metric if table else "accuracy", epochs=config.budgets[group.budget].epochs))
+        known = {(c.group, c.method) for c in cells.get(claim.view, [])}
+        cells.setdefault(claim.view, []).extend(c for c in group_cells if (c.group, c.method) not in known)
     references = {view: tables[view].references for view in cells if view in tables and tables[view].references}
     teachers = {t for view in cells.values() for c in view for t in c.teacher_run_ids}
     teacher_of = {t: runs[t].teacher for t in sorted(teachers) if runs[t].teacher}
@@ -155,14 +154,13 @@ def _claims(config: Config, tables: dict[str, TableSpec], figures: dict[str, Fig
                       config_name=config.name, warmup_of=warmups)
 
 
-def _similarity_claim(config: Config, claim: Any) -> ClaimSpec:
-    """A similar_pairs claim: its "group" is the label of the figure's panel of its model and method (checked)."""
-    figure = config.figures[claim.table]
-    panel = next(p for p in figure.panels if p.model.lower() == claim.group.lower() and p.method == claim.a)
-    return ClaimSpec(claim.name, claim.table, panel.label, panel.model, claim.a, claim.b, claim.direction, None,
-                     claim.family, claim.text, config.datasets[panel.dataset].name,
-                     panel.paper_dataset or figure.paper_dataset, None, "accuracy",
-                     config.budgets[panel.budget].epochs, None, [list(p) for p in claim.pairs])
+def _similarity_claim(config: Config, claim: Claim) -> Claim:
+    """A similar_pairs claim: the config names the panel by its model, the plan by its label (checked)."""
+    figure = config.figures[claim.view]
+    panel = next(p for p in figure.panels if p.model.lower() == claim.group.lower() and p.method == claim.method_a)
+    return replace(claim, group=panel.label, model=panel.model, dataset=config.datasets[panel.dataset].name,
+                   paper_dataset=panel.paper_dataset or figure.paper_dataset, paper_table=None, metric_kind="accuracy",
+                   epochs=config.budgets[panel.budget].epochs)
 
 
 def _table(builder: _Builder, table: Table) -> TableSpec:

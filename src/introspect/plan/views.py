@@ -1,5 +1,6 @@
 """Typed views over runs, as the plan builds them and the analysis commands read them: sweeps
-(:class:`Selection`), tables (:class:`TableSpec` of :class:`Cell`), figures, student analyses and claims.
+(:class:`Selection`), tables (:class:`TableSpec` of :class:`Cell`), figures, student analyses and claims
+(:class:`ClaimsSpec`, of the one claim type :class:`~introspect.config.claim.Claim`).
 
 Each spec is built once by the plan, written as a JSON file under ``results_dir`` and handed to its
 command as that file (``--spec FILE``; :mod:`introspect.plan.job_files` writes and reads them, checking every
@@ -11,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from ..config.model import ClaimSettings, Direction, FigureKind, MetricKind, SweepMetric, SweepUse, TableLayout
+from ..config.claim import Claim
+from ..config.model import ClaimSettings, FigureKind, MetricKind, SweepMetric, SweepUse, TableLayout
 from ..runs.loading import FinishedRun
 from ..runs.record import DEFAULT_CONFIG_NAME, ResultsLayout
 
@@ -197,31 +199,9 @@ class FigureSpec:
                 + _cell_paths(self.cells, "cells"))
 
 
-@dataclass(frozen=True)
-class ClaimSpec:
-    """One of the paper's claims: method ``method_a`` against ``method_b`` on one group of a view."""
-
-    name: str
-    view: str  # the table (or accuracy figure) whose cells it compares
-    group: str
-    model: str
-    method_a: str
-    method_b: str
-    direction: Direction
-    margin: float | None
-    family: str
-    text: str
-    dataset: str  # the config's dataset source the cells ran on
-    paper_dataset: str | None
-    paper_table: int | None
-    metric_kind: MetricKind  # how the paper's table reports it
-    epochs: int | None = None  # the group's budget: with the dataset, whether the paper's magnitudes compare
-    part_of: str | None = None  # the majority claim this claim is a member of
-    pairs: list[list[str]] = field(default_factory=list)  # similar_pairs: the class pairs (class names)
-
-
 def cell_key(view: str, group: str, method: str) -> str:
-    """How a cell is named in ``ClaimsSpec.cell_gpu_hours`` (the claims engine's model is "view · group")."""
+    """How a cell is named in ``ClaimsSpec.cell_gpu_hours`` (the claims engine's key is "view · group":
+    :attr:`Claim.values_key`)."""
     return f"{view} · {group} · {method}"
 
 
@@ -231,7 +211,7 @@ class ClaimsSpec:
     group's baseline cell and the teachers)."""
 
     results_dir: str
-    claims: list[ClaimSpec]
+    claims: list[Claim]  # as the plan completes them (their view's facts); the claims job adds the rest
     cells: dict[str, list[Cell]]  # view -> cells of the groups its claims name
     references: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # view -> TableSpec.references
     settings: ClaimSettings = field(default_factory=lambda: ClaimSettings())

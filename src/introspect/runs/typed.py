@@ -20,13 +20,16 @@ T = TypeVar("T")
 MAX_ITEMS = 100_000
 MAX_TEXT = 100_000
 MAX_INT = 2**63 - 1
+# The metadata of a dataclass field that is computed where it is used and never written to or read from a file
+# (it has a default): encode leaves it out, decode refuses it as an unknown key.
+NOT_IN_FILES = {"in_files": False}
 
 
 def decode(cls: type[T], data: Any, where: str) -> T:
     """An instance of the dataclass ``cls`` from JSON ``data``."""
     if not isinstance(data, dict):
         raise InputError(f"{where or '(top level)'}: expected an object, got {_kind(data)}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.metadata.get("in_files", True)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise InputError(f"{where or '(top level)'}: unknown key(s) {', '.join(map(repr, unknown))}")
@@ -45,7 +48,8 @@ def decode(cls: type[T], data: Any, where: str) -> T:
 def encode(obj: Any) -> Any:
     """A dataclass (and what it holds) as JSON-able data; tuples become lists."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if f.metadata.get("in_files", True)}
     if isinstance(obj, (list, tuple)):
         return [encode(v) for v in obj]
     if isinstance(obj, dict):
