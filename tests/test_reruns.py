@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -313,3 +314,15 @@ def test_a_pack_with_one_failing_member_keeps_its_finished_member(tmp_path):
     assert (kept.read_bytes(), kept.stat().st_ino) == first and (run0 / "metrics.json").read_bytes() == first[0]
     assert "finished already" in (run0 / "train.log").read_text()
     assert (tmp_path / "results" / "runs" / runs[1] / "metrics.json").exists(), result.stderr[-3000:]
+    preflight_ended = min(job["ended"] for job in jobs(state) if job["comment"] == "rule_preflight")
+    for job in jobs(state):  # each pack's job names each run once, and starts after the pre-flight passed
+        if "pack_anchor" in job["comment"]:
+            targets = target_jobs((state / "jobs" / f"{job['id']}.sh").read_text())
+            assert len(targets) == len(set(targets)) == 3, targets  # the anchor and the two runs
+            assert job["submitted"] >= preflight_ended, job
+
+
+def target_jobs(script: str) -> list[str]:
+    """The --target-jobs of a SLURM job's script (the plugin's `python -m snakemake ... --target-jobs A B --x`)."""
+    words = shlex.split(script.split("--target-jobs", 1)[1])
+    return words[:next(i for i, word in enumerate(words) if word.startswith("--"))]

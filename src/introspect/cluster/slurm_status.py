@@ -14,6 +14,8 @@ fail or delay a job instead of stalling the campaign:
   retries come within seconds and fail too. Such a refusal is waited out instead: the submission is
   repeated every ``INTROSPECT_SUBMIT_WAIT`` seconds (60) for up to ``INTROSPECT_SUBMIT_PATIENCE`` seconds
   (24 h), in the plugin's submission thread, so status checks of running jobs go on meanwhile.
+- After a checkpoint, Snakemake's group job of a pack could hold the jobs from before it: it named every run
+  twice, asked twice the CPUs and memory, and could start before the pre-flight ended (:mod:`.group_jobs`).
 
 Each fix wraps one name of the plugin; a plugin without that name is left alone (the profile pins 2.8.0).
 """
@@ -23,6 +25,8 @@ import os
 import subprocess
 import threading
 from collections.abc import Callable
+
+from .group_jobs import install_group_fix
 
 # squeue states of a job SLURM still handles (pending, running, requeued, held, finishing)
 LIVE_STATES = frozenset({"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING",
@@ -108,6 +112,7 @@ def install_plugin_fixes() -> bool:
     plugin.introspect_fixes = True
     _fix_status_query(plugin)
     _fix_submission(plugin.Executor)
+    install_group_fix()
     return True
 
 
