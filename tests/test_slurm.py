@@ -72,6 +72,26 @@ def free_ports() -> dict[str, str]:
             sock.close()
 
 
+# The longest a head of these tests may take (a loaded machine: the small config's three calls take 2-8 min each).
+# A request no node can grant would pend for ever: the test fails loudly instead, naming the queue.
+HEAD_TIMEOUT = 1200
+
+
+def through_slurm(workdir: Path, env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`snakemake --profile slurm` in ``workdir``, ended after HEAD_TIMEOUT s with its SLURM jobs cancelled and
+    the queue and the head's output in the failure."""
+    try:
+        return snakemake(workdir, *PROFILE, *args, env=env, check=check, cwd=ROOT, timeout=HEAD_TIMEOUT)
+    except subprocess.TimeoutExpired as expired:
+        queue = subprocess.run(["squeue", "-h", "-o", "%i %T %r %C %m %k %Z"], env={**os.environ, **env},
+                               capture_output=True, text=True).stdout
+        mine = [line.split()[0] for line in queue.splitlines() if line.split()[-1] == str(workdir)]
+        subprocess.run(["scancel", *mine], env={**os.environ, **env}, check=False) if mine else None
+        output = (expired.stderr or b"")[-4000:]
+        raise AssertionError(f"the head did not end in {HEAD_TIMEOUT} s; the queue was:\n{queue}\n"
+                             f"{output.decode() if isinstance(output, bytes) else output}") from None
+
+
 def submissions(state: Path) -> list[dict]:
     """Every sbatch call so far (the cluster's sbatch wrapper logs its arguments but the command)."""
     calls, log = [], state / "log" / "sbatch.args"
@@ -123,7 +143,7 @@ def test_small_config_through_slurm_with_a_failed_seed_rerun_alone(slurm, tmp_pa
     results = workdir / "results"
     views = results / "smoke"  # the smoke config's name
 
-    first = snakemake(workdir, *PROFILE, env=env, check=False, cwd=ROOT)
+    first = through_slurm(workdir, env, check=False)
     output = first.stdout + first.stderr
     assert first.returncode != 0
     # onerror names the failed job (once, though SLURM ran it three times) and its logs, nothing else
@@ -138,7 +158,7 @@ def test_small_config_through_slurm_with_a_failed_seed_rerun_alone(slurm, tmp_pa
     finished = metrics_mtimes(results)
     assert len(finished) == 8 - 1  # every other run of the DAG finished (--keep-going)
 
-    partial = snakemake(workdir, *PROFILE, "--config", "allow_missing_seeds=True", env=env, cwd=ROOT)
+    partial = through_slurm(workdir, env, "--config", "allow_missing_seeds=True")
     table = table_numbers(views, "table2").set_index(["group", "method"])
     assert table.loc[("ResNet8", "LS"), "n"] == 1 and (table.n.drop(("ResNet8", "LS")) == 2).all()
     assert "Missing runs (1)" in (views / "tables" / "table2.md").read_text()
@@ -146,7 +166,7 @@ def test_small_config_through_slurm_with_a_failed_seed_rerun_alone(slurm, tmp_pa
     assert metrics_mtimes(results) == finished, partial.stdout[-2000:]  # nothing retrained
 
     write_config(workdir, **small_config())  # the failure is gone from the config
-    snakemake(workdir, *PROFILE, env=env, cwd=ROOT)
+    through_slurm(workdir, env)
     after = metrics_mtimes(results)
     assert set(after) - set(finished) == {f"runs/{failing}/metrics.json"}
     assert {k: v for k, v in after.items() if k in finished} == finished  # others untouched
@@ -249,7 +269,7 @@ def test_four_runs_packed_on_one_gpu_equal_the_unpacked_runs(slurm, tmp_path):
     workdir.mkdir()
     write_config(workdir, **views, cluster={**SMALL_JOBS, "runs_per_gpu": 4, "cpu_partition": "debug"})
     before = len(submissions(state))
-    snakemake(workdir, *PROFILE, env=env, cwd=ROOT)
+    through_slurm(workdir, env)
     calls = submissions(state)[before:]
     packed = [c for c in calls if "pack_train" in c["rule"]]
     assert len(packed) == 1, calls  # one job for the four runs
@@ -368,7 +388,7 @@ def test_a_missing_dataset_fails_one_job_not_hundreds(slurm, tmp_path):
                  cluster=SMALL_JOBS, datasets={"digits": {"source": "cifar10", "val_fraction": 0.1}},
                  tables={"table2": {**smoke["tables"]["table2"], "methods": ["CE", "LE(Grad-CAM)"]}})
     before = len(submissions(state))
-    result = snakemake(tmp_path, *PROFILE, env=env, check=False, cwd=ROOT)
+    result = through_slurm(tmp_path, env, check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     calls = submissions(state)[before:]

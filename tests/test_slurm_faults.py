@@ -88,6 +88,20 @@ def test_a_timeout_and_an_oom_kill_are_retried_with_higher_limits(tmp_path):
     assert [(job["time_minutes"], job["mem_mb"]) for job in training] == [(10, 1000), (15, 1500), (20, 2000)]
 
 
+def test_a_retry_never_asks_more_than_the_node_has(tmp_path):
+    """A node of 1200 MB (sinfo): the run is killed OUT_OF_MEMORY at 1000 MB; its retry would ask 1500 MB,
+    which no node has (SLURM would leave it pending for ever), and asks the node's 1200 MB instead, saying so."""
+    tiny_config(tmp_path, cluster={"mem_mb_per_run": 1000})
+    state = tmp_path / "slurm"
+    standin_env(state, {"node": {"cpus": 4, "mem_mb": 1200},
+                        "faults": [{"match": "rule_train_", "state": "OUT_OF_MEMORY", "below": {"mem_mb": 1200}}]})
+    result = run_workflow(tmp_path, state, timeout=400)
+    assert table_built(tmp_path)
+    training = training_jobs(state)
+    assert [(job["state"], job["mem_mb"]) for job in training] == [("OUT_OF_MEMORY", 1000), ("COMPLETED", 1200)]
+    assert "memory (MB) 1500 -> 1200: no node of the partition offers more" in result.stdout + result.stderr
+
+
 def test_the_head_hands_over_to_a_new_head_before_its_limit_and_keeps_running_jobs(tmp_path):
     """profiles/slurm/head.sbatch as a (stand-in) SLURM job gets USR1, as --signal=B:USR1@600 sends it ten
     minutes before its limit, while a training job runs: it stops its Snakemake without cancelling that job,

@@ -14,6 +14,8 @@ fail or delay a job instead of stalling the campaign:
   retries come within seconds and fail too. Such a refusal is waited out instead: the submission is
   repeated every ``INTROSPECT_SUBMIT_WAIT`` seconds (60) for up to ``INTROSPECT_SUBMIT_PATIENCE`` seconds
   (24 h), in the plugin's submission thread, so status checks of running jobs go on meanwhile.
+- A request larger than any node of its partition (a retry's grown memory, a pack's CPUs) pends forever:
+  each sbatch call is capped at the largest node (:mod:`.node_limits`).
 - After a checkpoint, Snakemake's group job of a pack could hold the jobs from before it: it named every run
   twice, asked twice the CPUs and memory, and could start before the pre-flight ended (:mod:`.group_jobs`).
 
@@ -27,6 +29,7 @@ import threading
 from collections.abc import Callable
 
 from .group_jobs import install_group_fix
+from .node_limits import install_request_caps
 
 # squeue states of a job SLURM still handles (pending, running, requeued, held, finishing)
 LIVE_STATES = frozenset({"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING",
@@ -112,6 +115,7 @@ def install_plugin_fixes() -> bool:
     plugin.introspect_fixes = True
     _fix_status_query(plugin)
     _fix_submission(plugin.Executor)
+    install_request_caps(plugin)
     install_group_fix()
     return True
 
