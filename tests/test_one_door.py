@@ -27,6 +27,7 @@ ALLOWED = {
     ("config/registry_facts.py", "path.read_text"): "the catalog cache beside the package (package data)",
     ("analysis/reported.py", "REPORTED_SCHEMA.read_text"): "package data (the reported-results schema)",
     ("cluster/worker.py", "Path(f'/proc/{pid}/stat').read_text"): "the kernel's process table",
+    ("cluster/head.py", "Path(f'/proc/{pid}/stat').read_text"): "the kernel's process table",
     ("kernels.py", "Path(cpuinfo).read_text"): "the kernel's /proc/cpuinfo",
     ("cluster/worker.py", "path.unlink"): "the worker's own socket in its private temporary folder",
     ("cluster/worker.py", "shutil.rmtree"): "the worker's private temporary folder",

@@ -224,8 +224,8 @@ def wait_for(predicate, timeout: float = 300, poll: float = 0.05):
     raise AssertionError("timed out")
 
 
-def background(workdir: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+def background(workdir: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    env = {**os.environ, **(env or {}), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     cmd = [str(BIN / "snakemake"), *args, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(workdir / "config.yaml")]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -279,6 +279,51 @@ def test_a_killed_snakemake_leaves_no_run_to_train_twice(base, tmp_path):
         log = (runs_dir / run / "train.log").read_text()
         assert run not in trained(result) or "finished already" in log
     assert all((runs_dir / run / "metrics.json").exists() for run in plan_of(workdir, config).runs)
+
+
+def tagged(tag: str) -> dict[int, str]:
+    """Every process whose environment holds RERUN_TAG=tag (Snakemake's and whatever it started), with its
+    command line."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and f"RERUN_TAG={tag}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("signum, local_worker", [(signal.SIGKILL, True), (signal.SIGKILL, False),
+                                                   (signal.SIGTERM, True)],
+                         ids=["SIGKILL-worker", "SIGKILL-no_worker", "SIGTERM-worker"])
+def test_a_killed_snakemake_takes_every_process_of_its_run_with_it(base, tmp_path, signum, local_worker):
+    """SIGKILL to Snakemake while runs train (forked by the warm worker, or each job's own process): every
+    process it started ends within seconds (introspect.cluster.head), the run it was training stops at its next
+    batch instead of finishing, and nothing in the working directory changes afterwards. SIGTERM is Snakemake's
+    graceful stop: no new job, the running ones finish, then Snakemake, the worker and every job are gone."""
+    workdir = start(base, tmp_path, "after", {**seed2(base_config()), "local_worker": local_worker})
+    victim = workdir / "results" / "runs" / "digits/mlp1024/mlp-e8/ce/seed0"
+    tag = f"{os.getpid()}-{tmp_path.name}"
+    head = background(workdir, "--cores", "2", env={"RERUN_TAG": tag})
+    wait_for(lambda: (victim / "checkpoint.pt").exists())
+    os.kill(head.pid, signum)  # at once: the victim has 7 of its 8 epochs to go
+    killed = time.perf_counter()
+    head.communicate(timeout=600)
+    try:
+        wait_for(lambda: not tagged(tag), timeout=60, poll=0.2)
+    except AssertionError:
+        raise AssertionError(f"processes of the killed run remain: {tagged(tag)}") from None
+    print(f"\nRERUN Snakemake killed ({signal.Signals(signum).name}, worker: {local_worker}): no process left after "
+          f"{time.perf_counter() - killed:.1f} s")
+    if signum == signal.SIGKILL:
+        assert not (victim / "metrics.json").exists()
+        assert "stopped by signal 15" in (victim / "train.log").read_text()  # SIGTERM when the head died
+    else:
+        assert (victim / "metrics.json").exists() and "stopped by signal" not in (victim / "train.log").read_text()
+    after_kill = tree_digest(workdir)
+    smk(workdir, "--unlock")  # the README's first recovery step (a few seconds): nothing else writes meanwhile
+    assert tree_digest(workdir) == after_kill
 
 
 def test_print_measured_timings():

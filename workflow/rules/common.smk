@@ -176,8 +176,10 @@ LOCAL_WORKER = []
 
 
 def start_local_worker():
+    from introspect.cluster.head import mark_head
     from introspect.cluster.worker import start_local_worker as start
 
+    mark_head()  # every job this process starts, the worker and its jobs too, ends when it does
     worker = start() if PLAN.config.local_worker else None
     LOCAL_WORKER.extend([worker] if worker else [])
 

@@ -30,6 +30,9 @@ EXIT_CONFIG_ERROR = EXIT_INPUT_ERROR
 def main(argv: list[str] | None = None) -> int:
     pin_kernels()  # before anything imports torch: the same kernels on every x86 CPU (introspect.kernels)
     argv = sys.argv[1:] if argv is None else argv
+    from ..cluster.head import end_with_head
+
+    end_with_head()  # a job of a local workflow run (the worker too) ends when that run's Snakemake does
     if argv and argv[0] not in ("worker", "-h", "--help"):
         from ..cluster.worker import run_through_worker
 
