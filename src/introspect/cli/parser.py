@@ -22,6 +22,16 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the description's line breaks; wraps option help at the terminal's width."""
 
 
+def aggregation(p: argparse.ArgumentParser, whose: str, *, metric: str, missing: str) -> None:
+    """The options of a command that aggregates runs against the paper (table, claims): ``whose`` spec file,
+    the reported numbers, the accuracy read, and what to do with the seeds that finished when some failed."""
+    p.add_argument("--spec", required=True, metavar="FILE", help=f"{whose} spec file, written by the plan")
+    p.add_argument("--reported", required=True, metavar="CSV", help="the paper's reported numbers")
+    p.add_argument("--metric", default="test_acc_final", help=f"{metric} (default: %(default)s)")
+    p.add_argument("--allow-missing-seeds", action="store_true",
+                   help=f"{missing} the seeds that finished instead of failing")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="introspect", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=_Formatter)
@@ -73,12 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attempt", type=int, default=1, metavar="N", help="this job's attempt (with --outcome)")
     p.add_argument("--retries", type=int, default=0, metavar="N", help="the job's retries (with --outcome)")
 
-    p = command("table", "build one table from its runs: NAME.{md,tex,csv,html} and its significance tests")
-    p.add_argument("--spec", required=True, metavar="FILE", help="the table's spec file, written by the plan")
-    p.add_argument("--reported", required=True, metavar="CSV", help="the paper's reported numbers")
-    p.add_argument("--metric", default="test_acc_final", help="the accuracy a cell shows (default: %(default)s)")
-    p.add_argument("--allow-missing-seeds", action="store_true",
-                   help="build the table from the seeds that finished instead of failing")
+    aggregation(command("table", "build one table from its runs: NAME.{md,tex,csv,html} and its significance tests"),
+                "the table's", metric="the accuracy a cell shows", missing="build the table from")
 
     p = command("select", "choose a swept hyper-parameter on the validation split and write the selection file")
     p.add_argument("--spec", required=True, metavar="FILE", help="the selection's spec file, written by the plan")
@@ -98,12 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads (default: torch's)")
     p.add_argument("--device", default="cpu", help="where students and teachers run (default: %(default)s)")
 
-    p = command("claims", "test the config's claims: claims.{md,csv,html} and claims_next.yaml")
-    p.add_argument("--spec", required=True, metavar="FILE", help="the claims' spec file, written by the plan")
-    p.add_argument("--reported", required=True, metavar="CSV", help="the paper's reported numbers")
-    p.add_argument("--metric", default="test_acc_final", help="the accuracy compared (default: %(default)s)")
-    p.add_argument("--allow-missing-seeds", action="store_true",
-                   help="test the claims on the seeds that finished instead of failing")
+    aggregation(command("claims", "test the config's claims: claims.{md,csv,html} and claims_next.yaml"),
+                "the claims'", metric="the accuracy compared", missing="test the claims on")
 
     p = command("merge-tests", "join the tables' significance-test CSV files into one")
     p.add_argument("inputs", nargs="+", metavar="CSV", help="the tables' test files")
