@@ -87,10 +87,11 @@ onstart:
 onsuccess:
     stop_local_worker()
     # What this call built (from Snakemake's log, not from the files present), the requested files that were
-    # up to date already, and the claims' summary only if this call wrote claims.md.
-    from introspect.cluster.run_summary import read_logs, run_summary
+    # up to date already, and the claims' verdicts (plain text, from claims.csv) only if this call wrote them.
+    from introspect.cluster.run_summary import run_summary
+    from introspect.cluster.snakemake_log import read_logs
 
-    print(run_summary(read_logs(log), requested_files(), LAYOUT.claims("md") if PLAN.claims else None))
+    print(run_summary(read_logs(log), requested_files(), LAYOUT.claims("csv") if PLAN.claims else None))
     print(f"HTML report of all of them: snakemake --report {LAYOUT.views_dir / 'report.html'} (same --configfile)")
 
 

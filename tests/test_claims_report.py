@@ -115,7 +115,7 @@ def test_the_headline_is_generated_from_the_results_with_its_provenance(spec, tm
     from introspect.cli import main
 
     write_claims_report(spec, REPORTED)
-    assert main(["summary", "--results", str(tmp_path)]) == 0
+    assert main(["summary", "--results", str(tmp_path), "--markdown"]) == 0
     text = capsys.readouterr().out
     assert "- Commit: abc123 (21 runs)" in text and "- Machine: node7 (21 runs)" in text
     assert "torch: 2\\.9.0 (21 runs)" in text  # escaped: a line-start "2." would open a Markdown list
@@ -123,9 +123,17 @@ def test_the_headline_is_generated_from_the_results_with_its_provenance(spec, tm
     assert "| win\\_gt\\_ce |" in text and "teacher\\_not\\_better (1 claims)" in text
     from introspect.analysis.headline import headline
 
-    plain = headline(tmp_path, markdown=False)  # what a terminal shows: the same lines, no Markdown escapes
-    assert "torch: 2.9.0 (21 runs)" in plain and "| win_gt_ce |" in plain and "teacher_not_better (1 claims)" in plain
-    assert "\\" not in plain and "`" not in plain
+    assert main(["summary", "--results", str(tmp_path)]) == 0  # printed: plain text, even into a pipe
+    plain = capsys.readouterr().out
+    assert plain.startswith(headline(tmp_path, markdown=False))
+    assert "torch: 2.9.0 (21 runs)" in plain and "teacher_not_better (1 claims)" in plain
+    assert "\\" not in plain and "`" not in plain and "|" not in plain
+    counts = plain[plain.index("\nVerdict "):].splitlines()[1:8]  # aligned columns: verdict, claims, expected
+    assert counts[0].split() == ["Verdict", "Claims", "Expected", "in", "a", "rerun"]
+    assert counts[1].split()[:2] == ["replicated", "1"] and counts[-1].split() == ["total", "3", "3.0"]
+    assert len({line.index(line.split()[-1]) for line in counts[1:] if line.split()[-1] != "rerun"}) == 1
+    resolved = plain[plain.index("\nResolved claim"):].splitlines()[2]
+    assert resolved.split()[0] == "win_gt_ce"
     assert main(["summary", "--results", str(tmp_path / "nothing")]) != 0  # one line, no traceback
     assert "claims.csv" in capsys.readouterr().err
 

@@ -41,26 +41,46 @@ def test_only_jobs_the_log_says_finished_are_built():
 
 
 def test_the_summary_counts_runs_lists_views_and_names_what_was_up_to_date(tmp_path):
-    claims = tmp_path / "claims.md"
-    claims.write_text("# Claims\n\n| Verdict | Claims |\n|---|---|\n| total | 1 |\n\n## Open claims\n\nx\n")
-    text = run_summary(LOG, ["r/smoke/tables/t.md", "r/smoke/tables/t.csv", "r/smoke/claims.md"], claims)
+    claims = tmp_path / "claims.csv"
+    claims.write_text("name,verdict\nt1,replicated\n")
+    text = run_summary(LOG, ["r/smoke/tables/t.md", "r/smoke/tables/t.csv", str(claims)], claims)
     assert "Built in this call: 3 job(s), 1 of them training runs (job_files 1, train 1, table 1)." in text
-    assert "  r/smoke/tables/t.md\n  r/smoke/tables/t.csv" in text and "record.1.json" not in text
-    assert "Requested but not rebuilt (already up to date): 1 file(s)\n  r/smoke/claims.md" in text
-    assert "Claims (" not in text  # claims.md exists, but this call did not write it
+    assert "Outputs written:\n  r/smoke/tables/t.{md,csv}\n" in text and "record.1.json" not in text
+    assert f"Not built in this call (already up to date): 1 requested output(s)\n  {claims}" in text
+    assert "Claims (" not in text and "replicated" not in text  # claims.csv exists, but this call did not write it
+    assert f"The claims were not tested again in this call: {claims} is an earlier call's" in text
 
 
 def test_a_call_that_built_nothing_says_so_and_prints_no_claims(tmp_path):
-    claims = tmp_path / "claims.md"
-    claims.write_text("# Claims\n\n| total | 1 |\n")
+    claims = tmp_path / "claims.csv"
+    claims.write_text("name,verdict\nt1,replicated\n")
     text = run_summary("Building DAG of jobs...\nNothing to be done.\n", ["a", "b"], claims)
     assert text.strip() == ("Nothing was built in this call: every requested file was already up to date "
                             "(2 file(s)). Nothing was trained.")
 
 
-def test_the_claims_summary_follows_when_this_call_wrote_claims_md(tmp_path):
-    claims = tmp_path / "claims.md"
-    claims.write_text("# Claims\n\n| Verdict | Claims |\n| total | 1 |\n\n## Sanity flags under claims\n\n- low_n\n")
-    log = f"localrule claims:\n    output: {claims}\n    jobid: 4\nFinished jobid: 4 (Rule: claims)\n"
+CLAIMS_CSV = """name,verdict,part_of,effect,corrected_ci_low,corrected_ci_high,paper_effect,repeat_probability,mde,\
+seeds_needed,flag_codes,rerun_replicated,rerun_contradicted,rerun_smaller,rerun_withheld,rerun_open
+t5_le_gt_ce,contradicted,,-58.5,-61.25,-55.75,1.2,0.5,4.0,,low_n,0.0,0.5,0.0,0.0,0.5
+t1_kd_gt_ce,inconclusive (underpowered),,0.5,-2.0,3.0,0.25,0.9,6.0,12,low_n undertrained,0.1,0.0,0.0,0.0,0.9
+"""
+
+
+def test_the_claims_verdicts_follow_in_plain_text_when_this_call_wrote_them(tmp_path):
+    claims = tmp_path / "claims.csv"
+    claims.write_text(CLAIMS_CSV.replace("t5_le_gt_ce", "t5_le_gt_ce\x1b[2J"))  # a name from a shared results dir
+    log = (f"localrule claims:\n    output: {claims}, {tmp_path / 'claims.md'}\n    jobid: 4\n"
+           "Finished jobid: 4 (Rule: claims)\n")
     text = run_summary(log, [str(claims)], claims)
-    assert f"Claims ({claims}):\n| Verdict | Claims |\n| total | 1 |\n\nSanity flags under claims:\n- low_n" in text
+    views = tmp_path / "claims"
+    assert f"Claims ({claims}; each claim with its reasons: {views}.md, {views}.html):" in text
+    rows = text[text.index("\nVerdict"):].splitlines()
+    assert [row.split() for row in rows[1:8]] == [
+        ["Verdict", "Claims", "Expected", "in", "a", "rerun"], ["replicated", "0", "0.1"],
+        ["contradicted", "1", "0.5"], ["smaller", "than", "reported", "0", "0.0"],
+        ["withheld", "(test-set", "resolution)", "0", "0.0"], ["open", "1", "1.4"], ["total", "2", "2.0"]]
+    resolved = text[text.index("\nResolved claim"):].splitlines()[2]
+    assert resolved.split() == ["t5_le_gt_ce\ufffd[2J", "-58.50", "[-61.25,", "-55.75]", "+1.20", "contradicted",
+                                "0.50"]
+    assert "Sanity flags under claims, by rule: low_n (2 claims), undertrained (1 claims)." in text
+    assert "\\" not in text and "\x1b" not in text  # no Markdown escapes, no terminal escapes

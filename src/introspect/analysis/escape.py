@@ -52,6 +52,15 @@ def one_line(value: object) -> str:
     return text if text.isprintable() else "".join(c if c.isprintable() else "\ufffd" for c in text)
 
 
+def terminal_text(value: object) -> str:
+    """Text for a terminal, shown as written: its line breaks and spaces kept (aligned columns stay aligned),
+    a tab as a space, and every other character that is not printable (an escape sequence's ESC, a carriage
+    return, a bidi override, NUL) as U+FFFD, so that the terminal acts on none of it."""
+    lines = str(value).replace("\t", " ").split("\n")
+    return "\n".join(line if line.isprintable() else "".join(c if c.isprintable() else "\ufffd" for c in line)
+                     for line in lines)
+
+
 def markdown(value: object) -> str:
     """Text for a Markdown paragraph or table cell: shown literally, never as markup or a column break."""
     text = _MARKDOWN_SPECIAL.sub(r"\\\1", one_line(value))

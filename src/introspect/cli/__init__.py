@@ -285,9 +285,9 @@ def _summary(args) -> int:
             print(f"wrote {args.fingerprint}: {ours['runs']} runs, fingerprint {ours['fingerprint']}")
             return
         lines = compare(ours, read_expected(args.fingerprint), args.fingerprint)
-        # a file (or a pipe) gets Markdown for the README; a terminal the same lines without Markdown's escapes
-        markdown = bool(args.out) or not sys.stdout.isatty()
-        text = headline(args.results, args.name, markdown=markdown) + "".join(f"- {line}\n" for line in lines)
+        # a file (--out) gets Markdown for the README, and so does --markdown; printed, it is plain text
+        text = headline(args.results, args.name, markdown=bool(args.out or args.markdown))
+        text += "".join(f"- {line}\n" for line in lines)
         if args.out:
             atomic_write_text(Path(args.out), text)
         else:

@@ -50,12 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the whole plan (runs and tables) as JSON")
 
     p = command("summary", "print the headline of a finished result set: commit, machine, verdicts, flags "
-                           "(Markdown in a file or pipe, plain text on a terminal)")
+                           "(plain text; Markdown with --out or --markdown)")
     p.add_argument("--results", default="results", metavar="DIR",
                    help="the results_dir holding runs/ and the config's views (default: %(default)s)")
     p.add_argument("--name", default="default",
                    help="the config's name: its claims are in DIR/NAME/claims.csv (default: %(default)s)")
     p.add_argument("--out", default=None, metavar="FILE", help="write the Markdown to FILE instead of printing it")
+    p.add_argument("--markdown", action="store_true", help="print Markdown (for the README) instead of plain text")
     p.add_argument("--fingerprint", default="config/expected_fingerprint.json", metavar="FILE",
                    help="the committed fingerprint the runs' numbers are compared with (default: %(default)s)")
     p.add_argument("--write-fingerprint", action="store_true",
