@@ -24,9 +24,10 @@ def plan(tmp_path):
 
 def test_before_the_pre_flight_it_counts_the_runs_and_says_when_the_time_comes(plan):
     epochs = sum(run_epochs(run) for run in plan.runs.values())
-    assert outlook(plan, 2) == (f"{len(plan.runs)} training runs to do ({epochs} epochs); the pre-flight measures "
-                                "this machine first (`introspect plan` then gives the time).")
-    assert outlook(plan, None) == f"{len(plan.runs)} training runs to do ({epochs} epochs)."
+    assert outlook(plan, 2) == (f"{len(plan.runs)} training runs to do ({epochs} epochs); the time they take "
+                                "follows the pre-flight, which measures this machine first.")
+    assert outlook(plan, None) == (f"{len(plan.runs)} training runs to do ({epochs} epochs); the time left is shown "
+                                   "as they finish.")
 
 
 def test_after_the_pre_flight_the_time_is_the_measured_epochs_over_the_parallel_runs(plan):

@@ -27,7 +27,7 @@ import yaml
 from introspect.cluster.run_summary import TRAINING_RULES, built_jobs
 from introspect.config.model import load_config
 from introspect.plan.build import build_plan
-from workflow_helpers import BIN, ROOT
+from workflow_helpers import BIN, ROOT, latest_log
 
 pytestmark = pytest.mark.workflow
 
@@ -78,6 +78,7 @@ def smk(workdir: Path, *args: str, check: bool = True, timeout: int = 900) -> su
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
                              f"{result.stderr[-5000:]}")
+    result.log = latest_log(workdir) if "-n" not in args else ""  # every job's block (the terminal has a line)
     return result
 
 
@@ -85,7 +86,7 @@ def timed(key: str, workdir: Path, *args: str, **kwargs) -> subprocess.Completed
     started = time.perf_counter()
     result = smk(workdir, *args, **kwargs)
     seconds = time.perf_counter() - started
-    jobs = len([j for j in built_jobs(result.stderr) if j.rule != "all"]) if "-n" not in args else len(listed(result))
+    jobs = len([j for j in built_jobs(result.log) if j.rule != "all"]) if "-n" not in args else len(listed(result))
     TIMINGS[key] = (jobs, seconds)
     print(f"\nRERUN {key}: {jobs} jobs, {seconds:.1f} s")
     return result
@@ -93,7 +94,7 @@ def timed(key: str, workdir: Path, *args: str, **kwargs) -> subprocess.Completed
 
 def trained(result: subprocess.CompletedProcess) -> set[str]:
     """Runs whose training job finished in this call (from Snakemake's log of it)."""
-    return {j.wildcards.removeprefix("run=") for j in built_jobs(result.stderr) if j.rule in TRAINING_RULES}
+    return {j.wildcards.removeprefix("run=") for j in built_jobs(result.log) if j.rule in TRAINING_RULES}
 
 
 def listed(result: subprocess.CompletedProcess) -> set[str]:
@@ -170,7 +171,7 @@ def test_a_config_change_trains_exactly_what_it_changed(base, tmp_path, state, m
         assert f"{len(expected)} of them training runs" in summary
     else:
         assert "Nothing to be done" in result.stderr or "Nothing was built in this call" in summary
-    claims_built = any(job.rule == "claims" for job in built_jobs(result.stderr))
+    claims_built = any(job.rule == "claims" for job in built_jobs(result.log))
     assert ("\nClaims (" in summary) == claims_built  # a claims summary only of claims this call wrote
     again = smk(workdir, "-n", *args)  # the next dry run has nothing to do
     assert "Nothing to be done" in again.stdout + again.stderr
@@ -244,9 +245,9 @@ def test_a_killed_trainer_fails_its_job_and_the_rerun_resumes_it_and_trains_noth
     wait_for(lambda: (victim / "checkpoint.pt").exists())
     pid = wait_for(lambda: trainer_of(victim))
     os.kill(pid, signal.SIGKILL)  # a trainer this test's Snakemake started
-    out, err = head.communicate(timeout=900)
+    head.communicate(timeout=900)
     assert head.returncode != 0 and not (victim / "metrics.json").exists()
-    first = {j.wildcards.removeprefix("run=") for j in built_jobs(err) if j.rule in TRAINING_RULES}
+    first = {j.wildcards.removeprefix("run=") for j in built_jobs(latest_log(workdir)) if j.rule in TRAINING_RULES}
     result = timed("after / all / killed trainer (rerun)", workdir, "--cores", "2")
     second = trained(result)
     runs = set(plan_of(workdir, config).runs)

@@ -44,6 +44,13 @@ def snakemake(workdir: Path, *args: str, env: dict | None = None, check: bool = 
     return result
 
 
+def latest_log(workdir: Path) -> str:
+    """The log file of the last Snakemake call (not a dry run: it writes none) in ``workdir``: every job's block,
+    which the terminal no longer shows (introspect.cluster.terminal)."""
+    logs = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))  # named by their start time
+    return logs[-1].read_text(errors="replace") if logs else ""
+
+
 def views_dir(workdir: Path, config: dict) -> Path:
     """Where a config's tables, stats, figures and claims go (results_dir/<its name>/)."""
     return workdir / "results" / config.get("name", "default")

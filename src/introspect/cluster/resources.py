@@ -143,21 +143,38 @@ def _uncalibrated(plan: Plan, calibration: Calibration | None) -> list[str]:
     return sorted({step_kind(plan, run).key for run in plan.runs.values()} - set(calibration.epoch_seconds))
 
 
+def duration(seconds: float) -> str:
+    """A time span as a reader takes it in at a glance: seconds, minutes or hours."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
+        f"{seconds / 3600:.1f} h"
+
+
+def run_estimates(plan: Plan, run_ids: list[str]) -> tuple[dict[str, float], bool]:
+    """Each run's estimated seconds, and whether they are this machine's measured costs (True, once the
+    pre-flight measured every step kind of the plan) or the config's hand constants (False)."""
+    calibration = plan_calibration(plan)
+    measured = calibration is not None and not _uncalibrated(plan, calibration)
+    return {r: run_seconds(plan, r, calibration if measured else None) for r in run_ids}, measured
+
+
+def run_slots(plan: Plan, cores: int | None) -> int | None:
+    """How many runs train at once on ``cores`` local cores; None on a cluster."""
+    return None if cores is None else max(1, cores // max(1, plan.config.threads_per_run))
+
+
 def outlook(plan: Plan, cores: int | None) -> str:
-    """One line for the start of a local run: the training runs left and, once the pre-flight has measured
-    this machine's step costs, about how long they take on ``cores`` cores (``None``: a cluster, no time)."""
+    """The line a run starts with: the training runs left and, once the pre-flight has measured this machine's
+    step costs, about how long they take on ``cores`` cores (``None``: a cluster, where the time left is shown
+    as runs finish)."""
     left = plan.unfinished_runs()
     if not left:
         return "Every training run is finished: only the tables, claims and figures are built."
     text = f"{len(left)} training runs to do ({sum(run_epochs(plan.runs[r]) for r in left)} epochs)"
-    calibration = plan_calibration(plan)
-    if cores is None:
-        return text + "."
-    if calibration is None or _uncalibrated(plan, calibration):
-        return text + "; the pre-flight measures this machine first (`introspect plan` then gives the time)."
-    slots = max(1, cores // max(1, plan.config.threads_per_run))
-    seconds = sum(run_seconds(plan, r, calibration) for r in left) / slots
-    took = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
-        f"{seconds / 3600:.1f} h"
-    return text + f": about {took} of training with {slots} at a time (the pre-flight's measured step costs; each " \
-        "job's start-up comes on top)."
+    estimates, measured = run_estimates(plan, left)
+    slots = run_slots(plan, cores)
+    if slots is None:
+        return text + "; the time left is shown as they finish."
+    if not measured:
+        return text + "; the time they take follows the pre-flight, which measures this machine first."
+    return text + f": about {duration(sum(estimates.values()) / slots)} of training with {slots} at a time " \
+        "(this machine's measured step costs; each job's start-up comes on top)."

@@ -4,8 +4,11 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import sys
 from typing import Any
+
+from ..cluster import EPOCH_LINES_ENV
 
 log = logging.getLogger("introspect.train")
 
@@ -32,9 +35,11 @@ def clock(seconds: float) -> str:
 
 def report_progress(line: str) -> None:
     """The workflow sends a job's stderr (the log) to its log file and its stdout to the Snakemake
-    or SLURM output, so the line goes to both; flushed, as stdout is a pipe or file there."""
+    or SLURM output, so the line goes to both (to the log only where EPOCH_LINES_ENV is "log"); flushed,
+    as stdout is a pipe or file there."""
     log.info("%s", line)
-    print(line, file=sys.stdout, flush=True)
+    if os.environ.get(EPOCH_LINES_ENV) != "log":
+        print(line, file=sys.stdout, flush=True)
 
 
 def epochs_csv(history: list[dict[str, Any]]) -> str:
