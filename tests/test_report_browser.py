@@ -43,16 +43,24 @@ def chromium() -> str:
     return browser
 
 
-def screenshot(browser: str, report: Path, result: str, content: str, out: Path) -> np.ndarray:
-    """The report with ``result`` (a file name) opened, as a 1600x1000 RGB screenshot."""
+def open_in_chromium(browser: str, page: Path, *options: str, width: int = 1600) -> subprocess.CompletedProcess:
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               f"--window-size={width},1000", "--virtual-time-budget=20000", *options, page.as_uri()]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, f"chromium failed ({run.returncode}):\n{run.stderr[-3000:]}"
+    return run
+
+
+def screenshot(browser: str, report: Path, result: str | None, content: str, out: Path, width: int = 1600
+               ) -> np.ndarray:
+    """The report with ``result`` (a file name) opened, or as it opens (None), as a ``width`` x 1000 screenshot."""
     text = report.read_text()
     end = text.rindex("</body>")
     page = out.with_suffix(".html")
-    page.write_text(text[:end] + SHOW_RESULT % (json.dumps(result), json.dumps(content)) + text[end:])
-    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1600,1000",
-               "--virtual-time-budget=20000", f"--screenshot={out}", page.as_uri()]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=180)
-    assert run.returncode == 0 and out.exists(), f"chromium failed ({run.returncode}):\n{run.stderr[-3000:]}"
+    opened = SHOW_RESULT % (json.dumps(result), json.dumps(content)) if result else ""
+    page.write_text(text[:end] + opened + text[end:])
+    open_in_chromium(browser, page, f"--screenshot={out}", width=width)
+    assert out.exists()
     return np.asarray(Image.open(out).convert("RGB"))
 
 
@@ -75,3 +83,23 @@ def test_the_report_shows_styled_tables_and_figures_in_chromium(chromium, smoke_
     figure1 = screenshot(chromium, smoke_report, "figure1.png", "img", tmp_path / "figure1.png")
     assert pixels_of(figure1, "#053061", 40) + pixels_of(figure1, "#67001f", 40) > 50  # RdBu_r ends: signed maps
     assert pixels_of(figure1, "#440154", 30) + pixels_of(figure1, "#fde725", 30) > 50  # viridis: Grad-CAM maps
+
+
+SIDE_PANEL = "#575c69"  # the report's side panel (bg-slate-900/70 over white)
+
+
+def test_the_report_opens_on_the_claims_and_a_results_panel_leaves_them_room(chromium, smoke_report, tmp_path):
+    """At 1400 px, as a reader opens it: the claims in the content pane, the side panel a menu; with the claims'
+    description open beside them, the panel takes under a third of the window, not half."""
+    dom = open_in_chromium(chromium, smoke_report, "--dump-dom", width=1400).stdout
+    frames = [part.split('"', 1)[0] for part in dom.split('<iframe src="')[1:]]
+    assert len(frames) == 1 and frames[0].startswith("data:text/html;charset=utf8;filename=claims.html;"), frames
+    assert '<div id="rulegraph"' not in dom  # the rule graph is one click away (Workflow), not the landing
+    landing = screenshot(chromium, smoke_report, None, "", tmp_path / "landing.png", width=1400)
+    assert pixels_of(landing, "#2f4b7c") > 2000  # the claims' tables (their header rows)
+    panel = pixels_of(landing[700:701], SIDE_PANEL, 3)  # its width, along a row below the menu's entries
+    assert 200 < panel <= 0.25 * 1400, panel
+    described = screenshot(chromium, smoke_report, "claims.html", "html", tmp_path / "described.png", width=1400)
+    panel = pixels_of(described[700:701], SIDE_PANEL, 3)
+    assert 300 < panel <= 0.32 * 1400, panel
+    assert pixels_of(described[:, panel:], "#2f4b7c") > 2000
