@@ -3,6 +3,10 @@
 (introspect.cluster.group_jobs)."""
 from __future__ import annotations
 
+import os
+import shlex
+import subprocess
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -89,3 +93,64 @@ def test_after_a_checkpoint_a_pack_holds_only_the_current_jobs():
     assert len(before.jobs) == 3
     after = group(runs := [FakeJob("a1"), FakeJob("b1")])
     assert set(after.jobs) == {anchor, *runs}
+
+
+# The workflow's shape around a pack, in miniature (no torch, seconds per job): two checkpoints upstream of a
+# group job of an anchor and two runs, the second checkpoint (the pre-flight) slow. The head installs the
+# fixes as preflight.smk does.
+TOY = """
+import sys
+sys.path.insert(0, {src!r})
+from introspect.cluster.slurm_status import install_plugin_fixes
+install_plugin_fixes()
+
+rule all:
+    input: "done/a.txt", "done/b.txt"
+
+checkpoint files:
+    output: "rec/a.json", "rec/b.json", "spec/p.json"
+    localrule: True
+    shell: "touch {{output}}"
+
+checkpoint preflight:
+    input: "spec/p.json"
+    output: "pre/p.json"
+    shell: "sleep 15; touch {{output}}"
+
+rule anchor:
+    output: temp("packs/g.anchor")
+    group: "g"
+    shell: "touch {{output}}"
+
+rule train:
+    input: rec="rec/{{x}}.json", pre=ancient("pre/p.json"), anchor=ancient("packs/g.anchor")
+    output: "done/{{x}}.txt"
+    group: "g"
+    shell: "test -e {{input.pre}} && touch {{output}}"
+"""
+
+
+@pytest.mark.workflow
+def test_a_pack_behind_two_checkpoints_starts_after_them_and_names_each_job_once(tmp_path):
+    """Without the fix (introspect.cluster.group_jobs) this failed 4 times in 4 (Snakemake 9.27.1): the group job
+    was submitted before the pre-flight ended, named 5 jobs of which 3 distinct, and its runs found no
+    pre-flight output."""
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    from standin import STANDIN_BIN, jobs
+    from workflow_helpers import BIN, ROOT
+
+    (tmp_path / "Snakefile").write_text(TOY.format(src=str(ROOT / "src")))
+    env = {**os.environ, "STANDIN_SLURM": str(tmp_path / "slurm"),
+           "PATH": os.pathsep.join([str(STANDIN_BIN), str(BIN), os.environ["PATH"]])}
+    result = subprocess.run([str(BIN / "snakemake"), "--executor", "slurm", "--jobs", "5", "--latency-wait", "3",
+                             "--slurm-init-seconds-before-status-checks", "1", "--default-resources", "mem_mb=100",
+                             "runtime=5", "slurm_partition=gpu"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (preflight,) = [job for job in jobs(tmp_path / "slurm") if "preflight" in job["comment"]]
+    (pack,) = [job for job in jobs(tmp_path / "slurm") if "anchor" in job["comment"]]
+    script = Path(tmp_path / "slurm" / "jobs" / f"{pack['id']}.sh").read_text()
+    words = shlex.split(script.split("--target-jobs", 1)[1])
+    targets = words[:next(i for i, word in enumerate(words) if word.startswith("--"))]
+    assert sorted(targets) == ["anchor:", "train:x=a", "train:x=b"], targets
+    assert pack["submitted"] >= preflight["ended"]
