@@ -85,6 +85,27 @@ def test_a_malformed_part_stops_only_the_checks_of_that_part():
         assert any(p.startswith(expected) for p in problems), (expected, problems)
 
 
+def test_the_relational_checks_read_a_model_built_once_leaving_out_what_it_cannot_hold():
+    """Every relational check reads the typed model; with the schema's problems it is built without the parts it
+    cannot hold (kept in Config.unbuilt), whose names still exist, so no line blames their users."""
+    from introspect.config.build import build_model
+    from introspect.config.registry_facts import registry_catalog
+    from introspect.config.validate import config_problems
+
+    config = tiny()
+    config["budgets"]["short"]["lrr"] = 0.1  # schema: an unknown key; the budget cannot be built
+    config["teachers"]["big"]["budget"] = "long"  # a name that does not exist
+    document, claims, problems, model = config_problems(config, registry_catalog())
+    assert model is None  # the schema refused the document: no model to plan
+    assert any(p.startswith("budgets.short: Additional properties are not allowed ('lrr'") for p in problems)
+    assert "teachers.big.budget: 'long' is not under budgets" in problems
+    assert not [p for p in problems if "'short' is not under budgets" in p], problems  # the groups' budget exists
+    lenient = build_model(document, claims, lenient=True)
+    assert lenient.unbuilt == {"budgets.short"} and lenient.budgets == {} and lenient.has("budgets", "short")
+    with pytest.raises(TypeError):
+        build_model(document, claims)  # what only a schema-valid document may be: built whole
+
+
 def test_checks_that_once_failed_while_planning_are_collected_too():
     config = tiny()
     del config["tables"]["t"]["groups"][0]["teacher"]  # KD without a teacher

@@ -440,13 +440,20 @@ def test_a_csv_header_is_escaped_like_its_cells():
 
 @pytest.mark.parametrize("twin", ["\u0421\u0415", "\uff23\uff25", "C\u0415"])  # Cyrillic, fullwidth, mixed
 def test_two_method_labels_that_render_alike_are_refused(twin):
-    from introspect.config.labels import config_lookalikes
+    from introspect.config.registry_facts import registry_catalog
+    from introspect.config.validate import config_problems
 
-    config = {"methods": {"CE": {"method": "ce"}, twin: {"method": "kd"}},
-              "tables": {"t": {"groups": [{"label": "ResNet8"}, {"label": "ResNet\uff18"}]}}}
-    problems = config_lookalikes(config)
+    def lookalikes(methods: dict, labels: list[str]) -> list[str]:
+        config = {"seeds": [0], "datasets": {"d": {"source": "digits"}},
+                  "budgets": {"b": {"epochs": 1, "batch_size": 8, "lr": 0.1}}, "methods": methods,
+                  "tables": {"t": {"title": "t", "dataset": "d", "methods": list(methods),
+                                   "groups": [{"label": g, "model": "mlp1024", "budget": "b"} for g in labels]}}}
+        return [p for p in config_problems(config, registry_catalog())[2] if "looks like" in p]
+
+    problems = lookalikes({"CE": {"method": "ce"}, twin: {"method": "ls"}}, ["ResNet8", "ResNet\uff18"])
     assert len(problems) == 2 and "looks like 'CE'" in problems[0] and "looks like 'ResNet8'" in problems[1]
-    assert config_lookalikes({"methods": {"CE": {}, "ce": {}, "KD": {}}}) == []  # case is visible
+    assert problems[0].startswith("methods: ") and problems[1].startswith("tables.t.groups: ")
+    assert lookalikes({"CE": {"method": "ce"}, "ce": {"method": "ce"}, "KD": {"method": "ls"}}, ["g"]) == []
 
 
 # ------------------------------------------------------------------------------------------ tampered records

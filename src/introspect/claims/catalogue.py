@@ -12,7 +12,6 @@ from typing import Any
 from ..config.claim import DIRECTIONS
 from ..config.model import ConfigError
 from ..config.schemas import schema_path
-from ..config.view_checks import similarity_panel
 from ..config.yaml_input import YamlInputError, read_yaml_file
 
 CATALOGUES = Path(__file__).resolve().parent / "catalogues"
@@ -55,6 +54,16 @@ def applies(config: dict[str, Any], claim: dict[str, Any]) -> bool:
     group = next((g for g in view.get("groups", []) if g["label"] == claim["group"]), None)
     methods = set(view.get("methods", [])) - set((group or {}).get("exclude", []))
     return group is not None and {claim["a"], claim["b"]} <= methods
+
+
+def similarity_panel(config: dict[str, Any], claim: dict[str, Any]) -> dict[str, Any] | None:
+    """The panel of a class-similarity figure a similar_pairs claim reads: the one of model ``group`` (any
+    case) and method ``a``."""
+    figure = config.get("figures", {}).get(claim["table"])
+    if not figure or figure.get("kind") != "class_similarity":
+        return None
+    return next((p for p in figure.get("panels", []) if p["model"].lower() == claim["group"].lower()
+                 and p["method"] == claim["a"]), None)
 
 
 @lru_cache(maxsize=8)

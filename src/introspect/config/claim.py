@@ -38,6 +38,9 @@ class Claim:
     text: str  # the paper's wording or where it says so
     part_of: str | None = None  # the majority claim ("A beats most of ...") this greater claim is a member of
     pairs: tuple[tuple[str, str], ...] = ()  # similar_pairs: the class pairs the paper calls similar
+    # the catalogue it comes from (claim_settings.catalogue), None for the config's own: where its problems point
+    # (the validation's concern only: not part of what the claim is, nor of its spec file)
+    catalogue: str | None = field(default=None, compare=False, metadata=NOT_IN_FILES)
     # what the plan adds from the view (None: not planned yet)
     model: str | None = None  # the group's network
     dataset: str | None = None  # the config's dataset source the cells ran on

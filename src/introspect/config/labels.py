@@ -5,13 +5,13 @@ eye. ``CE`` beside a Cyrillic ``СЕ``, or a label beside its NFKC twin (a fullw
 composed and a decomposed accent), would be two columns that render identically. :func:`skeleton` folds a label
 to what it looks like (Unicode NFKC, then the Latin look-alikes of Cyrillic and Greek letters, default-ignorable
 characters such as zero-width joiners removed, case kept: ``ce`` and ``CE`` look different), and
-:func:`lookalike_problems` refuses two labels of one namespace with the same skeleton.
+:func:`lookalike_problems` refuses two labels of one namespace with the same skeleton (the config's method labels,
+each view's group labels: :func:`introspect.config.model_checks.label_problems`).
 """
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
-from typing import Any
 
 # Cyrillic and Greek letters drawn like Latin ones in common fonts (a subset of Unicode's confusables.txt:
 # the letters, not the symbols, since labels are words).
@@ -39,18 +39,6 @@ def lookalike_problems(labels: Iterable[str], where: str) -> list[str]:
             problems.append(f"{where}: {label!r} looks like {seen[key]!r} ({_difference(label, seen[key])}); "
                             "two labels that render alike would be two columns no reader can tell apart")
         seen.setdefault(key, label)
-    return problems
-
-
-def config_lookalikes(config: dict[str, Any]) -> list[str]:
-    """The method labels of a config, and the group labels of each table and figure, checked as above."""
-    problems = lookalike_problems(config.get("methods") or {}, "methods")
-    for section in ("tables", "figures"):
-        views = config.get(section) if isinstance(config.get(section), dict) else {}
-        for name, view in views.items():
-            groups = view.get("groups") if isinstance(view, dict) and isinstance(view.get("groups"), list) else []
-            labels = [g.get("label") for g in groups if isinstance(g, dict)]
-            problems += lookalike_problems(labels, f"{section}.{name}.groups")
     return problems
 
 

@@ -198,6 +198,15 @@ class Config:
     # seeds beyond `seeds` for single cells: view -> group label -> method label -> seeds (claims_next.yaml)
     extra_seeds: Mapping[str, Mapping[str, Mapping[str, tuple[int, ...]]]]
     document: Mapping[str, Any] = field(compare=False, repr=False)  # as validated, defaults filled (JSON)
+    # key paths of parts the schema refused and the model could not hold (``datasets.x``, or a whole section, then
+    # None or empty here): only a model built to check such a document has any (build_model's lenient mode), and
+    # it is never planned
+    unbuilt: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+    def has(self, section: str, name: str) -> bool:
+        """Whether the config defines ``name`` under ``section`` (one the model could not hold counts: its own
+        problems are the schema's, and the names it holds exist)."""
+        return name in getattr(self, section) or f"{section}.{name}" in self.unbuilt or section in self.unbuilt
 
     @property
     def claim_views(self) -> dict[str, Table | Figure]:

@@ -1,28 +1,54 @@
-"""The checks of :func:`introspect.config.validate.validate_config` that read the typed model: they run once the
-document's own checks pass, in the same call, so the CLI and the Snakefile validate a config by one function.
+"""The one pass of :func:`introspect.config.validate.validate_config` over the typed model: once the document's
+schema passes, the model is built and every check that relates the config's parts reads it, in one call, so the
+CLI and the Snakefile validate a config by one function.
 
-The views that read other views (analyses name tables, methods of them and groups with teachers; ``extra_seeds``
-name cells); the cluster requests: a GPU model name the SLURM plugin would refuse, a GPU asked for runs that train
-on the CPU, two ways of sharing one GPU at once.
+Names that must exist, method hyper-parameters, warm-ups, Grad-CAM, the compile backend and the plan's size
+(:mod:`introspect.config.references`); labels that render alike (:mod:`introspect.config.labels`); claims
+(:mod:`introspect.config.view_checks`); and here: teachers (no cycle, one for every student), the views that read
+other views (analyses name tables, methods of them and groups with teachers; ``extra_seeds`` name cells), the
+cluster requests (a GPU model name the SLURM plugin would refuse, a GPU asked for runs that train on the CPU, two
+ways of sharing one GPU at once).
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+from .labels import lookalike_problems
 from .model import Config, Teacher
+from .references import (
+    compile_problems,
+    grad_cam_problems,
+    name_checks,
+    size_problems,
+    variant_problems,
+    warmup_problems,
+)
 from .registry_facts import Catalog
+from .view_checks import claim_problems
 
 # What snakemake-executor-plugin-slurm 2.8.0 accepts as a GPU model (utils.set_gres_string): checked at
 # plan time so a hyphenated name fails before any job is queued, not at the first submission.
 PLUGIN_GPU_MODEL = re.compile(r"^[a-zA-Z0-9_\.]+$")
 
 
-def model_problems(config: Config, catalog: Catalog) -> list[str]:
-    """Every problem of the typed model, each naming its key. The model may still name what does not exist
-    (the document's reference checks report those in the same pass): these checks skip such names."""
-    return (teacher_problems(config, catalog) + analysis_problems(config) + extra_seed_problems(config)
-            + cluster_problems(config))
+def model_checks(config: Config, catalog: Catalog) -> list[Callable[[], list[str]]]:
+    """Every check of the typed model, each run on its own (:func:`introspect.config.validate.config_problems`
+    tolerates a failing one only where the document has problems already); each problem names its key."""
+    return [lambda: label_problems(config), lambda: compile_problems(config, catalog),
+            *name_checks(config, catalog), lambda: variant_problems(config, catalog),
+            lambda: warmup_problems(config), lambda: grad_cam_problems(config, catalog),
+            lambda: claim_problems(config), lambda: size_problems(config), lambda: teacher_problems(config, catalog),
+            lambda: analysis_problems(config), lambda: extra_seed_problems(config), lambda: cluster_problems(config)]
+
+
+def label_problems(config: Config) -> list[str]:
+    """The method labels of a config, and the group labels of each table and figure, that render alike."""
+    problems = lookalike_problems(config.methods, "methods")
+    for section, views in (("tables", config.tables), ("figures", config.figures)):
+        for name, view in views.items():
+            problems += lookalike_problems([g.label for g in view.groups], f"{section}.{name}.groups")
+    return problems
 
 
 def teacher_problems(config: Config, catalog: Catalog) -> list[str]:
@@ -78,11 +104,12 @@ def analysis_problems(config: Config) -> list[str]:
     for name, analysis in config.analyses.items():
         where = f"analyses.{name}"
         problems += [f"{where}.tables[{i}]: {t!r} is not under tables" for i, t in enumerate(analysis.tables)
-                     if t not in config.tables]
+                     if not config.has("tables", t)]
         tables = [config.tables[t] for t in analysis.tables if t in config.tables]
         studied = {m for table in tables for m in table.methods}
-        problems += [f"{where}.methods[{i}]: {m!r} is not a method of its tables ({', '.join(analysis.tables)})"
-                     for i, m in enumerate(analysis.methods or ()) if m not in studied]
+        if len(tables) == len(analysis.tables):  # a table the model could not hold: its methods are unknown
+            problems += [f"{where}.methods[{i}]: {m!r} is not a method of its tables ({', '.join(analysis.tables)})"
+                         for i, m in enumerate(analysis.methods or ()) if m not in studied]
         if analysis.figure_table not in analysis.tables:
             problems.append(f"{where}.figure_table: {analysis.figure_table!r} is not one of its tables")
         for table in tables:
@@ -98,11 +125,19 @@ def extra_seed_problems(config: Config) -> list[str]:
     cells = config.claim_cells()
     return [f"extra_seeds.{view}.{group}.{method}: no such cell (table or accuracy figure, group, method)"
             for view, groups in config.extra_seeds.items() for group, methods in groups.items()
-            for method in methods if (view, group, method) not in cells]
+            for method in methods if (view, group, method) not in cells and not _unbuilt_view(config, view)]
+
+
+def _unbuilt_view(config: Config, name: str) -> bool:
+    """A table or figure the schema refused and the model could not hold (its cells are unknown)."""
+    return name not in config.tables and name not in config.figures and (
+        config.has("tables", name) or config.has("figures", name))
 
 
 def cluster_problems(config: Config) -> list[str]:
     """What the plan refuses about the cluster requests, each naming its key."""
+    if "cluster" in config.unbuilt:
+        return []
     cluster, problems = config.cluster, []
     model = cluster.gpu_model
     if model and not PLUGIN_GPU_MODEL.match(model):

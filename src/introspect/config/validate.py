@@ -14,10 +14,12 @@ outside ``results_dir``, hang the planner or start hours of jobs that fail at th
 - ``results_dir``, ``data_root`` and ``reported_results`` are relative paths below the working
   directory (no ``..``), or absolute paths the user chose (not ``/``), made of plain names, never
   starting with ``-``;
-- cross-references, hyper-parameters, warm-ups and claims (:mod:`introspect.config.references`);
-- combinations a training job would refuse (``performance.compile`` with guided backprop);
-- once the schema passes, in the same pass, the checks that read the typed model
-  (:mod:`introspect.config.model_checks`: teachers, analyses, extra seeds, cluster requests).
+- a baseline a table names (not the default one) is a method variant: what the document says, before its
+  defaults are filled in;
+- then, in the same pass, the typed model is built once and every check that relates the config's parts reads
+  it (:mod:`introspect.config.model_checks`: names that must exist, hyper-parameters, warm-ups, Grad-CAM,
+  combinations a training job would refuse, labels that render alike, claims, the plan's size, teachers,
+  analyses, extra seeds, cluster requests). No check reads the document after the model is built.
 """
 from __future__ import annotations
 
@@ -36,7 +38,6 @@ from ..methods.hyperparameters import NAME_RULE, is_name, shown
 from ..runs.spec import AMP_MODES, BATCHED_BACKWARDS, LOADERS, SPLITS, Budget, DatasetSpec, Performance, RunOptions
 from ..runs.typed import encode
 from .claim import DIRECTIONS
-from .labels import config_lookalikes
 from .model import (
     SWEEP_USES,
     ClaimSettings,
@@ -106,27 +107,32 @@ def config_problems(config: Any, catalog: Catalog
     checks: list[Callable[[], list[str]]] = [
         lambda: list(_non_finite_problems(document)),
         lambda: _name_and_path_problems(document),
-        lambda: config_lookalikes(document),  # labels that render alike (NFKC, Cyrillic/Greek look-alikes)
-        lambda: _combination_problems(document, catalog),
         lambda: _baseline_problems(config, document),
     ]
-    from .references import reference_checks
-
-    checks += reference_checks({**document, "claims": claims}, catalog)
-    model = None
-    if not problems:  # the schema and the claims' catalogue passed: the typed model can be built
-        from .build import build_model
-        from .model_checks import model_problems
-
-        try:
-            model = build_model(document, claims)
-        except (KeyError, TypeError, AttributeError, IndexError, ValueError):
-            model = None  # a name that does not resolve: the reference checks below name it
-        else:
-            checks.append(lambda: model_problems(model, catalog))
+    schema_passed = not problems
     for check in checks:
         problems += _guarded(check, tolerate=bool(problems))
-    return document, claims, list(dict.fromkeys(problems)), model
+    model = _typed_model(document, claims, tolerate=bool(problems))
+    if model is not None:
+        from .model_checks import model_checks
+
+        for check in model_checks(model, catalog):
+            problems += _guarded(check, tolerate=bool(problems))
+    return document, claims, list(dict.fromkeys(problems)), model if schema_passed else None
+
+
+def _typed_model(document: dict[str, Any], claims: list[dict[str, Any]], tolerate: bool) -> Config | None:
+    """The typed model, built once. With the schema's problems it is built where it can be (``lenient``: an entry
+    it cannot hold is left out), so the relational checks of every other part report in the same pass; a
+    top-level section it cannot hold leaves them all to the next pass (the schema said why)."""
+    from .build import build_model
+
+    try:
+        return build_model(document, claims, lenient=tolerate)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError):
+        if not tolerate:
+            raise  # a schema-valid document the model cannot hold: a bug
+        return None
 
 
 def _guarded(check: Callable[[], list[str]], tolerate: bool) -> list[str]:
@@ -357,21 +363,3 @@ def _baseline_problems(given: dict[str, Any], document: dict[str, Any]) -> list[
             "compare teachers and collapsed students with it)"
             for name, table in tables.items() if isinstance(table, dict) and "baseline" in table
             and table["baseline"] not in document["methods"]]
-
-
-# --- combinations a job would refuse ---------------------------------------------------------------
-
-def _combination_problems(config: dict[str, Any], catalog: Catalog) -> list[str]:
-    backend = config.get("performance", {}).get("compile")
-    if backend is None or not isinstance(backend, str):
-        return []
-    if catalog.compile_backends and backend not in catalog.compile_backends:
-        return [f"performance.compile: unknown torch.compile backend {shown(backend)} "
-                f"(known: {', '.join(catalog.compile_backends)})"]
-    from .references import variants_using
-
-    # the training loop refuses to compile a model that guided backprop explains (its hooks change the
-    # backward pass of the compiled graph)
-    return [f"performance.compile: {backend!r} cannot train {label} ({at} is guided_bp: the training loop "
-            "refuses to compile guided backprop); set performance.compile to null or drop that method"
-            for label, at in variants_using(config, "explainer", "guided_bp")]
