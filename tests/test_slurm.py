@@ -227,7 +227,12 @@ def test_sigterm_preemption_under_slurm_on_a_gpu_shard_resumes_to_identical_metr
     job_ids = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True).stdout.split()
     assert len(job_ids) == 1
     subprocess.run(["scancel", "--signal=TERM", "--full", job_ids[0]], env=env, check=True)
-    log, _ = workflow.communicate(timeout=600)
+    try:
+        log, _ = workflow.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        workflow.kill()
+        output = workflow.communicate()[0][-4000:]
+        raise AssertionError(f"the head did not end after the pre-emption:\n{output}") from None
     assert workflow.returncode == 0, log[-4000:]
     train_log = (run_dir / "train.log").read_text()
     assert "resuming after epoch" in train_log, train_log[-2000:]
