@@ -14,6 +14,7 @@ NaN, with the reason in ``TestResult.reason``.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -110,6 +111,7 @@ def _tail(critical: float, df: float, nc: float) -> float:
     return float(stats.norm.cdf(nc)) if nc <= 0 else float(stats.norm.sf(critical - nc))
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the MDE solves and seed searches of claims at one level repeat it
 def t_power(d: float, n: int, *, alpha: float = 0.05, alternative: str = "two-sided", paired: bool = True,
             n_b: int | None = None) -> float:
     """Power of a t-test at level ``alpha`` when the true difference is ``d`` standard deviations: a one-sample
@@ -129,6 +131,7 @@ def t_power(d: float, n: int, *, alpha: float = 0.05, alternative: str = "two-si
     return _tail(critical, df, nc) + _tail(critical, df, -nc)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # claims with equal n and corrected level ask for the same integrals
 def tost_power(difference: float, margin: float, n: int, *, alpha: float = 0.05) -> float:
     """Power of the paired TOST (two one-sided t-tests, each at level ``alpha``) to establish
     |mean difference| < ``margin`` from ``n`` differences whose true mean is ``difference``; both in standard
@@ -143,15 +146,29 @@ def tost_power(difference: float, margin: float, n: int, *, alpha: float = 0.05)
     low, high = stats.chi2.ppf(1e-15, df), min(top, stats.chi2.isf(1e-15, df))
     if high <= low:
         return 0.0
+    density = chi2_density(df)
 
     def passes(v: float) -> float:
         half = margin - critical * math.sqrt(v / df) / root_n  # half-width of the passing range, in sd
-        return float(stats.norm.cdf((half - difference) * root_n) - stats.norm.cdf((-half - difference) * root_n))
+        return float(special.ndtr((half - difference) * root_n) - special.ndtr((-half - difference) * root_n))
 
     from scipy.integrate import quad  # here: the tables never integrate
 
-    value, _ = quad(lambda v: passes(v) * stats.chi2.pdf(v, df), low, high, limit=200, epsabs=1e-10)
+    value, _ = quad(lambda v: passes(v) * density(v), low, high, limit=200, epsabs=1e-10)
     return min(1.0, max(0.0, value))
+
+
+def chi2_density(df: int):
+    """``stats.chi2.pdf(·, df)`` as a function of one point, without the distribution's per-call argument
+    handling (most of the TOST integral's time): the same operations on the same one-element array, so the
+    same float (``stats.norm.cdf`` likewise is ``special.ndtr``)."""
+    shape, log_gamma, log_scale = df / 2. - 1, special.gammaln(df / 2.), (np.log(2) * df) / 2.
+
+    def density(v: float) -> float:
+        x = np.array([v], dtype=float)
+        return np.exp(special.xlogy(shape, x) - x / 2. - log_gamma - log_scale)[0]
+
+    return density
 
 
 def _solve_increasing(f, target: float, low: float) -> float:
@@ -175,9 +192,14 @@ def minimum_detectable_effect(sd: float, n: int, *, alpha: float = 0.05, power: 
     n_b = n if n_b is None else n_b
     if n < 2 or (not paired and n_b < 2) or not math.isfinite(sd) or sd <= 0:
         return NAN
-    d = _solve_increasing(lambda x: t_power(x, n, alpha=alpha, alternative=alternative, paired=paired, n_b=n_b),
-                          power, 0.0)
-    return d * sd
+    return detectable_in_sd(n, alpha, power, paired, n_b, alternative) * sd
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def detectable_in_sd(n: int, alpha: float, power: float, paired: bool, n_b: int, alternative: str) -> float:
+    """:func:`minimum_detectable_effect` in standard deviations: the same for every claim of a level and n."""
+    return _solve_increasing(lambda x: t_power(x, n, alpha=alpha, alternative=alternative, paired=paired, n_b=n_b),
+                             power, 0.0)
 
 
 def minimum_equivalence_margin(sd: float, n: int, *, difference: float = 0.0, alpha: float = 0.05,
@@ -187,9 +209,13 @@ def minimum_equivalence_margin(sd: float, n: int, *, difference: float = 0.0, al
     ``difference``. NaN when it cannot be computed."""
     if n < 2 or not (math.isfinite(sd) and math.isfinite(difference)) or sd <= 0:
         return NAN
-    shift = abs(difference) / sd
-    margin = _solve_increasing(lambda m: tost_power(shift, m, n, alpha=alpha), power, shift)
-    return margin * sd
+    return equivalence_margin_in_sd(abs(difference) / sd, n, alpha, power) * sd
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def equivalence_margin_in_sd(shift: float, n: int, alpha: float, power: float) -> float:
+    """:func:`minimum_equivalence_margin` in standard deviations, the true difference ``shift`` in them too."""
+    return _solve_increasing(lambda m: tost_power(shift, m, n, alpha=alpha), power, shift)
 
 
 def _fewest(enough, limit: int) -> int | None:
