@@ -84,3 +84,13 @@ def test_the_claims_verdicts_follow_in_plain_text_when_this_call_wrote_them(tmp_
                                 "0.50"]
     assert "Sanity flags under claims, by rule: low_n (2 claims), undertrained (1 claims)." in text
     assert "\\" not in text and "\x1b" not in text  # no Markdown escapes, no terminal escapes
+
+
+def test_after_one_table_the_up_to_date_outputs_are_counted_with_a_few_examples():
+    log = ("localrule table:\n    output: r/s/tables/t3.md, r/s/tables/t3.csv\n    jobid: 3\n"
+           "Finished jobid: 3 (Rule: table)\n")
+    requested = [f"r/s/tables/t{i}.{ext}" for i in range(1, 7) for ext in ("md", "csv")] + ["r/s/claims.csv"]
+    text = run_summary(log, requested)
+    assert "Outputs written:\n  r/s/tables/t3.{md,csv}\n" in text
+    assert ("Not built in this call (already up to date): 6 requested output(s)\n  r/s/tables/t1.{md,csv}\n"
+            "  r/s/tables/t2.{md,csv}\n  r/s/tables/t4.{md,csv}\n  r/s/tables/t5.{md,csv}\n  ... and 2 more") in text

@@ -19,7 +19,8 @@ from .snakemake_log import Job, parse_log
 
 TRAINING_RULES = ("train", "teacher", "distill", "le_warmup", "le_stage2", "sweep_point")
 INTERNAL_RULES = ("job_files", "config_file", "preflight", "pack_anchor", "select_hyperparameters")
-SHOWN = 12  # lines listed per group before "... and N more"
+SHOWN = 12  # outputs written listed before "... and N more"
+SHOWN_UP_TO_DATE = 4  # requested outputs that were up to date: a few, as examples
 
 
 def built_jobs(log_text: str) -> list[Job]:
@@ -43,9 +44,9 @@ def grouped(paths: list[str]) -> list[str]:
     return entries
 
 
-def _shown(entries: list[str]) -> list[str]:
-    more = [f"... and {len(entries) - SHOWN} more"] if len(entries) > SHOWN else []
-    return [f"  {e}" for e in entries[:SHOWN] + more]
+def _shown(entries: list[str], shown: int = SHOWN) -> list[str]:
+    more = [f"... and {len(entries) - shown} more"] if len(entries) > shown else []
+    return [f"  {e}" for e in entries[:shown] + more]
 
 
 def run_summary(log_text: str, requested: list[str], claims_csv: Path | None = None) -> str:
@@ -67,7 +68,7 @@ def run_summary(log_text: str, requested: list[str], claims_csv: Path | None = N
     up_to_date = grouped([p for p in requested if p not in built])
     if up_to_date:
         lines += [f"Not built in this call (already up to date): {len(up_to_date)} requested output(s)",
-                  *_shown(up_to_date)]
+                  *_shown(up_to_date, SHOWN_UP_TO_DATE)]
     if claims_csv is not None:
         lines += _claims_lines(claims_csv, built, requested)
     return terminal_text("\n".join(lines))
