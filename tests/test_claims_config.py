@@ -15,6 +15,7 @@ import yaml
 
 from introspect.claims.catalogue import catalogue_path, config_claims
 from introspect.config.model import load_config
+from introspect.config.validate import validate_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 CONFIGS = ["config.yaml", "paper.yaml", "smoke.yaml", "mnist5k.yaml"]
@@ -25,7 +26,9 @@ PAPER_DISAGREES = "paper's own Table"  # a claim whose words the paper's own tab
 
 def load(name: str) -> dict:
     config = load_config(CONFIG_DIR / name)  # its base (extends) resolved
-    config["claims"] = [{k: v for k, v in c.items() if k != "from_catalogue"} for c in config_claims(config)]
+    applying = {c.name for c in validate_config(config).claims}  # the catalogue's that apply, and its own
+    config["claims"] = [{k: v for k, v in c.items() if k != "from_catalogue"} for c in config_claims(config)
+                        if c["name"] in applying]
     return config
 
 

@@ -5,12 +5,13 @@ once for every config that tests it. A catalogue claim applies to a config when 
 accuracy figure), its group and both of its methods in that group; ``claim_settings.only`` names a subset."""
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..config.claim import DIRECTIONS
-from ..config.model import ConfigError
+from ..config.claim import DIRECTIONS, Claim
+from ..config.model import Config, ConfigError
 from ..config.schemas import schema_path
 from ..config.yaml_input import YamlInputError, read_yaml_file
 
@@ -21,7 +22,9 @@ FROM_CATALOGUE = "from_catalogue"
 
 
 def config_claims(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """The catalogue's claims that apply to ``config`` (or those ``only`` names), then the config's own."""
+    """The claims a config states: its catalogue's (every one, or those ``only`` names), each tagged with the
+    catalogue it comes from, then its own. Which of the catalogue's apply is decided on the typed model
+    (:func:`applicable_claims`), once the config is built."""
     settings = config.get("claim_settings", {})
     own = list(config.get("claims", []))
     if not settings.get("catalogue"):
@@ -32,38 +35,27 @@ def config_claims(config: dict[str, Any]) -> list[dict[str, Any]]:
         unknown = sorted(set(only) - {c["name"] for c in catalogue})
         if unknown:
             raise ConfigError(f"claim_settings.only: {', '.join(unknown)} not in {settings['catalogue']}")
-        # of those named, the ones this config has the cells of (a config cut down from another keeps its list)
-        chosen = [c for c in catalogue if c["name"] in only and applies(config, c)]
-    else:
-        chosen = [c for c in catalogue if applies(config, c)]
-    # where a catalogue claim came from, for the key its problems name (validation.claim_problems)
-    return [{**c, FROM_CATALOGUE: settings["catalogue"]} for c in chosen] + own
+        catalogue = [c for c in catalogue if c["name"] in only]
+    # where a catalogue claim came from, for the key its problems name (Claim.catalogue)
+    return [{**c, FROM_CATALOGUE: settings["catalogue"]} for c in catalogue] + own
 
 
-def applies(config: dict[str, Any], claim: dict[str, Any]) -> bool:
+def applicable_claims(config: Config) -> Config:
+    """The config with the catalogue's claims it has the cells of (a config cut down from another keeps its
+    list, ``only`` included), and all of its own."""
+    return replace(config, claims=tuple(c for c in config.claims if c.catalogue is None or applies(config, c)))
+
+
+def applies(config: Config, claim: Claim) -> bool:
     """Whether ``config`` has the claim's view, group and both methods (not excluded from the group); for a
     similar_pairs claim, the class-similarity figure's panel of its model and method."""
-    if claim["direction"] == "similar_pairs":
-        return similarity_panel(config, claim) is not None
-    view = config.get("tables", {}).get(claim["table"])
-    if view is None:
-        figure = config.get("figures", {}).get(claim["table"])
-        view = figure if figure and figure.get("kind") == "accuracy" else None
-    if view is None:
-        return False
-    group = next((g for g in view.get("groups", []) if g["label"] == claim["group"]), None)
-    methods = set(view.get("methods", [])) - set((group or {}).get("exclude", []))
-    return group is not None and {claim["a"], claim["b"]} <= methods
-
-
-def similarity_panel(config: dict[str, Any], claim: dict[str, Any]) -> dict[str, Any] | None:
-    """The panel of a class-similarity figure a similar_pairs claim reads: the one of model ``group`` (any
-    case) and method ``a``."""
-    figure = config.get("figures", {}).get(claim["table"])
-    if not figure or figure.get("kind") != "class_similarity":
-        return None
-    return next((p for p in figure.get("panels", []) if p["model"].lower() == claim["group"].lower()
-                 and p["method"] == claim["a"]), None)
+    if claim.direction == "similar_pairs":
+        figure = config.figures.get(claim.view)
+        return figure is not None and figure.kind == "class_similarity" and any(
+            p.model.lower() == claim.group.lower() and p.method == claim.method_a for p in figure.panels)
+    view = config.claim_views.get(claim.view)
+    group = next((g for g in view.groups if g.label == claim.group), None) if view else None
+    return group is not None and {claim.method_a, claim.method_b} <= set(view.methods) - set(group.exclude)
 
 
 @lru_cache(maxsize=8)

@@ -75,10 +75,7 @@ def validate_config(config: dict[str, Any] | Config, catalog: Catalog | None = N
 
     document, claims, problems, model = config_problems(config, catalog or registry_catalog())
     reject(problems)
-    if model is None:  # no problem found, yet no model: build it again so that the error surfaces (a bug)
-        from .build import build_model
-
-        model = build_model(document, claims)
+    assert model is not None  # no problem: the schema passed, and the model was built (or its error raised)
     return model
 
 
@@ -114,7 +111,10 @@ def config_problems(config: Any, catalog: Catalog
         problems += _guarded(check, tolerate=bool(problems))
     model = _typed_model(document, claims, tolerate=bool(problems))
     if model is not None:
+        from ..claims.catalogue import applicable_claims
         from .model_checks import model_checks
+
+        model = applicable_claims(model)
 
         for check in model_checks(model, catalog):
             problems += _guarded(check, tolerate=bool(problems))
@@ -209,9 +209,9 @@ def type_defaults(section: dict[str, Any], cls: type) -> None:
 
 
 def expanded_claims(document: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
-    """The config's claims: those of its catalogue that apply, then its own
-    (:func:`introspect.claims.catalogue.config_claims`), and the problem reading the catalogue, if any. The
-    document keeps only its own claims, so a validated document validates again unchanged."""
+    """The config's claims: its catalogue's, then its own (:func:`introspect.claims.catalogue.config_claims`; those
+    of the catalogue that apply are kept once the model is built), and the problem reading the catalogue, if any.
+    The document keeps only its own claims, so a validated document validates again unchanged."""
     from ..claims.catalogue import config_claims
 
     own = document.get("claims", [])
