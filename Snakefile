@@ -77,16 +77,15 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/analysis.smk"
 
 
-# The terminal shows one line per finished job and the training time left, not Snakemake's block per job
-# (introspect.cluster.terminal); the log file keeps everything.
-if workflow.is_main_process:
+onstart:
+    # The terminal shows one line per finished job and the training time left, not Snakemake's block per job
+    # (introspect.cluster.terminal); the log file keeps everything. Here, not while the Snakefile is read: there
+    # workflow.dryrun is always False (no executor yet), and a dry run lost its listing of the jobs; Snakemake
+    # runs no onstart in a dry run.
     from introspect.cluster.terminal import quiet_terminal
 
     quiet_terminal(PLAN, workflow.resource_settings.cores, dryrun=workflow.dryrun, local=workflow.local_exec,
                    verbose=getattr(workflow.output_settings, "verbose", False))
-
-
-onstart:
     start_local_worker()
     from introspect.cluster.resources import outlook
 
