@@ -39,11 +39,11 @@ def test_the_time_left_is_unknown_until_measured_then_scaled_by_the_finished_run
     assert clock.seconds_left() == 0.0
 
 
-def snakemake_terminal() -> tuple[logging.Logger, io.StringIO]:
+def snakemake_terminal(printshellcmds: bool = False) -> tuple[logging.Logger, io.StringIO]:
     """A logger with Snakemake 9's own terminal handler, as its LoggerManager sets it up."""
     stream = io.StringIO()
     handler = ColorizingTextHandler(nocolor=True, stream=stream, formatter=DefaultFormatter(show_failed_logs=True),
-                                    filter=DefaultFilter(None, False, False, False, False))
+                                    filter=DefaultFilter(None, False, False, False, printshellcmds))
     handler.name = "DefaultStreamHandler"
     logger = logging.getLogger(f"test_terminal.{id(stream)}")
     logger.handlers, logger.propagate = [handler], False
@@ -116,6 +116,16 @@ def test_a_group_jobs_members_finishing_together_get_their_own_counts():
     logger.info(None, extra=dict(event="progress", done=7, total=9))
     lines = stream.getvalue().splitlines()
     assert [line.split("] ", 1)[1] for line in lines] == ["6/9 train (0 s)", "7/9 train (0 s)"]
+
+
+@pytest.mark.parametrize("printshellcmds", [False, True])
+def test_shell_commands_are_shown_as_snakemake_decides(printshellcmds):
+    logger, stream = snakemake_terminal(printshellcmds)
+    install(TerminalView(TrainingClock({}, measured=False, slots=None), lambda rule, wildcards: ""), logger)
+    job_info(logger, 1, "table")
+    logger.info("Shell command: python -m introspect table", extra=dict(
+        event="shellcmd", shellcmd="python -m introspect table", indent=False))
+    assert stream.getvalue() == ("Shell command: python -m introspect table\n" if printshellcmds else "")
 
 
 @pytest.mark.parametrize("setting", ["dryrun", "verbose", "full"])

@@ -30,7 +30,8 @@ OUTPUT_ENV = "INTROSPECT_OUTPUT"  # "full": Snakemake's own terminal output
 # Scheduler lines repeated for every job; the log file keeps them.
 _CHATTER = re.compile(r"^(Select jobs to execute\.\.\.|Execute \d+ jobs\.\.\.|Updating checkpoint dependencies\."
                       r"|DAG of jobs will be updated after completion\.)$")
-_HIDDEN = ("job_info", "group_info", "job_started", "job_finished", "workflow_started", "run_info", "shellcmd")
+# Shell commands are Snakemake's to show or not (-p): they pass.
+_HIDDEN = ("job_info", "group_info", "job_started", "job_finished", "workflow_started", "run_info")
 
 
 class TrainingClock:
@@ -87,7 +88,7 @@ class TerminalView(logging.Filter):
         elif event == "job_finished":
             self.finished.append(str(getattr(record, "job_id", "")))
         if event in _HIDDEN:
-            return event == "shellcmd" and bool(getattr(record, "printshellcmd", False))
+            return False
         if event is None and record.levelno == logging.INFO and _CHATTER.match(str(record.msg)):
             return False
         return True
