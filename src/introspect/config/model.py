@@ -49,6 +49,11 @@ class MethodVariant:
     def with_overrides(self, overrides: Mapping[str, Any]) -> MethodVariant:
         return MethodVariant(self.label, self.method, {**self.hyperparameters, **overrides}, self.sweep)
 
+    @property
+    def warmup_fraction(self) -> float | None:
+        """LE's warm-up as a fraction of each budget (planning turns it into the method's warmup_epochs)."""
+        return self.hyperparameters.get("warmup_fraction")
+
 
 @dataclass(frozen=True)
 class Teacher:
@@ -79,6 +84,10 @@ class Group:
 
     def teacher_of(self, label: str) -> str | None:
         return self.teacher_overrides.get(label, self.teacher)
+
+    def variant(self, label: str, methods: Mapping[str, MethodVariant]) -> MethodVariant:
+        """The method variant ``label`` as this group trains it (its ``method_overrides`` applied)."""
+        return methods[label].with_overrides(self.method_overrides.get(label, {}))
 
     def trained_labels(self, methods: Sequence[str]) -> list[str]:
         """The method labels this group has runs of: a panel's one method, else ``methods`` (its view's) but

@@ -253,7 +253,7 @@ class _Builder:
              ) -> tuple[Cell, tuple[str, list[str]] | None]:
         """The runs of one method on one model group (one per seed), with its teacher and sweep."""
         config = self.config
-        variant = config.methods[label].with_overrides(group.method_overrides.get(label, {}))
+        variant = group.variant(label, config.methods)
         teacher = group.teacher_of(label)
         seeds = config.seeds if seeds is None else seeds
         teacher_for: Callable[[int], str | None] = lambda seed: None  # noqa: E731
@@ -369,13 +369,11 @@ def warmup_summary(config: Config) -> list[str]:
     """One line per warm-up the plan chose, e.g. ``warm-up: 1 of 3 epochs (warmup_fraction 0.34 of
     budget 'resnet'): LE(Grad-CAM), LE-Permut``."""
     chosen: dict[tuple[str, float], list[str]] = {}
-    for container in [*config.tables.values(), *config.figures.values()]:
-        for group in [*container.groups, *getattr(container, "panels", ())]:
-            for label in group.trained_labels(container.methods):
-                variant = config.methods[label].with_overrides(group.method_overrides.get(label, {}))
-                if "warmup_fraction" in variant.hyperparameters:
-                    key = (group.budget, variant.hyperparameters["warmup_fraction"])
-                    chosen.setdefault(key, []).append(label)
+    for _, view, group in config.located_groups():
+        for label in group.trained_labels(view.methods):
+            fraction = group.variant(label, config.methods).warmup_fraction
+            if fraction is not None:
+                chosen.setdefault((group.budget, fraction), []).append(label)
     lines = []
     for (budget, fraction), labels in chosen.items():
         epochs = config.budgets[budget].epochs
