@@ -77,15 +77,21 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/analysis.smk"
 
 
-onstart:
-    # The terminal shows one line per finished job and the training time left, not Snakemake's block per job
-    # (introspect.cluster.terminal); the log file keeps everything. Here, not while the Snakefile is read: there
-    # workflow.dryrun is always False (no executor yet), and a dry run lost its listing of the jobs; Snakemake
-    # runs no onstart in a dry run.
+# The terminal shows one line per finished job and the training time left, not Snakemake's block per job
+# (introspect.cluster.terminal); the log file keeps everything. Set up while the Snakefile is read, so that
+# Snakemake's header and job table are left to the log file too; workflow.dryrun is not known yet (no executor),
+# the command line's -n is (output_settings), and a dry run keeps its listing of the jobs.
+if workflow.is_main_process:
     from introspect.cluster.terminal import quiet_terminal
 
-    quiet_terminal(PLAN, workflow.resource_settings.cores, dryrun=workflow.dryrun, local=workflow.local_exec,
-                   verbose=getattr(workflow.output_settings, "verbose", False))
+    quiet_terminal(PLAN, workflow.resource_settings.cores, dryrun=workflow.output_settings.dryrun,
+                   verbose=workflow.output_settings.verbose)
+
+
+onstart:
+    from introspect.cluster.terminal import quiet_job_output
+
+    quiet_job_output(local=workflow.local_exec)  # a local job's epoch lines go to its log, not to this terminal
     start_local_worker()
     from introspect.cluster.resources import outlook
 

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 
 import pytest
 from snakemake.logging import ColorizingTextHandler, DefaultFilter, DefaultFormatter
 
 from introspect.cluster import EPOCH_LINES_ENV
-from introspect.cluster.terminal import OUTPUT_ENV, TerminalView, TrainingClock, install, quiet_terminal
+from introspect.cluster.terminal import (
+    OUTPUT_ENV,
+    TerminalView,
+    TrainingClock,
+    install,
+    quiet_job_output,
+    quiet_terminal,
+)
 
 
 class Clock:
@@ -130,18 +138,26 @@ def test_shell_commands_are_shown_as_snakemake_decides(printshellcmds):
 
 @pytest.mark.parametrize("setting", ["dryrun", "verbose", "full"])
 def test_a_dry_run_verbose_or_full_output_keeps_snakemakes_own(setting, monkeypatch):
-    monkeypatch.setenv(EPOCH_LINES_ENV, "")  # restored after the test: quiet_terminal sets it
-    monkeypatch.delenv(EPOCH_LINES_ENV)
     monkeypatch.setenv(OUTPUT_ENV, "full" if setting == "full" else "")
     installed = []
     monkeypatch.setattr("introspect.cluster.terminal.install", lambda view, logger=None: installed.append(view))
     monkeypatch.setattr("introspect.cluster.terminal.plan_view", lambda plan, cores: "view")
-    assert not quiet_terminal(None, 2, dryrun=setting == "dryrun", verbose=setting == "verbose", local=True)
-    assert installed == [] and EPOCH_LINES_ENV not in __import__("os").environ
+    assert not quiet_terminal(None, 2, dryrun=setting == "dryrun", verbose=setting == "verbose")
+    assert installed == []
     monkeypatch.setenv(OUTPUT_ENV, "")
     monkeypatch.setattr("introspect.cluster.terminal.install", lambda view, logger=None: installed.append(view) or 1)
-    assert quiet_terminal(None, 2, dryrun=False, verbose=False, local=True) and installed == ["view"]
-    assert __import__("os").environ[EPOCH_LINES_ENV] == "log"  # a local job's epoch lines go to its log
+    assert quiet_terminal(None, 2, dryrun=False, verbose=False) and installed == ["view"]
+
+
+@pytest.mark.parametrize("local, viewed", [(True, True), (False, True), (True, False)])
+def test_epoch_lines_go_to_the_logs_only_for_local_jobs_under_the_view(local, viewed, monkeypatch):
+    monkeypatch.setenv(EPOCH_LINES_ENV, "")  # restored after the test: quiet_job_output sets it
+    monkeypatch.delenv(EPOCH_LINES_ENV)
+    logger, _ = snakemake_terminal()
+    if viewed:
+        install(TerminalView(TrainingClock({}, measured=False, slots=None), lambda rule, wildcards: ""), logger)
+    assert quiet_job_output(local, logger) == (local and viewed)
+    assert os.environ.get(EPOCH_LINES_ENV) == ("log" if local and viewed else None)
 
 
 def test_with_a_quiet_terminal_a_jobs_epoch_lines_go_to_its_log_only(monkeypatch, capsys, caplog):

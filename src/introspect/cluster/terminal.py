@@ -164,12 +164,19 @@ def plan_view(plan: Plan, cores: int | None) -> TerminalView:
     return TerminalView(clock, describe, after_preflight)
 
 
-def quiet_terminal(plan: Plan, cores: int | None, *, dryrun: bool, verbose: bool, local: bool) -> bool:
+def quiet_terminal(plan: Plan, cores: int | None, *, dryrun: bool, verbose: bool) -> bool:
     """Show this run's progress through :func:`plan_view`, unless it is a dry run (its listing is the point),
-    ``--verbose`` or ``INTROSPECT_OUTPUT=full``. Jobs run on this machine (``local``) then write their epoch lines
-    to their logs only. True when the view is on."""
-    if dryrun or verbose or os.environ.get(OUTPUT_ENV) == "full" or not install(plan_view(plan, cores)):
+    ``--verbose`` or ``INTROSPECT_OUTPUT=full``. True when the view is on."""
+    if dryrun or verbose or os.environ.get(OUTPUT_ENV) == "full":
         return False
-    if local:
-        os.environ[EPOCH_LINES_ENV] = "log"
+    return install(plan_view(plan, cores))
+
+
+def quiet_job_output(local: bool, logger: logging.Logger | None = None) -> bool:
+    """With the view on and the jobs run on this machine (``local``, known once Snakemake has its executor), the
+    jobs write their epoch lines to their logs only, not to the terminal. True when they do."""
+    logger = logger or logging.getLogger(SNAKEMAKE_LOGGER)
+    if not local or not any(isinstance(f, TerminalView) for h in logger.handlers for f in h.filters):
+        return False
+    os.environ[EPOCH_LINES_ENV] = "log"
     return True
