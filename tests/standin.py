@@ -59,7 +59,13 @@ def tiny_config(workdir: Path, methods: tuple[str, ...] = ("CE",), seeds: tuple[
     return write_config(workdir, **{**settings, **changes})
 
 
-def run_workflow(workdir: Path, state: Path, *args: str, check: bool = True, timeout: int = 600,
+# Seconds a head through the stand-in may take before its test fails: a bound on a hang, not a speed check. A tiny
+# config's call takes 1-2 min on an idle 2-core machine and over 5 min at a load average of 20 (the pre-flight
+# job alone 96 s); a head that waits on a job for ever still fails, loudly, after this.
+HEAD_BUDGET = 1200
+
+
+def run_workflow(workdir: Path, state: Path, *args: str, check: bool = True, timeout: int = HEAD_BUDGET,
                  env: dict | None = None):
     """`snakemake --profile slurm` on the workdir's config.yaml, against the stand-in at ``state``."""
     return snakemake(workdir, *PROFILE, *args, env={**standin_env(state), **(env or {})}, check=check,

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from standin import PROFILE, jobs, rule_of, run_workflow, standin_env, submissions, tiny_config
+from standin import HEAD_BUDGET, PROFILE, jobs, rule_of, run_workflow, standin_env, submissions, tiny_config
 from workflow_helpers import BIN, ROOT
 
 pytestmark = pytest.mark.workflow
@@ -33,7 +33,7 @@ def test_a_job_ended_without_requeue_is_retried_once_slurm_forgets_it(tmp_path, 
     tiny_config(tmp_path)
     state = tmp_path / "slurm"
     standin_env(state, {"faults": [{"match": "rule_train_", "state": end, "listed": 2}]})
-    result = run_workflow(tmp_path, state, timeout=300)
+    result = run_workflow(tmp_path, state)
     assert table_built(tmp_path)
     assert [job["state"] for job in training_jobs(state)] == [end, "COMPLETED"]
     first = training_jobs(state)[0]["id"]
@@ -46,7 +46,7 @@ def test_a_submit_limit_delays_jobs_and_fails_none(tmp_path):
     tiny_config(tmp_path, seeds=(0, 1, 2))
     state = tmp_path / "slurm"
     standin_env(state, {"submit_limit": 50, "other_jobs": 49})
-    result = run_workflow(tmp_path, state, "--retries", "0", timeout=400,
+    result = run_workflow(tmp_path, state, "--retries", "0",
                           env={"INTROSPECT_SUBMIT_WAIT": "1"})
     assert table_built(tmp_path), result.stderr[-3000:]
     calls = submissions(state)
@@ -67,7 +67,7 @@ def test_a_lock_left_by_a_job_that_no_longer_exists_is_taken_over(tmp_path):
     now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
     (run_dir / "writer.lock").write_text(json.dumps({"host": "node-that-failed", "pid": 4321, "started": now,
                                                      "heartbeat": now, "slurm_job_id": "999"}))
-    run_workflow(tmp_path, state, "--retries", "0", timeout=300)
+    run_workflow(tmp_path, state, "--retries", "0")
     assert table_built(tmp_path)
     assert [job["state"] for job in training_jobs(state)] == ["COMPLETED"]
     assert (run_dir / "writer.lock").read_text() == ""  # released by the job that took it over
@@ -81,7 +81,7 @@ def test_a_timeout_and_an_oom_kill_are_retried_with_higher_limits(tmp_path):
     state = tmp_path / "slurm"
     standin_env(state, {"faults": [{"match": "rule_train_", "state": "TIMEOUT", "below": {"time_minutes": 15}},
                                    {"match": "rule_train_", "state": "OUT_OF_MEMORY", "below": {"mem_mb": 2000}}]})
-    run_workflow(tmp_path, state, timeout=400)
+    run_workflow(tmp_path, state)
     assert table_built(tmp_path)
     training = training_jobs(state)
     assert [job["state"] for job in training] == ["TIMEOUT", "OUT_OF_MEMORY", "COMPLETED"]
@@ -95,7 +95,7 @@ def test_a_retry_never_asks_more_than_the_node_has(tmp_path):
     state = tmp_path / "slurm"
     standin_env(state, {"node": {"cpus": 4, "mem_mb": 1200},
                         "faults": [{"match": "rule_train_", "state": "OUT_OF_MEMORY", "below": {"mem_mb": 1200}}]})
-    result = run_workflow(tmp_path, state, timeout=400)
+    result = run_workflow(tmp_path, state)
     assert table_built(tmp_path)
     training = training_jobs(state)
     assert [(job["state"], job["mem_mb"]) for job in training] == [("OUT_OF_MEMORY", 1000), ("COMPLETED", 1200)]
@@ -115,11 +115,11 @@ def test_the_head_hands_over_to_a_new_head_before_its_limit_and_keeps_running_jo
         ["sbatch", "--parsable", "--output", str(tmp_path / "head-%j.log"), str(script), "--snakefile",
          str(ROOT / "Snakefile"), "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
          *PROFILE[2:]], cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + HEAD_BUDGET
     while time.monotonic() < deadline and not any(j["state"] == "RUNNING" for j in training_jobs(state)):
         time.sleep(0.5)
     subprocess.run(["scancel", "--signal=USR1", "--batch", head], env=env, check=True)
-    while time.monotonic() < deadline + 300 and (len(jobs(state)) < 4 or any(
+    while time.monotonic() < deadline + HEAD_BUDGET and (len(jobs(state)) < 4 or any(
             j["state"] in ("PENDING", "RUNNING") for j in jobs(state))):
         time.sleep(1)
     heads = [j for j in jobs(state) if j["name"] == "introspect-head"]
@@ -146,7 +146,7 @@ def test_a_head_started_while_an_earlier_heads_job_runs_waits_for_it(tmp_path):
         ["sbatch", "--parsable", "--output", str(tmp_path / "head.log"), str(script), "--snakefile",
          str(ROOT / "Snakefile"), "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
          "--dry-run"], cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + HEAD_BUDGET
     while time.monotonic() < deadline and any(j["state"] in ("PENDING", "RUNNING") for j in jobs(state)):
         time.sleep(0.5)
     by_id = {job["id"]: job for job in jobs(state)}
