@@ -249,7 +249,8 @@ def at_family_level(result: ClaimResult, diff: np.ndarray, m: int, *, alpha: flo
 def decide(result: ClaimResult, *, alpha: float = ALPHA, check_paper_magnitude: bool = True,
            setting_note: str = "") -> ClaimResult:
     """The result with ``verdict`` and ``reason`` filled in by the module's rules; ``p_holm`` and the
-    family level must already be set (NaN p-values mean the test was degenerate)."""
+    family level must already be set (NaN p-values mean the test was degenerate). A change to these rules is a
+    change to :mod:`.resampled` too (the repeat probabilities' copy on arrays; tests/test_claims_repeat.py)."""
     compare = check_paper_magnitude and result.paper_setting
     if math.isnan(result.p_test):
         verdict, reason = INCONCLUSIVE, result.reason or "no test"

@@ -1,14 +1,14 @@
 """How likely is each verdict to repeat? The chance that an independent rerun with new seeds reaches the same
 verdict, estimated by resampling seeds (the bootstrap).
 
-Method: the result set's seeds are drawn with replacement, as many as it has, jointly for every claim (a seed
-is one training of every cell, so the pairing of A with B and the correlation between claims that share a cell
-are kept). Each resample is judged by the engine's own rules (Holm over each family, the corrected interval,
-TOST, the magnitude and resolution rules: :func:`.engine.judge_family` and :func:`.engine.decide`), without
-power planning: "inconclusive" and "inconclusive (underpowered)" count as one outcome, open. A claim's repeat
-probability is the share of resamples whose outcome is its observed one; summed over claims, the shares of each
-outcome are the expected counts a rerun would give. ``DRAWS`` resamples from a fixed seed (``SEED``), so the
-numbers are the same on every run of the same data.
+Method: the result set's seeds are drawn with replacement, as many as it has, jointly for every claim (a seed is one
+training of every cell, so the pairing of A with B and the correlation between claims that share a cell are kept).
+Each resample is judged by the engine's own rules (Holm over each family, the corrected interval, TOST, the
+magnitude and resolution rules: :func:`.engine.judge_family` and :func:`.engine.decide`, computed for all resamples
+at once in :mod:`.resampled`), without power planning: "inconclusive" and "inconclusive (underpowered)" count as one
+outcome, open. A claim's repeat probability is the share of resamples whose outcome is its observed one; summed over
+claims, the shares of each outcome are the expected counts a rerun would give. ``DRAWS`` resamples from a fixed seed
+(``SEED``), so the numbers are the same on every run of the same data.
 
 What it does not cover: the bootstrap treats the observed seeds as the population, so with five seeds it
 understates the spread a little (by about sqrt(4/5)) and it cannot see variation between machines (floating
