@@ -12,15 +12,37 @@ from types import SimpleNamespace
 import pytest
 
 from introspect.cluster.group_jobs import install_group_fix
-from introspect.cluster.node_limits import NodeLimits, capped, configured_limits, parse_sinfo, partition_of, tightest
+from introspect.cluster.node_limits import (
+    NodeLimits,
+    capped,
+    configured_limits,
+    parse_sinfo,
+    partition_of,
+    slurm_minutes,
+    tightest,
+)
 
 CALL = ("sbatch --parsable --job-name x --output log --export=ALL --comment 'rule_pack' -A acct -p gpu -t 15 "
         "--mem 13000 --cpus-per-task=9 -D /work")
 
 
 def test_sinfo_output_gives_the_largest_node():
-    assert parse_sinfo("4 12000\n8+ 64000\n2 4000\n") == NodeLimits(8, 64000)
+    assert parse_sinfo("4 12000 2-00:00:00\n8+ 64000 2-00:00:00\n2 4000 2-00:00:00\n") == NodeLimits(8, 64000, 2880)
+    assert parse_sinfo("4 12000 infinite\n") == NodeLimits(4, 12000, None)
+    assert parse_sinfo("4 12000\n") == NodeLimits(4, 12000, None)  # an older stand-in: no time column
     assert parse_sinfo("PARTITION\ndebug*\n") == NodeLimits()  # not the asked format: no limit
+
+
+def test_slurm_time_limits_in_minutes():
+    cases = {"infinite": None, "UNLIMITED": None, "30": 30, "30:01": 31, "1:00:00": 60, "2-00:00:00": 2880,
+             "1-12": 2160, "1-12:30": 2190, "0:00:30": 1, "x-1": None, "1:2:3:4": None}
+    assert {text: slurm_minutes(text) for text in cases} == cases
+
+
+def test_a_time_limit_above_the_partitions_is_lowered_to_it():
+    call, lowered = capped(CALL, NodeLimits(minutes=10))
+    assert " -t 10 " in call and lowered == ["time limit (min) 15 -> 10"]
+    assert capped(CALL, NodeLimits(minutes=None)) == (CALL, [])
 
 
 def test_a_request_above_the_node_is_lowered_to_it_and_said():

@@ -20,7 +20,8 @@ State lives in the directory ``$STANDIN_SLURM`` (created if missing):
                   "after": 0.0,           # run the command this many seconds first, then kill it (SIGKILL)
                   "listed": 2.0,          # seconds squeue still lists it in that state (default min_job_age)
                   "below": {"mem_mb": 1500, "time_minutes": 15}}],  # only when a limit is below these
-      "node": {"cpus": 4, "mem_mb": 12000}}  # what sinfo says the one node has (default 64 CPUs, 256000 MB)
+      "node": {"cpus": 4, "mem_mb": 12000, "time_limit": "2-00:00:00"}}  # what sinfo says of the one node
+                                  # (default 64 CPUs, 256000 MB, infinite)
 
 A job runs as ``bash`` with the caller's environment plus SLURM_JOB_ID & co., in its own process group
 (scancel kills it), output in --output; --dependency=afterany:ID:... holds it. sacct keeps every job;
@@ -375,10 +376,12 @@ def scontrol(args: list[str]) -> int:
 
 
 def sinfo(args: list[str]) -> int:
-    """The partitions, or with --format=%c %m the node's CPUs and memory (MB), from faults.json's "node"."""
+    """The partitions, or with --format=%c %m [%l] the node's CPUs, memory (MB) [and time limit], from faults.json's
+    "node"."""
     if any("%c %m" in arg for arg in args):
         node = settings().get("node", {})
-        return print(f"{node.get('cpus', 64)} {node.get('mem_mb', 256000)}") or 0
+        limit = f" {node.get('time_limit', 'infinite')}" if "%l" in " ".join(args) else ""
+        return print(f"{node.get('cpus', 64)} {node.get('mem_mb', 256000)}{limit}") or 0
     return print("PARTITION\ndebug*\ngpu") or 0
 
 
