@@ -106,6 +106,18 @@ def test_the_relational_checks_read_a_model_built_once_leaving_out_what_it_canno
         build_model(document, claims)  # what only a schema-valid document may be: built whole
 
 
+def test_two_views_writing_one_file_are_reported_in_the_same_pass_as_a_missing_name():
+    """The views' output files are known from the config alone: their collision is one of the one pass's lines
+    (before any run is planned), beside a relational problem."""
+    config = tiny()
+    config["analyses"] = {"t": {"title": "Students of t", "tables": ["t"]}}  # writes tables/t.md, as table t does
+    config["teachers"]["big"]["budget"] = "long"
+    problems = problems_of(config)
+    assert "teachers.big.budget: 'long' is not under budgets" in problems
+    assert any(p.startswith("analyses.t: writes ") and p.endswith("as tables.t does; rename one of them")
+               for p in problems), problems
+
+
 def test_checks_that_once_failed_while_planning_are_collected_too():
     config = tiny()
     del config["tables"]["t"]["groups"][0]["teacher"]  # KD without a teacher

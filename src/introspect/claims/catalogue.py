@@ -55,7 +55,8 @@ def applies(config: Config, claim: Claim) -> bool:
             p.model.lower() == claim.group.lower() and p.method == claim.method_a for p in figure.panels)
     view = config.claim_views.get(claim.view)
     group = next((g for g in view.groups if g.label == claim.group), None) if view else None
-    return group is not None and {claim.method_a, claim.method_b} <= set(view.methods) - set(group.exclude)
+    methods = [m for m in view.methods if m not in group.exclude] if group else []
+    return claim.method_a in methods and claim.method_b in methods
 
 
 @lru_cache(maxsize=8)

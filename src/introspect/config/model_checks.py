@@ -7,13 +7,18 @@ Names that must exist, method hyper-parameters, warm-ups, Grad-CAM, the compile 
 (:mod:`introspect.config.view_checks`); and here: teachers (no cycle, one for every student), the views that read
 other views (analyses name tables, methods of them and groups with teachers; ``extra_seeds`` name cells), the
 cluster requests (a GPU model name the SLURM plugin would refuse, a GPU asked for runs that train on the CPU, two
-ways of sharing one GPU at once).
+ways of sharing one GPU at once); the views' output files (inside results_dir, no two views writing one). What
+only a plan knows (its run directories and selections, seeds counted twice) the planner checks once it exists.
 """
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 
+from ..errors import InputError
+from ..runs.paths import MAX_PART_BYTES, ensure_inside
+from ..runs.record import ResultsLayout
 from .labels import lookalike_problems
 from .model import Config, Teacher
 from .references import (
@@ -39,7 +44,33 @@ def model_checks(config: Config, catalog: Catalog) -> list[Callable[[], list[str
             *name_checks(config, catalog), lambda: variant_problems(config, catalog),
             lambda: warmup_problems(config), lambda: grad_cam_problems(config, catalog),
             lambda: claim_problems(config), lambda: size_problems(config), lambda: teacher_problems(config, catalog),
-            lambda: analysis_problems(config), lambda: extra_seed_problems(config), lambda: cluster_problems(config)]
+            lambda: analysis_problems(config), lambda: extra_seed_problems(config), lambda: cluster_problems(config),
+            lambda: view_output_problems(config)]
+
+
+def view_output_problems(config: Config) -> list[str]:
+    """The files the views write: inside results_dir, no path part longer than a file system accepts, no two
+    views writing one file (a table and an analysis of one name). Run directories and selections are the plan's
+    (:func:`introspect.plan.outputs.output_problems`)."""
+    try:
+        layout = ResultsLayout(config.results_dir, config.name)
+    except InputError:
+        return []  # results_dir or name: the document's checks, or the planner's own, name it
+    outputs = [(f"{section}.{name}", path) for section, names, files in (
+        ("tables", config.tables, layout.table_files), ("figures", config.figures, layout.figure_files),
+        ("analyses", config.analyses, layout.analysis_files)) for name in names for path in files(name)]
+    problems, writers = [], {}
+    for owner, path in outputs + [("claims", path) for path in layout.claims_files() if config.claims]:
+        try:
+            ensure_inside(config.results_dir, path)
+        except ValueError as error:
+            problems.append(f"{owner}: {error}")
+        if any(len(part.encode()) > MAX_PART_BYTES for part in path.parts):
+            problems.append(f"{owner}: a part of {path} is longer than 255 bytes (no file system accepts it)")
+        other = writers.setdefault(os.path.normpath(path), owner)
+        if other != owner and owner != "claims":
+            problems.append(f"{owner}: writes {path}, as {other} does; rename one of them")
+    return list(dict.fromkeys(problems))
 
 
 def label_problems(config: Config) -> list[str]:

@@ -111,10 +111,7 @@ def config_problems(config: Any, catalog: Catalog
         problems += _guarded(check, tolerate=bool(problems))
     model = _typed_model(document, claims, tolerate=bool(problems))
     if model is not None:
-        from ..claims.catalogue import applicable_claims
         from .model_checks import model_checks
-
-        model = applicable_claims(model)
 
         for check in model_checks(model, catalog):
             problems += _guarded(check, tolerate=bool(problems))
@@ -122,13 +119,14 @@ def config_problems(config: Any, catalog: Catalog
 
 
 def _typed_model(document: dict[str, Any], claims: list[dict[str, Any]], tolerate: bool) -> Config | None:
-    """The typed model, built once. With the schema's problems it is built where it can be (``lenient``: an entry
-    it cannot hold is left out), so the relational checks of every other part report in the same pass; a
-    top-level section it cannot hold leaves them all to the next pass (the schema said why)."""
+    """The typed model, built once, with the catalogue's claims that apply. With the schema's problems it is
+    built where it can be (``lenient``: a part it cannot hold is left out), so the relational checks of every
+    other part report in the same pass."""
+    from ..claims.catalogue import applicable_claims
     from .build import build_model
 
     try:
-        return build_model(document, claims, lenient=tolerate)
+        return applicable_claims(build_model(document, claims, lenient=tolerate))
     except (KeyError, TypeError, AttributeError, IndexError, ValueError):
         if not tolerate:
             raise  # a schema-valid document the model cannot hold: a bug

@@ -1,14 +1,17 @@
-"""The plan's own outputs: every file or run directory the workflow writes or reads lies inside
-``results_dir`` (lexically, and resolved with symlinks followed), no path part is longer than a file
-system accepts, and no two views write one file. The planner refuses a plan that fails any of these."""
+"""The plan's own outputs: every run directory, run input and selection file the workflow writes or reads lies
+inside ``results_dir`` (lexically, and resolved with symlinks followed) and no path part is longer than a file
+system accepts. The planner refuses a plan that fails any of these. (The views' files are known from the config
+alone: the config's one pass checks them, :func:`introspect.config.model_checks.view_output_problems`.)"""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import InputError
+from ..runs.paths import MAX_PART_BYTES, ensure_inside
 from ..runs.record import ResultsLayout
+
+__all__ = ["ensure_inside", "output_problems", "planned_outputs"]
 
 
 class Plan(Protocol):
@@ -27,19 +30,16 @@ class Plan(Protocol):
     def layout(self) -> ResultsLayout: ...
 
 def output_problems(plan: Plan) -> list[str]:
-    """Planned outputs outside results_dir, and files two entries would both write."""
-    results_dir, problems, writers = plan.config.results_dir, [], {}
+    """Planned run directories and selection files outside results_dir (the views' files are the config's
+    one pass's: :func:`introspect.config.model_checks.view_output_problems`)."""
+    results_dir, problems = plan.config.results_dir, []
     for owner, path in planned_outputs(plan):
         try:
             ensure_inside(results_dir, path)
         except ValueError as error:
             problems.append(f"{owner}: {error}")
-        if any(len(part.encode()) > 255 for part in Path(path).parts):
+        if any(len(part.encode()) > MAX_PART_BYTES for part in Path(path).parts):
             problems.append(f"{owner}: a part of {path} is longer than 255 bytes (no file system accepts it)")
-        if owner.split(".")[0] in ("tables", "figures", "analyses"):
-            other = writers.setdefault(os.path.normpath(path), owner)
-            if other != owner:
-                problems.append(f"{owner}: writes {path}, as {other} does; rename one of them")
     return list(dict.fromkeys(problems + _resolved_path_problems(plan)))
 
 
@@ -60,30 +60,12 @@ def _resolved_path_problems(plan: Plan) -> list[str]:
 
 
 def planned_outputs(plan: Plan) -> list[tuple[str, Path]]:
-    """(owner, path) of every file or run directory the workflow writes or reads, from the run layer."""
+    """(owner, path) of every run directory, run input and selection file the workflow writes or reads, from
+    the run layer."""
     layout = plan.layout
     outputs: list[tuple[str, Path]] = []
     for run_id, run in plan.runs.items():
         outputs.append((f"run {run_id}", run.files.directory))
         outputs += [(f"run {run_id}: input", path) for path in run.input_files()]
     outputs += [(f"selection {s.selection_id}", layout.selection(s.selection_id)) for s in plan.selections.values()]
-    for name in plan.tables:
-        outputs += [(f"tables.{name}", path) for path in layout.table_files(name)]
-    for name in plan.figures:
-        outputs += [(f"figures.{name}", path) for path in layout.figure_files(name)]
-    for name in plan.analyses:
-        outputs += [(f"analyses.{name}", path) for path in layout.analysis_files(name)]
-    if plan.claims:
-        outputs += [("claims", path) for path in layout.claims_files()]
     return outputs
-
-
-def ensure_inside(results_dir: str | Path, path: str | Path) -> None:
-    """Raise ValueError unless ``path`` lies inside ``results_dir`` (lexically: after resolving
-    '.' and '..' against the working directory, without following symlinks the user made)."""
-    root = os.path.abspath(results_dir)
-    target = os.path.abspath(path)
-    if target == root or os.path.commonpath([root, target]) != root:
-        raise ValueError(f"{path} is not inside results_dir {results_dir}")
-
-

@@ -60,6 +60,15 @@ def check_results_dir(results_dir: str | Path) -> Path:
     return resolved
 
 
+def ensure_inside(results_dir: str | Path, path: str | Path) -> None:
+    """Raise ValueError unless ``path`` lies inside ``results_dir`` (lexically: after resolving
+    '.' and '..' against the working directory, without following symlinks the user made)."""
+    root = os.path.abspath(results_dir)
+    target = os.path.abspath(path)
+    if target == root or os.path.commonpath([root, target]) != root:
+        raise ValueError(f"{path} is not inside results_dir {results_dir}")
+
+
 @lru_cache(maxsize=1)
 def _refused_roots() -> tuple[frozenset[Path], tuple[tuple[str, Path], ...]]:
     """The shared roots (the home directory among them) and the system directories, as written and resolved."""
