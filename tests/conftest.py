@@ -53,3 +53,30 @@ def smoke_report(smoke_run):
     workdir, _, _ = smoke_run
     snakemake(workdir, "--report", str(workdir / "report.html"))
     return workdir / "report.html"
+
+
+def _cpu_seconds() -> float:
+    """User+system CPU of this process and of its waited-for descendants (a child's RUSAGE_CHILDREN is folded
+    into its parent's when the parent waits for it, so a Snakemake subprocess tree counts whole once reaped)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Opt-in per-test cost: with INTROSPECT_TEST_CPU=path.csv, append `nodeid,cpu_s,wall_s` for each test
+    (setup+call+teardown, so a session fixture counts in the first test that needs it). CPU rather than wall
+    because the machine is shared: wall time there measures the neighbours."""
+    import time
+
+    path = os.environ.get("INTROSPECT_TEST_CPU")
+    if not path:
+        yield
+        return
+    cpu, wall = _cpu_seconds(), time.monotonic()
+    yield
+    cpu, wall = _cpu_seconds() - cpu, time.monotonic() - wall
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(f'"{item.nodeid}",{cpu:.2f},{wall:.2f}\n')
