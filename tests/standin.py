@@ -16,9 +16,13 @@ from workflow_helpers import BIN, ROOT, snakemake, write_config
 
 STANDIN_BIN = ROOT / "tests" / "slurm" / "standin" / "bin"
 # `--profile slurm` resolves in the current directory: run with cwd=ROOT. The first status check 1 s
-# after a submission (the plugin then waits 10 s longer each time it sees no job end, and 1 s again
-# after one ended); the outputs of a finished job are on this machine's disk at once.
+# after a submission (the plugin then waits 10 s longer each time it sees no job end, here at most
+# STATUS_CHECK_MAX s, and 1 s again after one ended); the outputs of a finished job are on this machine's
+# disk at once.
 PROFILE = ("--profile", "slurm", "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "3")
+# The head's longest wait between two status checks (introspect.cluster.slurm_status): a job's end is seen
+# within seconds rather than after up to a minute of the plugin's back-off.
+STATUS_CHECK_MAX = "3"
 
 
 def standin_env(state: Path, faults: dict | None = None) -> dict[str, str]:
@@ -26,7 +30,7 @@ def standin_env(state: Path, faults: dict | None = None) -> dict[str, str]:
     state.mkdir(parents=True, exist_ok=True)
     if faults is not None:
         (state / "faults.json").write_text(json.dumps(faults))
-    return {"STANDIN_SLURM": str(state), "SBATCH_PARTITION": "gpu",
+    return {"STANDIN_SLURM": str(state), "SBATCH_PARTITION": "gpu", "INTROSPECT_STATUS_CHECK_MAX": STATUS_CHECK_MAX,
             "PATH": os.pathsep.join([str(STANDIN_BIN), str(BIN), os.environ["PATH"]])}
 
 

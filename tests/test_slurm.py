@@ -2,8 +2,9 @@
 README says: `snakemake --profile slurm` from the repository root, the partition from SBATCH_PARTITION.
 A one-table cut of the smoke config with a failing seed that is rerun alone, the sbatch requests of its
 jobs, and SIGTERM preemption of a job on a GPU shard. Only the status polling is made faster on the
-command line: the plugin's next status check comes 3 s after one that saw a job end (the profile says
-20 s), and 10 s later each time it sees none, so at 3, 16, 39 s. A job of these tests takes 10-20 s
+command line and in the head's environment: the plugin's next status check comes 3 s after one that saw a
+job end (the profile says 20 s), and, as INTROSPECT_STATUS_CHECK_MAX caps its back-off (10 s longer each time
+it sees none), 3 s after one that saw none too. A job of these tests takes 10-20 s
 unloaded (SLURM start and the job's own Snakemake take half of it), 20-39 s on a loaded machine.
 
 In CI (CI=true) SLURM is installed (.ci/provision) and must work: any problem fails the test loudly.
@@ -52,7 +53,7 @@ def slurm(tmp_path_factory):
                              env={**free_ports(), **os.environ})
     assert started.returncode == 0, f"SLURM did not start:\n{started.stdout}\n{started.stderr}"
     env = {"SLURM_CONF": str(state / "slurm.conf"), "PATH": f"{state / 'bin'}{os.pathsep}{os.environ['PATH']}",
-           "SBATCH_PARTITION": PARTITION}
+           "SBATCH_PARTITION": PARTITION, "INTROSPECT_STATUS_CHECK_MAX": "3"}
     yield env, state
     subprocess.run(["bash", str(CLUSTER), "stop", str(state)], check=False)
 

@@ -162,7 +162,7 @@ def test_a_pack_behind_two_checkpoints_starts_after_them_and_names_each_job_once
     from workflow_helpers import BIN, ROOT
 
     (tmp_path / "Snakefile").write_text(TOY.format(src=str(ROOT / "src")))
-    env = {**os.environ, "STANDIN_SLURM": str(tmp_path / "slurm"),
+    env = {**os.environ, "STANDIN_SLURM": str(tmp_path / "slurm"), "INTROSPECT_STATUS_CHECK_MAX": "3",
            "PATH": os.pathsep.join([str(STANDIN_BIN), str(BIN), os.environ["PATH"]])}
     result = subprocess.run([str(BIN / "snakemake"), "--executor", "slurm", "--jobs", "5", "--latency-wait", "3",
                              "--slurm-init-seconds-before-status-checks", "1", "--default-resources", "mem_mb=100",
@@ -176,3 +176,33 @@ def test_a_pack_behind_two_checkpoints_starts_after_them_and_names_each_job_once
     targets = words[:next(i for i, word in enumerate(words) if word.startswith("--"))]
     assert sorted(targets) == ["anchor:", "train:x=a", "train:x=b"], targets
     assert pack["submitted"] >= preflight["ended"]
+
+
+class _Backoff:
+    """The plugin's base class in miniature: the wait before the next status check is a property it sets."""
+
+    def __init__(self):
+        self.wait = None
+
+    next_seconds_between_status_checks = property(lambda self: 10 if self.wait is None else self.wait,
+                                                  lambda self, value: setattr(self, "wait", value))
+
+
+def test_status_check_waits_are_capped_only_when_asked(monkeypatch):
+    from introspect.cluster.slurm_status import cap_status_checks
+
+    monkeypatch.delenv("INTROSPECT_STATUS_CHECK_MAX", raising=False)
+    plain = type("Plain", (_Backoff,), {})
+    cap_status_checks(plain)
+    job = plain()
+    job.next_seconds_between_status_checks = 41  # the plugin's 1 + 10 * 4 after four checks saw no job end
+    assert job.next_seconds_between_status_checks == 41
+    monkeypatch.setenv("INTROSPECT_STATUS_CHECK_MAX", "3")
+    capped = type("Capped", (_Backoff,), {})
+    cap_status_checks(capped)
+    job = capped()
+    assert job.next_seconds_between_status_checks == 3  # snakemake's default before the first check (10)
+    job.next_seconds_between_status_checks = 41
+    assert job.next_seconds_between_status_checks == 3 and job.wait == 41
+    job.next_seconds_between_status_checks = 1
+    assert job.next_seconds_between_status_checks == 1

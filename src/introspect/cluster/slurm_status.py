@@ -16,6 +16,9 @@ fail or delay a job instead of stalling the campaign:
   (24 h), in the plugin's submission thread, so status checks of running jobs go on meanwhile.
 - A request larger than any node of its partition (a retry's grown memory, a pack's CPUs) pends forever:
   each sbatch call is capped at the largest node (:mod:`.node_limits`).
+- The plugin waits 10 s longer before each status check that saw no job end (up to 180 s). With
+  ``INTROSPECT_STATUS_CHECK_MAX`` set, no wait is longer than that many seconds (the tests' small jobs are then
+  seen to end within seconds); unset, the plugin's own back-off is kept.
 - After a checkpoint, Snakemake's group job of a pack could hold the jobs from before it: it named every run
   twice, asked twice the CPUs and memory, and could start before the pre-flight ended (:mod:`.group_jobs`).
 
@@ -115,6 +118,7 @@ def install_plugin_fixes() -> bool:
     plugin.introspect_fixes = True
     _fix_status_query(plugin)
     _fix_submission(plugin.Executor)
+    cap_status_checks(plugin.Executor)
     install_request_caps(plugin)
     install_group_fix()
     return True
@@ -130,6 +134,16 @@ def _fix_status_query(plugin) -> None:
         return statuses, duration
 
     plugin.query_job_status = query_job_status
+
+
+def cap_status_checks(executor) -> None:
+    """The wait before the next status check, at most INTROSPECT_STATUS_CHECK_MAX seconds (when set)."""
+    cap = os.environ.get("INTROSPECT_STATUS_CHECK_MAX")
+    interval = getattr(executor, "next_seconds_between_status_checks", None)
+    if not cap or not isinstance(interval, property):
+        return
+    executor.next_seconds_between_status_checks = property(
+        lambda self: min(interval.fget(self), float(cap)), interval.fset)
 
 
 def _fix_submission(executor) -> None:
