@@ -57,7 +57,8 @@ def smoke_report(smoke_run):
 
 def _cpu_seconds() -> float:
     """User+system CPU of this process and of its waited-for descendants (a child's RUSAGE_CHILDREN is folded
-    into its parent's when the parent waits for it, so a Snakemake subprocess tree counts whole once reaped)."""
+    into its parent's when the parent waits for it, so a Snakemake subprocess tree counts whole once reaped;
+    SLURM jobs, real or stand-in, are not waited for by a descendant and do not count)."""
     import resource
 
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
