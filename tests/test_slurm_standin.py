@@ -5,11 +5,13 @@ own parser; and the real workflow runs through them end to end. These stand-ins 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import subprocess
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -41,16 +43,24 @@ def statuses(command: str, env: dict) -> dict:
     return result
 
 
-def wait_for(predicate, timeout: float = 20.0) -> None:
+def wait_for(predicate, timeout: float = 300.0) -> None:  # a bound on a hang: the stand-in is slow under load
     deadline = time.monotonic() + timeout
     while not predicate() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert predicate()
 
 
+def ended_long_ago(state: Path, job_id: str) -> None:
+    """Move a job's end back by a day in the stand-in's state, as the clock would (no sleeping on a loaded machine
+    past a short MinJobAge, which the queries themselves could outlast)."""
+    path = state / "jobs" / f"{job_id}.json"
+    job = json.loads(path.read_text())
+    path.write_text(json.dumps({**job, "ended": job["ended"] - 86400}))
+
+
 @pytest.mark.system
 def test_sbatch_squeue_sacct_answer_in_the_plugins_formats(tmp_path):
-    env = standin_env(tmp_path / "state", {"min_job_age": 2, "first_id": 41})
+    env = standin_env(tmp_path / "state", {"min_job_age": 120, "first_id": 41})
     name = "introspect_run-uuid"
     submit = sh(f"sbatch --parsable --job-name {name} --output {tmp_path}/%j.log --export=ALL --comment "
                 f"rule_train_wildcards_x -p gpu -t 10 --mem 1000 --requeue --ntasks=1 --cpus-per-task=2 "
@@ -64,12 +74,12 @@ def test_sbatch_squeue_sacct_answer_in_the_plugins_formats(tmp_path):
     squeue = job_status_query.query_job_status_squeue(name)
     assert statuses(sacct, env) == {"42": "FAILED"} == statuses(squeue, env)
     assert statuses(job_status_query.query_job_status_sacct("another-run"), env) == {}
-    time.sleep(2.1)  # MinJobAge passed: squeue no longer lists it, sacct does
+    ended_long_ago(tmp_path / "state", "42")  # MinJobAge passed: squeue no longer lists it, sacct does
     assert statuses(squeue, env) == {} and statuses(sacct, env) == {"42": "FAILED"}
     missing = sh("squeue -h -j 42 -o %T", env)
     assert missing.returncode == 1 and "Invalid job id specified" in missing.stderr
     with environment(env):  # the plugin reads MinJobAge from `scontrol show config`
-        assert job_status_query.get_min_job_age() == 2
+        assert job_status_query.get_min_job_age() == 120
     (call,) = submissions(tmp_path / "state")
     assert (call["time_minutes"], call["mem_mb"], call["partition"], rule_of(call)) == (10, 1000, "gpu", "train")
 
