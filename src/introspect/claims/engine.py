@@ -67,16 +67,22 @@ from ..analysis.stats import (
 )
 from ..config.claim import DIRECTIONS, Claim
 from ..config.model import ClaimSettings
+from .rules import (
+    CODES,
+    CONTRADICTED,
+    INCONCLUSIVE,
+    OPEN,
+    REPLICATED,
+    RESOLVED,
+    SMALLER,
+    UNDERPOWERED,
+    WITHHELD,
+    verdict_rule,
+)
 
 # The defaults of the config's claim_settings (written once, on ClaimSettings)
 ALPHA, POWER = ClaimSettings.alpha, ClaimSettings.power
 SMALLEST_EFFECT_PP = ClaimSettings.smallest_effect_pp  # the target of claims with no positive paper effect
-REPLICATED, CONTRADICTED, INCONCLUSIVE = "replicated", "contradicted", "inconclusive"
-SMALLER = "smaller than reported"
-UNDERPOWERED = "inconclusive (underpowered)"
-WITHHELD = "withheld (test-set resolution)"
-RESOLVED = (REPLICATED, CONTRADICTED, SMALLER)
-OPEN = (INCONCLUSIVE, UNDERPOWERED)
 VERDICTS = (REPLICATED, CONTRADICTED, SMALLER, INCONCLUSIVE, UNDERPOWERED, WITHHELD)
 TESTS = {"greater": "paired t, two-sided", "equivalent": "TOST", "not_better": "non-superiority, one-sided",
          "less_variable": "Pitman-Morgan, two-sided", "cheaper": "paired t of costs, two-sided"}
@@ -249,15 +255,14 @@ def at_family_level(result: ClaimResult, diff: np.ndarray, m: int, *, alpha: flo
 def decide(result: ClaimResult, *, alpha: float = ALPHA, check_paper_magnitude: bool = True,
            setting_note: str = "") -> ClaimResult:
     """The result with ``verdict`` and ``reason`` filled in by the module's rules; ``p_holm`` and the
-    family level must already be set (NaN p-values mean the test was degenerate). A change to these rules is a
-    change to :mod:`.resampled` too (the repeat probabilities' copy on arrays; tests/test_claims_repeat.py)."""
+    family level must already be set (NaN p-values mean the test was degenerate). The verdict is
+    :func:`.rules.verdict_rule`'s, the one the repeat probabilities apply to every resample."""
     compare = check_paper_magnitude and result.paper_setting
     if math.isnan(result.p_test):
         verdict, reason = INCONCLUSIVE, result.reason or "no test"
     else:
-        rule = {"equivalent": _equivalent, "not_better": _not_better,
-                "less_variable": _less_variable}.get(result.direction, _greater)
-        verdict, reason = rule(result, alpha, compare)
+        verdict = _observed_verdict(result, alpha, compare)
+        reason = _REASONS.get(result.direction, _greater_reason)(result, verdict, alpha)
     if verdict == INCONCLUSIVE and result.underpowered:
         verdict = UNDERPOWERED
         reason += f"; MDE {result.mde:.2f} pp > {result.target_source} {result.target:.2f} pp"
@@ -276,44 +281,55 @@ def _interval(r: ClaimResult) -> str:
     return f"[{format_number(r.corrected_ci_low, '+.2f')}, {format_number(r.corrected_ci_high, '+.2f')}] pp"
 
 
-def _greater(r: ClaimResult, alpha: float, compare: bool) -> tuple[str, str]:
-    significant = r.p_holm < alpha
-    if significant and r.effect < 0:
-        return CONTRADICTED, f"{r.method_b} significantly better (Holm p = {r.p_holm:.3g})"
-    if compare and r.paper_effect > 0 and r.corrected_ci_high < r.paper_effect:
-        ahead = (f"{r.method_a} significantly ahead (Holm p = {r.p_holm:.3g}), but" if significant and r.effect > 0
+def _observed_verdict(r: ClaimResult, alpha: float, compare: bool) -> str:
+    def one(value: float) -> np.ndarray:
+        return np.array([value], dtype=float)
+
+    code = verdict_rule(r.direction, np.array([r.p_holm < alpha]), one(r.effect), one(r.corrected_ci_low),
+                        one(r.corrected_ci_high), one(r.sd_ratio), margin=r.margin, paper_effect=r.paper_effect,
+                        compare=compare)
+    return CODES[int(code[0])]
+
+
+def _greater_reason(r: ClaimResult, verdict: str, alpha: float) -> str:
+    if verdict == CONTRADICTED:
+        return f"{r.method_b} significantly better (Holm p = {r.p_holm:.3g})"
+    if verdict == SMALLER:
+        ahead = (f"{r.method_a} significantly ahead (Holm p = {r.p_holm:.3g}), but" if r.p_holm < alpha and r.effect > 0
                  else f"not significant against zero (Holm p = {r.p_holm:.3g});")
-        return SMALLER, (f"{ahead} the corrected interval {_interval(r)} excludes the paper's "
-                         f"{r.paper_effect:+.2f} pp")
-    if significant and r.effect > 0:
-        return REPLICATED, f"{r.method_a} significantly better (Holm p = {r.p_holm:.3g})"
-    return INCONCLUSIVE, f"not significant (Holm p = {r.p_holm:.3g})"
+        return f"{ahead} the corrected interval {_interval(r)} excludes the paper's {r.paper_effect:+.2f} pp"
+    if verdict == REPLICATED:
+        return f"{r.method_a} significantly better (Holm p = {r.p_holm:.3g})"
+    return f"not significant (Holm p = {r.p_holm:.3g})"
 
 
-def _equivalent(r: ClaimResult, alpha: float, compare: bool) -> tuple[str, str]:
+def _equivalent_reason(r: ClaimResult, verdict: str, alpha: float) -> str:
     m = r.margin
-    if r.p_holm < alpha:
-        return REPLICATED, f"TOST within ±{m:g} pp, Holm p = {r.p_holm:.3g}"
-    if r.corrected_ci_low > m or r.corrected_ci_high < -m:
-        return CONTRADICTED, f"corrected interval {_interval(r)} entirely outside ±{m:g} pp"
-    return INCONCLUSIVE, f"TOST not significant (Holm p = {r.p_holm:.3g}); corrected interval {_interval(r)}"
+    if verdict == REPLICATED:
+        return f"TOST within ±{m:g} pp, Holm p = {r.p_holm:.3g}"
+    if verdict == CONTRADICTED:
+        return f"corrected interval {_interval(r)} entirely outside ±{m:g} pp"
+    return f"TOST not significant (Holm p = {r.p_holm:.3g}); corrected interval {_interval(r)}"
 
 
-def _not_better(r: ClaimResult, alpha: float, compare: bool) -> tuple[str, str]:
-    if r.corrected_ci_low > 0:
-        return CONTRADICTED, f"{r.method_a} significantly better: corrected interval {_interval(r)} above 0"
-    if r.p_holm < alpha:
-        return REPLICATED, (f"{r.method_a} − {r.method_b} surely below the smallest effect of interest "
-                            f"{r.target:g} pp (one-sided, Holm p = {r.p_holm:.3g})")
-    return INCONCLUSIVE, f"non-superiority not shown (Holm p = {r.p_holm:.3g}); corrected interval {_interval(r)}"
+def _not_better_reason(r: ClaimResult, verdict: str, alpha: float) -> str:
+    if verdict == CONTRADICTED:
+        return f"{r.method_a} significantly better: corrected interval {_interval(r)} above 0"
+    if verdict == REPLICATED:
+        return (f"{r.method_a} − {r.method_b} surely below the smallest effect of interest "
+                f"{r.target:g} pp (one-sided, Holm p = {r.p_holm:.3g})")
+    return f"non-superiority not shown (Holm p = {r.p_holm:.3g}); corrected interval {_interval(r)}"
 
 
-def _less_variable(r: ClaimResult, alpha: float, compare: bool) -> tuple[str, str]:
+def _less_variable_reason(r: ClaimResult, verdict: str, alpha: float) -> str:
     spread = f"sd of {r.method_a} / sd of {r.method_b} = {r.sd_ratio:.2f}"
-    if r.p_holm < alpha:
-        verdict = REPLICATED if r.sd_ratio < 1 else CONTRADICTED
-        return verdict, f"{spread}, different spreads (Pitman-Morgan, Holm p = {r.p_holm:.3g})"
-    return INCONCLUSIVE, f"{spread}, not significantly different (Holm p = {r.p_holm:.3g}); no power plan"
+    if verdict in RESOLVED:
+        return f"{spread}, different spreads (Pitman-Morgan, Holm p = {r.p_holm:.3g})"
+    return f"{spread}, not significantly different (Holm p = {r.p_holm:.3g}); no power plan"
+
+
+_REASONS = {"equivalent": _equivalent_reason, "not_better": _not_better_reason,
+            "less_variable": _less_variable_reason}
 
 
 def _which_agrees(r: ClaimResult, verdict: str, alpha: float) -> str:

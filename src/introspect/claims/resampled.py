@@ -19,12 +19,10 @@ import numpy as np
 from scipy import special
 
 from ..analysis.stats import IDENTICAL_TOLERANCE, pitman_morgan_arrays
-from .engine import CONTRADICTED, INCONCLUSIVE, REPLICATED, SMALLER, WITHHELD, ClaimResult
+from .engine import ClaimResult
+from .rules import CODES, INC, SMA, WIT, verdict_rule
 
-# A resample's verdict as a small integer: the index into this tuple (underpowered cannot occur: power is not
-# re-planned per resample)
-CODES = (REPLICATED, CONTRADICTED, SMALLER, INCONCLUSIVE, WITHHELD)
-REP, CON, SMA, INC, WIT = range(len(CODES))
+__all__ = ["CODES", "resample_statistics", "seed_draws", "verdict_codes"]
 
 
 @dataclass
@@ -151,25 +149,11 @@ def verdict_codes(results: Sequence[ClaimResult], stats: Resamples, *, alpha: fl
     high = np.where(stats.testable, stats.mean + half, math.nan)
     codes = np.empty(stats.p_test.shape, dtype=np.int8)
     for i, r in enumerate(results):
-        column = _rule(r, p_holm[:, i] < alpha, stats.mean[:, i], low[:, i], high[:, i], stats.sd_ratio[:, i],
-                       check_paper_magnitude and r.paper_setting)
+        column = verdict_rule(r.direction, p_holm[:, i] < alpha, stats.mean[:, i], low[:, i], high[:, i],
+                              stats.sd_ratio[:, i], margin=r.margin, paper_effect=r.paper_effect,
+                              compare=check_paper_magnitude and r.paper_setting)
         column = np.where(np.isnan(stats.p_test[:, i]), INC, column)
         if any(f.code == "resolution" for f in r.flags):
             column = np.where(column <= SMA, WIT, column)  # a resolved verdict is withheld
         codes[:, i] = column
     return codes
-
-
-def _rule(r: ClaimResult, significant: np.ndarray, effect: np.ndarray, low: np.ndarray, high: np.ndarray,
-          ratio: np.ndarray, compare: bool) -> np.ndarray:
-    """The engine's rule for the claim's direction (``engine._greater`` and its siblings), on arrays; the
-    first condition that holds decides, as in the engine's if-chains."""
-    if r.direction == "equivalent":
-        m = r.margin
-        return np.select([significant, (low > m) | (high < -m)], [REP, CON], INC)
-    if r.direction == "not_better":
-        return np.select([low > 0, significant], [CON, REP], INC)
-    if r.direction == "less_variable":
-        return np.select([significant & (ratio < 1), significant], [REP, CON], INC)
-    smaller = (high < r.paper_effect) if compare and r.paper_effect > 0 else np.zeros(len(effect), dtype=bool)
-    return np.select([significant & (effect < 0), smaller, significant & (effect > 0)], [CON, SMA, REP], INC)
