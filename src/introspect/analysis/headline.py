@@ -128,7 +128,8 @@ def _power_line(claims: pd.DataFrame) -> list[str]:
             + (f"{paper.min():.2f}–{paper.max():.2f} pp (median {statistics.median(paper):.2f})." if len(paper)
                else "none."))
     if len(needed):
-        text += (f" Seeds needed by the {len(needed)} open claims with a spread: median {int(needed.median())}, "
+        text += (f" Seeds needed by the {len(needed)} open rows of claims.csv with a spread (a majority claim's "
+                 f"members included): median {int(needed.median())}, "
                  f"{int((needed <= 20).sum())} of them within 20.")
     paper_needed = claims.get("paper_seeds_needed", pd.Series(dtype=float)).dropna()
     if len(paper_needed):
