@@ -1,5 +1,5 @@
-"""The CPU kernel set and thread count a process computes with, fixed so that the same run gives the same
-bits on any x86-64 CPU with AVX2.
+"""The CPU kernel set and thread count a process computes with, fixed so that the ISA and the reductions'
+split are the same on every x86-64 CPU with AVX2 (the bits still differ across CPU vendors: docs/determinism.md).
 
 Training is chaotic: a difference in the last bit of one step grows into a different model within a few
 epochs. PyTorch picks its CPU kernels by the CPU it finds (ATen's AVX-512 or AVX2 paths, oneDNN's ISA,

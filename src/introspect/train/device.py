@@ -3,8 +3,9 @@
 
 What is bit-identical where (docs/determinism.md says it for users):
 - CPU: the same config, seed and thread count give the same numbers on one machine, and a run killed and
-  resumed equals the uninterrupted run (checked by the tests); with the kernels pinned to AVX2 before torch
-  loads (:mod:`introspect.kernels`) they are meant to on any x86-64 CPU with AVX2.
+  resumed equals the uninterrupted run (checked by the tests). Pinning the kernels to AVX2 before torch loads
+  (:mod:`introspect.kernels`) removes the ISA as a difference, not every one: runs differ in their last digits
+  between CPU vendors (docs/determinism.md).
 - CUDA (untested on a GPU): ``use_deterministic_algorithms`` with ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (set
   here, before CUDA initialises), cuDNN's deterministic kernels and fp32 arithmetic should make a run repeat
   bit for bit on the same GPU model, driver and torch build, resume included, except where torch warns that
