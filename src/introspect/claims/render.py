@@ -16,19 +16,10 @@ from ..analysis.html_page import HtmlCell, html_page, html_table
 from ..analysis.numbers import format_number
 from ..analysis.sanity import Flag
 from ..io import atomic_write_text
-from .engine import (
-    CONTRADICTED,
-    INCONCLUSIVE,
-    OPEN,
-    REPLICATED,
-    RESOLVED,
-    SMALLER,
-    UNDERPOWERED,
-    WITHHELD,
-    ClaimResult,
-)
+from .engine import ClaimResult
 from .majority import MAJORITY, counted
 from .repeat import OPEN_OUTCOME, expected_counts
+from .rules import CONTRADICTED, INCONCLUSIVE, OPEN, REPLICATED, RESOLVED, SMALLER, UNDERPOWERED, WITHHELD
 
 FLIP_NOTE = ("Verdicts near a threshold can flip across machines whose arithmetic differs: the same commit and seed "
              "give bit-identical numbers on one machine; pinned to AVX2 (the default) they still differ in the last "
